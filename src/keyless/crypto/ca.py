@@ -1,0 +1,98 @@
+"""The local certificate authority that `keyless init` creates, and the server's TLS certificate.
+
+The CA signs the TLS server certificate now and client certificates later (certificate credentials,
+host enrollment). Its private key is kept sealed under the KEK; the TLS key is written as an
+encrypted PKCS#8 PEM whose password is derived from the KEK, because the TLS stack needs a file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from keyless.crypto.keys import private_from_der, private_to_der
+
+
+@dataclass(frozen=True)
+class IssuedCert:
+    cert_pem: bytes
+    key_der: bytes  # PKCS#8 DER, to be sealed or written encrypted by the caller
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Keyless"), x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    )
+
+
+def create_ca(common_name: str, *, now: float, days: int = 3650) -> IssuedCert:
+    key = ec.generate_private_key(ec.SECP384R1())
+    start = dt.datetime.fromtimestamp(now, dt.UTC) - dt.timedelta(minutes=5)
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(_name(common_name))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ski, critical=False)
+        .sign(key, hashes.SHA384())
+    )
+    return IssuedCert(cert.public_bytes(serialization.Encoding.PEM), private_to_der(key))
+
+
+def issue_server_cert(
+    ca: IssuedCert, *, hostnames: list[str], ips: list[str], now: float, days: int = 397
+) -> IssuedCert:
+    ca_key = private_from_der(ca.key_der)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise TypeError("the local CA key is expected to be EC")
+    ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
+    key = ec.generate_private_key(ec.SECP256R1())
+    start = dt.datetime.fromtimestamp(now, dt.UTC) - dt.timedelta(minutes=5)
+    sans: list[x509.GeneralName] = [x509.DNSName(h) for h in hostnames]
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(hostnames[0] if hostnames else ips[0]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA384())
+    )
+    return IssuedCert(cert.public_bytes(serialization.Encoding.PEM), private_to_der(key))
+
+
+def encrypted_pem(key_der: bytes, password: bytes) -> bytes:
+    """PKCS#8 PEM encrypted with the best available scheme, for TLS stacks that need a key file."""
+    key = private_from_der(key_der)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(password),
+    )

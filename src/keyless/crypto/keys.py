@@ -1,0 +1,48 @@
+"""Signing key pairs for issued tokens.
+
+Keys are handled as `cryptography` objects; other packages see them only as opaque values passed to
+`keyless.jose`. Serialised private keys are PKCS#8 DER, always sealed with `aead.seal` before storage.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeAlias
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+PublicKey: TypeAlias = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+
+SigningAlg = Literal["RS256", "ES256"]
+SIGNING_ALGS: tuple[SigningAlg, ...] = ("RS256", "ES256")
+
+
+def generate(alg: str) -> PrivateKey:
+    """A fresh key for `alg`: RSA-2048 for RS256, P-256 for ES256."""
+    if alg == "RS256":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if alg == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    raise ValueError(f"unsupported signing algorithm {alg!r}")
+
+
+def private_to_der(key: PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def private_from_der(data: bytes) -> PrivateKey:
+    key = serialization.load_der_private_key(data, password=None)
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+        raise ValueError("unsupported private key type")
+    return key
+
+
+def public_of(key: PrivateKey) -> PublicKey:
+    return key.public_key()
+
+
+def public_to_pem(key: PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)

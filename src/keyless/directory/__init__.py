@@ -1,0 +1,1 @@
+"""Directory use cases (what the management API and CLI do) and the per-process read cache."""

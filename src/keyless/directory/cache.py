@@ -1,0 +1,86 @@
+"""A short-lived per-process cache in front of the directory's hot reads.
+
+The token endpoint must not pay a database round trip per request (DESIGN.md §7). Entries live a
+few seconds (`ttl`), negative answers included (bounded, so a spray of random client ids cannot grow
+memory), and every write through `DirectoryService` in this process clears the cache at once. Other
+replicas see a change within `ttl`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+from keyless.clock import Clock
+from keyless.domain.model import Application, ClientRecord, SigningKey, Tenant
+from keyless.domain.ports import DirectoryReader
+
+V = TypeVar("V")
+
+
+class TtlCache(Generic[V]):
+    def __init__(self, clock: Clock, ttl: float, max_entries: int = 50_000) -> None:
+        self._clock = clock
+        self._ttl = ttl
+        self._max = max_entries
+        self._data: OrderedDict[tuple[str, ...], tuple[float, V]] = OrderedDict()
+
+    def clear(self) -> None:
+        self._data.clear()
+
+    async def get(self, key: tuple[str, ...], load: Callable[[], Awaitable[V]]) -> V:
+        now = self._clock.now()
+        hit = self._data.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = await load()
+        self._data[key] = (now + self._ttl, value)
+        self._data.move_to_end(key)
+        if len(self._data) > self._max:
+            self._data.popitem(last=False)
+        return value
+
+
+class CachedDirectory:
+    """A `DirectoryReader` that remembers answers for `ttl` seconds."""
+
+    def __init__(self, reader: DirectoryReader, clock: Clock, ttl: float = 5.0) -> None:
+        self._reader = reader
+        self._tenants: TtlCache[Tenant | None] = TtlCache(clock, ttl, 1_000)
+        self._clients: TtlCache[ClientRecord | None] = TtlCache(clock, ttl)
+        self._apps: TtlCache[Application | None] = TtlCache(clock, ttl)
+        self._resources: TtlCache[Application | None] = TtlCache(clock, ttl)
+        self._roles: TtlCache[tuple[str, ...] | None] = TtlCache(clock, ttl)
+
+    def invalidate(self) -> None:
+        for cache in (self._tenants, self._clients, self._apps, self._resources, self._roles):
+            cache.clear()
+
+    async def get_tenant(self, name_or_id: str) -> Tenant | None:
+        key = name_or_id.lower()
+        return await self._tenants.get((key,), lambda: self._reader.get_tenant(key))
+
+    async def get_client(self, tenant_id: str, client_id: str) -> ClientRecord | None:
+        return await self._clients.get((tenant_id, client_id), lambda: self._reader.get_client(tenant_id, client_id))
+
+    async def get_application(self, tenant_id: str, client_id: str) -> Application | None:
+        return await self._apps.get(
+            (tenant_id, client_id), lambda: self._reader.get_application(tenant_id, client_id)
+        )
+
+    async def find_resource(self, tenant_id: str, identifier: str) -> Application | None:
+        return await self._resources.get(
+            (tenant_id, identifier), lambda: self._reader.find_resource(tenant_id, identifier)
+        )
+
+    async def assigned_roles(
+        self, tenant_id: str, principal_object_id: str, resource_client_id: str
+    ) -> tuple[str, ...] | None:
+        return await self._roles.get(
+            (tenant_id, principal_object_id, resource_client_id),
+            lambda: self._reader.assigned_roles(tenant_id, principal_object_id, resource_client_id),
+        )
+
+    async def signing_keys(self, tenant_id: str) -> Sequence[SigningKey]:
+        return await self._reader.signing_keys(tenant_id)  # the KeyRing caches these itself

@@ -1,0 +1,1 @@
+"""Plain data and the ports (Protocols) through which services reach storage. No I/O here."""

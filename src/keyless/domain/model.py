@@ -1,0 +1,133 @@
+"""The directory: tenants, applications and their service principals, roles, grants, credentials.
+
+Times are Unix epoch seconds (float) everywhere: one representation from the wire to the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+AudienceMode = Literal["entra", "strict"]
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str  # GUID; the canonical spelling in issuers
+    name: str
+    signing_alg: str = "RS256"
+    token_lifetime: int = 3600
+    max_secret_lifetime: int = 730 * 86400
+    default_secret_lifetime: int = 180 * 86400
+    assertion_audience: AudienceMode = "entra"
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class AppRole:
+    id: str
+    value: str  # what appears in the `roles` claim, e.g. Orders.Read
+    description: str = ""
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Application:
+    client_id: str
+    tenant_id: str
+    display_name: str
+    object_id: str  # the service principal's object id: `sub`/`oid` of its tokens
+    enabled: bool = True
+    identifier_uri: str | None = None  # set on resource applications: the `aud` of tokens for it
+    open_to_tenant: bool = False  # any app of the tenant may get a token for it without a grant
+    roles: tuple[AppRole, ...] = ()
+    created_at: float = 0.0
+
+    def role(self, value: str) -> AppRole | None:
+        return next((r for r in self.roles if r.value == value), None)
+
+
+CredentialType = Literal["secret", "certificate", "federated"]
+
+
+@dataclass(frozen=True)
+class ClientSecret:
+    id: str
+    client_id: str
+    hint: str
+    digest: bytes = field(repr=False)
+    pepper_id: str
+    created_at: float
+    expires_at: float
+    last_used_at: float | None = None
+    display_name: str = ""
+
+    def usable_at(self, now: float) -> bool:
+        return now < self.expires_at
+
+
+@dataclass(frozen=True)
+class RoleAssignment:
+    id: str
+    tenant_id: str
+    principal_object_id: str
+    principal_client_id: str
+    resource_client_id: str
+    role_id: str
+    role_value: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A token-signing key. Published from `created_at`, signs from `activates_at`, and stays in the
+    JWKS until `retire_at` (the last moment a token it signed can still be valid)."""
+
+    kid: str
+    tenant_id: str
+    alg: str
+    public_jwk: dict[str, str]
+    sealed_private: bytes = field(repr=False)
+    created_at: float
+    activates_at: float
+    retire_at: float | None = None
+
+    def published_at(self, now: float) -> bool:
+        return self.retire_at is None or now < self.retire_at
+
+    def signs_at(self, now: float) -> bool:
+        return self.activates_at <= now and (self.retire_at is None or now < self.retire_at)
+
+
+@dataclass(frozen=True)
+class ClientRecord:
+    """What the token endpoint needs to authenticate one client: the app and its live secrets."""
+
+    app: Application
+    secrets: tuple[ClientSecret, ...]
+
+
+@dataclass(frozen=True)
+class SignInEvent:
+    time: float
+    tenant_id: str
+    client_id: str | None
+    credential_id: str | None
+    credential_type: str | None
+    resource: str | None
+    result: Literal["success", "failure"]
+    error: str | None
+    detail: str | None  # internal reason, for admins; never a secret or raw input
+    source: str | None
+    token_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    time: float
+    tenant_id: str
+    actor: str  # client_id of the caller, or "keyless-init"
+    action: str  # e.g. application.create
+    target_type: str
+    target_id: str
+    details: dict[str, object] = field(default_factory=dict)  # never a secret

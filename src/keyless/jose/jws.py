@@ -1,0 +1,95 @@
+"""Sign and verify JWS with PyJWT, always with an explicit algorithm allow-list.
+
+`verify` takes the key set from the caller (never from the token's `jwk`/`jku`/`x5u`/`x5c`
+headers, catalog B16/J05/J06) and binds each key to exactly one algorithm (R-8725-1): a token whose
+header names another algorithm than the key's is refused before the library sees it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from keyless.crypto.keys import PrivateKey, PublicKey
+from keyless.errors import KeylessError
+from keyless.jose.hygiene import MalformedJose, check_compact, loads_strict
+
+ASYMMETRIC_ALGS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"})
+MAX_TOKEN_LENGTH = 8192
+
+
+class InvalidJws(KeylessError):
+    """Verification failed; `reason` is for logs and tests, never for the wire."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class VerificationKey:
+    kid: str
+    alg: str
+    key: PublicKey
+
+
+_JWS = jwt.PyJWS()
+
+
+def sign(claims: Mapping[str, Any], key: PrivateKey, *, alg: str, kid: str, typ: str) -> str:
+    return jwt.encode(dict(claims), key, algorithm=alg, headers={"kid": kid, "typ": typ})
+
+
+def unverified_header(token: str, *, max_length: int = MAX_TOKEN_LENGTH) -> dict[str, Any]:
+    try:
+        return check_compact(token, max_length=max_length)
+    except MalformedJose as exc:
+        raise InvalidJws(str(exc)) from None
+
+
+def verify(
+    token: str,
+    *,
+    keys: Mapping[str, VerificationKey],
+    algorithms: frozenset[str] | set[str],
+    typ: str | None,
+    max_length: int = MAX_TOKEN_LENGTH,
+) -> dict[str, Any]:
+    """Verify the signature and return the claims. Claim semantics are the caller's job."""
+    if not algorithms or not set(algorithms) <= ASYMMETRIC_ALGS:
+        raise ValueError("algorithms must be a non-empty set of asymmetric JWS algorithms")
+    header = unverified_header(token, max_length=max_length)
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in algorithms:
+        raise InvalidJws("algorithm not allowed")
+    if typ is not None and not (
+        isinstance(header.get("typ"), str)
+        and header["typ"].lower() in {typ.lower(), "application/" + typ.lower()}
+    ):
+        raise InvalidJws("wrong typ")
+    kid = header.get("kid")
+    if not isinstance(kid, str):
+        raise InvalidJws("no kid")
+    entry = keys.get(kid)
+    if entry is None:
+        raise InvalidJws("unknown kid")
+    if entry.alg != alg:
+        raise InvalidJws("algorithm does not match the key")
+    try:
+        payload = _JWS.decode(token, entry.key, algorithms=[entry.alg])
+    except jwt.PyJWTError:
+        raise InvalidJws("bad signature") from None
+    return loads_payload(payload)
+
+
+def loads_payload(payload: bytes) -> dict[str, Any]:
+    try:
+        claims = loads_strict(payload)
+    except MalformedJose as exc:
+        raise InvalidJws(str(exc)) from None
+    if not isinstance(claims, dict):
+        raise InvalidJws("claims are not an object")
+    return claims

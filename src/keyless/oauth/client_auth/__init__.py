@@ -1,0 +1,57 @@
+"""Client authentication at the token endpoint (RFC 6749 §2.3; requirements §1.1).
+
+Exactly one method per request (R-6749-1, catalog A05); every failure is the same `invalid_client`
+whatever its cause (A09), with the internal reason kept in `detail` for the sign-in log.
+"""
+
+from __future__ import annotations
+
+from keyless.clock import Clock
+from keyless.crypto.secrets import SecretHasher
+from keyless.domain.model import Tenant
+from keyless.domain.ports import DirectoryReader
+from keyless.oauth.client_auth import secret
+from keyless.oauth.client_auth.result import AuthenticatedClient
+from keyless.oauth.errors import InvalidClient, InvalidRequest
+from keyless.oauth.request import TokenRequest
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+__all__ = ["ASSERTION_TYPE", "AuthenticatedClient", "authenticate", "claimed_client_id"]
+
+
+def claimed_client_id(req: TokenRequest) -> str | None:
+    """The client the request says it is, before authentication: for rate limiting and the log."""
+    if req.basic is not None:
+        return req.basic.client_id
+    return req.get("client_id")
+
+
+async def authenticate(
+    req: TokenRequest, tenant: Tenant, directory: DirectoryReader, hasher: SecretHasher, clock: Clock
+) -> AuthenticatedClient:
+    has_assertion = req.get("client_assertion") is not None or req.get("client_assertion_type") is not None
+    methods = [req.basic is not None, req.get("client_secret") is not None, has_assertion]
+    if sum(methods) > 1:
+        raise InvalidRequest("only one client authentication method may be used", detail="multiple_auth_methods")
+    if req.basic is not None:
+        body_id = req.get("client_id")
+        if body_id is not None and body_id != req.basic.client_id:
+            raise InvalidRequest("client_id does not match the authenticated client", detail="client_id_mismatch")
+        return await secret.verify(
+            tenant, req.basic.client_id, req.basic.secret, directory, hasher, clock,
+            method=secret.BASIC, basic=True,
+        )
+    presented = req.get("client_secret")
+    if presented is not None:
+        client_id = req.get("client_id")
+        if client_id is None:
+            raise InvalidRequest("client_id is required with client_secret", detail="client_id_missing")
+        return await secret.verify(tenant, client_id, presented, directory, hasher, clock, method=secret.POST)
+    if has_assertion:
+        if req.get("client_assertion_type") != ASSERTION_TYPE or req.get("client_assertion") is None:
+            raise InvalidRequest("client_assertion_type must be jwt-bearer with a client_assertion",
+                                 detail="assertion_type")
+        # No client can register a certificate or federated credential yet, so no assertion verifies.
+        raise InvalidClient(detail="assertion_not_supported")
+    raise InvalidClient(detail="no_client_authentication")

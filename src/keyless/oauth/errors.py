@@ -1,0 +1,94 @@
+"""OAuth error responses (RFC 6749 §5.2), one class per wire code.
+
+`description` goes on the wire and must never echo raw input (requirements §1.1); `detail` is the
+internal reason, recorded in the sign-in log for admins and asserted by tests.
+"""
+
+from __future__ import annotations
+
+import re
+
+from keyless.errors import KeylessError
+
+_DESCRIPTION_CHARS = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]*")
+
+
+class OAuthError(KeylessError):
+    error: str = "server_error"
+    status: int = 400
+    default_description: str = ""
+
+    def __init__(self, description: str | None = None, *, detail: str | None = None) -> None:
+        self.description = description if description is not None else self.default_description
+        if not _DESCRIPTION_CHARS.fullmatch(self.description):
+            raise ValueError("error_description outside the RFC 6749 character set")
+        self.detail = detail or self.error
+        super().__init__(f"{self.error}: {self.detail}")
+
+    def body(self) -> dict[str, str]:
+        body = {"error": self.error}
+        if self.description:
+            body["error_description"] = self.description
+        return body
+
+
+class InvalidRequest(OAuthError):
+    error = "invalid_request"
+    status = 400
+
+
+class InvalidClient(OAuthError):
+    """Every failed client authentication, whatever the reason: one body, one status (§1.1)."""
+
+    error = "invalid_client"
+    status = 401
+    default_description = "client authentication failed"
+
+    def __init__(self, *, detail: str, basic: bool = False) -> None:
+        super().__init__(self.default_description, detail=detail)
+        self.basic = basic  # the Authorization header was used: answer with WWW-Authenticate: Basic
+
+
+class UnauthorizedClient(OAuthError):
+    error = "unauthorized_client"
+    status = 400
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+    status = 400
+    default_description = "only grant_type=client_credentials is supported"
+
+
+class InvalidScope(OAuthError):
+    error = "invalid_scope"
+    status = 400
+
+
+class InvalidTarget(OAuthError):
+    error = "invalid_target"
+    status = 400
+
+
+class RateLimited(OAuthError):
+    """Too many failed attempts: 429 with Retry-After (OAuth has no code for this; §1.1 picks this one)."""
+
+    error = "invalid_request"
+    status = 429
+    default_description = "rate limited"
+
+    def __init__(self, retry_after: int, *, detail: str) -> None:
+        super().__init__(self.default_description, detail=detail)
+        self.retry_after = retry_after
+
+
+class MethodNotAllowed(OAuthError):
+    error = "invalid_request"
+    status = 405
+    default_description = "the token endpoint accepts POST only"
+
+
+class ServerError(OAuthError):
+    error = "server_error"
+    status = 500
+    default_description = "internal error"

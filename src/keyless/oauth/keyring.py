@@ -1,0 +1,103 @@
+"""The tenant's token-signing keys: which one signs now, which are published, and rotation timing.
+
+Keys are time-driven, so every replica agrees without coordination: a key is published in the JWKS
+from creation, signs from `activates_at` (rotation sets this at least two JWKS cache lifetimes
+ahead, catalog I03) and leaves the JWKS at `retire_at`, which rotation sets to the moment the next
+key takes over plus the longest token lifetime plus clock skew.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from keyless.clock import Clock
+from keyless.crypto import aead, keys
+from keyless.domain.model import SigningKey
+from keyless.domain.ports import DirectoryReader
+from keyless.jose.jwk import public_jwk
+from keyless.oauth.errors import ServerError
+
+JWKS_MAX_AGE = 300
+CLOCK_SKEW = 300
+
+
+def key_aad(kid: str) -> bytes:
+    return b"signing-key:" + kid.encode()
+
+
+@dataclass(frozen=True)
+class ActiveKey:
+    kid: str
+    alg: str
+    private: keys.PrivateKey
+
+    def __repr__(self) -> str:
+        return f"ActiveKey(kid={self.kid!r}, alg={self.alg!r})"
+
+
+def new_signing_key(
+    tenant_id: str, alg: str, kek: bytes, *, now: float, activates_at: float
+) -> SigningKey:
+    private = keys.generate(alg)
+    jwk = public_jwk(keys.public_of(private), alg)
+    kid = jwk["kid"]
+    return SigningKey(
+        kid=kid, tenant_id=tenant_id, alg=alg, public_jwk=jwk,
+        sealed_private=aead.seal(kek, keys.private_to_der(private), key_aad(kid)),
+        created_at=now, activates_at=activates_at, retire_at=None,
+    )
+
+
+@dataclass
+class _TenantKeys:
+    loaded_at: float
+    keys: Sequence[SigningKey]
+    privates: dict[str, keys.PrivateKey]
+
+
+class KeyRing:
+    def __init__(self, reader: DirectoryReader, kek: bytes, clock: Clock, *, ttl: float = 30.0) -> None:
+        self._reader = reader
+        self._kek = kek
+        self._clock = clock
+        self._ttl = ttl
+        self._cache: dict[str, _TenantKeys] = {}
+
+    def invalidate(self, tenant_id: str | None = None) -> None:
+        if tenant_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(tenant_id, None)
+
+    async def _load(self, tenant_id: str) -> _TenantKeys:
+        now = self._clock.now()
+        entry = self._cache.get(tenant_id)
+        if entry is None or now - entry.loaded_at >= self._ttl:
+            loaded = await self._reader.signing_keys(tenant_id)
+            old = entry.privates if entry else {}
+            entry = _TenantKeys(loaded_at=now, keys=loaded, privates={k: v for k, v in old.items()})
+            self._cache[tenant_id] = entry
+        return entry
+
+    async def signer(self, tenant_id: str) -> ActiveKey:
+        entry = await self._load(tenant_id)
+        now = self._clock.now()
+        candidates = [k for k in entry.keys if k.signs_at(now)]
+        if not candidates:
+            raise ServerError(detail="no_active_signing_key")
+        key = max(candidates, key=lambda k: k.activates_at)
+        private = entry.privates.get(key.kid)
+        if private is None:
+            private = keys.private_from_der(aead.open_sealed(self._kek, key.sealed_private, key_aad(key.kid)))
+            entry.privates[key.kid] = private
+        return ActiveKey(kid=key.kid, alg=key.alg, private=private)
+
+    async def published(self, tenant_id: str) -> list[SigningKey]:
+        entry = await self._load(tenant_id)
+        now = self._clock.now()
+        return [k for k in entry.keys if k.published_at(now)]
+
+    async def jwks(self, tenant_id: str) -> dict[str, Any]:
+        return {"keys": [dict(k.public_jwk) for k in await self.published(tenant_id)]}

@@ -1,0 +1,117 @@
+"""Parsing a token request strictly (RFC 6749 §3.2, §2.3; catalog A01–A08, A15).
+
+The server hands over the raw pieces; this module decides whether they form one well-formed request:
+POST only, form encoding only, no query parameters, no duplicate parameters (never first- or
+last-wins: a proxy and we could disagree, A03), empty values treated as omitted (R-6749-4), sizes
+capped before anything else is looked at.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, unquote_plus
+
+from keyless.oauth.errors import InvalidRequest, MethodNotAllowed
+
+MAX_BODY = 32 * 1024
+MAX_PARAMS = 32
+MAX_VALUE = {"client_assertion": 16 * 1024, "scope": 2048, "resource": 2048, "claims": 4096}
+DEFAULT_MAX_VALUE = 1024
+FORM = "application/x-www-form-urlencoded"
+
+
+@dataclass(frozen=True)
+class TokenHttpRequest:
+    """What the HTTP layer passes in. `url` and `client_cert` are there for DPoP and mTLS later."""
+
+    method: str
+    content_type: str | None
+    authorization: str | None
+    query: bytes
+    body: bytes
+    source: str | None
+    url: str = ""
+    client_cert: bytes | None = None
+
+
+@dataclass(frozen=True)
+class BasicCredentials:
+    client_id: str
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    params: dict[str, str] = field(repr=False)
+    basic: BasicCredentials | None
+    source: str | None
+
+    def get(self, name: str) -> str | None:
+        return self.params.get(name)
+
+
+def _content_type_ok(value: str | None) -> bool:
+    if value is None:
+        return False
+    media = value.split(";", 1)[0].strip().lower()
+    return media == FORM
+
+
+def parse_basic(header: str) -> BasicCredentials:
+    """RFC 6749 §2.3.1 + Appendix B: base64 of form-urlencoded id and secret joined by a colon."""
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise InvalidRequest("unsupported authorization scheme at the token endpoint", detail="auth_scheme")
+    value = value.strip()
+    if not value:
+        raise InvalidRequest("malformed Basic authorization header", detail="basic_empty")
+    try:
+        decoded = base64.b64decode(value.encode("ascii"), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError):
+        raise InvalidRequest("malformed Basic authorization header", detail="basic_not_base64") from None
+    user, sep, password = decoded.partition(":")
+    if not sep:
+        raise InvalidRequest("malformed Basic authorization header", detail="basic_no_colon")
+    client_id, secret = unquote_plus(user), unquote_plus(password)
+    if not client_id or not secret:
+        raise InvalidRequest("malformed Basic authorization header", detail="basic_empty_part")
+    return BasicCredentials(client_id=client_id, secret=secret)
+
+
+def parse_form(body: bytes) -> dict[str, str]:
+    if len(body) > MAX_BODY:
+        raise InvalidRequest("request body too large", detail="body_too_large")
+    try:
+        text = body.decode("ascii")
+        pairs = parse_qsl(
+            text, keep_blank_values=True, strict_parsing=bool(text), encoding="utf-8", errors="strict",
+            max_num_fields=MAX_PARAMS,
+        )
+    except (UnicodeError, ValueError):
+        raise InvalidRequest("malformed form body", detail="form_malformed") from None
+    params: dict[str, str] = {}
+    seen: set[str] = set()
+    for name, value in pairs:
+        if name in seen:
+            raise InvalidRequest("parameter repeated", detail=f"duplicate_parameter:{name[:32]}")
+        seen.add(name)
+        if len(value) > MAX_VALUE.get(name, DEFAULT_MAX_VALUE):
+            raise InvalidRequest("parameter too long", detail=f"parameter_too_long:{name[:32]}")
+        if value != "":
+            params[name] = value
+    return params
+
+
+def parse_token_request(req: TokenHttpRequest) -> TokenRequest:
+    if req.method != "POST":
+        raise MethodNotAllowed(detail="method_not_post")
+    if req.query:
+        # Credentials must never travel in a URL (A01); we refuse any query rather than guess.
+        raise InvalidRequest("parameters must be sent in the request body", detail="query_parameters")
+    if not _content_type_ok(req.content_type):
+        raise InvalidRequest("content type must be application/x-www-form-urlencoded", detail="content_type")
+    params = parse_form(req.body)
+    basic = parse_basic(req.authorization) if req.authorization is not None else None
+    return TokenRequest(params=params, basic=basic, source=req.source)

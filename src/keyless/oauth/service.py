@@ -1,0 +1,161 @@
+"""The token endpoint as one function: raw request in, status/headers/body out, sign-in event recorded.
+
+Order of checks: request shape and grant type, then the failure rate limit (before any credential
+work, K02), then client authentication, then authorization of the resource. Every outcome, success
+or failure, goes to the sign-in sink, which batches writes off the request path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from keyless.clock import Clock
+from keyless.crypto.secrets import SecretHasher
+from keyless.domain.model import SignInEvent, Tenant
+from keyless.domain.ports import DirectoryReader
+from keyless.oauth import tokens
+from keyless.oauth.client_auth import AuthenticatedClient, authenticate, claimed_client_id
+from keyless.oauth.errors import (
+    InvalidClient,
+    InvalidRequest,
+    OAuthError,
+    RateLimited,
+    UnsupportedGrantType,
+)
+from keyless.oauth.grants import client_credentials
+from keyless.oauth.keyring import KeyRing
+from keyless.oauth.ratelimit import FailureLimiter
+from keyless.oauth.request import TokenHttpRequest, TokenRequest, parse_token_request
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class SignInSink(Protocol):
+    def record(self, event: SignInEvent) -> None:
+        """Queue an event; must not block or fail the request."""
+        ...
+
+
+@dataclass(frozen=True)
+class TokenResult:
+    status: int
+    body: dict[str, object]
+    headers: dict[str, str] = field(default_factory=lambda: dict(NO_STORE))
+    error: OAuthError | None = None
+
+
+def error_result(err: OAuthError) -> TokenResult:
+    headers = dict(NO_STORE)
+    if isinstance(err, InvalidClient) and err.basic:
+        headers["WWW-Authenticate"] = 'Basic realm="keyless"'
+    if isinstance(err, RateLimited):
+        headers["Retry-After"] = str(err.retry_after)
+    if err.status == 405:
+        headers["Allow"] = "POST"
+    return TokenResult(status=err.status, body=dict(err.body()), headers=headers, error=err)
+
+
+class TokenService:
+    def __init__(
+        self,
+        *,
+        directory: DirectoryReader,
+        keyring: KeyRing,
+        hasher: SecretHasher,
+        clock: Clock,
+        sink: SignInSink,
+        issuer_for: Callable[[Tenant], str],
+        source_limiter: FailureLimiter,
+        client_limiter: FailureLimiter,
+    ) -> None:
+        self._directory = directory
+        self._keyring = keyring
+        self._hasher = hasher
+        self._clock = clock
+        self._sink = sink
+        self._issuer_for = issuer_for
+        self._by_source = source_limiter
+        self._by_client = client_limiter
+
+    async def handle(self, tenant_ref: str, http: TokenHttpRequest) -> TokenResult:
+        tenant = await self._directory.get_tenant(tenant_ref)
+        if tenant is None:
+            return error_result(InvalidRequest("unknown tenant", detail="unknown_tenant"))
+        req: TokenRequest | None = None
+        client: AuthenticatedClient | None = None
+        resource: str | None = None
+        try:
+            req = parse_token_request(http)
+            grant_type = req.get("grant_type")
+            if grant_type is None:
+                raise InvalidRequest("grant_type is required", detail="grant_type_missing")
+            if grant_type != client_credentials.GRANT_TYPE:
+                raise UnsupportedGrantType(detail="grant_type_unsupported")
+            client = await self._authenticate(tenant, req, http.source)
+            grant = await client_credentials.authorize(
+                client, tenant.id, req.get("scope"), req.get("resource"), self._directory
+            )
+            resource = grant.resource.identifier_uri or grant.resource.client_id
+            key = await self._keyring.signer(tenant.id)
+            now = int(self._clock.now())
+            token_id = tokens.new_token_id()
+            claims = tokens.access_token_claims(
+                issuer=self._issuer_for(tenant), tenant=tenant, client=client.app, audience=grant.audience,
+                roles=grant.roles, azpacr=client.azpacr, now=now, lifetime=tenant.token_lifetime,
+                token_id=token_id,
+            )
+            access_token = tokens.mint(key, claims)
+        except OAuthError as err:
+            self._record(tenant, req, client, resource, http.source, err, None)
+            return error_result(err)
+        self._record(tenant, req, client, resource, http.source, None, token_id)
+        body: dict[str, object] = {
+            "token_type": "Bearer",
+            "expires_in": tenant.token_lifetime,
+            "ext_expires_in": tenant.token_lifetime,
+            "access_token": access_token,
+        }
+        return TokenResult(status=200, body=body)
+
+    async def _authenticate(self, tenant: Tenant, req: TokenRequest, source: str | None) -> AuthenticatedClient:
+        claimed = claimed_client_id(req)
+        source_key = ("src", source or "?")
+        client_key = ("client", tenant.id, (claimed or "")[:64])
+        wait = max(self._by_source.retry_after(source_key), self._by_client.retry_after(client_key))
+        if wait:
+            raise RateLimited(wait, detail="too_many_failures")
+        try:
+            return await authenticate(req, tenant, self._directory, self._hasher, self._clock)
+        except InvalidClient:
+            self._by_source.failed(source_key)
+            self._by_client.failed(client_key)
+            raise
+
+    def _record(
+        self,
+        tenant: Tenant,
+        req: TokenRequest | None,
+        client: AuthenticatedClient | None,
+        resource: str | None,
+        source: str | None,
+        err: OAuthError | None,
+        token_id: str | None,
+    ) -> None:
+        claimed = client.app.client_id if client else (claimed_client_id(req) if req else None)
+        self._sink.record(
+            SignInEvent(
+                time=self._clock.now(),
+                tenant_id=tenant.id,
+                client_id=claimed[:64] if claimed else None,
+                credential_id=client.credential_id if client else None,
+                credential_type=client.credential_type if client else None,
+                resource=resource,
+                result="failure" if err else "success",
+                error=err.error if err else None,
+                detail=err.detail[:256] if err else None,
+                source=source,
+                token_id=token_id,
+            )
+        )

@@ -1,0 +1,95 @@
+"""`create_app(ctx)`: the ASGI application.
+
+The hot routes (token, discovery, JWKS, health) are plain Starlette routes; the management API is a
+FastAPI application mounted behind them, so the token endpoint pays nothing for OpenAPI machinery.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from keyless.server.context import ServerContext
+from keyless.server.manage.api import create_management_app
+from keyless.server.routes import discovery, health, token
+from keyless.server.routes.common import json_response
+
+log = logging.getLogger("keyless.server")
+
+
+class ErrorShield:
+    """Answer any unexpected exception with a generic JSON 500 and a correlation id (catalog M04);
+    the traceback goes to the log, never to the client."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: dict[str, object]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)  # type: ignore[arg-type]
+
+        try:
+            await self.app(scope, receive, tracking_send)  # type: ignore[arg-type]
+        except Exception:
+            correlation = uuid.uuid4().hex
+            log.exception("unhandled error", extra={"event": "server_error", "correlation_id": correlation})
+            if started:
+                raise
+            response = json_response(
+                {"error": "server_error", "error_description": "internal error", "correlation_id": correlation},
+                500,
+            )
+            await response(scope, receive, send)
+
+
+def create_app(ctx: ServerContext) -> ASGIApp:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        ctx.signins.start()
+        ctx.ready = True
+        try:
+            yield
+        finally:
+            ctx.ready = False
+            await ctx.signins.close()
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return json_response({"error": "not_found"}, 404)
+
+    management = create_management_app()
+    management.state.ctx = ctx
+    token_methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    routes = [
+        Route("/{tenant}/oauth2/v2.0/token", token.token, methods=token_methods),
+        Route("/{tenant}/oauth2/token", token.token, methods=token_methods),
+        Route("/{tenant}/oauth2/v2.0/authorize", token.authorize, methods=["GET", "POST"]),
+        Route("/{tenant}/v2.0/.well-known/openid-configuration", discovery.openid_configuration),
+        Route("/{tenant}/.well-known/openid-configuration", discovery.openid_configuration),
+        Route("/.well-known/oauth-authorization-server/{tenant}/v2.0", discovery.openid_configuration),
+        Route("/.well-known/openid-configuration/{tenant}/v2.0", discovery.openid_configuration),
+        Route("/{tenant}/discovery/v2.0/keys", discovery.jwks),
+        Route("/{tenant}/discovery/keys", discovery.jwks),
+        Route("/healthz", health.healthz),
+        Route("/readyz", health.readyz),
+        Route("/metrics", health.metrics),
+        Mount("", app=management),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
+    app.state.ctx = ctx
+    return ErrorShield(app)

@@ -1,0 +1,87 @@
+"""Everything one server process holds, built once from `ServerSettings` and shared by the routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from keyless.clock import Clock, SystemClock
+from keyless.directory.cache import CachedDirectory
+from keyless.directory.service import DirectoryService
+from keyless.domain.model import Tenant
+from keyless.oauth.keyring import KeyRing
+from keyless.oauth.metadata import issuer
+from keyless.oauth.ratelimit import FailureLimiter
+from keyless.oauth.service import TokenService
+from keyless.server.datadir import DataDir, load_kek, secret_hasher
+from keyless.server.settings import ServerSettings
+from keyless.server.signin_log import SignInBatcher
+from keyless.store import db
+from keyless.store.directory import SqlDirectoryStore
+
+
+@dataclass
+class ServerContext:
+    settings: ServerSettings
+    clock: Clock
+    engine: AsyncEngine
+    store: SqlDirectoryStore
+    directory: CachedDirectory
+    keyring: KeyRing
+    tokens: TokenService
+    admin: DirectoryService
+    signins: SignInBatcher
+    base_url: str
+    ready: bool = field(default=False)
+
+    def issuer(self, tenant: Tenant) -> str:
+        return issuer(self.base_url, tenant)
+
+    def invalidate(self) -> None:
+        self.directory.invalidate()
+        self.keyring.invalidate()
+
+    @classmethod
+    async def open(cls, settings: ServerSettings, *, clock: Clock | None = None,
+                   bound_port: int | None = None) -> ServerContext:
+        clock = clock or SystemClock()
+        data = DataDir(settings.data_dir)
+        config = data.read_config()
+        kek = load_kek(data, allow_loose=settings.insecure_world_readable_files)
+        url = settings.database_url or config.get("database_url") or db.sqlite_url(data.sqlite)
+        engine = db.create_engine(url)
+        try:
+            await db.require_head(engine)
+        except Exception:
+            await engine.dispose()
+            raise
+        store = SqlDirectoryStore(engine)
+        directory = CachedDirectory(store, clock, ttl=settings.cache_ttl)
+        keyring = KeyRing(store, kek, clock, ttl=min(30.0, max(settings.cache_ttl, 1.0)))
+        hasher = secret_hasher(kek)
+        signins = SignInBatcher(store, settings.signin_flush_interval)
+        base_url = settings.base_url(bound_port)
+        ctx_holder: list[ServerContext] = []
+
+        def on_change() -> None:
+            if ctx_holder:
+                ctx_holder[0].invalidate()
+
+        tokens = TokenService(
+            directory=directory, keyring=keyring, hasher=hasher, clock=clock, sink=signins,
+            issuer_for=lambda t: issuer(base_url, t),
+            source_limiter=FailureLimiter(clock, capacity=30, refill_per_second=0.5),
+            client_limiter=FailureLimiter(clock, capacity=100, refill_per_second=2),
+        )
+        ctx = cls(
+            settings=settings, clock=clock, engine=engine, store=store, directory=directory, keyring=keyring,
+            tokens=tokens, admin=DirectoryService(store, clock, hasher, kek, on_change), signins=signins,
+            base_url=base_url,
+        )
+        ctx_holder.append(ctx)
+        return ctx
+
+    async def close(self) -> None:
+        await self.signins.close()
+        await self.engine.dispose()

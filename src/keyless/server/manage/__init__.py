@@ -1,0 +1,1 @@
+"""The management API: REST + OpenAPI, authorized by access tokens this server issued."""

@@ -1,0 +1,227 @@
+"""Management API routes under `/{tenant}/manage/v1`. Reads need Keyless.Reader or Keyless.Admin,
+writes need Keyless.Admin; every write is audited with the caller's client id."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.responses import Response
+
+from keyless.directory.errors import DirectoryError
+from keyless.domain.ports import LogQuery
+from keyless.server.context import ServerContext
+from keyless.server.manage import schemas as s
+from keyless.server.manage.auth import AuthProblem, Caller, authenticate
+from keyless.server.manage.problems import problem
+
+PREFIX = "/{tenant}/manage/v1"
+
+
+def _ctx(request: Request) -> ServerContext:
+    ctx: ServerContext = request.app.state.ctx
+    return ctx
+
+
+async def reader(request: Request, tenant: str) -> Caller:
+    return await authenticate(_ctx(request), request, tenant, write=False)
+
+
+async def admin(request: Request, tenant: str) -> Caller:
+    return await authenticate(_ctx(request), request, tenant, write=True)
+
+
+Reader = Annotated[Caller, Depends(reader)]
+Admin = Annotated[Caller, Depends(admin)]
+router = APIRouter(prefix=PREFIX)
+
+
+@router.get("/tenant", response_model=s.TenantOut, summary="Show the tenant's settings")
+async def get_tenant(request: Request, caller: Reader) -> s.TenantOut:
+    ctx = _ctx(request)
+    return s.TenantOut.of(caller.tenant, ctx.issuer(caller.tenant))
+
+
+@router.patch("/tenant", response_model=s.TenantOut, summary="Change token lifetime, signing algorithm, limits")
+async def patch_tenant(request: Request, body: s.TenantPatch, caller: Admin) -> s.TenantOut:
+    ctx = _ctx(request)
+    t = await ctx.admin.update_tenant(caller.tenant, actor=caller.client_id, **body.model_dump(exclude_none=True))
+    return s.TenantOut.of(t, ctx.issuer(t))
+
+
+@router.get("/applications", response_model=list[s.ApplicationOut], summary="List, or find by ?ref=")
+async def list_applications(
+    request: Request, caller: Reader, ref: Annotated[str | None, Query(max_length=512)] = None
+) -> list[s.ApplicationOut]:
+    ctx = _ctx(request)
+    if ref is not None:
+        return [s.ApplicationOut.of(await ctx.admin.resolve_application(caller.tenant, ref))]
+    return [s.ApplicationOut.of(a) for a in await ctx.admin.list_applications(caller.tenant)]
+
+
+@router.post("/applications", response_model=s.ApplicationOut, status_code=201, summary="Register an application")
+async def create_application(request: Request, body: s.ApplicationCreate, caller: Admin) -> s.ApplicationOut:
+    app = await _ctx(request).admin.create_application(
+        caller.tenant, body.display_name, actor=caller.client_id, identifier_uri=body.identifier_uri,
+        roles=body.roles, open_to_tenant=body.open_to_tenant,
+    )
+    return s.ApplicationOut.of(app)
+
+
+@router.get("/applications/{client_id}", response_model=s.ApplicationOut)
+async def get_application(request: Request, client_id: str, caller: Reader) -> s.ApplicationOut:
+    return s.ApplicationOut.of(await _ctx(request).admin.application(caller.tenant, client_id))
+
+
+@router.patch("/applications/{client_id}", response_model=s.ApplicationOut, summary="Rename, enable, disable")
+async def patch_application(
+    request: Request, client_id: str, body: s.ApplicationPatch, caller: Admin
+) -> s.ApplicationOut:
+    app = await _ctx(request).admin.update_application(
+        caller.tenant, client_id, actor=caller.client_id, **body.model_dump(exclude_none=True)
+    )
+    return s.ApplicationOut.of(app)
+
+
+@router.delete("/applications/{client_id}", status_code=204)
+async def delete_application(request: Request, client_id: str, caller: Admin) -> Response:
+    await _ctx(request).admin.delete_application(caller.tenant, client_id, actor=caller.client_id)
+    return Response(status_code=204)
+
+
+@router.post("/applications/{client_id}/roles", response_model=s.RoleOut, status_code=201)
+async def add_role(request: Request, client_id: str, body: s.RoleCreate, caller: Admin) -> s.RoleOut:
+    role = await _ctx(request).admin.add_role(caller.tenant, client_id, body.value, actor=caller.client_id)
+    return s.RoleOut(id=role.id, value=role.value, enabled=role.enabled)
+
+
+@router.get("/applications/{client_id}/secrets", response_model=list[s.SecretOut])
+async def list_secrets(request: Request, client_id: str, caller: Reader) -> list[s.SecretOut]:
+    return [s.SecretOut.of(x) for x in await _ctx(request).admin.list_secrets(caller.tenant, client_id)]
+
+
+@router.post("/applications/{client_id}/secrets", response_model=s.SecretCreated, status_code=201,
+             summary="Create a client secret (returned once)")
+async def add_secret(request: Request, client_id: str, body: s.SecretCreate, caller: Admin) -> Response:
+    record, plaintext = await _ctx(request).admin.add_secret(
+        caller.tenant, client_id, actor=caller.client_id, expires_in=body.expires_in,
+        display_name=body.display_name,
+    )
+    out = s.SecretCreated(**s.SecretOut.of(record).model_dump(), secret=plaintext)
+    return Response(out.model_dump_json(), status_code=201, media_type="application/json",
+                    headers={"Cache-Control": "no-store"})
+
+
+@router.delete("/applications/{client_id}/secrets/{secret_id}", status_code=204)
+async def revoke_secret(request: Request, client_id: str, secret_id: str, caller: Admin) -> Response:
+    await _ctx(request).admin.revoke_secret(caller.tenant, client_id, secret_id, actor=caller.client_id)
+    return Response(status_code=204)
+
+
+@router.get("/grants", response_model=list[s.GrantOut])
+async def list_grants(
+    request: Request, caller: Reader, client_id: str | None = None, resource: str | None = None
+) -> list[s.GrantOut]:
+    ctx = _ctx(request)
+    resource_id = None
+    if resource is not None:
+        resource_id = (await ctx.admin.resolve_application(caller.tenant, resource)).client_id
+    grants = await ctx.admin.list_grants(caller.tenant, client_id=client_id, resource_client_id=resource_id)
+    return [s.GrantOut.of(g) for g in grants]
+
+
+@router.post("/grants", response_model=s.GrantOut, status_code=201, summary="Grant a client a role on a resource")
+async def add_grant(request: Request, body: s.GrantCreate, caller: Admin) -> s.GrantOut:
+    g = await _ctx(request).admin.grant(caller.tenant, body.client_id, body.resource, body.role,
+                                        actor=caller.client_id)
+    return s.GrantOut.of(g)
+
+
+@router.delete("/grants/{grant_id}", status_code=204)
+async def remove_grant(request: Request, grant_id: str, caller: Admin) -> Response:
+    await _ctx(request).admin.revoke_grant(caller.tenant, grant_id, actor=caller.client_id)
+    return Response(status_code=204)
+
+
+async def _key_list(ctx: ServerContext, caller: Caller) -> list[s.KeyOut]:
+    now = ctx.clock.now()
+    try:
+        current: str | None = (await ctx.keyring.signer(caller.tenant.id)).kid
+    except Exception:
+        current = None
+    return [s.KeyOut.of(k, now, current) for k in await ctx.admin.keys(caller.tenant)]
+
+
+@router.get("/keys", response_model=list[s.KeyOut], summary="Signing keys and their rotation state")
+async def list_keys(request: Request, caller: Reader) -> list[s.KeyOut]:
+    return await _key_list(_ctx(request), caller)
+
+
+@router.post("/keys/rotate", response_model=s.KeyOut, status_code=201,
+             summary="Publish a new signing key now; it signs after activate_in seconds")
+async def rotate_key(request: Request, body: s.KeyRotate, caller: Admin) -> s.KeyOut:
+    ctx = _ctx(request)
+    kwargs: dict[str, object] = {}
+    if body.activate_in is not None:
+        kwargs["activate_in"] = body.activate_in
+    key = await ctx.admin.rotate_key(caller.tenant, actor=caller.client_id, alg=body.alg, **kwargs)  # type: ignore[arg-type]
+    return next(k for k in await _key_list(ctx, caller) if k.kid == key.kid)
+
+
+@router.post("/keys/{kid}/retire", status_code=204, summary="Remove a key from the JWKS at once")
+async def retire_key(request: Request, kid: str, caller: Admin) -> Response:
+    await _ctx(request).admin.retire_key(caller.tenant, kid, actor=caller.client_id)
+    return Response(status_code=204)
+
+
+def _query(caller: Caller, client_id: str | None, result: str | None, action: str | None,
+           since: float | None, until: float | None, limit: int) -> LogQuery:
+    return LogQuery(tenant_id=caller.tenant.id, client_id=client_id, result=result, action=action,
+                    since=since, until=until, limit=limit)
+
+
+@router.get("/logs/signins", response_model=list[s.SignInOut], summary="Sign-in log, newest first")
+async def signins(
+    request: Request, caller: Reader, client_id: str | None = None,
+    result: Annotated[str | None, Query(pattern="^(success|failure)$")] = None,
+    since: float | None = None, until: float | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[s.SignInOut]:
+    ctx = _ctx(request)
+    await ctx.signins.flush()
+    q = _query(caller, client_id, result, None, since, until, limit)
+    return [s.SignInOut.of(e) for e in await ctx.admin.signins(q)]
+
+
+@router.get("/logs/audit", response_model=list[s.AuditOut], summary="Audit log of directory changes, newest first")
+async def audit(
+    request: Request, caller: Reader, client_id: str | None = None, action: str | None = None,
+    since: float | None = None, until: float | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[s.AuditOut]:
+    q = _query(caller, client_id, None, action, since, until, limit)
+    return [s.AuditOut.of(e) for e in await _ctx(request).admin.audit(q)]
+
+
+def create_management_app() -> FastAPI:
+    app = FastAPI(
+        title="Keyless management API", version="1", openapi_url="/manage/openapi.json", docs_url=None,
+        redoc_url=None,
+    )
+    app.include_router(router)
+
+    @app.exception_handler(DirectoryError)
+    async def directory_error(request: Request, exc: DirectoryError) -> Response:
+        return problem(exc.status, exc.code, exc.title, exc.message)
+
+    @app.exception_handler(AuthProblem)
+    async def auth_error(request: Request, exc: AuthProblem) -> Response:
+        title = "Unauthorized" if exc.status == 401 else "Forbidden"
+        return problem(exc.status, exc.code, title, exc.detail, headers={"WWW-Authenticate": exc.challenge})
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in exc.errors()]
+        return problem(400, "validation_failed", "Invalid request", "the request body or query is invalid",
+                       errors=errors)
+
+    return app

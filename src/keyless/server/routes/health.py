@@ -1,0 +1,40 @@
+"""Liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import Response
+
+from keyless.server.metrics import SIGNIN_DROPPED
+from keyless.server.routes.common import ctx_of, json_response
+
+
+async def healthz(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    ctx = ctx_of(request)
+    checks: dict[str, str] = {}
+    try:
+        async with ctx.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["store"] = "ok"
+    except Exception:
+        checks["store"] = "unreachable"
+    try:
+        tenants = await ctx.store.list_tenants()
+        for tenant in tenants:
+            await ctx.keyring.signer(tenant.id)
+        checks["signing_keys"] = "ok"
+    except Exception:
+        checks["signing_keys"] = "unavailable"
+    ok = all(v == "ok" for v in checks.values())
+    return json_response({"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503)
+
+
+async def metrics(request: Request) -> Response:
+    SIGNIN_DROPPED.set(ctx_of(request).signins.dropped)
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

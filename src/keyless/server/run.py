@@ -1,0 +1,70 @@
+"""Run the server over HTTPS with uvicorn: TLS 1.2 minimum, AEAD suites only (catalog A20, N01, N02)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import Callable
+
+import uvicorn
+
+from keyless.clock import Clock
+from keyless.server.app import create_app
+from keyless.server.context import ServerContext
+from keyless.server.datadir import DataDir, check_private, load_kek, tls_key_password
+from keyless.server.logs import configure
+from keyless.server.settings import ServerSettings
+
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+
+def tls_config(config: uvicorn.Config) -> None:
+    config.load()
+    assert config.ssl is not None
+    config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+    config.ssl.set_ciphers(TLS12_CIPHERS)
+    config.ssl.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+
+
+async def serve(settings: ServerSettings, *, clock: Clock | None = None,
+                on_ready: Callable[[ServerContext], None] | None = None) -> None:
+    configure(settings.log_level)
+    data = DataDir(settings.data_dir)
+    kek = load_kek(data, allow_loose=settings.insecure_world_readable_files)
+    check_private(data.tls_key, allow_loose=settings.insecure_world_readable_files)
+    ctx = await ServerContext.open(settings, clock=clock)
+    config = uvicorn.Config(
+        create_app(ctx),
+        host=settings.host,
+        port=settings.port,
+        ssl_certfile=str(data.tls_cert),
+        ssl_keyfile=str(data.tls_key),
+        ssl_keyfile_password=tls_key_password(kek),
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        proxy_headers=False,
+        lifespan="on",
+        timeout_keep_alive=30,
+        limit_concurrency=2048,
+        h11_max_incomplete_event_size=16 * 1024,
+    )
+    tls_config(config)
+    server = uvicorn.Server(config)
+    try:
+        if on_ready is not None:
+            async def announce() -> None:
+                while not server.started:
+                    await asyncio.sleep(0.05)
+                on_ready(ctx)
+
+            waiter = asyncio.create_task(announce())
+            await server.serve()
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiter
+        else:
+            await server.serve()
+    finally:
+        await ctx.engine.dispose()

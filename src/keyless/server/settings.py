@@ -1,0 +1,34 @@
+"""`ServerSettings`: one object per process, built at the entry point, never read at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KEYLESS_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".keyless"), description="directory made by `keyless init`")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8443, ge=0, le=65535)
+    database_url: str | None = Field(default=None, description="postgresql://… ; default: SQLite in data dir")
+    public_url: str | None = Field(default=None, description="base URL clients use; default https://HOST:PORT")
+    cache_ttl: float = Field(default=5.0, ge=0, le=300, description="seconds a replica may serve stale reads")
+    signin_flush_interval: float = Field(default=0.5, gt=0, le=60)
+    log_level: str = "info"
+    insecure_world_readable_files: bool = Field(
+        default=False, description="skip the 0600 check on key files (never in production)"
+    )
+
+    def base_url(self, bound_port: int | None = None) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.host
+        if host in {"0.0.0.0", "::", ""}:  # noqa: S104 - only building a URL, not binding
+            host = "localhost"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"https://{host}:{bound_port if bound_port is not None else self.port}"

@@ -1,0 +1,67 @@
+"""Sign-in events are written in batches, off the request path, and never lost on a clean shutdown.
+
+The token endpoint only appends to a list (no await, no I/O); a background task writes the batch
+every `interval` seconds, together with the "last used" time of each secret that signed in. On
+shutdown `close()` writes whatever is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from keyless.domain.model import SignInEvent
+from keyless.domain.ports import DirectoryStore
+
+log = logging.getLogger("keyless.signin")
+MAX_PENDING = 100_000
+
+
+class SignInBatcher:
+    def __init__(self, store: DirectoryStore, interval: float = 0.5) -> None:
+        self._store = store
+        self._interval = interval
+        self._pending: list[SignInEvent] = []
+        self._task: asyncio.Task[None] | None = None
+        self.dropped = 0
+
+    def record(self, event: SignInEvent) -> None:
+        if len(self._pending) >= MAX_PENDING:
+            self.dropped += 1  # the store is down or far behind; keep serving, count the loss
+            return
+        self._pending.append(event)
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        used: dict[str, float] = {}
+        for e in batch:
+            if e.result == "success" and e.credential_id and e.credential_type == "secret":
+                used[e.credential_id] = max(e.time, used.get(e.credential_id, 0.0))
+        try:
+            await self._store.record_signins(batch)
+            await self._store.mark_secrets_used(used)
+        except Exception:
+            log.exception("sign-in log write failed; will retry", extra={"event": "signin_flush_failed"})
+            self._pending = batch + self._pending
+            raise
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            with contextlib.suppress(Exception):
+                await self.flush()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="signin-log-writer")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()

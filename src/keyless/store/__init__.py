@@ -1,0 +1,1 @@
+"""SQLAlchemy models, repositories implementing `keyless.domain.ports`, and Alembic migrations."""

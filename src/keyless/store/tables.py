@@ -1,0 +1,146 @@
+"""Table definitions. Every schema change is an Alembic migration under `migrations/versions/`."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+GUID = String(36)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", GUID, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("signing_alg", String(16), nullable=False),
+    Column("token_lifetime", Integer, nullable=False),
+    Column("max_secret_lifetime", Integer, nullable=False),
+    Column("default_secret_lifetime", Integer, nullable=False),
+    Column("assertion_audience", String(16), nullable=False),
+    Column("created_at", Double, nullable=False),
+)
+
+applications = Table(
+    "applications",
+    metadata,
+    Column("client_id", GUID, primary_key=True),
+    Column("tenant_id", GUID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("object_id", GUID, nullable=False, unique=True),
+    Column("display_name", String(256), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("identifier_uri", String(512), nullable=True),
+    Column("open_to_tenant", Boolean, nullable=False),
+    Column("created_at", Double, nullable=False),
+    UniqueConstraint("tenant_id", "identifier_uri", name="uq_applications_tenant_identifier"),
+    Index("ix_applications_tenant", "tenant_id"),
+)
+
+app_roles = Table(
+    "app_roles",
+    metadata,
+    Column("id", GUID, primary_key=True),
+    Column("client_id", GUID, ForeignKey("applications.client_id", ondelete="CASCADE"), nullable=False),
+    Column("value", String(128), nullable=False),
+    Column("description", String(512), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    UniqueConstraint("client_id", "value", name="uq_app_roles_client_value"),
+)
+
+client_secrets = Table(
+    "client_secrets",
+    metadata,
+    Column("id", GUID, primary_key=True),
+    Column("client_id", GUID, ForeignKey("applications.client_id", ondelete="CASCADE"), nullable=False),
+    Column("hint", String(8), nullable=False),
+    Column("digest", LargeBinary(64), nullable=False),
+    Column("pepper_id", String(16), nullable=False),
+    Column("display_name", String(256), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("last_used_at", Double, nullable=True),
+    Column("revoked_at", Double, nullable=True),
+    Index("ix_client_secrets_client", "client_id"),
+)
+
+role_assignments = Table(
+    "role_assignments",
+    metadata,
+    Column("id", GUID, primary_key=True),
+    Column("tenant_id", GUID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("principal_object_id", GUID, nullable=False),
+    Column("principal_client_id", GUID, ForeignKey("applications.client_id", ondelete="CASCADE"), nullable=False),
+    Column("resource_client_id", GUID, ForeignKey("applications.client_id", ondelete="CASCADE"), nullable=False),
+    Column("role_id", GUID, ForeignKey("app_roles.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Double, nullable=False),
+    UniqueConstraint("principal_object_id", "role_id", name="uq_role_assignments_principal_role"),
+    Index("ix_role_assignments_lookup", "principal_object_id", "resource_client_id"),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("tenant_id", GUID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("alg", String(16), nullable=False),
+    Column("public_jwk", JSON, nullable=False),
+    Column("sealed_private", LargeBinary, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("activates_at", Double, nullable=False),
+    Column("retire_at", Double, nullable=True),
+    Index("ix_signing_keys_tenant", "tenant_id"),
+)
+
+signin_log = Table(
+    "signin_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("time", Double, nullable=False),
+    Column("tenant_id", GUID, nullable=False),
+    Column("client_id", String(64), nullable=True),
+    Column("credential_id", String(64), nullable=True),
+    Column("credential_type", String(16), nullable=True),
+    Column("resource", String(512), nullable=True),
+    Column("result", String(8), nullable=False),
+    Column("error", String(64), nullable=True),
+    Column("detail", String(256), nullable=True),
+    Column("source", String(64), nullable=True),
+    Column("token_id", String(64), nullable=True),
+    Index("ix_signin_log_tenant_time", "tenant_id", "time"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("time", Double, nullable=False),
+    Column("tenant_id", GUID, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target_type", String(32), nullable=False),
+    Column("target_id", String(128), nullable=False),
+    Column("details", Text, nullable=False),
+    Index("ix_audit_log_tenant_time", "tenant_id", "time"),
+)

@@ -1,0 +1,80 @@
+"""Claim checks for a signature-verified access token (RFC 9068 §4, RFC 7519; catalog J12, J13).
+
+Exact `iss`; `aud` equal to ours or containing it as an element (never a substring match); `exp`
+required and in the future, `nbf`/`iat` not in the future, each with a bounded leeway; numbers must be
+numbers (an `exp` string is refused).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from keyless.errors import KeylessError
+
+MAX_LEEWAY = 60
+REQUIRED = ("iss", "exp", "aud", "sub", "client_id", "iat", "jti")
+
+
+class InvalidToken(KeylessError):
+    """The token must be refused; `reason` is for logs and tests, not for the client."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    claims: dict[str, Any] = field(repr=False)
+
+    @property
+    def subject(self) -> str:
+        return str(self.claims["sub"])
+
+    @property
+    def client_id(self) -> str:
+        return str(self.claims["client_id"])
+
+    @property
+    def roles(self) -> frozenset[str]:
+        roles = self.claims.get("roles", [])
+        return frozenset(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else frozenset()
+
+
+def _number(claims: dict[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidToken(f"{name} is not a number")
+    return float(value)
+
+
+def check_access_token(
+    claims: dict[str, Any], *, issuer: str, audience: str, now: float, leeway: float = 30
+) -> AccessToken:
+    if not 0 <= leeway <= MAX_LEEWAY:
+        raise ValueError(f"leeway must be between 0 and {MAX_LEEWAY} seconds")
+    missing = [c for c in REQUIRED if c not in claims]
+    if missing:
+        raise InvalidToken("missing claim " + missing[0])
+    if claims["iss"] != issuer:
+        raise InvalidToken("wrong issuer")
+    aud = claims["aud"]
+    if isinstance(aud, str):
+        ok = aud == audience
+    elif isinstance(aud, list):
+        ok = any(isinstance(a, str) and a == audience for a in aud)
+    else:
+        ok = False
+    if not ok:
+        raise InvalidToken("wrong audience")
+    exp = _number(claims, "exp")
+    if exp is None or now >= exp + leeway:
+        raise InvalidToken("expired")
+    for name in ("nbf", "iat"):
+        value = _number(claims, name)
+        if value is not None and value > now + leeway:
+            raise InvalidToken(f"{name} in the future")
+    return AccessToken(claims=claims)
