@@ -71,8 +71,12 @@ class ServerContext:
         tokens = TokenService(
             directory=directory, keyring=keyring, hasher=hasher, clock=clock, sink=signins,
             issuer_for=lambda t: issuer(base_url, t),
-            source_limiter=FailureLimiter(clock, capacity=30, refill_per_second=0.5),
-            client_limiter=FailureLimiter(clock, capacity=100, refill_per_second=2),
+            source_limiter=FailureLimiter(
+                clock, capacity=settings.source_failure_burst, refill_per_second=settings.source_failure_rate
+            ),
+            client_limiter=FailureLimiter(
+                clock, capacity=settings.client_failure_burst, refill_per_second=settings.client_failure_rate
+            ),
         )
         ctx = cls(
             settings=settings, clock=clock, engine=engine, store=store, directory=directory, keyring=keyring,

@@ -19,6 +19,10 @@ class ServerSettings(BaseSettings):
     cache_ttl: float = Field(default=5.0, ge=0, le=300, description="seconds a replica may serve stale reads")
     signin_flush_interval: float = Field(default=0.5, gt=0, le=60)
     log_level: str = "info"
+    source_failure_burst: float = Field(default=30, gt=0, description="failed client auths per source before 429")
+    source_failure_rate: float = Field(default=0.5, gt=0, description="per-source failure budget refill, per second")
+    client_failure_burst: float = Field(default=100, gt=0, description="failed auths per client_id before 429")
+    client_failure_rate: float = Field(default=2, gt=0, description="per-client failure budget refill, per second")
     insecure_world_readable_files: bool = Field(
         default=False, description="skip the 0600 check on key files (never in production)"
     )

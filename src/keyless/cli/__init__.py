@@ -1,0 +1,1 @@
+"""The `keyless` command line: one module per noun; `main.app` wires them."""

@@ -1,0 +1,206 @@
+"""What every CLI command shares: where the server is, how to trust it, who we are, how to print.
+
+The CLI is an application of its own: it gets an access token for the management API from the
+server with its admin credential (made by `keyless init`) and calls the API over HTTPS, so the same
+commands work against a remote server. Only `init`, `serve` and `up` touch the data directory's
+keys and database directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import httpx
+import typer
+
+MANAGEMENT_SCOPE = "urn:keyless:management/.default"
+
+
+class Output(str, Enum):
+    table = "table"
+    json = "json"
+
+
+DataDirOpt = Annotated[
+    Path, typer.Option("--data-dir", envvar="KEYLESS_DATA_DIR", help="Keyless data directory.", show_default=True)
+]
+ServerOpt = Annotated[
+    str | None, typer.Option("--server", envvar="KEYLESS_SERVER", help="Server URL (default: from the data dir).")
+]
+CaOpt = Annotated[
+    Path | None, typer.Option("--ca", envvar="KEYLESS_CA", help="CA bundle to trust (default: the data dir's CA).")
+]
+OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table for people, json for scripts.")]
+DEFAULT_DATA_DIR = Path(".keyless")
+
+
+class CliError(Exception):
+    """Printed as one line on stderr; the command exits 1."""
+
+
+def fail(message: str) -> NoReturn:
+    raise CliError(message)
+
+
+@dataclass
+class Target:
+    """A resolved server: URL, CA bundle, tenant, and the CLI's credential."""
+
+    server: str
+    ca: str | bool
+    tenant: str
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+
+
+def resolve(data_dir: Path, server: str | None, ca: Path | None) -> Target:
+    config: dict[str, Any] = {}
+    config_file = data_dir / "config.json"
+    if config_file.exists():
+        config = json.loads(config_file.read_text())
+    url = server or config.get("server_url")
+    if not url:
+        fail(f"no server given: pass --server or set KEYLESS_SERVER (no data directory at {data_dir})")
+    if not url.startswith("https://"):
+        fail("the server URL must start with https://")
+    ca_path: str | bool = True
+    if ca is not None:
+        ca_path = str(ca)
+    elif (data_dir / "ca" / "ca.pem").exists():
+        ca_path = str(data_dir / "ca" / "ca.pem")
+    tenant = os.environ.get("KEYLESS_TENANT") or config.get("tenant_id") or "default"
+    target = Target(server=url.rstrip("/"), ca=ca_path, tenant=tenant)
+    cred_file = data_dir / "cli" / "credential.json"
+    if os.environ.get("KEYLESS_CLIENT_ID") and os.environ.get("KEYLESS_CLIENT_SECRET"):
+        target.client_id = os.environ["KEYLESS_CLIENT_ID"]
+        target.client_secret = os.environ["KEYLESS_CLIENT_SECRET"]
+    elif cred_file.exists():
+        cred = json.loads(cred_file.read_text())
+        target.client_id, target.client_secret = cred["client_id"], cred["client_secret"]
+        target.tenant = cred.get("tenant", target.tenant)
+    return target
+
+
+def _problem_line(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return f"server answered {resp.status_code}"
+    if isinstance(body, dict):
+        if "code" in body:
+            return f"{body.get('detail', body.get('title', 'error'))} ({body['code']})"
+        if "error" in body:
+            return f"{body.get('error_description', body['error'])} ({body['error']})"
+    return f"server answered {resp.status_code}"
+
+
+class ManagementClient:
+    """Calls `/{tenant}/manage/v1/…` with a token obtained from the same server."""
+
+    def __init__(self, target: Target, http: httpx.Client | None = None) -> None:
+        if not target.client_id or not target.client_secret:
+            fail("no CLI credential: run `keyless init`, pass --data-dir, or set KEYLESS_CLIENT_ID/SECRET")
+        self.target = target
+        self.http = http or httpx.Client(verify=target.ca, timeout=30, follow_redirects=False)
+        self._token: str | None = None
+
+    def token(self) -> str:
+        if self._token is None:
+            resp = self.request_token(self.target.client_id or "", self.target.client_secret or "",
+                                      MANAGEMENT_SCOPE)
+            if resp.status_code != 200:
+                fail("could not authenticate the CLI: " + _problem_line(resp))
+            self._token = resp.json()["access_token"]
+        return self._token
+
+    def request_token(self, client_id: str, client_secret: str, scope: str) -> httpx.Response:
+        return self._send(
+            "POST", f"{self.target.server}/{self.target.tenant}/oauth2/v2.0/token",
+            data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret,
+                  "scope": scope},
+        )
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self.http.request(method, url, **kwargs)
+        except httpx.ConnectError as exc:
+            fail(f"cannot reach {self.target.server}: {exc}")
+        except httpx.HTTPError as exc:
+            fail(f"request to {self.target.server} failed: {type(exc).__name__}")
+
+    def call(self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None) -> Any:
+        url = f"{self.target.server}/{self.target.tenant}/manage/v1{path}"
+        resp = self._send(method, url, json=json_body, params={k: v for k, v in (params or {}).items()
+                                                                  if v is not None},
+                          headers={"Authorization": f"Bearer {self.token()}"})
+        if resp.status_code >= 400:
+            fail(_problem_line(resp))
+        return resp.json() if resp.content else None
+
+    def resolve_app(self, ref: str) -> dict[str, Any]:
+        found = self.call("GET", "/applications", params={"ref": ref})
+        return dict(found[0])
+
+
+def client(data_dir: Path, server: str | None, ca: Path | None) -> ManagementClient:
+    return ManagementClient(resolve(data_dir, server, ca))
+
+
+def emit(data: Any, output: Output, columns: Sequence[str] | None = None,
+         formatters: dict[str, Callable[[Any], str]] | None = None) -> None:
+    """JSON for scripts; a table (lists) or key/value lines (objects) for people."""
+    if output is Output.json:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    fmt = formatters or {}
+    if isinstance(data, list):
+        cols = list(columns or (data[0].keys() if data else []))
+        table = Table(*cols)
+        for row in data:
+            table.add_row(*[fmt.get(c, _cell)(row.get(c)) for c in cols])
+        console.print(table)
+        return
+    if isinstance(data, dict):
+        for key in columns or data.keys():
+            console.print(f"[bold]{key}[/bold]: {fmt.get(key, _cell)(data.get(key))}", highlight=False)
+        return
+    console.print(str(data))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def when(value: Any) -> str:
+    import datetime as dt
+
+    if value is None:
+        return ""
+    return dt.datetime.fromtimestamp(float(value), dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+@contextmanager
+def errors_as_lines() -> Iterator[None]:
+    try:
+        yield
+    except CliError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None

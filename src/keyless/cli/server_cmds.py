@@ -1,0 +1,115 @@
+"""`keyless init`, `keyless serve`, `keyless db upgrade`: the commands that touch the data directory."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import typer
+
+from keyless.cli.common import DEFAULT_DATA_DIR, DataDirOpt, Output, OutputOpt, emit, fail
+
+SigningAlgOpt = Annotated[str, typer.Option("--signing-alg", help="Token signing algorithm: RS256 or ES256.")]
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option("--database-url", envvar="KEYLESS_DATABASE_URL",
+                 help="postgresql://user@host/db (default: SQLite in the data dir)."),
+]
+
+
+def config_port(data_dir: Path) -> int | None:
+    config = data_dir / "config.json"
+    if not config.exists():
+        return None
+    return urlsplit(json.loads(config.read_text()).get("server_url", "")).port
+
+
+def init(
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    database_url: DatabaseOpt = None,
+    port: Annotated[int, typer.Option(help="Port the server will listen on (goes into its URL).")] = 8443,
+    server_url: Annotated[str | None, typer.Option(help="Public URL; default https://127.0.0.1:PORT.")] = None,
+    signing_alg: SigningAlgOpt = "RS256",
+    output: OutputOpt = Output.table,
+) -> None:
+    """Create a data directory: database at head, default tenant, signing key, local CA and TLS
+    certificate, key-encryption key (0600) and the CLI's admin credential (0600).
+
+    Refuses to touch a directory that is not empty.
+
+    Example: keyless init --data-dir /var/lib/keyless
+    """
+    from keyless.server.init import initialize
+
+    if signing_alg not in {"RS256", "ES256"}:
+        fail("--signing-alg must be RS256 or ES256")
+    url = server_url or f"https://127.0.0.1:{port}"
+    result = asyncio.run(
+        initialize(data_dir, database_url=database_url, server_url=url, signing_alg=signing_alg)
+    )
+    emit(
+        {
+            "data_dir": str(data_dir.resolve()),
+            "tenant_id": result.boot.tenant.id,
+            "tenant_name": result.boot.tenant.name,
+            "server_url": url,
+            "issuer": f"{url}/{result.boot.tenant.id}/v2.0",
+            "ca": str((data_dir / "ca" / "ca.pem").resolve()),
+            "cli_client_id": result.boot.cli.client_id,
+        },
+        output,
+    )
+
+
+def serve(
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="Port (default: the one in the data dir's URL, or 8443).")] = None,
+    database_url: DatabaseOpt = None,
+    public_url: Annotated[str | None, typer.Option(help="Base URL clients use (issuer prefix).")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run the identity server over HTTPS (TLS 1.2+) until interrupted.
+
+    Example: keyless serve --data-dir /var/lib/keyless --port 8443
+    """
+    from keyless.server.run import serve as run_server
+    from keyless.server.settings import ServerSettings
+
+    chosen = port or config_port(data_dir) or 8443
+    settings = ServerSettings(
+        data_dir=data_dir, host=host, port=chosen, database_url=database_url, public_url=public_url,
+        log_level=log_level,
+    )
+    try:
+        asyncio.run(run_server(settings))
+    except KeyboardInterrupt:
+        pass
+
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDirOpt = DEFAULT_DATA_DIR, database_url: DatabaseOpt = None) -> None:
+    """Migrate the database to this build's schema (Alembic head).
+
+    Example: keyless db upgrade --database-url postgresql://keyless@db/keyless
+    """
+    from keyless.store import db
+
+    url = database_url or json.loads((data_dir / "config.json").read_text()).get("database_url")
+    url = url or db.sqlite_url(data_dir / "keyless.db")
+
+    async def run() -> str | None:
+        engine = db.create_engine(url)
+        try:
+            await db.migrate(engine)
+            return await db.current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    typer.echo(f"schema at {asyncio.run(run())}")

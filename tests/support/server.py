@@ -1,0 +1,182 @@
+"""A real `keyless serve` process on loopback over TLS, for integration and compat tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+PG_DSN = os.environ.get("KEYLESS_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "keyless.cli.main", *args]
+
+
+def postgres_available() -> str | None:
+    """None when PostgreSQL answers; otherwise the reason it does not."""
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return None
+    except OSError as exc:
+        return f"PostgreSQL not reachable on 127.0.0.1:5432 ({exc})"
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A uniquely named, empty database that is dropped afterwards."""
+    import asyncio
+
+    import asyncpg
+
+    name = f"keyless_test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_DSN + "/postgres")
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{PG_DSN}/{name}"
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@dataclass
+class RunningServer:
+    url: str
+    data_dir: Path
+    tenant_id: str
+    database_url: str | None
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ca(self) -> str:
+        return str(self.data_dir / "ca" / "ca.pem")
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.url}/{self.tenant_id}/v2.0"
+
+    @property
+    def token_endpoint(self) -> str:
+        return f"{self.url}/{self.tenant_id}/oauth2/v2.0/token"
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(verify=self.ca, timeout=10)
+
+    def cli(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, **self.env, "KEYLESS_DATA_DIR": str(self.data_dir)}
+        proc = subprocess.run(cli_command(*args), env=env, capture_output=True, text=True, input=input,
+                              timeout=60)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"keyless {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
+        return proc
+
+    def cli_json(self, *args: str) -> Any:
+        return json.loads(self.cli(*args, "--output", "json").stdout)
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(tmp: Path, *, database_url: str | None = None, env: dict[str, str] | None = None,
+                 signing_alg: str = "RS256") -> RunningServer:
+    port = free_port()
+    data_dir = tmp / "data"
+    extra_env = dict(env or {})
+    full_env = {**os.environ, **extra_env}
+    init = cli_command("init", "--data-dir", str(data_dir), "--port", str(port), "--output", "json",
+                       "--signing-alg", signing_alg)
+    if database_url:
+        init += ["--database-url", database_url]
+    done = subprocess.run(init, env=full_env, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"keyless init failed: {done.stderr}")
+    info = json.loads(done.stdout)
+    serve = cli_command("serve", "--data-dir", str(data_dir), "--port", str(port))
+    if database_url:
+        serve += ["--database-url", database_url]
+    log_path = tmp / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(serve, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    server = RunningServer(url=f"https://127.0.0.1:{port}", data_dir=data_dir, tenant_id=info["tenant_id"],
+                           database_url=database_url, proc=proc, log_path=log_path, env=extra_env)
+    deadline = time.monotonic() + 30
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"keyless serve exited: {server.logs()}")
+        try:
+            with server.http() as http:
+                if http.get(f"{server.url}/readyz").status_code == 200:
+                    return server
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            stop_server(server)
+            raise RuntimeError(f"keyless serve did not become ready: {server.logs()}")
+        time.sleep(0.1)
+
+
+def stop_server(server: RunningServer) -> None:
+    if server.proc.poll() is None:
+        server.proc.send_signal(signal.SIGINT)
+        try:
+            server.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+            server.proc.wait()
+
+
+class Admin:
+    """Directory setup for tests through the real management API (the CLI's own client)."""
+
+    def __init__(self, server: RunningServer) -> None:
+        from keyless.cli.common import ManagementClient, resolve
+
+        self.server = server
+        self.api = ManagementClient(resolve(server.data_dir, None, None))
+
+    def app(self, name: str, *, identifier_uri: str | None = None, roles: tuple[str, ...] = (),
+            open_to_tenant: bool = False) -> dict[str, Any]:
+        body = {"display_name": name, "identifier_uri": identifier_uri, "roles": list(roles),
+                "open_to_tenant": open_to_tenant}
+        return dict(self.api.call("POST", "/applications", json_body=body))
+
+    def secret(self, client_id: str, expires_in: int | None = None) -> dict[str, Any]:
+        return dict(self.api.call("POST", f"/applications/{client_id}/secrets", json_body={"expires_in": expires_in}))
+
+    def grant(self, client_id: str, resource: str, role: str) -> dict[str, Any]:
+        return dict(self.api.call("POST", "/grants", json_body={"client_id": client_id, "resource": resource,
+                                                                 "role": role}))
+
+    def client_with_role(self, resource_uri: str, role: str = "Data.Read") -> tuple[dict[str, Any], str]:
+        """A resource with `role`, a client granted it, and the client's secret."""
+        self.app(f"res-{uuid.uuid4().hex[:6]}", identifier_uri=resource_uri, roles=(role,))
+        client = self.app(f"client-{uuid.uuid4().hex[:6]}")
+        secret = self.secret(client["client_id"])["secret"]
+        self.grant(client["client_id"], resource_uri, role)
+        return client, secret
