@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
@@ -155,7 +155,7 @@ def client(data_dir: Path, server: str | None, ca: Path | None) -> ManagementCli
 
 
 def emit(data: Any, output: Output, columns: Sequence[str] | None = None,
-         formatters: dict[str, Callable[[Any], str]] | None = None) -> None:
+         formatters: Mapping[str, Callable[[Any], str]] | None = None) -> None:
     """JSON for scripts; a table (lists) or key/value lines (objects) for people."""
     if output is Output.json:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")

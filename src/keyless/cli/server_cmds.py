@@ -24,7 +24,8 @@ def config_port(data_dir: Path) -> int | None:
     config = data_dir / "config.json"
     if not config.exists():
         return None
-    return urlsplit(json.loads(config.read_text()).get("server_url", "")).port
+    port: int | None = urlsplit(str(json.loads(config.read_text()).get("server_url", ""))).port
+    return port
 
 
 def init(

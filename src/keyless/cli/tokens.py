@@ -1,7 +1,171 @@
-"""Placeholder, replaced by the real command module."""
+"""`keyless token …`: get a token as an application would, and look inside one.
+
+`token get` speaks plain OAuth 2.0 to the token endpoint with the application's own credential; it
+needs the server's URL and CA but not the CLI's admin credential.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import os
+import sys
+from typing import Annotated, Any
+from urllib.parse import quote_plus
+
+import httpx
 import typer
 
-app = typer.Typer(no_args_is_help=True)
+from keyless.cli.common import (
+    DEFAULT_DATA_DIR,
+    CaOpt,
+    DataDirOpt,
+    Output,
+    OutputOpt,
+    ServerOpt,
+    Target,
+    emit,
+    fail,
+    resolve,
+    when,
+)
+
+app = typer.Typer(help="Access tokens: request one with a client secret, decode one.", no_args_is_help=True)
+
+CREDENTIAL_ENV = "KEYLESS_CLIENT_SECRET"
+TIME_CLAIMS = ("iat", "nbf", "exp")
+
+
+def _read_stdin(what: str) -> str:
+    value = sys.stdin.read().strip()
+    if not value:
+        fail(f"no {what} on stdin")
+    return value
+
+
+def _secret(option: str | None) -> str:
+    if option == "-":
+        return _read_stdin("secret")
+    if option:
+        return option
+    from_env = os.environ.get(CREDENTIAL_ENV)
+    if from_env:
+        return from_env
+    fail(f"no client secret: pass --secret S, --secret - (stdin) or set {CREDENTIAL_ENV}")
+
+
+def _oauth_error(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return f"the token endpoint answered {resp.status_code}"
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        description = body.get("error_description") or body["error"]
+        return f"{description} ({body['error']})"
+    return f"the token endpoint answered {resp.status_code}"
+
+
+def request_token(target: Target, client_id: str, secret: str, scope: str, *, basic: bool) -> httpx.Response:
+    url = f"{target.server}/{target.tenant}/oauth2/v2.0/token"
+    form = {"grant_type": "client_credentials", "scope": scope}
+    headers = {"Accept": "application/json"}
+    if basic:
+        # RFC 6749 §2.3.1: both parts are form-urlencoded before Base64.
+        pair = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+    else:
+        form.update(client_id=client_id, client_secret=secret)
+    try:
+        with httpx.Client(verify=target.ca, timeout=30, follow_redirects=False) as http:
+            return http.post(url, data=form, headers=headers)
+    except httpx.ConnectError as exc:
+        fail(f"cannot reach {target.server}: {exc}")
+    except httpx.HTTPError as exc:
+        fail(f"request to {target.server} failed: {type(exc).__name__}")
+
+
+@app.command("get")
+def get(
+    client_id: Annotated[str, typer.Argument(metavar="CLIENT_ID", help="The application's client id.",
+                                             show_default=False)],
+    scope: Annotated[str, typer.Option("--scope", help="Resource identifier URI + /.default.",
+                                       show_default=False)],
+    secret: Annotated[str | None, typer.Option(
+        "--secret", help=f"Client secret, or - to read it from stdin (default: ${CREDENTIAL_ENV}).",
+        show_default=False)] = None,
+    basic: Annotated[bool, typer.Option("--basic", help="Send the credential with HTTP Basic "
+                                        "(client_secret_basic) instead of in the body.")] = False,
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    server: ServerOpt = None,
+    ca: CaOpt = None,
+    output: OutputOpt = Output.json,
+) -> None:
+    """Request an access token with the client credentials grant and print the token response.
+
+    Example: keyless token get "$CLIENT_ID" --secret - --scope api://orders/.default < secret.txt
+    """
+    credential = _secret(secret)
+    target = resolve(data_dir, server, ca)
+    resp = request_token(target, client_id, credential, scope, basic=basic)
+    if resp.status_code != 200:
+        fail(_oauth_error(resp))
+    if output is Output.json:
+        text = resp.text
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    try:
+        body = resp.json()
+    except ValueError:
+        fail("the token endpoint answered 200 without JSON")
+    emit(body, output)
+
+
+def _b64url_json(segment: str, what: str) -> dict[str, Any]:
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        value = json.loads(raw)
+    except (binascii.Error, ValueError):
+        fail(f"not a JWT: the {what} is not base64url-encoded JSON")
+    if not isinstance(value, dict):
+        fail(f"not a JWT: the {what} is not a JSON object")
+    return value
+
+
+@app.command("decode")
+def decode(
+    jwt: Annotated[str, typer.Argument(metavar="TOKEN|-", help="A JWT, or - to read it from stdin.",
+                                         show_default=False)],
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    server: ServerOpt = None,
+    ca: CaOpt = None,
+    output: OutputOpt = Output.json,
+) -> None:
+    """Print a JWT's header and claims WITHOUT verifying its signature, issuer or lifetime.
+
+    Only for looking: a resource server must verify every token before trusting a claim.
+
+    Example: keyless token get "$ID" --scope api://orders/.default | jq -r .access_token | keyless token decode -
+    """
+    del data_dir, server, ca  # accepted for uniformity; decoding needs no server
+    value = _read_stdin("token") if jwt == "-" else jwt.strip()
+    parts = value.split(".")
+    if len(parts) != 3 or not parts[0] or not parts[1]:
+        fail("not a JWT: expected three dot-separated parts (header.payload.signature)")
+    header = _b64url_json(parts[0], "header")
+    claims = _b64url_json(parts[1], "payload")
+    if output is Output.json:
+        emit({"verified": False, "warning": "UNVERIFIED: signature, issuer and lifetime were not checked",
+              "header": header, "claims": claims}, output)
+        return
+    typer.echo("UNVERIFIED token: signature, issuer and lifetime were not checked")
+    typer.echo("header:")
+    emit(header, output)
+    typer.echo("claims:")
+    emit(claims, output, formatters={c: _time_claim for c in TIME_CLAIMS})
+
+
+def _time_claim(value: Any) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value} ({when(value)})"
+    return "" if value is None else str(value)

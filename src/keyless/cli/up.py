@@ -1,11 +1,131 @@
-"""Placeholder, replaced by the real command module."""
+"""`keyless up`: the one command that shows Keyless working.
+
+Initialises a data directory if needed, serves, registers a demo API and a demo worker through the
+management API (like any admin would), fetches a token for the worker, verifies it against the
+published JWKS, and prints what to try next. Runs in the foreground until interrupted.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import shlex
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
 
-app = typer.Typer(no_args_is_help=True)
+from keyless.cli.common import DEFAULT_DATA_DIR, DataDirOpt, ManagementClient, resolve
+from keyless.cli.server_cmds import config_port
+
+DEMO_API = "api://orders"
+DEMO_ROLE = "Orders.Read"
+DEMO_FILE = "demo.json"
+SECRET_FILE = "demo.secret"
 
 
-def up() -> None:
-    """Placeholder."""
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
+def _demo(api: ManagementClient, data_dir: Path) -> tuple[dict[str, Any], str]:
+    """Create (once) the demo resource and worker; return the worker and its secret (kept 0600)."""
+    demo_path, secret_path = data_dir / DEMO_FILE, data_dir / SECRET_FILE
+    if demo_path.exists() and secret_path.exists():
+        return json.loads(demo_path.read_text()), secret_path.read_text()
+    apps = {a["display_name"]: a for a in api.call("GET", "/applications")}
+    if "orders-api" not in apps:
+        api.call("POST", "/applications", json_body={"display_name": "orders-api", "identifier_uri": DEMO_API,
+                                                       "roles": [DEMO_ROLE, "Orders.Write"]})
+    worker = api.call("POST", "/applications", json_body={"display_name": "orders-worker"})
+    secret = api.call("POST", f"/applications/{worker['client_id']}/secrets", json_body={"display_name": "demo"})
+    api.call("POST", "/grants", json_body={"client_id": worker["client_id"], "resource": DEMO_API,
+                                           "role": DEMO_ROLE})
+    demo = {"client_id": worker["client_id"], "resource": DEMO_API}
+    _write_private(secret_path, secret["secret"])
+    demo_path.write_text(json.dumps(demo, indent=2))
+    return demo, secret["secret"]
+
+
+def _show(data_dir: Path, port: int) -> None:
+    from keyless.verify import TokenValidator
+
+    target = resolve(data_dir, f"https://127.0.0.1:{port}", None)
+    api = ManagementClient(target)
+    demo, demo_secret = _demo(api, data_dir)
+    resp = api.request_token(demo["client_id"], demo_secret, f"{DEMO_API}/.default")
+    resp.raise_for_status()
+    token = resp.json()["access_token"]
+    tenant = api.call("GET", "/tenant")
+    validator = TokenValidator(issuer=tenant["issuer"], audience=DEMO_API, algorithms=[tenant["signing_alg"]],
+                               ca=str(target.ca))
+    claims = validator.validate(token).claims
+    ca = Path(str(target.ca)).resolve()
+    token_url = f"{target.server}/{tenant['id']}/oauth2/v2.0/token"
+    curl = (
+        f"curl --cacert {shlex.quote(str(ca))} {token_url} -d grant_type=client_credentials "
+        f"-d client_id={demo['client_id']} --data-urlencode client_secret@{shlex.quote(str(data_dir.resolve()))}"
+        f"/{SECRET_FILE} -d scope={DEMO_API}/.default"
+    )
+    lines = [
+        "",
+        "Keyless is up.",
+        f"  issuer          {tenant['issuer']}",
+        f"  token endpoint  {token_url}",
+        f"  JWKS            {target.server}/{tenant['id']}/discovery/v2.0/keys",
+        f"  CA certificate  {ca}",
+        "",
+        f"Demo: application 'orders-worker' ({demo['client_id']}) holds role {DEMO_ROLE} on {DEMO_API}.",
+        f"  It just got a token, verified against the JWKS: aud={claims['aud']} roles={claims.get('roles')}",
+        "",
+        "Try next:",
+        f"  {curl}",
+        f"  keyless --help                        # with KEYLESS_DATA_DIR={data_dir}",
+        f"  KEYLESS_DATA_DIR={data_dir} keyless app list",
+        f"  KEYLESS_DATA_DIR={data_dir} keyless log signins",
+        "",
+        "Press Ctrl+C to stop.",
+    ]
+    typer.echo("\n".join(lines))
+
+
+def up(
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    port: Annotated[int | None, typer.Option(help="HTTPS port (default 8443, or the data dir's).")] = None,
+) -> None:
+    """Initialise if needed, serve, create a demo API and worker, fetch and verify a token, and keep
+    serving until interrupted.
+
+    Example: keyless up --data-dir .keyless --port 8443
+    """
+    from keyless.server.init import initialize
+    from keyless.server.run import serve
+    from keyless.server.settings import ServerSettings
+
+    chosen = port or config_port(data_dir) or 8443
+    if not (data_dir / "config.json").exists():
+        typer.echo(f"Initialising {data_dir} ...")
+        asyncio.run(initialize(data_dir, server_url=f"https://127.0.0.1:{chosen}"))
+    settings = ServerSettings(data_dir=data_dir, port=chosen, log_level="warning")
+    failure: list[BaseException] = []
+
+    def ready(_ctx: object) -> None:
+        def work() -> None:
+            try:
+                _show(data_dir, chosen)
+            except BaseException as exc:  # shown, and the server keeps running for inspection
+                failure.append(exc)
+                typer.echo(f"error: the demo failed: {exc}", err=True)
+
+        threading.Thread(target=work, daemon=True).start()
+
+    try:
+        asyncio.run(serve(settings, on_ready=ready))
+    except KeyboardInterrupt:
+        pass
+    if failure:
+        raise typer.Exit(1)

@@ -6,7 +6,7 @@ Keys are handled as `cryptography` objects; other packages see them only as opaq
 
 from __future__ import annotations
 
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, TypeGuard
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -46,3 +46,7 @@ def public_of(key: PrivateKey) -> PublicKey:
 
 def public_to_pem(key: PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def is_public_key(obj: object) -> TypeGuard[PublicKey]:
+    return isinstance(obj, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey)

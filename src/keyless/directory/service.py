@@ -16,8 +16,8 @@ from keyless.crypto.secrets import SecretHasher
 from keyless.directory import validation as v
 from keyless.directory.errors import Conflict, Invalid, NotFound
 from keyless.domain.model import (
-    AppRole,
     Application,
+    AppRole,
     AuditEvent,
     ClientSecret,
     RoleAssignment,

@@ -10,10 +10,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from keyless.errors import KeylessError
 from keyless.domain.model import (
-    AppRole,
     Application,
+    AppRole,
     AuditEvent,
     ClientRecord,
     ClientSecret,
@@ -22,6 +21,7 @@ from keyless.domain.model import (
     SigningKey,
     Tenant,
 )
+from keyless.errors import KeylessError
 
 
 class UniqueViolation(KeylessError):

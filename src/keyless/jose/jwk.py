@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keyless.crypto.keys import PublicKey
+from keyless.crypto.keys import PublicKey, is_public_key
 from keyless.crypto.thumbprints import jwk_thumbprint, required_members
 
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "k", "oth"})
@@ -31,6 +31,6 @@ def public_key_from_jwk(jwk: dict[str, Any]) -> PublicKey:
         key = PyJWK(public).key
     except (PyJWKError, KeyError, ValueError, TypeError):
         raise ValueError("unusable JWK") from None
-    if isinstance(key, PublicKey.__args__):  # type: ignore[attr-defined]
-        return key  # type: ignore[no-any-return]
+    if is_public_key(key):
+        return key
     raise ValueError("JWK is not a supported public key")

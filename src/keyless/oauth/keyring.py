@@ -14,6 +14,7 @@ from typing import Any
 
 from keyless.clock import Clock
 from keyless.crypto import aead, keys
+from keyless.crypto.keys import PrivateKey
 from keyless.domain.model import SigningKey
 from keyless.domain.ports import DirectoryReader
 from keyless.jose.jwk import public_jwk
@@ -31,7 +32,7 @@ def key_aad(kid: str) -> bytes:
 class ActiveKey:
     kid: str
     alg: str
-    private: keys.PrivateKey
+    private: PrivateKey
 
     def __repr__(self) -> str:
         return f"ActiveKey(kid={self.kid!r}, alg={self.alg!r})"
@@ -54,7 +55,7 @@ def new_signing_key(
 class _TenantKeys:
     loaded_at: float
     keys: Sequence[SigningKey]
-    privates: dict[str, keys.PrivateKey]
+    privates: dict[str, PrivateKey]
 
 
 class KeyRing:

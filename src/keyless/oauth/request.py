@@ -1,4 +1,4 @@
-"""Parsing a token request strictly (RFC 6749 §3.2, §2.3; catalog A01–A08, A15).
+"""Parsing a token request strictly (RFC 6749 §3.2, §2.3; catalog A01-A08, A15).
 
 The server hands over the raw pieces; this module decides whether they form one well-formed request:
 POST only, form encoding only, no query parameters, no duplicate parameters (never first- or

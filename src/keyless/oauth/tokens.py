@@ -11,7 +11,7 @@ from keyless.domain.model import Application, Tenant
 from keyless.jose.jws import sign
 from keyless.oauth.keyring import ActiveKey
 
-ACCESS_TOKEN_TYP = "at+jwt"
+ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 - a media type, not a secret
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keyless.server.context import ServerContext
 from keyless.server.manage.api import create_management_app
@@ -38,14 +38,14 @@ class ErrorShield:
             return
         started = False
 
-        async def tracking_send(message: dict[str, object]) -> None:
+        async def tracking_send(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-            await send(message)  # type: ignore[arg-type]
+            await send(message)
 
         try:
-            await self.app(scope, receive, tracking_send)  # type: ignore[arg-type]
+            await self.app(scope, receive, tracking_send)
         except Exception:
             correlation = uuid.uuid4().hex
             log.exception("unhandled error", extra={"event": "server_error", "correlation_id": correlation})

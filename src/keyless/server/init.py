@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 from dataclasses import dataclass
-import ipaddress
 from pathlib import Path
 from urllib.parse import urlsplit
 

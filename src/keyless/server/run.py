@@ -55,7 +55,7 @@ async def serve(settings: ServerSettings, *, clock: Clock | None = None,
     try:
         if on_ready is not None:
             async def announce() -> None:
-                while not server.started:
+                while not server.started:  # noqa: ASYNC110 - uvicorn exposes no event for "listening"
                     await asyncio.sleep(0.05)
                 on_ready(ctx)
 

@@ -15,8 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyless.domain.model import (
-    AppRole,
     Application,
+    AppRole,
     AuditEvent,
     ClientRecord,
     ClientSecret,
@@ -71,13 +71,13 @@ class SqlDirectoryStore:
         await conn.execute(insert(t.audit_log).values(**_audit_row(event)))
 
     async def _apps(self, conn: AsyncConnection, *where: Any) -> list[Application]:
-        rows = (await conn.execute(select(t.applications).where(*where).order_by(t.applications.c.created_at))).all()
+        query = select(t.applications).where(*where).order_by(t.applications.c.created_at)
+        rows = (await conn.execute(query)).all()
         if not rows:
             return []
         ids = [r.client_id for r in rows]
-        role_rows = (
-            await conn.execute(select(t.app_roles).where(t.app_roles.c.client_id.in_(ids)).order_by(t.app_roles.c.value))
-        ).all()
+        role_query = select(t.app_roles).where(t.app_roles.c.client_id.in_(ids)).order_by(t.app_roles.c.value)
+        role_rows = (await conn.execute(role_query)).all()
         roles: dict[str, list[AppRole]] = {}
         for rr in role_rows:
             roles.setdefault(rr.client_id, []).append(
@@ -404,7 +404,10 @@ class SqlDirectoryStore:
             if retire_previous_at is not None:
                 await conn.execute(
                     update(sk)
-                    .where(sk.c.tenant_id == key.tenant_id, or_(sk.c.retire_at.is_(None), sk.c.retire_at > retire_previous_at))
+                    .where(
+                        sk.c.tenant_id == key.tenant_id,
+                        or_(sk.c.retire_at.is_(None), sk.c.retire_at > retire_previous_at),
+                    )
                     .values(retire_at=retire_previous_at)
                 )
             await conn.execute(
