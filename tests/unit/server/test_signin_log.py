@@ -1,0 +1,54 @@
+"""The sign-in batcher writes off the request path and loses nothing on a clean shutdown."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from keyless.domain.model import SignInEvent
+from keyless.server.signin_log import SignInBatcher
+
+
+class RecordingStore:
+    def __init__(self, fail_times: int = 0) -> None:
+        self.events: list[SignInEvent] = []
+        self.used: dict[str, float] = {}
+        self.fail_times = fail_times
+
+    async def record_signins(self, events: Sequence[SignInEvent]) -> None:
+        if self.fail_times:
+            self.fail_times -= 1
+            raise OSError("database down")
+        self.events.extend(events)
+
+    async def mark_secrets_used(self, last_used: Mapping[str, float]) -> None:
+        self.used.update(last_used)
+
+
+def event(t: float, result: str = "success", cred: str | None = "s1") -> SignInEvent:
+    return SignInEvent(time=t, tenant_id="t", client_id="c", credential_id=cred, credential_type="secret",
+                       resource="api://r", result=result, error=None, detail=None, source="127.0.0.1")  # type: ignore[arg-type]
+
+
+async def test_close_flushes_everything_and_last_used() -> None:
+    store = RecordingStore()
+    batcher = SignInBatcher(store, interval=60)  # type: ignore[arg-type]
+    batcher.start()
+    for t in (1.0, 3.0, 2.0):
+        batcher.record(event(t))
+    batcher.record(event(9.0, result="failure"))
+    await batcher.close()
+    assert [e.time for e in store.events] == [1.0, 3.0, 2.0, 9.0]
+    assert store.used == {"s1": 3.0}  # failures never count as use
+
+
+async def test_failed_write_keeps_events_for_the_next_flush() -> None:
+    store = RecordingStore(fail_times=1)
+    batcher = SignInBatcher(store, interval=60)  # type: ignore[arg-type]
+    batcher.record(event(1.0))
+    try:
+        await batcher.flush()
+    except OSError:
+        pass
+    batcher.record(event(2.0))
+    await batcher.close()
+    assert [e.time for e in store.events] == [1.0, 2.0]

@@ -1,0 +1,67 @@
+"""Migrations and the schema-at-head guard, on SQLite and (where it runs) PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from keyless.errors import ConfigurationError
+from keyless.store import db
+from tests.support.server import postgres_available, postgres_database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield db.sqlite_url(tmp_path / "s.db")
+        return
+    reason = postgres_available()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
+        pytest.skip(reason)
+    with postgres_database() as pg:
+        yield pg
+
+
+async def test_fresh_database_is_refused_then_migrated(url: str) -> None:
+    engine = db.create_engine(url)
+    try:
+        with pytest.raises(ConfigurationError, match="keyless init"):
+            await db.require_head(engine)
+        await db.migrate(engine)
+        await db.require_head(engine)
+        assert await db.current_revision(engine) == db.head_revision()
+        await db.migrate(engine)  # idempotent
+    finally:
+        await engine.dispose()
+
+
+async def test_unknown_revision_is_refused(url: str) -> None:
+    engine = db.create_engine(url)
+    try:
+        await db.migrate(engine)
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE alembic_version SET version_num = 'ffff'"))
+        with pytest.raises(ConfigurationError, match="ffff"):
+            await db.require_head(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("given", "driver"),
+    [("postgresql://u@h/d", "postgresql+asyncpg"), ("postgres://u@h/d", "postgresql+asyncpg"),
+     ("sqlite:///x.db", "sqlite+aiosqlite")],
+)
+def test_url_normalisation(given: str, driver: str) -> None:
+    assert db.normalise_url(given).startswith(driver + "://")
+
+
+def test_unsupported_url() -> None:
+    with pytest.raises(ConfigurationError, match="unsupported"):
+        db.normalise_url("mysql://u@h/d")
