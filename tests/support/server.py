@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -86,7 +87,7 @@ class RunningServer:
         return f"{self.url}/{self.tenant_id}/oauth2/v2.0/token"
 
     def http(self) -> httpx.Client:
-        return httpx.Client(verify=self.ca, timeout=10)
+        return httpx.Client(verify=ssl.create_default_context(cafile=self.ca), timeout=10)
 
     def cli(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, **self.env, "KEYLESS_DATA_DIR": str(self.data_dir)}
@@ -125,20 +126,28 @@ def start_server(tmp: Path, *, database_url: str | None = None, env: dict[str, s
         proc = subprocess.Popen(serve, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     server = RunningServer(url=f"https://127.0.0.1:{port}", data_dir=data_dir, tenant_id=info["tenant_id"],
                            database_url=database_url, proc=proc, log_path=log_path, env=extra_env)
+    try:
+        _wait_ready(server)
+    except BaseException:
+        stop_server(server)  # never leak a server process, whatever went wrong
+        raise
+    return server
+
+
+def _wait_ready(server: RunningServer) -> None:
     deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"keyless serve exited: {server.logs()}")
-        try:
-            with server.http() as http:
+    with server.http() as http:
+        while True:
+            if server.proc.poll() is not None:
+                raise RuntimeError(f"keyless serve exited: {server.logs()}")
+            try:
                 if http.get(f"{server.url}/readyz").status_code == 200:
-                    return server
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            stop_server(server)
-            raise RuntimeError(f"keyless serve did not become ready: {server.logs()}")
-        time.sleep(0.1)
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"keyless serve did not become ready: {server.logs()}")
+            time.sleep(0.1)
 
 
 def stop_server(server: RunningServer) -> None:

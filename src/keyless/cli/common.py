@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -89,6 +90,16 @@ def resolve(data_dir: Path, server: str | None, ca: Path | None) -> Target:
     return target
 
 
+def trust(ca: str | bool) -> ssl.SSLContext | bool:
+    """httpx wants an SSLContext for a private CA bundle (a path string is deprecated)."""
+    if isinstance(ca, str):
+        try:
+            return ssl.create_default_context(cafile=ca)
+        except (OSError, ssl.SSLError) as exc:
+            fail(f"cannot load the CA bundle {ca}: {exc.strerror or type(exc).__name__}")
+    return ca
+
+
 def _problem_line(resp: httpx.Response) -> str:
     try:
         body = resp.json()
@@ -109,7 +120,7 @@ class ManagementClient:
         if not target.client_id or not target.client_secret:
             fail("no CLI credential: run `keyless init`, pass --data-dir, or set KEYLESS_CLIENT_ID/SECRET")
         self.target = target
-        self.http = http or httpx.Client(verify=target.ca, timeout=30, follow_redirects=False)
+        self.http = http or httpx.Client(verify=trust(target.ca), timeout=30, follow_redirects=False)
         self._token: str | None = None
 
     def token(self) -> str:

@@ -21,6 +21,7 @@ from keyless.cli.common import (
 
 app = typer.Typer(help="Role grants (app role assignments): list and revoke.", no_args_is_help=True)
 
+
 def grant(
     client_ref: Annotated[str, typer.Argument(
         metavar="CLIENT_ID", help="The client (client id, identifier URI or unique display name).",

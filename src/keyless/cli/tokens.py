@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import os
+import ssl
 import sys
 from typing import Annotated, Any
 from urllib.parse import quote_plus
@@ -66,6 +67,16 @@ def _oauth_error(resp: httpx.Response) -> str:
     return f"the token endpoint answered {resp.status_code}"
 
 
+def _trust(ca: str | bool) -> ssl.SSLContext | bool:
+    """httpx wants an SSLContext for a CA bundle (a path string is deprecated)."""
+    if isinstance(ca, str):
+        try:
+            return ssl.create_default_context(cafile=ca)
+        except (OSError, ssl.SSLError) as exc:
+            fail(f"cannot load the CA bundle {ca}: {exc.strerror or type(exc).__name__}")
+    return ca
+
+
 def request_token(target: Target, client_id: str, secret: str, scope: str, *, basic: bool) -> httpx.Response:
     url = f"{target.server}/{target.tenant}/oauth2/v2.0/token"
     form = {"grant_type": "client_credentials", "scope": scope}
@@ -77,7 +88,7 @@ def request_token(target: Target, client_id: str, secret: str, scope: str, *, ba
     else:
         form.update(client_id=client_id, client_secret=secret)
     try:
-        with httpx.Client(verify=target.ca, timeout=30, follow_redirects=False) as http:
+        with httpx.Client(verify=_trust(target.ca), timeout=30, follow_redirects=False) as http:
             return http.post(url, data=form, headers=headers)
     except httpx.ConnectError as exc:
         fail(f"cannot reach {target.server}: {exc}")

@@ -12,8 +12,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -69,9 +67,6 @@ def create_app(ctx: ServerContext) -> ASGIApp:
             ctx.ready = False
             await ctx.signins.close()
 
-    async def not_found(request: Request, exc: Exception) -> Response:
-        return json_response({"error": "not_found"}, 404)
-
     management = create_management_app()
     management.state.ctx = ctx
     token_methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -90,6 +85,7 @@ def create_app(ctx: ServerContext) -> ASGIApp:
         Route("/metrics", health.metrics),
         Mount("", app=management),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
+    # Unmatched paths fall through to the management app, which answers with problem details.
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.ctx = ctx
     return ErrorShield(app)

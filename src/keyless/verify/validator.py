@@ -9,6 +9,7 @@ memo) grows here.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -50,7 +51,8 @@ class TokenValidator:
         self._leeway = leeway
         self._refresh_interval = refresh_interval
         self._clock = clock
-        self._http = http or httpx.Client(verify=ca if ca else True, follow_redirects=False, timeout=10)
+        trust = ssl.create_default_context(cafile=ca) if ca else True
+        self._http = http or httpx.Client(verify=trust, follow_redirects=False, timeout=10)
         self._keys: dict[str, VerificationKey] = {}
         self._fetched_at = float("-inf")
         self._lock = threading.Lock()

@@ -3,10 +3,12 @@ writes need Keyless.Admin; every write is audited with the caller's client id.""
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from keyless.directory.errors import DirectoryError
@@ -217,6 +219,15 @@ def create_management_app() -> FastAPI:
     async def auth_error(request: Request, exc: AuthProblem) -> Response:
         title = "Unauthorized" if exc.status == 401 else "Forbidden"
         return problem(exc.status, exc.code, title, exc.detail, headers={"WWW-Authenticate": exc.challenge})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        detail = {404: "no such resource", 405: "method not allowed on this resource"}.get(
+            exc.status_code, "request refused"
+        )
+        return problem(exc.status_code, code, HTTPStatus(exc.status_code).phrase, detail,
+                       headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
