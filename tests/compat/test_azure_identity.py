@@ -18,10 +18,6 @@ from tests.support.server import Admin, RunningServer
 
 ROLE = "Data.Read"
 
-# tests/support/server.py, the CLI's ManagementClient and keyless.verify.TokenValidator pass a CA
-# *path* to httpx (`verify=<str>`), which httpx 0.28 deprecates. That code is outside this file; the
-# filter is limited to exactly that message so any other warning still fails the test.
-pytestmark = pytest.mark.filterwarnings("ignore:`verify=<str>` is deprecated:DeprecationWarning")
 
 
 def _assert_valid(server: RunningServer, token: str, audience: str, client_id: str) -> None:

@@ -169,6 +169,15 @@ class Admin:
         self.server = server
         self.api = ManagementClient(resolve(server.data_dir, None, None))
 
+    def close(self) -> None:
+        self.api.close()
+
+    def __enter__(self) -> Admin:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def app(self, name: str, *, identifier_uri: str | None = None, roles: tuple[str, ...] = (),
             open_to_tenant: bool = False) -> dict[str, Any]:
         body = {"display_name": name, "identifier_uri": identifier_uri, "roles": list(roles),

@@ -8,6 +8,7 @@ keys and database directly.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import ssl
@@ -15,9 +16,10 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
+from urllib.parse import quote_plus
 
 import httpx
 import typer
@@ -25,7 +27,7 @@ import typer
 MANAGEMENT_SCOPE = "urn:keyless:management/.default"
 
 
-class Output(str, Enum):
+class Output(StrEnum):
     table = "table"
     json = "json"
 
@@ -100,7 +102,32 @@ def trust(ca: str | bool) -> ssl.SSLContext | bool:
     return ca
 
 
-def _problem_line(resp: httpx.Response) -> str:
+def send(http: httpx.Client, target: Target, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One HTTP exchange; a transport failure becomes one CLI error line."""
+    try:
+        return http.request(method, url, **kwargs)
+    except httpx.ConnectError as exc:
+        fail(f"cannot reach {target.server}: {exc}")
+    except httpx.HTTPError as exc:
+        fail(f"request to {target.server} failed: {type(exc).__name__}")
+
+
+def post_token(http: httpx.Client, target: Target, client_id: str, secret: str, scope: str, *,
+               basic: bool = False) -> httpx.Response:
+    """A client_credentials request with a client secret, in the body or (RFC 6749 §2.3.1) as Basic,
+    where both parts are form-urlencoded before Base64."""
+    form = {"grant_type": "client_credentials", "scope": scope}
+    headers = {"Accept": "application/json"}
+    if basic:
+        pair = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+    else:
+        form.update(client_id=client_id, client_secret=secret)
+    return send(http, target, "POST", f"{target.server}/{target.tenant}/oauth2/v2.0/token", data=form,
+                headers=headers)
+
+
+def problem_line(resp: httpx.Response) -> str:
     try:
         body = resp.json()
     except ValueError:
@@ -128,24 +155,18 @@ class ManagementClient:
             resp = self.request_token(self.target.client_id or "", self.target.client_secret or "",
                                       MANAGEMENT_SCOPE)
             if resp.status_code != 200:
-                fail("could not authenticate the CLI: " + _problem_line(resp))
+                fail("could not authenticate the CLI: " + problem_line(resp))
             self._token = resp.json()["access_token"]
         return self._token
 
     def request_token(self, client_id: str, client_secret: str, scope: str) -> httpx.Response:
-        return self._send(
-            "POST", f"{self.target.server}/{self.target.tenant}/oauth2/v2.0/token",
-            data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret,
-                  "scope": scope},
-        )
+        return post_token(self.http, self.target, client_id, client_secret, scope)
 
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        try:
-            return self.http.request(method, url, **kwargs)
-        except httpx.ConnectError as exc:
-            fail(f"cannot reach {self.target.server}: {exc}")
-        except httpx.HTTPError as exc:
-            fail(f"request to {self.target.server} failed: {type(exc).__name__}")
+        return send(self.http, self.target, method, url, **kwargs)
+
+    def close(self) -> None:
+        self.http.close()
 
     def call(self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None) -> Any:
         url = f"{self.target.server}/{self.target.tenant}/manage/v1{path}"
@@ -153,7 +174,7 @@ class ManagementClient:
                                                                   if v is not None},
                           headers={"Authorization": f"Bearer {self.token()}"})
         if resp.status_code >= 400:
-            fail(_problem_line(resp))
+            fail(problem_line(resp))
         return resp.json() if resp.content else None
 
     def resolve_app(self, ref: str) -> dict[str, Any]:
@@ -174,7 +195,8 @@ def emit(data: Any, output: Output, columns: Sequence[str] | None = None,
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    # Piped output keeps whole ids on one line instead of wrapping at 80 columns.
+    console = Console(width=None if sys.stdout.isatty() else 250)
     fmt = formatters or {}
     if isinstance(data, list):
         cols = list(columns or (data[0].keys() if data else []))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from typer.exceptions import TyperException
 
 from keyless.cli import apps, grants, keys, logs, secrets, server_cmds, tenant, tokens, up
 from keyless.cli.common import CliError
@@ -32,14 +33,21 @@ app.add_typer(tenant.app, name="tenant")
 
 
 def main() -> None:
+    """Run a command; every failure is one `error: …` line on stderr and a non-zero exit
+    (1 for a failed operation, 2 for a usage mistake)."""
     try:
-        app()
-    except CliError as exc:
+        result = app(standalone_mode=False)
+    except typer.Abort:
+        typer.echo("error: aborted", err=True)
+        sys.exit(130)
+    except TyperException as exc:  # usage mistakes: missing argument, bad choice, unknown option
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        typer.echo(f"error: {message} (see --help)", err=True)
+        sys.exit(int(getattr(exc, "exit_code", 2)))
+    except (CliError, KeylessError) as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    except KeylessError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    sys.exit(result if isinstance(result, int) else 0)
 
 
 if __name__ == "__main__":

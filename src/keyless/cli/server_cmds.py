@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Annotated
@@ -85,10 +86,8 @@ def serve(
         data_dir=data_dir, host=host, port=chosen, database_url=database_url, public_url=public_url,
         log_level=log_level,
     )
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_server(settings))
-    except KeyboardInterrupt:
-        pass
 
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)

@@ -10,10 +10,8 @@ import base64
 import binascii
 import json
 import os
-import ssl
 import sys
 from typing import Annotated, Any
-from urllib.parse import quote_plus
 
 import httpx
 import typer
@@ -28,7 +26,10 @@ from keyless.cli.common import (
     Target,
     emit,
     fail,
+    post_token,
+    problem_line,
     resolve,
+    trust,
     when,
 )
 
@@ -56,44 +57,9 @@ def _secret(option: str | None) -> str:
     fail(f"no client secret: pass --secret S, --secret - (stdin) or set {CREDENTIAL_ENV}")
 
 
-def _oauth_error(resp: httpx.Response) -> str:
-    try:
-        body = resp.json()
-    except ValueError:
-        return f"the token endpoint answered {resp.status_code}"
-    if isinstance(body, dict) and isinstance(body.get("error"), str):
-        description = body.get("error_description") or body["error"]
-        return f"{description} ({body['error']})"
-    return f"the token endpoint answered {resp.status_code}"
-
-
-def _trust(ca: str | bool) -> ssl.SSLContext | bool:
-    """httpx wants an SSLContext for a CA bundle (a path string is deprecated)."""
-    if isinstance(ca, str):
-        try:
-            return ssl.create_default_context(cafile=ca)
-        except (OSError, ssl.SSLError) as exc:
-            fail(f"cannot load the CA bundle {ca}: {exc.strerror or type(exc).__name__}")
-    return ca
-
-
 def request_token(target: Target, client_id: str, secret: str, scope: str, *, basic: bool) -> httpx.Response:
-    url = f"{target.server}/{target.tenant}/oauth2/v2.0/token"
-    form = {"grant_type": "client_credentials", "scope": scope}
-    headers = {"Accept": "application/json"}
-    if basic:
-        # RFC 6749 §2.3.1: both parts are form-urlencoded before Base64.
-        pair = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
-        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
-    else:
-        form.update(client_id=client_id, client_secret=secret)
-    try:
-        with httpx.Client(verify=_trust(target.ca), timeout=30, follow_redirects=False) as http:
-            return http.post(url, data=form, headers=headers)
-    except httpx.ConnectError as exc:
-        fail(f"cannot reach {target.server}: {exc}")
-    except httpx.HTTPError as exc:
-        fail(f"request to {target.server} failed: {type(exc).__name__}")
+    with httpx.Client(verify=trust(target.ca), timeout=30, follow_redirects=False) as http:
+        return post_token(http, target, client_id, secret, scope, basic=basic)
 
 
 @app.command("get")
@@ -120,7 +86,7 @@ def get(
     target = resolve(data_dir, server, ca)
     resp = request_token(target, client_id, credential, scope, basic=basic)
     if resp.status_code != 200:
-        fail(_oauth_error(resp))
+        fail(problem_line(resp))
     if output is Output.json:
         text = resp.text
         sys.stdout.write(text if text.endswith("\n") else text + "\n")

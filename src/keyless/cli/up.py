@@ -8,6 +8,7 @@ published JWKS, and prints what to try next. Runs in the foreground until interr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shlex
@@ -23,7 +24,7 @@ from keyless.cli.server_cmds import config_port
 DEMO_API = "api://orders"
 DEMO_ROLE = "Orders.Read"
 DEMO_FILE = "demo.json"
-SECRET_FILE = "demo.secret"
+SECRET_FILE = "demo.secret"  # noqa: S105 - a file name
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -123,9 +124,7 @@ def up(
 
         threading.Thread(target=work, daemon=True).start()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(settings, on_ready=ready))
-    except KeyboardInterrupt:
-        pass
     if failure:
         raise typer.Exit(1)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from keyless.directory.management import ADMIN_ROLE, MANAGEMENT_URI, READER_ROLE
 from keyless.directory.service import DirectoryService
 from keyless.domain.model import Application, Tenant
 
-MANAGEMENT_URI = "urn:keyless:management"
-ADMIN_ROLE = "Keyless.Admin"
-READER_ROLE = "Keyless.Reader"
+__all__ = ["ADMIN_ROLE", "MANAGEMENT_URI", "READER_ROLE", "Bootstrap", "bootstrap"]
+
 INIT_ACTOR = "keyless-init"
 
 

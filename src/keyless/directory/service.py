@@ -15,6 +15,7 @@ from keyless.crypto import secrets as secret_format
 from keyless.crypto.secrets import SecretHasher
 from keyless.directory import validation as v
 from keyless.directory.errors import Conflict, Invalid, NotFound
+from keyless.directory.management import MANAGEMENT_URI
 from keyless.domain.model import (
     Application,
     AppRole,
@@ -27,11 +28,10 @@ from keyless.domain.model import (
 )
 from keyless.domain.ports import DirectoryStore, LogQuery, UniqueViolation
 from keyless.ids import new_guid
-from keyless.oauth.keyring import CLOCK_SKEW, JWKS_MAX_AGE, new_signing_key
+from keyless.oauth.keyring import JWKS_MAX_AGE, MAX_TOKEN_LIFETIME, key_states, new_signing_key
 
 MAX_SECRETS_PER_APP = 10
 MAX_ROLES_PER_APP = 100
-MAX_TOKEN_LIFETIME = 86400
 MIN_TOKEN_LIFETIME = 300
 HARD_MAX_SECRET_LIFETIME = 730 * 86400
 DEFAULT_ACTIVATION_DELAY = 2 * JWKS_MAX_AGE
@@ -165,11 +165,22 @@ class DirectoryService:
     async def list_applications(self, tenant: Tenant) -> Sequence[Application]:
         return await self._store.list_applications(tenant.id)
 
+    @staticmethod
+    def _refuse_lockout(app: Application, actor: str, what: str) -> None:
+        """Nobody may cut off the management API or their own access to it through the API itself:
+        there would be no way back short of editing the database."""
+        if app.identifier_uri == MANAGEMENT_URI:
+            raise Conflict("protected_application", f"the management API application cannot be {what}")
+        if app.client_id == actor:
+            raise Conflict("would_lock_out", f"an application cannot be {what} by itself: use another admin")
+
     async def update_application(
         self, tenant: Tenant, client_id: str, *, actor: str, display_name: str | None = None,
         enabled: bool | None = None, open_to_tenant: bool | None = None,
     ) -> Application:
         app = await self.application(tenant, client_id)
+        if enabled is False:
+            self._refuse_lockout(app, actor, "disabled")
         changes: dict[str, object] = {}
         if display_name is not None:
             changes["display_name"] = v.display_name(display_name)
@@ -201,6 +212,7 @@ class DirectoryService:
         return role
 
     async def delete_application(self, tenant: Tenant, client_id: str, *, actor: str) -> None:
+        self._refuse_lockout(await self.application(tenant, client_id), actor, "deleted")
         deleted = await self._store.delete_application(
             tenant.id, client_id, self._audit(tenant.id, actor, "application.delete", "application", client_id)
         )
@@ -242,6 +254,11 @@ class DirectoryService:
         return await self._store.list_secrets(tenant.id, client_id)
 
     async def revoke_secret(self, tenant: Tenant, client_id: str, secret_id: str, *, actor: str) -> None:
+        if client_id == actor:
+            live = [s for s in await self._store.list_secrets(tenant.id, client_id)
+                    if s.usable_at(self._clock.now()) and s.id != secret_id]
+            if not live:
+                raise Conflict("would_lock_out", "this is the caller's last live secret: add another one first")
         ok = await self._store.revoke_secret(
             tenant.id, client_id, secret_id,
             self._audit(tenant.id, actor, "secret.revoke", "application", client_id, secret_id=secret_id),
@@ -286,6 +303,12 @@ class DirectoryService:
         )
 
     async def revoke_grant(self, tenant: Tenant, assignment_id: str, *, actor: str) -> None:
+        own = [g for g in await self._store.list_assignments(tenant.id, principal_client_id=actor)
+               if g.id == assignment_id]
+        if own:
+            resource = await self._store.get_application(tenant.id, own[0].resource_client_id)
+            if resource is not None and resource.identifier_uri == MANAGEMENT_URI:
+                raise Conflict("would_lock_out", "an application cannot remove its own management role")
         ok = await self._store.remove_assignment(
             tenant.id, assignment_id,
             self._audit(tenant.id, actor, "grant.remove", "assignment", assignment_id),
@@ -300,19 +323,17 @@ class DirectoryService:
 
     async def rotate_key(self, tenant: Tenant, *, actor: str, activate_in: int = DEFAULT_ACTIVATION_DELAY,
                          alg: str | None = None) -> SigningKey:
-        """Publish a new key now, sign with it from `activate_in` seconds on, and keep the old keys
-        in the JWKS until every token they can still sign has expired."""
+        """Publish a new key now and sign with it from `activate_in` seconds on. The keys it succeeds
+        stay in the JWKS until every token they signed has expired (`key_states`)."""
         if activate_in < 0:
             raise Invalid("invalid_activation", "activation delay must not be negative")
         now = self._clock.now()
         key = new_signing_key(tenant.id, alg or tenant.signing_alg, self._kek, now=now,
                               activates_at=now + activate_in)
-        existing = await self._store.signing_keys(tenant.id)
-        retire = key.activates_at + MAX_TOKEN_LIFETIME + CLOCK_SKEW if existing else None
         await self._store.add_signing_key(
-            key, retire,
+            key,
             self._audit(tenant.id, actor, "key.rotate", "signing_key", key.kid, alg=key.alg,
-                        activates_at=key.activates_at, previous_retire_at=retire),
+                        activates_at=key.activates_at),
         )
         self._on_change()
         return key
@@ -321,9 +342,10 @@ class DirectoryService:
         """Emergency removal (catalog I04): out of the JWKS at once; tokens it signed stop validating."""
         now = self._clock.now()
         keys = await self._store.signing_keys(tenant.id)
-        if not any(k.kid == kid and k.published_at(now) for k in keys):
+        if key_states(keys, now).get(kid, "retired") == "retired":
             raise NotFound("key_not_found", "no such published key")
-        if not any(k.kid != kid and k.signs_at(now) for k in keys):
+        remaining = [k if k.kid != kid else replace(k, retire_at=now) for k in keys]
+        if "active" not in key_states(remaining, now).values():
             raise Conflict("last_signing_key", "rotate with --activate-in 0 first: this is the only signing key")
         await self._store.retire_signing_key(
             tenant.id, kid, now, self._audit(tenant.id, actor, "key.retire", "signing_key", kid)

@@ -80,8 +80,9 @@ class RoleAssignment:
 
 @dataclass(frozen=True)
 class SigningKey:
-    """A token-signing key. Published from `created_at`, signs from `activates_at`, and stays in the
-    JWKS until `retire_at` (the last moment a token it signed can still be valid)."""
+    """A token-signing key. Published from `created_at` and signs from `activates_at`; when it leaves
+    the JWKS follows from the keys that succeed it (`keyless.oauth.keyring.key_states`), unless an
+    admin removed it early (`retire_at`, emergency removal)."""
 
     kid: str
     tenant_id: str
@@ -92,11 +93,8 @@ class SigningKey:
     activates_at: float
     retire_at: float | None = None
 
-    def published_at(self, now: float) -> bool:
-        return self.retire_at is None or now < self.retire_at
-
-    def signs_at(self, now: float) -> bool:
-        return self.activates_at <= now and (self.retire_at is None or now < self.retire_at)
+    def removed_at(self, now: float) -> bool:
+        return self.retire_at is not None and now >= self.retire_at
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,18 @@
 """The tenant's token-signing keys: which one signs now, which are published, and rotation timing.
 
-Keys are time-driven, so every replica agrees without coordination: a key is published in the JWKS
-from creation, signs from `activates_at` (rotation sets this at least two JWKS cache lifetimes
-ahead, catalog I03) and leaves the JWKS at `retire_at`, which rotation sets to the moment the next
-key takes over plus the longest token lifetime plus clock skew.
+Keys are time-driven, so every replica agrees without coordination and nothing has to run on a
+schedule. A key is published in the JWKS from creation and signs from `activates_at` (rotation sets
+this at least two JWKS cache lifetimes ahead, catalog I03). The newest activated key signs. A key
+stays published until a newer key has been signing for longer than any token can live (the
+maximum token lifetime plus clock skew), so every token it signed expires first. An admin can
+remove a key at once (`retire_at`, catalog I04); then the next newest activated key signs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from keyless.clock import Clock
 from keyless.crypto import aead, keys
@@ -22,6 +24,28 @@ from keyless.oauth.errors import ServerError
 
 JWKS_MAX_AGE = 300
 CLOCK_SKEW = 300
+MAX_TOKEN_LIFETIME = 86400
+RETENTION = MAX_TOKEN_LIFETIME + CLOCK_SKEW
+
+KeyState = Literal["next", "active", "previous", "retired"]
+
+
+def key_states(keys: Sequence[SigningKey], now: float) -> dict[str, KeyState]:
+    """Each key's state at `now`: `next` (published, not yet signing), `active` (signs),
+    `previous` (published so tokens it signed still verify), `retired` (gone from the JWKS)."""
+    live = [k for k in keys if not k.removed_at(now)]
+    activated = sorted((k for k in live if k.activates_at <= now), key=lambda k: k.activates_at)
+    states: dict[str, KeyState] = {k.kid: "retired" for k in keys}
+    for k in live:
+        if k.activates_at > now:
+            states[k.kid] = "next"
+    for index, k in enumerate(activated):
+        if index == len(activated) - 1:
+            states[k.kid] = "active"
+        else:
+            superseded = activated[index + 1].activates_at
+            states[k.kid] = "previous" if now < superseded + RETENTION else "retired"
+    return states
 
 
 def key_aad(kid: str) -> bytes:
@@ -84,11 +108,10 @@ class KeyRing:
 
     async def signer(self, tenant_id: str) -> ActiveKey:
         entry = await self._load(tenant_id)
-        now = self._clock.now()
-        candidates = [k for k in entry.keys if k.signs_at(now)]
-        if not candidates:
+        states = key_states(entry.keys, self._clock.now())
+        key = next((k for k in entry.keys if states[k.kid] == "active"), None)
+        if key is None:
             raise ServerError(detail="no_active_signing_key")
-        key = max(candidates, key=lambda k: k.activates_at)
         private = entry.privates.get(key.kid)
         if private is None:
             private = keys.private_from_der(aead.open_sealed(self._kek, key.sealed_private, key_aad(key.kid)))
@@ -97,8 +120,8 @@ class KeyRing:
 
     async def published(self, tenant_id: str) -> list[SigningKey]:
         entry = await self._load(tenant_id)
-        now = self._clock.now()
-        return [k for k in entry.keys if k.published_at(now)]
+        states = key_states(entry.keys, self._clock.now())
+        return [k for k in entry.keys if states[k.kid] != "retired"]
 
     async def jwks(self, tenant_id: str) -> dict[str, Any]:
         return {"keys": [dict(k.public_jwk) for k in await self.published(tenant_id)]}

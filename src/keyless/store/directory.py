@@ -398,18 +398,9 @@ class SqlDirectoryStore:
         return True
 
     # -- signing keys ------------------------------------------------------------------------------
-    async def add_signing_key(self, key: SigningKey, retire_previous_at: float | None, audit: AuditEvent) -> None:
+    async def add_signing_key(self, key: SigningKey, audit: AuditEvent) -> None:
         sk = t.signing_keys
         async with self.engine.begin() as conn:
-            if retire_previous_at is not None:
-                await conn.execute(
-                    update(sk)
-                    .where(
-                        sk.c.tenant_id == key.tenant_id,
-                        or_(sk.c.retire_at.is_(None), sk.c.retire_at > retire_previous_at),
-                    )
-                    .values(retire_at=retire_previous_at)
-                )
             await conn.execute(
                 insert(sk).values(
                     kid=key.kid, tenant_id=key.tenant_id, alg=key.alg, public_jwk=key.public_jwk,

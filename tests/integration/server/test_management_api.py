@@ -12,10 +12,6 @@ import pytest
 from tests.integration.server.conftest import secret_post, token_request
 from tests.support.server import Admin, RunningServer
 
-# tests/support/server.py and the CLI's ManagementClient (used by `Admin`) pass a CA *path* to httpx
-# (`verify=<str>`), which httpx 0.28 deprecates; that code is outside this file. Only that exact
-# message is ignored.
-pytestmark = pytest.mark.filterwarnings("ignore:`verify=<str>` is deprecated:DeprecationWarning")
 
 MANAGEMENT = "urn:keyless:management"
 

@@ -19,10 +19,6 @@ from tests.integration.server.conftest import (
 )
 from tests.support.server import Admin, RunningServer
 
-# tests/support/server.py and the CLI's ManagementClient (used by `Admin`) pass a CA *path* to httpx
-# (`verify=<str>`), which httpx 0.28 deprecates; that code is outside this file. Only that exact
-# message is ignored.
-pytestmark = pytest.mark.filterwarnings("ignore:`verify=<str>` is deprecated:DeprecationWarning")
 
 ROLE = "Data.Read"
 SUCCESS_KEYS = {"token_type", "expires_in", "ext_expires_in", "access_token"}

@@ -8,6 +8,7 @@ from keyless.crypto.secrets import has_valid_checksum
 from keyless.directory import validation
 from keyless.directory.errors import Conflict, Invalid, NotFound
 from keyless.domain.ports import LogQuery
+from keyless.oauth.keyring import key_states
 from tests.unit.directory.conftest import Env
 
 
@@ -133,20 +134,35 @@ async def test_delete_application_removes_secrets_and_grants(env: Env) -> None:
     assert await env.service.list_grants(env.tenant) == []
 
 
+async def states(env: Env) -> dict[str, str]:
+    return dict(key_states(await env.service.keys(env.tenant), env.clock.now()))
+
+
 async def test_rotation_timeline(env: Env) -> None:
     """I03: the next key is published at once, signs only after the delay, and the old key stays
     published until every token it could sign has expired."""
     (first,) = await env.service.keys(env.tenant)
     new = await env.service.rotate_key(env.tenant, actor="x", activate_in=600)
-    keys = {k.kid: k for k in await env.service.keys(env.tenant)}
-    now = env.clock.now()
-    assert keys[new.kid].published_at(now) and not keys[new.kid].signs_at(now)
-    assert keys[first.kid].signs_at(now)
-    old_retire = keys[first.kid].retire_at
-    assert old_retire is not None
-    assert old_retire >= new.activates_at + 86400  # the longest token signed by the old key expires first
+    assert await states(env) == {first.kid: "active", new.kid: "next"}
     env.clock.advance(600)
-    assert keys[new.kid].signs_at(env.clock.now())
+    assert await states(env) == {first.kid: "previous", new.kid: "active"}
+    env.clock.advance(86400 + 299)  # a 24-hour token signed by the old key just before the switch is still valid
+    assert (await states(env))[first.kid] == "previous"
+    env.clock.advance(1)
+    assert await states(env) == {first.kid: "retired", new.kid: "active"}
+
+
+async def test_rotation_while_a_key_is_pending(env: Env) -> None:
+    """A later-scheduled key takes over at its own time; the key it succeeds stays published for the
+    full retention (no key is cut off while tokens it signed are still valid)."""
+    (first,) = await env.service.keys(env.tenant)
+    pending = await env.service.rotate_key(env.tenant, actor="x", activate_in=600, alg="ES256")
+    now_key = await env.service.rotate_key(env.tenant, actor="x", activate_in=0)
+    assert await states(env) == {first.kid: "previous", pending.kid: "next", now_key.kid: "active"}
+    env.clock.advance(600)
+    assert await states(env) == {first.kid: "previous", pending.kid: "active", now_key.kid: "previous"}
+    env.clock.advance(86400 + 300)
+    assert await states(env) == {first.kid: "retired", pending.kid: "active", now_key.kid: "retired"}
 
 
 async def test_retire_refuses_the_only_signing_key(env: Env) -> None:
@@ -154,10 +170,11 @@ async def test_retire_refuses_the_only_signing_key(env: Env) -> None:
     with pytest.raises(Conflict) as err:
         await env.service.retire_key(env.tenant, only.kid, actor="x")
     assert err.value.code == "last_signing_key"
-    await env.service.rotate_key(env.tenant, actor="x", activate_in=0)
+    newer = await env.service.rotate_key(env.tenant, actor="x", activate_in=0)
     await env.service.retire_key(env.tenant, only.kid, actor="x")
-    keys = {k.kid: k for k in await env.service.keys(env.tenant)}
-    assert not keys[only.kid].published_at(env.clock.now())
+    assert await states(env) == {only.kid: "retired", newer.kid: "active"}
+    with pytest.raises(NotFound):
+        await env.service.retire_key(env.tenant, only.kid, actor="x")
 
 
 async def test_tenant_update_validation(env: Env) -> None:
@@ -179,3 +196,31 @@ def test_duration(text: str, seconds: int) -> None:
 def test_bad_duration(text: str) -> None:
     with pytest.raises(Invalid):
         validation.duration(text)
+
+
+async def test_no_lockout_through_the_api(env: Env) -> None:
+    from keyless.directory.bootstrap import bootstrap
+
+    other = await env.service.create_tenant("other", actor="x")
+    boot = await bootstrap(env.service, tenant_name="boot")
+    cli = boot.cli.client_id
+    for action in (
+        env.service.update_application(boot.tenant, cli, actor=cli, enabled=False),
+        env.service.delete_application(boot.tenant, cli, actor=cli),
+        env.service.update_application(boot.tenant, boot.management.client_id, actor="someone", enabled=False),
+        env.service.delete_application(boot.tenant, boot.management.client_id, actor="someone"),
+    ):
+        with pytest.raises(Conflict) as err:
+            await action
+        assert err.value.code in {"would_lock_out", "protected_application"}
+    (secret,) = await env.service.list_secrets(boot.tenant, cli)
+    with pytest.raises(Conflict):
+        await env.service.revoke_secret(boot.tenant, cli, secret.id, actor=cli)
+    (grant,) = await env.service.list_grants(boot.tenant, client_id=cli)
+    with pytest.raises(Conflict):
+        await env.service.revoke_grant(boot.tenant, grant.id, actor=cli)
+    # Another admin may do it; and the caller may rotate its own secret once it has a second one.
+    await env.service.add_secret(boot.tenant, cli, actor=cli)
+    await env.service.revoke_secret(boot.tenant, cli, secret.id, actor=cli)
+    await env.service.update_application(boot.tenant, cli, actor="other-admin", enabled=False)
+    assert other.name == "other"

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from keyless.directory.errors import DirectoryError
 from keyless.domain.ports import LogQuery
+from keyless.oauth.keyring import key_states
 from keyless.server.context import ServerContext
 from keyless.server.manage import schemas as s
 from keyless.server.manage.auth import AuthProblem, Caller, authenticate
@@ -147,12 +148,9 @@ async def remove_grant(request: Request, grant_id: str, caller: Admin) -> Respon
 
 
 async def _key_list(ctx: ServerContext, caller: Caller) -> list[s.KeyOut]:
-    now = ctx.clock.now()
-    try:
-        current: str | None = (await ctx.keyring.signer(caller.tenant.id)).kid
-    except Exception:
-        current = None
-    return [s.KeyOut.of(k, now, current) for k in await ctx.admin.keys(caller.tenant)]
+    keys = await ctx.admin.keys(caller.tenant)
+    states = key_states(keys, ctx.clock.now())
+    return [s.KeyOut.of(k, states[k.kid]) for k in keys]
 
 
 @router.get("/keys", response_model=list[s.KeyOut], summary="Signing keys and their rotation state")

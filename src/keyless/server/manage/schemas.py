@@ -131,15 +131,7 @@ class KeyOut(BaseModel):
     status: str
 
     @classmethod
-    def of(cls, k: SigningKey, now: float, current: str | None) -> KeyOut:
-        if not k.published_at(now):
-            status = "retired"
-        elif k.kid == current:
-            status = "active"
-        elif k.activates_at > now:
-            status = "next"
-        else:
-            status = "previous"
+    def of(cls, k: SigningKey, status: str) -> KeyOut:
         return cls(kid=k.kid, alg=k.alg, created_at=k.created_at, activates_at=k.activates_at,
                    retire_at=k.retire_at, status=status)
 

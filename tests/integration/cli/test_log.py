@@ -1,0 +1,86 @@
+"""`keyless log signins|audit`: token requests and directory changes, with filters."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from keyless.cli.common import when
+from tests.support.server import Admin, RunningServer
+
+
+
+def one_error_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: "), stderr
+    return lines[0]
+
+
+@contextmanager
+def admin_of(srv: RunningServer) -> Iterator[Admin]:
+    """The test support's Admin, with its HTTP client closed afterwards."""
+    admin = Admin(srv)
+    try:
+        yield admin
+    finally:
+        admin.api.http.close()
+
+
+def test_signins_show_success_and_failure(server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "300")
+    uri = f"api://log-{uuid.uuid4().hex[:6]}"
+    with admin_of(server) as admin:
+        client, secret = admin.client_with_role(uri)
+    cid = client["client_id"]
+    server.cli("token", "get", cid, "--secret", secret, "--scope", f"{uri}/.default")
+    bad = server.cli("token", "get", cid, "--secret", "kls_wrong", "--scope", f"{uri}/.default", check=False)
+    assert bad.returncode == 1
+
+    rows = server.cli_json("log", "signins", "--client", cid, "--since", "1h")
+    assert [r["result"] for r in rows] == ["failure", "success"]  # newest first
+    failure, success = rows
+    assert failure["error"] == "invalid_client" and failure["detail"] == "wrong_secret"
+    assert success["resource"] == uri and success["credential_type"] == "secret"
+    assert "kls_wrong" not in str(rows)
+
+    table = server.cli("log", "signins", "--client", cid).stdout
+    assert "success" in table and "failure" in table and "invalid_client" in table
+    assert when(success["time"]) in table  # readable UTC times, not epoch seconds
+
+    only_failures = server.cli_json("log", "signins", "--client", cid, "--result", "failure")
+    assert [r["result"] for r in only_failures] == ["failure"]
+    assert len(server.cli_json("log", "signins", "--client", cid, "--limit", "1")) == 1
+
+
+def test_audit_filters_by_action_and_client(sqlite_server: RunningServer,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "300")
+    name = f"aud-{uuid.uuid4().hex[:6]}"
+    created = sqlite_server.cli_json("app", "create", name)
+    cid = created["client_id"]
+    start = time.time()
+    added = sqlite_server.cli_json("secret", "add", cid)
+    events = sqlite_server.cli_json("log", "audit", "--client", cid, "--action", "secret.add", "--since", "10m")
+    assert len(events) == 1
+    event = events[0]
+    assert event["target_id"] == cid and event["details"]["secret_id"] == added["id"]
+    assert event["time"] >= start - 1
+    assert added["secret"] not in str(events)
+    everything = sqlite_server.cli_json("log", "audit", "--client", cid)
+    assert {e["action"] for e in everything} == {"application.create", "secret.add"}
+    table = sqlite_server.cli("log", "audit", "--client", cid).stdout
+    assert "secret.add" in table and "application.create" in table
+
+
+def test_bad_filters_are_one_error_line(sqlite_server: RunningServer) -> None:
+    since = sqlite_server.cli("log", "signins", "--since", "yesterday", check=False)
+    assert since.returncode == 1
+    assert "--since" in one_error_line(since.stderr)
+    audit_since = sqlite_server.cli("log", "audit", "--since", "1w", check=False)
+    assert audit_since.returncode == 1
+    assert "--since" in one_error_line(audit_since.stderr)
