@@ -82,7 +82,7 @@ def test_wrong_secret_sync_raises_client_authentication_error(
             pytest.raises(ClientAuthenticationError) as caught:
         cred.get_token(f"{resource_uri}/.default")
     message = str(caught.value)
-    assert "client authentication failed" in message
+    assert "client authentication failed (invalid_client)" in message
     assert wrong not in message and secret not in message
 
 

@@ -118,6 +118,8 @@ class SignInEvent:
     detail: str | None  # internal reason, for admins; never a secret or raw input
     source: str | None
     token_id: str | None = None
+    grant_type: str | None = None
+    auth_method: str | None = None  # client_secret_post, client_secret_basic, private_key_jwt, ...
 
 
 @dataclass(frozen=True)

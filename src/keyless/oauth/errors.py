@@ -42,7 +42,8 @@ class InvalidClient(OAuthError):
 
     error = "invalid_client"
     status = 401
-    default_description = "client authentication failed"
+    # Names the code too: some clients (sync azure-identity) show only the description.
+    default_description = "client authentication failed (invalid_client)"
 
     def __init__(self, *, detail: str, basic: bool = False) -> None:
         super().__init__(self.default_description, detail=detail)

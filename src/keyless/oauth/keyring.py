@@ -33,18 +33,21 @@ KeyState = Literal["next", "active", "previous", "retired"]
 def key_states(keys: Sequence[SigningKey], now: float) -> dict[str, KeyState]:
     """Each key's state at `now`: `next` (published, not yet signing), `active` (signs),
     `previous` (published so tokens it signed still verify), `retired` (gone from the JWKS)."""
-    live = [k for k in keys if not k.removed_at(now)]
-    activated = sorted((k for k in live if k.activates_at <= now), key=lambda k: k.activates_at)
-    states: dict[str, KeyState] = {k.kid: "retired" for k in keys}
-    for k in live:
-        if k.activates_at > now:
-            states[k.kid] = "next"
+    states: dict[str, KeyState] = {}
+    # Removed keys still count as successors: once superseded, a key never signs again, so removing
+    # its successor cannot bring back a key whose tokens verifiers have stopped accepting.
+    activated = sorted((k for k in keys if k.activates_at <= now), key=lambda k: k.activates_at)
     for index, k in enumerate(activated):
-        if index == len(activated) - 1:
+        if k.removed_at(now):
+            states[k.kid] = "retired"
+        elif index == len(activated) - 1:
             states[k.kid] = "active"
         else:
             superseded = activated[index + 1].activates_at
             states[k.kid] = "previous" if now < superseded + RETENTION else "retired"
+    for k in keys:
+        if k.activates_at > now:
+            states[k.kid] = "retired" if k.removed_at(now) else "next"
     return states
 
 

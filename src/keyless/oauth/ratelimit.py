@@ -35,7 +35,8 @@ class FailureLimiter:
         if bucket is None:
             return None
         now = self._clock.now()
-        bucket.tokens = min(self.capacity, bucket.tokens + (now - bucket.updated) * self.rate)
+        elapsed = max(0.0, now - bucket.updated)  # a clock stepped back refills nothing and punishes no one
+        bucket.tokens = min(self.capacity, bucket.tokens + elapsed * self.rate)
         bucket.updated = now
         if bucket.tokens >= self.capacity:
             del self._buckets[key]  # full again: forget it, so the map only holds recent offenders

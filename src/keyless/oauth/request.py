@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote_plus
 
@@ -59,6 +60,16 @@ def _content_type_ok(value: str | None) -> bool:
     return media == FORM
 
 
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _unquote_strict(value: str) -> str:
+    """Form-urldecode, refusing malformed escapes and invalid UTF-8 instead of guessing."""
+    if _BAD_ESCAPE.search(value):
+        raise ValueError("malformed percent-escape")
+    return unquote_plus(value, encoding="utf-8", errors="strict")
+
+
 def parse_basic(header: str) -> BasicCredentials:
     """RFC 6749 §2.3.1 + Appendix B: base64 of form-urlencoded id and secret joined by a colon."""
     scheme, _, value = header.strip().partition(" ")
@@ -74,7 +85,10 @@ def parse_basic(header: str) -> BasicCredentials:
     user, sep, password = decoded.partition(":")
     if not sep:
         raise InvalidRequest("malformed Basic authorization header", detail="basic_no_colon")
-    client_id, secret = unquote_plus(user), unquote_plus(password)
+    try:
+        client_id, secret = _unquote_strict(user), _unquote_strict(password)
+    except ValueError:
+        raise InvalidRequest("malformed Basic authorization header", detail="basic_bad_encoding") from None
     if not client_id or not secret:
         raise InvalidRequest("malformed Basic authorization header", detail="basic_empty_part")
     return BasicCredentials(client_id=client_id, secret=secret)
@@ -85,6 +99,8 @@ def parse_form(body: bytes) -> dict[str, str]:
         raise InvalidRequest("request body too large", detail="body_too_large")
     try:
         text = body.decode("ascii")
+        if _BAD_ESCAPE.search(text):
+            raise ValueError("malformed percent-escape")
         pairs = parse_qsl(
             text, keep_blank_values=True, strict_parsing=bool(text), encoding="utf-8", errors="strict",
             max_num_fields=MAX_PARAMS,

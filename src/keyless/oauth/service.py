@@ -16,7 +16,7 @@ from keyless.crypto.secrets import SecretHasher
 from keyless.domain.model import SignInEvent, Tenant
 from keyless.domain.ports import DirectoryReader
 from keyless.oauth import tokens
-from keyless.oauth.client_auth import AuthenticatedClient, authenticate, claimed_client_id
+from keyless.oauth.client_auth import AuthenticatedClient, auth_method_of, authenticate, claimed_client_id
 from keyless.oauth.errors import (
     InvalidClient,
     InvalidRequest,
@@ -44,6 +44,14 @@ class TokenResult:
     body: dict[str, object]
     headers: dict[str, str] = field(default_factory=lambda: dict(NO_STORE))
     error: OAuthError | None = None
+
+
+def printable(value: str | None, limit: int) -> str | None:
+    """What an unauthenticated caller sent, made safe to store and show: visible ASCII only
+    (PostgreSQL refuses NUL, terminals obey escapes), and capped."""
+    if not value:
+        return None
+    return "".join(c if " " <= c <= "~" else "?" for c in value[:limit])
 
 
 def error_result(err: OAuthError) -> TokenResult:
@@ -148,7 +156,7 @@ class TokenService:
             SignInEvent(
                 time=self._clock.now(),
                 tenant_id=tenant.id,
-                client_id=claimed[:64] if claimed else None,
+                client_id=printable(claimed, 64),
                 credential_id=client.credential_id if client else None,
                 credential_type=client.credential_type if client else None,
                 resource=resource,
@@ -157,5 +165,7 @@ class TokenService:
                 detail=err.detail[:256] if err else None,
                 source=source,
                 token_id=token_id,
+                grant_type=printable(req.get("grant_type"), 64) if req else None,
+                auth_method=client.method if client else (auth_method_of(req) if req else None),
             )
         )

@@ -69,7 +69,7 @@ def create_app(ctx: ServerContext) -> ASGIApp:
 
     management = create_management_app()
     management.state.ctx = ctx
-    token_methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    token_methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # all but POST: 405
     routes = [
         Route("/{tenant}/oauth2/v2.0/token", token.token, methods=token_methods),
         Route("/{tenant}/oauth2/token", token.token, methods=token_methods),

@@ -17,8 +17,15 @@ _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
+_BASIC = re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=._~-]{8,}")
+_FORM_SECRET = re.compile(r"(?i)((?:client_secret|client_assertion|access_token)=)(?!\[redacted)[^&\s\"']+")
+
+
 def redact(text: str) -> str:
-    return _JWT.sub("[redacted-jwt]", _SECRET.sub("[redacted-secret]", text))
+    text = _SECRET.sub("[redacted-secret]", text)
+    text = _JWT.sub("[redacted-jwt]", text)
+    text = _BASIC.sub(r"\1[redacted]", text)
+    return _FORM_SECRET.sub(r"\1[redacted]", text)
 
 
 class JsonFormatter(logging.Formatter):

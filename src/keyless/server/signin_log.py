@@ -16,6 +16,7 @@ from keyless.domain.ports import DirectoryStore
 
 log = logging.getLogger("keyless.signin")
 MAX_PENDING = 100_000
+POISON_AFTER = 3
 
 
 class SignInBatcher:
@@ -24,6 +25,7 @@ class SignInBatcher:
         self._interval = interval
         self._pending: list[SignInEvent] = []
         self._task: asyncio.Task[None] | None = None
+        self._failures = 0
         self.dropped = 0
 
     def record(self, event: SignInEvent) -> None:
@@ -44,9 +46,25 @@ class SignInBatcher:
             await self._store.record_signins(batch)
             await self._store.mark_secrets_used(used)
         except Exception:
+            self._failures += 1
+            if self._failures >= POISON_AFTER:
+                await self._write_one_by_one(batch)
+                return
             log.exception("sign-in log write failed; will retry", extra={"event": "signin_flush_failed"})
             self._pending = batch + self._pending
             raise
+        self._failures = 0
+
+    async def _write_one_by_one(self, batch: list[SignInEvent]) -> None:
+        """After repeated failures, isolate events the store refuses so one bad row cannot block the
+        log forever; those are counted and logged (without their content), the rest are written."""
+        self._failures = 0
+        for e in batch:
+            try:
+                await self._store.record_signins([e])
+            except Exception:
+                self.dropped += 1
+                log.error("sign-in event refused by the store; dropped", extra={"event": "signin_dropped"})
 
     async def _run(self) -> None:
         while True:

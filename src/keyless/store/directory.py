@@ -434,7 +434,8 @@ class SqlDirectoryStore:
                         "time": e.time, "tenant_id": e.tenant_id, "client_id": e.client_id,
                         "credential_id": e.credential_id, "credential_type": e.credential_type,
                         "resource": e.resource, "result": e.result, "error": e.error, "detail": e.detail,
-                        "source": e.source, "token_id": e.token_id,
+                        "source": e.source, "token_id": e.token_id, "grant_type": e.grant_type,
+                        "auth_method": e.auth_method,
                     }
                     for e in events
                 ],
@@ -466,7 +467,8 @@ class SqlDirectoryStore:
             SignInEvent(
                 time=r.time, tenant_id=r.tenant_id, client_id=r.client_id, credential_id=r.credential_id,
                 credential_type=r.credential_type, resource=r.resource, result=r.result, error=r.error,
-                detail=r.detail, source=r.source, token_id=r.token_id,
+                detail=r.detail, source=r.source, token_id=r.token_id, grant_type=r.grant_type,
+                auth_method=r.auth_method,
             )
             for r in rows
         ]

@@ -128,6 +128,8 @@ signin_log = Table(
     Column("detail", String(256), nullable=True),
     Column("source", String(64), nullable=True),
     Column("token_id", String(64), nullable=True),
+    Column("grant_type", String(64), nullable=True),
+    Column("auth_method", String(32), nullable=True),
     Index("ix_signin_log_tenant_time", "tenant_id", "time"),
 )
 

@@ -9,7 +9,6 @@ import pytest
 from tests.support.server import RunningServer
 
 
-
 def one_error_line(stderr: str) -> str:
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr

@@ -13,7 +13,6 @@ from keyless.cli.common import when
 from tests.support.server import Admin, RunningServer
 
 
-
 def one_error_line(stderr: str) -> str:
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr

@@ -15,7 +15,6 @@ from keyless.crypto.secrets import has_valid_checksum
 from tests.support.server import Admin, RunningServer
 
 
-
 def one_error_line(stderr: str) -> str:
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr

@@ -13,7 +13,6 @@ import pytest
 from tests.integration.server.conftest import header_of, secret_post, token_request
 from tests.support.server import Admin, RunningServer
 
-
 ENDPOINTS = ("issuer", "token_endpoint", "authorization_endpoint", "jwks_uri")
 
 

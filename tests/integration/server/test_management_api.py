@@ -12,7 +12,6 @@ import pytest
 from tests.integration.server.conftest import secret_post, token_request
 from tests.support.server import Admin, RunningServer
 
-
 MANAGEMENT = "urn:keyless:management"
 
 

@@ -19,7 +19,6 @@ from tests.integration.server.conftest import (
 )
 from tests.support.server import Admin, RunningServer
 
-
 ROLE = "Data.Read"
 SUCCESS_KEYS = {"token_type", "expires_in", "ext_expires_in", "access_token"}
 

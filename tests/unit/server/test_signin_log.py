@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 
 from keyless.domain.model import SignInEvent
@@ -45,10 +46,33 @@ async def test_failed_write_keeps_events_for_the_next_flush() -> None:
     store = RecordingStore(fail_times=1)
     batcher = SignInBatcher(store, interval=60)  # type: ignore[arg-type]
     batcher.record(event(1.0))
-    try:
+    with contextlib.suppress(OSError):
         await batcher.flush()
-    except OSError:
-        pass
     batcher.record(event(2.0))
     await batcher.close()
     assert [e.time for e in store.events] == [1.0, 2.0]
+
+
+class PoisonStore(RecordingStore):
+    """Refuses any batch holding the poisoned event (as PostgreSQL refuses a NUL byte)."""
+
+    async def record_signins(self, events: Sequence[SignInEvent]) -> None:
+        if any(e.client_id == "poison" for e in events):
+            raise ValueError("refused")
+        self.events.extend(events)
+
+
+async def test_one_refused_event_cannot_block_the_log() -> None:
+    store = PoisonStore()
+    batcher = SignInBatcher(store, interval=60)  # type: ignore[arg-type]
+    batcher.record(event(1.0))
+    batcher.record(SignInEvent(time=2.0, tenant_id="t", client_id="poison", credential_id=None,
+                               credential_type=None, resource=None, result="failure", error="invalid_client",
+                               detail=None, source=None))
+    batcher.record(event(3.0))
+    for _ in range(2):
+        with contextlib.suppress(ValueError):
+            await batcher.flush()
+    await batcher.flush()
+    assert [e.time for e in store.events] == [1.0, 3.0]
+    assert batcher.dropped == 1

@@ -17,7 +17,18 @@ from keyless.oauth.request import TokenRequest
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
-__all__ = ["ASSERTION_TYPE", "AuthenticatedClient", "authenticate", "claimed_client_id"]
+__all__ = ["ASSERTION_TYPE", "AuthenticatedClient", "auth_method_of", "authenticate", "claimed_client_id"]
+
+
+def auth_method_of(req: TokenRequest) -> str | None:
+    """The authentication method a request attempted, for the sign-in log (also when it failed)."""
+    if req.basic is not None:
+        return secret.BASIC
+    if req.get("client_secret") is not None:
+        return secret.POST
+    if req.get("client_assertion") is not None:
+        return "client_assertion"
+    return None
 
 
 def claimed_client_id(req: TokenRequest) -> str | None:

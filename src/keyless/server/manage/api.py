@@ -3,6 +3,9 @@ writes need Keyless.Admin; every write is audited with the caller's client id.""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import uuid
 from http import HTTPStatus
 from typing import Annotated
 
@@ -188,7 +191,8 @@ async def signins(
     since: float | None = None, until: float | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[s.SignInOut]:
     ctx = _ctx(request)
-    await ctx.signins.flush()
+    with contextlib.suppress(Exception):  # a store hiccup must not hide what is already written
+        await ctx.signins.flush()
     q = _query(caller, client_id, result, None, since, until, limit)
     return [s.SignInOut.of(e) for e in await ctx.admin.signins(q)]
 
@@ -226,6 +230,15 @@ def create_management_app() -> FastAPI:
         )
         return problem(exc.status_code, code, HTTPStatus(exc.status_code).phrase, detail,
                        headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        correlation = uuid.uuid4().hex
+        logging.getLogger("keyless.manage").error(
+            "unhandled error", exc_info=exc, extra={"event": "server_error", "correlation_id": correlation}
+        )
+        return problem(500, "internal_error", "Internal error", "the server failed; the log has details",
+                       correlation_id=correlation)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

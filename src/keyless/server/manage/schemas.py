@@ -152,12 +152,15 @@ class SignInOut(BaseModel):
     detail: str | None
     source: str | None
     token_id: str | None
+    grant_type: str | None
+    auth_method: str | None
 
     @classmethod
     def of(cls, e: SignInEvent) -> SignInOut:
         return cls(time=e.time, client_id=e.client_id, credential_id=e.credential_id,
                    credential_type=e.credential_type, resource=e.resource, result=e.result, error=e.error,
-                   detail=e.detail, source=e.source, token_id=e.token_id)
+                   detail=e.detail, source=e.source, token_id=e.token_id, grant_type=e.grant_type,
+                   auth_method=e.auth_method)
 
 
 class AuditOut(BaseModel):

@@ -25,8 +25,9 @@ async def token(request: Request) -> Response:
         return json_response(result.body, result.status, result.headers)
     headers = request.headers
     auth = headers.getlist("authorization")
-    if len(auth) > 1:
-        result = error_result(InvalidRequest("only one Authorization header", detail="duplicate_authorization"))
+    if len(auth) > 1 or len(headers.getlist("content-type")) > 1:
+        # Two copies of a header that decides how we read the request: a proxy and we could disagree.
+        result = error_result(InvalidRequest("a request header is repeated", detail="duplicate_header"))
         return json_response(result.body, result.status, result.headers)
     http = TokenHttpRequest(
         method=request.method,
