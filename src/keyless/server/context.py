@@ -38,10 +38,6 @@ class ServerContext:
     def issuer(self, tenant: Tenant) -> str:
         return issuer(self.base_url, tenant)
 
-    def invalidate(self) -> None:
-        self.directory.invalidate()
-        self.keyring.invalidate()
-
     @classmethod
     async def open(cls, settings: ServerSettings, *, clock: Clock | None = None,
                    bound_port: int | None = None) -> ServerContext:
@@ -62,11 +58,10 @@ class ServerContext:
         hasher = secret_hasher(kek)
         signins = SignInBatcher(store, settings.signin_flush_interval)
         base_url = settings.base_url(bound_port)
-        ctx_holder: list[ServerContext] = []
 
         def on_change() -> None:
-            if ctx_holder:
-                ctx_holder[0].invalidate()
+            directory.invalidate()
+            keyring.invalidate()
 
         tokens = TokenService(
             directory=directory, keyring=keyring, hasher=hasher, clock=clock, sink=signins,
@@ -78,13 +73,11 @@ class ServerContext:
                 clock, capacity=settings.client_failure_burst, refill_per_second=settings.client_failure_rate
             ),
         )
-        ctx = cls(
+        return cls(
             settings=settings, clock=clock, engine=engine, store=store, directory=directory, keyring=keyring,
             tokens=tokens, admin=DirectoryService(store, clock, hasher, kek, on_change), signins=signins,
             base_url=base_url,
         )
-        ctx_holder.append(ctx)
-        return ctx
 
     async def close(self) -> None:
         await self.signins.close()

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from keyless.jose.jwk import public_key_from_jwk
-from keyless.jose.jws import ASYMMETRIC_ALGS, InvalidJws, VerificationKey, verify
+from keyless.jose.jws import ASYMMETRIC_ALGS, InvalidJws, VerificationKey, unverified_header, verify
 from keyless.verify.claims import AccessToken, InvalidToken, check_access_token
 
 MAX_JWKS_BYTES = 64 * 1024
@@ -105,8 +105,6 @@ class TokenValidator:
                 self.refresh()
 
     def validate(self, token: str) -> AccessToken:
-        from keyless.jose.jws import unverified_header
-
         try:
             self._key_for(unverified_header(token).get("kid"))
             claims = verify(token, keys=self._keys, algorithms=self.algorithms, typ="at+jwt")
