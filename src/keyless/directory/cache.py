@@ -3,43 +3,18 @@
 The token endpoint must not pay a database round trip per request (DESIGN.md §7). Entries live a
 few seconds (`ttl`), negative answers included (bounded, so a spray of random client ids cannot grow
 memory), and every write through `DirectoryService` in this process clears the cache at once. Other
-replicas see a change within `ttl`.
+replicas see a change within twice `ttl` (an expired entry may be served once more while it
+refreshes; see `keyless.cache`).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from collections.abc import Sequence
 
+from keyless.cache import TtlCache
 from keyless.clock import Clock
 from keyless.domain.model import Application, ClientRecord, SigningKey, Tenant
 from keyless.domain.ports import DirectoryReader
-
-V = TypeVar("V")
-
-
-class TtlCache(Generic[V]):
-    def __init__(self, clock: Clock, ttl: float, max_entries: int = 50_000) -> None:
-        self._clock = clock
-        self._ttl = ttl
-        self._max = max_entries
-        self._data: OrderedDict[tuple[str, ...], tuple[float, V]] = OrderedDict()
-
-    def clear(self) -> None:
-        self._data.clear()
-
-    async def get(self, key: tuple[str, ...], load: Callable[[], Awaitable[V]]) -> V:
-        now = self._clock.now()
-        hit = self._data.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        value = await load()
-        self._data[key] = (now + self._ttl, value)
-        self._data.move_to_end(key)
-        if len(self._data) > self._max:
-            self._data.popitem(last=False)
-        return value
 
 
 class CachedDirectory:

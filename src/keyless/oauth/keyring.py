@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from keyless.cache import TtlCache
 from keyless.clock import Clock
 from keyless.crypto import aead, keys
 from keyless.crypto.keys import PrivateKey
@@ -78,53 +79,36 @@ def new_signing_key(
     )
 
 
-@dataclass
-class _TenantKeys:
-    loaded_at: float
-    keys: Sequence[SigningKey]
-    privates: dict[str, PrivateKey]
-
-
 class KeyRing:
     def __init__(self, reader: DirectoryReader, kek: bytes, clock: Clock, *, ttl: float = 30.0) -> None:
         self._reader = reader
         self._kek = kek
         self._clock = clock
-        self._ttl = ttl
-        self._cache: dict[str, _TenantKeys] = {}
+        self._keys: TtlCache[Sequence[SigningKey]] = TtlCache(clock, ttl, 10_000)
+        self._privates: dict[str, PrivateKey] = {}  # by kid: a kid names one key forever (RFC 7638)
 
     def invalidate(self, tenant_id: str | None = None) -> None:
-        if tenant_id is None:
-            self._cache.clear()
-        else:
-            self._cache.pop(tenant_id, None)
+        self._keys.clear()
 
-    async def _load(self, tenant_id: str) -> _TenantKeys:
-        now = self._clock.now()
-        entry = self._cache.get(tenant_id)
-        if entry is None or now - entry.loaded_at >= self._ttl:
-            loaded = await self._reader.signing_keys(tenant_id)
-            old = entry.privates if entry else {}
-            entry = _TenantKeys(loaded_at=now, keys=loaded, privates={k: v for k, v in old.items()})
-            self._cache[tenant_id] = entry
-        return entry
+    async def _load(self, tenant_id: str) -> Sequence[SigningKey]:
+        return await self._keys.get(tenant_id, lambda: self._reader.signing_keys(tenant_id))
 
     async def signer(self, tenant_id: str) -> ActiveKey:
-        entry = await self._load(tenant_id)
-        states = key_states(entry.keys, self._clock.now())
-        key = next((k for k in entry.keys if states[k.kid] == "active"), None)
+        loaded = await self._load(tenant_id)
+        states = key_states(loaded, self._clock.now())
+        key = next((k for k in loaded if states[k.kid] == "active"), None)
         if key is None:
             raise ServerError(detail="no_active_signing_key")
-        private = entry.privates.get(key.kid)
+        private = self._privates.get(key.kid)
         if private is None:
             private = keys.private_from_der(aead.open_sealed(self._kek, key.sealed_private, key_aad(key.kid)))
-            entry.privates[key.kid] = private
+            self._privates[key.kid] = private
         return ActiveKey(kid=key.kid, alg=key.alg, private=private)
 
     async def published(self, tenant_id: str) -> list[SigningKey]:
-        entry = await self._load(tenant_id)
-        states = key_states(entry.keys, self._clock.now())
-        return [k for k in entry.keys if states[k.kid] != "retired"]
+        loaded = await self._load(tenant_id)
+        states = key_states(loaded, self._clock.now())
+        return [k for k in loaded if states[k.kid] != "retired"]
 
     async def jwks(self, tenant_id: str) -> dict[str, Any]:
         return {"keys": [dict(k.public_jwk) for k in await self.published(tenant_id)]}

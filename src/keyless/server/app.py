@@ -65,7 +65,9 @@ def create_app(ctx: ServerContext) -> ASGIApp:
             yield
         finally:
             ctx.ready = False
-            await ctx.signins.close()
+            # Flush the sign-in log and close the pool here, inside the orderly shutdown: uvicorn
+            # re-raises SIGINT afterwards, which would cancel a later cleanup half-way.
+            await ctx.close()
 
     management = create_management_app()
     management.state.ctx = ctx

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from keyless.directory.cache import CachedDirectory, TtlCache
 from tests.unit.oauth.fakes import World, make_world
 
@@ -21,9 +23,30 @@ async def test_client_served_from_cache_until_ttl() -> None:
     assert stale is not None and stale.app.enabled
     assert w.directory.call_count("get_client") == 1
     w.clock.advance(0.001)
+    # Expired: this caller still gets the old answer while one refresh runs in the background ...
+    stale = await cache.get_client(w.tenant.id, w.client.client_id)
+    assert stale is not None and stale.app.enabled
+    await asyncio.sleep(0)
+    # ... and the next caller sees the change.
     fresh = await cache.get_client(w.tenant.id, w.client.client_id)
     assert fresh is not None and not fresh.app.enabled
     assert w.directory.call_count("get_client") == 2
+
+
+async def test_expired_beyond_grace_waits_for_fresh_answer() -> None:
+    w, cache = cached(ttl=5)
+    await cache.get_client(w.tenant.id, w.client.client_id)
+    w.directory.set_enabled(w.client, False)
+    w.clock.advance(10)  # one ttl past expiry: too old to serve
+    fresh = await cache.get_client(w.tenant.id, w.client.client_id)
+    assert fresh is not None and not fresh.app.enabled
+
+
+async def test_concurrent_misses_share_one_load() -> None:
+    w, cache = cached(ttl=5)
+    results = await asyncio.gather(*[cache.get_client(w.tenant.id, w.client.client_id) for _ in range(64)])
+    assert all(r is not None and r.app.client_id == w.client.client_id for r in results)
+    assert w.directory.call_count("get_client") == 1
 
 
 async def test_invalidate_clears_every_cache() -> None:
@@ -54,7 +77,7 @@ async def test_negative_answers_cached_for_ttl() -> None:
     assert await cache.find_resource(w.tenant.id, "api://new") is None
     w.directory.add_app(w.tenant, "new", identifier_uri="api://new")
     assert await cache.find_resource(w.tenant.id, "api://new") is None
-    w.clock.advance(5)
+    w.clock.advance(10)
     assert await cache.find_resource(w.tenant.id, "api://new") is not None
 
 
