@@ -86,8 +86,6 @@ def test_wrong_secret_sync_raises_client_authentication_error(
     assert wrong not in message and secret not in message
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: invalid_client error_description does not name the error, and the "
-                                       "sync credential shows only the description")
 def test_wrong_secret_sync_message_mentions_invalid_client(sqlite_server: RunningServer, resource_uri: str) -> None:
     admin = Admin(sqlite_server)
     try:

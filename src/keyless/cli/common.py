@@ -136,7 +136,8 @@ def problem_line(resp: httpx.Response) -> str:
         if "code" in body:
             return f"{body.get('detail', body.get('title', 'error'))} ({body['code']})"
         if "error" in body:
-            return f"{body.get('error_description', body['error'])} ({body['error']})"
+            code, description = str(body["error"]), str(body.get("error_description") or body["error"])
+            return description if code in description else f"{description} ({code})"
     return f"server answered {resp.status_code}"
 
 
