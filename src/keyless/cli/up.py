@@ -12,6 +12,8 @@ import contextlib
 import json
 import os
 import shlex
+import shutil
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -52,6 +54,15 @@ def _demo(api: ManagementClient, data_dir: Path) -> tuple[dict[str, Any], str]:
     return demo, secret["secret"]
 
 
+def _program() -> str:
+    """How to call this CLI again: `keyless` when that is on PATH, else the path we were run by."""
+    here = Path(sys.argv[0]).resolve()
+    found = shutil.which("keyless")
+    if found and Path(found).resolve() == here:
+        return "keyless"
+    return shlex.quote(os.path.relpath(here)) if here.name == "keyless" else "keyless"
+
+
 def _show(data_dir: Path, port: int) -> None:
     from keyless.verify import TokenValidator
 
@@ -72,6 +83,7 @@ def _show(data_dir: Path, port: int) -> None:
         f"-d client_id={demo['client_id']} --data-urlencode client_secret@{shlex.quote(str(data_dir.resolve()))}"
         f"/{SECRET_FILE} -d scope={DEMO_API}/.default"
     )
+    prog = _program()
     lines = [
         "",
         "Keyless is up.",
@@ -85,9 +97,10 @@ def _show(data_dir: Path, port: int) -> None:
         "",
         "Try next:",
         f"  {curl}",
-        f"  keyless --help                        # with KEYLESS_DATA_DIR={data_dir}",
-        f"  KEYLESS_DATA_DIR={data_dir} keyless app list",
-        f"  KEYLESS_DATA_DIR={data_dir} keyless log signins",
+        f"  export KEYLESS_DATA_DIR={shlex.quote(str(data_dir))}",
+        f"  {prog} app list",
+        f"  {prog} log signins",
+        f"  {prog} --help",
         "",
         "Press Ctrl+C to stop.",
     ]
