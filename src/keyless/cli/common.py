@@ -223,6 +223,17 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def seconds(value: str, option: str) -> int:
+    """A duration option (`30d`, `12h`, …) in seconds, or one error line naming the option."""
+    from keyless.directory.errors import Invalid
+    from keyless.directory.validation import duration
+
+    try:
+        return duration(value)
+    except Invalid as exc:
+        fail(f"{option}: {exc.message}")
+
+
 def when(value: Any) -> str:
     import datetime as dt
 

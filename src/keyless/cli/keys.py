@@ -20,10 +20,9 @@ from keyless.cli.common import (
     client,
     emit,
     fail,
+    seconds,
     when,
 )
-from keyless.directory.errors import Invalid
-from keyless.directory.validation import duration
 
 app = typer.Typer(help="Token-signing keys: list, rotate, retire.", no_args_is_help=True)
 
@@ -42,10 +41,7 @@ def activation_delay(value: str) -> int:
     """A duration like 10m; 0 (or 0s) means "sign with the new key at once"."""
     if _ZERO.fullmatch(value.strip()):
         return 0
-    try:
-        return duration(value)
-    except Invalid as exc:
-        fail(f"--activate-in: {exc.message}")
+    return seconds(value, "--activate-in")
 
 
 @app.command("list")

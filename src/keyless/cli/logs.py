@@ -17,11 +17,9 @@ from keyless.cli.common import (
     ServerOpt,
     client,
     emit,
-    fail,
+    seconds,
     when,
 )
-from keyless.directory.errors import Invalid
-from keyless.directory.validation import duration
 
 app = typer.Typer(help="Sign-in and audit logs, newest first.", no_args_is_help=True)
 
@@ -40,12 +38,7 @@ AUDIT_COLUMNS = ("time", "actor", "action", "target_type", "target_id", "details
 
 
 def since_epoch(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return time.time() - duration(value)
-    except Invalid as exc:
-        fail(f"--since: {exc.message}")
+    return None if value is None else time.time() - seconds(value, "--since")
 
 
 def _show(rows: list[dict[str, Any]], output: Output, columns: tuple[str, ...]) -> None:

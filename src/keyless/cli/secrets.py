@@ -17,11 +17,9 @@ from keyless.cli.common import (
     ServerOpt,
     client,
     emit,
-    fail,
+    seconds,
     when,
 )
-from keyless.directory.errors import Invalid
-from keyless.directory.validation import duration
 
 app = typer.Typer(help="Client secrets: add (shown once), list, revoke.", no_args_is_help=True)
 
@@ -35,13 +33,6 @@ HEADINGS = {"display_name": "name", "created_at": "created", "expires_at": "expi
 
 def iso_utc(epoch: float) -> str:
     return dt.datetime.fromtimestamp(float(epoch), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def seconds(value: str, option: str) -> int:
-    try:
-        return duration(value)
-    except Invalid as exc:
-        fail(f"{option}: {exc.message}")
 
 
 @app.command("add")

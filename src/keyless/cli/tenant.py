@@ -17,9 +17,8 @@ from keyless.cli.common import (
     client,
     emit,
     fail,
+    seconds,
 )
-from keyless.directory.errors import Invalid
-from keyless.directory.validation import duration
 
 app = typer.Typer(help="Tenant settings.", no_args_is_help=True)
 
@@ -50,12 +49,7 @@ def _show(data: dict[str, Any], output: Output) -> None:
 
 
 def _seconds(value: str | None, option: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        return duration(value)
-    except Invalid as exc:
-        fail(f"{option}: {exc.message}")
+    return None if value is None else seconds(value, option)
 
 
 @app.command("show")

@@ -12,17 +12,11 @@ import typer
 from typer.testing import CliRunner
 
 from keyless.cli.main import app as keyless_app
+from tests.integration.cli.helpers import one_error_line
 from tests.support.server import RunningServer
 
 GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
-
-
-def one_error_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("error: "), stderr
-    return lines[0]
 
 
 def _leaf_commands() -> list[list[str]]:

@@ -5,30 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
+from tests.integration.cli.helpers import one_error_line
 from tests.support.server import Admin, RunningServer
-
-
-def one_error_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("error: "), stderr
-    return lines[0]
-
-
-@contextmanager
-def admin_of(srv: RunningServer) -> Iterator[Admin]:
-    """The test support's Admin, with its HTTP client closed afterwards."""
-    admin = Admin(srv)
-    try:
-        yield admin
-    finally:
-        admin.api.http.close()
 
 
 def claims_of(jwt: str) -> dict[str, Any]:
@@ -41,7 +23,7 @@ def _setup(srv: RunningServer) -> tuple[dict[str, Any], str, str, str]:
     """A resource with two roles and a client with a secret, but no grant yet."""
     uri = f"api://grant-{uuid.uuid4().hex[:6]}"
     name = f"cli-{uuid.uuid4().hex[:6]}"
-    with admin_of(srv) as admin:
+    with Admin(srv) as admin:
         admin.app(f"res-{uuid.uuid4().hex[:6]}", identifier_uri=uri, roles=("Data.Read", "Data.Write"))
         client = admin.app(name)
         return client, name, uri, admin.secret(client["client_id"])["secret"]

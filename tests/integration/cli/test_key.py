@@ -6,14 +6,8 @@ import time
 
 import pytest
 
+from tests.integration.cli.helpers import one_error_line
 from tests.support.server import RunningServer
-
-
-def one_error_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("error: "), stderr
-    return lines[0]
 
 
 def jwks_kids(srv: RunningServer) -> set[str]:

@@ -4,36 +4,18 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
 from keyless.cli.common import when
+from tests.integration.cli.helpers import one_error_line
 from tests.support.server import Admin, RunningServer
-
-
-def one_error_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("error: "), stderr
-    return lines[0]
-
-
-@contextmanager
-def admin_of(srv: RunningServer) -> Iterator[Admin]:
-    """The test support's Admin, with its HTTP client closed afterwards."""
-    admin = Admin(srv)
-    try:
-        yield admin
-    finally:
-        admin.api.http.close()
 
 
 def test_signins_show_success_and_failure(server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "300")
     uri = f"api://log-{uuid.uuid4().hex[:6]}"
-    with admin_of(server) as admin:
+    with Admin(server) as admin:
         client, secret = admin.client_with_role(uri)
     cid = client["client_id"]
     server.cli("token", "get", cid, "--secret", secret, "--scope", f"{uri}/.default")

@@ -6,35 +6,17 @@ import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
 from keyless.crypto.secrets import has_valid_checksum
+from tests.integration.cli.helpers import one_error_line
 from tests.support.server import Admin, RunningServer
-
-
-def one_error_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("error: "), stderr
-    return lines[0]
-
-
-@contextmanager
-def admin_of(srv: RunningServer) -> Iterator[Admin]:
-    """The test support's Admin, with its HTTP client closed afterwards."""
-    admin = Admin(srv)
-    try:
-        yield admin
-    finally:
-        admin.api.http.close()
 
 
 def test_add_returns_a_working_kls_secret(server: RunningServer) -> None:
     uri = f"api://sec-{uuid.uuid4().hex[:6]}"
-    with admin_of(server) as admin:
+    with Admin(server) as admin:
         admin.app(f"res-{uuid.uuid4().hex[:6]}", identifier_uri=uri, roles=("Data.Read",))
         client = admin.app(f"cli-{uuid.uuid4().hex[:6]}")
         admin.grant(client["client_id"], uri, "Data.Read")
@@ -72,7 +54,7 @@ def test_list_never_shows_the_secret(sqlite_server: RunningServer, monkeypatch: 
 
 def test_revoke_makes_token_get_fail(sqlite_server: RunningServer) -> None:
     uri = f"api://rev-{uuid.uuid4().hex[:6]}"
-    with admin_of(sqlite_server) as admin:
+    with Admin(sqlite_server) as admin:
         client, secret = admin.client_with_role(uri)
     cid = client["client_id"]
     secret_id = sqlite_server.cli_json("secret", "list", cid)[0]["id"]

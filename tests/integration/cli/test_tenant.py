@@ -4,29 +4,11 @@ changes: the servers are shared by the whole session."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
+from tests.integration.cli.helpers import one_error_line
 from tests.support.server import Admin, RunningServer
-
-
-def one_error_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("error: "), stderr
-    return lines[0]
-
-
-@contextmanager
-def admin_of(srv: RunningServer) -> Iterator[Admin]:
-    """The test support's Admin, with its HTTP client closed afterwards."""
-    admin = Admin(srv)
-    try:
-        yield admin
-    finally:
-        admin.api.http.close()
 
 
 def as_duration(seconds: int) -> str:
@@ -44,7 +26,7 @@ def test_show_and_set_token_lifetime(server: RunningServer) -> None:
     assert tenant["signing_alg"] in {"RS256", "ES256"}
     original = tenant["token_lifetime"]
     uri = f"api://ten-{uuid.uuid4().hex[:6]}"
-    with admin_of(server) as admin:
+    with Admin(server) as admin:
         client, secret = admin.client_with_role(uri)
     try:
         changed = server.cli_json("tenant", "set", "--token-lifetime", "2h")

@@ -4,35 +4,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from tests.integration.cli.helpers import one_error_line
 from tests.support.server import Admin, RunningServer
-
-
-def one_error_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("error: "), stderr
-    return lines[0]
-
-
-@contextmanager
-def admin_of(srv: RunningServer) -> Iterator[Admin]:
-    """The test support's Admin, with its HTTP client closed afterwards."""
-    admin = Admin(srv)
-    try:
-        yield admin
-    finally:
-        admin.api.http.close()
 
 
 def _client(srv: RunningServer) -> tuple[str, str, str]:
     uri = f"api://tok-{uuid.uuid4().hex[:6]}"
-    with admin_of(srv) as admin:
+    with Admin(srv) as admin:
         client, secret = admin.client_with_role(uri, "Data.Read")
     return client["client_id"], secret, f"{uri}/.default"
 
