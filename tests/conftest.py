@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.server import RunningServer, postgres_available, postgres_database, start_server, stop_server
+from tests.support.server import Admin, RunningServer, postgres_available, postgres_database, start_server, stop_server
 
 # Tests share one server per backend; lift the failure limiter so negative tests do not throttle
 # each other (the limiter has tests of its own against a dedicated server).
@@ -63,3 +63,10 @@ def fresh_server(tmp_path: Path) -> Iterator[RunningServer]:
         yield srv
     finally:
         stop_server(srv)
+
+
+@pytest.fixture
+def admin(server: RunningServer) -> Iterator[Admin]:
+    """Directory setup through the real management API, on the `server` fixture's backend."""
+    with Admin(server) as a:
+        yield a

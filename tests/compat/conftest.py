@@ -14,8 +14,6 @@ from typing import Any
 
 import pytest
 
-from tests.support.server import Admin, RunningServer
-
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 # Settings from the surrounding environment that would change what the clients do. requests lets
@@ -56,15 +54,6 @@ def foreign_lookups(monkeypatch: pytest.MonkeyPatch) -> Iterator[ForeignLookups]
     monkeypatch.setattr(socket, "getaddrinfo", guarded)
     yield seen
     assert not seen, f"a client tried to reach {seen}"
-
-
-@pytest.fixture
-def admin(server: RunningServer) -> Iterator[Admin]:
-    a = Admin(server)
-    try:
-        yield a
-    finally:
-        a.api.http.close()
 
 
 @pytest.fixture

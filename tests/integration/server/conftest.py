@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from keyless.verify import TokenValidator
-from tests.support.server import Admin, RunningServer
+from tests.support.server import RunningServer
 
 
 def client_for(server: RunningServer) -> httpx.Client:
@@ -24,15 +24,6 @@ def client_for(server: RunningServer) -> httpx.Client:
 def http(server: RunningServer) -> Iterator[httpx.Client]:
     with client_for(server) as c:
         yield c
-
-
-@pytest.fixture
-def admin(server: RunningServer) -> Iterator[Admin]:
-    a = Admin(server)
-    try:
-        yield a
-    finally:
-        a.api.http.close()
 
 
 @pytest.fixture
