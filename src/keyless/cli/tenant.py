@@ -71,7 +71,8 @@ def set_settings(
     token_lifetime: Annotated[str | None, typer.Option(
         "--token-lifetime", help="Access token lifetime, 5m to 24h, e.g. 1h.")] = None,
     signing_alg: Annotated[SigningAlg | None, typer.Option(
-        "--signing-alg", help="Algorithm of keys made by future rotations.")] = None,
+        "--signing-alg",
+        help="Token signing algorithm: a key of this type is published now and signs after the usual delay.")] = None,
     default_secret_lifetime: Annotated[str | None, typer.Option(
         "--default-secret-lifetime", help="Lifetime of new secrets without --expires-in, e.g. 180d.")] = None,
     max_secret_lifetime: Annotated[str | None, typer.Option(

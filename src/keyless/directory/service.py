@@ -109,6 +109,9 @@ class DirectoryService:
             raise Invalid("invalid_secret_lifetime", "default secret lifetime must be 1 hour to the maximum")
         await self._store.update_tenant(updated, self._audit(tenant.id, actor, "tenant.update", "tenant",
                                                              tenant.id, **changes))
+        if updated.signing_alg != tenant.signing_alg:
+            # A new algorithm needs a new key: published now, signing once JWKS caches have seen it.
+            await self.rotate_key(updated, actor=actor)
         self._on_change()
         return updated
 

@@ -224,3 +224,13 @@ async def test_no_lockout_through_the_api(env: Env) -> None:
     await env.service.revoke_secret(boot.tenant, cli, secret.id, actor=cli)
     await env.service.update_application(boot.tenant, cli, actor="other-admin", enabled=False)
     assert other.name == "other"
+
+
+async def test_changing_the_signing_algorithm_rotates_in_a_key_of_that_type(env: Env) -> None:
+    (first,) = await env.service.keys(env.tenant)
+    assert first.alg == "RS256"
+    updated = await env.service.update_tenant(env.tenant, actor="x", signing_alg="ES256")
+    keys = await env.service.keys(updated)
+    (new,) = [k for k in keys if k.kid != first.kid]
+    assert new.alg == "ES256"
+    assert await states(env) == {first.kid: "active", new.kid: "next"}
