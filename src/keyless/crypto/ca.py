@@ -1,8 +1,9 @@
-"""The local certificate authority that `keyless init` creates, and the server's TLS certificate.
+"""The local certificate authority that `keyless init` creates, and the certificates it issues.
 
-The CA signs the TLS server certificate now and client certificates later (certificate credentials,
-host enrollment). Its private key is kept sealed under the KEK; the TLS key is written as an
-encrypted PKCS#8 PEM whose password is derived from the KEK, because the TLS stack needs a file.
+The CA signs the TLS server certificate and client-authentication certificates from CSRs (certificate
+credentials, host enrollment); for the latter the CA alone decides subject, extensions and lifetime.
+Its private key is kept sealed under the KEK; the TLS key is written as an encrypted PKCS#8 PEM whose
+password is derived from the KEK, because the TLS stack needs a file.
 """
 
 from __future__ import annotations
@@ -12,10 +13,18 @@ import ipaddress
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from keyless.crypto.certificates import (
+    MAX_UPLOAD_BYTES,
+    CertificateRejected,
+    client_key_usage,
+    public_key_of_csr,
+    reject_private_key_pem,
+)
 from keyless.crypto.keys import private_from_der, private_to_der
 
 
@@ -96,3 +105,62 @@ def encrypted_pem(key_der: bytes, password: bytes) -> bytes:
         serialization.PrivateFormat.PKCS8,
         serialization.BestAvailableEncryption(password),
     )
+
+
+def _load_csr(csr_pem: bytes) -> x509.CertificateSigningRequest:
+    if len(csr_pem) > MAX_UPLOAD_BYTES:
+        raise CertificateRejected("too_large", f"the CSR is larger than {MAX_UPLOAD_BYTES // 1024} KiB")
+    reject_private_key_pem(csr_pem)
+    try:
+        if b"-----BEGIN" in csr_pem:
+            return x509.load_pem_x509_csr(csr_pem.strip())
+        return x509.load_der_x509_csr(csr_pem)
+    except (ValueError, x509.InvalidVersion):
+        raise CertificateRejected("bad_csr", "the data is not a PKCS#10 certificate signing request") from None
+
+
+def issue_client_certificate(
+    ca: IssuedCert, csr_pem: bytes, *, common_name: str, now: float, days: int = 90, max_days: int = 397
+) -> bytes:
+    """A PEM client-authentication leaf for the key in `csr_pem` (PEM or DER), named `common_name`.
+
+    The CSR only proves possession of its key: its requested subject and extensions are ignored.
+    Validity runs from five minutes before `now` (clock skew) to `min(days, max_days)` days after it.
+    """
+    if days < 1 or max_days < 1:
+        raise ValueError("certificate lifetime must be at least one day")
+    csr = _load_csr(csr_pem)
+    try:
+        signature_ok = csr.is_signature_valid
+    except (UnsupportedAlgorithm, ValueError):
+        public_key_of_csr(csr)  # names the refused key type or curve
+        raise CertificateRejected("bad_csr", "the CSR's signature cannot be checked") from None
+    if not signature_ok:
+        raise CertificateRejected("bad_csr", "the CSR's signature does not verify")
+    facts = public_key_of_csr(csr)
+    ca_key = private_from_der(ca.key_der)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise TypeError("the local CA key is expected to be EC")
+    ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
+    try:
+        ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski)
+    except x509.ExtensionNotFound:
+        aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())
+    issued_at = dt.datetime.fromtimestamp(now, dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(ca_cert.subject)
+        .public_key(facts.public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(issued_at - dt.timedelta(minutes=5))
+        .not_valid_after(issued_at + dt.timedelta(days=min(days, max_days)))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(client_key_usage(), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(aki, critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(facts.public_key), critical=False)
+        .sign(ca_key, hashes.SHA384())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)

@@ -12,6 +12,8 @@ from dataclasses import replace
 
 from keyless.clock import Clock
 from keyless.crypto import secrets as secret_format
+from keyless.crypto.ca import IssuedCert, issue_client_certificate
+from keyless.crypto.certificates import CertificateRejected, load_certificate
 from keyless.crypto.secrets import SecretHasher
 from keyless.directory import validation as v
 from keyless.directory.errors import Conflict, Invalid, NotFound
@@ -20,6 +22,7 @@ from keyless.domain.model import (
     Application,
     AppRole,
     AuditEvent,
+    ClientCertificate,
     ClientSecret,
     RoleAssignment,
     SignInEvent,
@@ -31,6 +34,7 @@ from keyless.ids import new_guid
 from keyless.oauth.keyring import JWKS_MAX_AGE, MAX_TOKEN_LIFETIME, key_states, new_signing_key
 
 MAX_SECRETS_PER_APP = 10
+MAX_CERTIFICATES_PER_APP = 10
 MAX_ROLES_PER_APP = 100
 MIN_TOKEN_LIFETIME = 300
 HARD_MAX_SECRET_LIFETIME = 730 * 86400
@@ -83,7 +87,7 @@ class DirectoryService:
     async def update_tenant(
         self, tenant: Tenant, *, actor: str, token_lifetime: int | None = None, signing_alg: str | None = None,
         default_secret_lifetime: int | None = None, max_secret_lifetime: int | None = None,
-        assertion_audience: str | None = None,
+        assertion_audience: str | None = None, max_certificate_lifetime: int | None = None,
     ) -> Tenant:
         changes: dict[str, object] = {}
         if token_lifetime is not None:
@@ -100,6 +104,10 @@ class DirectoryService:
             changes["max_secret_lifetime"] = max_secret_lifetime
         if default_secret_lifetime is not None:
             changes["default_secret_lifetime"] = default_secret_lifetime
+        if max_certificate_lifetime is not None:
+            if not 86400 <= max_certificate_lifetime <= 10 * 365 * 86400:
+                raise Invalid("invalid_certificate_lifetime", "maximum certificate lifetime must be 1 day to 10 years")
+            changes["max_certificate_lifetime"] = max_certificate_lifetime
         if assertion_audience is not None:
             if assertion_audience not in {"entra", "strict"}:
                 raise Invalid("invalid_audience_mode", "assertion audience mode must be entra or strict")
@@ -258,8 +266,10 @@ class DirectoryService:
 
     async def revoke_secret(self, tenant: Tenant, client_id: str, secret_id: str, *, actor: str) -> None:
         if client_id == actor:
-            live = [s for s in await self._store.list_secrets(tenant.id, client_id)
-                    if s.usable_at(self._clock.now()) and s.id != secret_id]
+            live: list[object] = [s for s in await self._store.list_secrets(tenant.id, client_id)
+                                  if s.usable_at(self._clock.now()) and s.id != secret_id]
+            live += [c for c in await self._store.list_certificates(tenant.id, client_id)
+                     if c.valid_at(self._clock.now())]
             if not live:
                 raise Conflict("would_lock_out", "this is the caller's last live secret: add another one first")
         ok = await self._store.revoke_secret(
@@ -268,6 +278,82 @@ class DirectoryService:
         )
         if not ok:
             raise NotFound("secret_not_found", "no such live secret on this application")
+        self._on_change()
+
+    # -- certificates ------------------------------------------------------------------------------
+    async def add_certificate(
+        self, tenant: Tenant, client_id: str, data: bytes, *, actor: str, display_name: str = "",
+        issued_by_ca: bool = False,
+    ) -> ClientCertificate:
+        """Register a certificate (never a key: uploads holding one are refused, B27 key policy)."""
+        app = await self.application(tenant, client_id)
+        now = self._clock.now()
+        try:
+            info = load_certificate(data, now=now)
+        except CertificateRejected as exc:
+            raise Invalid(exc.code, exc.message) from None
+        if info.not_after - info.not_before > tenant.max_certificate_lifetime:
+            raise Invalid("certificate_lifetime_too_long",
+                          f"the tenant allows certificates valid for at most "
+                          f"{tenant.max_certificate_lifetime // 86400} days")
+        live = await self._store.list_certificates(tenant.id, client_id)
+        if any(c.x5t_s256 == info.x5t_s256 for c in live):
+            raise Conflict("certificate_exists", "this certificate is already registered on the application")
+        if len(live) >= MAX_CERTIFICATES_PER_APP:
+            raise Conflict("too_many_certificates",
+                           f"at most {MAX_CERTIFICATES_PER_APP} certificates per application; revoke one first")
+        cert = ClientCertificate(
+            id=new_guid(), client_id=app.client_id, x5t=info.x5t, x5t_s256=info.x5t_s256, der=info.der,
+            subject=info.subject[:512], key_type=info.key_type, key_size=info.key_size,
+            not_before=info.not_before, not_after=info.not_after, created_at=now, display_name=display_name[:256],
+        )
+        await self._store.add_certificate(
+            tenant.id, cert,
+            self._audit(tenant.id, actor, "certificate.add", "application", client_id, certificate_id=cert.id,
+                        x5t_s256=cert.x5t_s256, not_after=cert.not_after, key_type=cert.key_type,
+                        key_size=cert.key_size, issued_by_ca=issued_by_ca),
+        )
+        self._on_change()
+        return cert
+
+    async def issue_certificate(
+        self, tenant: Tenant, client_id: str, csr: bytes, *, actor: str, ca: IssuedCert, days: int = 90,
+        display_name: str = "",
+    ) -> tuple[ClientCertificate, bytes]:
+        """Sign a CSR with the local CA for this application and register the result. The requester
+        made the key pair; the CA decides the subject, lifetime and extensions."""
+        app = await self.application(tenant, client_id)
+        max_days = max(1, tenant.max_certificate_lifetime // 86400)
+        if not 1 <= days <= max_days:
+            raise Invalid("invalid_certificate_lifetime", f"days must be between 1 and {max_days}")
+        try:
+            pem = issue_client_certificate(ca, csr, common_name=app.display_name[:64] or app.client_id,
+                                           now=self._clock.now(), days=days, max_days=max_days)
+        except CertificateRejected as exc:
+            raise Invalid(exc.code, exc.message) from None
+        cert = await self.add_certificate(tenant, client_id, pem, actor=actor, display_name=display_name,
+                                          issued_by_ca=True)
+        return cert, pem
+
+    async def list_certificates(self, tenant: Tenant, client_id: str) -> Sequence[ClientCertificate]:
+        await self.application(tenant, client_id)
+        return await self._store.list_certificates(tenant.id, client_id)
+
+    async def revoke_certificate(self, tenant: Tenant, client_id: str, certificate_id: str, *, actor: str) -> None:
+        if client_id == actor:
+            live = [c for c in await self._store.list_certificates(tenant.id, client_id)
+                    if c.valid_at(self._clock.now()) and c.id != certificate_id]
+            secrets = [s for s in await self._store.list_secrets(tenant.id, client_id)
+                       if s.usable_at(self._clock.now())]
+            if not live and not secrets:
+                raise Conflict("would_lock_out", "this is the caller's last credential: add another one first")
+        ok = await self._store.revoke_certificate(
+            tenant.id, client_id, certificate_id,
+            self._audit(tenant.id, actor, "certificate.revoke", "application", client_id,
+                        certificate_id=certificate_id),
+        )
+        if not ok:
+            raise NotFound("certificate_not_found", "no such certificate on this application")
         self._on_change()
 
     # -- role assignments --------------------------------------------------------------------------

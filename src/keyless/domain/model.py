@@ -21,6 +21,7 @@ class Tenant:
     default_secret_lifetime: int = 180 * 86400
     assertion_audience: AudienceMode = "entra"
     created_at: float = 0.0
+    max_certificate_lifetime: int = 3 * 365 * 86400
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,28 @@ class ClientSecret:
 
 
 @dataclass(frozen=True)
+class ClientCertificate:
+    """A certificate credential: Keyless holds only the certificate; the key stays on the app's host."""
+
+    id: str
+    client_id: str
+    x5t: str  # base64url SHA-1 thumbprint, unpadded
+    x5t_s256: str  # base64url SHA-256 thumbprint, unpadded
+    der: bytes = field(repr=False)
+    subject: str
+    key_type: str
+    key_size: int
+    not_before: float
+    not_after: float
+    created_at: float
+    last_used_at: float | None = None
+    display_name: str = ""
+
+    def valid_at(self, now: float) -> bool:
+        return self.not_before <= now < self.not_after
+
+
+@dataclass(frozen=True)
 class RoleAssignment:
     id: str
     tenant_id: str
@@ -103,6 +126,7 @@ class ClientRecord:
 
     app: Application
     secrets: tuple[ClientSecret, ...]
+    certificates: tuple[ClientCertificate, ...] = ()
 
 
 @dataclass(frozen=True)

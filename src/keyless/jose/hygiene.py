@@ -26,6 +26,10 @@ class MalformedJose(KeylessError):
     """The input is not a compact JWS we are willing to parse; the message says which rule failed."""
 
 
+class UnsupportedCritical(MalformedJose):
+    """Well-formed, but it names a critical extension we do not implement (RFC 7515 §4.1.11)."""
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
@@ -56,6 +60,13 @@ def b64u_decode(segment: str) -> bytes:
 
 def check_compact(token: str, *, max_length: int, allow_padding: bool = False) -> dict[str, Any]:
     """Validate the outer shape of a compact JWS and return its header. Raises `MalformedJose`."""
+    return split_compact(token, max_length=max_length, allow_padding=allow_padding)[0]
+
+
+def split_compact(
+    token: str, *, max_length: int, allow_padding: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Like `check_compact`, returning the (unverified) header and payload objects."""
     if len(token) > max_length:
         raise MalformedJose("token too large")
     parts = token.split(".")
@@ -74,9 +85,9 @@ def check_compact(token: str, *, max_length: int, allow_padding: bool = False) -
         if not isinstance(crit, list) or not crit or not all(isinstance(c, str) for c in crit):
             raise MalformedJose("malformed crit")
         if not set(crit) <= UNDERSTOOD_CRIT:
-            raise MalformedJose("unsupported critical header")
+            raise UnsupportedCritical("unsupported critical header")
     # Reject payloads with duplicate members too: the library would silently keep one of them.
     payload = loads_strict(b64u_decode(parts[1].rstrip("=")))
     if not isinstance(payload, dict):
         raise MalformedJose("payload is not a JSON object")
-    return header
+    return header, payload

@@ -43,6 +43,13 @@ def sign(claims: Mapping[str, Any], key: PrivateKey, *, alg: str, kid: str, typ:
     return jwt.encode(dict(claims), key, algorithm=alg, headers={"kid": kid, "typ": typ})
 
 
+def sign_with_headers(claims: Mapping[str, Any], key: PrivateKey, *, alg: str, headers: Mapping[str, Any]) -> str:
+    """Sign with caller-chosen protected headers (client assertions carry `x5t#S256`, `x5c`, ...)."""
+    if alg not in ASYMMETRIC_ALGS:
+        raise ValueError("only asymmetric JWS algorithms are signed here")
+    return jwt.encode(dict(claims), key, algorithm=alg, headers=dict(headers))
+
+
 def unverified_header(token: str, *, max_length: int = MAX_TOKEN_LENGTH) -> dict[str, Any]:
     try:
         return check_compact(token, max_length=max_length)
@@ -83,6 +90,23 @@ def verify(
     except jwt.PyJWTError:
         raise InvalidJws("bad signature") from None
     return loads_payload(payload)
+
+
+def verify_with_key(token: str, key: PublicKey, *, alg: str, max_length: int, allow_padding: bool = False) -> None:
+    """Check the signature of an already-inspected JWS with one registered key and its one algorithm.
+
+    `allow_padding` exists for client assertions: azure-identity's async client pads all three
+    base64url segments (compat doc §2.2); PyJWT decodes padded segments correctly.
+    """
+    if alg not in ASYMMETRIC_ALGS:
+        raise InvalidJws("algorithm not allowed")
+    try:
+        check_compact(token, max_length=max_length, allow_padding=allow_padding)
+        _JWS.decode(token, key, algorithms=[alg])
+    except MalformedJose as exc:
+        raise InvalidJws(str(exc)) from None
+    except jwt.PyJWTError:
+        raise InvalidJws("bad signature") from None
 
 
 def loads_payload(payload: bytes) -> dict[str, Any]:

@@ -7,16 +7,22 @@ or failure, goes to the sign-in sink, which batches writes off the request path.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from keyless.clock import Clock
 from keyless.crypto.secrets import SecretHasher
 from keyless.domain.model import SignInEvent, Tenant
-from keyless.domain.ports import DirectoryReader
+from keyless.domain.ports import DirectoryReader, OneTimeUses
 from keyless.oauth import tokens
-from keyless.oauth.client_auth import AuthenticatedClient, auth_method_of, authenticate, claimed_client_id
+from keyless.oauth.client_auth import (
+    AuthContext,
+    AuthenticatedClient,
+    auth_method_of,
+    authenticate,
+    claimed_client_id,
+)
+from keyless.oauth.client_auth.private_key_jwt import CertificateCache
 from keyless.oauth.errors import (
     InvalidClient,
     InvalidRequest,
@@ -26,6 +32,7 @@ from keyless.oauth.errors import (
 )
 from keyless.oauth.grants import client_credentials
 from keyless.oauth.keyring import KeyRing
+from keyless.oauth.metadata import issuer
 from keyless.oauth.ratelimit import FailureLimiter
 from keyless.oauth.request import TokenHttpRequest, TokenRequest, parse_token_request
 
@@ -74,7 +81,8 @@ class TokenService:
         hasher: SecretHasher,
         clock: Clock,
         sink: SignInSink,
-        issuer_for: Callable[[Tenant], str],
+        replay: OneTimeUses,
+        base_url: str,
         source_limiter: FailureLimiter,
         client_limiter: FailureLimiter,
     ) -> None:
@@ -83,9 +91,19 @@ class TokenService:
         self._hasher = hasher
         self._clock = clock
         self._sink = sink
-        self._issuer_for = issuer_for
+        self._replay = replay
+        self._base_url = base_url
+        self._certificates = CertificateCache()
         self._by_source = source_limiter
         self._by_client = client_limiter
+
+    def _auth_context(self, tenant: Tenant, tenant_ref: str) -> AuthContext:
+        endpoints = {f"{self._base_url}/{ref}/oauth2/v2.0/token" for ref in (tenant.id, tenant.name, tenant_ref)}
+        return AuthContext(
+            directory=self._directory, hasher=self._hasher, clock=self._clock, replay=self._replay,
+            certificates=self._certificates, issuer=issuer(self._base_url, tenant),
+            token_endpoints=frozenset(endpoints),
+        )
 
     async def handle(self, tenant_ref: str, http: TokenHttpRequest) -> TokenResult:
         tenant = await self._directory.get_tenant(tenant_ref)
@@ -101,7 +119,7 @@ class TokenService:
                 raise InvalidRequest("grant_type is required", detail="grant_type_missing")
             if grant_type != client_credentials.GRANT_TYPE:
                 raise UnsupportedGrantType(detail="grant_type_unsupported")
-            client = await self._authenticate(tenant, req, http.source)
+            client = await self._authenticate(tenant, tenant_ref, req, http.source)
             grant = await client_credentials.authorize(
                 client, tenant.id, req.get("scope"), req.get("resource"), self._directory
             )
@@ -110,7 +128,7 @@ class TokenService:
             now = int(self._clock.now())
             token_id = tokens.new_token_id()
             claims = tokens.access_token_claims(
-                issuer=self._issuer_for(tenant), tenant=tenant, client=client.app, audience=grant.audience,
+                issuer=issuer(self._base_url, tenant), tenant=tenant, client=client.app, audience=grant.audience,
                 roles=grant.roles, azpacr=client.azpacr, now=now, lifetime=tenant.token_lifetime,
                 token_id=token_id,
             )
@@ -127,7 +145,9 @@ class TokenService:
         }
         return TokenResult(status=200, body=body)
 
-    async def _authenticate(self, tenant: Tenant, req: TokenRequest, source: str | None) -> AuthenticatedClient:
+    async def _authenticate(
+        self, tenant: Tenant, tenant_ref: str, req: TokenRequest, source: str | None
+    ) -> AuthenticatedClient:
         claimed = claimed_client_id(req)
         source_key = ("src", source or "?")
         client_key = ("client", tenant.id, (claimed or "")[:64])
@@ -135,7 +155,7 @@ class TokenService:
         if wait:
             raise RateLimited(wait, detail="too_many_failures")
         try:
-            return await authenticate(req, tenant, self._directory, self._hasher, self._clock)
+            return await authenticate(req, tenant, self._auth_context(tenant, tenant_ref))
         except InvalidClient:
             self._by_source.failed(source_key)
             self._by_client.failed(client_key)

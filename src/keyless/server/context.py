@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyless.clock import Clock, SystemClock
+from keyless.crypto import aead
+from keyless.crypto.ca import IssuedCert
 from keyless.directory.cache import CachedDirectory
 from keyless.directory.service import DirectoryService
 from keyless.domain.model import Tenant
@@ -14,7 +16,7 @@ from keyless.oauth.keyring import KeyRing
 from keyless.oauth.metadata import issuer
 from keyless.oauth.ratelimit import FailureLimiter
 from keyless.oauth.service import TokenService
-from keyless.server.datadir import DataDir, load_kek, secret_hasher
+from keyless.server.datadir import CA_KEY_AAD, DataDir, load_kek, secret_hasher
 from keyless.server.settings import ServerSettings
 from keyless.server.signin_log import SignInBatcher
 from keyless.store import db
@@ -33,7 +35,17 @@ class ServerContext:
     admin: DirectoryService
     signins: SignInBatcher
     base_url: str
+    kek: bytes = field(repr=False, default=b"")
     ready: bool = field(default=False)
+    _ca: IssuedCert | None = field(default=None, repr=False)
+
+    def ca(self) -> IssuedCert:
+        """The local CA, opened from the data directory on first use (sealed under the KEK)."""
+        if self._ca is None:
+            data = DataDir(self.settings.data_dir)
+            key_der = aead.open_sealed(self.kek, data.ca_key.read_bytes(), CA_KEY_AAD)
+            self._ca = IssuedCert(cert_pem=data.ca_cert.read_bytes(), key_der=key_der)
+        return self._ca
 
     def issuer(self, tenant: Tenant) -> str:
         return issuer(self.base_url, tenant)
@@ -64,8 +76,8 @@ class ServerContext:
             keyring.invalidate()
 
         tokens = TokenService(
-            directory=directory, keyring=keyring, hasher=hasher, clock=clock, sink=signins,
-            issuer_for=lambda t: issuer(base_url, t),
+            directory=directory, keyring=keyring, hasher=hasher, clock=clock, sink=signins, replay=store,
+            base_url=base_url,
             source_limiter=FailureLimiter(
                 clock, capacity=settings.source_failure_burst, refill_per_second=settings.source_failure_rate
             ),
@@ -76,7 +88,7 @@ class ServerContext:
         return cls(
             settings=settings, clock=clock, engine=engine, store=store, directory=directory, keyring=keyring,
             tokens=tokens, admin=DirectoryService(store, clock, hasher, kek, on_change), signins=signins,
-            base_url=base_url,
+            base_url=base_url, kek=kek,
         )
 
     async def close(self) -> None:

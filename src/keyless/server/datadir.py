@@ -27,6 +27,7 @@ from keyless.crypto.secrets import SecretHasher
 from keyless.errors import ConfigurationError
 
 KEK_ENV = "KEYLESS_KEK"
+CA_KEY_AAD = b"ca-key"  # associated data binding the sealed CA key to its purpose
 
 
 @dataclass(frozen=True)

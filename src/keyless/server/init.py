@@ -16,11 +16,9 @@ from keyless.crypto import aead, ca
 from keyless.directory.bootstrap import Bootstrap, bootstrap
 from keyless.directory.service import DirectoryService
 from keyless.errors import ConfigurationError
-from keyless.server.datadir import DataDir, secret_hasher, tls_key_password
+from keyless.server.datadir import CA_KEY_AAD, DataDir, secret_hasher, tls_key_password
 from keyless.store import db
 from keyless.store.directory import SqlDirectoryStore
-
-CA_KEY_AAD = b"ca-key"
 
 
 def _is_ip(host: str) -> bool:

@@ -42,13 +42,15 @@ class SignInBatcher:
         if not self._pending:
             return
         batch, self._pending = self._pending, []
-        used: dict[str, float] = {}
+        used: dict[str, dict[str, float]] = {"secret": {}, "certificate": {}}
         for e in batch:
-            if e.result == "success" and e.credential_id and e.credential_type == "secret":
-                used[e.credential_id] = max(e.time, used.get(e.credential_id, 0.0))
+            if e.result == "success" and e.credential_id and e.credential_type in used:
+                seen = used[e.credential_type]
+                seen[e.credential_id] = max(e.time, seen.get(e.credential_id, 0.0))
         try:
             await self._store.record_signins(batch)
-            await self._store.mark_secrets_used(used)
+            await self._store.mark_secrets_used(used["secret"])
+            await self._store.mark_certificates_used(used["certificate"])
         except Exception:
             self._failures += 1
             if self._failures >= POISON_AFTER:

@@ -7,6 +7,7 @@ per-process caching of hot reads lives in `keyless.directory.cache`, not here.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from keyless.domain.model import (
     Application,
     AppRole,
     AuditEvent,
+    ClientCertificate,
     ClientRecord,
     ClientSecret,
     RoleAssignment,
@@ -35,6 +37,7 @@ def _tenant(row: Row[Any]) -> Tenant:
         id=row.id, name=row.name, signing_alg=row.signing_alg, token_lifetime=row.token_lifetime,
         max_secret_lifetime=row.max_secret_lifetime, default_secret_lifetime=row.default_secret_lifetime,
         assertion_audience=row.assertion_audience, created_at=row.created_at,
+        max_certificate_lifetime=row.max_certificate_lifetime,
     )
 
 
@@ -42,6 +45,15 @@ def _secret(row: Row[Any]) -> ClientSecret:
     return ClientSecret(
         id=row.id, client_id=row.client_id, hint=row.hint, digest=bytes(row.digest), pepper_id=row.pepper_id,
         created_at=row.created_at, expires_at=row.expires_at, last_used_at=row.last_used_at,
+        display_name=row.display_name,
+    )
+
+
+def _certificate(row: Row[Any]) -> ClientCertificate:
+    return ClientCertificate(
+        id=row.id, client_id=row.client_id, x5t=row.x5t, x5t_s256=row.x5t_s256, der=bytes(row.der),
+        subject=row.subject, key_type=row.key_type, key_size=row.key_size, not_before=row.not_before,
+        not_after=row.not_after, created_at=row.created_at, last_used_at=row.last_used_at,
         display_name=row.display_name,
     )
 
@@ -65,6 +77,7 @@ def _audit_row(event: AuditEvent) -> dict[str, Any]:
 class SqlDirectoryStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._consumed = 0
 
     # -- helpers -----------------------------------------------------------------------------------
     async def _audit(self, conn: AsyncConnection, event: AuditEvent) -> None:
@@ -124,7 +137,17 @@ class SqlDirectoryStore:
                     )
                 )
             ).all()
-        return ClientRecord(app=apps[0], secrets=tuple(_secret(r) for r in rows))
+            cert_rows = (
+                await conn.execute(
+                    select(t.client_certificates).where(
+                        t.client_certificates.c.client_id == client_id, t.client_certificates.c.revoked_at.is_(None)
+                    )
+                )
+            ).all()
+        return ClientRecord(
+            app=apps[0], secrets=tuple(_secret(r) for r in rows),
+            certificates=tuple(_certificate(r) for r in cert_rows),
+        )
 
     async def find_resource(self, tenant_id: str, identifier: str) -> Application | None:
         cond = t.applications.c.identifier_uri == identifier
@@ -176,6 +199,7 @@ class SqlDirectoryStore:
             "token_lifetime": tenant.token_lifetime, "max_secret_lifetime": tenant.max_secret_lifetime,
             "default_secret_lifetime": tenant.default_secret_lifetime,
             "assertion_audience": tenant.assertion_audience, "created_at": tenant.created_at,
+            "max_certificate_lifetime": tenant.max_certificate_lifetime,
         }
 
     async def create_tenant(self, tenant: Tenant, audit: AuditEvent) -> None:
@@ -276,6 +300,7 @@ class SqlDirectoryStore:
                 )
             )
             await conn.execute(delete(t.client_secrets).where(t.client_secrets.c.client_id == client_id))
+            await conn.execute(delete(t.client_certificates).where(t.client_certificates.c.client_id == client_id))
             await conn.execute(delete(t.app_roles).where(t.app_roles.c.client_id == client_id))
             await conn.execute(delete(t.applications).where(owned))
             await self._audit(conn, audit)
@@ -328,18 +353,82 @@ class SqlDirectoryStore:
         return True
 
     async def mark_secrets_used(self, last_used: Mapping[str, float]) -> None:
+        await self._mark_used(t.client_secrets, last_used)
+
+    async def _mark_used(self, table: Any, last_used: Mapping[str, float]) -> None:
         if not last_used:
             return
         async with self.engine.begin() as conn:
-            for secret_id, when in last_used.items():
+            for credential_id, when in last_used.items():
                 await conn.execute(
-                    update(t.client_secrets)
+                    update(table)
                     .where(
-                        t.client_secrets.c.id == secret_id,
-                        or_(t.client_secrets.c.last_used_at.is_(None), t.client_secrets.c.last_used_at < when),
+                        table.c.id == credential_id,
+                        or_(table.c.last_used_at.is_(None), table.c.last_used_at < when),
                     )
                     .values(last_used_at=when)
                 )
+
+    # -- certificates ------------------------------------------------------------------------------
+    async def list_certificates(self, tenant_id: str, client_id: str) -> Sequence[ClientCertificate]:
+        c = t.client_certificates
+        q = (
+            select(c)
+            .select_from(c.join(t.applications))
+            .where(t.applications.c.tenant_id == tenant_id, c.c.client_id == client_id, c.c.revoked_at.is_(None))
+            .order_by(c.c.created_at)
+        )
+        async with self.engine.connect() as conn:
+            return [_certificate(r) for r in (await conn.execute(q)).all()]
+
+    async def add_certificate(self, tenant_id: str, certificate: ClientCertificate, audit: AuditEvent) -> None:
+        cert = certificate
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(t.client_certificates).values(
+                    id=cert.id, client_id=cert.client_id, x5t=cert.x5t, x5t_s256=cert.x5t_s256, der=cert.der,
+                    subject=cert.subject, key_type=cert.key_type, key_size=cert.key_size,
+                    not_before=cert.not_before, not_after=cert.not_after, display_name=cert.display_name,
+                    created_at=cert.created_at, last_used_at=None, revoked_at=None,
+                )
+            )
+            await self._audit(conn, audit)
+
+    async def revoke_certificate(
+        self, tenant_id: str, client_id: str, certificate_id: str, audit: AuditEvent
+    ) -> bool:
+        c = t.client_certificates
+        owned = select(t.applications.c.client_id).where(
+            t.applications.c.client_id == client_id, t.applications.c.tenant_id == tenant_id
+        )
+        async with self.engine.begin() as conn:
+            res = await conn.execute(
+                update(c)
+                .where(c.c.id == certificate_id, c.c.client_id.in_(owned), c.c.revoked_at.is_(None))
+                .values(revoked_at=audit.time)
+            )
+            if res.rowcount != 1:
+                await conn.rollback()
+                return False
+            await self._audit(conn, audit)
+        return True
+
+    async def mark_certificates_used(self, last_used: Mapping[str, float]) -> None:
+        await self._mark_used(t.client_certificates, last_used)
+
+    # -- single-use values ---------------------------------------------------------------------------
+    async def consume(self, kind: str, owner: str, value: str, expires_at: float) -> bool:
+        u = t.one_time_uses
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(insert(u).values(kind=kind, owner=owner, value=value, expires_at=expires_at))
+        except IntegrityError:
+            return False
+        self._consumed += 1
+        if self._consumed % 1000 == 0:  # keep the table to live entries without a scheduler
+            async with self.engine.begin() as conn:
+                await conn.execute(delete(u).where(u.c.expires_at < time.time()))
+        return True
 
     # -- role assignments --------------------------------------------------------------------------
     async def list_assignments(

@@ -41,6 +41,7 @@ tenants = Table(
     Column("default_secret_lifetime", Integer, nullable=False),
     Column("assertion_audience", String(16), nullable=False),
     Column("created_at", Double, nullable=False),
+    Column("max_certificate_lifetime", Integer, nullable=False, server_default=str(3 * 365 * 86400)),
 )
 
 applications = Table(
@@ -83,6 +84,36 @@ client_secrets = Table(
     Column("last_used_at", Double, nullable=True),
     Column("revoked_at", Double, nullable=True),
     Index("ix_client_secrets_client", "client_id"),
+)
+
+client_certificates = Table(
+    "client_certificates",
+    metadata,
+    Column("id", GUID, primary_key=True),
+    Column("client_id", GUID, ForeignKey("applications.client_id", ondelete="CASCADE"), nullable=False),
+    Column("x5t", String(64), nullable=False),
+    Column("x5t_s256", String(64), nullable=False),
+    Column("der", LargeBinary, nullable=False),
+    Column("subject", String(512), nullable=False),
+    Column("key_type", String(16), nullable=False),
+    Column("key_size", Integer, nullable=False),
+    Column("not_before", Double, nullable=False),
+    Column("not_after", Double, nullable=False),
+    Column("display_name", String(256), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("last_used_at", Double, nullable=True),
+    Column("revoked_at", Double, nullable=True),
+    Index("ix_client_certificates_client", "client_id"),
+)
+
+one_time_uses = Table(
+    "one_time_uses",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("owner", String(64), primary_key=True),
+    Column("value", String(256), primary_key=True),
+    Column("expires_at", Double, nullable=False),
+    Index("ix_one_time_uses_expires", "expires_at"),
 )
 
 role_assignments = Table(

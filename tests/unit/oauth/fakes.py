@@ -219,13 +219,27 @@ def make_world(*, source_burst: float = 1e9, client_burst: float = 1e9, source_r
     source_limiter = FailureLimiter(clock, capacity=source_burst, refill_per_second=source_rate)
     client_limiter = FailureLimiter(clock, capacity=client_burst, refill_per_second=client_rate)
     service = TokenService(
-        directory=directory, keyring=keyring, hasher=hasher, clock=clock, sink=sink,
-        issuer_for=lambda t: f"{BASE_URL}/{t.id}/v2.0", source_limiter=source_limiter,
+        directory=directory, keyring=keyring, hasher=hasher, clock=clock, sink=sink, replay=MemoryOneTimeUses(),
+        base_url=BASE_URL, source_limiter=source_limiter,
         client_limiter=client_limiter,
     )
     return World(clock=clock, hasher=hasher, kek=kek, directory=directory, keyring=keyring, sink=sink,
                  service=service, source_limiter=source_limiter, client_limiter=client_limiter, tenant=tenant,
                  resource=resource, client=client, secret=secret)
+
+
+class MemoryOneTimeUses:
+    """The single-use port in memory (the SQL implementation has its own tests on both engines)."""
+
+    def __init__(self) -> None:
+        self.used: set[tuple[str, str, str]] = set()
+
+    async def consume(self, kind: str, owner: str, value: str, expires_at: float) -> bool:
+        key = (kind, owner, value)
+        if key in self.used:
+            return False
+        self.used.add(key)
+        return True
 
 
 def http_request(

@@ -18,7 +18,7 @@ from keyless.jose.jwk import public_key_from_jwk
 from keyless.jose.jws import VerificationKey, unverified_header, verify
 from keyless.oauth.client_auth import ASSERTION_TYPE
 from keyless.oauth.service import TokenResult
-from tests.unit.oauth.fakes import START, World, http_request, make_world
+from tests.unit.oauth.fakes import BASE_URL, START, World, http_request, make_world
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 AUTH_FAILED = {"error": "invalid_client", "error_description": "client authentication failed (invalid_client)"}
@@ -254,9 +254,26 @@ async def test_empty_client_secret_is_no_authentication(w: World) -> None:
     await failure(w, w.form(client_secret=""), "no_client_authentication")
 
 
-async def test_client_assertion_not_supported_yet(w: World) -> None:
+async def test_malformed_client_assertion_is_invalid_request(w: World) -> None:
     params = w.form(client_secret=None, client_assertion="a.b.c", client_assertion_type=ASSERTION_TYPE)  # type: ignore[arg-type]
-    await failure(w, params, "assertion_not_supported")
+    result = await call(w, params)
+    assert result.status == 400
+    assert result.body == {"error": "invalid_request", "error_description": "invalid client_assertion format"}
+
+
+async def test_assertion_for_a_client_without_certificates(w: World) -> None:
+    """A10: a secret-only client cannot authenticate with an assertion signed by any key."""
+    import time as _time
+
+    from keyless.crypto.certificates import generate_client_key
+    from keyless.jose.jws import sign_with_headers
+
+    cid = w.client.client_id
+    claims = {"iss": cid, "sub": cid, "aud": f"{BASE_URL}/{w.tenant.id}/v2.0", "exp": _time.time() + 300,
+              "jti": "j1"}
+    assertion = sign_with_headers(claims, generate_client_key("p256"), alg="ES256", headers={"typ": "JWT"})
+    params = w.form(client_secret=None, client_assertion=assertion, client_assertion_type=ASSERTION_TYPE)  # type: ignore[arg-type]
+    await failure(w, params, "no_matching_certificate")
 
 
 async def test_secret_too_long(w: World) -> None:

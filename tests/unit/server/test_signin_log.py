@@ -24,6 +24,9 @@ class RecordingStore:
     async def mark_secrets_used(self, last_used: Mapping[str, float]) -> None:
         self.used.update(last_used)
 
+    async def mark_certificates_used(self, last_used: Mapping[str, float]) -> None:
+        self.used.update({f"cert:{k}": v for k, v in last_used.items()})
+
 
 def event(t: float, result: str = "success", cred: str | None = "s1") -> SignInEvent:
     return SignInEvent(time=t, tenant_id="t", client_id="c", credential_id=cred, credential_type="secret",

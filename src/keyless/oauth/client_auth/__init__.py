@@ -6,18 +6,22 @@ whatever its cause (A09), with the internal reason kept in `detail` for the sign
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from keyless.clock import Clock
 from keyless.crypto.secrets import SecretHasher
 from keyless.domain.model import Tenant
-from keyless.domain.ports import DirectoryReader
-from keyless.oauth.client_auth import secret
+from keyless.domain.ports import DirectoryReader, OneTimeUses
+from keyless.oauth.client_auth import private_key_jwt, secret
 from keyless.oauth.client_auth.result import AuthenticatedClient
 from keyless.oauth.errors import InvalidClient, InvalidRequest
 from keyless.oauth.request import TokenRequest
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
-__all__ = ["ASSERTION_TYPE", "AuthenticatedClient", "auth_method_of", "authenticate", "claimed_client_id"]
+__all__ = [
+    "ASSERTION_TYPE", "AuthContext", "AuthenticatedClient", "auth_method_of", "authenticate", "claimed_client_id",
+]
 
 
 def auth_method_of(req: TokenRequest) -> str | None:
@@ -27,7 +31,7 @@ def auth_method_of(req: TokenRequest) -> str | None:
     if req.get("client_secret") is not None:
         return secret.POST
     if req.get("client_assertion") is not None:
-        return "client_assertion"
+        return private_key_jwt.METHOD
     return None
 
 
@@ -35,12 +39,24 @@ def claimed_client_id(req: TokenRequest) -> str | None:
     """The client the request says it is, before authentication: for rate limiting and the log."""
     if req.basic is not None:
         return req.basic.client_id
-    return req.get("client_id")
+    return req.get("client_id") or private_key_jwt.claimed_subject(req.get("client_assertion"))
 
 
-async def authenticate(
-    req: TokenRequest, tenant: Tenant, directory: DirectoryReader, hasher: SecretHasher, clock: Clock
-) -> AuthenticatedClient:
+@dataclass(frozen=True)
+class AuthContext:
+    """What client authentication needs beyond the request: storage, keys, time, and the URLs an
+    assertion may name as its audience."""
+
+    directory: DirectoryReader
+    hasher: SecretHasher
+    clock: Clock
+    replay: OneTimeUses
+    certificates: private_key_jwt.CertificateCache
+    issuer: str
+    token_endpoints: frozenset[str]
+
+
+async def authenticate(req: TokenRequest, tenant: Tenant, ctx: AuthContext) -> AuthenticatedClient:
     has_assertion = req.get("client_assertion") is not None or req.get("client_assertion_type") is not None
     methods = [req.basic is not None, req.get("client_secret") is not None, has_assertion]
     if sum(methods) > 1:
@@ -50,7 +66,7 @@ async def authenticate(
         if body_id is not None and body_id != req.basic.client_id:
             raise InvalidRequest("client_id does not match the authenticated client", detail="client_id_mismatch")
         return await secret.verify(
-            tenant, req.basic.client_id, req.basic.secret, directory, hasher, clock,
+            tenant, req.basic.client_id, req.basic.secret, ctx.directory, ctx.hasher, ctx.clock,
             method=secret.BASIC, basic=True,
         )
     presented = req.get("client_secret")
@@ -58,11 +74,15 @@ async def authenticate(
         client_id = req.get("client_id")
         if client_id is None:
             raise InvalidRequest("client_id is required with client_secret", detail="client_id_missing")
-        return await secret.verify(tenant, client_id, presented, directory, hasher, clock, method=secret.POST)
+        return await secret.verify(tenant, client_id, presented, ctx.directory, ctx.hasher, ctx.clock,
+                                   method=secret.POST)
     if has_assertion:
-        if req.get("client_assertion_type") != ASSERTION_TYPE or req.get("client_assertion") is None:
+        assertion = req.get("client_assertion")
+        if req.get("client_assertion_type") != ASSERTION_TYPE or assertion is None:
             raise InvalidRequest("client_assertion_type must be jwt-bearer with a client_assertion",
                                  detail="assertion_type")
-        # No client can register a certificate or federated credential yet, so no assertion verifies.
-        raise InvalidClient(detail="assertion_not_supported")
+        return await private_key_jwt.verify(
+            assertion, req.get("client_id"), tenant, ctx.directory, ctx.replay, ctx.clock, ctx.certificates,
+            issuer=ctx.issuer, token_endpoints=ctx.token_endpoints,
+        )
     raise InvalidClient(detail="no_client_authentication")

@@ -3,6 +3,8 @@ writes need Keyless.Admin; every write is audited with the caller's client id.""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import logging
 import uuid
@@ -15,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from keyless.directory.errors import DirectoryError
+from keyless.directory.errors import Invalid as DirectoryInvalid
 from keyless.domain.ports import LogQuery
 from keyless.oauth.keyring import key_states
 from keyless.server.context import ServerContext
@@ -123,6 +126,57 @@ async def add_secret(request: Request, client_id: str, body: s.SecretCreate, cal
 async def revoke_secret(request: Request, client_id: str, secret_id: str, caller: Admin) -> Response:
     await _ctx(request).admin.revoke_secret(caller.tenant, client_id, secret_id, actor=caller.client_id)
     return Response(status_code=204)
+
+
+def _certificate_bytes(text: str) -> bytes:
+    """PEM as sent, or base64 of the DER (JSON cannot carry raw bytes)."""
+    stripped = text.strip()
+    if stripped.startswith("-----BEGIN"):
+        return stripped.encode("ascii", "replace")
+    try:
+        return base64.b64decode("".join(stripped.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise DirectoryInvalid("not_a_certificate", "send the certificate as PEM or as base64 of its DER") from None
+
+
+@router.get("/applications/{client_id}/certificates", response_model=list[s.CertificateOut])
+async def list_certificates(request: Request, client_id: str, caller: Reader) -> list[s.CertificateOut]:
+    certs = await _ctx(request).admin.list_certificates(caller.tenant, client_id)
+    return [s.CertificateOut.of(c) for c in certs]
+
+
+@router.post("/applications/{client_id}/certificates", response_model=s.CertificateOut, status_code=201,
+             summary="Register a certificate credential (the certificate only, never a key)")
+async def add_certificate(
+    request: Request, client_id: str, body: s.CertificateUpload, caller: Admin
+) -> s.CertificateOut:
+    cert = await _ctx(request).admin.add_certificate(
+        caller.tenant, client_id, _certificate_bytes(body.certificate), actor=caller.client_id,
+        display_name=body.display_name,
+    )
+    return s.CertificateOut.of(cert)
+
+
+@router.delete("/applications/{client_id}/certificates/{certificate_id}", status_code=204)
+async def revoke_certificate(request: Request, client_id: str, certificate_id: str, caller: Admin) -> Response:
+    await _ctx(request).admin.revoke_certificate(caller.tenant, client_id, certificate_id, actor=caller.client_id)
+    return Response(status_code=204)
+
+
+@router.get("/ca", response_model=s.CaOut, summary="The local CA certificate (PEM)")
+async def show_ca(request: Request, caller: Reader) -> s.CaOut:
+    return s.CaOut(certificate=_ctx(request).ca().cert_pem.decode("ascii"))
+
+
+@router.post("/ca/sign", response_model=s.CertificateIssued, status_code=201,
+             summary="Issue a client certificate from a CSR and register it on the application")
+async def sign_csr(request: Request, body: s.CertificateSign, caller: Admin) -> s.CertificateIssued:
+    ctx = _ctx(request)
+    cert, pem = await ctx.admin.issue_certificate(
+        caller.tenant, body.client_id, body.csr.encode("ascii", "replace"), actor=caller.client_id,
+        ca=ctx.ca(), days=body.days, display_name=body.display_name,
+    )
+    return s.CertificateIssued(**s.CertificateOut.of(cert).model_dump(), certificate=pem.decode("ascii"))
 
 
 @router.get("/grants", response_model=list[s.GrantOut])

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from keyless.domain.model import Application, AuditEvent, ClientSecret, RoleAssignment, SignInEvent, SigningKey, Tenant
+from keyless.domain.model import (
+    Application,
+    AuditEvent,
+    ClientCertificate,
+    ClientSecret,
+    RoleAssignment,
+    SignInEvent,
+    SigningKey,
+    Tenant,
+)
 
 
 class Strict(BaseModel):
@@ -20,13 +29,15 @@ class TenantOut(BaseModel):
     default_secret_lifetime: int
     max_secret_lifetime: int
     assertion_audience: str
+    max_certificate_lifetime: int
     issuer: str
 
     @classmethod
     def of(cls, t: Tenant, issuer: str) -> TenantOut:
         return cls(id=t.id, name=t.name, signing_alg=t.signing_alg, token_lifetime=t.token_lifetime,
                    default_secret_lifetime=t.default_secret_lifetime, max_secret_lifetime=t.max_secret_lifetime,
-                   assertion_audience=t.assertion_audience, issuer=issuer)
+                   assertion_audience=t.assertion_audience, max_certificate_lifetime=t.max_certificate_lifetime,
+                   issuer=issuer)
 
 
 class TenantPatch(Strict):
@@ -35,6 +46,7 @@ class TenantPatch(Strict):
     default_secret_lifetime: int | None = None
     max_secret_lifetime: int | None = None
     assertion_audience: str | None = None
+    max_certificate_lifetime: int | None = None
 
 
 class RoleOut(BaseModel):
@@ -100,6 +112,47 @@ class SecretOut(BaseModel):
 
 class SecretCreated(SecretOut):
     secret: str = Field(description="shown once; Keyless keeps only a keyed hash")
+
+
+class CertificateUpload(Strict):
+    certificate: str = Field(max_length=24 * 1024, description="PEM text, or base64 of the DER")
+    display_name: str = Field(default="", max_length=256)
+
+
+class CertificateSign(Strict):
+    client_id: str = Field(max_length=64)
+    csr: str = Field(max_length=24 * 1024, description="PEM certificate signing request")
+    days: int = Field(default=90, ge=1, le=3650)
+    display_name: str = Field(default="", max_length=256)
+
+
+class CertificateOut(BaseModel):
+    id: str
+    client_id: str
+    x5t: str
+    x5t_s256: str
+    subject: str
+    key_type: str
+    key_size: int
+    not_before: float
+    not_after: float
+    display_name: str
+    created_at: float
+    last_used_at: float | None
+
+    @classmethod
+    def of(cls, c: ClientCertificate) -> CertificateOut:
+        return cls(id=c.id, client_id=c.client_id, x5t=c.x5t, x5t_s256=c.x5t_s256, subject=c.subject,
+                   key_type=c.key_type, key_size=c.key_size, not_before=c.not_before, not_after=c.not_after,
+                   display_name=c.display_name, created_at=c.created_at, last_used_at=c.last_used_at)
+
+
+class CertificateIssued(CertificateOut):
+    certificate: str = Field(description="the issued certificate, PEM")
+
+
+class CaOut(BaseModel):
+    certificate: str
 
 
 class GrantCreate(Strict):

@@ -1,0 +1,205 @@
+"""`private_key_jwt` client authentication (RFC 7521 §4.2, RFC 7523 §2.2/§3, RFC 10070; requirements
+§0 items 1-4, R-CA-1..6; catalog B01-B28).
+
+The key comes only from the client's registered certificates, found by `x5t#S256`, `x5t` or `kid`
+(an `x5c` is only compared with registered certificates, never trusted by itself); the algorithm
+is the header's only if the registered key allows it (RSA: RS256/PS256; P-256: ES256; P-384:
+ES384; Ed25519: EdDSA); the `jti` is consumed in the shared store only after everything else
+verified, so nobody can burn another client's `jti` values.
+
+Tolerated, because unmodified Microsoft clients send them (compat §2.2): float `exp`/`iat`, padded
+base64url segments, padded thumbprints, newlines inside `x5c` entries.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection
+from typing import Any
+
+from keyless.clock import Clock
+from keyless.crypto.certificates import (
+    CertificateInfo,
+    CertificateRejected,
+    load_certificate,
+    thumbprint_matches,
+    x5c_der,
+)
+from keyless.domain.model import ClientCertificate, Tenant
+from keyless.domain.ports import DirectoryReader, OneTimeUses
+from keyless.jose.hygiene import MalformedJose, UnsupportedCritical, split_compact
+from keyless.jose.jws import InvalidJws, verify_with_key
+from keyless.oauth.client_auth.result import AuthenticatedClient
+from keyless.oauth.errors import InvalidClient, InvalidRequest
+
+METHOD = "private_key_jwt"
+ASSERTION_KIND = "client_assertion"
+MAX_ASSERTION = 16 * 1024
+MAX_LIFETIME = 600  # seconds an assertion may live (exp - iat, and exp - now)
+FUTURE_SKEW = 60  # iat/nbf this far ahead are accepted (catalog B11: +8 s ok, +61 s refused)
+EXPIRY_LEEWAY = 30  # an exp this far past is still accepted (B10: 5 minutes past is refused)
+MAX_CERTS_TRIED = 10
+_ACCEPTED_TYP = {"jwt", "client-authentication+jwt", "application/jwt", "application/client-authentication+jwt"}
+
+
+class CertificateCache:
+    """Parsed certificates by id: parsing DER on every request would cost more than the signature."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._parsed: dict[str, CertificateInfo] = {}
+        self._max = max_entries
+
+    def info(self, cert: ClientCertificate) -> CertificateInfo:
+        parsed = self._parsed.get(cert.id)
+        if parsed is None:
+            parsed = load_certificate(cert.der)
+            if len(self._parsed) >= self._max:
+                self._parsed.clear()
+            self._parsed[cert.id] = parsed
+        return parsed
+
+
+def claimed_subject(assertion: str | None) -> str | None:
+    """The unverified `sub` of an assertion: only for rate limiting and the sign-in log."""
+    if not assertion:
+        return None
+    try:
+        sub = split_compact(assertion, max_length=MAX_ASSERTION, allow_padding=True)[1].get("sub")
+    except MalformedJose:
+        return None
+    return sub if isinstance(sub, str) else None
+
+
+def _fail(detail: str) -> InvalidClient:
+    return InvalidClient(detail=detail)
+
+
+def _number(claims: dict[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _fail(f"{name}_not_a_number")
+    return float(value)
+
+
+def _candidates(
+    header: dict[str, Any], certs: Collection[ClientCertificate], cache: CertificateCache
+) -> list[tuple[ClientCertificate, CertificateInfo]]:
+    """Registered certificates the header points at; every registered one when it names none."""
+    parsed = [(c, cache.info(c)) for c in certs]
+    s256, s1, kid, x5c = header.get("x5t#S256"), header.get("x5t"), header.get("kid"), header.get("x5c")
+    if isinstance(s256, str):
+        return [p for p in parsed if thumbprint_matches(s256, p[1], sha256=True)]
+    if isinstance(s1, str):
+        return [p for p in parsed if thumbprint_matches(s1, p[1], sha256=False)]
+    if isinstance(kid, str):
+        return [p for p in parsed
+                if thumbprint_matches(kid, p[1], sha256=True) or thumbprint_matches(kid, p[1], sha256=False)]
+    if isinstance(x5c, list) and x5c and isinstance(x5c[0], str):
+        try:
+            leaf = x5c_der(x5c[0])
+        except CertificateRejected:
+            return []
+        return [p for p in parsed if p[1].der == leaf]
+    return parsed[:MAX_CERTS_TRIED]
+
+
+def _check_audience(aud: object, tenant: Tenant, issuer: str, token_endpoints: Collection[str]) -> None:
+    if isinstance(aud, list):
+        if len(aud) != 1:
+            raise _fail("audience_not_single")  # B02
+        if tenant.assertion_audience == "strict":
+            raise _fail("audience_not_a_string")  # B03: strict mode takes the issuer as a plain string
+        aud = aud[0]
+    if not isinstance(aud, str):
+        raise _fail("audience_missing")
+    if aud == issuer:
+        return
+    if tenant.assertion_audience == "entra" and aud in token_endpoints:
+        return  # what every Microsoft client sends (compat §2.2); refused in strict mode (B01)
+    raise _fail("audience_mismatch")
+
+
+async def verify(
+    assertion: str,
+    body_client_id: str | None,
+    tenant: Tenant,
+    directory: DirectoryReader,
+    replay: OneTimeUses,
+    clock: Clock,
+    certificates: CertificateCache,
+    *,
+    issuer: str,
+    token_endpoints: Collection[str],
+) -> AuthenticatedClient:
+    try:
+        header, claims = split_compact(assertion, max_length=MAX_ASSERTION, allow_padding=True)
+    except UnsupportedCritical:
+        raise _fail("unsupported_crit") from None  # B19
+    except MalformedJose as exc:
+        raise InvalidRequest("invalid client_assertion format", detail=f"assertion_format:{exc}"[:120]) from None
+
+    typ = header.get("typ")
+    if typ is not None and (not isinstance(typ, str) or typ.lower() not in _ACCEPTED_TYP):
+        raise _fail("assertion_typ")  # B18: an access token, DPoP proof, request object ...
+    alg = header.get("alg")
+    if not isinstance(alg, str):
+        raise _fail("alg_missing")
+
+    iss, sub = claims.get("iss"), claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise _fail("sub_missing")
+    if not isinstance(iss, str) or not iss:
+        raise _fail("iss_missing")
+    if iss != sub:
+        raise _fail("iss_not_sub")
+    if body_client_id is not None and body_client_id != sub:
+        raise InvalidRequest("client_id does not match the client assertion", detail="client_id_mismatch")
+
+    record = await directory.get_client(tenant.id, sub)
+    if record is None:
+        raise _fail("unknown_client")
+    now = clock.now()
+    matches = _candidates(header, record.certificates, certificates)
+    if not matches:
+        raise _fail("no_matching_certificate")
+    chosen: ClientCertificate | None = None
+    for cert, info in matches:
+        if alg not in info.algorithms:
+            continue  # B13/B14: the algorithm follows the registered key, never the header
+        try:
+            verify_with_key(assertion, info.public_key, alg=alg, max_length=MAX_ASSERTION, allow_padding=True)
+        except InvalidJws:
+            continue
+        chosen = cert
+        break
+    if chosen is None:
+        raise _fail("bad_signature_or_alg")
+    if not chosen.valid_at(now):
+        raise _fail("certificate_not_valid_now")
+
+    _check_audience(claims.get("aud"), tenant, issuer, token_endpoints)
+    exp = _number(claims, "exp")
+    if exp is None:
+        raise _fail("exp_missing")
+    if now >= exp + EXPIRY_LEEWAY:
+        raise _fail("assertion_expired")
+    if exp - now > MAX_LIFETIME + FUTURE_SKEW:
+        raise _fail("assertion_lifetime_too_long")
+    iat, nbf = _number(claims, "iat"), _number(claims, "nbf")
+    for name, value in (("iat", iat), ("nbf", nbf)):
+        if value is not None and value > now + FUTURE_SKEW:
+            raise _fail(f"{name}_in_future")
+    if iat is not None and exp - iat > MAX_LIFETIME:
+        raise _fail("assertion_lifetime_too_long")
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not jti or len(jti) > 256:
+        raise _fail("jti_missing")
+    if not record.app.enabled:
+        raise _fail("client_disabled")
+    if not await replay.consume(ASSERTION_KIND, sub, jti, exp + EXPIRY_LEEWAY):
+        raise _fail("assertion_replayed")  # B07
+    return AuthenticatedClient(
+        app=record.app, method=METHOD, credential_type="certificate", credential_id=chosen.id, azpacr="2"
+    )
