@@ -268,10 +268,12 @@ def test_a10_assertion_never_authenticates_yet(world: SecWorld) -> None:
     assert_answer(world.token(data), 401, AUTH_FAILED)
 
 
-def test_a10_discovery_advertises_secret_methods_only(world: SecWorld) -> None:
+def test_a10_discovery_advertises_the_supported_methods(world: SecWorld) -> None:
     url = f"{world.server.url}/{world.server.tenant_id}/v2.0/.well-known/openid-configuration"
     doc = world.http.get(url).json()
-    assert doc["token_endpoint_auth_methods_supported"] == ["client_secret_post", "client_secret_basic"]
+    assert doc["token_endpoint_auth_methods_supported"] == [
+        "client_secret_post", "client_secret_basic", "private_key_jwt"]
+    assert doc["token_endpoint_auth_signing_alg_values_supported"] == ["RS256", "PS256", "ES256", "ES384", "EdDSA"]
     assert doc["grant_types_supported"] == ["client_credentials"]
 
 
