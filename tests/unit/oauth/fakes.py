@@ -16,10 +16,12 @@ from urllib.parse import urlencode
 
 from keyless.clock import FrozenClock
 from keyless.crypto import aead
+from keyless.crypto.certificates import load_certificate
 from keyless.crypto.secrets import SecretHasher, hint, new_client_secret
 from keyless.domain.model import (
     Application,
     AppRole,
+    ClientCertificate,
     ClientRecord,
     ClientSecret,
     RoleAssignment,
@@ -52,6 +54,7 @@ class FakeDirectory:
         self.tenants: dict[str, Tenant] = {}
         self.apps: dict[tuple[str, str], Application] = {}
         self.secrets: dict[str, list[ClientSecret]] = {}
+        self.certificates: dict[str, list[ClientCertificate]] = {}
         self.revoked: set[str] = set()
         self.assignments: list[RoleAssignment] = []
         self.keys: dict[str, list[SigningKey]] = {}
@@ -103,6 +106,16 @@ class FakeDirectory:
         )
         return plaintext
 
+    def add_certificate(self, app: Application, pem: bytes) -> ClientCertificate:
+        info = load_certificate(pem)
+        cert = ClientCertificate(
+            id=guid(), client_id=app.client_id, x5t=info.x5t, x5t_s256=info.x5t_s256, der=info.der,
+            subject=info.subject, key_type=info.key_type, key_size=info.key_size, not_before=info.not_before,
+            not_after=info.not_after, created_at=self.clock.now(),
+        )
+        self.certificates.setdefault(app.client_id, []).append(cert)
+        return cert
+
     def revoke_all_secrets(self, app: Application) -> None:
         self.revoked.update(s.id for s in self.secrets[app.client_id])
 
@@ -129,7 +142,8 @@ class FakeDirectory:
         if app is None:
             return None
         live = tuple(s for s in self.secrets[client_id] if s.id not in self.revoked)
-        return ClientRecord(app=app, secrets=live)
+        certs = tuple(c for c in self.certificates.get(client_id, []) if c.id not in self.revoked)
+        return ClientRecord(app=app, secrets=live, certificates=certs)
 
     async def get_application(self, tenant_id: str, client_id: str) -> Application | None:
         self.calls.append(("get_application", (tenant_id, client_id)))
