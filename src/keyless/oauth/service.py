@@ -94,16 +94,24 @@ class TokenService:
         self._replay = replay
         self._base_url = base_url
         self._certificates = CertificateCache()
+        self._contexts: dict[tuple[Tenant, str], AuthContext] = {}  # per tenant (as currently stored) and URL form
         self._by_source = source_limiter
         self._by_client = client_limiter
 
     def _auth_context(self, tenant: Tenant, tenant_ref: str) -> AuthContext:
-        endpoints = {f"{self._base_url}/{ref}/oauth2/v2.0/token" for ref in (tenant.id, tenant.name, tenant_ref)}
-        return AuthContext(
-            directory=self._directory, hasher=self._hasher, clock=self._clock, replay=self._replay,
-            certificates=self._certificates, issuer=issuer(self._base_url, tenant),
-            token_endpoints=frozenset(endpoints),
-        )
+        key = (tenant, tenant_ref)
+        ctx = self._contexts.get(key)
+        if ctx is None:
+            endpoints = {f"{self._base_url}/{ref}/oauth2/v2.0/token" for ref in (tenant.id, tenant.name, tenant_ref)}
+            ctx = AuthContext(
+                directory=self._directory, hasher=self._hasher, clock=self._clock, replay=self._replay,
+                certificates=self._certificates, issuer=issuer(self._base_url, tenant),
+                token_endpoints=frozenset(endpoints),
+            )
+            if len(self._contexts) >= 1024:
+                self._contexts.clear()
+            self._contexts[key] = ctx
+        return ctx
 
     async def handle(self, tenant_ref: str, http: TokenHttpRequest) -> TokenResult:
         tenant = await self._directory.get_tenant(tenant_ref)
