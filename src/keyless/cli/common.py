@@ -62,6 +62,8 @@ class Target:
     tenant: str
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
+    client_certificate: Path | None = None  # certificate credential: the PEM certificate …
+    client_key: Path | None = None  # … and its private key, which never leaves this host
 
 
 def resolve(data_dir: Path, server: str | None, ca: Path | None) -> Target:
@@ -82,14 +84,35 @@ def resolve(data_dir: Path, server: str | None, ca: Path | None) -> Target:
     tenant = os.environ.get("KEYLESS_TENANT") or config.get("tenant_id") or "default"
     target = Target(server=url.rstrip("/"), ca=ca_path, tenant=tenant)
     cred_file = data_dir / "cli" / "credential.json"
-    if os.environ.get("KEYLESS_CLIENT_ID") and os.environ.get("KEYLESS_CLIENT_SECRET"):
-        target.client_id = os.environ["KEYLESS_CLIENT_ID"]
+    env_id = os.environ.get("KEYLESS_CLIENT_ID")
+    if env_id and os.environ.get("KEYLESS_CLIENT_SECRET"):
+        target.client_id = env_id
         target.client_secret = os.environ["KEYLESS_CLIENT_SECRET"]
+    elif env_id and os.environ.get("KEYLESS_CLIENT_CERTIFICATE") and os.environ.get("KEYLESS_CLIENT_KEY"):
+        target.client_id = env_id
+        target.client_certificate = Path(os.environ["KEYLESS_CLIENT_CERTIFICATE"])
+        target.client_key = Path(os.environ["KEYLESS_CLIENT_KEY"])
     elif cred_file.exists():
-        cred = json.loads(cred_file.read_text())
-        target.client_id, target.client_secret = cred["client_id"], cred["client_secret"]
-        target.tenant = cred.get("tenant", target.tenant)
+        _read_credential(target, cred_file)
     return target
+
+
+def _read_credential(target: Target, cred_file: Path) -> None:
+    """`cli/credential.json`: a certificate credential (paths relative to `cli/`), or the client
+    secret that data directories made before certificate credentials hold."""
+    try:
+        cred = json.loads(cred_file.read_text())
+        target.client_id = str(cred["client_id"])
+    except (OSError, ValueError, KeyError, TypeError):
+        fail(f"{cred_file} is not a Keyless CLI credential")
+    if cred.get("certificate") and cred.get("private_key"):
+        target.client_certificate = cred_file.parent / str(cred["certificate"])
+        target.client_key = cred_file.parent / str(cred["private_key"])
+    elif cred.get("client_secret"):
+        target.client_secret = str(cred["client_secret"])
+    else:
+        fail(f"{cred_file} holds neither a certificate nor a client secret")
+    target.tenant = cred.get("tenant", target.tenant)
 
 
 def trust(ca: str | bool) -> ssl.SSLContext | bool:
@@ -127,6 +150,46 @@ def post_token(http: httpx.Client, target: Target, client_id: str, secret: str, 
                 headers=headers)
 
 
+_DISCOVERY: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def discover(http: httpx.Client, target: Target) -> dict[str, Any]:
+    """The tenant's OpenID configuration (issuer, token endpoint), fetched once per process."""
+    cache_key = (target.server, target.tenant)
+    if cache_key not in _DISCOVERY:
+        url = f"{target.server}/{target.tenant}/v2.0/.well-known/openid-configuration"
+        resp = send(http, target, "GET", url, headers={"Accept": "application/json"})
+        if resp.status_code != 200:
+            fail(f"cannot read the server's OpenID configuration: {problem_line(resp)}")
+        try:
+            doc = resp.json()
+            if not isinstance(doc["issuer"], str) or not isinstance(doc["token_endpoint"], str):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            fail("the server's OpenID configuration has no issuer or token endpoint")
+        _DISCOVERY[cache_key] = doc
+    return _DISCOVERY[cache_key]
+
+
+def post_assertion_token(http: httpx.Client, target: Target, client_id: str, certificate: Path, key: Path,
+                         scope: str, *, key_password: str | None = None) -> httpx.Response:
+    """A client_credentials request authenticated with a client assertion (`private_key_jwt`) signed
+    by the certificate credential's key, for the tenant's issuer as audience."""
+    from keyless.client import CLIENT_ASSERTION_TYPE, build_client_assertion, load_certificate_credential
+    from keyless.errors import KeylessError
+
+    try:
+        private_key, cert_pem = load_certificate_credential(certificate, key, key_password)
+    except KeylessError as exc:
+        fail(f"cannot use the certificate credential: {exc}")
+    doc = discover(http, target)
+    assertion = build_client_assertion(client_id=client_id, audience=doc["issuer"], private_key=private_key,
+                                       certificate_pem=cert_pem)
+    form = {"grant_type": "client_credentials", "scope": scope, "client_id": client_id,
+            "client_assertion_type": CLIENT_ASSERTION_TYPE, "client_assertion": assertion}
+    return send(http, target, "POST", doc["token_endpoint"], data=form, headers={"Accept": "application/json"})
+
+
 def problem_line(resp: httpx.Response) -> str:
     try:
         body = resp.json()
@@ -145,16 +208,22 @@ class ManagementClient:
     """Calls `/{tenant}/manage/v1/…` with a token obtained from the same server."""
 
     def __init__(self, target: Target, http: httpx.Client | None = None) -> None:
-        if not target.client_id or not target.client_secret:
-            fail("no CLI credential: run `keyless init`, pass --data-dir, or set KEYLESS_CLIENT_ID/SECRET")
+        has_certificate = target.client_certificate is not None and target.client_key is not None
+        if not target.client_id or not (target.client_secret or has_certificate):
+            fail("no CLI credential: run `keyless init`, pass --data-dir, or set KEYLESS_CLIENT_ID with "
+                 "KEYLESS_CLIENT_SECRET or KEYLESS_CLIENT_CERTIFICATE/KEYLESS_CLIENT_KEY")
         self.target = target
         self.http = http or httpx.Client(verify=trust(target.ca), timeout=30, follow_redirects=False)
         self._token: str | None = None
 
     def token(self) -> str:
         if self._token is None:
-            resp = self.request_token(self.target.client_id or "", self.target.client_secret or "",
-                                      MANAGEMENT_SCOPE)
+            target = self.target
+            if target.client_certificate is not None and target.client_key is not None:
+                resp = post_assertion_token(self.http, target, target.client_id or "", target.client_certificate,
+                                            target.client_key, MANAGEMENT_SCOPE)
+            else:
+                resp = self.request_token(target.client_id or "", target.client_secret or "", MANAGEMENT_SCOPE)
             if resp.status_code != 200:
                 fail("could not authenticate the CLI: " + problem_line(resp))
             self._token = resp.json()["access_token"]

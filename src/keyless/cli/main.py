@@ -7,7 +7,7 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from keyless.cli import apps, grants, keys, logs, secrets, server_cmds, tenant, tokens, up
+from keyless.cli import apps, ca, certs, grants, keys, logs, secrets, server_cmds, tenant, tokens, up
 from keyless.cli.common import CliError
 from keyless.errors import KeylessError
 
@@ -24,6 +24,8 @@ app.command("up")(up.up)
 app.add_typer(server_cmds.db_app, name="db")
 app.add_typer(apps.app, name="app")
 app.add_typer(secrets.app, name="secret")
+app.add_typer(certs.app, name="cert")
+app.add_typer(ca.app, name="ca")
 app.command("grant")(grants.grant)
 app.add_typer(grants.app, name="grants")
 app.add_typer(tokens.app, name="token")

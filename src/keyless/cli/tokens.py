@@ -1,7 +1,8 @@
 """`keyless token …`: get a token as an application would, and look inside one.
 
-`token get` speaks plain OAuth 2.0 to the token endpoint with the application's own credential; it
-needs the server's URL and CA but not the CLI's admin credential.
+`token get` speaks plain OAuth 2.0 to the token endpoint with the application's own credential (a
+client secret, or a certificate and its private key for a signed client assertion); it needs the
+server's URL and CA but not the CLI's admin credential.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import binascii
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -26,6 +28,7 @@ from keyless.cli.common import (
     Target,
     emit,
     fail,
+    post_assertion_token,
     post_token,
     problem_line,
     resolve,
@@ -33,7 +36,8 @@ from keyless.cli.common import (
     when,
 )
 
-app = typer.Typer(help="Access tokens: request one with a client secret, decode one.", no_args_is_help=True)
+app = typer.Typer(help="Access tokens: request one with a client secret or certificate, decode one.",
+                  no_args_is_help=True)
 
 CREDENTIAL_ENV = "KEYLESS_CLIENT_SECRET"
 TIME_CLAIMS = ("iat", "nbf", "exp")
@@ -57,6 +61,15 @@ def _secret(option: str | None) -> str:
     fail(f"no client secret: pass --secret S, --secret - (stdin) or set {CREDENTIAL_ENV}")
 
 
+def _key_password(variable: str | None) -> str | None:
+    if variable is None:
+        return None
+    value = os.environ.get(variable)
+    if not value:
+        fail(f"--key-password-env: the environment variable {variable} is not set")
+    return value
+
+
 def request_token(target: Target, client_id: str, secret: str, scope: str, *, basic: bool) -> httpx.Response:
     with httpx.Client(verify=trust(target.ca), timeout=30, follow_redirects=False) as http:
         return post_token(http, target, client_id, secret, scope, basic=basic)
@@ -73,6 +86,13 @@ def get(
         show_default=False)] = None,
     basic: Annotated[bool, typer.Option("--basic", help="Send the credential with HTTP Basic "
                                         "(client_secret_basic) instead of in the body.")] = False,
+    cert: Annotated[Path | None, typer.Option(
+        "--cert", help="PEM certificate registered on the application: authenticate with a client assertion "
+        "(private_key_jwt) instead of a secret.", show_default=False)] = None,
+    key: Annotated[Path | None, typer.Option("--key", help="PEM private key of --cert.", show_default=False)] = None,
+    key_password_env: Annotated[str | None, typer.Option(
+        "--key-password-env", metavar="VAR", help="Environment variable holding the password of an encrypted --key.",
+        show_default=False)] = None,
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
@@ -80,11 +100,30 @@ def get(
 ) -> None:
     """Request an access token with the client credentials grant and print the token response.
 
+    With --cert and --key the request carries a client assertion signed by the key (for the tenant's
+    issuer as audience); the key stays on this host.
+
     Example: keyless token get "$CLIENT_ID" --secret - --scope api://orders/.default < secret.txt
+
+    Example: keyless token get "$CLIENT_ID" --cert worker.pem --key worker.key --scope api://orders/.default
     """
-    credential = _secret(secret)
-    target = resolve(data_dir, server, ca)
-    resp = request_token(target, client_id, credential, scope, basic=basic)
+    if cert is not None or key is not None:
+        if secret is not None:
+            fail("give either --secret or --cert/--key, not both")
+        if cert is None or key is None:
+            fail("--cert needs --key (and --key needs --cert)")
+        if basic:
+            fail("--basic applies to client secrets only")
+        target = resolve(data_dir, server, ca)
+        with httpx.Client(verify=trust(target.ca), timeout=30, follow_redirects=False) as http:
+            resp = post_assertion_token(http, target, client_id, cert, key, scope,
+                                        key_password=_key_password(key_password_env))
+    else:
+        if key_password_env is not None:
+            fail("--key-password-env applies to --key only")
+        credential = _secret(secret)
+        target = resolve(data_dir, server, ca)
+        resp = request_token(target, client_id, credential, scope, basic=basic)
     if resp.status_code != 200:
         fail(problem_line(resp))
     if output is Output.json:

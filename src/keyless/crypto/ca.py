@@ -154,8 +154,10 @@ def issue_client_certificate(
         .issuer_name(ca_cert.subject)
         .public_key(facts.public_key)
         .serial_number(x509.random_serial_number())
+        # Back-dated five minutes for clock skew; the lifetime counts from that start, so it never
+        # exceeds `max_days` (a tenant's lifetime cap is checked against not_after - not_before).
         .not_valid_before(issued_at - dt.timedelta(minutes=5))
-        .not_valid_after(issued_at + dt.timedelta(days=min(days, max_days)))
+        .not_valid_after(issued_at - dt.timedelta(minutes=5) + dt.timedelta(days=min(days, max_days)))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(client_key_usage(), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)

@@ -13,12 +13,16 @@ from sqlalchemy.engine import make_url
 
 from keyless.clock import Clock, SystemClock
 from keyless.crypto import aead, ca
+from keyless.crypto.certificates import certificate_signing_request, generate_client_key, private_key_pem
 from keyless.directory.bootstrap import Bootstrap, bootstrap
 from keyless.directory.service import DirectoryService
 from keyless.errors import ConfigurationError
 from keyless.server.datadir import CA_KEY_AAD, DataDir, secret_hasher, tls_key_password
 from keyless.store import db
 from keyless.store.directory import SqlDirectoryStore
+
+CLI_CERTIFICATE = "cli.pem"  # DATA/cli/: the CLI's certificate, issued by the local CA …
+CLI_KEY = "cli.key"  # … and its private key (0600), which never leaves this directory
 
 
 def _is_ip(host: str) -> bool:
@@ -66,6 +70,9 @@ async def initialize(
     data.write_public(data.tls_cert, tls.cert_pem + authority.cert_pem)
     data.write_private(data.tls_key, ca.encrypted_pem(tls.key_der, tls_key_password(kek).encode()))
 
+    # The CLI's admin credential: a key pair made here, of which only the certificate is registered.
+    cli_key = generate_client_key("p256")
+
     url = db.normalise_url(database_url) if database_url else db.sqlite_url(data.sqlite)
     engine = db.create_engine(url)
     try:
@@ -74,17 +81,21 @@ async def initialize(
         if await store.get_tenant(tenant_name) is not None:
             raise ConfigurationError(f"the database already holds a tenant {tenant_name!r}: use a new database")
         service = DirectoryService(store, clock, secret_hasher(kek), kek)
-        boot = await bootstrap(service, tenant_name=tenant_name, signing_alg=signing_alg)
+        boot = await bootstrap(service, ca=authority, cli_csr=certificate_signing_request(cli_key, "Keyless CLI"),
+                               tenant_name=tenant_name, signing_alg=signing_alg)
     finally:
         await engine.dispose()
     if data.sqlite.exists():
         data.sqlite.chmod(0o600)  # SQLite gives its WAL and shared-memory files the same mode
 
-    credential = {
+    cli_dir = data.cli_credential.parent
+    data.write_private(cli_dir / CLI_KEY, private_key_pem(cli_key))
+    data.write_public(cli_dir / CLI_CERTIFICATE, boot.cli_certificate_pem)
+    credential = {  # file names relative to the cli/ directory
         "tenant": boot.tenant.id,
         "client_id": boot.cli.client_id,
-        "client_secret": boot.cli_secret,
-        "expires_at": int(boot.cli_secret_expires_at),
+        "certificate": CLI_CERTIFICATE,
+        "private_key": CLI_KEY,
     }
     data.write_private(data.cli_credential, json.dumps(credential, indent=2).encode() + b"\n")
     config: dict[str, object] = {

@@ -312,7 +312,7 @@ def test_client_cert_carries_the_csr_key(client_cert: x509.Certificate, client_k
 def test_client_cert_validity_default(client_cert: x509.Certificate) -> None:
     issued_at = dt.datetime.fromtimestamp(NOW, dt.UTC)
     assert client_cert.not_valid_before_utc == issued_at - dt.timedelta(minutes=5)
-    assert client_cert.not_valid_after_utc == issued_at + dt.timedelta(days=90)
+    assert client_cert.not_valid_after_utc == issued_at - dt.timedelta(minutes=5) + dt.timedelta(days=90)
 
 
 def test_client_cert_lifetime_capped(ca: IssuedCert, client_key: PrivateKey) -> None:
@@ -320,7 +320,9 @@ def test_client_cert_lifetime_capped(ca: IssuedCert, client_key: PrivateKey) -> 
     issued_at = dt.datetime.fromtimestamp(NOW, dt.UTC)
     for days, max_days, expected in ((1000, 397, 397), (30, 397, 30), (90, 7, 7)):
         pem = issue_client_certificate(ca, csr, common_name="c", now=NOW, days=days, max_days=max_days)
-        assert x509.load_pem_x509_certificate(pem).not_valid_after_utc == issued_at + dt.timedelta(days=expected)
+        cert = x509.load_pem_x509_certificate(pem)
+        assert cert.not_valid_after_utc - cert.not_valid_before_utc == dt.timedelta(days=expected)  # never over the cap
+        assert cert.not_valid_before_utc == issued_at - dt.timedelta(minutes=5)
     with pytest.raises(ValueError):
         issue_client_certificate(ca, csr, common_name="c", now=NOW, days=0)
 

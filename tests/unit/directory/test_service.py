@@ -199,10 +199,13 @@ def test_bad_duration(text: str) -> None:
 
 
 async def test_no_lockout_through_the_api(env: Env) -> None:
+    from keyless.crypto.ca import create_ca
+    from keyless.crypto.certificates import certificate_signing_request, generate_client_key
     from keyless.directory.bootstrap import bootstrap
 
     other = await env.service.create_tenant("other", actor="x")
-    boot = await bootstrap(env.service, tenant_name="boot")
+    csr = certificate_signing_request(generate_client_key("p256"), "cli")
+    boot = await bootstrap(env.service, tenant_name="boot", ca=create_ca("ca", now=env.clock.now()), cli_csr=csr)
     cli = boot.cli.client_id
     for action in (
         env.service.update_application(boot.tenant, cli, actor=cli, enabled=False),
@@ -213,15 +216,18 @@ async def test_no_lockout_through_the_api(env: Env) -> None:
         with pytest.raises(Conflict) as err:
             await action
         assert err.value.code in {"would_lock_out", "protected_application"}
-    (secret,) = await env.service.list_secrets(boot.tenant, cli)
+    assert await env.service.list_secrets(boot.tenant, cli) == []  # no shared secret in a new installation
+    (cert,) = await env.service.list_certificates(boot.tenant, cli)
     with pytest.raises(Conflict):
-        await env.service.revoke_secret(boot.tenant, cli, secret.id, actor=cli)
+        await env.service.revoke_certificate(boot.tenant, cli, cert.id, actor=cli)
     (grant,) = await env.service.list_grants(boot.tenant, client_id=cli)
     with pytest.raises(Conflict):
         await env.service.revoke_grant(boot.tenant, grant.id, actor=cli)
-    # Another admin may do it; and the caller may rotate its own secret once it has a second one.
-    await env.service.add_secret(boot.tenant, cli, actor=cli)
-    await env.service.revoke_secret(boot.tenant, cli, secret.id, actor=cli)
+    # Another admin may do it; and the caller may rotate its own credential once it has a second one.
+    record, _ = await env.service.add_secret(boot.tenant, cli, actor=cli)
+    await env.service.revoke_certificate(boot.tenant, cli, cert.id, actor=cli)
+    with pytest.raises(Conflict):
+        await env.service.revoke_secret(boot.tenant, cli, record.id, actor=cli)
     await env.service.update_application(boot.tenant, cli, actor="other-admin", enabled=False)
     assert other.name == "other"
 

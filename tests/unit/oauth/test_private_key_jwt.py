@@ -77,8 +77,22 @@ async def test_b10_expiry_boundaries(c: CertWorld) -> None:
     await refused(c, c.assertion(exp=now - 30, iat=now - 300), "assertion_expired")
     await refused(c, c.assertion(exp=now - 300, iat=now - 600), "assertion_expired")  # 5 minutes past
     await refused(c, c.assertion(exp=now + 365 * 86400, iat=None), "assertion_lifetime_too_long")
-    await refused(c, c.assertion(exp=now + 300, iat=now - 301), "assertion_lifetime_too_long")  # exp - iat > 600
     await refused(c, c.assertion(exp=None), "exp_missing")
+
+
+async def test_b10_lifetime_cap_by_tenant_mode(c: CertWorld) -> None:
+    """Entra-compatible tenants accept the 30-minute assertions async azure-identity signs (nbf, no
+    iat); strict tenants cap assertions at 10 minutes."""
+    now = c.w.clock.now()
+    assert (await c.send(c.assertion(iat=None, nbf=now, exp=now + 1800))).status == 200
+    await refused(c, c.assertion(iat=None, nbf=now, exp=now + 1861), "assertion_lifetime_too_long")
+    await refused(c, c.assertion(exp=now + 300, iat=now - 1501), "assertion_lifetime_too_long")  # exp - iat > 1800
+    strict = replace(c.w.tenant, assertion_audience="strict")
+    c.w.directory.tenants[strict.id] = strict
+    aud = c.w.issuer()
+    assert (await c.send(c.assertion(aud=aud, exp=now + 600))).status == 200
+    await refused(c, c.assertion(aud=aud, iat=None, nbf=now, exp=now + 1800), "assertion_lifetime_too_long")
+    await refused(c, c.assertion(aud=aud, exp=now + 300, iat=now - 301), "assertion_lifetime_too_long")
 
 
 async def test_b11_future_iat_and_nbf(c: CertWorld) -> None:

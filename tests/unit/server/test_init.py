@@ -62,3 +62,38 @@ def test_kek_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("KEYLESS_KEK", base64.b64encode(b"short").decode())
     with pytest.raises(ConfigurationError, match="32 bytes"):
         load_kek(DataDir(tmp_path))
+
+
+async def test_the_cli_credential_is_a_ca_issued_certificate_and_no_secret(tmp_path: Path) -> None:
+    from keyless.client import load_certificate_credential
+    from keyless.clock import SystemClock
+    from keyless.crypto.certificates import load_certificate
+    from keyless.directory.service import DirectoryService
+    from keyless.server.datadir import secret_hasher
+    from keyless.store import db
+    from keyless.store.directory import SqlDirectoryStore
+
+    root = tmp_path / "d"
+    result = await initialize(root)
+    data = DataDir(root)
+    cred = json.loads(data.cli_credential.read_text())
+    assert cred == {"tenant": result.boot.tenant.id, "client_id": result.boot.cli.client_id,
+                    "certificate": "cli.pem", "private_key": "cli.key"}
+    assert "secret" not in data.cli_credential.read_text()
+    cli_dir = data.cli_credential.parent
+    assert mode(cli_dir / "cli.key") == 0o600
+    _key, cert_pem = load_certificate_credential(cli_dir / "cli.pem", cli_dir / "cli.key")
+    assert cert_pem == result.boot.cli_certificate_pem
+    assert load_certificate(cert_pem).x5t_s256 == result.boot.cli_certificate.x5t_s256
+
+    engine = db.create_engine(db.sqlite_url(data.sqlite))
+    try:
+        kek = load_kek(data)
+        service = DirectoryService(SqlDirectoryStore(engine), SystemClock(),
+                                   secret_hasher(kek), kek)
+        tenant = result.boot.tenant
+        assert list(await service.list_secrets(tenant, result.boot.cli.client_id)) == []
+        (cert,) = await service.list_certificates(tenant, result.boot.cli.client_id)
+        assert cert.id == result.boot.cli_certificate.id
+    finally:
+        await engine.dispose()

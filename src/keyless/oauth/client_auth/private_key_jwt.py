@@ -35,7 +35,10 @@ from keyless.oauth.errors import InvalidClient, InvalidRequest
 METHOD = "private_key_jwt"
 ASSERTION_KIND = "client_assertion"
 MAX_ASSERTION = 16 * 1024
-MAX_LIFETIME = 600  # seconds an assertion may live (exp - iat, and exp - now)
+MAX_LIFETIME = 600  # seconds an assertion may live (exp - iat/nbf, and exp - now): strict tenants
+# Entra-compatible tenants accept 30 minutes: the async azure-identity CertificateCredential signs
+# assertions with nbf = now and exp = now + 1800 (compat §2.2), and Entra accepts them.
+ENTRA_MAX_LIFETIME = 1800
 FUTURE_SKEW = 60  # iat/nbf this far ahead are accepted (catalog B11: +8 s ok, +61 s refused)
 EXPIRY_LEEWAY = 30  # an exp this far past is still accepted (B10: 5 minutes past is refused)
 MAX_CERTS_TRIED = 10
@@ -185,13 +188,15 @@ async def verify(
         raise _fail("exp_missing")
     if now >= exp + EXPIRY_LEEWAY:
         raise _fail("assertion_expired")
-    if exp - now > MAX_LIFETIME + FUTURE_SKEW:
+    cap = MAX_LIFETIME if tenant.assertion_audience == "strict" else ENTRA_MAX_LIFETIME
+    if exp - now > cap + FUTURE_SKEW:
         raise _fail("assertion_lifetime_too_long")
     iat, nbf = _number(claims, "iat"), _number(claims, "nbf")
     for name, value in (("iat", iat), ("nbf", nbf)):
         if value is not None and value > now + FUTURE_SKEW:
             raise _fail(f"{name}_in_future")
-    if iat is not None and exp - iat > MAX_LIFETIME:
+    start = iat if iat is not None else nbf
+    if start is not None and exp - start > cap:
         raise _fail("assertion_lifetime_too_long")
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti or len(jti) > 256:

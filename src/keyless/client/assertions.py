@@ -1,0 +1,96 @@
+"""Client assertions (RFC 7523 `private_key_jwt`) signed with a certificate credential's key.
+
+The assertion is what Microsoft's libraries send: `iss` = `sub` = the client id, `aud` = the tenant's
+issuer, a fresh `jti`, a short lifetime, and the certificate's `x5t#S256` in the header so the server
+finds the registered certificate without trusting anything the token carries.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from pathlib import Path
+
+from keyless.crypto.certificates import CertificateInfo, load_certificate, load_private_key_pem
+from keyless.crypto.keys import PrivateKey, public_of, public_to_pem
+from keyless.errors import KeylessError
+from keyless.jose.jws import sign_with_headers
+
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+MAX_LIFETIME = 600  # the server refuses assertions that live longer than ten minutes
+
+
+class CredentialError(KeylessError):
+    """A certificate credential that cannot be used: unreadable file, key and certificate that differ."""
+
+
+def default_algorithm(info: CertificateInfo) -> str:
+    """The JWS algorithm for the certificate's key: RSA → PS256, P-256 → ES256, P-384 → ES384,
+    Ed25519 → EdDSA."""
+    if info.key_type == "RSA":
+        return "PS256"
+    if info.key_type == "EC":
+        return {256: "ES256", 384: "ES384"}.get(info.key_size) or _unsupported(info)
+    if info.key_type == "Ed25519":
+        return "EdDSA"
+    return _unsupported(info)
+
+
+def _unsupported(info: CertificateInfo) -> str:
+    raise CredentialError(f"no client assertion algorithm for a {info.key_type} {info.key_size}-bit key")
+
+
+def build_client_assertion(
+    *,
+    client_id: str,
+    audience: str,
+    private_key: PrivateKey,
+    certificate_pem: bytes,
+    alg: str | None = None,
+    lifetime: int = 300,
+    send_x5c: bool = False,
+    now: float | None = None,
+) -> str:
+    """A signed client assertion for one token request (each call has a new `jti`)."""
+    if not 1 <= lifetime <= MAX_LIFETIME:
+        raise ValueError(f"lifetime must be between 1 and {MAX_LIFETIME} seconds")
+    info = load_certificate(certificate_pem)
+    algorithm = alg or default_algorithm(info)
+    if algorithm not in info.algorithms:
+        raise CredentialError(f"{algorithm} cannot be used with a {info.key_type} key")
+    issued = int(time.time() if now is None else now)
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": audience,
+        "jti": str(uuid.uuid4()),
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + lifetime,
+    }
+    headers: dict[str, object] = {"typ": "JWT", "x5t#S256": info.x5t_s256}
+    if send_x5c:
+        headers["x5c"] = [base64.b64encode(info.der).decode("ascii")]
+    return sign_with_headers(claims, private_key, alg=algorithm, headers=headers)
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CredentialError(f"cannot read the {what} {path}: {exc.strerror or type(exc).__name__}") from None
+
+
+def load_certificate_credential(
+    cert_path: str | Path, key_path: str | Path, password: bytes | str | None = None
+) -> tuple[PrivateKey, bytes]:
+    """The private key and certificate PEM of a certificate credential, checked to belong together."""
+    cert_pem = _read(Path(cert_path), "certificate")
+    key_pem = _read(Path(key_path), "private key")
+    secret = password.encode() if isinstance(password, str) else password
+    key = load_private_key_pem(key_pem, secret)
+    info = load_certificate(cert_pem)
+    if public_to_pem(public_of(key)) != public_to_pem(info.public_key):
+        raise CredentialError(f"the private key {key_path} does not belong to the certificate {cert_path}")
+    return key, cert_pem
