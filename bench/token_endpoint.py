@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Token endpoint throughput and latency: client_credentials + client_secret_post, per signing algorithm.
+"""Token endpoint throughput and latency: client_credentials with client_secret_post and/or private_key_jwt,
+per signing algorithm.
 
 For each algorithm this script makes a fresh data directory (`keyless init`), starts `keyless serve`
 pinned to CPU 0 (`taskset -c 0`, log in a file), registers a resource (api://bench with the role
@@ -15,6 +16,15 @@ Load generators, best first:
   python  raw asyncio TLS connections (uvloop when importable) with pre-built request bytes, in a
           separate process pinned to CPU 1. Used when wrk is not installed, or with --generator python.
 
+--auth private_key_jwt (default: secret,private_key_jwt): the script also registers a self-signed certificate
+on the client (RSA-2048 for RS256 assertions, P-256 for ES256; --assertion-algs, default the token's own alg)
+and sends a different client assertion on every request (x5t#S256 header, iss = sub = client_id, aud = the
+tenant's issuer, exp = iat + 600 s, uuid4 jti: the server refuses a replayed jti). The assertions are signed
+with keyless.jose before each run, on the load CPU, sized at 1.5 x the rate seen so far (at most
+--max-assertions); wrk reads them into a Lua table and walks it, the Python generator pre-builds one request
+each. A run that uses them all up ends early and is marked "(short)". Targets at c=8 with private_key_jwt:
+RS256 tokens >= 700/s, ES256 tokens >= 1,500/s (either assertion alg).
+
 The generator's own ceiling is measured first (--calibrate, on by default): the same generator against
 a canned-response TLS server on CPU 0, so you can see how far the generator is from being the
 bottleneck. Each row also reports the CPU each side used (server: /proc/PID/stat; generator:
@@ -24,13 +34,16 @@ Run from the repository root with the project's virtualenv:
 
     .venv/bin/python bench/token_endpoint.py                       # RS256 + ES256, c=1,8,64, 10 s each
     .venv/bin/python bench/token_endpoint.py --algs ES256 --concurrency 8 --duration 5
+    .venv/bin/python bench/token_endpoint.py --auth private_key_jwt --concurrency 8
+    .venv/bin/python bench/token_endpoint.py --auth private_key_jwt --assertion-algs RS256,ES256
     .venv/bin/python bench/token_endpoint.py --py-spy /tmp/prof    # + a profiled c=8 run per algorithm
     .venv/bin/python bench/token_endpoint.py --wait-idle 60        # on a shared machine
     KEYLESS_CACHE_TTL=300 .venv/bin/python bench/token_endpoint.py # KEYLESS_* settings reach the server
 
 Other CPU on cores 0/1 (another process) steals time from the server: the "other CPU" column shows it
 and rows above 15% are marked; --wait-idle waits for quiet cores before each run. Exit status: 0 all
-good, 1 some request failed, 2 a c=8 target (RS256 >= 800/s, ES256 >= 2,500/s, p99 < 50 ms) missed.
+good, 1 some request failed, 2 a c=8 target (client secret: RS256 >= 800/s, ES256 >= 2,500/s; private_key_jwt:
+RS256 >= 700/s, ES256 >= 1,500/s; p99 < 50 ms) missed.
 
 Needs Linux with at least 2 CPUs (taskset / sched_setaffinity). Loopback only (127.0.0.1).
 """
@@ -55,6 +68,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +80,12 @@ LOAD_CPU = 1
 HOST = "127.0.0.1"
 RESOURCE_URI = "api://bench"
 ROLE = "Bench.Read"
-TARGETS = {"RS256": 800.0, "ES256": 2500.0}  # tokens/s per server core at c=8
+TARGETS = {"RS256": 800.0, "ES256": 2500.0}  # tokens/s per server core at c=8, client_secret_post
+JWT_TARGETS = {"RS256": 700.0, "ES256": 1500.0}  # the same with private_key_jwt, per TOKEN alg (any assertion alg)
+AUTH_METHODS = ("secret", "private_key_jwt")
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ASSERTION_KEY_KIND = {"RS256": "rsa2048", "ES256": "p256"}
+ASSERTION_LIFETIME = 600  # the server's maximum (exp - iat); bodies are made just before each run
 TARGET_P99_MS = 50.0
 TARGET_CONCURRENCY = 8
 NOISY = 0.15  # other processes' CPU (fraction of a core) above which a run is marked as disturbed
@@ -268,6 +287,107 @@ def token_body(client_id: str, secret: str) -> bytes:
     }).encode("ascii")
 
 
+@dataclass
+class SecretWorkload:
+    """client_secret_post: the same body on every request."""
+
+    body: bytes
+    auth: str = "secret"
+    assertion_alg: str = "-"
+
+    @property
+    def label(self) -> str:
+        return "secret"
+
+    def bodies(self, count: int) -> list[bytes]:
+        return [self.body]
+
+
+@dataclass
+class JwtWorkload:
+    """private_key_jwt: a certificate registered on the client, and a fresh assertion (new jti) per request,
+    all signed before the timed run, on the load CPU (the server's core stays idle meanwhile)."""
+
+    server: Server
+    client_id: str
+    assertion_alg: str
+    auth: str = "private_key_jwt"
+    key: Any = None
+    x5t_s256: str = ""
+    sign_us: float = 0.0  # last measured cost of making one assertion (PyJWT, on the load CPU)
+
+    @property
+    def label(self) -> str:
+        return f"pkjwt/{self.assertion_alg}"
+
+    def register(self) -> None:
+        """Key + self-signed certificate, registered on the client through the management API."""
+        from keyless.cli.common import ManagementClient, resolve
+        from keyless.crypto.certificates import generate_client_key, load_certificate, self_signed_certificate
+
+        self.key = generate_client_key(ASSERTION_KEY_KIND[self.assertion_alg])  # type: ignore[arg-type]
+        pem = self_signed_certificate(self.key, f"bench-{self.assertion_alg}", now=time.time())
+        self.x5t_s256 = load_certificate(pem).x5t_s256
+        api = ManagementClient(resolve(self.server.data_dir, None, None))
+        try:
+            api.call("POST", f"/applications/{self.client_id}/certificates",
+                     json_body={"certificate": pem.decode("ascii")})
+        finally:
+            api.http.close()
+
+    def bodies(self, count: int) -> list[bytes]:
+        from keyless.jose.jws import sign_with_headers
+
+        audience = f"{self.server.url}/{self.server.tenant_id}/v2.0"  # the tenant's issuer
+        prefix = urlencode({
+            "grant_type": "client_credentials", "client_id": self.client_id,
+            "client_assertion_type": ASSERTION_TYPE, "scope": f"{RESOURCE_URI}/.default",
+        }).encode("ascii") + b"&client_assertion="
+        headers = {"typ": "JWT", "x5t#S256": self.x5t_s256}
+        affinity = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {LOAD_CPU})  # this thread only; restored below
+        try:
+            start = time.perf_counter()
+            now = int(time.time())
+            out = []
+            for _ in range(count):
+                claims = {"iss": self.client_id, "sub": self.client_id, "aud": audience, "iat": now,
+                          "exp": now + ASSERTION_LIFETIME, "jti": str(uuid.uuid4())}
+                token = sign_with_headers(claims, self.key, alg=self.assertion_alg, headers=headers)
+                out.append(prefix + token.encode("ascii"))
+            self.sign_us = (time.perf_counter() - start) / max(1, count) * 1e6
+        finally:
+            os.sched_setaffinity(0, affinity)
+        return out
+
+
+Workload = SecretWorkload | JwtWorkload
+
+
+def bodies_for_run(work: Workload, duration: float, concurrency: int, expected_rate: float,
+                   args: argparse.Namespace) -> tuple[list[bytes], str]:
+    """The bodies for one run: the secret body, or enough fresh assertions for `duration` at 1.5 times
+    the rate seen so far (the run ends early if they run out), within --max-assertions."""
+    if isinstance(work, SecretWorkload):
+        return work.bodies(1), ""
+    wanted = int(duration * expected_rate * 1.5) + concurrency
+    count = min(args.max_assertions, args.requests + concurrency, wanted)
+    start = time.monotonic()
+    made = work.bodies(count)
+    return made, f"  ({count} assertions signed in {time.monotonic() - start:.1f} s, {work.sign_us:.0f} us each)"
+
+
+def replay_check(server: Server, body: bytes) -> None:
+    """The same assertion twice: the second use of its jti must be refused with 401 invalid_client."""
+    import httpx
+
+    with httpx.Client(verify=server.ca, timeout=10) as http:
+        resp = http.post(server.url + server.token_path, content=body,
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    if resp.status_code != 401:
+        raise RuntimeError(f"a replayed assertion was not refused: {resp.status_code} {resp.text}")
+
+
 def sanity_check(server: Server, body: bytes, alg: str) -> int:
     """One request through httpx with certificate verification: 200, a JWT signed with `alg`, the role."""
     import httpx
@@ -344,11 +464,38 @@ def children_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-WRK_SCRIPT = r"""
--- Generated by bench/token_endpoint.py: POST the token request, check each answer, stop at the cap.
+WRK_FIXED_BODY = r"""
 wrk.method = "POST"
 wrk.body = "%(body)s"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+"""
+
+# One pre-built body per request (client assertions: every jti may be used once). With -t1 a single Lua
+# state serves all connections, so one index walks the table; init() runs in the thread's state only.
+WRK_BODY_LIST = r"""
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+local bodies = {}
+local n_bodies = 0
+local next_body = 0
+
+function init(args)
+  for line in io.lines("%(bodies_path)s") do
+    n_bodies = n_bodies + 1
+    bodies[n_bodies] = line
+  end
+end
+
+function request()
+  next_body = next_body + 1
+  if next_body > n_bodies then next_body = 1 end  -- never reached: the cap leaves a margin
+  return wrk.format(nil, nil, nil, bodies[next_body])
+end
+"""
+
+WRK_SCRIPT = r"""
+-- Generated by bench/token_endpoint.py: POST the token request, check each answer, stop at the cap.
+%(request_setup)s
 
 max_requests = %(max_requests)d
 count = 0
@@ -389,13 +536,22 @@ end
 """
 
 
-def run_wrk(url: str, body: bytes, concurrency: int, duration: float, max_requests: int, workdir: Path,
+def run_wrk(url: str, bodies: list[bytes], concurrency: int, duration: float, max_requests: int, workdir: Path,
             marker: str) -> RunResult:
-    text = body.decode("ascii")
-    if not re.fullmatch(r"[A-Za-z0-9%._\-=&+*~]*", text) or not re.fullmatch(r"[A-Za-z0-9_\"]*", marker):
+    """`bodies`: one body sent on every request, or one per request (then the run is capped at
+    len(bodies) - concurrency responses, since requests already in flight at the cap use bodies too)."""
+    safe = re.compile(rb"[A-Za-z0-9%._\-=&+*~]*")
+    if not all(safe.fullmatch(b) for b in bodies) or not re.fullmatch(r"[A-Za-z0-9_\"]*", marker):
         raise ValueError("body or marker would need Lua escaping")
+    if len(bodies) == 1:
+        setup = WRK_FIXED_BODY % {"body": bodies[0].decode("ascii")}
+    else:
+        bodies_path = workdir / "bodies.txt"
+        bodies_path.write_bytes(b"\n".join(bodies) + b"\n")
+        setup = WRK_BODY_LIST % {"bodies_path": str(bodies_path)}
+        max_requests = max(1, min(max_requests, len(bodies) - concurrency))
     script = workdir / "post.lua"
-    script.write_text(WRK_SCRIPT % {"body": text, "max_requests": max_requests,
+    script.write_text(WRK_SCRIPT % {"request_setup": setup, "max_requests": max_requests,
                                     "marker": marker.replace('"', '\\"')})
     seconds = max(1, round(duration))
     cmd = ["taskset", "-c", str(LOAD_CPU), "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency",
@@ -428,11 +584,15 @@ def run_wrk(url: str, body: bytes, concurrency: int, duration: float, max_reques
                      p50_ms=r["p50_us"] / 1000, p99_ms=r["p99_us"] / 1000, gen_cpu=gen_cpu, error_kinds=kinds)
 
 
-def run_python(url: str, body: bytes, concurrency: int, duration: float, max_requests: int, workdir: Path,
-               marker: str) -> RunResult:
-    """The asyncio generator in its own process (this file with --_loadgen), pinned to the load CPU."""
-    spec = {"url": url, "body": body.decode("ascii"), "concurrency": concurrency, "duration": duration,
-            "max_requests": max_requests, "marker": marker}
+def run_python(url: str, bodies: list[bytes], concurrency: int, duration: float, max_requests: int,
+               workdir: Path, marker: str) -> RunResult:
+    """The asyncio generator in its own process (this file with --_loadgen), pinned to the load CPU.
+    `bodies`: one body for every request, or one per request (then at most len(bodies) requests)."""
+    bodies_path = workdir / "bodies.txt"
+    bodies_path.write_bytes(b"\n".join(bodies) + b"\n")
+    spec = {"url": url, "bodies_file": str(bodies_path), "concurrency": concurrency, "duration": duration,
+            "max_requests": max_requests if len(bodies) == 1 else min(max_requests, len(bodies)),
+            "marker": marker, "one_per_request": len(bodies) > 1}
     before = children_cpu()
     wall = time.monotonic()
     out = subprocess.run([sys.executable, __file__, "--_loadgen", json.dumps(spec)], capture_output=True,
@@ -467,9 +627,9 @@ def percentile(sorted_values: list[int], pct: float) -> float:
 
 
 class _LoadState:
-    def __init__(self, request: bytes, marker: bytes, deadline: float, max_requests: int,
+    def __init__(self, requests: list[bytes], marker: bytes, deadline: float, max_requests: int,
                  done: asyncio.Future[None]) -> None:
-        self.request = request
+        self.requests = requests  # one request for all, or one per request (issued <= len(requests))
         self.marker = marker
         self.deadline = deadline
         self.max_requests = max_requests
@@ -500,10 +660,11 @@ class _LoadConnection(asyncio.Protocol):
         if st.issued >= st.max_requests or time.perf_counter() >= st.deadline or self.transport is None:
             self._finish()
             return
+        request = st.requests[st.issued] if len(st.requests) > 1 else st.requests[0]
         st.issued += 1
         self.in_flight = True
         self.sent_at = time.perf_counter_ns()
-        self.transport.write(st.request)
+        self.transport.write(request)
 
     def _finish(self) -> None:
         if self.running:
@@ -563,17 +724,17 @@ async def _python_load(spec: dict[str, Any]) -> dict[str, Any]:
 
     parts = urlsplit(spec["url"])
     host, port = parts.hostname or HOST, parts.port or 443
-    body = spec["body"].encode("ascii")
-    request = (
+    bodies: list[bytes] = spec["bodies"]
+    requests = [(
         f"POST {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
         f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode("ascii") + body
+    ).encode("ascii") + body for body in bodies]
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE  # loopback benchmark; the sanity check verifies the certificate
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
-    state = _LoadState(request, spec["marker"].encode(), 0.0, int(spec["max_requests"]), done)
+    state = _LoadState(requests, spec["marker"].encode(), 0.0, int(spec["max_requests"]), done)
     conns: list[_LoadConnection] = []
     for _ in range(int(spec["concurrency"])):
         _, proto = await loop.create_connection(lambda: _LoadConnection(state), host, port, ssl=ctx)
@@ -605,7 +766,10 @@ async def _python_load(spec: dict[str, Any]) -> dict[str, Any]:
 def loadgen_main(spec_json: str) -> None:
     os.sched_setaffinity(0, {LOAD_CPU})
     install_fast_loop()
-    result = asyncio.run(_python_load(json.loads(spec_json)))
+    spec = json.loads(spec_json)
+    bodies = Path(spec["bodies_file"]).read_bytes().splitlines()
+    spec["bodies"] = bodies if spec["one_per_request"] else bodies[:1]
+    result = asyncio.run(_python_load(spec))
     sys.stdout.write("BENCH_RESULT " + json.dumps(result) + "\n")
 
 
@@ -708,10 +872,10 @@ def calibrate(generator: str, workdir: Path, concurrency: int, duration: float, 
         assert proc.stdout is not None
         if proc.stdout.readline().strip() != "READY":
             raise RuntimeError("canned server did not start")
-        GENERATORS[generator](f"https://{HOST}:{port}/t/oauth2/v2.0/token", body, concurrency, 2, 10**9,
+        GENERATORS[generator](f"https://{HOST}:{port}/t/oauth2/v2.0/token", [body], concurrency, 2, 10**9,
                               workdir, "access_token")  # warm-up
         cpu0, t0 = proc_cpu_seconds(proc.pid), time.monotonic()
-        result = GENERATORS[generator](f"https://{HOST}:{port}/t/oauth2/v2.0/token", body, concurrency,
+        result = GENERATORS[generator](f"https://{HOST}:{port}/t/oauth2/v2.0/token", [body], concurrency,
                                        duration, 10**9, workdir, "access_token")
         server_cpu = (proc_cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - t0)
     finally:
@@ -807,14 +971,14 @@ def summarize_collapsed(path: Path, top: int = 20) -> str:
     return "\n".join(lines)
 
 
-def profile_run(server: Server, generator: str, url: str, body: bytes, duration: float, outdir: Path,
-                workdir: Path, marker: str, native: bool) -> str:
+def profile_run(server: Server, generator: str, url: str, bodies: list[bytes], duration: float, outdir: Path,
+                workdir: Path, marker: str, native: bool, label: str = "secret") -> str:
     pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(pyspy).exists():
         return "py-spy not found: pip install py-spy"
     assert server.proc is not None
     outdir.mkdir(parents=True, exist_ok=True)
-    stem = outdir / f"{server.alg}-c{TARGET_CONCURRENCY}"
+    stem = outdir / f"{server.alg}-{label.replace('/', '-')}-c{TARGET_CONCURRENCY}"
     record = ["taskset", "-c", str(LOAD_CPU), pyspy, "record", "--pid", str(server.proc.pid), "--rate", "250",
               "--threads",
               "--duration", str(max(1, round(duration))), "--format", "raw", "-o", f"{stem}.txt"]
@@ -822,13 +986,14 @@ def profile_run(server: Server, generator: str, url: str, body: bytes, duration:
         record.append("--native")
     spy = subprocess.Popen(record, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)
-    result = GENERATORS[generator](url, body, TARGET_CONCURRENCY, duration, 10**9, workdir, marker)
+    result = GENERATORS[generator](url, bodies, TARGET_CONCURRENCY, duration, 10**9, workdir, marker)
     _, err = spy.communicate(timeout=duration + 60)
     if not Path(f"{stem}.txt").exists():
         return f"py-spy failed: {err.strip()[-500:]}"
     summary = summarize_collapsed(Path(f"{stem}.txt"))
     Path(f"{stem}-summary.txt").write_text(summary + "\n")
-    return (f"profiled run ({server.alg}, c={TARGET_CONCURRENCY}, under py-spy): {result.rate:,.0f} tokens/s\n"
+    return (f"profiled run ({server.alg} tokens, {label}, c={TARGET_CONCURRENCY}, under py-spy): "
+            f"{result.rate:,.0f} tokens/s, {result.errors} errors\n"
             f"collapsed stacks: {stem}.txt (load into speedscope.app or flamegraph.pl)\n\n{summary}")
 
 
@@ -844,6 +1009,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--requests", type=int, default=200_000, help="request cap per run (default 200000)")
     p.add_argument("--concurrency", default="1,8,64", help="comma-separated connection counts (default 1,8,64)")
     p.add_argument("--algs", default="RS256,ES256", help="comma-separated signing algorithms (default RS256,ES256)")
+    p.add_argument("--auth", default=",".join(AUTH_METHODS),
+                   help="comma-separated client authentication methods: secret (client_secret_post), "
+                   "private_key_jwt (default both)")
+    p.add_argument("--assertion-algs", default="same", metavar="ALGS",
+                   help="private_key_jwt: comma-separated assertion algorithms (RS256, ES256), or 'same' as the "
+                   "token's signing algorithm (default)")
+    p.add_argument("--max-assertions", type=int, default=60_000, metavar="N",
+                   help="private_key_jwt: at most N pre-signed assertions per run (default 60000); a run needs "
+                   "one per request, so it ends early if the server outpaces them")
     p.add_argument("--warmup", type=int, default=500, help="warm-up requests before measuring (default 500)")
     p.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto",
                    help="load generator (auto: wrk if installed, else python)")
@@ -879,6 +1053,13 @@ def main(argv: list[str]) -> int:
     elif generator == "wrk" and not shutil.which("wrk"):
         sys.exit("wrk not found (apt-get install wrk), or use --generator python")
     algs = [a.strip() for a in args.algs.split(",") if a.strip()]
+    auths = [a.strip() for a in args.auth.split(",") if a.strip()]
+    if not auths or set(auths) - set(AUTH_METHODS):
+        sys.exit(f"--auth: choose from {','.join(AUTH_METHODS)}")
+    same_alg = args.assertion_algs.strip() == "same"
+    assertion_algs = [a.strip() for a in args.assertion_algs.split(",") if a.strip()] if not same_alg else []
+    if set(assertion_algs) - set(ASSERTION_KEY_KIND):
+        sys.exit(f"--assertion-algs: 'same' or some of {','.join(ASSERTION_KEY_KIND)}")
     concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
     run = GENERATORS[generator]
 
@@ -893,8 +1074,13 @@ def main(argv: list[str]) -> int:
           f"{info['uvicorn']}, uvloop {info['uvloop']}, httptools {info['httptools']}, cryptography "
           f"{info['cryptography']}, PyJWT {info['pyjwt']}")
     print(f"method  : server `keyless serve` on CPU {SERVER_CPU} (taskset), load generator on CPU {LOAD_CPU}; "
-          f"TLS + HTTP/1.1 keep-alive over 127.0.0.1;\n          client_credentials, client_secret_post, "
-          f"scope {RESOURCE_URI}/.default; every response must be 200 with an access token")
+          f"TLS + HTTP/1.1 keep-alive over 127.0.0.1;\n          client_credentials, scope {RESOURCE_URI}/.default; "
+          f"client auth: {', '.join(auths)}; every response must be 200 with an access token")
+    if "private_key_jwt" in auths:
+        which = "same alg as the token" if same_alg else ",".join(assertion_algs)
+        print(f"jwt     : private_key_jwt assertions ({which}), x5t#S256 header, fresh jti per request, "
+              f"signed with keyless.jose (PyJWT) on CPU {LOAD_CPU} before each run;\n          "
+              f"each run <= {args.max_assertions} assertions (sized from the rate seen so far x 1.5)")
     server_env = {k: v for k, v in os.environ.items() if k.startswith("KEYLESS_")}
     if server_env:
         print(f"server  : environment {' '.join(f'{k}={v}' for k, v in sorted(server_env.items()))}")
@@ -936,42 +1122,71 @@ def main(argv: list[str]) -> int:
                         print(f"                   => the generator can do about {res.rate / res.gen_cpu:,.0f} "
                               f"req/s per core of its own (extrapolated)")
                     print()
-                warm = run(url, body, TARGET_CONCURRENCY, 30, args.warmup, workdir, "access_token")
-                if warm.errors:
-                    raise RuntimeError(f"warm-up errors: {warm.error_kinds}\n{server.log_tail()}")
-                for conc in concurrencies:
-                    time.sleep(0.6)  # let the sign-in batcher flush; a fresh set of connections per run
-                    if args.wait_idle:
-                        busy = wait_for_idle(args.wait_idle)
-                        if busy >= 0.10:
-                            print(f"  (cores 0+1 still {100 * busy:.0f}% busy after waiting {args.wait_idle:g} s)")
-                    cpu0, sys0, t0 = server.cpu_seconds(), cpu_times(), time.monotonic()
-                    res = run(url, body, conc, args.duration, args.requests, workdir, "access_token")
-                    wall = time.monotonic() - t0
-                    server_cpu = (server.cpu_seconds() - cpu0) / wall
-                    sys1 = cpu_times()
-                    # Task time on CPUs 0+1 used by neither the server nor the generator: other processes.
-                    # High values mean a noisy machine (the server then gets less than its core).
-                    other_cpu = max(0.0, (sys1["task"] - sys0["task"]) / wall - server_cpu - res.gen_cpu)
-                    irq_cpu = (sys1["irq"] - sys0["irq"]) / wall
-                    steal_cpu = (sys1["steal"] - sys0["steal"]) / wall
-                    row = {"alg": alg, "concurrency": conc, "requests": res.requests, "errors": res.errors,
-                           "tokens_per_s": res.rate, "p50_ms": res.p50_ms, "p99_ms": res.p99_ms,
-                           "elapsed_s": res.elapsed, "server_cpu": server_cpu, "gen_cpu": res.gen_cpu,
-                           "other_cpu": other_cpu, "irq_cpu": irq_cpu, "steal_cpu": steal_cpu,
-                           "tokens_per_cpu_s": res.rate / server_cpu if server_cpu > 0 else 0.0,
-                           "error_kinds": res.error_kinds}
-                    results.append(row)
-                    print(f"  {alg} c={conc:<3d} {res.requests:>7d} req  {res.errors} err  "
-                          f"{res.rate:>8,.0f} tokens/s  p50 {res.p50_ms:6.2f} ms  p99 {res.p99_ms:6.2f} ms  "
-                          f"CPU: server {100 * server_cpu:3.0f}%  generator {100 * res.gen_cpu:3.0f}%  "
-                          f"other {100 * other_cpu:3.0f}%  irq {100 * irq_cpu:3.0f}%  steal {100 * steal_cpu:3.0f}%"
-                          + (f"  {res.error_kinds}" if res.error_kinds else ""))
-                    sys.stdout.flush()
-                if args.py_spy:
-                    time.sleep(0.6)
-                    profiles[alg] = profile_run(server, generator, url, body, min(args.duration, 10.0),
-                                                args.py_spy, workdir, "access_token", args.native)
+                workloads: list[Workload] = []
+                if "secret" in auths:
+                    workloads.append(SecretWorkload(body))
+                if "private_key_jwt" in auths:
+                    for assertion_alg in ([alg] if same_alg else assertion_algs):
+                        jwt_workload = JwtWorkload(server, client_id, assertion_alg)
+                        jwt_workload.register()
+                        workloads.append(jwt_workload)
+                for work in workloads:
+                    first = work.bodies(1)[0]
+                    response_len = sanity_check(server, first, alg)
+                    if isinstance(work, JwtWorkload):
+                        replay_check(server, first)  # the same assertion again: its jti is spent
+                    warm = run(url, work.bodies(args.warmup + TARGET_CONCURRENCY), TARGET_CONCURRENCY, 30,
+                               args.warmup, workdir, "access_token")
+                    if warm.errors:
+                        raise RuntimeError(f"warm-up errors ({work.label}): {warm.error_kinds}\n"
+                                           f"{server.log_tail()}")
+                    expected_rate = warm.rate
+
+                    for conc in concurrencies:
+                        time.sleep(0.6)  # let the sign-in batcher flush; a fresh set of connections per run
+                        bodies, made_note = bodies_for_run(work, args.duration, conc, expected_rate, args)
+                        if args.wait_idle:
+                            busy = wait_for_idle(args.wait_idle)
+                            if busy >= 0.10:
+                                print(f"  (cores 0+1 still {100 * busy:.0f}% busy after waiting "
+                                      f"{args.wait_idle:g} s)")
+                        cpu0, sys0, t0 = server.cpu_seconds(), cpu_times(), time.monotonic()
+                        res = run(url, bodies, conc, args.duration, args.requests, workdir, "access_token")
+                        wall = time.monotonic() - t0
+                        server_cpu = (server.cpu_seconds() - cpu0) / wall
+                        sys1 = cpu_times()
+                        # Task time on CPUs 0+1 used by neither the server nor the generator: other processes.
+                        # High values mean a noisy machine (the server then gets less than its core).
+                        other_cpu = max(0.0, (sys1["task"] - sys0["task"]) / wall - server_cpu - res.gen_cpu)
+                        irq_cpu = (sys1["irq"] - sys0["irq"]) / wall
+                        steal_cpu = (sys1["steal"] - sys0["steal"]) / wall
+                        capped = len(bodies) > 1 and res.elapsed < args.duration * 0.9
+                        expected_rate = max(expected_rate, res.rate)
+                        row = {"alg": alg, "auth": work.auth, "assertion_alg": work.assertion_alg,
+                               "label": work.label, "concurrency": conc, "requests": res.requests,
+                               "errors": res.errors, "tokens_per_s": res.rate, "p50_ms": res.p50_ms,
+                               "p99_ms": res.p99_ms, "elapsed_s": res.elapsed, "server_cpu": server_cpu,
+                               "gen_cpu": res.gen_cpu, "other_cpu": other_cpu, "irq_cpu": irq_cpu,
+                               "steal_cpu": steal_cpu,
+                               "tokens_per_cpu_s": res.rate / server_cpu if server_cpu > 0 else 0.0,
+                               "assertions": len(bodies) if len(bodies) > 1 else 0, "capped": capped,
+                               "error_kinds": res.error_kinds}
+                        results.append(row)
+                        print(f"  {alg} {work.label:<12} c={conc:<3d} {res.requests:>7d} req  {res.errors} err  "
+                              f"{res.rate:>8,.0f} tokens/s  p50 {res.p50_ms:6.2f} ms  p99 {res.p99_ms:6.2f} ms  "
+                              f"CPU: server {100 * server_cpu:3.0f}%  generator {100 * res.gen_cpu:3.0f}%  "
+                              f"other {100 * other_cpu:3.0f}%  irq {100 * irq_cpu:3.0f}%  "
+                              f"steal {100 * steal_cpu:3.0f}%"
+                              + (f"  {res.error_kinds}" if res.error_kinds else "") + made_note
+                              + (f"  [ran out of assertions after {res.elapsed:.1f} s]" if capped else ""))
+                        sys.stdout.flush()
+                    if args.py_spy:
+                        time.sleep(0.6)
+                        duration = min(args.duration, 10.0)
+                        bodies, _ = bodies_for_run(work, duration, TARGET_CONCURRENCY, expected_rate, args)
+                        profiles[f"{alg} {work.label}"] = profile_run(
+                            server, generator, url, bodies, duration, args.py_spy, workdir, "access_token",
+                            args.native, work.label)
             finally:
                 code = server.stop()
                 problems = server.log_problems()
@@ -986,21 +1201,24 @@ def main(argv: list[str]) -> int:
             shutil.rmtree(base, ignore_errors=True)
 
     print()
-    headers = ["alg", "concurrency", "requests", "errors", "tokens/s", "p50 ms", "p99 ms", "server CPU",
+    headers = ["alg", "auth", "concurrency", "requests", "errors", "tokens/s", "p50 ms", "p99 ms", "server CPU",
                "tokens/CPU-s", "gen CPU", "other CPU"]
-    rows = [[r["alg"], str(r["concurrency"]), str(r["requests"]), str(r["errors"]), f"{r['tokens_per_s']:,.0f}",
+    rows = [[r["alg"], r["label"], str(r["concurrency"]), str(r["requests"]), str(r["errors"]),
+             f"{r['tokens_per_s']:,.0f}",
              f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", f"{100 * r['server_cpu']:.0f}%",
              f"{r['tokens_per_cpu_s']:,.0f}", f"{100 * r['gen_cpu']:.0f}%",
-             f"{100 * r['other_cpu']:.0f}%" + (" !" if r["other_cpu"] > NOISY else "")]
+             f"{100 * r['other_cpu']:.0f}%" + (" !" if r["other_cpu"] > NOISY else "")
+             + (" (short)" if r["capped"] else "")]
             for r in results]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(headers)]
     print(fmt_row(headers, widths))
     print("  ".join("-" * w for w in widths))
     for cells in rows:
         print(fmt_row(cells, widths))
-    print("server CPU: share of core 0 used by `keyless serve`; tokens/CPU-s = tokens/s / server CPU; gen CPU: "
-          "the load generator's\nshare of core 1; other CPU: process time on cores 0+1 used by neither (other "
-          f"processes; should be ~0%). loadavg now {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print("auth: secret = client_secret_post, pkjwt/ALG = private_key_jwt with ALG assertions (token alg in the "
+          "first column).\nserver CPU: share of core 0 used by `keyless serve`; tokens/CPU-s = tokens/s / server "
+          "CPU; gen CPU: the load generator's\nshare of core 1; other CPU: process time on cores 0+1 used by "
+          f"neither (other processes; should be ~0%). loadavg now {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if any(r["other_cpu"] > NOISY for r in results):
         print(f"! other processes used more than {100 * NOISY:.0f}% of a core during the runs marked '!': "
               "their figures\n  understate the server (it did not have core 0 to itself); tokens/CPU-s is the "
@@ -1008,13 +1226,14 @@ def main(argv: list[str]) -> int:
     print()
     failed = False
     for r in results:
-        if r["concurrency"] == TARGET_CONCURRENCY and r["alg"] in TARGETS:
-            ok_rate = r["tokens_per_s"] >= TARGETS[r["alg"]]
+        targets = TARGETS if r["auth"] == "secret" else JWT_TARGETS
+        if r["concurrency"] == TARGET_CONCURRENCY and r["alg"] in targets:
+            ok_rate = r["tokens_per_s"] >= targets[r["alg"]]
             ok_p99 = r["p99_ms"] < TARGET_P99_MS
             ok = ok_rate and ok_p99 and r["errors"] == 0
             failed |= not ok
-            print(f"target {r['alg']} c={TARGET_CONCURRENCY}: >= {TARGETS[r['alg']]:,.0f} tokens/s, p99 < "
-                  f"{TARGET_P99_MS:g} ms, no errors -> {'met' if ok else 'NOT MET'} "
+            print(f"target {r['alg']} tokens, {r['label']}, c={TARGET_CONCURRENCY}: >= {targets[r['alg']]:,.0f} "
+                  f"tokens/s, p99 < {TARGET_P99_MS:g} ms, no errors -> {'met' if ok else 'NOT MET'} "
                   f"({r['tokens_per_s']:,.0f} tokens/s, p99 {r['p99_ms']:.2f} ms, {r['errors']} errors)")
     for alg, text in profiles.items():
         print(f"\n== profile {alg} ==\n{text}")

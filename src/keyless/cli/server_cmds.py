@@ -78,7 +78,7 @@ def serve(
 
     Example: keyless serve --data-dir /var/lib/keyless --port 8443
     """
-    from keyless.server.run import serve as run_server
+    from keyless.server.run import run_server, serve
     from keyless.server.settings import ServerSettings
 
     chosen = port or config_port(data_dir) or 8443
@@ -87,7 +87,7 @@ def serve(
         log_level=log_level,
     )
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_server(settings))
+        run_server(serve(settings))
 
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)

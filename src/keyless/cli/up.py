@@ -117,7 +117,7 @@ def up(
     Example: keyless up --data-dir .keyless --port 8443
     """
     from keyless.server.init import initialize
-    from keyless.server.run import serve
+    from keyless.server.run import run_server, serve
     from keyless.server.settings import ServerSettings
 
     chosen = port or config_port(data_dir) or 8443
@@ -138,6 +138,6 @@ def up(
         threading.Thread(target=work, daemon=True).start()
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings, on_ready=ready))
+        run_server(serve(settings, on_ready=ready))
     if failure:
         raise typer.Exit(1)

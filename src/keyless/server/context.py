@@ -93,4 +93,5 @@ class ServerContext:
 
     async def close(self) -> None:
         await self.signins.close()
+        self.store.close()
         await self.engine.dispose()

@@ -7,7 +7,6 @@ per-process caching of hot reads lives in `keyless.directory.cache`, not here.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,6 +29,7 @@ from keyless.domain.model import (
 from keyless.domain.ports import LogQuery, UniqueViolation
 from keyless.ids import is_guid
 from keyless.store import tables as t
+from keyless.store.one_time import OneTimeStore
 
 
 def _tenant(row: Row[Any]) -> Tenant:
@@ -77,7 +77,11 @@ def _audit_row(event: AuditEvent) -> dict[str, Any]:
 class SqlDirectoryStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._consumed = 0
+        self._one_time = OneTimeStore(engine)
+
+    def close(self) -> None:
+        """Release what the store holds beyond the engine's pool (the single-use writer)."""
+        self._one_time.close()
 
     # -- helpers -----------------------------------------------------------------------------------
     async def _audit(self, conn: AsyncConnection, event: AuditEvent) -> None:
@@ -418,17 +422,7 @@ class SqlDirectoryStore:
 
     # -- single-use values ---------------------------------------------------------------------------
     async def consume(self, kind: str, owner: str, value: str, expires_at: float) -> bool:
-        u = t.one_time_uses
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(insert(u).values(kind=kind, owner=owner, value=value, expires_at=expires_at))
-        except IntegrityError:
-            return False
-        self._consumed += 1
-        if self._consumed % 1000 == 0:  # keep the table to live entries without a scheduler
-            async with self.engine.begin() as conn:
-                await conn.execute(delete(u).where(u.c.expires_at < time.time()))
-        return True
+        return await self._one_time.consume(kind, owner, value, expires_at)
 
     # -- role assignments --------------------------------------------------------------------------
     async def list_assignments(

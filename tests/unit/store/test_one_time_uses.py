@@ -31,24 +31,25 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 async def test_first_use_wins_and_kinds_and_owners_are_separate(url: str) -> None:
     engine = db.create_engine(url)
+    store = SqlDirectoryStore(engine)
     try:
         await db.migrate(engine)
-        store = SqlDirectoryStore(engine)
         later = time.time() + 600
         assert await store.consume("client_assertion", "client-a", "jti-1", later)
         assert not await store.consume("client_assertion", "client-a", "jti-1", later)
         assert await store.consume("client_assertion", "client-b", "jti-1", later)  # B09: per owner
         assert await store.consume("join_token", "client-a", "jti-1", later)  # B09: per kind
     finally:
+        store.close()
         await engine.dispose()
 
 
 async def test_concurrent_consumers_exactly_one_wins(url: str) -> None:
     """B07 at the store: many simultaneous consumers of one value, one success."""
     engine = db.create_engine(url)
+    store = SqlDirectoryStore(engine)
     try:
         await db.migrate(engine)
-        store = SqlDirectoryStore(engine)
         later = time.time() + 600
         for n in range(5):
             results = await asyncio.gather(
@@ -56,4 +57,5 @@ async def test_concurrent_consumers_exactly_one_wins(url: str) -> None:
             )
             assert sorted(results) == [False] * 7 + [True]
     finally:
+        store.close()
         await engine.dispose()
