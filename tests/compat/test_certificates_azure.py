@@ -110,6 +110,7 @@ def _assert_valid(server: RunningServer, token: str, audience: str, client_id: s
 def _assert_signin(server: RunningServer, admin: Admin, client_id: str, cert_id: str, resource: str) -> None:
     event = signins(server, admin, client_id, result="success", limit=1)[0]
     assert event["credential_type"] == "certificate"
+    assert event["azpacr"] == "2"
     assert event["credential_id"] == cert_id
     assert event["auth_method"] == "private_key_jwt"
     assert event["grant_type"] == "client_credentials"

@@ -9,7 +9,9 @@
       ca/ca.key.sealed   CA private key, sealed under the KEK
       tls/server.pem     TLS certificate for localhost / 127.0.0.1 / ::1
       tls/server.key     TLS private key, PKCS#8 encrypted with a KEK-derived password (0600)
-      cli/credential.json  the CLI's admin application credential (0600)
+      cli/credential.json  the CLI's admin application: tenant, client id and file names (0600)
+      cli/cli.pem, cli/cli.key  its certificate (issued by the local CA) and private key (0600);
+                         data directories from before certificates hold a client secret instead
 """
 
 from __future__ import annotations

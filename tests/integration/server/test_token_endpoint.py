@@ -340,6 +340,7 @@ def test_signin_log_records_success_and_failure_without_secrets(
     assert success["error"] is None
     assert success["credential_id"] == created["id"]
     assert success["credential_type"] == "secret"
+    assert success["azpacr"] == "1"
     assert success["token_id"] == jti
     assert success["resource"] == uri
     assert failure["client_id"] == cid

@@ -207,13 +207,15 @@ class SignInOut(BaseModel):
     token_id: str | None
     grant_type: str | None
     auth_method: str | None
+    azpacr: str | None = Field(description="1: shared secret, 2: certificate or other client assertion")
 
     @classmethod
     def of(cls, e: SignInEvent) -> SignInOut:
+        azpacr = {"secret": "1", "certificate": "2"}.get(e.credential_type or "")
         return cls(time=e.time, client_id=e.client_id, credential_id=e.credential_id,
                    credential_type=e.credential_type, resource=e.resource, result=e.result, error=e.error,
                    detail=e.detail, source=e.source, token_id=e.token_id, grant_type=e.grant_type,
-                   auth_method=e.auth_method)
+                   auth_method=e.auth_method, azpacr=azpacr)
 
 
 class AuditOut(BaseModel):
