@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import text
 
 from keyless.errors import ConfigurationError
 from keyless.store import db
-from tests.support.server import postgres_available, postgres_database
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield db.sqlite_url(tmp_path / "s.db")
-        return
-    reason = postgres_available()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
-        pytest.skip(reason)
-    with postgres_database() as pg:
-        yield pg
 
 
 async def test_fresh_database_is_refused_then_migrated(url: str) -> None:

@@ -3,30 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from keyless.store import db
 from keyless.store.directory import SqlDirectoryStore
-from tests.support.server import postgres_available, postgres_database
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield db.sqlite_url(tmp_path / "s.db")
-        return
-    reason = postgres_available()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
-        pytest.skip(reason)
-    with postgres_database() as pg:
-        yield pg
 
 
 async def test_first_use_wins_and_kinds_and_owners_are_separate(url: str) -> None:
