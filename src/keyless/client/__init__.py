@@ -1,7 +1,12 @@
 """Client-side helpers for applications that authenticate to Keyless (the SDK starts here).
 
-Nothing in this package touches the server, its store or the CLI: an application installs it to
-prove who it is with a certificate credential whose private key never leaves its host.
+Nothing in this package touches the server, its store or the CLI: an application installs it to get
+tokens with a client secret or with a certificate credential whose private key never leaves its host.
+
+- `ClientSecretCredential`, `CertificateCredential`: synchronous credentials that also satisfy azure-core's
+  `TokenCredential` protocol; `keyless.client.aio` has the asynchronous ones.
+- `keyless.client.core`: the sans-IO core both share (requests, responses, refresh times, retries).
+- `build_client_assertion` and friends: RFC 7523 client assertions.
 """
 
 from keyless.client.assertions import (
@@ -10,12 +15,25 @@ from keyless.client.assertions import (
     build_client_assertion,
     default_algorithm,
     load_certificate_credential,
+    load_certificate_files,
 )
+from keyless.client.core import ClientAuthenticationError, OAuthError, RetryPolicy, TokenRequestError
+from keyless.client.credentials import CertificateCredential, ClientSecretCredential
+from keyless.client.tokens import AccessToken, AccessTokenInfo
 
 __all__ = [
     "CLIENT_ASSERTION_TYPE",
+    "AccessToken",
+    "AccessTokenInfo",
+    "CertificateCredential",
+    "ClientAuthenticationError",
+    "ClientSecretCredential",
     "CredentialError",
+    "OAuthError",
+    "RetryPolicy",
+    "TokenRequestError",
     "build_client_assertion",
     "default_algorithm",
     "load_certificate_credential",
+    "load_certificate_files",
 ]

@@ -8,6 +8,7 @@ finds the registered certificate without trusting anything the token carries.
 from __future__ import annotations
 
 import base64
+import re
 import time
 import uuid
 from pathlib import Path
@@ -94,3 +95,43 @@ def load_certificate_credential(
     if public_to_pem(public_of(key)) != public_to_pem(info.public_key):
         raise CredentialError(f"the private key {key_path} does not belong to the certificate {cert_path}")
     return key, cert_pem
+
+
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----", re.DOTALL)
+_KEY_LABELS = frozenset({b"PRIVATE KEY", b"ENCRYPTED PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY"})
+
+
+def _blocks(data: bytes, labels: frozenset[bytes]) -> list[bytes]:
+    return [m.group(0) + b"\n" for m in _PEM_BLOCK.finditer(data) if m.group(1) in labels]
+
+
+def load_certificate_files(
+    certificate_path: str | Path, private_key_path: str | Path | None = None, password: bytes | str | None = None
+) -> tuple[PrivateKey, bytes]:
+    """A certificate credential from PEM files: the certificate (its first certificate block is the leaf)
+    and the private key, in a file of its own or in the certificate's file. Checked to belong together.
+
+    PKCS#12/PFX bundles are refused with a conversion hint: `keyless.crypto` has no PKCS#12 loader yet.
+    """
+    cert_file = Path(certificate_path)
+    cert_data = _read(cert_file, "certificate")
+    if b"-----BEGIN" not in cert_data:
+        raise CredentialError(
+            f"{cert_file} is not PEM; PKCS#12/PFX is not supported yet — convert it with "
+            "`openssl pkcs12 -in FILE.pfx -out FILE.pem -nodes`"
+        )
+    certs = _blocks(cert_data, frozenset({b"CERTIFICATE"}))
+    if not certs:
+        raise CredentialError(f"{cert_file} holds no PEM certificate")
+    key_file = Path(private_key_path) if private_key_path is not None else cert_file
+    key_data = _read(key_file, "private key") if private_key_path is not None else cert_data
+    keys = _blocks(key_data, _KEY_LABELS)
+    if len(keys) != 1:
+        found = "no" if not keys else "more than one"
+        raise CredentialError(f"{key_file} holds {found} PEM private key")
+    secret = password.encode() if isinstance(password, str) else password
+    key = load_private_key_pem(keys[0], secret)
+    info = load_certificate(certs[0])
+    if public_to_pem(public_of(key)) != public_to_pem(info.public_key):
+        raise CredentialError(f"the private key in {key_file} does not belong to the certificate {cert_file}")
+    return key, certs[0]

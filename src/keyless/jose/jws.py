@@ -117,3 +117,18 @@ def loads_payload(payload: bytes) -> dict[str, Any]:
     if not isinstance(claims, dict):
         raise InvalidJws("claims are not an object")
     return claims
+
+
+_ALGORITHMS = jwt.algorithms.get_default_algorithms()
+
+
+def verify_signature(key: VerificationKey, signing_input: bytes, signature: bytes) -> bool:
+    """The public-key operation alone, for hot paths whose caller has already done the hygiene checks
+    (`keyless.verify` caches those per header). Only `key.alg`, only asymmetric algorithms."""
+    algorithm = _ALGORITHMS.get(key.alg) if key.alg in ASYMMETRIC_ALGS else None
+    if algorithm is None:
+        return False
+    try:
+        return bool(algorithm.verify(signing_input, key.key, signature))
+    except (ValueError, TypeError, AttributeError):  # a key of the wrong type for the algorithm
+        return False

@@ -41,6 +41,22 @@ class AccessToken:
         roles = self.claims.get("roles", [])
         return frozenset(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else frozenset()
 
+    @property
+    def scopes(self) -> frozenset[str]:
+        """Delegated scopes from `scp` (space-separated, RFC 8693 §4.2 / Entra v2)."""
+        scp = self.claims.get("scp")
+        return frozenset(scp.split()) if isinstance(scp, str) else frozenset()
+
+    @property
+    def is_app_only(self) -> bool:
+        """True for a client-credentials (application) token, `idtyp: app` (catalog J16): `sub` is the
+        client's service principal, not a user or a workload acting for one."""
+        return self.claims.get("idtyp") == "app"
+
+    @property
+    def expires_at(self) -> float:
+        return float(self.claims["exp"])
+
 
 def _number(claims: dict[str, Any], name: str) -> float | None:
     value = claims.get(name)

@@ -1,28 +1,93 @@
 """`TokenValidator`: verify Keyless access tokens offline against the issuer's published JWKS.
 
 Issuer, audience and algorithms are required arguments (catalog J03: no defaults to forget). Keys
-come only from the configured issuer's JWKS (never from token headers, J05/J06), each bound to its
-own `alg`; an unknown `kid` triggers at most one JWKS refresh per `refresh_interval` (E06-style
-limiter). This is the minimal synchronous validator; the full library (async, middleware, token
-memo) grows here.
+come only from the configured issuer's JWKS, found through discovery over https (never from the
+token's `jku`/`x5u`/`jwk`/`x5c` headers, J05/J06), each bound to its own `alg` and key type (J02).
+
+Key cache: an unknown `kid` triggers at most one JWKS fetch per `refresh_interval`; a JWKS older
+than `max_age` is refetched on the next validation (no background task), and if that fails the old
+keys are not used any more (fail closed), so a key removed from the JWKS stops validating within
+`max_age` (I04). One fetch at a time: a thread lock for `validate`, an asyncio lock for `avalidate`.
+
+Per-token cost: the 8 KiB cap (J09) comes before any parsing; the hygiene checks of a header segment
+(`keyless.jose.hygiene`: shape, duplicate members, `crit`) and the header rules below run once per
+distinct header and are then cached; the signature is one public-key operation. A validated token
+is remembered, keyed by the SHA-256 of the whole token, until `min(exp, memo_ttl)` with
+`memo_ttl <= refresh_interval`, and a remembered token is only returned while its key is still in
+the current JWKS, so key removal takes effect for remembered tokens exactly as for new ones.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
+import re
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import httpx
 
+from keyless.jose.hygiene import MalformedJose, b64u_decode, check_compact, loads_strict
 from keyless.jose.jwk import public_key_from_jwk
-from keyless.jose.jws import ASYMMETRIC_ALGS, InvalidJws, VerificationKey, unverified_header, verify
-from keyless.verify.claims import AccessToken, InvalidToken, check_access_token
+from keyless.jose.jws import ASYMMETRIC_ALGS, MAX_TOKEN_LENGTH, VerificationKey, verify_signature
+from keyless.verify.claims import MAX_LEEWAY, AccessToken, InvalidToken, check_access_token
+from keyless.verify.errors import InsufficientScope, KeysUnavailable, TokenTooLarge
 
 MAX_JWKS_BYTES = 64 * 1024
 MAX_KEYS = 50
+MAX_CACHED_HEADERS = 64
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+# The key type each algorithm may be used with: a JWKS entry whose `kty`/`crv` disagree is ignored.
+_KEY_TYPES: dict[str, tuple[str, str | None]] = {
+    "RS256": ("RSA", None), "RS384": ("RSA", None), "RS512": ("RSA", None),
+    "PS256": ("RSA", None), "PS384": ("RSA", None), "PS512": ("RSA", None),
+    "ES256": ("EC", "P-256"), "ES384": ("EC", "P-384"), "EdDSA": ("OKP", "Ed25519"),
+}
+_B64U = re.compile(r"[A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True)
+class _KeySet:
+    keys: Mapping[str, VerificationKey]
+    fetched_at: float
+    raw: Mapping[str, str] = field(default_factory=dict)  # kid -> canonical JWK, to reuse parsed keys
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    kid: str
+    alg: str
+    header_segment: str
+    signing_input: bytes
+    signature: bytes
+    payload_segment: str
+
+
+def authorize(
+    token: AccessToken,
+    *,
+    roles: Iterable[str] = (),
+    scopes: Iterable[str] = (),
+    kind: Literal["app", "delegated"] | None = None,
+) -> AccessToken:
+    """Refuse (`InsufficientScope`) unless the token holds at least one of `roles` (when given), at
+    least one of `scopes` (when given) and, when `kind` is set, is of that kind (J16: an app-only
+    client-credentials token is not a token acting for a user or workload subject)."""
+    roles, scopes = tuple(roles), tuple(scopes)
+    if kind == "app" and not token.is_app_only:
+        raise InsufficientScope(roles + scopes, "an application token is required")
+    if kind == "delegated" and token.is_app_only:
+        raise InsufficientScope(roles + scopes, "an application token where a delegated one is required")
+    if roles and not token.roles.intersection(roles):
+        raise InsufficientScope(roles, "missing role")
+    if scopes and not token.scopes.intersection(scopes):
+        raise InsufficientScope(scopes, "missing scope")
+    return token
 
 
 class TokenValidator:
@@ -36,80 +101,311 @@ class TokenValidator:
         ca: str | None = None,
         leeway: float = 30,
         refresh_interval: float = 60,
+        max_age: float = 300,
+        memo_ttl: float | None = None,
+        memo_size: int = 10_000,
+        realm: str | None = None,
         clock: Callable[[], float] = time.time,
         http: httpx.Client | None = None,
+        async_http: httpx.AsyncClient | None = None,
     ) -> None:
+        if isinstance(algorithms, str):
+            raise ValueError("algorithms must be a list of algorithm names, not one string")
         algs = frozenset(algorithms)
         if not algs or not algs <= ASYMMETRIC_ALGS:
             raise ValueError("algorithms must be a non-empty list of asymmetric JWS algorithms")
         if not issuer.startswith("https://"):
             raise ValueError("issuer must be an https URL")
+        if not audience:
+            raise ValueError("audience is required")
+        if not 0 <= leeway <= MAX_LEEWAY:
+            raise ValueError(f"leeway must be between 0 and {MAX_LEEWAY} seconds")
+        if not 0 < refresh_interval <= max_age:
+            raise ValueError("refresh_interval must be positive and at most max_age")
+        memo_ttl = refresh_interval if memo_ttl is None else memo_ttl
+        if not 0 <= memo_ttl <= refresh_interval:
+            raise ValueError("memo_ttl must be between 0 and refresh_interval")
         self.issuer = issuer
         self.audience = audience
         self.algorithms = algs
+        self.realm = realm if realm is not None else audience
+        self.leeway = leeway
+        self.refresh_interval = refresh_interval
+        self.max_age = max_age
+        self.memo_ttl = memo_ttl
+        self.memo_size = max(0, memo_size)
+        self.jwks_fetches = 0
         self._jwks_uri = jwks_uri
-        self._leeway = leeway
-        self._refresh_interval = refresh_interval
         self._clock = clock
-        trust = ssl.create_default_context(cafile=ca) if ca else True
-        self._http = http or httpx.Client(verify=trust, follow_redirects=False, timeout=10)
-        self._keys: dict[str, VerificationKey] = {}
-        self._fetched_at = float("-inf")
+        self._tls: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca) if ca else True
+        self._http = http or httpx.Client(verify=self._tls, follow_redirects=False, timeout=10)
+        self._async_http = async_http
+        self._static = False
+        self._keyset = _KeySet(keys={}, fetched_at=float("-inf"))
+        self._attempted_at = float("-inf")
         self._lock = threading.Lock()
+        self._alock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._headers: dict[str, tuple[str, str]] = {}
+        self._memo: dict[bytes, tuple[AccessToken, VerificationKey, float]] = {}
 
-    def _discover(self) -> str:
-        if self._jwks_uri is None:
-            doc = self._get_json(self.issuer + "/.well-known/openid-configuration")
-            if doc.get("issuer") != self.issuer or not isinstance(doc.get("jwks_uri"), str):
-                raise InvalidToken("issuer metadata does not match the configured issuer")
-            self._jwks_uri = doc["jwks_uri"]
-        return self._jwks_uri
+    @classmethod
+    def from_jwks(
+        cls, jwks: Mapping[str, Any], *, issuer: str, audience: str, algorithms: Iterable[str], **options: Any
+    ) -> TokenValidator:
+        """A validator over a fixed key set: never fetches anything (offline use and tests)."""
+        validator = cls(issuer=issuer, audience=audience, algorithms=algorithms, **options)
+        validator._static = True
+        validator._keyset = validator._parse_jwks(dict(jwks), now=validator._clock())
+        return validator
 
-    def _get_json(self, url: str) -> dict[str, Any]:
-        if not url.startswith("https://"):
-            raise InvalidToken("refusing a non-https metadata URL")
-        resp = self._http.get(url)
-        if resp.status_code != 200 or len(resp.content) > MAX_JWKS_BYTES:
-            raise InvalidToken("could not fetch issuer metadata")
-        data = resp.json()
-        if not isinstance(data, dict):
-            raise InvalidToken("issuer metadata is not an object")
-        return data
+    def close(self) -> None:
+        self._http.close()
 
-    def refresh(self) -> None:
-        jwks = self._get_json(self._discover())
+    @property
+    def kids(self) -> frozenset[str]:
+        return frozenset(self._keyset.keys)
+
+    # -- key set -------------------------------------------------------------------------------
+
+    def _parse_jwks(self, jwks: dict[str, Any], *, now: float) -> _KeySet:
+        previous = self._keyset
         keys: dict[str, VerificationKey] = {}
+        raw: dict[str, str] = {}
         seen: set[str] = set()
-        for jwk in (jwks.get("keys") or [])[:MAX_KEYS]:
+        entries = jwks.get("keys")
+        for jwk in (entries if isinstance(entries, list) else [])[:MAX_KEYS]:
             if not isinstance(jwk, dict):
                 continue
             kid, alg = jwk.get("kid"), jwk.get("alg")
-            if not isinstance(kid, str) or alg not in self.algorithms or jwk.get("use", "sig") != "sig":
+            if not isinstance(kid, str) or not isinstance(alg, str) or alg not in self.algorithms:
+                continue
+            if jwk.get("use", "sig") != "sig" or (jwk.get("kty"), jwk.get("crv")) != _KEY_TYPES[alg]:
                 continue
             if kid in seen:  # an ambiguous kid verifies nothing (catalog I05)
                 keys.pop(kid, None)
                 continue
             seen.add(kid)
+            canonical = json.dumps(jwk, sort_keys=True)
+            old = previous.keys.get(kid)
+            if old is not None and previous.raw.get(kid) == canonical:
+                keys[kid], raw[kid] = old, canonical  # unchanged: keep the parsed key (and remembered tokens)
+                continue
             try:
                 keys[kid] = VerificationKey(kid=kid, alg=alg, key=public_key_from_jwk(jwk))
             except ValueError:
                 continue
-        self._keys = keys
-        self._fetched_at = self._clock()
+            raw[kid] = canonical
+        return _KeySet(keys=keys, fetched_at=now, raw=raw)
 
-    def _key_for(self, kid: object) -> None:
-        if isinstance(kid, str) and kid in self._keys:
+    def _needs_keys(self, kid: str | None, now: float) -> bool:
+        """The cached JWKS is stale or lacks `kid` (checked without the lock, on every validation)."""
+        if self._static:
+            return False
+        keyset = self._keyset
+        return now - keyset.fetched_at >= self.max_age or (kid is not None and kid not in keyset.keys)
+
+    def _wants_fetch(self, kid: str | None, now: float) -> bool:
+        """Under the fetch lock: needed, and no attempt within the last `refresh_interval`."""
+        return self._needs_keys(kid, now) and now - self._attempted_at >= self.refresh_interval
+
+    def _usable(self, now: float) -> Mapping[str, VerificationKey]:
+        keyset = self._keyset
+        if not self._static and now - keyset.fetched_at >= self.max_age:
+            raise KeysUnavailable("signing keys are stale and could not be refreshed")
+        return keyset.keys
+
+    def _check_url(self, url: object) -> str:
+        if not isinstance(url, str) or not url.startswith("https://"):
+            raise KeysUnavailable("refusing a non-https metadata URL")
+        return url
+
+    @staticmethod
+    def _json(resp: httpx.Response) -> dict[str, Any]:
+        if resp.status_code != 200 or len(resp.content) > MAX_JWKS_BYTES:
+            raise KeysUnavailable("could not fetch issuer metadata")
+        try:
+            data = resp.json()
+        except ValueError:
+            raise KeysUnavailable("issuer metadata is not JSON") from None
+        if not isinstance(data, dict):
+            raise KeysUnavailable("issuer metadata is not an object")
+        return data
+
+    def _metadata_jwks_uri(self, doc: dict[str, Any]) -> str:
+        if doc.get("issuer") != self.issuer:
+            raise KeysUnavailable("issuer metadata does not match the configured issuer")
+        return self._check_url(doc.get("jwks_uri"))
+
+    def refresh(self) -> None:
+        """Fetch the JWKS now (synchronously), whatever the cache says."""
+        try:
+            if self._jwks_uri is None:
+                url = self._check_url(self.issuer + "/.well-known/openid-configuration")
+                self._jwks_uri = self._metadata_jwks_uri(self._json(self._http.get(url)))
+            self.jwks_fetches += 1
+            jwks = self._json(self._http.get(self._check_url(self._jwks_uri)))
+        except httpx.HTTPError:
+            raise KeysUnavailable("could not fetch issuer metadata") from None
+        self._keyset = self._parse_jwks(jwks, now=self._clock())
+
+    async def arefresh(self) -> None:
+        """Fetch the JWKS now, asynchronously."""
+        client = self._async_http or httpx.AsyncClient(verify=self._tls, follow_redirects=False, timeout=10)
+        try:
+            if self._jwks_uri is None:
+                url = self._check_url(self.issuer + "/.well-known/openid-configuration")
+                self._jwks_uri = self._metadata_jwks_uri(self._json(await client.get(url)))
+            self.jwks_fetches += 1
+            jwks = self._json(await client.get(self._check_url(self._jwks_uri)))
+        except httpx.HTTPError:
+            raise KeysUnavailable("could not fetch issuer metadata") from None
+        finally:
+            if client is not self._async_http:
+                await client.aclose()
+        self._keyset = self._parse_jwks(jwks, now=self._clock())
+
+    def _sync_keys(self, kid: str | None, now: float) -> Mapping[str, VerificationKey]:
+        if self._needs_keys(kid, now):
+            with self._lock:
+                now = self._clock()
+                if self._wants_fetch(kid, now):  # another thread may have fetched meanwhile
+                    self._attempted_at = now
+                    self.refresh()
+        return self._usable(now)
+
+    def _async_lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._alock is None or self._alock[0] is not loop:
+            self._alock = (loop, asyncio.Lock())
+        return self._alock[1]
+
+    async def _async_keys(self, kid: str | None, now: float) -> Mapping[str, VerificationKey]:
+        if self._needs_keys(kid, now):
+            async with self._async_lock():
+                now = self._clock()
+                if self._wants_fetch(kid, now):
+                    self._attempted_at = now
+                    await self.arefresh()
+        return self._usable(now)
+
+    # -- tokens --------------------------------------------------------------------------------
+
+    def _remembered(self, digest: bytes, keys: Mapping[str, VerificationKey], now: float) -> AccessToken | None:
+        entry = self._memo.get(digest)
+        if entry is None:
+            return None
+        token, key, until = entry
+        if now < until and keys.get(key.kid) is key:
+            return token
+        self._memo.pop(digest, None)
+        return None
+
+    def _remember(self, digest: bytes, token: AccessToken, key: VerificationKey, now: float) -> None:
+        if self.memo_size == 0 or self.memo_ttl == 0:
             return
-        with self._lock:
-            if self._clock() - self._fetched_at >= self._refresh_interval:
-                self.refresh()
+        memo = self._memo
+        if len(memo) >= self.memo_size:
+            try:  # oldest first; an entry another thread removed meanwhile is fine
+                for stale in [d for d, (_, _, until) in memo.items() if until <= now] or [next(iter(memo))]:
+                    memo.pop(stale, None)
+            except (RuntimeError, StopIteration):
+                memo.clear()
+        memo[digest] = (token, key, min(token.expires_at, now + self.memo_ttl))
+
+    def _parse(self, token: str) -> _Parsed:
+        parts = token.split(".")
+        if len(parts) != 3:
+            raise InvalidToken("not a compact JWS")  # a JWE has five (J08)
+        head, payload, sig = parts
+        cached = self._headers.get(head)
+        if cached is None:
+            try:
+                header = check_compact(token, max_length=MAX_TOKEN_LENGTH)
+            except MalformedJose as exc:
+                raise InvalidToken(str(exc)) from None
+            cached = self._check_header(header)
+        if not (_B64U.fullmatch(payload) and _B64U.fullmatch(sig)):
+            raise InvalidToken("invalid base64url segment")  # J19: padding, + /, line breaks
+        try:
+            signature = b64u_decode(sig)
+        except MalformedJose:
+            raise InvalidToken("invalid base64url") from None
+        alg, kid = cached
+        return _Parsed(kid=kid, alg=alg, header_segment=head,
+                       signing_input=f"{head}.{payload}".encode("ascii"), signature=signature,
+                       payload_segment=payload)
+
+    def _check_header(self, header: dict[str, Any]) -> tuple[str, str]:
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self.algorithms:
+            raise InvalidToken("algorithm not allowed")  # none, HS256, anything not configured (J01/J02)
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES:
+            raise InvalidToken("wrong typ")  # J15
+        if "cty" in header:
+            raise InvalidToken("nested token")  # J08
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise InvalidToken("no kid")
+        return alg, kid  # jku, x5u, jwk and x5c are never read (J05/J06)
+
+    def _finish(self, parsed: _Parsed, digest: bytes, keys: Mapping[str, VerificationKey], now: float) -> AccessToken:
+        key = keys.get(parsed.kid)  # an opaque dictionary lookup, whatever the kid holds (J04)
+        if key is None:
+            raise InvalidToken("unknown kid")
+        if key.alg != parsed.alg:
+            raise InvalidToken("algorithm does not match the key")
+        if not verify_signature(key, parsed.signing_input, parsed.signature):
+            raise InvalidToken("bad signature")
+        if len(self._headers) >= MAX_CACHED_HEADERS:
+            self._headers.clear()
+        self._headers[parsed.header_segment] = (parsed.alg, parsed.kid)  # only after a good signature
+        try:
+            claims = loads_strict(b64u_decode(parsed.payload_segment))
+        except MalformedJose as exc:
+            raise InvalidToken(str(exc)) from None
+        if not isinstance(claims, dict):
+            raise InvalidToken("claims are not an object")
+        if "cnf" in claims:
+            raise InvalidToken("sender-constrained token presented as a bearer token")  # J18
+        access = check_access_token(claims, issuer=self.issuer, audience=self.audience, now=now,
+                                    leeway=self.leeway)
+        self._remember(digest, access, key, now)
+        return access
+
+    @staticmethod
+    def _digest(token: object) -> bytes:
+        if not isinstance(token, str):
+            raise InvalidToken("token is not a string")
+        if len(token) > MAX_TOKEN_LENGTH:  # before any parsing or hashing (J09)
+            raise TokenTooLarge("token too large")
+        return hashlib.sha256(token.encode()).digest()
 
     def validate(self, token: str) -> AccessToken:
-        try:
-            self._key_for(unverified_header(token).get("kid"))
-            claims = verify(token, keys=self._keys, algorithms=self.algorithms, typ="at+jwt")
-        except InvalidJws as exc:
-            raise InvalidToken(exc.reason) from None
-        return check_access_token(
-            claims, issuer=self.issuer, audience=self.audience, now=self._clock(), leeway=self._leeway
-        )
+        """Validate a bearer token (blocking if the JWKS must be fetched). Raises `InvalidToken`."""
+        digest = self._digest(token)
+        now = self._clock()
+        keys = self._sync_keys(None, now)
+        hit = self._remembered(digest, keys, now)
+        if hit is not None:
+            return hit
+        parsed = self._parse(token)
+        if parsed.kid not in keys:
+            keys = self._sync_keys(parsed.kid, now)
+        return self._finish(parsed, digest, keys, now)
+
+    async def avalidate(self, token: str) -> AccessToken:
+        """Like `validate`, fetching the JWKS with httpx.AsyncClient (one fetch at a time)."""
+        digest = self._digest(token)
+        now = self._clock()
+        keys = await self._async_keys(None, now)
+        hit = self._remembered(digest, keys, now)
+        if hit is not None:
+            return hit
+        parsed = self._parse(token)
+        if parsed.kid not in keys:
+            keys = await self._async_keys(parsed.kid, now)
+        return self._finish(parsed, digest, keys, now)
+
+
+__all__ = ["TokenValidator", "authorize"]

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Resource-side validation throughput of `keyless.verify.TokenValidator`, per core.
+
+For RS256 (RSA-2048) and ES256 (P-256) access tokens, with a warm JWKS cache (the validator is built
+from a JWKS dict, so no network is involved), the script measures validations per second on one CPU
+(`os.sched_setaffinity`, --cpu, default 0):
+
+  first-seen   every token is new to the validator (distinct jti, so a distinct hash): full hygiene,
+               signature and claim checks. Each round uses a fresh validator, warmed with one other
+               token (so the parsed key and the header cache are warm, as in a running service).
+  repeat       the same token again and again: answered from the remembered-token memo (SHA-256 of
+               the whole token, valid until min(exp, memo_ttl) and only while its key is published).
+  no-memo      first-seen path forced for a repeated token (memo_size=0), for comparison.
+  jose.verify  keyless.jose.jws.verify (PyJWT decode) on the same tokens: the straightforward path.
+
+Every measurement is bounded by --duration seconds. Targets: first-seen RS256 >= 10,000/s, repeat >=
+100,000/s per core. Run from the repository root:
+
+    .venv/bin/python bench/verify.py
+    .venv/bin/python bench/verify.py --algs RS256 --tokens 2000 --duration 2 --cpu 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from keyless.crypto.keys import generate, public_of
+from keyless.jose.jwk import key_id, public_jwk
+from keyless.jose.jws import VerificationKey, sign, verify
+from keyless.verify import TokenValidator
+
+ISS = "https://keyless.example/8019828a-112a-48ec-9815-b89e5ef81147/v2.0"
+AUD = "api://orders"
+
+
+def claims(now: int) -> dict[str, Any]:
+    """The shape of a Keyless client_credentials token (keyless.oauth.tokens.access_token_claims)."""
+    oid, client = str(uuid.uuid4()), str(uuid.uuid4())
+    return {"aud": AUD, "iss": ISS, "iat": now, "nbf": now, "exp": now + 3600, "sub": oid, "oid": oid,
+            "tid": "8019828a-112a-48ec-9815-b89e5ef81147", "client_id": client, "azp": client, "appid": client,
+            "azpacr": "1", "idtyp": "app", "ver": "2.0", "jti": uuid.uuid4().hex, "roles": ["Orders.Read"]}
+
+
+def rate(fn: Callable[[], int], duration: float) -> float:
+    """Repeat `fn` (which returns how many validations it did) until `duration` has passed."""
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < duration:
+        done += fn()
+    return done / (time.perf_counter() - start)
+
+
+def bench_alg(alg: str, n_tokens: int, duration: float) -> dict[str, float]:
+    key = generate(alg)
+    kid = key_id(public_of(key))
+    jwks = {"keys": [public_jwk(public_of(key), alg)]}
+    now = int(time.time())
+    tokens = [sign(claims(now), key, alg=alg, kid=kid, typ="at+jwt") for _ in range(n_tokens)]
+    warm = sign(claims(now), key, alg=alg, kid=kid, typ="at+jwt")
+
+    def fresh(**options: Any) -> TokenValidator:
+        v = TokenValidator.from_jwks(jwks, issuer=ISS, audience=AUD, algorithms=[alg], **options)
+        v.validate(warm)
+        return v
+
+    def first_seen() -> int:
+        v = fresh()
+        validate = v.validate
+        for t in tokens:
+            validate(t)
+        return len(tokens)
+
+    repeat_validator = fresh()
+    one = tokens[0]
+    repeat_validator.validate(one)
+
+    def repeat() -> int:
+        validate = repeat_validator.validate
+        for _ in range(10_000):
+            validate(one)
+        return 10_000
+
+    no_memo_validator = fresh(memo_size=0)
+
+    def no_memo() -> int:
+        validate = no_memo_validator.validate
+        for _ in range(200):
+            validate(one)
+        return 200
+
+    keys = {kid: VerificationKey(kid=kid, alg=alg, key=public_of(key))}
+
+    def jose_verify() -> int:
+        for t in tokens[:200]:
+            verify(t, keys=keys, algorithms={alg}, typ="at+jwt")
+        return 200
+
+    return {"first-seen": rate(first_seen, duration), "repeat": rate(repeat, duration),
+            "no-memo": rate(no_memo, duration), "jose.verify": rate(jose_verify, duration),
+            "token bytes": float(len(one))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--algs", default="RS256,ES256")
+    parser.add_argument("--tokens", type=int, default=2000, help="distinct tokens per first-seen round")
+    parser.add_argument("--duration", type=float, default=2.0, help="seconds per measurement")
+    parser.add_argument("--cpu", type=int, default=0)
+    args = parser.parse_args()
+    os.sched_setaffinity(0, {args.cpu})
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")  # noqa: SIM115
+                if line.startswith("model name")), platform.processor())
+    print(f"# {time.strftime('%Y-%m-%d')}  {cpu}  python {platform.python_version()}  pinned to CPU {args.cpu}")
+    print(f"{'alg':6} {'token B':>8} {'first-seen/s':>13} {'repeat/s':>11} {'no-memo/s':>10} {'jose.verify/s':>14}")
+    for alg in args.algs.split(","):
+        r = bench_alg(alg, args.tokens, args.duration)
+        print(f"{alg:6} {r['token bytes']:8.0f} {r['first-seen']:13,.0f} {r['repeat']:11,.0f} "
+              f"{r['no-memo']:10,.0f} {r['jose.verify']:14,.0f}")
+
+
+if __name__ == "__main__":
+    main()

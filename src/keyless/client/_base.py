@@ -1,0 +1,122 @@
+"""What the sync and async credentials share besides the sans-IO core: configuration, the cache,
+the decision whether a cached token can be served, and loading certificate credentials."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import ssl
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from keyless.client.assertions import build_client_assertion, load_certificate_files
+from keyless.client.core import (
+    AssertionAuth,
+    ClientAuth,
+    Metadata,
+    RetryPolicy,
+    SecretAuth,
+    Token,
+    scope_key,
+)
+from keyless.client.tokens import AccessToken, AccessTokenInfo, make_access_token, make_access_token_info
+
+log = logging.getLogger("keyless.client")
+
+# After a failed proactive refresh the still-valid token is served and the refresh retried this much later.
+REFRESH_RETRY_DELAY = 30.0
+
+PathLike = str | os.PathLike[str]
+
+
+def tls_context(ca: PathLike | None) -> ssl.SSLContext | bool:
+    return ssl.create_default_context(cafile=os.fspath(ca)) if ca is not None else True
+
+
+def certificate_auth(client_id: str, certificate_path: PathLike, private_key_path: PathLike | None,
+                     password: str | bytes | None, send_certificate_chain: bool) -> AssertionAuth:
+    key, cert_pem = load_certificate_files(Path(certificate_path),
+                                           Path(private_key_path) if private_key_path is not None else None,
+                                           password)
+
+    def sign(audience: str) -> str:
+        return build_client_assertion(client_id=client_id, audience=audience, private_key=key,
+                                      certificate_pem=cert_pem, send_x5c=send_certificate_chain)
+
+    return AssertionAuth(client_id, sign)
+
+
+class CredentialBase:
+    """Configuration and cache bookkeeping; subclasses add the I/O and the locking."""
+
+    def __init__(self, tenant_id: str, auth: ClientAuth, *, authority: str,
+                 retry_policy: RetryPolicy | None = None) -> None:
+        if not tenant_id or "/" in tenant_id:
+            raise ValueError("tenant_id must be a tenant GUID or name")
+        if not authority.startswith("https://"):
+            raise ValueError("authority must be an https URL, e.g. https://keyless.example:8443")
+        self.tenant_id = tenant_id
+        self.client_id = auth.client_id
+        self.authority = authority.rstrip("/")
+        self._auth = auth
+        self._policy = retry_policy or RetryPolicy()
+        self._metadata: Metadata | None = None
+        self._cache: dict[tuple[str, ...], Token] = {}
+        self._clock: Callable[[], float] = time.time
+        self._rng: Callable[[float, float], float] = random.uniform
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(tenant_id={self.tenant_id!r}, client_id={self.client_id!r}, "
+                f"authority={self.authority!r})")
+
+    def _set_metadata(self, metadata: Metadata) -> None:
+        self._metadata = metadata
+
+    def _key(self, scopes: Sequence[str], tenant_id: str | None) -> tuple[str, ...]:
+        if tenant_id is not None and tenant_id != self.tenant_id:
+            raise ValueError(f"this credential is for tenant {self.tenant_id!r}, not {tenant_id!r}")
+        return scope_key(scopes)
+
+    def _served(self, key: tuple[str, ...], seen: Token | None, force: bool) -> Token | None:
+        """The cached token if it may be served without a request (re-checked under the lock: `force`
+        is satisfied by a token someone else fetched after the caller looked)."""
+        cached = self._cache.get(key)
+        if cached is not None and cached.fresh(self._clock()) and (not force or cached is not seen):
+            return cached
+        return None
+
+    def _after_failure(self, key: tuple[str, ...], cached: Token | None, force: bool, exc: Exception) -> Token:
+        """A refresh failed: keep serving a still-valid token (and try again a little later), else raise."""
+        now = self._clock()
+        if cached is None or force or not cached.usable(now):
+            raise exc
+        log.warning("token refresh for client %s failed (%s); serving the cached token until it expires",
+                    self.client_id, type(exc).__name__)
+        retry_at = min(now + REFRESH_RETRY_DELAY, cached.expires_on)
+        self._cache[key] = replace(cached, refresh_on=retry_at)
+        return self._cache[key]
+
+    @staticmethod
+    def _token_options(options: Mapping[str, object] | None) -> tuple[bool, str | None]:
+        """azure-core's token request options: a `claims` challenge forces a new token; `tenant_id` must be
+        ours; `enable_cae` is accepted (Keyless tokens are not revoked early, so there is nothing to enable)."""
+        options = options or {}
+        tenant_id = options.get("tenant_id")
+        return options.get("claims") is not None, tenant_id if isinstance(tenant_id, str) else None
+
+    @staticmethod
+    def _access_token(token: Token) -> AccessToken:
+        return make_access_token(token.access_token, int(token.expires_on))
+
+    @staticmethod
+    def _access_token_info(token: Token) -> AccessTokenInfo:
+        return make_access_token_info(token.access_token, int(token.expires_on), int(token.refresh_on))
+
+
+def secret_auth(client_id: str, client_secret: str) -> SecretAuth:
+    if not client_id or not client_secret:
+        raise ValueError("client_id and client_secret are required")
+    return SecretAuth(client_id, client_secret)

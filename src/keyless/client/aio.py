@@ -1,0 +1,134 @@
+"""Asynchronous credentials (`httpx.AsyncClient`): the same API as `keyless.client`, with `await`.
+
+They satisfy azure-core's `AsyncTokenCredential` and `AsyncSupportsTokenInfo` protocols. Concurrent
+`get_token` calls for the same scopes share one token request (an `asyncio.Lock` per scope set).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from keyless.client._base import CredentialBase, PathLike, certificate_auth, secret_auth, tls_context
+from keyless.client.adapters import AsyncHttpxAuth
+from keyless.client.core import (
+    Action,
+    ClientAuth,
+    ClientAuthenticationError,
+    HttpResponse,
+    Outcome,
+    RetryPolicy,
+    Sleep,
+    Token,
+    TransportFailure,
+    token_flow,
+)
+from keyless.client.tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
+
+T = TypeVar("T")
+
+__all__ = ["AsyncHttpxAuth", "CertificateCredential", "ClientSecretCredential"]
+
+
+class _AsyncCredential(CredentialBase):
+    def __init__(self, tenant_id: str, auth: ClientAuth, *, authority: str, ca: PathLike | None,
+                 http_client: httpx.AsyncClient | None, retry_policy: RetryPolicy | None) -> None:
+        super().__init__(tenant_id, auth, authority=authority, retry_policy=retry_policy)
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(verify=tls_context(ca), timeout=10, follow_redirects=False)
+        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self._locks: dict[tuple[str, ...], asyncio.Lock] = {}
+
+    async def get_token(self, *scopes: str, claims: str | None = None, tenant_id: str | None = None,
+                        enable_cae: bool = False, **kwargs: Any) -> AccessToken:
+        return self._access_token(await self._get(self._key(scopes, tenant_id), claims is not None))
+
+    async def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
+        force, tenant_id = self._token_options(options)
+        return self._access_token_info(await self._get(self._key(scopes, tenant_id), force))
+
+    def auth(self, *scopes: str) -> AsyncHttpxAuth:
+        """An `httpx.Auth` for `httpx.AsyncClient` that sends `Authorization: Bearer …` for `scopes`."""
+        return AsyncHttpxAuth(self, scopes)
+
+    async def close(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self: T) -> T:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def _get(self, key: tuple[str, ...], force: bool = False) -> Token:
+        seen = self._cache.get(key)
+        if seen is not None and seen.fresh(self._clock()) and not force:
+            return seen
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        if seen is not None and seen.usable(self._clock()) and not force and lock.locked():
+            return seen  # a refresh is in flight; the current token is still good
+        async with lock:
+            served = self._served(key, seen, force)
+            if served is not None:
+                return served
+            cached = self._cache.get(key)
+            try:
+                token = await self._drive(token_flow(self._auth, key, authority=self.authority,
+                                                     tenant_id=self.tenant_id, metadata=self._metadata,
+                                                     policy=self._policy, clock=self._clock, rng=self._rng,
+                                                     on_metadata=self._set_metadata))
+            except ClientAuthenticationError as exc:
+                return self._after_failure(key, cached, force, exc)
+            self._cache[key] = token
+            return token
+
+    async def _drive(self, flow: Generator[Action, Outcome, T]) -> T:
+        try:
+            action = next(flow)
+            while True:
+                outcome: Outcome = None
+                if isinstance(action, Sleep):
+                    await self._sleep(action.seconds)
+                else:
+                    outcome = await self._send(action.request.method, action.request.url, action.request.headers,
+                                               action.request.form)
+                action = flow.send(outcome)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
+    async def _send(self, method: str, url: str, headers: Mapping[str, str],
+                    form: Mapping[str, str] | None) -> HttpResponse | TransportFailure:
+        try:
+            resp = await self._http.request(method, url, headers=headers, data=form)
+        except httpx.TransportError as exc:
+            return TransportFailure(type(exc).__name__)
+        return HttpResponse.of(resp.status_code, resp.headers, resp.content)
+
+
+class ClientSecretCredential(_AsyncCredential):
+    """An application's client secret (`client_secret_post`), asynchronously."""
+
+    def __init__(self, tenant_id: str, client_id: str, client_secret: str, *, authority: str,
+                 ca: PathLike | None = None, http_client: httpx.AsyncClient | None = None,
+                 retry_policy: RetryPolicy | None = None) -> None:
+        super().__init__(tenant_id, secret_auth(client_id, client_secret), authority=authority, ca=ca,
+                         http_client=http_client, retry_policy=retry_policy)
+
+
+class CertificateCredential(_AsyncCredential):
+    """A certificate credential (see `keyless.client.CertificateCredential`), asynchronously."""
+
+    def __init__(self, tenant_id: str, client_id: str, *, certificate_path: PathLike,
+                 private_key_path: PathLike | None = None, password: str | bytes | None = None, authority: str,
+                 ca: PathLike | None = None, send_certificate_chain: bool = False,
+                 http_client: httpx.AsyncClient | None = None, retry_policy: RetryPolicy | None = None) -> None:
+        auth = certificate_auth(client_id, certificate_path, private_key_path, password, send_certificate_chain)
+        super().__init__(tenant_id, auth, authority=authority, ca=ca, http_client=http_client,
+                         retry_policy=retry_policy)
