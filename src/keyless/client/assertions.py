@@ -13,7 +13,13 @@ import time
 import uuid
 from pathlib import Path
 
-from keyless.crypto.certificates import CertificateInfo, load_certificate, load_private_key_pem
+from keyless.crypto.certificates import (
+    CertificateInfo,
+    CertificateRejected,
+    load_certificate,
+    load_pkcs12_credential,
+    load_private_key_pem,
+)
 from keyless.crypto.keys import PrivateKey, public_of, public_to_pem
 from keyless.errors import KeylessError
 from keyless.jose.jws import sign_with_headers
@@ -111,15 +117,18 @@ def load_certificate_files(
     """A certificate credential from PEM files: the certificate (its first certificate block is the leaf)
     and the private key, in a file of its own or in the certificate's file. Checked to belong together.
 
-    PKCS#12/PFX bundles are refused with a conversion hint: `keyless.crypto` has no PKCS#12 loader yet.
+    A file that is not PEM is read as a PKCS#12/PFX bundle holding both (with `password`).
     """
     cert_file = Path(certificate_path)
     cert_data = _read(cert_file, "certificate")
+    secret = password.encode() if isinstance(password, str) else password
     if b"-----BEGIN" not in cert_data:
-        raise CredentialError(
-            f"{cert_file} is not PEM; PKCS#12/PFX is not supported yet — convert it with "
-            "`openssl pkcs12 -in FILE.pfx -out FILE.pem -nodes`"
-        )
+        if private_key_path is not None:
+            raise CredentialError(f"{cert_file} is not PEM: a PKCS#12 file carries its own key, give no key file")
+        try:
+            return load_pkcs12_credential(cert_data, secret)
+        except CertificateRejected as exc:
+            raise CredentialError(f"{cert_file}: {exc.message}") from None
     certs = _blocks(cert_data, frozenset({b"CERTIFICATE"}))
     if not certs:
         raise CredentialError(f"{cert_file} holds no PEM certificate")
@@ -129,7 +138,6 @@ def load_certificate_files(
     if len(keys) != 1:
         found = "no" if not keys else "more than one"
         raise CredentialError(f"{key_file} holds {found} PEM private key")
-    secret = password.encode() if isinstance(password, str) else password
     key = load_private_key_pem(keys[0], secret)
     info = load_certificate(certs[0])
     if public_to_pem(public_of(key)) != public_to_pem(info.public_key):

@@ -515,3 +515,20 @@ def client_key_usage() -> x509.KeyUsage:
         data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
         encipher_only=False, decipher_only=False,
     )
+
+
+def load_pkcs12_credential(data: bytes, password: bytes | None = None) -> tuple[PrivateKey, bytes]:
+    """The private key and leaf certificate (PEM) of a PKCS#12/PFX bundle, for client credentials
+    (azure-identity and Windows tooling hand these out). The key policy applies as for uploads."""
+    try:
+        key, cert, _chain = pkcs12.load_key_and_certificates(data, password)
+    except TypeError:
+        raise CertificateRejected("password_required", "the PKCS#12 file is encrypted; give its password") from None
+    except ValueError:
+        raise CertificateRejected("bad_pkcs12", "not a PKCS#12 file, or the password is wrong") from None
+    if key is None or cert is None:
+        raise CertificateRejected("bad_pkcs12", "the PKCS#12 file must hold a private key and its certificate")
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+        raise CertificateRejected("key_type_not_allowed", "the PKCS#12 key is not RSA, EC or Ed25519")
+    check_key_policy(key.public_key())
+    return key, cert.public_bytes(serialization.Encoding.PEM)

@@ -268,13 +268,35 @@ def test_load_certificate_files(pem_files: tuple[Path, Path], tmp_path: Path) ->
     assert load_certificate_files(both)[1] == load_certificate_files(cert, key)[1]
     with pytest.raises(CredentialError, match="no PEM private key"):
         load_certificate_files(cert)
-    pfx = tmp_path / "c.pfx"
-    pfx.write_bytes(b"\x30\x82\x01\x00binary")
-    with pytest.raises(CredentialError, match="PFX is not supported yet"):
-        load_certificate_files(pfx)
+    garbage = tmp_path / "c.pfx"
+    garbage.write_bytes(b"\x30\x82\x01\x00binary")
+    with pytest.raises(CredentialError, match="not a PKCS#12 file"):
+        load_certificate_files(garbage)
     other = tmp_path / "other.key"
     other.write_bytes(private_key_pem(generate_client_key("p256")))
     with pytest.raises(CredentialError, match="does not belong"):
         load_certificate_files(cert, other)
     with pytest.raises(CredentialError, match="cannot read"):
         load_certificate_files(tmp_path / "missing.pem")
+
+
+def test_load_pkcs12_bundle(pem_files: tuple[Path, Path], tmp_path: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    cert_path, key_path = pem_files
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    pfx = tmp_path / "worker.pfx"
+    pfx.write_bytes(pkcs12.serialize_key_and_certificates(
+        b"worker", key, cert, None, serialization.BestAvailableEncryption(b"pw")))  # type: ignore[arg-type]
+    loaded_key, loaded_pem = load_certificate_files(pfx, password="pw")
+    assert x509.load_pem_x509_certificate(loaded_pem) == cert
+    assert loaded_key.public_key().public_numbers() == key.public_key().public_numbers()  # type: ignore[union-attr]
+    with pytest.raises(CredentialError, match="password is wrong"):
+        load_certificate_files(pfx, password="wrong")
+    with pytest.raises(CredentialError, match="password is wrong"):  # encrypted, none given
+        load_certificate_files(pfx)
+    with pytest.raises(CredentialError, match="no key file"):
+        load_certificate_files(pfx, key_path)
