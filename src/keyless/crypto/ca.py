@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -31,7 +31,7 @@ from keyless.crypto.keys import private_from_der, private_to_der
 @dataclass(frozen=True)
 class IssuedCert:
     cert_pem: bytes
-    key_der: bytes  # PKCS#8 DER, to be sealed or written encrypted by the caller
+    key_der: bytes = field(repr=False)  # PKCS#8 DER, to be sealed or written encrypted by the caller
 
 
 def _name(common_name: str) -> x509.Name:

@@ -401,3 +401,8 @@ def test_client_cert_requires_ec_ca(ca: IssuedCert, client_key: PrivateKey) -> N
     rsa_ca = IssuedCert(cert_pem=ca.cert_pem, key_der=private_to_der(generate("RS256")))
     with pytest.raises(TypeError):
         issue_client_certificate(rsa_ca, _csr(client_key), common_name="c", now=NOW)
+
+
+def test_issued_cert_repr_hides_the_private_key(ca: IssuedCert) -> None:
+    assert ca.key_der.hex() not in repr(ca)
+    assert "key_der" not in repr(ca)
