@@ -121,8 +121,9 @@ def new(
     if key_kind not in ("rsa2048", "p256", "ed25519"):
         fail("--key must be rsa2048, p256 or ed25519")
     kind = cast(ClientKeyKind, key_kind)
-    if not out.is_dir():
+    if out.exists() and not out.is_dir():
         fail(f"--out: {out} is not a directory")
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new directory for key files is private
     api = client(data_dir, server, ca)
     found = api.resolve_app(app_ref)
     stem = _file_stem(found)

@@ -129,7 +129,9 @@ def test_revoke_stops_the_certificate(sqlite_server: RunningServer, tmp_path: Pa
 
 def test_token_get_credential_options(sqlite_server: RunningServer, tmp_path: Path) -> None:
     client, scope = _client(sqlite_server)
-    created = sqlite_server.cli_json("cert", "new", client["client_id"], "--out", str(tmp_path))
+    out = tmp_path / "new" / "creds"  # made on demand, private
+    created = sqlite_server.cli_json("cert", "new", client["client_id"], "--out", str(out))
+    assert out.is_dir() and (out.stat().st_mode & 0o777) == 0o700
     cid = client["client_id"]
     only_cert = sqlite_server.cli("token", "get", cid, "--cert", created["certificate_path"], "--scope", scope,
                                   check=False)
