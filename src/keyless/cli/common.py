@@ -84,14 +84,14 @@ def resolve(data_dir: Path, server: str | None, ca: Path | None) -> Target:
     tenant = os.environ.get("KEYLESS_TENANT") or config.get("tenant_id") or "default"
     target = Target(server=url.rstrip("/"), ca=ca_path, tenant=tenant)
     cred_file = data_dir / "cli" / "credential.json"
-    env_id = os.environ.get("KEYLESS_CLIENT_ID")
-    if env_id and os.environ.get("KEYLESS_CLIENT_SECRET"):
+    env_id = os.environ.get("KEYLESS_ADMIN_CLIENT_ID")
+    if env_id and os.environ.get("KEYLESS_ADMIN_CLIENT_SECRET"):
         target.client_id = env_id
-        target.client_secret = os.environ["KEYLESS_CLIENT_SECRET"]
-    elif env_id and os.environ.get("KEYLESS_CLIENT_CERTIFICATE") and os.environ.get("KEYLESS_CLIENT_KEY"):
+        target.client_secret = os.environ["KEYLESS_ADMIN_CLIENT_SECRET"]
+    elif env_id and os.environ.get("KEYLESS_ADMIN_CLIENT_CERTIFICATE") and os.environ.get("KEYLESS_ADMIN_CLIENT_KEY"):
         target.client_id = env_id
-        target.client_certificate = Path(os.environ["KEYLESS_CLIENT_CERTIFICATE"])
-        target.client_key = Path(os.environ["KEYLESS_CLIENT_KEY"])
+        target.client_certificate = Path(os.environ["KEYLESS_ADMIN_CLIENT_CERTIFICATE"])
+        target.client_key = Path(os.environ["KEYLESS_ADMIN_CLIENT_KEY"])
     elif cred_file.exists():
         _read_credential(target, cred_file)
     return target
@@ -210,8 +210,8 @@ class ManagementClient:
     def __init__(self, target: Target, http: httpx.Client | None = None) -> None:
         has_certificate = target.client_certificate is not None and target.client_key is not None
         if not target.client_id or not (target.client_secret or has_certificate):
-            fail("no CLI credential: run `keyless init`, pass --data-dir, or set KEYLESS_CLIENT_ID with "
-                 "KEYLESS_CLIENT_SECRET or KEYLESS_CLIENT_CERTIFICATE/KEYLESS_CLIENT_KEY")
+            fail("no CLI credential: run `keyless init`, pass --data-dir, or set KEYLESS_ADMIN_CLIENT_ID with "
+                 "KEYLESS_ADMIN_CLIENT_SECRET or KEYLESS_ADMIN_CLIENT_CERTIFICATE/KEYLESS_ADMIN_CLIENT_KEY")
         self.target = target
         self.http = http or httpx.Client(verify=trust(target.ca), timeout=30, follow_redirects=False)
         self._token: str | None = None

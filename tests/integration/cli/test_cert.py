@@ -178,9 +178,10 @@ def test_the_cli_credential_is_a_certificate_and_old_secret_credentials_still_wo
         # Environment credentials: a certificate and key kept outside any data directory.
         empty = tmp_path / "empty"
         empty.mkdir()
-        env = {**os.environ, "KEYLESS_CLIENT_ID": cli_id, "KEYLESS_CLIENT_CERTIFICATE": str(keep / "cli.pem"),
-               "KEYLESS_CLIENT_KEY": str(keep / "cli.key"), "KEYLESS_TENANT": srv.tenant_id}
-        env.pop("KEYLESS_CLIENT_SECRET", None)
+        env = {**os.environ, "KEYLESS_ADMIN_CLIENT_ID": cli_id,
+               "KEYLESS_ADMIN_CLIENT_CERTIFICATE": str(keep / "cli.pem"),
+               "KEYLESS_ADMIN_CLIENT_KEY": str(keep / "cli.key"), "KEYLESS_TENANT": srv.tenant_id}
+        env.pop("KEYLESS_ADMIN_CLIENT_SECRET", None)
         proc = subprocess.run(cli_command("app", "list", "-o", "json", "--data-dir", str(empty), "--server", srv.url,
                                           "--ca", srv.ca), env=env, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr
