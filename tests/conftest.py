@@ -3,26 +3,16 @@ runs, and in CI it must)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.server import Admin, RunningServer, postgres_available, postgres_database, start_server, stop_server
+from tests.support.server import Admin, RunningServer, postgres_database, require_postgres, start_server, stop_server
 
 # Tests share one server per backend; lift the failure limiter so negative tests do not throttle
 # each other (the limiter has tests of its own against a dedicated server).
 SHARED_ENV = {"KEYLESS_SOURCE_FAILURE_BURST": "1000000", "KEYLESS_CLIENT_FAILURE_BURST": "1000000"}
-
-
-def _require_postgres() -> None:
-    reason = postgres_available()
-    if reason is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -30,7 +20,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     """A running `keyless serve` over TLS on loopback, on each storage backend."""
     tmp = tmp_path_factory.mktemp(f"server-{request.param}")
     if request.param == "postgresql":
-        _require_postgres()
+        require_postgres()
         with postgres_database() as url:
             srv = start_server(tmp, database_url=url, env=SHARED_ENV)
             try:

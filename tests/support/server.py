@@ -41,6 +41,18 @@ def postgres_available() -> str | None:
         return f"PostgreSQL not reachable on 127.0.0.1:5432 ({exc})"
 
 
+def require_postgres() -> None:
+    """Skip (with the reason) where PostgreSQL does not answer; in CI, fail instead: there it must run."""
+    import pytest
+
+    reason = postgres_available()
+    if reason is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
+    pytest.skip(reason)
+
+
 @contextmanager
 def postgres_database() -> Iterator[str]:
     """A uniquely named, empty database that is dropped afterwards."""

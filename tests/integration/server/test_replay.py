@@ -22,8 +22,8 @@ from tests.support.server import (
     _wait_ready,
     cli_command,
     free_port,
-    postgres_available,
     postgres_database,
+    require_postgres,
     start_server,
     stop_server,
 )
@@ -123,13 +123,6 @@ def test_b07_concurrent_burst_one_server(server: RunningServer, admin: Admin) ->
 
 # -- two server processes, one PostgreSQL database -----------------------------------------------------------
 
-def _require_postgres() -> None:
-    reason = postgres_available()
-    if reason is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
-    pytest.skip(reason)
 
 
 def _second_server(first: RunningServer, tmp: Path) -> RunningServer:
@@ -154,7 +147,7 @@ def _second_server(first: RunningServer, tmp: Path) -> RunningServer:
 
 @pytest.fixture
 def two_servers(tmp_path: Path) -> Iterator[tuple[RunningServer, RunningServer]]:
-    _require_postgres()
+    require_postgres()
     with postgres_database() as url:
         first = start_server(tmp_path, database_url=url, env=SHARED_ENV)
         try:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from keyless.store import db
-from tests.support.server import postgres_available, postgres_database
+from tests.support.server import postgres_database, require_postgres
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -17,10 +16,6 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield db.sqlite_url(tmp_path / "s.db")
         return
-    reason = postgres_available()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
-        pytest.skip(reason)
+    require_postgres()
     with postgres_database() as pg:
         yield pg
