@@ -21,12 +21,24 @@ DatabaseOpt = Annotated[
 ]
 
 
-def config_port(data_dir: Path) -> int | None:
+def _config(data_dir: Path) -> dict[str, object]:
     config = data_dir / "config.json"
     if not config.exists():
-        return None
-    port: int | None = urlsplit(str(json.loads(config.read_text()).get("server_url", ""))).port
+        return {}
+    data: dict[str, object] = json.loads(config.read_text())
+    return data
+
+
+def config_port(data_dir: Path) -> int | None:
+    port: int | None = urlsplit(str(_config(data_dir).get("server_url", ""))).port
     return port
+
+
+VaultDomainOpt = Annotated[
+    str | None,
+    typer.Option("--vault-domain",
+                 help="Vaults are served as https://VAULT.DOMAIN:VAULT_PORT (default vault.localhost)."),
+]
 
 
 def init(
@@ -35,6 +47,7 @@ def init(
     port: Annotated[int, typer.Option(help="Port the server will listen on (goes into its URL).")] = 8443,
     server_url: Annotated[str | None, typer.Option(help="Public URL; default https://127.0.0.1:PORT.")] = None,
     signing_alg: SigningAlgOpt = "RS256",
+    vault_domain: VaultDomainOpt = None,
     output: OutputOpt = Output.table,
 ) -> None:
     """Create a data directory: database at head, default tenant, signing key, local CA and TLS
@@ -50,7 +63,8 @@ def init(
         fail("--signing-alg must be RS256 or ES256")
     url = server_url or f"https://127.0.0.1:{port}"
     result = asyncio.run(
-        initialize(data_dir, database_url=database_url, server_url=url, signing_alg=signing_alg)
+        initialize(data_dir, database_url=database_url, server_url=url, signing_alg=signing_alg,
+                   vault_domain=vault_domain or "vault.localhost")
     )
     emit(
         {
@@ -73,19 +87,32 @@ def serve(
     database_url: DatabaseOpt = None,
     public_url: Annotated[str | None, typer.Option(help="Base URL clients use (issuer prefix).")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    vault_port: Annotated[int | None, typer.Option(
+        help="HTTPS port of the Key Vault-compatible vault API (default PORT+2; -1 turns it off).")] = None,
+    vault_domain: VaultDomainOpt = None,
+    default_vault: Annotated[str, typer.Option(help="The vault served at https://HOST:VAULT_PORT/.")] = "default",
 ) -> None:
-    """Run the identity server over HTTPS (TLS 1.2+) until interrupted.
+    """Run the identity server over HTTPS (TLS 1.2+) until interrupted: the token service and the
+    management API on PORT, the vault on VAULT_PORT.
 
-    Example: keyless serve --data-dir /var/lib/keyless --port 8443
+    Example: keyless serve --data-dir /var/lib/keyless --port 8443 --vault-port 8445
     """
+    from pydantic import ValidationError
+
     from keyless.server.run import run_server, serve
     from keyless.server.settings import ServerSettings
 
     chosen = port or config_port(data_dir) or 8443
-    settings = ServerSettings(
-        data_dir=data_dir, host=host, port=chosen, database_url=database_url, public_url=public_url,
-        log_level=log_level,
-    )
+    domain = vault_domain or str(_config(data_dir).get("vault_domain", "vault.localhost"))
+    try:
+        settings = ServerSettings(
+            data_dir=data_dir, host=host, port=chosen, database_url=database_url, public_url=public_url,
+            log_level=log_level, vault_port=chosen + 2 if vault_port is None else vault_port, vault_domain=domain,
+            default_vault=default_vault,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        fail(f"invalid setting {first['loc'][0]}: {first['msg']}")
     with contextlib.suppress(KeyboardInterrupt):
         run_server(serve(settings))
 

@@ -6,6 +6,8 @@ FastAPI application mounted behind them, so the token endpoint pays nothing for 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -16,11 +18,16 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keyless.server.context import ServerContext
+from keyless.server.limits import BodyLimit
 from keyless.server.manage.api import create_management_app
 from keyless.server.routes import discovery, health, token
 from keyless.server.routes.common import json_response
+from keyless.server.vault.app import VaultApi
+from keyless.server.vault.resource import ensure_all
 
 log = logging.getLogger("keyless.server")
+PURGE_INTERVAL = 600.0
+MANAGEMENT_MAX_BODY = 5 * 1024 * 1024  # a vault restore blob (4 MiB) plus its JSON
 
 
 class ErrorShield:
@@ -60,11 +67,20 @@ def create_app(ctx: ServerContext) -> ASGIApp:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ctx.signins.start()
+        ctx.audits.start()
+        sweeper = None
+        if ctx.settings.vault_enabled:
+            await ensure_all(ctx)
+            sweeper = asyncio.create_task(purge_sweeper(ctx), name="vault-purge")
         ctx.ready = True
         try:
             yield
         finally:
             ctx.ready = False
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
             # Flush the sign-in log and close the pool here, inside the orderly shutdown: uvicorn
             # re-raises SIGINT afterwards, which would cancel a later cleanup half-way.
             await ctx.close()
@@ -85,9 +101,35 @@ def create_app(ctx: ServerContext) -> ASGIApp:
         Route("/healthz", health.healthz),
         Route("/readyz", health.readyz),
         Route("/metrics", health.metrics),
-        Mount("", app=management),
+        Mount("", app=BodyLimit(management, MANAGEMENT_MAX_BODY)),
     ]
     # Unmatched paths fall through to the management app, which answers with problem details.
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.ctx = ctx
-    return ErrorShield(app)
+    main = ErrorShield(app)
+    if not ctx.settings.vault_enabled:
+        return main
+    vault = ErrorShield(VaultApi(ctx))
+    vault_port = ctx.settings.vault_port
+
+    async def by_port(scope: Scope, receive: Receive, send: Send) -> None:
+        """The vault is served at the root of its own port (compat §5.1: no path prefix)."""
+        server = scope.get("server")
+        if scope["type"] == "http" and server is not None and server[1] == vault_port:
+            await vault(scope, receive, send)
+        else:
+            await main(scope, receive, send)
+
+    return by_port
+
+
+async def purge_sweeper(ctx: ServerContext, every: float = PURGE_INTERVAL) -> None:
+    """Remove soft-deleted secrets whose retention has ended (reads already treat them as gone)."""
+    while True:
+        try:
+            purged = await ctx.vaults.purge_expired()
+            if purged:
+                log.info("purged expired deleted secrets", extra={"event": "vault_purged", "count": purged})
+        except Exception:
+            log.exception("purge sweep failed", extra={"event": "vault_purge_failed"})
+        await asyncio.sleep(every)

@@ -11,16 +11,20 @@ from keyless.crypto import aead
 from keyless.crypto.ca import IssuedCert
 from keyless.directory.cache import CachedDirectory
 from keyless.directory.service import DirectoryService
-from keyless.domain.model import Tenant
+from keyless.domain.model import AuditEvent, Tenant
 from keyless.oauth.keyring import KeyRing
 from keyless.oauth.metadata import issuer
 from keyless.oauth.ratelimit import FailureLimiter
 from keyless.oauth.service import TokenService
+from keyless.server.batching import BatchWriter
+from keyless.server.bearer import BearerVerifier
 from keyless.server.datadir import CA_KEY_AAD, DataDir, load_kek, secret_hasher
 from keyless.server.settings import ServerSettings
 from keyless.server.signin_log import SignInBatcher
 from keyless.store import db
 from keyless.store.directory import SqlDirectoryStore
+from keyless.store.vault import SqlVaultStore
+from keyless.vault.service import VaultService
 
 
 @dataclass
@@ -35,6 +39,10 @@ class ServerContext:
     admin: DirectoryService
     signins: SignInBatcher
     base_url: str
+    bearers: BearerVerifier
+    vaults: VaultService
+    audits: BatchWriter[AuditEvent]
+    vault_resource: str
     kek: bytes = field(repr=False, default=b"")
     ready: bool = field(default=False)
     _ca: IssuedCert | None = field(default=None, repr=False)
@@ -71,9 +79,15 @@ class ServerContext:
         signins = SignInBatcher(store, settings.signin_flush_interval)
         base_url = settings.base_url(bound_port)
 
+        vault_store = SqlVaultStore(engine)
+        audits: BatchWriter[AuditEvent] = BatchWriter(vault_store.record_audits, settings.signin_flush_interval,
+                                                      name="audit")
+        vaults = VaultService(vault_store, clock, kek, audit_sink=audits.record, cache_ttl=settings.cache_ttl)
+
         def on_change() -> None:
             directory.invalidate()
             keyring.invalidate()
+            vaults.invalidate()
 
         tokens = TokenService(
             directory=directory, keyring=keyring, hasher=hasher, clock=clock, sink=signins, replay=store,
@@ -88,10 +102,12 @@ class ServerContext:
         return cls(
             settings=settings, clock=clock, engine=engine, store=store, directory=directory, keyring=keyring,
             tokens=tokens, admin=DirectoryService(store, clock, hasher, kek, on_change), signins=signins,
-            base_url=base_url, kek=kek,
+            base_url=base_url, kek=kek, bearers=BearerVerifier(keyring, clock, base_url), vaults=vaults,
+            audits=audits, vault_resource=settings.vault_resource(),
         )
 
     async def close(self) -> None:
         await self.signins.close()
+        await self.audits.close()
         self.store.close()
         await self.engine.dispose()

@@ -47,6 +47,7 @@ async def initialize(
     server_url: str = "https://127.0.0.1:8443",
     signing_alg: str = "RS256",
     tenant_name: str = "default",
+    vault_domain: str = "vault.localhost",
     clock: Clock | None = None,
 ) -> InitResult:
     clock = clock or SystemClock()
@@ -66,6 +67,7 @@ async def initialize(
     host = urlsplit(server_url).hostname or ""
     if host and host not in hostnames and not _is_ip(host):
         hostnames.append(host)
+    hostnames += [vault_domain, f"*.{vault_domain}"]  # vaults by name: https://{vault}.{vault_domain}:PORT
     tls = ca.issue_server_cert(authority, hostnames=hostnames, ips=["127.0.0.1", "::1"], now=now)
     data.write_public(data.tls_cert, tls.cert_pem + authority.cert_pem)
     data.write_private(data.tls_key, ca.encrypted_pem(tls.key_der, tls_key_password(kek).encode()))
@@ -103,6 +105,7 @@ async def initialize(
         "tenant_id": boot.tenant.id,
         "tenant_name": boot.tenant.name,
         "server_url": server_url,
+        "vault_domain": vault_domain,
     }
     if database_url:
         parsed = make_url(database_url)

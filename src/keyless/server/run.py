@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import uvicorn
 
 from keyless.clock import Clock
+from keyless.errors import ConfigurationError
 from keyless.server.app import create_app
 from keyless.server.context import ServerContext
 from keyless.server.datadir import DataDir, check_private, load_kek, tls_key_password
@@ -26,6 +28,19 @@ def tls_config(config: uvicorn.Config) -> None:
     config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
     config.ssl.set_ciphers(TLS12_CIPHERS)
     config.ssl.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(f"cannot listen on {host}:{port} for the vault: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def run_server(main: Coroutine[Any, Any, None]) -> None:
@@ -65,6 +80,12 @@ async def serve(settings: ServerSettings, *, clock: Clock | None = None,
     )
     tls_config(config)
     server = uvicorn.Server(config)
+    sockets = [config.bind_socket()]
+    if settings.vault_enabled:
+        # The vault's own port, on the same server and TLS context; `create_app` routes by local port.
+        if settings.vault_port in (0, settings.port):
+            raise ConfigurationError("the vault port must be a fixed port other than the server's")
+        sockets.append(_bind(settings.host, settings.vault_port))
     try:
         if on_ready is not None:
             async def announce() -> None:
@@ -73,11 +94,13 @@ async def serve(settings: ServerSettings, *, clock: Clock | None = None,
                 on_ready(ctx)
 
             waiter = asyncio.create_task(announce())
-            await server.serve()
+            await server.serve(sockets=sockets)
             waiter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await waiter
         else:
-            await server.serve()
+            await server.serve(sockets=sockets)
     finally:
+        for sock in sockets:
+            sock.close()
         await ctx.engine.dispose()

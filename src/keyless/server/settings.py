@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DOMAIN = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$"
+
 
 class ServerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KEYLESS_", extra="ignore")
@@ -23,9 +25,23 @@ class ServerSettings(BaseSettings):
     source_failure_rate: float = Field(default=0.5, gt=0, description="per-source failure budget refill, per second")
     client_failure_burst: float = Field(default=100, gt=0, description="failed auths per client_id before 429")
     client_failure_rate: float = Field(default=2, gt=0, description="per-client failure budget refill, per second")
+    vault_port: int = Field(default=8445, ge=-1, le=65535,
+                            description="HTTPS port of the Key Vault-compatible vault API (-1: off)")
+    vault_domain: str = Field(default="vault.localhost", pattern=DOMAIN, description="vaults are also served as https://{vault}.{vault_domain}:{vault_port}")
+    default_vault: str = Field(default="default", description="the vault served at https://HOST:{vault_port}/")
     insecure_world_readable_files: bool = Field(
         default=False, description="skip the 0600 check on key files (never in production)"
     )
+
+    @property
+    def vault_enabled(self) -> bool:
+        return self.vault_port >= 0
+
+    def vault_resource(self, bound_port: int | None = None) -> str:
+        """The vault's token audience, announced in its challenge: a parent domain of every vault's host
+        name with the same port, so `azure-keyvault-secrets` accepts it (compat §5.2)."""
+        port = bound_port if bound_port is not None else self.vault_port
+        return f"https://{self.vault_domain}" + ("" if port == 443 else f":{port}")
 
     def base_url(self, bound_port: int | None = None) -> str:
         if self.public_url:

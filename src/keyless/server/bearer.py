@@ -1,0 +1,65 @@
+"""Bearer tokens presented to the server's own resources (the management API, the vault): issued by
+this server, checked in-process against the tenant's published keys with the same claim checks a
+resource server makes (`keyless.verify.claims`).
+
+A verified token is remembered until it expires, at most `MEMO_SECONDS` (so an emergency key removal
+takes effect within that), which takes signature verification off the path of every request after
+the first one with the same token.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from keyless.clock import Clock
+from keyless.domain.model import Tenant
+from keyless.jose.jwk import public_key_from_jwk
+from keyless.jose.jws import InvalidJws, VerificationKey, verify
+from keyless.oauth.keyring import KeyRing
+from keyless.oauth.metadata import issuer
+from keyless.verify.claims import AccessToken, InvalidToken, check_access_token
+
+MAX_BEARER = 8192
+MEMO_SECONDS = 60.0
+MEMO_ENTRIES = 10_000
+
+
+class BearerMissing(Exception):
+    """No `Authorization: Bearer` at all: the caller should be told how to get a token."""
+
+
+class BearerInvalid(Exception):
+    """A bearer token that does not verify, or is for another tenant or resource."""
+
+
+class BearerVerifier:
+    def __init__(self, keyring: KeyRing, clock: Clock, base_url: str) -> None:
+        self._keyring = keyring
+        self._clock = clock
+        self._base_url = base_url
+        self._memo: OrderedDict[tuple[str, str, str], tuple[AccessToken, float]] = OrderedDict()
+
+    async def verify(self, tenant: Tenant, authorization: str | None, audience: str) -> AccessToken:
+        if not authorization:
+            raise BearerMissing
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or len(token) > MAX_BEARER:
+            raise BearerInvalid
+        now = self._clock.now()
+        key = (tenant.id, audience, token)
+        hit = self._memo.get(key)
+        if hit is not None and now < hit[1]:
+            return hit[0]
+        keys = {}
+        for k in await self._keyring.published(tenant.id):
+            keys[k.kid] = VerificationKey(kid=k.kid, alg=k.alg, key=public_key_from_jwk(k.public_jwk))
+        try:
+            claims = verify(token, keys=keys, algorithms={"RS256", "ES256"}, typ="at+jwt")
+            access = check_access_token(claims, issuer=issuer(self._base_url, tenant), audience=audience, now=now)
+        except (InvalidJws, InvalidToken):
+            raise BearerInvalid from None
+        if len(self._memo) >= MEMO_ENTRIES:
+            self._memo.popitem(last=False)
+        self._memo[key] = (access, min(access.expires_at, now + MEMO_SECONDS))
+        return access

@@ -1,0 +1,280 @@
+"""The Key Vault-compatible API (compat §5 and §7): one vault per host name or port, at the URL root.
+
+Order of checks on every request: which vault (the Host header), which route (raw path, G01), a
+declared body over the cap (413, before anything is read), the bearer token (401 with the challenge
+`azure-keyvault-secrets` needs), then the operation, whose grants are checked before any secret is
+looked up. Every response carries `Cache-Control: no-store` (G11); values appear only in the body of
+an explicit read, never in errors, logs or URLs (G07).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from keyless.server.bearer import BearerInvalid, BearerMissing
+from keyless.server.context import ServerContext
+from keyless.server.routes.common import BodyTooLarge, read_capped
+from keyless.server.vault import wire
+from keyless.server.vault.routing import NoRoute, Route, route
+from keyless.vault import model as m
+from keyless.vault.errors import BadParameter, TooLarge, Unreadable, VaultError
+
+log = logging.getLogger("keyless.vault")
+MAX_BODY = 200 * 1024  # a 25 KiB value, JSON-escaped at worst 6x, plus tags
+MAX_RESTORE_BODY = 4 * 1024 * 1024
+_API_VERSION = re.compile(r"(\d{1,2}\.\d{1,2}|\d{4}-\d{2}-\d{2})(-preview(\.\d{1,2})?)?")
+_NO_STORE = {"cache-control": "no-store"}
+_MEDIA = "application/json; charset=utf-8"
+
+Handler = Callable[["VaultApi", Request, m.Vault, str, m.Principal, Route], Awaitable[Response]]
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type=_MEDIA, headers={**_NO_STORE, **(headers or {})})
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return _json(wire.error(code, message), status, headers)
+
+
+class VaultApi:
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+        settings = ctx.settings
+        self._suffix = "." + settings.vault_domain
+        self._default = settings.default_vault
+        self._canonical = f"https://{_url_host(settings.host)}:{settings.vault_port}"
+        self._plain_hosts = {"localhost", "127.0.0.1", "[::1]", _url_host(settings.host)}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        response = await self.handle(request)
+        await response(scope, receive, send)
+
+    # -- request pipeline --------------------------------------------------------------------------
+    def _address(self, request: Request) -> tuple[str, str]:
+        """(vault name, URL base for `id`s and `nextLink`s) from the Host header."""
+        host = request.headers.get("host", "").lower()
+        hostname, _, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
+        if not hostname or not port.isdigit():
+            hostname, port = host, ""
+        if hostname.endswith(self._suffix) and "." not in hostname[: -len(self._suffix)]:
+            return hostname[: -len(self._suffix)], f"https://{host}"
+        if hostname in self._plain_hosts:
+            return self._default, f"https://{host}"
+        return self._default, self._canonical
+
+    async def handle(self, request: Request) -> Response:
+        who: m.Principal | None = None
+        vault: m.Vault | None = None
+        try:
+            name, base = self._address(request)
+            vault = await self.ctx.vaults.find(name)
+            raw = request.scope.get("raw_path") or request.url.path.encode()
+            r = route(request.method, raw.decode("latin-1"))
+            declared = request.headers.get("content-length", "0")
+            if not declared.isdigit() or int(declared) > (MAX_RESTORE_BODY if r.action == "restore" else MAX_BODY):
+                raise TooLarge("the request body is too large")
+            if not _API_VERSION.fullmatch(request.query_params.get("api-version", "")):
+                raise BadParameter("api-version is missing or not a known version")
+            tenant = await self.ctx.directory.get_tenant(vault.tenant_id)
+            if tenant is None:
+                raise Unreadable("the vault's tenant is gone")
+            try:
+                access = await self.ctx.bearers.verify(tenant, request.headers.get("authorization"),
+                                                       self.ctx.vault_resource)
+            except BearerMissing:
+                return self._challenge(vault, "AKV10000: Request is missing a Bearer token.")
+            except BearerInvalid:
+                return self._challenge(vault, "AKV10022: Invalid audience, issuer or signature.",
+                                       error="invalid_token")
+            who = m.Principal(tenant_id=vault.tenant_id, object_id=access.subject, client_id=access.client_id)
+            return await _HANDLERS[r.action](self, request, vault, base, who, r)
+        except NoRoute as exc:
+            return _error(exc.status, "NotFound" if exc.status == 404 else "MethodNotAllowed",
+                          "no such operation" if exc.status == 404 else "method not allowed on this path")
+        except VaultError as exc:
+            if isinstance(exc, Unreadable):
+                log.error("vault integrity failure", extra={"event": "vault_unreadable",
+                                                           "vault": vault.name if vault else None})
+            elif who is not None and vault is not None and exc.status in (403, 404):
+                self.ctx.audits.record(self.ctx.vaults.denied(vault, who, request.method, exc.code))
+            return _error(exc.status, exc.code, exc.message)
+
+    def _challenge(self, vault: m.Vault, message: str, *, error: str | None = None) -> Response:
+        value = f'Bearer authorization="{self.ctx.base_url}/{vault.tenant_id}", resource="{self.ctx.vault_resource}"'
+        if error:
+            value += f', error="{error}"'
+        return _error(401, "Unauthorized", message, {"www-authenticate": value})
+
+    async def body(self, request: Request, route_: Route) -> dict[str, Any]:
+        try:
+            raw = await read_capped(request, MAX_RESTORE_BODY if route_.action == "restore" else MAX_BODY)
+        except BodyTooLarge:
+            raise TooLarge("the request body is too large") from None
+        try:
+            data = orjson.loads(raw or b"{}")
+        except orjson.JSONDecodeError:
+            raise BadParameter("the body is not JSON") from None
+        if not isinstance(data, dict):
+            raise BadParameter("the body must be a JSON object")
+        return data
+
+
+def _url_host(host: str) -> str:
+    if host in {"0.0.0.0", "::", ""}:  # noqa: S104 - only building a URL, not binding
+        return "localhost"
+    return f"[{host}]" if ":" in host else host
+
+
+def _number(value: object, what: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadParameter(f"{what} must be a Unix time in seconds")
+    return float(value)
+
+
+def _changes(body: dict[str, Any]) -> dict[str, Any]:
+    """Attribute changes a PUT or PATCH body asks for, by `SecretAttributes` field name."""
+    out: dict[str, Any] = {}
+    if "contentType" in body:
+        out["content_type"] = body["contentType"]
+    if "tags" in body:
+        out["tags"] = body["tags"]
+    attrs = body.get("attributes")
+    if attrs is not None:
+        if not isinstance(attrs, dict):
+            raise BadParameter("attributes must be an object")
+        if "enabled" in attrs:
+            if not isinstance(attrs["enabled"], bool):
+                raise BadParameter("attributes.enabled must be true or false")
+            out["enabled"] = attrs["enabled"]
+        if "nbf" in attrs:
+            out["not_before"] = _number(attrs["nbf"], "attributes.nbf")
+        if "exp" in attrs:
+            out["expires"] = _number(attrs["exp"], "attributes.exp")
+    return out
+
+
+def _page_size(request: Request) -> int | None:
+    raw = request.query_params.get("maxresults")
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 4:
+        raise BadParameter("maxresults must be a number")
+    return int(raw)
+
+
+def _next_link(request: Request, base: str, path: str, token: str | None) -> str | None:
+    if token is None:
+        return None
+    link = f"{base}{path}?api-version={request.query_params['api-version']}&$skiptoken={token}"
+    size = request.query_params.get("maxresults")
+    return link + (f"&maxresults={size}" if size else "")
+
+
+# -- handlers --------------------------------------------------------------------------------------
+async def _set(api: VaultApi, request: Request, vault: m.Vault, base: str, who: m.Principal, r: Route) -> Response:
+    body = await api.body(request, r)
+    value = body.get("value")
+    if not isinstance(value, str):
+        raise BadParameter("value is required and must be a string")
+    attributes = m.SecretAttributes(**_changes(body))
+    assert r.name is not None
+    version = await api.ctx.vaults.set_secret(vault, who, r.name, value, attributes,
+                                              if_match=request.headers.get("if-match"))
+    return _json(wire.bundle(version, vault, base, value))
+
+
+async def _get(api: VaultApi, request: Request, vault: m.Vault, base: str, who: m.Principal, r: Route) -> Response:
+    assert r.name is not None
+    secret = await api.ctx.vaults.get_secret(vault, who, r.name, r.version)
+    return _json(wire.bundle(secret.version, vault, base, secret.value))
+
+
+async def _update(api: VaultApi, request: Request, vault: m.Vault, base: str, who: m.Principal,
+                  r: Route) -> Response:
+    body = await api.body(request, r)
+    assert r.name is not None
+    version = await api.ctx.vaults.update_secret(vault, who, r.name, r.version, _changes(body),
+                                                 if_match=request.headers.get("if-match"))
+    return _json(wire.bundle(version, vault, base))
+
+
+async def _list(api: VaultApi, request: Request, vault: m.Vault, base: str, who: m.Principal, r: Route) -> Response:
+    items, token = await api.ctx.vaults.list_secrets(vault, who, token=request.query_params.get("$skiptoken"),
+                                                     limit=_page_size(request))
+    return _json({"value": [wire.item(v, vault, base) for v in items],
+                  "nextLink": _next_link(request, base, "/secrets", token)})
+
+
+async def _versions(api: VaultApi, request: Request, vault: m.Vault, base: str, who: m.Principal,
+                    r: Route) -> Response:
+    assert r.name is not None
+    items, token = await api.ctx.vaults.list_versions(vault, who, r.name,
+                                                      token=request.query_params.get("$skiptoken"),
+                                                      limit=_page_size(request))
+    return _json({"value": [wire.item(v, vault, base, versioned=True) for v in items],
+                  "nextLink": _next_link(request, base, f"/secrets/{r.name}/versions", token)})
+
+
+async def _delete(api: VaultApi, request: Request, vault: m.Vault, base: str, who: m.Principal,
+                  r: Route) -> Response:
+    assert r.name is not None
+    return _json(wire.deleted(await api.ctx.vaults.delete_secret(vault, who, r.name), vault, base))
+
+
+async def _get_deleted(api: VaultApi, request: Request, vault: m.Vault, base: str, who: m.Principal,
+                       r: Route) -> Response:
+    assert r.name is not None
+    return _json(wire.deleted(await api.ctx.vaults.get_deleted(vault, who, r.name), vault, base))
+
+
+async def _list_deleted(api: VaultApi, request: Request, vault: m.Vault, base: str, who: m.Principal,
+                        r: Route) -> Response:
+    items, token = await api.ctx.vaults.list_deleted(vault, who, token=request.query_params.get("$skiptoken"),
+                                                     limit=_page_size(request))
+    return _json({"value": [wire.deleted(d, vault, base, as_item=True) for d in items],
+                  "nextLink": _next_link(request, base, "/deletedsecrets", token)})
+
+
+async def _purge(api: VaultApi, request: Request, vault: m.Vault, base: str, who: m.Principal, r: Route) -> Response:
+    assert r.name is not None
+    await api.ctx.vaults.purge(vault, who, r.name)
+    return Response(status_code=204, headers=_NO_STORE)
+
+
+async def _recover(api: VaultApi, request: Request, vault: m.Vault, base: str, who: m.Principal,
+                   r: Route) -> Response:
+    assert r.name is not None
+    return _json(wire.bundle(await api.ctx.vaults.recover(vault, who, r.name), vault, base))
+
+
+async def _backup(api: VaultApi, request: Request, vault: m.Vault, base: str, who: m.Principal,
+                  r: Route) -> Response:
+    assert r.name is not None
+    return _json({"value": await api.ctx.vaults.backup(vault, who, r.name)})
+
+
+async def _restore(api: VaultApi, request: Request, vault: m.Vault, base: str, who: m.Principal,
+                   r: Route) -> Response:
+    blob = (await api.body(request, r)).get("value")
+    if not isinstance(blob, str):
+        raise BadParameter("value (the backup blob) is required")
+    return _json(wire.bundle(await api.ctx.vaults.restore(vault, who, blob), vault, base))
+
+
+_HANDLERS: dict[str, Handler] = {
+    "set": _set, "get": _get, "update": _update, "list": _list, "versions": _versions, "delete": _delete,
+    "get_deleted": _get_deleted, "list_deleted": _list_deleted, "purge": _purge, "recover": _recover,
+    "backup": _backup, "restore": _restore,
+}
