@@ -85,6 +85,16 @@ class RunningServer:
     proc: subprocess.Popen[bytes]
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
+    vault_port: int = -1
+
+    @property
+    def vault_url(self) -> str:
+        """The default vault, at the root of the vault port."""
+        return f"https://127.0.0.1:{self.vault_port}"
+
+    @property
+    def vault_resource(self) -> str:
+        return f"https://vault.localhost:{self.vault_port}"
 
     @property
     def ca(self) -> str:
@@ -130,14 +140,21 @@ def start_server(tmp: Path, *, database_url: str | None = None, env: dict[str, s
     if done.returncode != 0:
         raise RuntimeError(f"keyless init failed: {done.stderr}")
     info = json.loads(done.stdout)
-    serve = cli_command("serve", "--data-dir", str(data_dir), "--port", str(port))
-    if database_url:
-        serve += ["--database-url", database_url]
-    log_path = tmp / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(serve, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     server = RunningServer(url=f"https://127.0.0.1:{port}", data_dir=data_dir, tenant_id=info["tenant_id"],
-                           database_url=database_url, proc=proc, log_path=log_path, env=extra_env)
+                           database_url=database_url, proc=None,  # type: ignore[arg-type]
+                           log_path=tmp / "server.log", env=extra_env, vault_port=free_port())
+    return restart_server(server)
+
+
+def restart_server(server: RunningServer) -> RunningServer:
+    """(Re)start `keyless serve` on the server's data directory and ports; waits until it is ready."""
+    port = str(server.url.rsplit(":", 1)[1])
+    serve = cli_command("serve", "--data-dir", str(server.data_dir), "--port", port,
+                        "--vault-port", str(server.vault_port))
+    if server.database_url:
+        serve += ["--database-url", server.database_url]
+    with server.log_path.open("ab") as log:
+        server.proc = subprocess.Popen(serve, env={**os.environ, **server.env}, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_ready(server)
     except BaseException:

@@ -238,11 +238,12 @@ class ManagementClient:
     def close(self) -> None:
         self.http.close()
 
-    def call(self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None) -> Any:
+    def call(self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None,
+             headers: dict[str, str] | None = None) -> Any:
         url = f"{self.target.server}/{self.target.tenant}/manage/v1{path}"
         resp = self._send(method, url, json=json_body, params={k: v for k, v in (params or {}).items()
                                                                   if v is not None},
-                          headers={"Authorization": f"Bearer {self.token()}"})
+                          headers={**(headers or {}), "Authorization": f"Bearer {self.token()}"})
         if resp.status_code >= 400:
             fail(problem_line(resp))
         return resp.json() if resp.content else None
