@@ -192,8 +192,7 @@ class SqlVaultStore:
 
         async def attempt() -> None:
             async with self.engine.begin() as conn:
-                secret = (await conn.execute(select(s_.c.id, s_.c.deleted_at).where(
-                    s_.c.vault_id == vault_id, s_.c.name_key == name_key))).first()
+                secret = await self._lock_secret(conn, vault_id, name_key)
                 if secret is None:
                     if if_match not in (None, "*"):
                         raise PreconditionFailed("the secret has no version to match")
@@ -214,6 +213,15 @@ class SqlVaultStore:
 
         await self._raced(attempt)
 
+    @staticmethod
+    async def _lock_secret(conn: AsyncConnection, vault_id: str, name_key: str) -> Any:
+        """The secret's row, locked for this transaction: writers of one secret queue here instead of
+        racing for the next sequence number (a no-op UPDATE takes PostgreSQL's row lock and SQLite's
+        write lock alike, where SELECT … FOR UPDATE would not exist on SQLite)."""
+        return (await conn.execute(
+            update(s_).where(s_.c.vault_id == vault_id, s_.c.name_key == name_key)
+            .values(name_key=s_.c.name_key).returning(s_.c.id, s_.c.deleted_at))).first()
+
     async def get_version(self, vault_id: str, name_key: str, version: str | None) -> SealedVersion | None:
         query = (select(*_SEALED_COLUMNS).join_from(v_, s_, s_.c.id == v_.c.secret_id)
                  .where(s_.c.vault_id == vault_id, s_.c.name_key == name_key, s_.c.deleted_at.is_(None)))
@@ -225,10 +233,11 @@ class SqlVaultStore:
     async def update_version(self, vault_id: str, name_key: str, version: str | None, attributes: SecretAttributes,
                              *, updated_at: float, if_match: str | None, audit: AuditEvent) -> SecretVersion | None:
         async with self.engine.begin() as conn:
-            secret_id = (await conn.execute(select(s_.c.id).where(
-                s_.c.vault_id == vault_id, s_.c.name_key == name_key, s_.c.deleted_at.is_(None)))).scalar()
-            if secret_id is None:
+            secret = await self._lock_secret(conn, vault_id, name_key)
+            if secret is None or secret.deleted_at is not None:
+                await conn.rollback()
                 return None
+            secret_id = secret.id
             if if_match not in (None, "*"):
                 latest = (await conn.execute(select(v_.c.version).where(v_.c.secret_id == secret_id)
                                              .order_by(v_.c.seq.desc()).limit(1))).scalar()
