@@ -21,11 +21,9 @@ from keyless.directory.errors import Invalid as DirectoryInvalid
 from keyless.domain.ports import LogQuery
 from keyless.oauth.keyring import key_states
 from keyless.server.context import ServerContext
-from keyless.server.limits import too_large
 from keyless.server.manage import schemas as s
 from keyless.server.manage.auth import AuthProblem, Caller, authenticate
 from keyless.server.manage.problems import problem
-from keyless.server.routes.common import BodyTooLarge
 from keyless.vault.errors import VaultError
 
 PREFIX = "/{tenant}/manage/v1"
@@ -280,10 +278,6 @@ def create_management_app() -> FastAPI:
     @app.exception_handler(VaultError)
     async def vault_error(request: Request, exc: VaultError) -> Response:
         return problem(exc.status, exc.problem, HTTPStatus(exc.status).phrase, exc.message)
-
-    @app.exception_handler(BodyTooLarge)
-    async def body_too_large(request: Request, exc: BodyTooLarge) -> Response:
-        return too_large()
 
     @app.exception_handler(AuthProblem)
     async def auth_error(request: Request, exc: AuthProblem) -> Response:
