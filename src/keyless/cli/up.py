@@ -2,7 +2,8 @@
 
 Initialises a data directory if needed, serves, registers a demo API and a demo worker through the
 management API (like any admin would), fetches a token for the worker, verifies it against the
-published JWKS, and prints what to try next. Runs in the foreground until interrupted.
+published JWKS, has the worker read a secret from the default vault over the Key Vault API, and
+prints what to try next. Runs in the foreground until interrupted.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import shlex
 import shutil
 import sys
@@ -27,6 +29,8 @@ DEMO_API = "api://orders"
 DEMO_ROLE = "Orders.Read"
 DEMO_FILE = "demo.json"
 SECRET_FILE = "demo.secret"  # noqa: S105 - a file name
+VAULT = "default"
+VAULT_SECRET = "orders-db"  # noqa: S105 - a secret's name
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -54,6 +58,29 @@ def _demo(api: ManagementClient, data_dir: Path) -> tuple[dict[str, Any], str]:
     return demo, secret["secret"]
 
 
+def _vault_demo(api: ManagementClient, data_dir: Path, demo: dict[str, Any], demo_secret: str,
+                vault_port: int) -> str:
+    """The default vault with one secret the demo worker may read, read by the worker exactly as
+    `azure-keyvault-secrets` would: token for the vault resource, GET at the vault's URL root."""
+    if VAULT not in {v["name"] for v in api.call("GET", "/vaults")}:
+        api.call("POST", "/vaults", json_body={"name": VAULT})
+    if VAULT_SECRET not in {s["name"] for s in api.call("GET", f"/vaults/{VAULT}/secrets")["items"]}:
+        api.call("PUT", f"/vaults/{VAULT}/secrets/{VAULT_SECRET}", json_body={"value": secrets.token_urlsafe(24),
+                                                                               "content_type": "text/plain"})
+    api.call("POST", f"/vaults/{VAULT}/grants", json_body={"principal": demo["client_id"], "roles": ["Secrets.Get"],
+                                                          "secret": VAULT_SECRET})
+    config = json.loads((data_dir / "config.json").read_text())
+    resource = f"https://{config.get('vault_domain', 'vault.localhost')}:{vault_port}"
+    resp = api.request_token(demo["client_id"], demo_secret, f"{resource}/.default")
+    resp.raise_for_status()
+    url = f"https://127.0.0.1:{vault_port}"
+    read = api.http.get(f"{url}/secrets/{VAULT_SECRET}/?api-version=7.6",
+                        headers={"Authorization": f"Bearer {resp.json()['access_token']}"})
+    if read.status_code != 200 or not read.json().get("value"):
+        raise RuntimeError(f"the demo worker could not read the demo secret ({read.status_code})")
+    return url
+
+
 def _program() -> str:
     """How to call this CLI again: `keyless` when that is on PATH, else the path we were run by."""
     here = Path(sys.argv[0]).resolve()
@@ -63,7 +90,7 @@ def _program() -> str:
     return shlex.quote(os.path.relpath(here)) if here.name == "keyless" else "keyless"
 
 
-def _show(data_dir: Path, port: int) -> None:
+def _show(data_dir: Path, port: int, vault_port: int) -> None:
     from keyless.verify import TokenValidator
 
     target = resolve(data_dir, f"https://127.0.0.1:{port}", None)
@@ -76,6 +103,7 @@ def _show(data_dir: Path, port: int) -> None:
     validator = TokenValidator(issuer=tenant["issuer"], audience=DEMO_API, algorithms=[tenant["signing_alg"]],
                                ca=str(target.ca))
     claims = validator.validate(token).claims
+    vault_url = _vault_demo(api, data_dir, demo, demo_secret, vault_port)
     ca = Path(str(target.ca)).resolve()
     token_url = f"{target.server}/{tenant['id']}/oauth2/v2.0/token"
     curl = (
@@ -94,11 +122,14 @@ def _show(data_dir: Path, port: int) -> None:
         "",
         f"Demo: application 'orders-worker' ({demo['client_id']}) holds role {DEMO_ROLE} on {DEMO_API}.",
         f"  It just got a token, verified against the JWKS: aud={claims['aud']} roles={claims.get('roles')}",
+        f"  It read secret '{VAULT_SECRET}' from vault '{VAULT}' at {vault_url} (the Key Vault API), with",
+        "  Secrets.Get on that one secret; the read is in the audit log.",
         "",
         "Try next:",
         f"  {curl}",
         f"  export KEYLESS_DATA_DIR={shlex.quote(str(data_dir))}",
         f"  {prog} app list",
+        f"  {prog} vault secret get {VAULT} {VAULT_SECRET}",
         f"  {prog} log signins",
         f"  {prog} --help",
         "",
@@ -111,8 +142,9 @@ def up(
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     port: Annotated[int | None, typer.Option(help="HTTPS port (default 8443, or the data dir's).")] = None,
 ) -> None:
-    """Initialise if needed, serve, create a demo API and worker, fetch and verify a token, and keep
-    serving until interrupted.
+    """Initialise if needed, serve (token service on PORT, vault on PORT+2), create a demo API, worker
+    and vault secret, fetch and verify a token, read the secret as the worker, and keep serving until
+    interrupted.
 
     Example: keyless up --data-dir .keyless --port 8443
     """
@@ -124,13 +156,15 @@ def up(
     if not (data_dir / "config.json").exists():
         typer.echo(f"Initialising {data_dir} ...")
         asyncio.run(initialize(data_dir, server_url=f"https://127.0.0.1:{chosen}"))
-    settings = ServerSettings(data_dir=data_dir, port=chosen, log_level="warning")
+    config = json.loads((data_dir / "config.json").read_text())
+    settings = ServerSettings(data_dir=data_dir, port=chosen, log_level="warning", vault_port=chosen + 2,
+                              vault_domain=config.get("vault_domain", "vault.localhost"))
     failure: list[BaseException] = []
 
     def ready(_ctx: object) -> None:
         def work() -> None:
             try:
-                _show(data_dir, chosen)
+                _show(data_dir, chosen, chosen + 2)
             except BaseException as exc:  # shown, and the server keeps running for inspection
                 failure.append(exc)
                 typer.echo(f"error: the demo failed: {exc}", err=True)

@@ -2,9 +2,10 @@
 this server, checked in-process against the tenant's published keys with the same claim checks a
 resource server makes (`keyless.verify.claims`).
 
-A verified token is remembered until it expires, at most `MEMO_SECONDS` (so an emergency key removal
-takes effect within that), which takes signature verification off the path of every request after
-the first one with the same token.
+A verified token is remembered until it expires (at most `MEMO_SECONDS`), which takes signature
+verification off the path of every request after the first one with the same token; each hit still
+checks that the key that signed it is published, so an emergency key removal (catalog I04) refuses
+its tokens at once.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections import OrderedDict
 from keyless.clock import Clock
 from keyless.domain.model import Tenant
 from keyless.jose.jwk import public_key_from_jwk
-from keyless.jose.jws import InvalidJws, VerificationKey, verify
+from keyless.jose.jws import InvalidJws, VerificationKey, unverified_header, verify
 from keyless.oauth.keyring import KeyRing
 from keyless.oauth.metadata import issuer
 from keyless.verify.claims import AccessToken, InvalidToken, check_access_token
@@ -37,7 +38,7 @@ class BearerVerifier:
         self._keyring = keyring
         self._clock = clock
         self._base_url = base_url
-        self._memo: OrderedDict[tuple[str, str, str], tuple[AccessToken, float]] = OrderedDict()
+        self._memo: OrderedDict[tuple[str, str, str], tuple[AccessToken, float, str]] = OrderedDict()
 
     async def verify(self, tenant: Tenant, authorization: str | None, audience: str) -> AccessToken:
         if not authorization:
@@ -48,18 +49,18 @@ class BearerVerifier:
             raise BearerInvalid
         now = self._clock.now()
         key = (tenant.id, audience, token)
+        published = await self._keyring.published(tenant.id)
         hit = self._memo.get(key)
-        if hit is not None and now < hit[1]:
+        if hit is not None and now < hit[1] and any(k.kid == hit[2] for k in published):
             return hit[0]
-        keys = {}
-        for k in await self._keyring.published(tenant.id):
-            keys[k.kid] = VerificationKey(kid=k.kid, alg=k.alg, key=public_key_from_jwk(k.public_jwk))
+        keys = {k.kid: VerificationKey(kid=k.kid, alg=k.alg, key=public_key_from_jwk(k.public_jwk)) for k in published}
         try:
+            kid = str(unverified_header(token).get("kid", ""))
             claims = verify(token, keys=keys, algorithms={"RS256", "ES256"}, typ="at+jwt")
             access = check_access_token(claims, issuer=issuer(self._base_url, tenant), audience=audience, now=now)
         except (InvalidJws, InvalidToken):
             raise BearerInvalid from None
         if len(self._memo) >= MEMO_ENTRIES:
             self._memo.popitem(last=False)
-        self._memo[key] = (access, min(access.expires_at, now + MEMO_SECONDS))
+        self._memo[key] = (access, min(access.expires_at, now + MEMO_SECONDS), kid)
         return access
