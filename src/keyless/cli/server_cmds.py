@@ -36,7 +36,7 @@ def config_port(data_dir: Path) -> int | None:
 
 VaultDomainOpt = Annotated[
     str | None,
-    typer.Option("--vault-domain",
+    typer.Option("--vault-domain", envvar="KEYLESS_VAULT_DOMAIN",
                  help="Vaults are served as https://VAULT.DOMAIN:VAULT_PORT (default vault.localhost)."),
 ]
 
@@ -88,9 +88,11 @@ def serve(
     public_url: Annotated[str | None, typer.Option(help="Base URL clients use (issuer prefix).")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     vault_port: Annotated[int | None, typer.Option(
+        envvar="KEYLESS_VAULT_PORT",
         help="HTTPS port of the Key Vault-compatible vault API (default PORT+2; -1 turns it off).")] = None,
     vault_domain: VaultDomainOpt = None,
-    default_vault: Annotated[str, typer.Option(help="The vault served at https://HOST:VAULT_PORT/.")] = "default",
+    default_vault: Annotated[str, typer.Option(envvar="KEYLESS_DEFAULT_VAULT",
+                                               help="The vault served at https://HOST:VAULT_PORT/.")] = "default",
 ) -> None:
     """Run the identity server over HTTPS (TLS 1.2+) until interrupted: the token service and the
     management API on PORT, the vault on VAULT_PORT.

@@ -18,12 +18,15 @@ import shutil
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from keyless.cli.common import DEFAULT_DATA_DIR, DataDirOpt, ManagementClient, resolve
 from keyless.cli.server_cmds import config_port
+
+if TYPE_CHECKING:
+    from keyless.server.settings import ServerSettings
 
 DEMO_API = "api://orders"
 DEMO_ROLE = "Orders.Read"
@@ -58,7 +61,7 @@ def _demo(api: ManagementClient, data_dir: Path) -> tuple[dict[str, Any], str]:
     return demo, secret["secret"]
 
 
-def _vault_demo(api: ManagementClient, data_dir: Path, demo: dict[str, Any], demo_secret: str,
+def _vault_demo(api: ManagementClient, demo: dict[str, Any], demo_secret: str, resource: str,
                 vault_port: int) -> str:
     """The default vault with one secret the demo worker may read, read by the worker exactly as
     `azure-keyvault-secrets` would: token for the vault resource, GET at the vault's URL root."""
@@ -69,8 +72,6 @@ def _vault_demo(api: ManagementClient, data_dir: Path, demo: dict[str, Any], dem
                                                                                "content_type": "text/plain"})
     api.call("POST", f"/vaults/{VAULT}/grants", json_body={"principal": demo["client_id"], "roles": ["Secrets.Get"],
                                                           "secret": VAULT_SECRET})
-    config = json.loads((data_dir / "config.json").read_text())
-    resource = f"https://{config.get('vault_domain', 'vault.localhost')}:{vault_port}"
     resp = api.request_token(demo["client_id"], demo_secret, f"{resource}/.default")
     resp.raise_for_status()
     url = f"https://127.0.0.1:{vault_port}"
@@ -90,7 +91,7 @@ def _program() -> str:
     return shlex.quote(os.path.relpath(here)) if here.name == "keyless" else "keyless"
 
 
-def _show(data_dir: Path, port: int, vault_port: int) -> None:
+def _show(data_dir: Path, port: int, settings: ServerSettings) -> None:
     from keyless.verify import TokenValidator
 
     target = resolve(data_dir, f"https://127.0.0.1:{port}", None)
@@ -103,7 +104,7 @@ def _show(data_dir: Path, port: int, vault_port: int) -> None:
     validator = TokenValidator(issuer=tenant["issuer"], audience=DEMO_API, algorithms=[tenant["signing_alg"]],
                                ca=str(target.ca))
     claims = validator.validate(token).claims
-    vault_url = _vault_demo(api, data_dir, demo, demo_secret, vault_port)
+    vault_url = _vault_demo(api, demo, demo_secret, settings.vault_resource(), settings.vault_port)
     ca = Path(str(target.ca)).resolve()
     token_url = f"{target.server}/{tenant['id']}/oauth2/v2.0/token"
     curl = (
@@ -164,7 +165,7 @@ def up(
     def ready(_ctx: object) -> None:
         def work() -> None:
             try:
-                _show(data_dir, chosen, chosen + 2)
+                _show(data_dir, chosen, settings)
             except BaseException as exc:  # shown, and the server keeps running for inspection
                 failure.append(exc)
                 typer.echo(f"error: the demo failed: {exc}", err=True)

@@ -27,7 +27,8 @@ class ServerSettings(BaseSettings):
     client_failure_rate: float = Field(default=2, gt=0, description="per-client failure budget refill, per second")
     vault_port: int = Field(default=8445, ge=-1, le=65535,
                             description="HTTPS port of the Key Vault-compatible vault API (-1: off)")
-    vault_domain: str = Field(default="vault.localhost", pattern=DOMAIN, description="vaults are also served as https://{vault}.{vault_domain}:{vault_port}")
+    vault_domain: str = Field(default="vault.localhost", pattern=DOMAIN,
+                              description="vaults are also served as https://{vault}.{vault_domain}:{vault_port}")
     default_vault: str = Field(default="default", description="the vault served at https://HOST:{vault_port}/")
     insecure_world_readable_files: bool = Field(
         default=False, description="skip the 0600 check on key files (never in production)"
@@ -37,11 +38,17 @@ class ServerSettings(BaseSettings):
     def vault_enabled(self) -> bool:
         return self.vault_port >= 0
 
-    def vault_resource(self, bound_port: int | None = None) -> str:
+    def vault_resource(self) -> str:
         """The vault's token audience, announced in its challenge: a parent domain of every vault's host
         name with the same port, so `azure-keyvault-secrets` accepts it (compat §5.2)."""
-        port = bound_port if bound_port is not None else self.vault_port
-        return f"https://{self.vault_domain}" + ("" if port == 443 else f":{port}")
+        return f"https://{self.vault_domain}{self._vault_port_suffix}"
+
+    def vault_url(self, name: str) -> str:
+        return f"https://{name}.{self.vault_domain}{self._vault_port_suffix}"
+
+    @property
+    def _vault_port_suffix(self) -> str:
+        return "" if self.vault_port == 443 else f":{self.vault_port}"
 
     def base_url(self, bound_port: int | None = None) -> str:
         if self.public_url:

@@ -36,8 +36,7 @@ def _who(caller: Caller) -> m.Principal:
 
 
 def _url(ctx: ServerContext, vault: m.Vault) -> str:
-    port = ctx.settings.vault_port
-    return f"https://{vault.name}.{ctx.settings.vault_domain}" + ("" if port == 443 else f":{port}")
+    return ctx.settings.vault_url(vault.name)
 
 
 async def _vault(request: Request, caller: Caller, name: str) -> m.Vault:
