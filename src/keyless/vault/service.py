@@ -104,6 +104,13 @@ class VaultService:
     async def list_vaults(self, tenant_id: str) -> Sequence[m.Vault]:
         return await self._store.list_vaults(tenant_id)
 
+    async def check_available(self, name: str, retention_days: int = m.DEFAULT_RETENTION_DAYS) -> None:
+        """Refuse a create that would fail, before the caller prepares anything for it."""
+        name = names.vault_name(name)
+        _check_retention(retention_days)
+        if await self._store.get_vault(name) is not None:
+            raise Conflict("a vault with that name exists")
+
     async def create_vault(self, tenant_id: str, name: str, *, actor: str,
                            retention_days: int = m.DEFAULT_RETENTION_DAYS, purge_protection: bool = False,
                            owner: m.Principal | None = None) -> m.Vault:

@@ -72,3 +72,18 @@ def test_reading_a_secret_needs_a_token_and_values_stay_out_of_listings(server: 
         assert http.get(f"{base}/vaults/{name}/secrets/s").status_code == 401
         assert "the-value" not in http.get(f"{base}/vaults/{name}/secrets", headers=auth).text
         assert http.get(f"{base}/vaults/{name}/secrets/s", headers=auth).json()["value"] == "the-value"
+
+
+def test_a_refused_create_changes_nothing(fresh_server: RunningServer) -> None:
+    with Admin(fresh_server) as admin:
+        http, auth, base = _manage(fresh_server, admin)
+        with http:
+            for body in ({"name": "ok-name", "retention_days": 3}, {"name": "-bad-"}):
+                assert http.post(f"{base}/vaults", json=body, headers=auth).status_code == 400
+            apps = http.get(f"{base}/applications", headers=auth).json()
+            assert "Keyless Vault" not in {a["display_name"] for a in apps}
+            assert http.get(f"{base}/vaults", headers=auth).json() == []
+            assert http.post(f"{base}/vaults", json={"name": "ok-name"}, headers=auth).status_code == 201
+            apps = http.get(f"{base}/applications", headers=auth).json()
+            [vault_app] = [a for a in apps if a["display_name"] == "Keyless Vault"]
+            assert vault_app["identifier_uri"] == fresh_server.vault_resource and vault_app["open_to_tenant"]

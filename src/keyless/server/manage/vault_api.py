@@ -52,6 +52,9 @@ async def list_vaults(request: Request, caller: Reader) -> list[vs.VaultOut]:
 @router.post("", response_model=vs.VaultOut, status_code=201, summary="Create a vault")
 async def create_vault(request: Request, body: vs.VaultCreate, caller: Admin) -> vs.VaultOut:
     ctx = _ctx(request)
+    # The tenant's vault resource must exist for anyone to get a vault token; make it only for a
+    # create that will succeed, so a refused request changes nothing.
+    await ctx.vaults.check_available(body.name, body.retention_days)
     await ensure_vault_resource(ctx, caller.tenant, actor=caller.client_id)
     vault = await ctx.vaults.create_vault(caller.tenant.id, body.name, actor=caller.client_id,
                                           retention_days=body.retention_days, purge_protection=body.purge_protection,
