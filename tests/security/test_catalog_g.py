@@ -186,6 +186,10 @@ def test_g07_values_appear_only_in_explicit_reads(server: RunningServer, world: 
             assert kv.request("GET", "/secrets/known/").json()["value"] == MARKER
         time.sleep(1.0)  # the batched audit writer flushes every 0.5 s
         audit = str(admin.api.call("GET", "/logs/audit", params={"limit": 1000}))
+        with server.http() as http:
+            metrics = http.get(f"{server.url}/metrics").text
+    assert 'keyless_vault_requests_total{operation="get",status="200"}' in metrics
+    assert MARKER not in metrics and "known" not in metrics
     assert all(MARKER not in b for b in bodies)
     assert MARKER not in audit and "vault.secret.get" in audit
     assert MARKER not in server.logs()

@@ -8,3 +8,8 @@ TOKEN_REQUESTS = Counter(
     "keyless_token_requests_total", "Token requests by result and OAuth error code", ["result", "error"]
 )
 SIGNIN_DROPPED = Gauge("keyless_signin_events_dropped", "Sign-in events dropped because the store lagged")
+AUDIT_DROPPED = Gauge("keyless_audit_events_dropped", "Vault read audit events dropped because the store lagged")
+VAULT_REQUESTS = Counter(
+    "keyless_vault_requests_total", "Key Vault API requests by operation and HTTP status (never names or values)",
+    ["operation", "status"],
+)

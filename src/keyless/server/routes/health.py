@@ -7,7 +7,7 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keyless.server.metrics import SIGNIN_DROPPED
+from keyless.server.metrics import AUDIT_DROPPED, SIGNIN_DROPPED
 from keyless.server.routes.common import ctx_of, json_response
 
 
@@ -36,5 +36,7 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    SIGNIN_DROPPED.set(ctx_of(request).signins.dropped)
+    ctx = ctx_of(request)
+    SIGNIN_DROPPED.set(ctx.signins.dropped)
+    AUDIT_DROPPED.set(ctx.audits.dropped)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from keyless.server.bearer import BearerInvalid, BearerMissing
 from keyless.server.context import ServerContext
+from keyless.server.metrics import VAULT_REQUESTS
 from keyless.server.routes.common import BodyTooLarge, read_capped
 from keyless.server.vault import wire
 from keyless.server.vault.routing import NoRoute, Route, route
@@ -56,7 +57,9 @@ class VaultApi:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        response = await self.handle(request)
+        operation: list[str] = []
+        response = await self.handle(request, operation)
+        VAULT_REQUESTS.labels(operation[0] if operation else "none", str(response.status_code)).inc()
         await response(scope, receive, send)
 
     # -- request pipeline --------------------------------------------------------------------------
@@ -72,7 +75,8 @@ class VaultApi:
             return self._default, f"https://{host}"
         return self._default, self._canonical
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: Request, operation: list[str]) -> Response:
+        """The response to one request; `operation` receives the route's name once it is known."""
         who: m.Principal | None = None
         vault: m.Vault | None = None
         try:
@@ -80,6 +84,7 @@ class VaultApi:
             vault = await self.ctx.vaults.find(name)
             raw = request.scope.get("raw_path") or request.url.path.encode()
             r = route(request.method, raw.decode("latin-1"))
+            operation.append(r.action)
             declared = request.headers.get("content-length", "0")
             if not declared.isdigit() or int(declared) > (MAX_RESTORE_BODY if r.action == "restore" else MAX_BODY):
                 raise TooLarge("the request body is too large")
