@@ -18,7 +18,7 @@ from keyless.client.assertions import (
     load_certificate_files,
 )
 from keyless.client.core import ClientAuthenticationError, OAuthError, RetryPolicy, TokenRequestError
-from keyless.client.credentials import CertificateCredential, ClientSecretCredential
+from keyless.client.credentials import CertificateCredential, ClientSecretCredential, WorkloadIdentityCredential
 from keyless.client.tokens import AccessToken, AccessTokenInfo
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "OAuthError",
     "RetryPolicy",
     "TokenRequestError",
+    "WorkloadIdentityCredential",
     "build_client_assertion",
     "default_algorithm",
     "load_certificate_credential",

@@ -16,10 +16,12 @@ from keyless.client.assertions import build_client_assertion, load_certificate_f
 from keyless.client.core import (
     AssertionAuth,
     ClientAuth,
+    FederatedAuth,
     Metadata,
     RetryPolicy,
     SecretAuth,
     Token,
+    TokenRequestError,
     scope_key,
 )
 from keyless.client.tokens import AccessToken, AccessTokenInfo, make_access_token, make_access_token_info
@@ -114,6 +116,39 @@ class CredentialBase:
     @staticmethod
     def _access_token_info(token: Token) -> AccessTokenInfo:
         return make_access_token_info(token.access_token, int(token.expires_on), int(token.refresh_on))
+
+
+def federated_auth(client_id: str, token_file: PathLike) -> FederatedAuth:
+    path = Path(token_file)
+
+    def read() -> str:
+        try:
+            token = path.read_text().strip()
+        except OSError as exc:
+            raise TokenRequestError(f"cannot read the federated token file {path}: {exc.strerror}") from None
+        if not token:
+            raise TokenRequestError(f"the federated token file {path} is empty")
+        return token
+
+    if not client_id:
+        raise ValueError("client_id is required")
+    return FederatedAuth(client_id, read)
+
+
+def workload_settings(tenant_id: str | None, client_id: str | None, token_file: PathLike | None,
+                      authority: str | None) -> tuple[str, str, PathLike, str]:
+    """Explicit arguments, else the variables Azure workload identity sets (so a pod configured for
+    azure-identity needs nothing else): AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_FEDERATED_TOKEN_FILE,
+    AZURE_AUTHORITY_HOST."""
+    tenant_id = tenant_id or os.environ.get("AZURE_TENANT_ID")
+    client_id = client_id or os.environ.get("AZURE_CLIENT_ID")
+    token_file = token_file or os.environ.get("AZURE_FEDERATED_TOKEN_FILE")
+    authority = authority or os.environ.get("AZURE_AUTHORITY_HOST")
+    if not (tenant_id and client_id and token_file and authority):
+        missing = [name for name, value in (("tenant_id", tenant_id), ("client_id", client_id),
+                                            ("token_file_path", token_file), ("authority", authority)) if not value]
+        raise ValueError("workload identity needs " + ", ".join(missing) + " (arguments or the AZURE_* variables)")
+    return tenant_id, client_id, token_file, authority
 
 
 def secret_auth(client_id: str, client_secret: str) -> SecretAuth:

@@ -13,7 +13,15 @@ from typing import Any, TypeVar
 
 import httpx
 
-from keyless.client._base import CredentialBase, PathLike, certificate_auth, secret_auth, tls_context
+from keyless.client._base import (
+    CredentialBase,
+    PathLike,
+    certificate_auth,
+    federated_auth,
+    secret_auth,
+    tls_context,
+    workload_settings,
+)
 from keyless.client.adapters import AsyncHttpxAuth
 from keyless.client.core import (
     Action,
@@ -31,7 +39,7 @@ from keyless.client.tokens import AccessToken, AccessTokenInfo, TokenRequestOpti
 
 T = TypeVar("T")
 
-__all__ = ["AsyncHttpxAuth", "CertificateCredential", "ClientSecretCredential"]
+__all__ = ["AsyncHttpxAuth", "CertificateCredential", "ClientSecretCredential", "WorkloadIdentityCredential"]
 
 
 class _AsyncCredential(CredentialBase):
@@ -132,3 +140,15 @@ class CertificateCredential(_AsyncCredential):
         auth = certificate_auth(client_id, certificate_path, private_key_path, password, send_certificate_chain)
         super().__init__(tenant_id, auth, authority=authority, ca=ca, http_client=http_client,
                          retry_policy=retry_policy)
+
+
+class WorkloadIdentityCredential(_AsyncCredential):
+    """Workload identity federation (see `keyless.client.WorkloadIdentityCredential`), asynchronously."""
+
+    def __init__(self, *, tenant_id: str | None = None, client_id: str | None = None,
+                 token_file_path: PathLike | None = None, authority: str | None = None, ca: PathLike | None = None,
+                 http_client: httpx.AsyncClient | None = None, retry_policy: RetryPolicy | None = None) -> None:
+        tenant_id, client_id, token_file_path, authority = workload_settings(tenant_id, client_id, token_file_path,
+                                                                             authority)
+        super().__init__(tenant_id, federated_auth(client_id, token_file_path), authority=authority, ca=ca,
+                         http_client=http_client, retry_policy=retry_policy)

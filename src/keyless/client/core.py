@@ -360,6 +360,24 @@ class AssertionAuth:
         return ()
 
 
+@dataclass(frozen=True)
+class FederatedAuth:
+    """A token from an issuer the client's federated credential trusts (a Kubernetes service-account
+    token, a CI job's OIDC token), sent as the client assertion. `read()` is called for every request:
+    platforms rotate the token file underneath a running workload."""
+
+    client_id: str
+    read: Callable[[], str] = field(repr=False)
+    needs_metadata: bool = False
+
+    def form(self, metadata: Metadata | None) -> dict[str, str]:
+        return {"client_id": self.client_id, "client_assertion_type": CLIENT_ASSERTION_TYPE,
+                "client_assertion": self.read()}
+
+    def secrets(self) -> Sequence[str]:
+        return ()
+
+
 def scope_key(scopes: Sequence[str]) -> tuple[str, ...]:
     """The cache key part for scopes: order and repetition do not matter."""
     if not scopes or not all(isinstance(s, str) and s.strip() for s in scopes):

@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from keyless.client._base import CredentialBase, PathLike, certificate_auth, secret_auth, tls_context
+from keyless.client._base import (
+    CredentialBase,
+    PathLike,
+    certificate_auth,
+    federated_auth,
+    secret_auth,
+    tls_context,
+    workload_settings,
+)
 from keyless.client.core import (
     Action,
     ClientAuth,
@@ -164,3 +172,18 @@ class CertificateCredential(_SyncCredential):
         auth = certificate_auth(client_id, certificate_path, private_key_path, password, send_certificate_chain)
         super().__init__(tenant_id, auth, authority=authority, ca=ca, http_client=http_client,
                          retry_policy=retry_policy)
+
+
+class WorkloadIdentityCredential(_SyncCredential):
+    """Workload identity federation: the platform's token (Kubernetes projected service-account token,
+    CI OIDC token) in a file, exchanged for a Keyless token; the file is re-read for every request.
+    With no arguments it reads what Azure workload identity sets: AZURE_TENANT_ID, AZURE_CLIENT_ID,
+    AZURE_FEDERATED_TOKEN_FILE, AZURE_AUTHORITY_HOST."""
+
+    def __init__(self, *, tenant_id: str | None = None, client_id: str | None = None,
+                 token_file_path: PathLike | None = None, authority: str | None = None, ca: PathLike | None = None,
+                 http_client: httpx.Client | None = None, retry_policy: RetryPolicy | None = None) -> None:
+        tenant_id, client_id, token_file_path, authority = workload_settings(tenant_id, client_id, token_file_path,
+                                                                             authority)
+        super().__init__(tenant_id, federated_auth(client_id, token_file_path), authority=authority, ca=ca,
+                         http_client=http_client, retry_policy=retry_policy)
