@@ -8,21 +8,24 @@ import os
 import random
 import ssl
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from keyless.client.assertions import build_client_assertion, load_certificate_files
 from keyless.client.core import (
+    Action,
     AssertionAuth,
     ClientAuth,
     FederatedAuth,
     Metadata,
+    Outcome,
     RetryPolicy,
     SecretAuth,
     Token,
     TokenRequestError,
     scope_key,
+    token_flow,
 )
 from keyless.client.tokens import AccessToken, AccessTokenInfo, make_access_token, make_access_token_info
 
@@ -51,36 +54,24 @@ def certificate_auth(client_id: str, certificate_path: PathLike, private_key_pat
     return AssertionAuth(client_id, sign)
 
 
-class CredentialBase:
-    """Configuration and cache bookkeeping; subclasses add the I/O and the locking."""
+class TokenCache:
+    """The per-credential token cache and the rules for serving from it, shared by every credential
+    (OAuth client credentials and managed identity alike); subclasses say how a token is fetched
+    (`_flow`) and add the I/O and the locking."""
 
-    def __init__(self, tenant_id: str, auth: ClientAuth, *, authority: str,
-                 retry_policy: RetryPolicy | None = None) -> None:
-        if not tenant_id or "/" in tenant_id:
-            raise ValueError("tenant_id must be a tenant GUID or name")
-        if not authority.startswith("https://"):
-            raise ValueError("authority must be an https URL, e.g. https://keyless.example:8443")
-        self.tenant_id = tenant_id
-        self.client_id = auth.client_id
-        self.authority = authority.rstrip("/")
-        self._auth = auth
+    client_id: str | None
+
+    def _init_cache(self, retry_policy: RetryPolicy | None) -> None:
         self._policy = retry_policy or RetryPolicy()
-        self._metadata: Metadata | None = None
         self._cache: dict[tuple[str, ...], Token] = {}
         self._clock: Callable[[], float] = time.time
         self._rng: Callable[[float, float], float] = random.uniform
 
-    def __repr__(self) -> str:
-        return (f"{type(self).__name__}(tenant_id={self.tenant_id!r}, client_id={self.client_id!r}, "
-                f"authority={self.authority!r})")
-
-    def _set_metadata(self, metadata: Metadata) -> None:
-        self._metadata = metadata
-
     def _key(self, scopes: Sequence[str], tenant_id: str | None) -> tuple[str, ...]:
-        if tenant_id is not None and tenant_id != self.tenant_id:
-            raise ValueError(f"this credential is for tenant {self.tenant_id!r}, not {tenant_id!r}")
         return scope_key(scopes)
+
+    def _flow(self, key: tuple[str, ...]) -> Generator[Action, Outcome, Token]:
+        raise NotImplementedError
 
     def _served(self, key: tuple[str, ...], seen: Token | None, force: bool) -> Token | None:
         """The cached token if it may be served without a request (re-checked under the lock: `force`
@@ -96,7 +87,7 @@ class CredentialBase:
         if cached is None or force or not cached.usable(now):
             raise exc
         log.warning("token refresh for client %s failed (%s); serving the cached token until it expires",
-                    self.client_id, type(exc).__name__)
+                    self.client_id or "(managed identity)", type(exc).__name__)
         retry_at = min(now + REFRESH_RETRY_DELAY, cached.expires_on)
         self._cache[key] = replace(cached, refresh_on=retry_at)
         return self._cache[key]
@@ -116,6 +107,40 @@ class CredentialBase:
     @staticmethod
     def _access_token_info(token: Token) -> AccessTokenInfo:
         return make_access_token_info(token.access_token, int(token.expires_on), int(token.refresh_on))
+
+
+class CredentialBase(TokenCache):
+    """An application's credential at the token endpoint: tenant, authority, client authentication."""
+
+    def __init__(self, tenant_id: str, auth: ClientAuth, *, authority: str,
+                 retry_policy: RetryPolicy | None = None) -> None:
+        if not tenant_id or "/" in tenant_id:
+            raise ValueError("tenant_id must be a tenant GUID or name")
+        if not authority.startswith("https://"):
+            raise ValueError("authority must be an https URL, e.g. https://keyless.example:8443")
+        self._init_cache(retry_policy)
+        self.tenant_id = tenant_id
+        self.client_id = auth.client_id
+        self.authority = authority.rstrip("/")
+        self._auth = auth
+        self._metadata: Metadata | None = None
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(tenant_id={self.tenant_id!r}, client_id={self.client_id!r}, "
+                f"authority={self.authority!r})")
+
+    def _set_metadata(self, metadata: Metadata) -> None:
+        self._metadata = metadata
+
+    def _key(self, scopes: Sequence[str], tenant_id: str | None) -> tuple[str, ...]:
+        if tenant_id is not None and tenant_id != self.tenant_id:
+            raise ValueError(f"this credential is for tenant {self.tenant_id!r}, not {tenant_id!r}")
+        return scope_key(scopes)
+
+    def _flow(self, key: tuple[str, ...]) -> Generator[Action, Outcome, Token]:
+        return token_flow(self._auth, key, authority=self.authority, tenant_id=self.tenant_id,
+                          metadata=self._metadata, policy=self._policy, clock=self._clock, rng=self._rng,
+                          on_metadata=self._set_metadata)
 
 
 def federated_auth(client_id: str, token_file: PathLike) -> FederatedAuth:

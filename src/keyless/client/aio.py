@@ -16,6 +16,7 @@ import httpx
 from keyless.client._base import (
     CredentialBase,
     PathLike,
+    TokenCache,
     certificate_auth,
     federated_auth,
     secret_auth,
@@ -33,7 +34,6 @@ from keyless.client.core import (
     Sleep,
     Token,
     TransportFailure,
-    token_flow,
 )
 from keyless.client.tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
 
@@ -42,12 +42,12 @@ T = TypeVar("T")
 __all__ = ["AsyncHttpxAuth", "CertificateCredential", "ClientSecretCredential", "WorkloadIdentityCredential"]
 
 
-class _AsyncCredential(CredentialBase):
-    def __init__(self, tenant_id: str, auth: ClientAuth, *, authority: str, ca: PathLike | None,
-                 http_client: httpx.AsyncClient | None, retry_policy: RetryPolicy | None) -> None:
-        super().__init__(tenant_id, auth, authority=authority, retry_policy=retry_policy)
+class _AsyncBase(TokenCache):
+    """The asynchronous half every credential shares (see `keyless.client.credentials._SyncBase`)."""
+
+    def _init_io(self, http_client: httpx.AsyncClient | None, make: Callable[[], httpx.AsyncClient]) -> None:
         self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(verify=tls_context(ca), timeout=10, follow_redirects=False)
+        self._http = http_client or make()
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._locks: dict[tuple[str, ...], asyncio.Lock] = {}
 
@@ -87,10 +87,7 @@ class _AsyncCredential(CredentialBase):
                 return served
             cached = self._cache.get(key)
             try:
-                token = await self._drive(token_flow(self._auth, key, authority=self.authority,
-                                                     tenant_id=self.tenant_id, metadata=self._metadata,
-                                                     policy=self._policy, clock=self._clock, rng=self._rng,
-                                                     on_metadata=self._set_metadata))
+                token = await self._drive(self._flow(key))
             except ClientAuthenticationError as exc:
                 return self._after_failure(key, cached, force, exc)
             self._cache[key] = token
@@ -118,6 +115,14 @@ class _AsyncCredential(CredentialBase):
         except httpx.TransportError as exc:
             return TransportFailure(type(exc).__name__)
         return HttpResponse.of(resp.status_code, resp.headers, resp.content)
+
+
+class _AsyncCredential(CredentialBase, _AsyncBase):
+    def __init__(self, tenant_id: str, auth: ClientAuth, *, authority: str, ca: PathLike | None,
+                 http_client: httpx.AsyncClient | None, retry_policy: RetryPolicy | None) -> None:
+        CredentialBase.__init__(self, tenant_id, auth, authority=authority, retry_policy=retry_policy)
+        self._init_io(http_client, lambda: httpx.AsyncClient(verify=tls_context(ca), timeout=10,
+                                                             follow_redirects=False))
 
 
 class ClientSecretCredential(_AsyncCredential):

@@ -18,6 +18,7 @@ import httpx
 from keyless.client._base import (
     CredentialBase,
     PathLike,
+    TokenCache,
     certificate_auth,
     federated_auth,
     secret_auth,
@@ -34,7 +35,6 @@ from keyless.client.core import (
     Sleep,
     Token,
     TransportFailure,
-    token_flow,
 )
 from keyless.client.tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
 
@@ -45,12 +45,13 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class _SyncCredential(CredentialBase):
-    def __init__(self, tenant_id: str, auth: ClientAuth, *, authority: str, ca: PathLike | None,
-                 http_client: httpx.Client | None, retry_policy: RetryPolicy | None) -> None:
-        super().__init__(tenant_id, auth, authority=authority, retry_policy=retry_policy)
+class _SyncBase(TokenCache):
+    """The synchronous half every credential shares: azure-core's protocols, the adapters, one refresh
+    in flight per scope set, and driving the sans-IO flow with `httpx.Client`."""
+
+    def _init_io(self, http_client: httpx.Client | None, make: Callable[[], httpx.Client]) -> None:
         self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(verify=tls_context(ca), timeout=10, follow_redirects=False)
+        self._http = http_client or make()
         self._sleep: Callable[[float], None] = time.sleep
         self._guard = threading.Lock()
         self._locks: dict[tuple[str, ...], threading.Lock] = {}
@@ -116,9 +117,7 @@ class _SyncCredential(CredentialBase):
                 return served
             cached = self._cache.get(key)
             try:
-                token = self._drive(token_flow(self._auth, key, authority=self.authority, tenant_id=self.tenant_id,
-                                               metadata=self._metadata, policy=self._policy, clock=self._clock,
-                                               rng=self._rng, on_metadata=self._set_metadata))
+                token = self._drive(self._flow(key))
             except ClientAuthenticationError as exc:
                 return self._after_failure(key, cached, force, exc)
             self._cache[key] = token
@@ -148,6 +147,13 @@ class _SyncCredential(CredentialBase):
         except httpx.TransportError as exc:
             return TransportFailure(type(exc).__name__)
         return HttpResponse.of(resp.status_code, resp.headers, resp.content)
+
+
+class _SyncCredential(CredentialBase, _SyncBase):
+    def __init__(self, tenant_id: str, auth: ClientAuth, *, authority: str, ca: PathLike | None,
+                 http_client: httpx.Client | None, retry_policy: RetryPolicy | None) -> None:
+        CredentialBase.__init__(self, tenant_id, auth, authority=authority, retry_policy=retry_policy)
+        self._init_io(http_client, lambda: httpx.Client(verify=tls_context(ca), timeout=10, follow_redirects=False))
 
 
 class ClientSecretCredential(_SyncCredential):
