@@ -17,8 +17,19 @@ from keyless.client.assertions import (
     load_certificate_credential,
     load_certificate_files,
 )
-from keyless.client.core import ClientAuthenticationError, OAuthError, RetryPolicy, TokenRequestError
-from keyless.client.credentials import CertificateCredential, ClientSecretCredential, WorkloadIdentityCredential
+from keyless.client.core import (
+    ClientAuthenticationError,
+    CredentialUnavailableError,
+    OAuthError,
+    RetryPolicy,
+    TokenRequestError,
+)
+from keyless.client.credentials import (
+    CertificateCredential,
+    ClientSecretCredential,
+    ManagedIdentityCredential,
+    WorkloadIdentityCredential,
+)
 from keyless.client.tokens import AccessToken, AccessTokenInfo
 
 __all__ = [
@@ -29,6 +40,8 @@ __all__ = [
     "ClientAuthenticationError",
     "ClientSecretCredential",
     "CredentialError",
+    "CredentialUnavailableError",
+    "ManagedIdentityCredential",
     "OAuthError",
     "RetryPolicy",
     "TokenRequestError",

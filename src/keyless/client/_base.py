@@ -14,16 +14,20 @@ from pathlib import Path
 
 from keyless.client.assertions import build_client_assertion, load_certificate_files
 from keyless.client.core import (
+    NO_RETRY,
+    SOCKET_BASE,
     Action,
     AssertionAuth,
     ClientAuth,
     FederatedAuth,
+    IdentitySelector,
     Metadata,
     Outcome,
     RetryPolicy,
     SecretAuth,
     Token,
     TokenRequestError,
+    managed_identity_flow,
     scope_key,
     token_flow,
 )
@@ -141,6 +145,56 @@ class CredentialBase(TokenCache):
         return token_flow(self._auth, key, authority=self.authority, tenant_id=self.tenant_id,
                           metadata=self._metadata, policy=self._policy, clock=self._clock, rng=self._rng,
                           on_metadata=self._set_metadata)
+
+
+AGENT_SOCKET = "/run/keyless/agent.sock"
+AGENT_ENDPOINT = "http://127.0.0.1:50342"
+MANAGED_TIMEOUT = (1.0, 10.0)  # connect, everything else: a local agent answers a connect at once or is not there
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
+def managed_settings(socket_path: PathLike | None, endpoint: str | None) -> tuple[Path | None, str]:
+    """Where the host agent is: its Unix socket (KEYLESS_AGENT_SOCKET, default /run/keyless/agent.sock),
+    used when it exists, else its IMDS-style endpoint (KEYLESS_AGENT_ENDPOINT or
+    AZURE_POD_IDENTITY_AUTHORITY_HOST, default http://127.0.0.1:50342) — loopback only: a token
+    request never leaves the host."""
+    socket = socket_path or os.environ.get("KEYLESS_AGENT_SOCKET") or AGENT_SOCKET
+    url = (endpoint or os.environ.get("KEYLESS_AGENT_ENDPOINT") or os.environ.get("AZURE_POD_IDENTITY_AUTHORITY_HOST")
+           or AGENT_ENDPOINT).rstrip("/")
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0]
+    host = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    if scheme not in ("http", "https") or host not in _LOOPBACK:
+        raise ValueError("the managed identity endpoint must be the local agent (http://127.0.0.1:PORT)")
+    return Path(socket), url
+
+
+class ManagedIdentityBase(TokenCache):
+    """A managed identity from the host agent: nothing secret in the application, nothing on the
+    network but loopback."""
+
+    def _init_managed(self, client_id: str | None, object_id: str | None, resource_id: str | None,
+                      socket_path: PathLike | None, endpoint: str | None, retry_policy: RetryPolicy | None) -> None:
+        self._init_cache(retry_policy)
+        self._selector = IdentitySelector(client_id, object_id, resource_id)
+        self.client_id = client_id
+        self._socket, self._endpoint = managed_settings(socket_path, endpoint)
+        self._reached = False
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(selector={self._selector!r}, socket={str(self._socket)!r}, "
+                f"endpoint={self._endpoint!r})")
+
+    def _flow(self, key: tuple[str, ...]) -> Generator[Action, Outcome, Token]:
+        use_socket = self._socket is not None and self._socket.exists()
+        # Until the agent has answered once, an unreachable agent is reported at once (no retries), so a
+        # chain such as DefaultCredential moves on quickly; after that, outages are retried as usual.
+        policy = self._policy if self._reached else NO_RETRY
+        token = yield from managed_identity_flow(SOCKET_BASE if use_socket else self._endpoint, key, self._selector,
+                                                 unix_socket=str(self._socket) if use_socket else None,
+                                                 policy=policy, clock=self._clock, rng=self._rng)
+        self._reached = True
+        return token
 
 
 def federated_auth(client_id: str, token_file: PathLike) -> FederatedAuth:

@@ -7,14 +7,16 @@ They satisfy azure-core's `AsyncTokenCredential` and `AsyncSupportsTokenInfo` pr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator
 from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
 
 from keyless.client._base import (
+    MANAGED_TIMEOUT,
     CredentialBase,
+    ManagedIdentityBase,
     PathLike,
     TokenCache,
     certificate_auth,
@@ -28,6 +30,7 @@ from keyless.client.core import (
     Action,
     ClientAuth,
     ClientAuthenticationError,
+    HttpRequest,
     HttpResponse,
     Outcome,
     RetryPolicy,
@@ -39,7 +42,8 @@ from keyless.client.tokens import AccessToken, AccessTokenInfo, TokenRequestOpti
 
 T = TypeVar("T")
 
-__all__ = ["AsyncHttpxAuth", "CertificateCredential", "ClientSecretCredential", "WorkloadIdentityCredential"]
+__all__ = ["AsyncHttpxAuth", "CertificateCredential", "ClientSecretCredential", "ManagedIdentityCredential",
+           "WorkloadIdentityCredential"]
 
 
 class _AsyncBase(TokenCache):
@@ -93,6 +97,9 @@ class _AsyncBase(TokenCache):
             self._cache[key] = token
             return token
 
+    def _client_for(self, request: HttpRequest) -> httpx.AsyncClient:
+        return self._http
+
     async def _drive(self, flow: Generator[Action, Outcome, T]) -> T:
         try:
             action = next(flow)
@@ -101,17 +108,16 @@ class _AsyncBase(TokenCache):
                 if isinstance(action, Sleep):
                     await self._sleep(action.seconds)
                 else:
-                    outcome = await self._send(action.request.method, action.request.url, action.request.headers,
-                                               action.request.form)
+                    outcome = await self._send(action.request)
                 action = flow.send(outcome)
         except StopIteration as stop:
             result: T = stop.value
             return result
 
-    async def _send(self, method: str, url: str, headers: Mapping[str, str],
-                    form: Mapping[str, str] | None) -> HttpResponse | TransportFailure:
+    async def _send(self, request: HttpRequest) -> HttpResponse | TransportFailure:
         try:
-            resp = await self._http.request(method, url, headers=headers, data=form)
+            resp = await self._client_for(request).request(request.method, request.url, headers=request.headers,
+                                                           data=request.form)
         except httpx.TransportError as exc:
             return TransportFailure(type(exc).__name__)
         return HttpResponse.of(resp.status_code, resp.headers, resp.content)
@@ -157,3 +163,30 @@ class WorkloadIdentityCredential(_AsyncCredential):
                                                                              authority)
         super().__init__(tenant_id, federated_auth(client_id, token_file_path), authority=authority, ca=ca,
                          http_client=http_client, retry_policy=retry_policy)
+
+
+class ManagedIdentityCredential(ManagedIdentityBase, _AsyncBase):
+    """A managed identity from the host agent (see `keyless.client.ManagedIdentityCredential`), asynchronously."""
+
+    def __init__(self, *, client_id: str | None = None, object_id: str | None = None,
+                 resource_id: str | None = None, socket_path: PathLike | None = None, endpoint: str | None = None,
+                 retry_policy: RetryPolicy | None = None) -> None:
+        self._init_managed(client_id, object_id, resource_id, socket_path, endpoint, retry_policy)
+        self._init_io(None, lambda: httpx.AsyncClient(
+            timeout=httpx.Timeout(MANAGED_TIMEOUT[1], connect=MANAGED_TIMEOUT[0]), follow_redirects=False,
+            trust_env=False))
+        self._socket_http: httpx.AsyncClient | None = None
+
+    def _client_for(self, request: HttpRequest) -> httpx.AsyncClient:
+        if request.unix_socket is None:
+            return self._http
+        if self._socket_http is None:
+            self._socket_http = httpx.AsyncClient(
+                transport=httpx.AsyncHTTPTransport(uds=request.unix_socket), follow_redirects=False,
+                trust_env=False, timeout=httpx.Timeout(MANAGED_TIMEOUT[1], connect=MANAGED_TIMEOUT[0]))
+        return self._socket_http
+
+    async def close(self) -> None:
+        await super().close()
+        if self._socket_http is not None:
+            await self._socket_http.aclose()

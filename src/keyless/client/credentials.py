@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
 from keyless.client._base import (
+    MANAGED_TIMEOUT,
     CredentialBase,
+    ManagedIdentityBase,
     PathLike,
     TokenCache,
     certificate_auth,
@@ -29,6 +31,7 @@ from keyless.client.core import (
     Action,
     ClientAuth,
     ClientAuthenticationError,
+    HttpRequest,
     HttpResponse,
     Outcome,
     RetryPolicy,
@@ -125,6 +128,9 @@ class _SyncBase(TokenCache):
         finally:
             lock.release()
 
+    def _client_for(self, request: HttpRequest) -> httpx.Client:
+        return self._http
+
     def _drive(self, flow: Generator[Action, Outcome, T]) -> T:
         try:
             action = next(flow)
@@ -133,17 +139,16 @@ class _SyncBase(TokenCache):
                 if isinstance(action, Sleep):
                     self._sleep(action.seconds)
                 else:
-                    outcome = self._send(action.request.method, action.request.url, action.request.headers,
-                                         action.request.form)
+                    outcome = self._send(action.request)
                 action = flow.send(outcome)
         except StopIteration as stop:
             result: T = stop.value
             return result
 
-    def _send(self, method: str, url: str, headers: Mapping[str, str],
-              form: Mapping[str, str] | None) -> HttpResponse | TransportFailure:
+    def _send(self, request: HttpRequest) -> HttpResponse | TransportFailure:
         try:
-            resp = self._http.request(method, url, headers=headers, data=form)
+            resp = self._client_for(request).request(request.method, request.url, headers=request.headers,
+                                                     data=request.form)
         except httpx.TransportError as exc:
             return TransportFailure(type(exc).__name__)
         return HttpResponse.of(resp.status_code, resp.headers, resp.content)
@@ -193,3 +198,32 @@ class WorkloadIdentityCredential(_SyncCredential):
                                                                              authority)
         super().__init__(tenant_id, federated_auth(client_id, token_file_path), authority=authority, ca=ca,
                          http_client=http_client, retry_policy=retry_policy)
+
+
+class ManagedIdentityCredential(ManagedIdentityBase, _SyncBase):
+    """A managed identity from the Keyless host agent on this host: over its Unix socket when it exists
+    (the agent then knows the calling user and applies workload bindings), else over its IMDS-style
+    endpoint on loopback. No argument: the host's system-assigned identity (or, on the socket, the one
+    bound to this user); `client_id`, `object_id` or `resource_id` name a user-assigned identity."""
+
+    def __init__(self, *, client_id: str | None = None, object_id: str | None = None,
+                 resource_id: str | None = None, socket_path: PathLike | None = None, endpoint: str | None = None,
+                 retry_policy: RetryPolicy | None = None) -> None:
+        self._init_managed(client_id, object_id, resource_id, socket_path, endpoint, retry_policy)
+        self._init_io(None, lambda: httpx.Client(timeout=httpx.Timeout(MANAGED_TIMEOUT[1], connect=MANAGED_TIMEOUT[0]),
+                                                 follow_redirects=False, trust_env=False))
+        self._socket_http: httpx.Client | None = None
+
+    def _client_for(self, request: HttpRequest) -> httpx.Client:
+        if request.unix_socket is None:
+            return self._http
+        if self._socket_http is None:
+            self._socket_http = httpx.Client(
+                transport=httpx.HTTPTransport(uds=request.unix_socket), follow_redirects=False, trust_env=False,
+                timeout=httpx.Timeout(MANAGED_TIMEOUT[1], connect=MANAGED_TIMEOUT[0]))
+        return self._socket_http
+
+    def close(self) -> None:
+        super().close()
+        if self._socket_http is not None:
+            self._socket_http.close()
