@@ -30,17 +30,20 @@ from keyless.client.credentials import (
     ManagedIdentityCredential,
     WorkloadIdentityCredential,
 )
+from keyless.client.default import AsyncDefaultCredential, DefaultCredential
 from keyless.client.tokens import AccessToken, AccessTokenInfo
 
 __all__ = [
     "CLIENT_ASSERTION_TYPE",
     "AccessToken",
     "AccessTokenInfo",
+    "AsyncDefaultCredential",
     "CertificateCredential",
     "ClientAuthenticationError",
     "ClientSecretCredential",
     "CredentialError",
     "CredentialUnavailableError",
+    "DefaultCredential",
     "ManagedIdentityCredential",
     "OAuthError",
     "RetryPolicy",
