@@ -42,6 +42,10 @@ def test_example_runs(block: str, sqlite_server: RunningServer, tmp_path: Path,
     for name, value in {"KEYLESS_SERVER": sqlite_server.url, "KEYLESS_CA": sqlite_server.ca,
                         "KEYLESS_TENANT": sqlite_server.tenant_id, "WORKER_ID": worker.client_id,
                         "WORKER_SECRET": worker.secret or "unused", "READER_ID": reader.client_id,
-                        "READER_SECRET": reader.secret}.items():
+                        "READER_SECRET": reader.secret,
+                        # DefaultCredential's environment link (docs: "the default chain")
+                        "AZURE_TENANT_ID": sqlite_server.tenant_id, "AZURE_CLIENT_ID": worker.client_id,
+                        "AZURE_CLIENT_SECRET": worker.secret or "unused",
+                        "AZURE_AUTHORITY_HOST": sqlite_server.url}.items():
         monkeypatch.setenv(name, value)
     exec(compile(block, str(DOC), "exec"), {"__name__": "__doc_example__"})  # noqa: S102
