@@ -23,6 +23,7 @@ class ServerSettings(BaseSettings):
     source_failure_rate: float = Field(default=0.5, gt=0, description="per-source failure budget refill, per second")
     client_failure_burst: float = Field(default=100, gt=0, description="failed auths per client_id before 429")
     client_failure_rate: float = Field(default=2, gt=0, description="per-client failure budget refill, per second")
+    host_certificate_days: int = Field(default=7, ge=1, le=397, description="lifetime of agents' host certificates")
     insecure_world_readable_files: bool = Field(
         default=False, description="skip the 0600 check on key files (never in production)"
     )

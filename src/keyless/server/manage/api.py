@@ -266,6 +266,9 @@ def create_management_app() -> FastAPI:
         redoc_url=None,
     )
     app.include_router(router)
+    from keyless.server.manage.hosts_api import router as hosts_router  # imports this module's dependencies
+
+    app.include_router(hosts_router)
 
     @app.exception_handler(DirectoryError)
     async def directory_error(request: Request, exc: DirectoryError) -> Response:
