@@ -7,7 +7,22 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from keyless.cli import apps, ca, certs, grants, hosts, identities, keys, logs, secrets, server_cmds, tenant, tokens, up
+from keyless.cli import (
+    agent,
+    apps,
+    ca,
+    certs,
+    grants,
+    hosts,
+    identities,
+    keys,
+    logs,
+    secrets,
+    server_cmds,
+    tenant,
+    tokens,
+    up,
+)
 from keyless.cli.common import CliError
 from keyless.errors import KeylessError
 
@@ -34,6 +49,7 @@ app.add_typer(keys.app, name="key")
 app.add_typer(tenant.app, name="tenant")
 app.add_typer(hosts.app, name="host")
 app.add_typer(identities.app, name="identity")
+app.add_typer(agent.app, name="agent")
 
 
 def main() -> None:

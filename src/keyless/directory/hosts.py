@@ -71,9 +71,12 @@ def identity_name(value: str) -> str:
     return value
 
 
-def _split_join_token(token: str) -> tuple[str, str] | None:
+def split_join_token(token: str) -> tuple[str, str] | None:
+    """(tenant id, host id) of a well-formed join token `kjt.TENANT.HOST.SECRET`: the agent learns
+    its tenant from the token alone; the server finds the host record by id."""
     parts = token.split(".")
-    if len(parts) != 3 or parts[0] != JOIN_TOKEN_PREFIX or not is_guid(parts[1]) or not 20 <= len(parts[2]) <= 128:
+    if (len(parts) != 4 or parts[0] != JOIN_TOKEN_PREFIX or not is_guid(parts[1]) or not is_guid(parts[2])
+            or not 20 <= len(parts[3]) <= 128):
         return None
     return parts[1], parts[2]
 
@@ -96,10 +99,10 @@ class HostService:
                            object_id=new_guid(), created_at=self._clock.now(), managed_resource_id=resource_id)
 
     # -- hosts -------------------------------------------------------------------------------------
-    def _join_token(self, host_id: str, ttl: int) -> tuple[str, bytes, float]:
+    def _join_token(self, tenant: Tenant, host_id: str, ttl: int) -> tuple[str, bytes, float]:
         if not 60 <= ttl <= MAX_JOIN_TTL:
             raise Invalid("invalid_join_ttl", "a join token lives between 1 minute and 24 hours")
-        token = f"{JOIN_TOKEN_PREFIX}.{host_id}.{secrets.token_urlsafe(32)}"
+        token = f"{JOIN_TOKEN_PREFIX}.{tenant.id}.{host_id}.{secrets.token_urlsafe(32)}"
         return token, self._hasher.digest(token), self._clock.now() + ttl
 
     async def add_host(self, tenant: Tenant, name: str, *, actor: str,
@@ -109,7 +112,7 @@ class HostService:
         if await self._store.get_host(tenant.id, name) is not None:
             raise Conflict("host_exists", "a host with that name exists")
         host_id = new_guid()
-        token, digest, expires_at = self._join_token(host_id, join_ttl)
+        token, digest, expires_at = self._join_token(tenant, host_id, join_ttl)
         resource_id = system_resource_id(tenant.id, name)
         app = self._identity_app(tenant, f"host:{name}", resource_id)
         identity = ManagedIdentity(client_id=app.client_id, object_id=app.object_id, tenant_id=tenant.id, name=name,
@@ -140,7 +143,7 @@ class HostService:
         host = await self.host(tenant, ref)
         if host.enrolled_at is not None:
             raise Conflict("host_enrolled", "the host has enrolled; remove and add it again to re-enroll")
-        token, digest, expires_at = self._join_token(host.id, join_ttl)
+        token, digest, expires_at = self._join_token(tenant, host.id, join_ttl)
         await self._store.set_join_token(host.id, digest, expires_at, self._audit(
             tenant.id, actor, "host.join_token", "host", host.id, join_expires_at=expires_at))
         return replace(host, join_expires_at=expires_at, join_digest=digest), token
@@ -173,10 +176,10 @@ class HostService:
                      days: int = DEFAULT_HOST_CERT_DAYS) -> Enrollment:
         """Spend a join token on a certificate for the key in `csr` (made on the host; the server
         never sees the private key). Raises `JoinRefused` for any token problem."""
-        parsed = _split_join_token(join_token)
-        if parsed is None:
+        parsed = split_join_token(join_token)
+        if parsed is None or parsed[0] != tenant.id:
             raise JoinRefused
-        host = await self._store.get_host(tenant.id, parsed[0])
+        host = await self._store.get_host(tenant.id, parsed[1])
         now = self._clock.now()
         if (host is None or host.join_digest is None or host.join_expires_at is None
                 or host.enrolled_at is not None or now >= host.join_expires_at):

@@ -15,7 +15,7 @@ def _name(prefix: str) -> str:
 def test_host_add_prints_a_join_token_and_creates_the_system_identity(server: RunningServer) -> None:
     name = _name("build")
     created = server.cli_json("host", "add", name, "--join-ttl", "10m")
-    assert created["join_token"].startswith(f"kjt.{created['id']}.")
+    assert created["join_token"].startswith(f"kjt.{server.tenant_id}.{created['id']}.")
     assert created["status"] == "pending"
     identity = created["system_identity"]
     assert identity["kind"] == "system" and identity["name"] == name
