@@ -30,7 +30,7 @@ from keyless.agent.peer import Peer, peer_of
 from keyless.agent.ratelimit import CallerLimiter
 from keyless.agent.server_api import Refused, ServerApi, ServerUnavailable
 from keyless.agent.settings import AgentSettings
-from keyless.agent.state import StateDir
+from keyless.agent.state import IDENTITY_HEADER_FILE, StateDir
 from keyless.client.core import Token
 from keyless.clock import Clock, SystemClock
 from keyless.errors import ConfigurationError
@@ -109,6 +109,7 @@ class Agent:
             "identities": [{"name": i.name, "kind": i.kind, "client_id": i.client_id}
                            for i in self.entitlements.identities],
             "bindings": len(self.entitlements.bindings),
+            "identity_header_file": str(self.state.path / IDENTITY_HEADER_FILE),
             "cached_tokens": len(self.cache),
             "last_poll": self.last_poll,
             "last_token_success": self.cache.last_success,
@@ -155,6 +156,7 @@ class Agent:
             self.api = ServerApi(s.server, tenant, ca_file=s.ca_file, clock=self.clock)
             self.credential = await credential.enroll(self.api, self.state, s.join_token)
             log.info("enrolled", extra={"event": "host_enrolled", "host_id": self.credential.host.host_id})
+        self.identity_header()  # written now, so the admin can hand it to App-Service-style workloads
         await self.poll()
         self._tasks = [asyncio.create_task(self._loop(self.settings.refresh_interval, self.tick)),
                        asyncio.create_task(self._loop(self.settings.poll_interval, self.poll))]
