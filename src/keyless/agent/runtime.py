@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 import stat
 from pathlib import Path
@@ -176,9 +177,10 @@ class Agent:
         if not self.revoked:
             await self.cache.refresh_due()
 
-    async def renew_if_due(self) -> bool:
+    async def renew_if_due(self, *, force: bool = False) -> bool:
+        """Renew at half the certificate's lifetime, or now with `force` (SIGHUP)."""
         cred, api = self.credential, self.api
-        if cred is None or api is None or self.revoked or self.clock.now() < cred.material.renew_at:
+        if cred is None or api is None or self.revoked or (not force and self.clock.now() < cred.material.renew_at):
             return False
         try:
             await cred.renew(api, self.state)
@@ -285,10 +287,24 @@ def unix_listener(path: Path) -> socket.socket:
 
 
 async def run(settings: AgentSettings) -> None:
-    """Run until cancelled (SIGINT/SIGTERM in `keyless agent`)."""
+    """Run until SIGINT or SIGTERM; SIGHUP renews the host certificate at once (after a suspected
+    compromise of the key, or to test renewal)."""
     agent = Agent(settings)
     await agent.start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    background: set[asyncio.Task[bool]] = set()
+
+    def renew_now() -> None:
+        task = loop.create_task(agent.renew_if_due(force=True))
+        background.add(task)
+        task.add_done_callback(background.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, renew_now)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("agent ready", extra={"event": "agent_ready", "port": agent.bound_port})
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await agent.stop()

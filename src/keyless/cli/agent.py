@@ -57,6 +57,9 @@ def agent(
         rate=rate, burst=max(1.0, 2 * rate), poll_interval=poll,
     )
     settings.listen_address()  # refuse a non-loopback address before anything else
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         import uvloop
 
