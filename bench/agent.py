@@ -7,8 +7,9 @@ management API, a resource (api://bench, role Bench.Read), a host and a grant fo
 system-assigned identity. It then starts `keyless agent` enrolled with the host's join token, pinned
 to CPU 0 (`taskset -c 0`; the per-caller rate limit is lifted with --rate 0, as the point is the
 agent's own cost). Besides requests per second, each row shows the agent's CPU time per request
-(from /proc/PID/stat) and the capacity of one core it implies: on a shared machine the load
-generator can be starved, which lowers req/s but not the agent's cost. The identity server shares
+(from /proc/PID/stat) and the capacity of one core it implies, and "other": CPU 0 time used by
+other processes during the run. On a shared machine the load generator or the agent can be starved,
+which lowers req/s but not the agent's cost per request; --wait-idle S waits for quiet cores. The identity server shares
 CPU 1 with the load generator; it is idle while the agent serves cached tokens. One warm-up request fills the cache.
 
 The load generator is a separate Python process pinned to CPU 1: raw asyncio connections (uvloop
@@ -126,11 +127,31 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_busy(cpu: int) -> float:
+    """Busy seconds of one CPU so far, all processes (from /proc/stat)."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(f"cpu{cpu} "):
+            v = [int(x) for x in line.split()[1:]]
+            return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
+    raise RuntimeError(f"no cpu{cpu} in /proc/stat")
+
+
+def wait_idle(limit: float) -> None:
+    """Wait (at most `limit` seconds) until CPUs 0 and 1 are both at least 85% idle over a second."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = [cpu_busy(c) for c in (AGENT_CPU, LOAD_CPU)]
+        time.sleep(1)
+        if all(cpu_busy(c) - b < 0.15 for c, b in zip((AGENT_CPU, LOAD_CPU), before, strict=True)):
+            return
+
+
 def run_load(target: dict[str, Any], resource: str, concurrency: int, duration: float, requests: int,
              agent_pid: int, during: Any = None) -> dict[str, Any]:
     spec = {"target": target, "resource": resource, "concurrency": concurrency, "duration": duration,
             "requests": requests}
     before = cpu_seconds(agent_pid)
+    busy_before = cpu_busy(AGENT_CPU)
     proc = subprocess.Popen([sys.executable, __file__, "--child", json.dumps(spec)], stdout=subprocess.PIPE,
                             text=True)
     if during is not None:
@@ -139,6 +160,7 @@ def run_load(target: dict[str, Any], resource: str, concurrency: int, duration: 
     out, _ = proc.communicate(timeout=duration + 60)
     result: dict[str, Any] = json.loads(out)
     used = cpu_seconds(agent_pid) - before
+    result["other_cpu"] = max(0.0, (cpu_busy(AGENT_CPU) - busy_before - used) / result["elapsed"])
     result["agent_cpu"] = used / result["elapsed"]
     result["agent_us"] = used / max(1, result["requests"]) * 1e6  # CPU per request: capacity = 1e6 / this
     return result
@@ -166,6 +188,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--requests", type=int, default=200_000, help="cap per run")
     parser.add_argument("--transports", default="tcp,unix")
+    parser.add_argument("--wait-idle", type=float, default=0.0, metavar="S",
+                        help="before each run, wait up to S seconds for quiet CPUs (shared machines)")
     args = parser.parse_args()
     if args.child:
         child(args.child)
@@ -215,7 +239,7 @@ def main() -> int:
         print(f"agent pinned to CPU {AGENT_CPU}, load generator on CPU {LOAD_CPU}; cached tokens; "
               f"{args.duration:g} s or {args.requests} requests per run")
         print(f"{'transport':<9} {'c':>3} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'agent CPU':>9} "
-              f"{'µs/req':>6} {'req/s/core':>10}  note")
+              f"{'µs/req':>6} {'req/s/core':>10} {'other':>5}  note")
         failed = missed = False
         for transport in args.transports.split(","):
             target = {"kind": "unix", "path": str(sock)} if transport == "unix" else {"kind": "tcp",
@@ -232,6 +256,8 @@ def main() -> int:
                         proc.send_signal(signal.SIGHUP)
 
                     during = renew
+                if args.wait_idle:
+                    wait_idle(args.wait_idle)
                 r = run_load(target, resource, c, args.duration, args.requests, agent.pid, during)
                 if during is not None:
                     time.sleep(0.5)
@@ -244,7 +270,7 @@ def main() -> int:
                     note += " TARGET MISSED"
                 print(f"{transport:<9} {c:>3} {r['rps']:>8.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} "
                       f"{r['errors']:>6} {r['agent_cpu']:>8.0%} {r['agent_us']:>6.0f} "
-                      f"{1e6 / max(r['agent_us'], 1):>10.0f}  {note}".rstrip())
+                      f"{1e6 / max(r['agent_us'], 1):>10.0f} {r['other_cpu']:>5.0%}  {note}".rstrip())
                 for e in r["first_errors"]:
                     print(f"    error: {e}")
         return 1 if failed else 2 if missed else 0
