@@ -29,7 +29,6 @@ from keyless.domain.model import (
 from keyless.domain.ports import LogQuery, UniqueViolation
 from keyless.ids import is_guid
 from keyless.store import tables as t
-from keyless.store.hosts import entitled_certificates
 from keyless.store.one_time import OneTimeStore
 
 
@@ -152,6 +151,8 @@ class SqlDirectoryStore:
             ).all()
             certificates = tuple(_certificate(r) for r in cert_rows)
             if apps[0].managed_resource_id is not None:
+                from keyless.store.hosts import entitled_certificates  # hosts builds on this module
+
                 certificates += await entitled_certificates(conn, client_id)
         return ClientRecord(app=apps[0], secrets=tuple(_secret(r) for r in rows), certificates=certificates)
 

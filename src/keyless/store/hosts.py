@@ -3,7 +3,6 @@ workload bindings. Each write is one transaction with its audit row, as in `stor
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +15,7 @@ from keyless.domain.model import Application, AuditEvent, ClientCertificate
 from keyless.domain.ports import OneTimeUses, UniqueViolation
 from keyless.ids import is_guid
 from keyless.store import tables as t
+from keyless.store.directory import _audit_row
 
 
 def _host(row: Row[Any]) -> Host:
@@ -57,14 +57,6 @@ async def entitled_certificates(conn: AsyncConnection, client_id: str) -> tuple[
     owning = select(t.hosts.c.id).where(t.hosts.c.system_client_id == client_id)
     rows = (await conn.execute(select(hc).where(or_(hc.c.host_id.in_(assigned), hc.c.host_id.in_(owning))))).all()
     return tuple(_host_cert(r).as_credential(client_id) for r in rows)
-
-
-def _audit_row(event: AuditEvent) -> dict[str, Any]:
-    return {
-        "time": event.time, "tenant_id": event.tenant_id, "actor": event.actor, "action": event.action,
-        "target_type": event.target_type, "target_id": event.target_id,
-        "details": json.dumps(event.details, sort_keys=True, default=str),
-    }
 
 
 _IDENTITY_COLUMNS = (t.managed_identities, t.applications.c.object_id)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import stat
+from pathlib import Path
 
 import httpx
 
 from tests.integration.agent.conftest import claims_of
-from tests.support.agent import RunningAgent
+from tests.support.agent import RunningAgent, host_with_resource, start_agent, stop_agent
 from tests.support.server import RunningServer
 
 
@@ -67,3 +68,27 @@ def test_unknown_resource_is_an_error_and_not_cached(enrolled: tuple[RunningAgen
     assert resp.json()["error"] == "invalid_resource"
     assert httpx.get(agent.imds, params={"api-version": "2018-02-01", "resource": "api://nothing-here"},
                      headers={"Metadata": "true"}).status_code == 400
+
+
+def test_agent_status_command(enrolled: tuple[RunningAgent, str], sqlite_server: RunningServer) -> None:
+    agent, _ = enrolled
+    by_tcp = sqlite_server.cli_json("agent", "status", "--listen", f"127.0.0.1:{agent.port}")
+    assert by_tcp["state"] == "ok" and by_tcp["host_id"] == agent.host["id"]
+    by_socket = sqlite_server.cli_json("agent", "status", "--socket", str(agent.socket))
+    assert by_socket["host_id"] == agent.host["id"]
+    table = sqlite_server.cli("agent", "status", "--listen", f"127.0.0.1:{agent.port}").stdout
+    assert agent.host["name"] in table
+    nobody = sqlite_server.cli("agent", "status", "--listen", "127.0.0.1:1", check=False)
+    assert nobody.returncode == 1 and nobody.stderr.startswith("error: no agent answers at 127.0.0.1:1")
+
+
+def test_enrollment_and_tokens_on_each_backend(server: RunningServer, tmp_path: Path) -> None:
+    host, uri = host_with_resource(server)
+    agent = start_agent(server, tmp_path, join_token=host["join_token"], host=host)
+    try:
+        resp = agent.get(uri)
+        assert resp.status_code == 200, resp.text
+        assert claims_of(resp.json()["access_token"])["xms_mirid"] == host["system_identity"]["resource_id"]
+        assert server.cli_json("host", "show", host["id"])["status"] == "enrolled"
+    finally:
+        stop_agent(agent)
