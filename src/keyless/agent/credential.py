@@ -44,14 +44,27 @@ class Material:
 
 
 class HostCredential:
-    def __init__(self, host: HostInfo, material: Material) -> None:
+    """The current key and certificate. After a renewal the previous key keeps signing for
+    `grace` seconds: other server replicas may still hold the host's certificate list from before
+    the renewal in their short-lived caches, and the previous certificate stays valid on the server."""
+
+    def __init__(self, host: HostInfo, material: Material, *, grace: float = 0.0) -> None:
         self.host = host
         self.material = material
+        self.grace = grace
+        self._previous: Material | None = None
+        self._previous_until = 0.0
+
+    def signing(self) -> Material:
+        previous = self._previous
+        if previous is not None and time.monotonic() < self._previous_until:
+            return previous
+        return self.material
 
     def assertion(self, client_id: str) -> str:
         """A single-use assertion for `client_id` (the server checks this host may act for it).
         Wire timestamps come from the system clock: they are checked by the server's."""
-        m = self.material
+        m = self.signing()
         return build_client_assertion(client_id=client_id, audience=self.host.issuer, private_key=m.key,
                                       certificate_pem=m.certificate_pem, lifetime=120, now=time.time())
 
@@ -61,20 +74,21 @@ class HostCredential:
         done = await api.renew(self.assertion(self.host.system_client_id), csr)
         material = Material.of(key, done.certificate_pem)
         state.save(key, done.certificate_pem)
+        self._previous, self._previous_until = self.signing(), time.monotonic() + self.grace
         self.material = material
         return material
 
 
-async def enroll(api: ServerApi, state: StateDir, join_token: str) -> HostCredential:
+async def enroll(api: ServerApi, state: StateDir, join_token: str, *, grace: float = 0.0) -> HostCredential:
     """Make the host key here, send only its CSR with the join token, keep the certificate."""
     key = generate_client_key(KEY_KIND)
     done: Enrolled = await api.enroll(join_token, certificate_signing_request(key, "keyless-agent"))
     host = HostInfo(server=api.server, tenant_id=done.tenant_id, host_id=done.host_id, host_name=done.host_name,
                     system_client_id=done.system_client_id, issuer=done.issuer, token_endpoint=done.token_endpoint)
     state.save(key, done.certificate_pem, host)
-    return HostCredential(host, Material.of(key, done.certificate_pem))
+    return HostCredential(host, Material.of(key, done.certificate_pem), grace=grace)
 
 
-def load(state: StateDir) -> HostCredential:
+def load(state: StateDir, *, grace: float = 0.0) -> HostCredential:
     key, cert, host = state.load()
-    return HostCredential(host, Material.of(key, cert))
+    return HostCredential(host, Material.of(key, cert), grace=grace)

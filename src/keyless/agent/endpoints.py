@@ -28,6 +28,7 @@ from keyless.agent.peer import Peer, still_same
 from keyless.agent.ratelimit import CallerLimiter
 from keyless.agent.server_api import Refused, ServerUnavailable
 from keyless.client.core import Token
+from keyless.ids import is_guid
 
 log = logging.getLogger("keyless.agent")
 
@@ -38,7 +39,6 @@ IMDS_VERSIONS = frozenset({"2017-12-01", "2018-02-01", "2019-03-11", "2019-06-01
                            "2020-06-01", "2021-01-01", "2021-02-01", "2021-05-01", "2023-07-01"})
 APP_SERVICE_VERSIONS = frozenset({"2017-09-01", "2019-08-01"})
 IDENTITY_PARAMS = ("client_id", "object_id", "msi_res_id", "mi_res_id", "resource_id", "principal_id")
-KNOWN_PARAMS = frozenset({"api-version", "resource", *IDENTITY_PARAMS, "bypass_cache", "token_sha256_to_refresh"})
 PROXY_HEADERS = frozenset({b"x-forwarded-for", b"forwarded", b"x-real-ip", b"via", b"x-forwarded-host",
                            b"x-forwarded-proto"})
 MAX_QUERY = 2048
@@ -104,9 +104,9 @@ def _resource(params: dict[str, str]) -> str:
     if not resource:
         raise Refusal(400, "invalid_request", "Required audience parameter not specified")
     if len(resource) > MAX_RESOURCE or not all("!" <= c <= "~" for c in resource) or (
-        ":" not in resource
+        ":" not in resource and not is_guid(resource)
     ):
-        raise Refusal(400, "invalid_resource", "the resource must be a URI")
+        raise Refusal(400, "invalid_resource", "the resource must be a URI or an application id")
     return resource
 
 

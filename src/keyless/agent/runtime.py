@@ -74,6 +74,7 @@ class Agent:
         self._tasks: list[asyncio.Task[None]] = []
         self._server: uvicorn.Server | None = None
         self._serving: asyncio.Task[None] | None = None
+        self._confirming: asyncio.Task[None] | None = None
         self._sockets: list[socket.socket] = []
         self.bound_port: int | None = None
         names = {b"127.0.0.1", b"localhost", b"[::1]"}
@@ -129,10 +130,14 @@ class Agent:
         except Refused as exc:
             self.server_reachable = True
             if exc.error == "invalid_client" and client_id == cred.host.system_client_id:
-                self._revoke()
+                self._confirm_soon()  # removed? the host view says for sure (one refusal may be replica lag)
             raise
         self.server_reachable = True
         return token
+
+    def _confirm_soon(self) -> None:
+        if self._confirming is None or self._confirming.done():
+            self._confirming = asyncio.get_running_loop().create_task(self.poll())
 
     def _revoke(self) -> None:
         if not self.revoked:
@@ -146,7 +151,7 @@ class Agent:
         """Enroll or load the credential, fetch entitlements, start background work and listeners."""
         self.state.ensure()
         if self.state.enrolled:
-            self.credential = credential.load(self.state)
+            self.credential = credential.load(self.state, grace=self.settings.renewal_grace)
             host = self.credential.host
             self.api = ServerApi(host.server, host.tenant_id, ca_file=self.settings.ca_file, clock=self.clock)
         else:
@@ -155,7 +160,7 @@ class Agent:
             if not (s.join_token and s.server and tenant):
                 raise ConfigurationError("not enrolled yet: give --server and --join-token")
             self.api = ServerApi(s.server, tenant, ca_file=s.ca_file, clock=self.clock)
-            self.credential = await credential.enroll(self.api, self.state, s.join_token)
+            self.credential = await credential.enroll(self.api, self.state, s.join_token, grace=s.renewal_grace)
             log.info("enrolled", extra={"event": "host_enrolled", "host_id": self.credential.host.host_id})
         self.identity_header()  # written now, so the admin can hand it to App-Service-style workloads
         await self.poll()
@@ -189,7 +194,7 @@ class Agent:
             return False
         except Refused as exc:
             if exc.error == "invalid_client":
-                self._revoke()
+                await self.poll()  # the host view confirms a removal (and revokes)
             else:
                 log.warning("certificate renewal refused", extra={"event": "host_renew_refused", "error": exc.error})
             return False
@@ -249,9 +254,10 @@ class Agent:
             await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = [*self._tasks, *([self._confirming] if self._confirming else [])]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self._server is not None and self._serving is not None:

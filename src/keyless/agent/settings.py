@@ -26,6 +26,9 @@ class AgentSettings:
     burst: float = 1000.0
     poll_interval: float = 30.0  # how often the host's identities and bindings are fetched
     refresh_interval: float = 1.0  # how often due tokens and the certificate are checked
+    # After a renewal the previous key signs this long: server replicas cache a host's certificates
+    # for up to twice their cache TTL (5 s by default).
+    renewal_grace: float = 30.0
 
     def listen_address(self) -> tuple[str, int] | None:
         """The TCP listener, refusing anything but a loopback address (catalog F13, F09)."""

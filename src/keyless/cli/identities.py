@@ -11,6 +11,7 @@ from keyless.cli.common import (
     DEFAULT_DATA_DIR,
     CaOpt,
     DataDirOpt,
+    ManagementClient,
     Output,
     OutputOpt,
     ServerOpt,
@@ -76,7 +77,8 @@ def delete(
 
     Example: keyless identity delete billing-api
     """
-    client(data_dir, server, ca).call("DELETE", f"/identities/{quote(identity, safe='')}")
+    api = client(data_dir, server, ca)
+    api.call("DELETE", f"/identities/{_path(api, identity)}")
     if output is Output.json:
         emit({"deleted": True, "identity": identity}, output)
     else:
@@ -97,8 +99,8 @@ def assign(
 
     Example: keyless identity assign billing-api --host build-01
     """
-    path = f"/identities/{quote(identity, safe='')}/hosts/{quote(host, safe='')}"
     api = client(data_dir, server, ca)
+    path = f"/identities/{_path(api, identity)}/hosts/{quote(host, safe='')}"
     if remove:
         api.call("DELETE", path)
         emit({"identity": identity, "host": host, "assigned": False}, output)
@@ -126,8 +128,16 @@ def bind(
     Example: keyless identity bind billing-api --host build-01 --uid billing
     """
     body = {"host": host, "uid": _number(uid, "user"), "gid": _number(gid, "group"), "exe": exe, "unit": unit}
-    emit(client(data_dir, server, ca).call("POST", f"/identities/{quote(identity, safe='')}/bindings",
-                                           json_body=body), output, formatters=FORMATTERS)
+    api = client(data_dir, server, ca)
+    emit(api.call("POST", f"/identities/{_path(api, identity)}/bindings", json_body=body), output,
+         formatters=FORMATTERS)
+
+
+def _path(api: ManagementClient, identity: str) -> str:
+    """The URL path segment for an identity reference; resource ids (with slashes) are resolved first."""
+    if "/" in identity:
+        identity = api.call("GET", "/identities", params={"ref": identity})[0]["client_id"]
+    return quote(identity, safe="")
 
 
 def _number(value: str | None, kind: str) -> int | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, insert, or_, select, update
+from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -215,7 +215,8 @@ class SqlHostStore:
 
     async def get_identity(self, tenant_id: str, ref: str) -> ManagedIdentity | None:
         mi = t.managed_identities
-        cond: Any = or_(mi.c.resource_id == ref, and_(mi.c.kind == "user", mi.c.name == ref))
+        # Resource ids compare without case, as Azure's do.
+        cond: Any = or_(func.lower(mi.c.resource_id) == ref.lower(), and_(mi.c.kind == "user", mi.c.name == ref))
         if is_guid(ref):
             cond = or_(cond, mi.c.client_id == ref, t.applications.c.object_id == ref)
         async with self.engine.connect() as conn:

@@ -33,7 +33,7 @@ DAY = 86400
 def _settings(server: RunningServer, tmp: Path, host: dict[str, Any]) -> AgentSettings:
     return AgentSettings(server=server.url, ca_file=server.ca, join_token=host["join_token"],
                          state_dir=tmp / "state", listen=f"127.0.0.1:{free_port()}", poll_interval=3600,
-                         refresh_interval=3600)
+                         refresh_interval=3600, renewal_grace=0)
 
 
 async def _get(http: httpx.AsyncClient, agent: Agent, resource: str) -> httpx.Response:

@@ -43,6 +43,7 @@ def test_identity_create_assign_bind_and_remove(server: RunningServer) -> None:
     assert "assign the identity to the host first" in one_error_line(unassigned.stderr)
     server.cli_json("identity", "assign", ident, "--host", host)
     server.cli_json("identity", "assign", created["client_id"], "--host", host)  # idempotent, by client id
+    server.cli_json("identity", "assign", created["resource_id"].upper(), "--host", host)  # by resource id
     binding = server.cli_json("identity", "bind", ident, "--host", host, "--uid", "1234", "--exe", "/usr/bin/python3")
     assert binding["uid"] == 1234 and binding["exe"] == "/usr/bin/python3"
     assert [b["id"] for b in server.cli_json("identity", "bindings", "--host", host)] == [binding["id"]]

@@ -155,9 +155,13 @@ async def remove_host(request: Request, ref: str, caller: Admin) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/identities", response_model=list[IdentityOut], summary="List managed identities")
+@router.get("/identities", response_model=list[IdentityOut],
+            summary="List managed identities, or find one by ?ref= (name, client id, object id, resource id)")
 async def list_identities(request: Request, caller: Reader,
-                          kind: Annotated[str | None, Query(pattern="^(system|user)$")] = None) -> list[IdentityOut]:
+                          kind: Annotated[str | None, Query(pattern="^(system|user)$")] = None,
+                          ref: Annotated[str | None, Query(max_length=512)] = None) -> list[IdentityOut]:
+    if ref is not None:
+        return [IdentityOut.of(await hosts_of(request).identity(caller.tenant, ref))]
     found = await hosts_of(request).list_identities(caller.tenant)
     return [IdentityOut.of(i) for i in found if kind is None or i.kind == kind]
 
