@@ -258,7 +258,7 @@ def test_f14_no_store_and_no_cross_identity_bleed(world: dict[str, Any]) -> None
     assert claims_of(system["access_token"])["oid"] == agent.host["system_identity"]["object_id"]
 
 
-def test_f15_flood_from_one_caller_gets_429_and_the_server_is_not_amplified(
+def test_f15_flood_from_one_user_gets_429_and_the_server_is_not_amplified(
     sqlite_server: RunningServer, tmp_path: Path
 ) -> None:
     host, uri = host_with_resource(sqlite_server)
@@ -275,6 +275,12 @@ def test_f15_flood_from_one_caller_gets_429_and_the_server_is_not_amplified(
                     assert int(resp.headers["retry-after"]) >= 1
                     assert resp.json()["error"] == "too_many_requests"
         assert statuses.count(200) >= 20 and statuses.count(429) > 100
+        # The limit is per user, on TCP too (the kernel's socket table names the client's uid).
+        with throwaway_user() as other:
+            out = subprocess.run(
+                ["/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Metadata: true",
+                 f"{agent.imds}?{q(uri)}"], capture_output=True, text=True, timeout=30, user=other, cwd="/")
+            assert out.stdout == "200"
         client_id = host["system_identity"]["client_id"]
         signins = sqlite_server.cli_json("log", "signins", "--client", client_id)
         assert len([s for s in signins if s["result"] == "success"]) == 1  # one server token for 200 requests

@@ -150,7 +150,8 @@ def create_endpoints(core: AgentCore, now: Callable[[], float]) -> Callable[[dic
             await _respond(send, exc.status, _error_body(exc.error, exc.description), exc.headers)
 
     async def handle(scope: dict[str, Any], send: Send) -> None:
-        peer: Peer | None = scope.get("extensions", {}).get("keyless.peer")
+        extensions = scope.get("extensions") or {}
+        peer: Peer | None = extensions.get("keyless.peer")
         if scope["method"] != "GET":
             raise Refusal(405, "invalid_request", "only GET is allowed", [(b"allow", b"GET")])
         metadata = identity_header = host = None
@@ -175,7 +176,9 @@ def create_endpoints(core: AgentCore, now: Callable[[], float]) -> Callable[[dic
         if peer is None and (host is None or host.lower() not in core.allowed_hosts):
             raise Refusal(400, "invalid_request", "the Host header is not allowed")
         path = scope["path"]
-        caller: object = ("uid", peer.uid) if peer is not None else ("tcp", (scope.get("client") or ("?",))[0])
+        # Per user: the socket's peer uid, or the uid owning the TCP client socket (kernel socket table).
+        uid = peer.uid if peer is not None else extensions.get("keyless.tcp_uid")
+        caller: object = ("uid", uid) if uid is not None else ("tcp", (scope.get("client") or ("?",))[0])
         wait = core.limiter.allow(caller)
         if wait:
             raise Refusal(429, "too_many_requests", "slow down", [(b"retry-after", str(int(wait)).encode())])

@@ -47,6 +47,31 @@ def peer_of(sock: socket.socket) -> Peer | None:
     return Peer(pid, uid, gid) if pid > 0 else None
 
 
+def _proc_net_address(host: str, port: int) -> str:
+    """An address as /proc/net/tcp{,6} spells it: the IP in host byte order (little-endian words), hex."""
+    packed = socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+    words = [packed[i:i + 4][::-1] for i in range(0, len(packed), 4)]
+    return f"{b''.join(words).hex().upper()}:{port:04X}"
+
+
+def tcp_peer_uid(peer: tuple[str, int], local: tuple[str, int]) -> int | None:
+    """The uid owning the client end of a loopback TCP connection, from the kernel's socket table:
+    the row whose local address is the peer's and whose remote address is ours. TCP has no
+    SO_PEERCRED; this identifies the user (not the process) for per-user limits."""
+    table = "/proc/net/tcp6" if ":" in peer[0] else "/proc/net/tcp"
+    want_local, want_remote = _proc_net_address(*peer), _proc_net_address(*local)
+    try:
+        with open(table, encoding="ascii") as fh:
+            next(fh, None)
+            for line in fh:
+                fields = line.split()
+                if len(fields) > 7 and fields[1] == want_local and fields[2] == want_remote:
+                    return int(fields[7])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def _status_ids(pid: int) -> tuple[int, int] | None:
     """Real uid and gid of `pid` from /proc, or None if it is gone."""
     try:

@@ -27,7 +27,7 @@ from keyless.agent.cache import TokenCache
 from keyless.agent.credential import HostCredential
 from keyless.agent.endpoints import create_endpoints
 from keyless.agent.entitlements import Entitlements
-from keyless.agent.peer import Peer, peer_of
+from keyless.agent.peer import Peer, peer_of, tcp_peer_uid
 from keyless.agent.ratelimit import CallerLimiter
 from keyless.agent.server_api import Refused, ServerApi, ServerUnavailable
 from keyless.agent.settings import AgentSettings
@@ -44,16 +44,22 @@ class PeerProtocol(HttpToolsProtocol):
     ASGI scope (`scope["extensions"]["keyless.peer"]`)."""
 
     peer: Peer | None = None
+    tcp_uid: int | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         sock = transport.get_extra_info("socket")
-        self.peer = peer_of(sock) if sock is not None and sock.family == socket.AF_UNIX else None
+        if sock is not None and sock.family == socket.AF_UNIX:
+            self.peer = peer_of(sock)
+        elif self.client is not None and self.server is not None and self.server[1] is not None:
+            self.tcp_uid = tcp_peer_uid(self.client, (self.server[0], self.server[1]))  # once per connection
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self.peer is not None:
             self.scope["extensions"] = {"keyless.peer": self.peer}  # type: ignore[dict-item]
+        elif self.tcp_uid is not None:
+            self.scope["extensions"] = {"keyless.tcp_uid": self.tcp_uid}  # type: ignore[dict-item]
 
 
 class Agent:

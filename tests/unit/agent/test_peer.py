@@ -29,3 +29,22 @@ def test_still_same() -> None:
 def test_unit_of_returns_a_unit_or_none() -> None:
     unit = unit_of(os.getpid())
     assert unit is None or unit.endswith((".service", ".scope"))
+
+
+def test_tcp_peer_uid_of_a_loopback_connection() -> None:
+    from keyless.agent.peer import tcp_peer_uid
+
+    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        try:
+            server = socket.socket(family)
+            server.bind((host, 0))
+        except OSError:
+            continue  # no IPv6 loopback here
+        with server:
+            server.listen(1)
+            with socket.socket(family) as client:
+                client.connect(server.getsockname()[:2])
+                conn, addr = server.accept()
+                with conn:
+                    assert tcp_peer_uid(addr[:2], server.getsockname()[:2]) == os.getuid()
+                    assert tcp_peer_uid((host, 1), server.getsockname()[:2]) is None
