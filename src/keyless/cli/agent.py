@@ -14,8 +14,7 @@ from keyless.cli.common import Output, OutputOpt, emit, fail, when
 DEFAULT_STATE = Path("/var/lib/keyless-agent")
 DEFAULT_LISTEN = "127.0.0.1:50342"
 
-app = typer.Typer(help="The host agent: managed-identity tokens for this host's workloads.",
-                  invoke_without_command=True)
+app = typer.Typer(invoke_without_command=True)  # the callback's docstring is the help, with its example
 
 
 @app.callback()
@@ -41,8 +40,7 @@ def agent(
     """Run the agent in the foreground: enroll with --join-token the first time, then serve tokens
     for this host's managed identities. Stop it with Ctrl-C or SIGTERM.
 
-    Example: keyless agent --server https://keyless.internal:8443 --ca ca.pem --join-token kjt.… --socket
-    /run/keyless/agent.sock
+    Example: keyless agent --server https://kl.internal:8443 --ca ca.pem --join-token kjt.… --socket /run/kl.sock
     """
     if ctx.invoked_subcommand is not None:
         return

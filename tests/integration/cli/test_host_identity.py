@@ -4,8 +4,26 @@ from __future__ import annotations
 
 import uuid
 
+from typer.testing import CliRunner
+
+from keyless.cli.main import app as keyless_app
 from tests.integration.cli.helpers import one_error_line
+from tests.integration.cli.test_app import _leaf_commands
 from tests.support.server import RunningServer
+
+
+def test_every_host_identity_and_agent_command_has_help_with_an_example() -> None:
+    runner = CliRunner()
+    commands = [c for c in _leaf_commands() if c[0] in {"host", "identity", "agent"}]
+    assert len(commands) >= 13
+    for path in [*commands, ["agent"]]:
+        result = runner.invoke(keyless_app, [*path, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, (path, result.output)
+        assert "Example: keyless " in result.output, path
+        shared = ("--output",) if path[0] == "agent" else ("--data-dir", "--server", "--ca", "--output")
+        if path != ["agent"]:
+            for option in shared:
+                assert option in result.output, (path, option)
 
 
 def _name(prefix: str) -> str:
