@@ -5,6 +5,7 @@ environment alone, and `msal.ManagedIdentityClient`. Only environment variables 
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,10 +31,15 @@ def mi(sqlite_server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -
         user = dict(admin.api.call("POST", "/identities", json_body={"name": f"compat-{uuid.uuid4().hex[:6]}"}))
         admin.api.call("PUT", f"/identities/{user['client_id']}/hosts/{host['id']}")
         admin.grant(user["client_id"], uri, "Orders.Read")
+        bound = dict(admin.api.call("POST", "/identities", json_body={"name": f"bound-{uuid.uuid4().hex[:6]}"}))
+        admin.api.call("PUT", f"/identities/{bound['client_id']}/hosts/{host['id']}")
+        admin.grant(bound["client_id"], uri, "Orders.Read")
+        admin.api.call("POST", f"/identities/{bound['client_id']}/bindings",
+                       json_body={"host": host["id"], "uid": os.getuid()})
     agent = start_agent(sqlite_server, tmp_path_factory.mktemp("compat-agent"), join_token=host["join_token"],
                         host=host)
     try:
-        yield {"agent": agent, "uri": uri, "system": host["system_identity"], "user": user}
+        yield {"agent": agent, "uri": uri, "system": host["system_identity"], "user": user, "bound": bound}
     finally:
         stop_agent(agent)
 
@@ -106,6 +112,14 @@ async def test_async_app_service(mi: dict[str, Any], sqlite_server: RunningServe
     async with AsyncManagedIdentityCredential(client_id=mi["user"]["client_id"]) as cred:
         token = await cred.get_token(f"{mi['uri']}/.default")
     _check(sqlite_server, token.token, mi["uri"], mi["user"])
+
+
+def test_identity_bound_to_this_user_over_tcp(mi: dict[str, Any], sqlite_server: RunningServer,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A uid binding holds on TCP: the agent reads the client socket's owner from the kernel."""
+    _imds_env(monkeypatch, mi["agent"])
+    token = ManagedIdentityCredential(client_id=mi["bound"]["client_id"]).get_token(f"{mi['uri']}/.default")
+    _check(sqlite_server, token.token, mi["uri"], mi["bound"])
 
 
 def test_app_service_wrong_header_is_refused(mi: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -185,8 +185,12 @@ def test_f07_second_unix_user_is_refused_the_bound_identity(world: dict[str, Any
         assert (status, body) == (400, NOT_FOUND)
         by_resource_id = _curl_as(other, agent.socket, q(world["uri"], msi_res_id=bound["resource_id"]))
         assert by_resource_id == (400, NOT_FOUND)
-    # Over TCP nobody can be identified, so a bound identity is never served there.
-    assert get(agent, query)[0::2] == (400, NOT_FOUND)
+        # On TCP the agent knows the uid owning the client socket: the uid binding holds there too.
+        out = subprocess.run(["/usr/bin/curl", "-s", "-H", "Metadata: true", f"{agent.imds}?{query}"],
+                             capture_output=True, text=True, timeout=30, user=other, cwd="/")
+        assert json.loads(out.stdout) == NOT_FOUND
+    status, _, body = get(agent, query)
+    assert status == 200 and body["client_id"] == bound["client_id"]
 
 
 @pytest.mark.parametrize("param", ["client_id", "object_id", "msi_res_id"])
@@ -250,7 +254,7 @@ def test_f12_api_version(world: dict[str, Any], version: str | None) -> None:
 
 def test_f14_no_store_and_no_cross_identity_bleed(world: dict[str, Any]) -> None:
     agent = world["agent"]
-    status, headers, system = get(agent, q(world["uri"]))
+    status, headers, system = get(agent, q(world["uri"], client_id=agent.host["system_identity"]["client_id"]))
     _, _, unbound = get(agent, q(world["uri"], client_id=world["unbound"]["client_id"]))
     assert status == 200 and headers["cache-control"] == "no-store" and headers["pragma"] == "no-cache"
     assert system["access_token"] != unbound["access_token"]

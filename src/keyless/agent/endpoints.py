@@ -119,6 +119,12 @@ def _identity_ref(params: dict[str, str]) -> str | None:
     return given[0] if given else None
 
 
+def tcp_caller(uid: int | None) -> Peer | None:
+    """A TCP caller as far as it can be known: its user, not its process or group, so only bindings
+    that select by uid alone can match it (`peer.matches`)."""
+    return Peer(pid=0, uid=uid, gid=-1) if uid is not None else None
+
+
 def imds_body(token: Token, identity: Identity, resource: str, now: float) -> bytes:
     expires_on = int(token.expires_on)
     return orjson.dumps({
@@ -205,7 +211,8 @@ def create_endpoints(core: AgentCore, now: Callable[[], float]) -> Callable[[dic
         if version not in versions:
             raise Refusal(400, "invalid_request", "the api-version is not supported")
         resource = _resource(params)
-        identity = core.entitlements.resolve(_identity_ref(params), peer)
+        identity = core.entitlements.resolve(_identity_ref(params), peer or tcp_caller(uid),
+                                             bound_default=peer is not None)
         if identity is None or core.revoked:
             raise Refusal(400, "invalid_request", NOT_FOUND_IDENTITY)
         token = core.cache.peek(identity.client_id, resource)

@@ -3,8 +3,9 @@
 Rules, enforced on every request:
 - the system-assigned identity: any local caller (as on an Azure VM);
 - a user-assigned identity with no workload binding on this host: any local caller;
-- a user-assigned identity with bindings: only Unix-socket callers that match one of them. Over
-  TCP the caller cannot be identified, so such an identity is never served there.
+- a user-assigned identity with bindings: only callers that match one of them. On the Unix socket
+  the kernel names the caller's pid, uid and gid; on TCP the agent knows only the uid owning the
+  client socket, so there only bindings that select by uid alone can match.
 An identity a caller may not use is answered exactly like one that does not exist (catalog F08).
 """
 
@@ -58,11 +59,12 @@ class Entitlements:
     def lookup(self, ref: str) -> Identity | None:
         return self._by_ref.get(ref) or self._by_ref.get(ref.lower())
 
-    def resolve(self, ref: str | None, peer: Peer | None) -> Identity | None:
+    def resolve(self, ref: str | None, peer: Peer | None, *, bound_default: bool = True) -> Identity | None:
         """The identity a caller asked for (`ref`: client id, object id or resource id; None for the
-        default), if it may use it."""
+        default), if it may use it. The default is the caller's bound identity when `bound_default`
+        (the socket), else the system-assigned one (as on Azure's IMDS)."""
         if ref is None:
-            if peer is not None:  # a bound caller on the socket gets its bound identity by default
+            if peer is not None and bound_default:
                 for client_id in bound_identities(self.bindings, peer):
                     found = self._by_ref.get(client_id)
                     if found is not None:

@@ -117,8 +117,11 @@ def unit_of(pid: int) -> str | None:
 
 
 def matches(binding: Binding, peer: Peer) -> bool:
-    """Every selector the binding sets must match the caller."""
+    """Every selector the binding sets must match the caller. A TCP caller (pid 0: only its uid is
+    known) matches only bindings that select by uid alone."""
     if binding.uid is not None and binding.uid != peer.uid:
+        return False
+    if peer.pid <= 0 and (binding.gid is not None or binding.exe is not None or binding.unit is not None):
         return False
     if binding.gid is not None and binding.gid != peer.gid:
         return False

@@ -34,11 +34,25 @@ def test_bound_caller_gets_its_identity_by_default_and_by_any_reference() -> Non
         assert ents.resolve(ref, ME).client_id == "c-b", ref  # type: ignore[union-attr]
 
 
-def test_bound_identity_is_refused_to_others_and_over_tcp_like_an_unknown_one() -> None:
+def test_bound_identity_is_refused_to_others_and_to_unidentified_callers_like_an_unknown_one() -> None:
     ents = _ents()
     assert ents.resolve("c-b", OTHER) is None
     assert ents.resolve("c-b", None) is None
     assert ents.resolve("no-such", ME) is None
+
+
+def test_tcp_callers_match_uid_only_bindings() -> None:
+    from keyless.agent.endpoints import tcp_caller
+
+    ents = _ents()
+    assert ents.resolve("c-b", tcp_caller(os.getuid())).client_id == "c-b"  # type: ignore[union-attr]
+    assert ents.resolve("c-b", tcp_caller(os.getuid() + 1)) is None
+    default = ents.resolve(None, tcp_caller(os.getuid()), bound_default=False)
+    assert default is not None and default.client_id == "c-sys"  # on TCP the default is system-assigned
+    narrower = Entitlements.of({"identities": [SYSTEM, BOUND], "bindings": [
+        {"identity_client_id": "c-b", "uid": os.getuid(), "gid": os.getgid()}]})
+    assert narrower.resolve("c-b", tcp_caller(os.getuid())) is None  # the gid cannot be checked on TCP
+    assert narrower.resolve("c-b", ME) is not None
 
 
 def test_unbound_user_identity_is_served_to_any_local_caller() -> None:
