@@ -60,16 +60,18 @@ def tcp_peer_uid(peer: tuple[str, int], local: tuple[str, int]) -> int | None:
     SO_PEERCRED; this identifies the user (not the process) for per-user limits."""
     table = "/proc/net/tcp6" if ":" in peer[0] else "/proc/net/tcp"
     want_local, want_remote = _proc_net_address(*peer), _proc_net_address(*local)
+    found: list[int] = []
     try:
         with open(table, encoding="ascii") as fh:
             next(fh, None)
             for line in fh:
                 fields = line.split()
-                if len(fields) > 7 and fields[1] == want_local and fields[2] == want_remote:
-                    return int(fields[7])
+                # Only an established socket counts: TIME_WAIT rows show uid 0 and own no process.
+                if len(fields) > 7 and fields[1] == want_local and fields[2] == want_remote and fields[3] == "01":
+                    found.append(int(fields[7]))
     except (OSError, ValueError):
         return None
-    return None
+    return found[0] if len(found) == 1 else None
 
 
 def _status_ids(pid: int) -> tuple[int, int] | None:
