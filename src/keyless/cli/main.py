@@ -7,23 +7,11 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from keyless.cli import (
-    agent,
-    apps,
-    ca,
-    certs,
-    grants,
-    hosts,
-    identities,
-    keys,
-    logs,
-    secrets,
-    server_cmds,
-    tenant,
-    tokens,
-    up,
-)
+from keyless.cli import apps, ca, certs, grants, keys, logs, secrets, server_cmds, tenant, tokens, up
+from keyless.cli.agent import app as agent_app
 from keyless.cli.common import CliError
+from keyless.cli.hosts import app as host_app
+from keyless.cli.identities import app as identity_app
 from keyless.errors import KeylessError
 
 app = typer.Typer(
@@ -47,9 +35,9 @@ app.add_typer(tokens.app, name="token")
 app.add_typer(logs.app, name="log")
 app.add_typer(keys.app, name="key")
 app.add_typer(tenant.app, name="tenant")
-app.add_typer(hosts.app, name="host")
-app.add_typer(identities.app, name="identity")
-app.add_typer(agent.app, name="agent")
+app.add_typer(host_app, name="host")
+app.add_typer(identity_app, name="identity")
+app.add_typer(agent_app, name="agent")
 
 
 def main() -> None:
