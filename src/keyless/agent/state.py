@@ -48,8 +48,11 @@ class StateDir:
         self.path = path
 
     def ensure(self) -> None:
-        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = self.path.stat()
+        try:
+            self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            info = self.path.stat()
+        except OSError as exc:
+            raise ConfigurationError(f"cannot use the state directory {self.path}: {exc.strerror}") from None
         if info.st_uid != os.geteuid():
             raise ConfigurationError(f"the state directory {self.path} belongs to another user")
         if stat.S_IMODE(info.st_mode) & 0o077:

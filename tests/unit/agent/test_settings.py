@@ -25,3 +25,23 @@ def test_anything_else_is_refused(listen: str) -> None:
 
 def test_no_tcp_listener() -> None:
     assert AgentSettings(listen=None).listen_address() is None
+
+
+def test_state_dir_must_be_private(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from keyless.agent.state import StateDir
+
+    base = Path(str(tmp_path))
+    loose = base / "loose"
+    loose.mkdir(mode=0o755)
+    loose.chmod(0o755)
+    with pytest.raises(ConfigurationError, match="0700"):
+        StateDir(loose).ensure()
+    fresh = StateDir(base / "new" / "state")
+    fresh.ensure()
+    assert (fresh.path.stat().st_mode & 0o777) == 0o700
+    blocked = base / "file"
+    blocked.write_text("x")
+    with pytest.raises(ConfigurationError, match="cannot use the state directory"):
+        StateDir(blocked / "state").ensure()
