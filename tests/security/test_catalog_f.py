@@ -278,7 +278,7 @@ def test_f15_flood_from_one_user_gets_429_and_the_server_is_not_amplified(
                 if resp.status_code == 429:
                     assert int(resp.headers["retry-after"]) >= 1
                     assert resp.json()["error"] == "too_many_requests"
-        assert statuses.count(200) >= 20 and statuses.count(429) > 100
+        assert statuses.count(200) >= 20 and statuses.count(429) >= 50  # burst 40, then 20/s
         # The limit is per user, on TCP too (the kernel's socket table names the client's uid).
         with throwaway_user() as other:
             out = subprocess.run(
