@@ -86,7 +86,6 @@ class Agent:
         names = {b"127.0.0.1", b"localhost", b"[::1]"}
         address = settings.listen_address()
         port = address[1] if address else 0
-        self._port_hint = port
         extra = {h.encode("ascii").lower() for h in settings.allowed_hosts}
         self.allowed_hosts = frozenset(names | {n + b":" + str(port).encode() for n in names} | extra)
 
