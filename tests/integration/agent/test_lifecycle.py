@@ -43,10 +43,11 @@ async def _get(http: httpx.AsyncClient, agent: Agent, resource: str) -> httpx.Re
 
 
 @pytest.fixture
-async def running(sqlite_server: RunningServer, tmp_path: Path) -> AsyncIterator[tuple[Agent, FrozenClock, str]]:
-    host, uri = host_with_resource(sqlite_server)
+async def running(server: RunningServer, tmp_path: Path) -> AsyncIterator[tuple[Agent, FrozenClock, str]]:
+    """An in-process agent against the shared server, on each storage backend."""
+    host, uri = host_with_resource(server)
     clock = FrozenClock(time.time())
-    agent = Agent(_settings(sqlite_server, tmp_path, host), clock=clock)
+    agent = Agent(_settings(server, tmp_path, host), clock=clock)
     await agent.start()
     try:
         yield agent, clock, uri
@@ -55,7 +56,7 @@ async def running(sqlite_server: RunningServer, tmp_path: Path) -> AsyncIterator
 
 
 async def test_renewal_at_half_life_with_zero_failed_requests(running: tuple[Agent, FrozenClock, str],
-                                                              sqlite_server: RunningServer) -> None:
+                                                              server: RunningServer) -> None:
     agent, clock, uri = running
     assert agent.credential is not None
     first = agent.credential.material
@@ -99,19 +100,18 @@ async def test_renewal_at_half_life_with_zero_failed_requests(running: tuple[Age
         agent.cache.clear()
         resp = await _get(http, agent, uri)
     assert resp.status_code == 200
-    shown = sqlite_server.cli_json("host", "show", agent.credential.host.host_id)
+    shown = server.cli_json("host", "show", agent.credential.host.host_id)
     assert len(shown["certificates"]) == 2  # the previous certificate stays until the next renewal
     assert agent.status()["renewals"] == 1
 
 
-async def test_host_removal_stops_tokens(running: tuple[Agent, FrozenClock, str],
-                                         sqlite_server: RunningServer) -> None:
+async def test_host_removal_stops_tokens(running: tuple[Agent, FrozenClock, str], server: RunningServer) -> None:
     agent, _, uri = running
     assert agent.credential is not None
     host = agent.credential.host
     async with httpx.AsyncClient(timeout=10) as http:
         assert (await _get(http, agent, uri)).status_code == 200
-        sqlite_server.cli("host", "remove", host.host_id)
+        server.cli("host", "remove", host.host_id)
         # The server refuses the host at once, for tokens and for renewal.
         assert agent.api is not None
         with pytest.raises(Refused) as refused:
@@ -123,10 +123,10 @@ async def test_host_removal_stops_tokens(running: tuple[Agent, FrozenClock, str]
         assert resp.status_code == 400 and resp.json()["error_description"] == "Identity not found"
 
 
-async def test_revoked_host_cannot_renew(running: tuple[Agent, FrozenClock, str], sqlite_server: RunningServer) -> None:
+async def test_revoked_host_cannot_renew(running: tuple[Agent, FrozenClock, str], server: RunningServer) -> None:
     agent, clock, _ = running
     assert agent.credential is not None and agent.api is not None
-    sqlite_server.cli("host", "remove", agent.credential.host.host_id)
+    server.cli("host", "remove", agent.credential.host.host_id)
     before = agent.credential.material
     clock.advance(4 * DAY)
     assert not await agent.renew_if_due()
