@@ -3,6 +3,7 @@
 - `GET /metadata/identity/oauth2/token`: Azure IMDS (compat §4.2): `Metadata: true` required.
 - `GET /msi/token`: App Service: `X-IDENTITY-HEADER` must equal the agent's secret (constant time).
 - `GET /agent/status`: the agent's state, for `keyless agent status` (`Metadata: true` required).
+- `GET /metrics`: Prometheus text (request counts, state, cached tokens, certificate expiry).
 
 Every request, on every listener: GET only and no body (405 otherwise, F06/F11; no CORS headers
 ever); no proxy headers (F02); no browser headers (`Origin`, `Sec-Fetch-*`, DNS-rebinding defence);
@@ -35,6 +36,9 @@ log = logging.getLogger("keyless.agent")
 IMDS_PATH = "/metadata/identity/oauth2/token"
 APP_SERVICE_PATH = "/msi/token"
 STATUS_PATH = "/agent/status"
+METRICS_PATH = "/metrics"
+LABELS = {IMDS_PATH: "imds", APP_SERVICE_PATH: "app_service", STATUS_PATH: "status", METRICS_PATH: "metrics"}
+METRICS_HEADERS = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8"), (b"cache-control", b"no-store")]
 IMDS_VERSIONS = frozenset({"2017-12-01", "2018-02-01", "2019-03-11", "2019-06-01", "2019-08-01", "2019-11-01",
                            "2020-06-01", "2021-01-01", "2021-02-01", "2021-05-01", "2023-07-01"})
 APP_SERVICE_VERSIONS = frozenset({"2017-09-01", "2019-08-01"})
@@ -74,8 +78,9 @@ class Refusal(Exception):
         self.headers = list(headers)
 
 
-async def _respond(send: Send, status: int, body: bytes, extra: Iterable[tuple[bytes, bytes]] = ()) -> None:
-    headers = [*BASE_HEADERS, (b"content-length", str(len(body)).encode()), *extra]
+async def _respond(send: Send, status: int, body: bytes, extra: Iterable[tuple[bytes, bytes]] = (),
+                   base: list[tuple[bytes, bytes]] = BASE_HEADERS) -> None:
+    headers = [*base, (b"content-length", str(len(body)).encode()), *extra]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -141,8 +146,30 @@ def app_service_body(token: Token, identity: Identity, resource: str, now: float
     })
 
 
+def metrics_text(status: dict[str, Any], counts: dict[tuple[str, int], int]) -> bytes:
+    """Prometheus text exposition: request counts and the agent's state (no identities, no tokens)."""
+    lines = ["# HELP keyless_agent_requests_total Requests answered, by endpoint and HTTP status.",
+             "# TYPE keyless_agent_requests_total counter"]
+    lines += [f'keyless_agent_requests_total{{endpoint="{e}",status="{c}"}} {n}'
+              for (e, c), n in sorted(counts.items())]
+    lines += ["# HELP keyless_agent_state 1 for the agent's current state.", "# TYPE keyless_agent_state gauge"]
+    lines += [f'keyless_agent_state{{state="{x}"}} {int(status["state"] == x)}' for x in ("ok", "degraded", "revoked")]
+    gauges = {
+        "keyless_agent_cached_tokens": ("Tokens in the cache.", status["cached_tokens"]),
+        "keyless_agent_certificate_renewals_total": ("Host certificate renewals since start.", status["renewals"]),
+        "keyless_agent_certificate_not_after_seconds": ("Expiry of the host certificate (epoch seconds).",
+                                                        status["certificate_not_after"] or 0),
+    }
+    for name, (text, value) in gauges.items():
+        kind = "counter" if name.endswith("_total") else "gauge"
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {value}"]
+    return ("\n".join(lines) + "\n").encode()
+
+
 def create_endpoints(core: AgentCore, now: Callable[[], float]) -> Callable[[dict[str, Any], Receive, Send],
                                                                           Awaitable[None]]:
+    counts: dict[tuple[str, int], int] = {}
+
     async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "lifespan":
@@ -151,11 +178,14 @@ def create_endpoints(core: AgentCore, now: Callable[[], float]) -> Callable[[dic
                 await send({"type": "lifespan.shutdown.complete"})
             return
         try:
-            await handle(scope, send)
+            status = await handle(scope, send)
         except Refusal as exc:
+            status = exc.status
             await _respond(send, exc.status, _error_body(exc.error, exc.description), exc.headers)
+        key = (LABELS.get(scope["path"], "other"), status)
+        counts[key] = counts.get(key, 0) + 1
 
-    async def handle(scope: dict[str, Any], send: Send) -> None:
+    async def handle(scope: dict[str, Any], send: Send) -> int:
         extensions = scope.get("extensions") or {}
         peer: Peer | None = extensions.get("keyless.peer")
         if scope["method"] != "GET":
@@ -201,7 +231,10 @@ def create_endpoints(core: AgentCore, now: Callable[[], float]) -> Callable[[dic
             if metadata is None or metadata.lower() != b"true":
                 raise Refusal(400, "invalid_request", "Required metadata header not specified")
             await _respond(send, 200, orjson.dumps(core.status()))
-            return
+            return 200
+        elif path == METRICS_PATH:
+            await _respond(send, 200, metrics_text(core.status(), counts), base=METRICS_HEADERS)
+            return 200
         else:
             raise Refusal(404, "not_found", "no such endpoint")
         params = _query(scope["query_string"])
@@ -221,6 +254,7 @@ def create_endpoints(core: AgentCore, now: Callable[[], float]) -> Callable[[dic
         if peer is not None and not still_same(peer):
             raise Refusal(403, "invalid_request", "the caller could not be identified")
         await _respond(send, 200, body(token, identity, resource, now()))
+        return 200
 
     async def fetch(identity: Identity, resource: str) -> Token:
         try:

@@ -92,3 +92,18 @@ def test_enrollment_and_tokens_on_each_backend(server: RunningServer, tmp_path: 
         assert server.cli_json("host", "show", host["id"])["status"] == "enrolled"
     finally:
         stop_agent(agent)
+
+
+def test_metrics(enrolled: tuple[RunningAgent, str]) -> None:
+    agent, uri = enrolled
+    assert agent.get(uri).status_code == 200
+    assert agent.get("api://unknown-to-metrics").status_code == 400
+    resp = httpx.get(f"{agent.url}/metrics")
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain; version=0.0.4")
+    text = resp.text
+    assert 'keyless_agent_requests_total{endpoint="imds",status="200"}' in text
+    assert 'keyless_agent_requests_total{endpoint="imds",status="400"}' in text
+    assert 'keyless_agent_state{state="ok"} 1' in text
+    assert "keyless_agent_certificate_not_after_seconds 1" in text
+    assert agent.host["system_identity"]["client_id"] not in text and "eyJ" not in text
+    assert httpx.get(f"{agent.url}/metrics", headers={"X-Forwarded-For": "10.0.0.1"}).status_code == 400
