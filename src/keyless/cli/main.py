@@ -8,7 +8,10 @@ import typer
 from typer.exceptions import TyperException
 
 from keyless.cli import apps, ca, certs, grants, keys, logs, secrets, server_cmds, tenant, tokens, up, vault
+from keyless.cli.agent import app as agent_app
 from keyless.cli.common import CliError
+from keyless.cli.hosts import app as host_app
+from keyless.cli.identities import app as identity_app
 from keyless.errors import KeylessError
 
 app = typer.Typer(
@@ -33,6 +36,9 @@ app.add_typer(logs.app, name="log")
 app.add_typer(keys.app, name="key")
 app.add_typer(tenant.app, name="tenant")
 app.add_typer(vault.app, name="vault")
+app.add_typer(host_app, name="host")
+app.add_typer(identity_app, name="identity")
+app.add_typer(agent_app, name="agent")
 
 
 def main() -> None:

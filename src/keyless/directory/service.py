@@ -182,6 +182,9 @@ class DirectoryService:
         there would be no way back short of editing the database."""
         if app.identifier_uri == MANAGEMENT_URI:
             raise Conflict("protected_application", f"the management API application cannot be {what}")
+        if app.managed_resource_id is not None and what == "deleted":
+            raise Conflict("managed_identity", "a managed identity is removed with `keyless identity delete` "
+                                               "or, if system-assigned, with its host")
         if app.client_id == actor:
             raise Conflict("would_lock_out", f"an application cannot be {what} by itself: use another admin")
 
@@ -231,13 +234,20 @@ class DirectoryService:
             raise NotFound("application_not_found", "no such application in this tenant")
         self._on_change()
 
+    @staticmethod
+    def _credential_holder(app: Application) -> Application:
+        """Managed identities hold no credential: their hosts authenticate for them."""
+        if app.managed_resource_id is not None:
+            raise Conflict("managed_identity", "a managed identity has no secrets or certificates of its own")
+        return app
+
     # -- secrets -----------------------------------------------------------------------------------
     async def add_secret(
         self, tenant: Tenant, client_id: str, *, actor: str, expires_in: int | None = None,
         display_name: str = "",
     ) -> tuple[ClientSecret, str]:
         """Returns the stored record and the plaintext, which exists only in this return value."""
-        app = await self.application(tenant, client_id)
+        app = self._credential_holder(await self.application(tenant, client_id))
         lifetime = tenant.default_secret_lifetime if expires_in is None else expires_in
         if not 60 <= lifetime <= min(tenant.max_secret_lifetime, HARD_MAX_SECRET_LIFETIME):
             raise Invalid("invalid_secret_lifetime",
@@ -286,7 +296,7 @@ class DirectoryService:
         issued_by_ca: bool = False,
     ) -> ClientCertificate:
         """Register a certificate (never a key: uploads holding one are refused, B27 key policy)."""
-        app = await self.application(tenant, client_id)
+        app = self._credential_holder(await self.application(tenant, client_id))
         now = self._clock.now()
         try:
             info = load_certificate(data, now=now)

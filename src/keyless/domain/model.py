@@ -43,6 +43,8 @@ class Application:
     open_to_tenant: bool = False  # any app of the tenant may get a token for it without a grant
     roles: tuple[AppRole, ...] = ()
     created_at: float = 0.0
+    # Set on managed identities (keyless.domain.identities): their tokens carry it as `xms_mirid`.
+    managed_resource_id: str | None = None
 
     def role(self, value: str) -> AppRole | None:
         return next((r for r in self.roles if r.value == value), None)

@@ -138,7 +138,7 @@ class TokenService:
             claims = tokens.access_token_claims(
                 issuer=issuer(self._base_url, tenant), tenant=tenant, client=client.app, audience=grant.audience,
                 roles=grant.roles, azpacr=client.azpacr, now=now, lifetime=tenant.token_lifetime,
-                token_id=token_id,
+                token_id=token_id, extra=tokens.managed_identity_claims(client.app),
             )
             access_token = tokens.mint(key, claims)
         except OAuthError as err:

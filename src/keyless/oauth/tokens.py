@@ -58,6 +58,14 @@ def access_token_claims(
     return claims
 
 
+def managed_identity_claims(client: Application) -> dict[str, Any] | None:
+    """A managed identity's tokens name it by resource id (`xms_mirid`), as Entra's do. Its host
+    authenticated with a certificate-bound assertion, so `azpacr` is already 2."""
+    if client.managed_resource_id is None:
+        return None
+    return {"xms_mirid": client.managed_resource_id}
+
+
 def mint(key: ActiveKey, claims: dict[str, Any]) -> str:
     return sign(claims, key.private, alg=key.alg, kid=key.kid, typ=ACCESS_TOKEN_TYP)
 

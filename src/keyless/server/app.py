@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from keyless.server.context import ServerContext
 from keyless.server.limits import BodyLimit
 from keyless.server.manage.api import create_management_app
-from keyless.server.routes import discovery, health, token
+from keyless.server.routes import agent, discovery, health, token
 from keyless.server.routes.common import json_response
 from keyless.server.vault.app import VaultApi
 from keyless.server.vault.resource import ensure_all
@@ -98,6 +98,9 @@ def create_app(ctx: ServerContext) -> ASGIApp:
         Route("/.well-known/openid-configuration/{tenant}/v2.0", discovery.openid_configuration),
         Route("/{tenant}/discovery/v2.0/keys", discovery.jwks),
         Route("/{tenant}/discovery/keys", discovery.jwks),
+        Route("/{tenant}/agent/v1/enroll", agent.enroll, methods=["POST"]),
+        Route("/{tenant}/agent/v1/renew", agent.renew, methods=["POST"]),
+        Route("/{tenant}/agent/v1/host", agent.host_view, methods=["POST"]),
         Route("/healthz", health.healthz),
         Route("/readyz", health.readyz),
         Route("/metrics", health.metrics),

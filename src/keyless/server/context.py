@@ -10,6 +10,7 @@ from keyless.clock import Clock, SystemClock
 from keyless.crypto import aead
 from keyless.crypto.ca import IssuedCert
 from keyless.directory.cache import CachedDirectory
+from keyless.directory.hosts import HostService
 from keyless.directory.service import DirectoryService
 from keyless.domain.model import AuditEvent, Tenant
 from keyless.oauth.keyring import KeyRing
@@ -23,6 +24,7 @@ from keyless.server.settings import ServerSettings
 from keyless.server.signin_log import SignInBatcher
 from keyless.store import db
 from keyless.store.directory import SqlDirectoryStore
+from keyless.store.hosts import SqlHostStore
 from keyless.store.vault import SqlVaultStore
 from keyless.vault.service import VaultService
 
@@ -46,6 +48,7 @@ class ServerContext:
     kek: bytes = field(repr=False, default=b"")
     ready: bool = field(default=False)
     _ca: IssuedCert | None = field(default=None, repr=False)
+    hosts: HostService | None = field(default=None, repr=False)  # set by `open`; None only in hand-built contexts
 
     def ca(self) -> IssuedCert:
         """The local CA, opened from the data directory on first use (sealed under the KEK)."""
@@ -104,6 +107,7 @@ class ServerContext:
             tokens=tokens, admin=DirectoryService(store, clock, hasher, kek, on_change), signins=signins,
             base_url=base_url, kek=kek, bearers=BearerVerifier(keyring, clock, base_url), vaults=vaults,
             audits=audits, vault_resource=settings.vault_resource(),
+            hosts=HostService(SqlHostStore(engine, store), clock, hasher, on_change),
         )
 
     async def close(self) -> None:

@@ -30,6 +30,7 @@ class ServerSettings(BaseSettings):
     vault_domain: str = Field(default="vault.localhost", pattern=DOMAIN,
                               description="vaults are also served as https://{vault}.{vault_domain}:{vault_port}")
     default_vault: str = Field(default="default", description="the vault served at https://HOST:{vault_port}/")
+    host_certificate_days: int = Field(default=7, ge=1, le=397, description="lifetime of agents' host certificates")
     insecure_world_readable_files: bool = Field(
         default=False, description="skip the 0600 check on key files (never in production)"
     )

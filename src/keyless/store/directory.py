@@ -105,6 +105,7 @@ class SqlDirectoryStore:
                 client_id=r.client_id, tenant_id=r.tenant_id, display_name=r.display_name, object_id=r.object_id,
                 enabled=r.enabled, identifier_uri=r.identifier_uri, open_to_tenant=r.open_to_tenant,
                 roles=tuple(roles.get(r.client_id, ())), created_at=r.created_at,
+                managed_resource_id=r.managed_resource_id,
             )
             for r in rows
         ]
@@ -148,10 +149,12 @@ class SqlDirectoryStore:
                     )
                 )
             ).all()
-        return ClientRecord(
-            app=apps[0], secrets=tuple(_secret(r) for r in rows),
-            certificates=tuple(_certificate(r) for r in cert_rows),
-        )
+            certificates = tuple(_certificate(r) for r in cert_rows)
+            if apps[0].managed_resource_id is not None:
+                from keyless.store.hosts import entitled_certificates  # hosts builds on this module
+
+                certificates += await entitled_certificates(conn, client_id)
+        return ClientRecord(app=apps[0], secrets=tuple(_secret(r) for r in rows), certificates=certificates)
 
     async def find_resource(self, tenant_id: str, identifier: str) -> Application | None:
         cond = t.applications.c.identifier_uri == identifier
@@ -246,6 +249,7 @@ class SqlDirectoryStore:
                         client_id=app.client_id, tenant_id=app.tenant_id, object_id=app.object_id,
                         display_name=app.display_name, enabled=app.enabled, identifier_uri=app.identifier_uri,
                         open_to_tenant=app.open_to_tenant, created_at=app.created_at,
+                        managed_resource_id=app.managed_resource_id,
                     )
                 )
                 if app.roles:

@@ -55,6 +55,7 @@ applications = Table(
     Column("identifier_uri", String(512), nullable=True),
     Column("open_to_tenant", Boolean, nullable=False),
     Column("created_at", Double, nullable=False),
+    Column("managed_resource_id", String(512), nullable=True),  # managed identities only (migration 0005)
     UniqueConstraint("tenant_id", "identifier_uri", name="uq_applications_tenant_identifier"),
     Index("ix_applications_tenant", "tenant_id"),
 )
@@ -176,4 +177,76 @@ audit_log = Table(
     Column("target_id", String(128), nullable=False),
     Column("details", Text, nullable=False),
     Index("ix_audit_log_tenant_time", "tenant_id", "time"),
+)
+
+# -- managed identities and hosts (migration 0005) ------------------------------------------------
+
+hosts = Table(
+    "hosts",
+    metadata,
+    Column("id", GUID, primary_key=True),
+    Column("tenant_id", GUID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("system_client_id", GUID, ForeignKey("applications.client_id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("enrolled_at", Double, nullable=True),
+    Column("join_digest", LargeBinary(64), nullable=True),
+    Column("join_expires_at", Double, nullable=True),
+    UniqueConstraint("tenant_id", "name", name="uq_hosts_tenant_name"),
+)
+
+managed_identities = Table(
+    "managed_identities",
+    metadata,
+    Column("client_id", GUID, ForeignKey("applications.client_id", ondelete="CASCADE"), primary_key=True),
+    Column("tenant_id", GUID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("resource_id", String(512), nullable=False),
+    Column("host_id", GUID, nullable=True),
+    Column("created_at", Double, nullable=False),
+    UniqueConstraint("tenant_id", "kind", "name", name="uq_managed_identities_tenant_kind_name"),
+)
+
+host_certificates = Table(
+    "host_certificates",
+    metadata,
+    Column("id", GUID, primary_key=True),
+    Column("host_id", GUID, ForeignKey("hosts.id", ondelete="CASCADE"), nullable=False),
+    Column("x5t", String(64), nullable=False),
+    Column("x5t_s256", String(64), nullable=False),
+    Column("der", LargeBinary, nullable=False),
+    Column("subject", String(512), nullable=False),
+    Column("key_type", String(16), nullable=False),
+    Column("key_size", Integer, nullable=False),
+    Column("not_before", Double, nullable=False),
+    Column("not_after", Double, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Index("ix_host_certificates_host", "host_id"),
+)
+
+identity_assignments = Table(
+    "identity_assignments",
+    metadata,
+    Column("host_id", GUID, ForeignKey("hosts.id", ondelete="CASCADE"), primary_key=True),
+    Column("identity_client_id", GUID, ForeignKey("managed_identities.client_id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("created_at", Double, nullable=False),
+    Index("ix_identity_assignments_identity", "identity_client_id"),
+)
+
+workload_bindings = Table(
+    "workload_bindings",
+    metadata,
+    Column("id", GUID, primary_key=True),
+    Column("tenant_id", GUID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("host_id", GUID, ForeignKey("hosts.id", ondelete="CASCADE"), nullable=False),
+    Column("identity_client_id", GUID, ForeignKey("managed_identities.client_id", ondelete="CASCADE"),
+           nullable=False),
+    Column("uid", Integer, nullable=True),
+    Column("gid", Integer, nullable=True),
+    Column("exe", String(1024), nullable=True),
+    Column("unit", String(256), nullable=True),
+    Column("created_at", Double, nullable=False),
+    Index("ix_workload_bindings_host", "host_id"),
 )

@@ -267,9 +267,12 @@ def create_management_app() -> FastAPI:
         redoc_url=None,
     )
     app.include_router(router)
-    from keyless.server.manage.vault_api import router as vault_router  # it imports this module's dependencies
+    # These routers import this module's dependencies (Reader, Admin), hence imported here.
+    from keyless.server.manage.hosts_api import router as hosts_router
+    from keyless.server.manage.vault_api import router as vault_router
 
     app.include_router(vault_router)
+    app.include_router(hosts_router)
 
     @app.exception_handler(DirectoryError)
     async def directory_error(request: Request, exc: DirectoryError) -> Response:

@@ -1,0 +1,141 @@
+"""Who is calling over the Unix socket: the kernel's peer credentials (`SO_PEERCRED`: pid, uid,
+gid of the connecting process, recorded by the kernel at connect time and not forgeable by the
+caller), plus what /proc says about that pid (executable, systemd unit), matched against the
+workload bindings the server holds for this host.
+
+A pid can die and be reused, so before answering the agent checks again that the pid still
+belongs to the same uid (`still_same`); a caller that cannot be re-identified gets nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+_UCRED = struct.Struct("3i")
+_UNIT = re.compile(r"/([^/]+\.(?:service|scope))(?:/|$)")
+
+
+@dataclass(frozen=True)
+class Peer:
+    pid: int
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True)
+class Binding:
+    identity_client_id: str
+    uid: int | None = None
+    gid: int | None = None
+    exe: str | None = None
+    unit: str | None = None
+
+
+def peer_of(sock: socket.socket) -> Peer | None:
+    """The credentials of the process at the other end of a connected Unix socket."""
+    if sock.family != socket.AF_UNIX:
+        return None
+    try:
+        pid, uid, gid = _UCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))
+    except OSError:
+        return None
+    return Peer(pid, uid, gid) if pid > 0 else None
+
+
+def _proc_net_address(host: str, port: int) -> str:
+    """An address as /proc/net/tcp{,6} spells it: the IP in host byte order (little-endian words), hex."""
+    packed = socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+    words = [packed[i:i + 4][::-1] for i in range(0, len(packed), 4)]
+    return f"{b''.join(words).hex().upper()}:{port:04X}"
+
+
+def tcp_peer_uid(peer: tuple[str, int], local: tuple[str, int]) -> int | None:
+    """The uid owning the client end of a loopback TCP connection, from the kernel's socket table:
+    the row whose local address is the peer's and whose remote address is ours. TCP has no
+    SO_PEERCRED; this identifies the user (not the process) for per-user limits."""
+    table = "/proc/net/tcp6" if ":" in peer[0] else "/proc/net/tcp"
+    want_local, want_remote = _proc_net_address(*peer), _proc_net_address(*local)
+    found: list[int] = []
+    try:
+        with open(table, encoding="ascii") as fh:
+            next(fh, None)
+            for line in fh:
+                fields = line.split()
+                # Only an established socket counts: TIME_WAIT rows show uid 0 and own no process.
+                if len(fields) > 7 and fields[1] == want_local and fields[2] == want_remote and fields[3] == "01":
+                    found.append(int(fields[7]))
+    except (OSError, ValueError):
+        return None
+    return found[0] if len(found) == 1 else None
+
+
+def _status_ids(pid: int) -> tuple[int, int] | None:
+    """Real uid and gid of `pid` from /proc, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as fh:
+            text = fh.read(4096)
+    except OSError:
+        return None
+    uid = gid = None
+    for line in text.splitlines():
+        if line.startswith(b"Uid:"):
+            uid = int(line.split()[1])
+        elif line.startswith(b"Gid:"):
+            gid = int(line.split()[1])
+    return (uid, gid) if uid is not None and gid is not None else None
+
+
+def still_same(peer: Peer) -> bool:
+    """The pid is alive and still runs as the uid the kernel recorded at connect time."""
+    ids = _status_ids(peer.pid)
+    return ids is not None and ids[0] == peer.uid
+
+
+def exe_of(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
+def unit_of(pid: int) -> str | None:
+    """The systemd unit (service or scope) of `pid`, from its cgroup path, where systemd runs."""
+    try:
+        with open(f"/proc/{pid}/cgroup", encoding="utf-8", errors="replace") as fh:
+            text = fh.read(8192)
+    except OSError:
+        return None
+    for line in text.splitlines():
+        path = line.split(":", 2)[-1]
+        found = _UNIT.findall(path)
+        if found:
+            return str(found[-1])
+    return None
+
+
+def matches(binding: Binding, peer: Peer) -> bool:
+    """Every selector the binding sets must match the caller. A TCP caller (pid 0: only its uid is
+    known) matches only bindings that select by uid alone."""
+    if binding.uid is not None and binding.uid != peer.uid:
+        return False
+    if peer.pid <= 0 and (binding.gid is not None or binding.exe is not None or binding.unit is not None):
+        return False
+    if binding.gid is not None and binding.gid != peer.gid:
+        return False
+    if binding.exe is not None and exe_of(peer.pid) != binding.exe:
+        return False
+    return binding.unit is None or unit_of(peer.pid) == binding.unit
+
+
+def bound_identities(bindings: Sequence[Binding], peer: Peer) -> list[str]:
+    """Identities the caller may use, in binding order, without repeats."""
+    out: list[str] = []
+    for b in bindings:
+        if b.identity_client_id not in out and matches(b, peer):
+            out.append(b.identity_client_id)
+    return out

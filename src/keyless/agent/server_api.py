@@ -1,0 +1,135 @@
+"""The agent's calls to the Keyless server: enrollment, renewal, the host's entitlements, tokens.
+
+Every authenticated call carries a fresh client assertion signed with the host key (RFC 7523,
+`iss` = `sub` = the identity asked for, `aud` = the tenant's issuer), so the server checks, on each
+request, that this host may act for that identity right now.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from keyless.client.assertions import CLIENT_ASSERTION_TYPE
+from keyless.client.core import HttpResponse, OAuthError, Token, TokenRequestError, parse_error, parse_token_response
+from keyless.clock import Clock
+from keyless.errors import KeylessError
+
+MAX_RESPONSE = 256 * 1024
+
+
+class ServerUnavailable(KeylessError):
+    """The server could not be reached or answered with a server error: try again later."""
+
+
+class Refused(KeylessError):
+    """The server refused the request (OAuth error): `error` says why."""
+
+    def __init__(self, error: str, description: str | None, status: int) -> None:
+        super().__init__(f"{error}: {description}" if description else error)
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    tenant_id: str
+    host_id: str
+    host_name: str
+    system_client_id: str
+    certificate_pem: bytes
+    not_before: float
+    not_after: float
+    issuer: str
+    token_endpoint: str
+
+
+def _enrolled(data: Mapping[str, Any]) -> Enrolled:
+    try:
+        return Enrolled(
+            tenant_id=str(data["tenant_id"]), host_id=str(data["host_id"]), host_name=str(data["host_name"]),
+            system_client_id=str(data["system_client_id"]), certificate_pem=str(data["certificate"]).encode("ascii"),
+            not_before=float(data["not_before"]), not_after=float(data["not_after"]), issuer=str(data["issuer"]),
+            token_endpoint=str(data["token_endpoint"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise ServerUnavailable("the server's enrollment answer is incomplete") from None
+
+
+def trust(ca_file: str | None) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+
+
+class ServerApi:
+    def __init__(self, server: str, tenant: str, *, ca_file: str | None, clock: Clock, timeout: float = 10.0) -> None:
+        if not server.startswith("https://"):
+            raise KeylessError("the agent talks to the server over https only")
+        self.server = server.rstrip("/")
+        self.tenant = tenant
+        self._clock = clock
+        self._http = httpx.AsyncClient(verify=trust(ca_file), timeout=timeout, follow_redirects=False)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    def _url(self, path: str) -> str:
+        return f"{self.server}/{self.tenant}/{path}"
+
+    async def _post(self, url: str, **kwargs: Any) -> HttpResponse:
+        try:
+            resp = await self._http.post(url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ServerUnavailable(f"cannot reach the server: {type(exc).__name__}") from None
+        body = resp.content[:MAX_RESPONSE]
+        if resp.status_code >= 500 or resp.status_code == 429:
+            raise ServerUnavailable(f"the server answered HTTP {resp.status_code}")
+        return HttpResponse.of(resp.status_code, dict(resp.headers), body)
+
+    @staticmethod
+    def _refused(resp: HttpResponse) -> Refused:
+        err = parse_error(resp)
+        if isinstance(err, OAuthError):
+            return Refused(err.error, err.error_description, resp.status)
+        return Refused("invalid_response", str(err), resp.status)
+
+    async def _json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        resp = await self._post(self._url(path), json=body)
+        if resp.status != 200:
+            raise self._refused(resp)
+        try:
+            data = json.loads(resp.body)
+        except ValueError:
+            raise ServerUnavailable("the server's answer is not JSON") from None
+        if not isinstance(data, dict):
+            raise ServerUnavailable("the server's answer is not a JSON object")
+        return data
+
+    async def enroll(self, join_token: str, csr_pem: bytes) -> Enrolled:
+        return _enrolled(await self._json("agent/v1/enroll", {"join_token": join_token, "csr": csr_pem.decode()}))
+
+    async def renew(self, assertion: str, csr_pem: bytes) -> Enrolled:
+        return _enrolled(await self._json("agent/v1/renew", {"client_assertion": assertion,
+                                                             "csr": csr_pem.decode()}))
+
+    async def host_view(self, assertion: str) -> dict[str, Any]:
+        return await self._json("agent/v1/host", {"client_assertion": assertion})
+
+    async def token(self, client_id: str, resource: str, assertion: str) -> Token:
+        """A token for `resource` as the managed identity `client_id`."""
+        form = {
+            "grant_type": "client_credentials", "client_id": client_id, "resource": resource,
+            "client_assertion_type": CLIENT_ASSERTION_TYPE, "client_assertion": assertion,
+        }
+        resp = await self._post(self._url("oauth2/v2.0/token"), data=form)
+        try:
+            return parse_token_response(resp, self._clock.now())
+        except OAuthError as exc:
+            raise Refused(exc.error, exc.error_description, exc.status) from None
+        except TokenRequestError as exc:
+            raise ServerUnavailable(str(exc)) from None

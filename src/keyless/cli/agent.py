@@ -1,0 +1,101 @@
+"""`keyless agent` (run the host agent in the foreground) and `keyless agent status`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from keyless.cli.common import Output, OutputOpt, emit, fail, when
+
+DEFAULT_STATE = Path("/var/lib/keyless-agent")
+DEFAULT_LISTEN = "127.0.0.1:50342"
+
+app = typer.Typer(invoke_without_command=True)  # the callback's docstring is the help, with its example
+
+
+@app.callback()
+def agent(
+    ctx: typer.Context,
+    server: Annotated[str | None, typer.Option("--server", help="Keyless server URL (https), to enroll.")] = None,
+    ca: Annotated[Path | None, typer.Option("--ca", help="CA bundle that signed the server's TLS certificate.")
+                  ] = None,
+    join_token: Annotated[str | None, typer.Option(
+        "--join-token", envvar="KEYLESS_JOIN_TOKEN", help="Single-use token from `keyless host add` (first run).",
+        show_envvar=True)] = None,
+    state_dir: Annotated[Path, typer.Option("--state-dir", help="Where the host key and certificate live (0700).")
+                         ] = DEFAULT_STATE,
+    listen: Annotated[str, typer.Option("--listen", help="Loopback HOST:PORT of the IMDS/App Service endpoints; "
+                                                         "'none' for no TCP listener.")] = DEFAULT_LISTEN,
+    socket_path: Annotated[Path | None, typer.Option("--socket", help="Unix socket path for bound workloads.")
+                           ] = None,
+    allow_host: Annotated[list[str] | None, typer.Option("--allow-host", help="Extra accepted Host header value.")
+                          ] = None,
+    rate: Annotated[float, typer.Option("--rate", help="Requests per second per caller (0: no limit).")] = 500.0,
+    poll: Annotated[float, typer.Option("--poll", help="Seconds between fetches of the host's identities.")] = 30.0,
+) -> None:
+    """Run the agent in the foreground: enroll with --join-token the first time, then serve tokens
+    for this host's managed identities. Stop it with Ctrl-C or SIGTERM.
+
+    Example: keyless agent --server https://kl.internal:8443 --ca ca.pem --join-token kjt.… --socket /run/kl.sock
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    import asyncio
+
+    from keyless.agent.runtime import run
+    from keyless.agent.settings import AgentSettings
+
+    settings = AgentSettings(
+        server=server, ca_file=str(ca) if ca else None, join_token=join_token, state_dir=state_dir,
+        listen=None if listen == "none" else listen, socket=socket_path, allowed_hosts=tuple(allow_host or ()),
+        rate=rate, burst=max(1.0, 2 * rate), poll_interval=poll,
+    )
+    settings.listen_address()  # refuse a non-loopback address before anything else
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        import uvloop
+
+        uvloop.run(run(settings))
+    except ImportError:
+        asyncio.run(run(settings))
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command("status")
+def status(
+    listen: Annotated[str, typer.Option("--listen", help="The agent's HOST:PORT.")] = DEFAULT_LISTEN,
+    socket_path: Annotated[Path | None, typer.Option("--socket", help="Ask over this Unix socket instead.")] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Show the running agent's state: ok, degraded (server unreachable, serving cached tokens) or
+    revoked (the host was removed); its host, certificate expiry and cached tokens.
+
+    Example: keyless agent status --socket /run/keyless/agent.sock
+    """
+    import httpx
+
+    try:
+        if socket_path is not None:
+            with httpx.Client(transport=httpx.HTTPTransport(uds=os.fspath(socket_path)), timeout=5) as http:
+                resp = http.get("http://localhost/agent/status", headers={"Metadata": "true"})
+        else:
+            with httpx.Client(timeout=5) as http:
+                resp = http.get(f"http://{listen}/agent/status", headers={"Metadata": "true"})
+    except httpx.HTTPError as exc:
+        fail(f"no agent answers at {socket_path or listen}: {type(exc).__name__}")
+    if resp.status_code != 200:
+        fail(f"the agent answered HTTP {resp.status_code}")
+    data = json.loads(resp.content)
+    if output is Output.table:
+        data = {**data, "identities": [f"{i['name']} ({i['kind']})" for i in data.get("identities", [])]}
+    emit(data, output, formatters={k: when for k in ("certificate_not_after", "certificate_renew_at", "last_poll",
+                                                     "last_token_success", "last_token_failure")})
+    if data.get("state") != "ok":
+        raise typer.Exit(1)
