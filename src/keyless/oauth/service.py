@@ -22,6 +22,7 @@ from keyless.oauth.client_auth import (
     authenticate,
     claimed_client_id,
 )
+from keyless.oauth.client_auth.federated import FederationContext
 from keyless.oauth.client_auth.private_key_jwt import CertificateCache
 from keyless.oauth.errors import (
     InvalidClient,
@@ -85,6 +86,7 @@ class TokenService:
         base_url: str,
         source_limiter: FailureLimiter,
         client_limiter: FailureLimiter,
+        federation: FederationContext | None = None,
     ) -> None:
         self._directory = directory
         self._keyring = keyring
@@ -97,6 +99,7 @@ class TokenService:
         self._contexts: dict[tuple[Tenant, str], AuthContext] = {}  # per tenant (as currently stored) and URL form
         self._by_source = source_limiter
         self._by_client = client_limiter
+        self._federation = federation
 
     def _auth_context(self, tenant: Tenant, tenant_ref: str) -> AuthContext:
         key = (tenant, tenant_ref)
@@ -106,7 +109,7 @@ class TokenService:
             ctx = AuthContext(
                 directory=self._directory, hasher=self._hasher, clock=self._clock, replay=self._replay,
                 certificates=self._certificates, issuer=issuer(self._base_url, tenant),
-                token_endpoints=frozenset(endpoints),
+                token_endpoints=frozenset(endpoints), federation=self._federation,
             )
             if len(self._contexts) >= 1024:
                 self._contexts.clear()

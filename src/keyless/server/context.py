@@ -10,17 +10,22 @@ from keyless.clock import Clock, SystemClock
 from keyless.crypto import aead
 from keyless.crypto.ca import IssuedCert
 from keyless.directory.cache import CachedDirectory
+from keyless.directory.federation import CachedFederationReader, FederationService
 from keyless.directory.service import DirectoryService
 from keyless.domain.model import Tenant
+from keyless.oauth.client_auth.federated import FederationContext
+from keyless.oauth.federation.issuers import IssuerKeys
 from keyless.oauth.keyring import KeyRing
 from keyless.oauth.metadata import issuer
 from keyless.oauth.ratelimit import FailureLimiter
 from keyless.oauth.service import TokenService
 from keyless.server.datadir import CA_KEY_AAD, DataDir, load_kek, secret_hasher
+from keyless.server.federation_fetch import HttpMetadataFetcher
 from keyless.server.settings import ServerSettings
 from keyless.server.signin_log import SignInBatcher
 from keyless.store import db
 from keyless.store.directory import SqlDirectoryStore
+from keyless.store.federation import SqlFederationStore
 
 
 @dataclass
@@ -36,6 +41,9 @@ class ServerContext:
     signins: SignInBatcher
     base_url: str
     kek: bytes = field(repr=False, default=b"")
+    federation: FederationService | None = None
+    issuer_keys: IssuerKeys | None = None
+    fetcher: HttpMetadataFetcher | None = None
     ready: bool = field(default=False)
     _ca: IssuedCert | None = field(default=None, repr=False)
 
@@ -71,9 +79,16 @@ class ServerContext:
         signins = SignInBatcher(store, settings.signin_flush_interval)
         base_url = settings.base_url(bound_port)
 
+        fed_store = SqlFederationStore(engine)
+        fed_reader = CachedFederationReader(fed_store, clock, ttl=settings.cache_ttl)
+        fetcher = HttpMetadataFetcher(ca_bundle=settings.federation_ca_bundle,
+                                      allow_private=settings.allow_private_issuers)
+        issuer_keys = IssuerKeys(fetcher, clock)
+
         def on_change() -> None:
             directory.invalidate()
             keyring.invalidate()
+            fed_reader.invalidate()
 
         tokens = TokenService(
             directory=directory, keyring=keyring, hasher=hasher, clock=clock, sink=signins, replay=store,
@@ -84,14 +99,18 @@ class ServerContext:
             client_limiter=FailureLimiter(
                 clock, capacity=settings.client_failure_burst, refill_per_second=settings.client_failure_rate
             ),
+            federation=FederationContext(credentials=fed_reader, issuer_keys=issuer_keys),
         )
         return cls(
             settings=settings, clock=clock, engine=engine, store=store, directory=directory, keyring=keyring,
             tokens=tokens, admin=DirectoryService(store, clock, hasher, kek, on_change), signins=signins,
-            base_url=base_url, kek=kek,
+            base_url=base_url, kek=kek, federation=FederationService(fed_store, store, clock, on_change),
+            issuer_keys=issuer_keys, fetcher=fetcher,
         )
 
     async def close(self) -> None:
         await self.signins.close()
+        if self.fetcher is not None:
+            await self.fetcher.aclose()
         self.store.close()
         await self.engine.dispose()

@@ -23,6 +23,13 @@ class ServerSettings(BaseSettings):
     source_failure_rate: float = Field(default=0.5, gt=0, description="per-source failure budget refill, per second")
     client_failure_burst: float = Field(default=100, gt=0, description="failed auths per client_id before 429")
     client_failure_rate: float = Field(default=2, gt=0, description="per-client failure budget refill, per second")
+    federation_ca_bundle: Path | None = Field(
+        default=None, description="extra CA certificates to trust when fetching external issuers' metadata"
+    )
+    allow_private_issuers: list[str] = Field(
+        default_factory=list,
+        description="host names or networks of external issuers exempt from the public-address rule (tests only)",
+    )
     insecure_world_readable_files: bool = Field(
         default=False, description="skip the 0600 check on key files (never in production)"
     )

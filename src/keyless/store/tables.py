@@ -177,3 +177,27 @@ audit_log = Table(
     Column("details", Text, nullable=False),
     Index("ix_audit_log_tenant_time", "tenant_id", "time"),
 )
+
+# Federated identity credentials (issue 5). The owner is named by kind and id, not by a foreign key,
+# so user-assigned identities can own them too; deleting an owner deletes its rows explicitly.
+federated_credentials = Table(
+    "federated_credentials",
+    metadata,
+    Column("id", GUID, primary_key=True),
+    Column("tenant_id", GUID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("owner_type", String(16), nullable=False),
+    Column("owner_id", String(64), nullable=False),
+    Column("name", String(120), nullable=False),
+    Column("issuer", String(512), nullable=False),
+    Column("subject", String(512), nullable=False),
+    Column("subject_is_pattern", Boolean, nullable=False),
+    Column("audience", String(512), nullable=False),
+    Column("claims", Text, nullable=False),
+    Column("algorithms", String(128), nullable=False),
+    Column("replay", String(16), nullable=False),
+    Column("max_token_lifetime", Integer, nullable=False),
+    Column("description", String(512), nullable=False),
+    Column("created_at", Double, nullable=False),
+    UniqueConstraint("tenant_id", "owner_type", "owner_id", "name", name="uq_federated_credentials_owner_name"),
+    Index("ix_federated_credentials_owner", "tenant_id", "owner_type", "owner_id"),
+)
