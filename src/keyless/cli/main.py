@@ -7,7 +7,7 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from keyless.cli import apps, ca, certs, grants, keys, logs, secrets, server_cmds, tenant, tokens, up
+from keyless.cli import apps, ca, certs, federation, grants, keys, logs, secrets, server_cmds, tenant, tokens, up
 from keyless.cli.common import CliError
 from keyless.errors import KeylessError
 
@@ -32,6 +32,7 @@ app.add_typer(tokens.app, name="token")
 app.add_typer(logs.app, name="log")
 app.add_typer(keys.app, name="key")
 app.add_typer(tenant.app, name="tenant")
+app.add_typer(federation.app, name="federation")
 
 
 def main() -> None:

@@ -73,6 +73,11 @@ def serve(
     database_url: DatabaseOpt = None,
     public_url: Annotated[str | None, typer.Option(help="Base URL clients use (issuer prefix).")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    federation_ca: Annotated[Path | None, typer.Option(
+        "--federation-ca", help="Extra CA bundle to trust when fetching external issuers' metadata.")] = None,
+    allow_private_issuer: Annotated[list[str] | None, typer.Option(
+        "--allow-private-issuer", help="Host name or network of an external issuer exempt from the "
+        "public-address rule (repeatable; for tests, never production).")] = None,
 ) -> None:
     """Run the identity server over HTTPS (TLS 1.2+) until interrupted.
 
@@ -85,6 +90,8 @@ def serve(
     settings = ServerSettings(
         data_dir=data_dir, host=host, port=chosen, database_url=database_url, public_url=public_url,
         log_level=log_level,
+        **({"federation_ca_bundle": federation_ca} if federation_ca else {}),
+        **({"allow_private_issuers": allow_private_issuer} if allow_private_issuer else {}),
     )
     with contextlib.suppress(KeyboardInterrupt):
         run_server(serve(settings))
