@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
@@ -87,11 +87,14 @@ def serve(
     from keyless.server.settings import ServerSettings
 
     chosen = port or config_port(data_dir) or 8443
+    overrides: dict[str, Any] = {}  # only what was given, so KEYLESS_* environment settings still apply
+    if federation_ca is not None:
+        overrides["federation_ca_bundle"] = federation_ca
+    if allow_private_issuer:
+        overrides["allow_private_issuers"] = allow_private_issuer
     settings = ServerSettings(
         data_dir=data_dir, host=host, port=chosen, database_url=database_url, public_url=public_url,
-        log_level=log_level,
-        **({"federation_ca_bundle": federation_ca} if federation_ca else {}),
-        **({"allow_private_issuers": allow_private_issuer} if allow_private_issuer else {}),
+        log_level=log_level, **overrides,
     )
     with contextlib.suppress(KeyboardInterrupt):
         run_server(serve(settings))
