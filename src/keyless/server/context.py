@@ -83,7 +83,7 @@ class ServerContext:
         fed_reader = CachedFederationReader(fed_store, clock, ttl=settings.cache_ttl)
         fetcher = HttpMetadataFetcher(ca_bundle=settings.federation_ca_bundle,
                                       allow_private=settings.allow_private_issuers)
-        issuer_keys = IssuerKeys(fetcher, clock)
+        issuer_keys = IssuerKeys(fetcher, clock, refresh_interval=settings.federation_key_refresh_interval)
 
         def on_change() -> None:
             directory.invalidate()

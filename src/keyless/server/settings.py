@@ -30,6 +30,9 @@ class ServerSettings(BaseSettings):
         default_factory=list,
         description="host names or networks of external issuers exempt from the public-address rule (tests only)",
     )
+    federation_key_refresh_interval: float = Field(
+        default=60.0, ge=1, le=3600, description="at most one JWKS refresh per external issuer this often (E06)"
+    )
     insecure_world_readable_files: bool = Field(
         default=False, description="skip the 0600 check on key files (never in production)"
     )
