@@ -34,6 +34,11 @@ DISCOVERY = "/.well-known/openid-configuration"
 JWKS_PATH = "/openid/v1/jwks"
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-answer (size caps, timeouts) is what some tests do on purpose."""
+
+
 class ExternalIssuer:
     def __init__(self, tmp: Path, ca: IssuedCert, *, alg: str = "RS256", path: str = "") -> None:
         now = time.time()
@@ -52,6 +57,7 @@ class ExternalIssuer:
         self.redirect_to: str | None = None
         self.jwks_override: Any = None
         self.drop_alg = False
+        self.delay = 0.0  # seconds to stall before answering (fetch timeouts)
         self._lock = threading.Lock()
         issuer = self
 
@@ -62,7 +68,7 @@ class ExternalIssuer:
             def do_GET(self) -> None:
                 issuer._serve(self)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(str(cert_path), str(key_path))
         self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
@@ -128,6 +134,8 @@ class ExternalIssuer:
         path = handler.path
         with self._lock:
             self.fetches[path] = self.fetches.get(path, 0) + 1
+        if self.delay:
+            time.sleep(self.delay)
         if self.redirect_to is not None:
             handler.send_response(302)
             handler.send_header("Location", self.redirect_to)

@@ -45,7 +45,7 @@ DESCRIPTIONS = {
     "keys_unavailable": "the signing keys of the token's issuer could not be obtained",
     "kid_missing": "the federated token has no kid and its issuer publishes several keys",
     "kid_unknown": "the token's key id is not among the issuer's published keys",
-    "algorithm": "the token's signing algorithm is not allowed for this issuer's key or credential",
+    "key_algorithm": "the token's signing algorithm is not allowed for this issuer's key or credential",
     "signature": "the federated token's signature does not verify with the issuer's keys",
     "exp_missing": "the federated token has no exp claim",
     "expired": "the federated token has expired",
@@ -141,7 +141,7 @@ async def examine(
     else:
         return stop("kid_missing")
     if alg not in entry.algorithms or not any(alg in c.algorithms for c in trusted):
-        return stop("algorithm")  # E08: the key's type and the credential both decide, never the header
+        return stop("key_algorithm")  # E08: the key's type and the credential both decide, never the header
     try:
         verify_with_key(assertion, entry.key, alg=alg)
     except InvalidJws:
