@@ -114,11 +114,14 @@ def test_subject_mismatch_reaches_the_user_with_its_reason(fed_server: RunningSe
     def assertion() -> str:
         return issuer.token("system:serviceaccount:prod:billing", aud="api://AzureADTokenExchange")
 
+    # `Connection: close`: pytest keeps the logged error (and with it the HTTP response) until the
+    # test ends; a kept-alive connection would make the shared server's graceful shutdown wait for it.
     cred = ClientAssertionCredential(fed_server.tenant_id, world.client_id, assertion, authority=fed_server.url,
-                                     connection_verify=fed_server.ca)
+                                     connection_verify=fed_server.ca, headers={"Connection": "close"})
     try:
         with pytest.raises(ClientAuthenticationError) as info:
             cred.get_token(world.scope)
     finally:
         cred.close()
-    assert "the token's subject matches no federated credential for its issuer" in str(info.value)
+    message = str(info.value)
+    assert "the token's subject matches no federated credential for its issuer" in message
