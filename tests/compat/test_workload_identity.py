@@ -86,7 +86,8 @@ def test_the_same_token_file_serves_several_credentials(fed_server: RunningServe
 
 @pytest.mark.usefixtures("workload_env")
 async def test_async_workload_identity_credential(fed_server: RunningServer, world: FederatedApp) -> None:
-    async with AsyncWorkloadIdentityCredential() as cred:
+    # aiohttp reads SSL_CERT_FILE once per process, and each backend's server has its own CA: name it.
+    async with AsyncWorkloadIdentityCredential(connection_verify=fed_server.ca) as cred:
         token = await cred.get_token(world.scope)
     _assert_token(fed_server, world, token.token)
 
