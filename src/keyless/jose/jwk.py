@@ -25,12 +25,12 @@ def key_id(key: PublicKey) -> str:
 def public_key_from_jwk(jwk: dict[str, Any]) -> PublicKey:
     """Parse a public JWK (ignoring any private members, which a JWKS must not carry)."""
     from jwt import PyJWK
-    from jwt.exceptions import PyJWKError
+    from jwt.exceptions import PyJWKError, PyJWTError
 
     public = {k: v for k, v in jwk.items() if k not in _PRIVATE_MEMBERS}
     try:
         key = PyJWK(public).key
-    except (PyJWKError, KeyError, ValueError, TypeError):
+    except (PyJWKError, PyJWTError, KeyError, ValueError, TypeError):  # e.g. an RSA entry without n/e
         raise ValueError("unusable JWK") from None
     if is_public_key(key):
         return key
