@@ -217,3 +217,78 @@ def lint(
         typer.echo("no findings")
     if any(f["severity"] == "error" for f in findings):
         raise typer.Exit(1)
+
+
+outbound = typer.Typer(help="Outbound identity tokens: audiences an application may get a Keyless-signed "
+                            "identity token for, to federate with a cloud or another Keyless tenant.",
+                       no_args_is_help=True)
+app.add_typer(outbound, name="outbound")
+AudienceArg = Annotated[str, typer.Argument(metavar="AUDIENCE", help="e.g. api://KeylessTokenExchange",
+                                            show_default=False)]
+
+
+@outbound.command("allow")
+def outbound_allow(
+    app_ref: AppArg,
+    audience: AudienceArg,
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    server: ServerOpt = None,
+    ca: CaOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Let the application ask for identity tokens with this audience (scope AUDIENCE/.default).
+
+    Example: keyless federation outbound allow orders-api api://AzureADTokenExchange
+    """
+    api = client(data_dir, server, ca)
+    found = api.resolve_app(app_ref)
+    allowed = api.call("POST", f"/applications/{found['client_id']}/identity-token-audiences",
+                       json_body={"audience": audience})
+    _emit_audiences(found, allowed, output)
+
+
+@outbound.command("list")
+def outbound_list(
+    app_ref: AppArg,
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    server: ServerOpt = None,
+    ca: CaOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """List the audiences the application may get identity tokens for.
+
+    Example: keyless federation outbound list orders-api
+    """
+    api = client(data_dir, server, ca)
+    found = api.resolve_app(app_ref)
+    _emit_audiences(found, api.call("GET", f"/applications/{found['client_id']}/identity-token-audiences"), output)
+
+
+@outbound.command("deny")
+def outbound_deny(
+    app_ref: AppArg,
+    audience: AudienceArg,
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    server: ServerOpt = None,
+    ca: CaOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Stop issuing identity tokens with this audience to the application.
+
+    Example: keyless federation outbound deny orders-api api://AzureADTokenExchange
+    """
+    api = client(data_dir, server, ca)
+    found = api.resolve_app(app_ref)
+    api.call("DELETE", f"/applications/{found['client_id']}/identity-token-audiences",
+             params={"audience": audience})
+    _emit_audiences(found, api.call("GET", f"/applications/{found['client_id']}/identity-token-audiences"), output)
+
+
+def _emit_audiences(found: dict[str, Any], allowed: list[str], output: Output) -> None:
+    if output is Output.json:
+        emit({"client_id": found["client_id"], "audiences": allowed}, output)
+    elif allowed:
+        for audience in allowed:
+            typer.echo(audience)
+    else:
+        typer.echo(f"{found['display_name']} may get no identity tokens")

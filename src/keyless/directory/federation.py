@@ -30,6 +30,7 @@ from keyless.jose.jws import ASYMMETRIC_ALGS
 from keyless.oauth.federation import rules
 
 MAX_PER_OWNER = 20
+MAX_AUDIENCES_PER_OWNER = 10
 MIN_TOKEN_LIFETIME = 60
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
@@ -128,6 +129,40 @@ class FederationService:
             raise NotFound("federated_credential_not_found", "no such federated credential on this application")
         self._on_change()
 
+    # -- outbound identity tokens ---------------------------------------------------------------------
+    async def identity_token_audiences(self, tenant: Tenant, client_id: str) -> frozenset[str]:
+        app = await self._application(tenant, client_id)
+        return await self._store.identity_token_audiences(tenant.id, "application", app.client_id)
+
+    async def allow_identity_token_audience(self, tenant: Tenant, client_id: str, audience: str, *,
+                                            actor: str) -> None:
+        app = await self._application(tenant, client_id)
+        try:
+            v.identifier_uri(audience)
+        except Invalid:
+            raise Invalid("invalid_audience",
+                          "audience must be an absolute URI such as api://KeylessTokenExchange") from None
+        existing = await self._store.identity_token_audiences(tenant.id, "application", app.client_id)
+        if audience in existing:
+            return
+        if len(existing) >= MAX_AUDIENCES_PER_OWNER:
+            raise Conflict("too_many_audiences", f"at most {MAX_AUDIENCES_PER_OWNER} audiences per application")
+        if await self._directory.find_resource(tenant.id, audience) is not None:
+            raise Conflict("audience_is_a_resource",
+                           "that audience is a resource of this tenant: access tokens are issued for it")
+        audit = self._audit(tenant, actor, "identity_token_audience.add", app.client_id, audience=audience)
+        if await self._store.add_identity_token_audience(tenant.id, "application", app.client_id, audience, audit):
+            self._on_change()
+
+    async def disallow_identity_token_audience(self, tenant: Tenant, client_id: str, audience: str, *,
+                                               actor: str) -> None:
+        app = await self._application(tenant, client_id)
+        audit = self._audit(tenant, actor, "identity_token_audience.remove", app.client_id, audience=audience)
+        if not await self._store.remove_identity_token_audience(tenant.id, "application", app.client_id, audience,
+                                                                audit):
+            raise NotFound("audience_not_found", "that audience is not allowed for this application")
+        self._on_change()
+
     def _audit(self, tenant: Tenant, actor: str, action: str, target_id: str, **details: object) -> AuditEvent:
         return AuditEvent(time=self._clock.now(), tenant_id=tenant.id, actor=actor, action=action,
                           target_type="application", target_id=target_id, details=dict(details))
@@ -147,9 +182,17 @@ class CachedFederationReader:
     def __init__(self, reader: FederationReader, clock: Clock, ttl: float = 5.0) -> None:
         self._reader = reader
         self._cache: TtlCache[Sequence[FederatedCredential]] = TtlCache(clock, ttl)
+        self._audiences: TtlCache[frozenset[str]] = TtlCache(clock, ttl)
 
     def invalidate(self) -> None:
         self._cache.clear()
+        self._audiences.clear()
+
+    async def identity_token_audiences(self, tenant_id: str, owner_type: OwnerType, owner_id: str) -> frozenset[str]:
+        return await self._audiences.get(
+            (tenant_id, owner_type, owner_id),
+            lambda: self._reader.identity_token_audiences(tenant_id, owner_type, owner_id),
+        )
 
     async def federated_credentials(
         self, tenant_id: str, owner_type: OwnerType, owner_id: str

@@ -50,6 +50,10 @@ class FederationReader(Protocol):
         self, tenant_id: str, owner_type: OwnerType, owner_id: str
     ) -> Sequence[FederatedCredential]: ...
 
+    async def identity_token_audiences(self, tenant_id: str, owner_type: OwnerType, owner_id: str) -> frozenset[str]:
+        """The audiences an owner may ask an outbound identity token for (deny by default)."""
+        ...
+
 
 class FederationStore(FederationReader, Protocol):
     async def list_federated_credentials(self, tenant_id: str) -> Sequence[FederatedCredential]: ...
@@ -59,4 +63,14 @@ class FederationStore(FederationReader, Protocol):
 
     async def remove_federated_credential(
         self, tenant_id: str, owner_type: OwnerType, owner_id: str, credential_id: str, audit: AuditEvent
+    ) -> bool: ...
+
+    async def add_identity_token_audience(
+        self, tenant_id: str, owner_type: OwnerType, owner_id: str, audience: str, audit: AuditEvent
+    ) -> bool:
+        """False when the audience is already allowed (idempotent)."""
+        ...
+
+    async def remove_identity_token_audience(
+        self, tenant_id: str, owner_type: OwnerType, owner_id: str, audience: str, audit: AuditEvent
     ) -> bool: ...

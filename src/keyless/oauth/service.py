@@ -27,15 +27,24 @@ from keyless.oauth.client_auth.private_key_jwt import CertificateCache
 from keyless.oauth.errors import (
     InvalidClient,
     InvalidRequest,
+    InvalidScope,
+    InvalidTarget,
     OAuthError,
     RateLimited,
     UnsupportedGrantType,
+)
+from keyless.oauth.federation.identity_tokens import (
+    IDENTITY_TOKEN_LIFETIME,
+    ISSUED_TOKEN_TYPE,
+    identity_token_claims,
+    mint_identity_token,
 )
 from keyless.oauth.grants import client_credentials
 from keyless.oauth.keyring import KeyRing
 from keyless.oauth.metadata import issuer
 from keyless.oauth.ratelimit import FailureLimiter
 from keyless.oauth.request import TokenHttpRequest, TokenRequest, parse_token_request
+from keyless.oauth.scope import requested_resource
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -131,9 +140,16 @@ class TokenService:
             if grant_type != client_credentials.GRANT_TYPE:
                 raise UnsupportedGrantType(detail="grant_type_unsupported")
             client = await self._authenticate(tenant, tenant_ref, req, http.source)
-            grant = await client_credentials.authorize(
-                client, tenant.id, req.get("scope"), req.get("resource"), self._directory
-            )
+            try:
+                grant = await client_credentials.authorize(
+                    client, tenant.id, req.get("scope"), req.get("resource"), self._directory
+                )
+            except (InvalidScope, InvalidTarget) as refused:
+                outbound = await self._identity_audience(refused, tenant, client, req)
+                if outbound is None:
+                    raise
+                resource = outbound
+                return await self._identity_token(tenant, req, client, outbound, http.source)
             resource = grant.resource.identifier_uri or grant.resource.client_id
             key = await self._keyring.signer(tenant.id)
             now = int(self._clock.now())
@@ -153,6 +169,38 @@ class TokenService:
             "expires_in": tenant.token_lifetime,
             "ext_expires_in": tenant.token_lifetime,
             "access_token": access_token,
+        }
+        return TokenResult(status=200, body=body)
+
+    async def _identity_audience(
+        self, refused: OAuthError, tenant: Tenant, client: AuthenticatedClient, req: TokenRequest
+    ) -> str | None:
+        """The audience of an outbound identity token, when the request names no resource of the tenant
+        but an audience on the client's allowlist; only looked at once the resource lookup failed, so
+        access-token requests pay nothing for it."""
+        if self._federation is None or refused.detail != "resource_unknown":
+            return None
+        audience = requested_resource(req.get("scope"), req.get("resource")).identifier
+        allowed = await self._federation.credentials.identity_token_audiences(
+            tenant.id, "application", client.app.client_id)
+        return audience if audience in allowed else None
+
+    async def _identity_token(
+        self, tenant: Tenant, req: TokenRequest, client: AuthenticatedClient, audience: str, source: str | None
+    ) -> TokenResult:
+        key = await self._keyring.signer(tenant.id)
+        token_id = tokens.new_token_id()
+        claims = identity_token_claims(
+            issuer=issuer(self._base_url, tenant), tenant=tenant, client=client.app, audience=audience,
+            now=int(self._clock.now()), token_id=token_id,
+        )
+        token = mint_identity_token(key, claims)
+        self._record(tenant, req, client, audience, source, None, token_id)
+        body: dict[str, object] = {
+            "token_type": "Bearer",
+            "expires_in": IDENTITY_TOKEN_LIFETIME,
+            "access_token": token,
+            "issued_token_type": ISSUED_TOKEN_TYPE,
         }
         return TokenResult(status=200, body=body)
 

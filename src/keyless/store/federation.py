@@ -17,6 +17,7 @@ from keyless.store import tables as t
 from keyless.store.directory import _audit_row
 
 fc = t.federated_credentials
+ita = t.identity_token_audiences
 
 
 def _credential(row: Row[Any]) -> FederatedCredential:
@@ -73,6 +74,38 @@ class SqlFederationStore:
             res = await conn.execute(
                 delete(fc).where(fc.c.tenant_id == tenant_id, fc.c.owner_type == owner_type,
                                  fc.c.owner_id == owner_id, fc.c.id == credential_id)
+            )
+            if res.rowcount != 1:
+                await conn.rollback()
+                return False
+            await conn.execute(insert(t.audit_log).values(**_audit_row(audit)))
+        return True
+
+    async def identity_token_audiences(self, tenant_id: str, owner_type: OwnerType, owner_id: str) -> frozenset[str]:
+        q = select(ita.c.audience).where(ita.c.tenant_id == tenant_id, ita.c.owner_type == owner_type,
+                                         ita.c.owner_id == owner_id)
+        async with self.engine.connect() as conn:
+            return frozenset(r.audience for r in (await conn.execute(q)).all())
+
+    async def add_identity_token_audience(
+        self, tenant_id: str, owner_type: OwnerType, owner_id: str, audience: str, audit: AuditEvent
+    ) -> bool:
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(insert(ita).values(tenant_id=tenant_id, owner_type=owner_type, owner_id=owner_id,
+                                                      audience=audience, created_at=audit.time))
+                await conn.execute(insert(t.audit_log).values(**_audit_row(audit)))
+        except IntegrityError:
+            return False
+        return True
+
+    async def remove_identity_token_audience(
+        self, tenant_id: str, owner_type: OwnerType, owner_id: str, audience: str, audit: AuditEvent
+    ) -> bool:
+        async with self.engine.begin() as conn:
+            res = await conn.execute(
+                delete(ita).where(ita.c.tenant_id == tenant_id, ita.c.owner_type == owner_type,
+                                  ita.c.owner_id == owner_id, ita.c.audience == audience)
             )
             if res.rowcount != 1:
                 await conn.rollback()

@@ -201,3 +201,14 @@ federated_credentials = Table(
     UniqueConstraint("tenant_id", "owner_type", "owner_id", "name", name="uq_federated_credentials_owner_name"),
     Index("ix_federated_credentials_owner", "tenant_id", "owner_type", "owner_id"),
 )
+
+# Audiences an owner may request an outbound identity token for (issue 5 scope 4): deny by default.
+identity_token_audiences = Table(
+    "identity_token_audiences",
+    metadata,
+    Column("tenant_id", GUID, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("owner_type", String(16), primary_key=True),
+    Column("owner_id", String(64), primary_key=True),
+    Column("audience", String(512), primary_key=True),
+    Column("created_at", Double, nullable=False),
+)

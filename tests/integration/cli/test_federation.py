@@ -99,3 +99,16 @@ def test_help_has_examples(fed_server: RunningServer) -> None:
     for command in ("add", "list", "remove", "test", "lint"):
         out = fed_server.cli("federation", command, "--help").stdout
         assert "Example: keyless federation " + command in out
+
+
+def test_outbound_allow_list_deny(fed_server: RunningServer, app_id: str) -> None:
+    assert fed_server.cli_json("federation", "outbound", "list", app_id)["audiences"] == []
+    allowed = fed_server.cli_json("federation", "outbound", "allow", app_id, "api://KeylessTokenExchange")
+    assert allowed["audiences"] == ["api://KeylessTokenExchange"]
+    assert fed_server.cli("federation", "outbound", "list", app_id).stdout.strip() == "api://KeylessTokenExchange"
+    proc = fed_server.cli("federation", "outbound", "allow", app_id, "not a uri", check=False)
+    assert proc.returncode == 1 and "(invalid_audience)" in proc.stderr
+    denied = fed_server.cli_json("federation", "outbound", "deny", app_id, "api://KeylessTokenExchange")
+    assert denied["audiences"] == []
+    proc = fed_server.cli("federation", "outbound", "deny", app_id, "api://KeylessTokenExchange", check=False)
+    assert proc.returncode == 1 and "(audience_not_found)" in proc.stderr

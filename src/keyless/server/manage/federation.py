@@ -208,3 +208,29 @@ async def test_token(request: Request, client_id: str, body: TokenTest, caller: 
         "token": _claim_summary(header, claims),
         "credentials": _verdicts(credentials, found),
     }
+
+
+class AudienceIn(Strict):
+    audience: str = Field(max_length=512)
+
+
+@router.get("/applications/{client_id}/identity-token-audiences", response_model=list[str],
+            summary="Audiences the application may get an outbound identity token for")
+async def list_audiences(request: Request, client_id: str, caller: Reader) -> list[str]:
+    return sorted(await _service(request).identity_token_audiences(caller.tenant, client_id))
+
+
+@router.post("/applications/{client_id}/identity-token-audiences", response_model=list[str], status_code=201,
+             summary="Allow an outbound identity token audience (idempotent)")
+async def allow_audience(request: Request, client_id: str, body: AudienceIn, caller: Admin) -> list[str]:
+    service = _service(request)
+    await service.allow_identity_token_audience(caller.tenant, client_id, body.audience, actor=caller.client_id)
+    return sorted(await service.identity_token_audiences(caller.tenant, client_id))
+
+
+@router.delete("/applications/{client_id}/identity-token-audiences", status_code=204,
+               summary="Stop issuing identity tokens for an audience")
+async def disallow_audience(request: Request, client_id: str, audience: str, caller: Admin) -> Response:
+    await _service(request).disallow_identity_token_audience(caller.tenant, client_id, audience,
+                                                             actor=caller.client_id)
+    return Response(status_code=204)

@@ -1,4 +1,4 @@
-"""federated identity credentials
+"""federated identity credentials; audiences allowed for outbound identity tokens
 
 Revision ID: 0006
 Revises: 0003
@@ -39,7 +39,22 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("federated_credentials") as batch:
         batch.create_index("ix_federated_credentials_owner", ["tenant_id", "owner_type", "owner_id"], unique=False)
+    op.create_table(
+        "identity_token_audiences",
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("owner_type", sa.String(length=16), nullable=False),
+        sa.Column("owner_id", sa.String(length=64), nullable=False),
+        sa.Column("audience", sa.String(length=512), nullable=False),
+        sa.Column("created_at", sa.Double(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f("fk_identity_token_audiences_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("tenant_id", "owner_type", "owner_id", "audience",
+                                name=op.f("pk_identity_token_audiences")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("identity_token_audiences")
     op.drop_table("federated_credentials")
