@@ -84,10 +84,11 @@ class Examination:
 
 
 def is_federated(claims: Mapping[str, Any], client_id: str | None) -> bool:
-    """A client assertion whose `iss` is not the client itself is a federated token: certificate
-    assertions carry `iss` = `sub` = client_id (RFC 7523 §3)."""
+    """A client assertion whose `iss` is neither the client nor its own `sub` is a federated token:
+    certificate assertions carry `iss` = `sub` = client_id (RFC 7523 §3), and one naming another
+    client keeps its own answer (`private_key_jwt`: client_id mismatch, R-CA-2)."""
     iss = claims.get("iss")
-    return client_id is not None and isinstance(iss, str) and iss != client_id
+    return client_id is not None and isinstance(iss, str) and iss != client_id and iss != claims.get("sub")
 
 
 def _number(claims: Mapping[str, Any], name: str) -> float | None:
