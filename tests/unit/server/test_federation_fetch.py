@@ -4,11 +4,14 @@ before any connection, unless the test setting names it."""
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import pytest
 
+from keyless.crypto.ca import IssuedCert
 from keyless.oauth.federation.issuers import FetchFailed
 from keyless.server.federation_fetch import HttpMetadataFetcher, is_public
+from tests.support.issuer import ExternalIssuer
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "127.1.2.3", "10.0.0.1", "172.16.5.4", "192.168.1.1",
@@ -55,3 +58,22 @@ def test_the_exemption_names_hosts_or_networks() -> None:
     assert fetcher._allowed("issuer.internal", ipaddress.ip_address("10.0.0.1"))
     assert not fetcher._allowed("other.internal", ipaddress.ip_address("10.0.0.1"))
     assert not fetcher._allowed("x", ipaddress.ip_address("::1"))
+
+
+async def test_the_connection_goes_to_the_checked_address_and_the_certificate_is_checked_against_the_name(
+    issuer: ExternalIssuer, issuer_ca: tuple[IssuedCert, Path]
+) -> None:
+    """`localhost` is resolved and checked here, the connection goes to that address, and TLS still
+    verifies the issuer's certificate for the name `localhost` (SNI and Host carry it)."""
+    url = f"https://localhost:{issuer.port}/.well-known/openid-configuration"
+    trusting = HttpMetadataFetcher(ca_bundle=issuer_ca[1], allow_private=["localhost"])
+    untrusting = HttpMetadataFetcher(allow_private=["localhost"])
+    try:
+        doc = await trusting.fetch_json(url)
+        with pytest.raises(FetchFailed) as info:
+            await untrusting.fetch_json(url)
+    finally:
+        await trusting.aclose()
+        await untrusting.aclose()
+    assert doc["issuer"] == issuer.issuer
+    assert info.value.reason == "tls_failed"
