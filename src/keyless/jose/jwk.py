@@ -53,6 +53,7 @@ class JwkEntry:
 
 
 VerificationKeys = dict[str, JwkEntry]
+MIN_RSA_BITS = 2048
 
 
 class JwkSetRejected(ValueError):
@@ -90,9 +91,12 @@ def parse_jwk_set(jwks: Any, *, max_keys: int) -> VerificationKeys:
         if not algs:
             continue
         try:
-            keys[kid] = JwkEntry(key=public_key_from_jwk(jwk), algorithms=algs)
+            key = public_key_from_jwk(jwk)
         except ValueError:
             continue
+        if kty_crv[0] == "RSA" and getattr(key, "key_size", 0) < MIN_RSA_BITS:
+            continue  # RFC 7518 §3.3 and §3.5: RSA keys of 2048 bits or more
+        keys[kid] = JwkEntry(key=key, algorithms=algs)
     if not keys:
         raise JwkSetRejected("jwks_no_usable_key")
     return keys

@@ -245,6 +245,8 @@ class TokenService:
                 source=source,
                 token_id=token_id,
                 grant_type=printable(req.get("grant_type"), 64) if req else None,
-                auth_method=client.method if client else (auth_method_of(req) if req else None),
+                auth_method=client.method if client else (
+                    err.auth_method if isinstance(err, InvalidClient) and err.auth_method
+                    else auth_method_of(req) if req else None),
             )
         )

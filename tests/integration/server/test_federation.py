@@ -99,6 +99,8 @@ def test_subject_mismatch_is_explained_without_echoing_the_token(fed_server: Run
     body = _failure(exchange(fed_server, app.client_id, token, app.scope))
     assert body == {"error": "invalid_client",
                     "error_description": "the token's subject matches no federated credential for its issuer"}
+    failure = admin.api.call("GET", "/logs/signins", params={"client_id": app.client_id, "result": "failure"})[0]
+    assert (failure["auth_method"], failure["detail"]) == ("federated_credential", "federated:subject")
     report = explain(admin, app.client_id, token)
     assert report["result"] == "no_match"
     assert report["failed_check"] == "subject"

@@ -48,3 +48,12 @@ def test_too_many_keys() -> None:
     with pytest.raises(JwkSetRejected) as info:
         parse_jwk_set({"keys": [dict(key, kid=str(i)) for i in range(51)]}, max_keys=50)
     assert info.value.reason == "jwks_too_many_keys"
+
+
+def test_rsa_keys_under_2048_bits_are_skipped() -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    weak_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 - the point of the test
+    weak = public_jwk(weak_key.public_key(), "RS256")
+    good = jwk()
+    assert list(parse_jwk_set({"keys": [weak, good]}, max_keys=50)) == [good["kid"]]

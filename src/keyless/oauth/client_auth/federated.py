@@ -60,7 +60,7 @@ DESCRIPTIONS = {
 
 
 def failure(code: str) -> InvalidClient:
-    return InvalidClient(detail=f"federated:{code}", description=DESCRIPTIONS[code])
+    return InvalidClient(detail=f"federated:{code}", description=DESCRIPTIONS[code], auth_method=METHOD)
 
 
 @dataclass(frozen=True)
@@ -192,7 +192,8 @@ async def verify(
 ) -> AuthenticatedClient:
     record: ClientRecord | None = await directory.get_client(tenant.id, client_id)
     if record is None:
-        raise InvalidClient(detail="federated:unknown_client", description=DESCRIPTIONS["issuer_not_trusted"])
+        raise InvalidClient(detail="federated:unknown_client", description=DESCRIPTIONS["issuer_not_trusted"],
+                            auth_method=METHOD)
     credentials = await federation.credentials.federated_credentials(tenant.id, "application", client_id)
     found = await examine(assertion, header, claims, credentials, federation.issuer_keys, clock)
     if found.failed is not None or found.matched is None or found.exp is None or found.issuer is None:
