@@ -187,3 +187,49 @@ def test_at_most_twenty_credentials_and_unique_names(fed_server: RunningServer, 
                   json={"name": "same", "issuer": "https://issuer.example.test", "subject": "b"})
     assert resp.status_code == 409
     assert resp.json()["code"] == "federated_credential_exists"
+
+
+def test_federation_test_reports_fetch_errors_and_refuses_non_jwts(fed_server: RunningServer, admin: Admin,
+                                                                   issuer: ExternalIssuer) -> None:
+    from tests.support.certs import manage
+
+    app = federated_app(admin, issuer.issuer, K8S_SUBJECT)
+    issuer.metadata_issuer = "https://elsewhere.example.test"
+    report = explain(admin, app.client_id, issuer.token(K8S_SUBJECT))
+    assert (report["result"], report["failed_check"], report["issuer_fetch_error"]) == (
+        "no_match", "keys_unavailable", "metadata_issuer_mismatch")
+    assert report["credentials"][0]["result"].startswith("not evaluated: the signing keys")
+    resp = manage(fed_server, admin, "POST", f"/applications/{app.client_id}/federated-credentials/test",
+                  json={"token": "not-a-jwt"})
+    assert resp.status_code == 400
+    assert resp.json()["code"] == "not_a_jwt"
+    resp = manage(fed_server, admin, "POST", "/applications/00000000-0000-4000-8000-000000000000/"
+                  "federated-credentials/test", json={"token": issuer.token(K8S_SUBJECT)})
+    assert resp.status_code == 404
+
+
+def test_reader_cannot_change_or_test_credentials(fed_server: RunningServer, admin: Admin) -> None:
+    """Writes and `test` (which makes the server fetch) need Keyless.Admin; Keyless.Reader may list and lint."""
+    from tests.support.certs import http_for
+
+    app = admin.app("fed-authz")
+    reader = admin.app("fed-reader")
+    secret = admin.secret(reader["client_id"])["secret"]
+    admin.grant(reader["client_id"], "urn:keyless:management", "Keyless.Reader")
+    with http_for(fed_server) as http:
+        token = http.post(fed_server.token_endpoint, data={
+            "grant_type": "client_credentials", "client_id": reader["client_id"], "client_secret": secret,
+            "scope": "urn:keyless:management/.default"}).json()["access_token"]
+        base = f"{fed_server.url}/{fed_server.tenant_id}/manage/v1"
+        for method, path, body, status in (
+            ("POST", f"/applications/{app['client_id']}/federated-credentials",
+             {"name": "x", "issuer": "https://issuer.example.test", "subject": "s"}, 403),
+            ("POST", f"/applications/{app['client_id']}/federated-credentials/test", {"token": "a.b.c"}, 403),
+            ("POST", f"/applications/{app['client_id']}/identity-token-audiences", {"audience": "api://x"}, 403),
+            ("GET", f"/applications/{app['client_id']}/federated-credentials", None, 200),
+            ("GET", "/federated-credentials/lint", None, 200),
+        ):
+            resp = http.request(method, base + path, json=body, headers={"Authorization": f"Bearer {token}"})
+            assert resp.status_code == status, (method, path, resp.text)
+            anonymous = http.request(method, base + path, json=body)
+            assert anonymous.status_code == 401, (method, path)
