@@ -40,9 +40,10 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class ExternalIssuer:
-    def __init__(self, tmp: Path, ca: IssuedCert, *, alg: str = "RS256", path: str = "") -> None:
+    def __init__(self, tmp: Path, ca: IssuedCert, *, alg: str = "RS256", path: str = "",
+                 tls_ips: tuple[str, ...] = ("127.0.0.1",)) -> None:
         now = time.time()
-        tls = issue_server_cert(ca, hostnames=["localhost"], ips=["127.0.0.1"], now=now)
+        tls = issue_server_cert(ca, hostnames=["localhost"], ips=list(tls_ips), now=now)
         tmp.mkdir(parents=True, exist_ok=True)
         cert_path, key_path = tmp / "issuer-tls.pem", tmp / "issuer-tls.key"
         cert_path.write_bytes(tls.cert_pem)
@@ -62,6 +63,8 @@ class ExternalIssuer:
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real issuers do (every answer has a length)
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 

@@ -58,8 +58,12 @@ class HttpMetadataFetcher:
         tls = ssl.create_default_context()
         if ca_bundle is not None:
             tls.load_verify_locations(cafile=str(ca_bundle))
+        # No kept-alive connections: the pool is keyed by the checked IP address, so a connection whose
+        # certificate was verified for one issuer's name could otherwise carry a request for another
+        # name served at the same address. Fetches are rare (once per issuer per refresh).
         self._client = httpx.AsyncClient(verify=tls, follow_redirects=False, trust_env=False,
-                                         timeout=httpx.Timeout(timeout))
+                                         timeout=httpx.Timeout(timeout),
+                                         limits=httpx.Limits(max_keepalive_connections=0))
         self._timeout = timeout
         self._max_bytes = max_bytes
         self._private_names: set[str] = set()

@@ -11,7 +11,7 @@ import pytest
 from keyless.crypto.ca import IssuedCert
 from keyless.oauth.federation.issuers import FetchFailed
 from keyless.server.federation_fetch import HttpMetadataFetcher, is_public
-from tests.support.issuer import ExternalIssuer
+from tests.support.issuer import ExternalIssuer, running_issuer
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "127.1.2.3", "10.0.0.1", "172.16.5.4", "192.168.1.1",
@@ -76,4 +76,19 @@ async def test_the_connection_goes_to_the_checked_address_and_the_certificate_is
         await trusting.aclose()
         await untrusting.aclose()
     assert doc["issuer"] == issuer.issuer
+    assert info.value.reason == "tls_failed"
+
+
+async def test_no_connection_is_reused_across_names(tmp_path: Path, issuer_ca: tuple[IssuedCert, Path]) -> None:
+    """Two names at one address: each fetch makes its own TLS connection, verified for its own name. The
+    issuer's certificate names only `localhost`, so a fetch by its address must fail even right after a
+    fetch by name succeeded (a reused connection would skip that check)."""
+    with running_issuer(tmp_path, issuer_ca[0], tls_ips=()) as named_only:
+        fetcher = HttpMetadataFetcher(ca_bundle=issuer_ca[1], allow_private=["127.0.0.1", "localhost"])
+        try:
+            await fetcher.fetch_json(f"https://localhost:{named_only.port}/.well-known/openid-configuration")
+            with pytest.raises(FetchFailed) as info:
+                await fetcher.fetch_json(f"https://127.0.0.1:{named_only.port}/.well-known/openid-configuration")
+        finally:
+            await fetcher.aclose()
     assert info.value.reason == "tls_failed"
