@@ -58,10 +58,15 @@ async def test_keys_come_from_discovery_then_jwks(clock: FrozenClock) -> None:
 async def test_e04_metadata_issuer_must_equal_the_configured_one(clock: FrozenClock) -> None:
     docs = Documents()
     docs.issuer(A, jwk(), metadata_issuer=A + "/")
+    cache = IssuerKeys(docs, clock)
     with pytest.raises(FetchFailed) as info:
-        await IssuerKeys(docs, clock).keys(A, None)
+        await cache.keys(A, None)
     assert info.value.reason == "metadata_issuer_mismatch"
     assert A + "/keys" not in docs.calls
+    with pytest.raises(FetchFailed) as again:  # within the refresh interval: no fetch, the same reason
+        await cache.keys(A, None)
+    assert again.value.reason == "metadata_issuer_mismatch"
+    assert len(docs.calls) == 1
 
 
 async def test_keys_are_per_issuer(clock: FrozenClock) -> None:

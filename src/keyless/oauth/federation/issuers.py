@@ -50,6 +50,7 @@ class _IssuerState:
     fetched_at: float = float("-inf")
     attempted_at: float = float("-inf")
     jwks_uri: str | None = None
+    last_error: str = "keys_unavailable"  # why the last fetch failed, repeated until the next attempt
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     fetches: int = 0
 
@@ -95,12 +96,13 @@ class IssuerKeys:
                     state.attempted_at = now
                     try:
                         await self._refresh(issuer, state)
-                    except FetchFailed:
+                    except FetchFailed as exc:
+                        state.last_error = exc.reason
                         if now - state.fetched_at >= self.max_stale:
                             state.keys = {}
                             raise
         if now - state.fetched_at >= self.max_stale:
-            raise FetchFailed("keys_unavailable")
+            raise FetchFailed(state.last_error)
         return state.keys
 
     def _wanted(self, state: _IssuerState, kid: str | None, now: float) -> bool:
