@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -112,3 +113,37 @@ def test_outbound_allow_list_deny(fed_server: RunningServer, app_id: str) -> Non
     assert denied["audiences"] == []
     proc = fed_server.cli("federation", "outbound", "deny", app_id, "api://KeylessTokenExchange", check=False)
     assert proc.returncode == 1 and "(audience_not_found)" in proc.stderr
+
+
+def test_serve_flags_trust_an_issuer_ca_and_exempt_a_private_issuer(
+    tmp_path: Path, issuer: ExternalIssuer, issuer_ca: tuple[Any, Path]
+) -> None:
+    """`keyless serve --federation-ca FILE --allow-private-issuer 127.0.0.1` (instead of the environment)."""
+    import os
+    import signal
+    import subprocess
+
+    from tests.support.server import RunningServer, _wait_ready, cli_command, free_port
+
+    port, data_dir = free_port(), tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYLESS_")}
+    init = subprocess.run(cli_command("init", "--data-dir", str(data_dir), "--port", str(port), "--output", "json"),
+                          env=env, capture_output=True, text=True, timeout=120, check=True)
+    with (tmp_path / "server.log").open("wb") as log:
+        proc = subprocess.Popen(cli_command("serve", "--data-dir", str(data_dir), "--port", str(port),
+                                            "--federation-ca", str(issuer_ca[1]),
+                                            "--allow-private-issuer", "127.0.0.1"),
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = RunningServer(url=f"https://127.0.0.1:{port}", data_dir=data_dir,
+                           tenant_id=json.loads(init.stdout)["tenant_id"], database_url=None, proc=proc,
+                           log_path=tmp_path / "server.log")
+    try:
+        _wait_ready(server)
+        with Admin(server) as admin:
+            from tests.support.issuer import federated_app
+
+            app = federated_app(admin, issuer.issuer, SUBJECT)
+        assert exchange(server, app.client_id, issuer.token(SUBJECT), app.scope).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=15)
