@@ -7,7 +7,21 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from keyless.cli import apps, ca, certs, grants, keys, logs, secrets, server_cmds, tenant, tokens, up, vault
+from keyless.cli import (
+    apps,
+    ca,
+    certs,
+    federation,
+    grants,
+    keys,
+    logs,
+    secrets,
+    server_cmds,
+    tenant,
+    tokens,
+    up,
+    vault,
+)
 from keyless.cli.agent import app as agent_app
 from keyless.cli.common import CliError
 from keyless.cli.hosts import app as host_app
@@ -39,6 +53,7 @@ app.add_typer(vault.app, name="vault")
 app.add_typer(host_app, name="host")
 app.add_typer(identity_app, name="identity")
 app.add_typer(agent_app, name="agent")
+app.add_typer(federation.app, name="federation")
 
 
 def main() -> None:

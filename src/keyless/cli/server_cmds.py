@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
@@ -93,6 +93,11 @@ def serve(
     vault_domain: VaultDomainOpt = None,
     default_vault: Annotated[str, typer.Option(envvar="KEYLESS_DEFAULT_VAULT",
                                                help="The vault served at https://HOST:VAULT_PORT/.")] = "default",
+    federation_ca: Annotated[Path | None, typer.Option(
+        "--federation-ca", help="Extra CA bundle to trust when fetching external issuers' metadata.")] = None,
+    allow_private_issuer: Annotated[list[str] | None, typer.Option(
+        "--allow-private-issuer", help="Host name or network of an external issuer exempt from the "
+        "public-address rule (repeatable; for tests, never production).")] = None,
 ) -> None:
     """Run the identity server over HTTPS (TLS 1.2+) until interrupted: the token service and the
     management API on PORT, the vault on VAULT_PORT.
@@ -106,11 +111,16 @@ def serve(
 
     chosen = port or config_port(data_dir) or 8443
     domain = vault_domain or str(_config(data_dir).get("vault_domain", "vault.localhost"))
+    overrides: dict[str, Any] = {}  # only what was given, so KEYLESS_* environment settings still apply
+    if federation_ca is not None:
+        overrides["federation_ca_bundle"] = federation_ca
+    if allow_private_issuer:
+        overrides["allow_private_issuers"] = allow_private_issuer
     try:
         settings = ServerSettings(
             data_dir=data_dir, host=host, port=chosen, database_url=database_url, public_url=public_url,
             log_level=log_level, vault_port=chosen + 2 if vault_port is None else vault_port, vault_domain=domain,
-            default_vault=default_vault,
+            default_vault=default_vault, **overrides,
         )
     except ValidationError as exc:
         first = exc.errors()[0]

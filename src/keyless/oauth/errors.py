@@ -45,9 +45,13 @@ class InvalidClient(OAuthError):
     # Names the code too: some clients (sync azure-identity) show only the description.
     default_description = "client authentication failed (invalid_client)"
 
-    def __init__(self, *, detail: str, basic: bool = False) -> None:
-        super().__init__(self.default_description, detail=detail)
+    def __init__(self, *, detail: str, basic: bool = False, description: str | None = None,
+                 auth_method: str | None = None) -> None:
+        # A description of the failed check is given only for federated tokens, whose users most
+        # need to know which check failed (AADSTS70021-style clarity, issue 5).
+        super().__init__(description or self.default_description, detail=detail)
         self.basic = basic  # the Authorization header was used: answer with WWW-Authenticate: Basic
+        self.auth_method = auth_method  # for the sign-in log, when known better than from the request
 
 
 class UnauthorizedClient(OAuthError):

@@ -22,19 +22,29 @@ from keyless.oauth.client_auth import (
     authenticate,
     claimed_client_id,
 )
+from keyless.oauth.client_auth.federated import FederationContext
 from keyless.oauth.client_auth.private_key_jwt import CertificateCache
 from keyless.oauth.errors import (
     InvalidClient,
     InvalidRequest,
+    InvalidScope,
+    InvalidTarget,
     OAuthError,
     RateLimited,
     UnsupportedGrantType,
+)
+from keyless.oauth.federation.identity_tokens import (
+    IDENTITY_TOKEN_LIFETIME,
+    ISSUED_TOKEN_TYPE,
+    identity_token_claims,
+    mint_identity_token,
 )
 from keyless.oauth.grants import client_credentials
 from keyless.oauth.keyring import KeyRing
 from keyless.oauth.metadata import issuer
 from keyless.oauth.ratelimit import FailureLimiter
 from keyless.oauth.request import TokenHttpRequest, TokenRequest, parse_token_request
+from keyless.oauth.scope import requested_resource
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -85,6 +95,7 @@ class TokenService:
         base_url: str,
         source_limiter: FailureLimiter,
         client_limiter: FailureLimiter,
+        federation: FederationContext | None = None,
     ) -> None:
         self._directory = directory
         self._keyring = keyring
@@ -97,6 +108,7 @@ class TokenService:
         self._contexts: dict[tuple[Tenant, str], AuthContext] = {}  # per tenant (as currently stored) and URL form
         self._by_source = source_limiter
         self._by_client = client_limiter
+        self._federation = federation
 
     def _auth_context(self, tenant: Tenant, tenant_ref: str) -> AuthContext:
         key = (tenant, tenant_ref)
@@ -106,7 +118,7 @@ class TokenService:
             ctx = AuthContext(
                 directory=self._directory, hasher=self._hasher, clock=self._clock, replay=self._replay,
                 certificates=self._certificates, issuer=issuer(self._base_url, tenant),
-                token_endpoints=frozenset(endpoints),
+                token_endpoints=frozenset(endpoints), federation=self._federation,
             )
             if len(self._contexts) >= 1024:
                 self._contexts.clear()
@@ -128,9 +140,16 @@ class TokenService:
             if grant_type != client_credentials.GRANT_TYPE:
                 raise UnsupportedGrantType(detail="grant_type_unsupported")
             client = await self._authenticate(tenant, tenant_ref, req, http.source)
-            grant = await client_credentials.authorize(
-                client, tenant.id, req.get("scope"), req.get("resource"), self._directory
-            )
+            try:
+                grant = await client_credentials.authorize(
+                    client, tenant.id, req.get("scope"), req.get("resource"), self._directory
+                )
+            except (InvalidScope, InvalidTarget) as refused:
+                outbound = await self._identity_audience(refused, tenant, client, req)
+                if outbound is None:
+                    raise
+                resource = outbound
+                return await self._identity_token(tenant, req, client, outbound, http.source)
             resource = grant.resource.identifier_uri or grant.resource.client_id
             key = await self._keyring.signer(tenant.id)
             now = int(self._clock.now())
@@ -150,6 +169,38 @@ class TokenService:
             "expires_in": tenant.token_lifetime,
             "ext_expires_in": tenant.token_lifetime,
             "access_token": access_token,
+        }
+        return TokenResult(status=200, body=body)
+
+    async def _identity_audience(
+        self, refused: OAuthError, tenant: Tenant, client: AuthenticatedClient, req: TokenRequest
+    ) -> str | None:
+        """The audience of an outbound identity token, when the request names no resource of the tenant
+        but an audience on the client's allowlist; only looked at once the resource lookup failed, so
+        access-token requests pay nothing for it."""
+        if self._federation is None or refused.detail != "resource_unknown":
+            return None
+        audience = requested_resource(req.get("scope"), req.get("resource")).identifier
+        allowed = await self._federation.credentials.identity_token_audiences(
+            tenant.id, "application", client.app.client_id)
+        return audience if audience in allowed else None
+
+    async def _identity_token(
+        self, tenant: Tenant, req: TokenRequest, client: AuthenticatedClient, audience: str, source: str | None
+    ) -> TokenResult:
+        key = await self._keyring.signer(tenant.id)
+        token_id = tokens.new_token_id()
+        claims = identity_token_claims(
+            issuer=issuer(self._base_url, tenant), tenant=tenant, client=client.app, audience=audience,
+            now=int(self._clock.now()), token_id=token_id,
+        )
+        token = mint_identity_token(key, claims)
+        self._record(tenant, req, client, audience, source, None, token_id)
+        body: dict[str, object] = {
+            "token_type": "Bearer",
+            "expires_in": IDENTITY_TOKEN_LIFETIME,
+            "access_token": token,
+            "issued_token_type": ISSUED_TOKEN_TYPE,
         }
         return TokenResult(status=200, body=body)
 
@@ -194,6 +245,8 @@ class TokenService:
                 source=source,
                 token_id=token_id,
                 grant_type=printable(req.get("grant_type"), 64) if req else None,
-                auth_method=client.method if client else (auth_method_of(req) if req else None),
+                auth_method=client.method if client else (
+                    err.auth_method if isinstance(err, InvalidClient) and err.auth_method
+                    else auth_method_of(req) if req else None),
             )
         )

@@ -10,9 +10,12 @@ from keyless.clock import Clock, SystemClock
 from keyless.crypto import aead
 from keyless.crypto.ca import IssuedCert
 from keyless.directory.cache import CachedDirectory
+from keyless.directory.federation import CachedFederationReader, FederationService
 from keyless.directory.hosts import HostService
 from keyless.directory.service import DirectoryService
 from keyless.domain.model import AuditEvent, Tenant
+from keyless.oauth.client_auth.federated import FederationContext
+from keyless.oauth.federation.issuers import IssuerKeys
 from keyless.oauth.keyring import KeyRing
 from keyless.oauth.metadata import issuer
 from keyless.oauth.ratelimit import FailureLimiter
@@ -20,10 +23,12 @@ from keyless.oauth.service import TokenService
 from keyless.server.batching import BatchWriter
 from keyless.server.bearer import BearerVerifier
 from keyless.server.datadir import CA_KEY_AAD, DataDir, load_kek, secret_hasher
+from keyless.server.federation_fetch import HttpMetadataFetcher
 from keyless.server.settings import ServerSettings
 from keyless.server.signin_log import SignInBatcher
 from keyless.store import db
 from keyless.store.directory import SqlDirectoryStore
+from keyless.store.federation import SqlFederationStore
 from keyless.store.hosts import SqlHostStore
 from keyless.store.vault import SqlVaultStore
 from keyless.vault.service import VaultService
@@ -46,6 +51,9 @@ class ServerContext:
     audits: BatchWriter[AuditEvent]
     vault_resource: str
     kek: bytes = field(repr=False, default=b"")
+    federation: FederationService | None = None
+    issuer_keys: IssuerKeys | None = None
+    fetcher: HttpMetadataFetcher | None = None
     ready: bool = field(default=False)
     _ca: IssuedCert | None = field(default=None, repr=False)
     hosts: HostService | None = field(default=None, repr=False)  # set by `open`; None only in hand-built contexts
@@ -86,11 +94,17 @@ class ServerContext:
         audits: BatchWriter[AuditEvent] = BatchWriter(vault_store.record_audits, settings.signin_flush_interval,
                                                       name="audit")
         vaults = VaultService(vault_store, clock, kek, audit_sink=audits.record, cache_ttl=settings.cache_ttl)
+        fed_store = SqlFederationStore(engine)
+        fed_reader = CachedFederationReader(fed_store, clock, ttl=settings.cache_ttl)
+        fetcher = HttpMetadataFetcher(ca_bundle=settings.federation_ca_bundle,
+                                      allow_private=settings.allow_private_issuers)
+        issuer_keys = IssuerKeys(fetcher, clock, refresh_interval=settings.federation_key_refresh_interval)
 
         def on_change() -> None:
             directory.invalidate()
             keyring.invalidate()
             vaults.invalidate()
+            fed_reader.invalidate()
 
         tokens = TokenService(
             directory=directory, keyring=keyring, hasher=hasher, clock=clock, sink=signins, replay=store,
@@ -101,6 +115,7 @@ class ServerContext:
             client_limiter=FailureLimiter(
                 clock, capacity=settings.client_failure_burst, refill_per_second=settings.client_failure_rate
             ),
+            federation=FederationContext(credentials=fed_reader, issuer_keys=issuer_keys),
         )
         return cls(
             settings=settings, clock=clock, engine=engine, store=store, directory=directory, keyring=keyring,
@@ -108,10 +123,14 @@ class ServerContext:
             base_url=base_url, kek=kek, bearers=BearerVerifier(keyring, clock, base_url), vaults=vaults,
             audits=audits, vault_resource=settings.vault_resource(),
             hosts=HostService(SqlHostStore(engine, store), clock, hasher, on_change),
+            federation=FederationService(fed_store, store, clock, on_change),
+            issuer_keys=issuer_keys, fetcher=fetcher,
         )
 
     async def close(self) -> None:
         await self.signins.close()
         await self.audits.close()
+        if self.fetcher is not None:
+            await self.fetcher.aclose()
         self.store.close()
         await self.engine.dispose()

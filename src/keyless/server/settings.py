@@ -31,6 +31,16 @@ class ServerSettings(BaseSettings):
                               description="vaults are also served as https://{vault}.{vault_domain}:{vault_port}")
     default_vault: str = Field(default="default", description="the vault served at https://HOST:{vault_port}/")
     host_certificate_days: int = Field(default=7, ge=1, le=397, description="lifetime of agents' host certificates")
+    federation_ca_bundle: Path | None = Field(
+        default=None, description="extra CA certificates to trust when fetching external issuers' metadata"
+    )
+    allow_private_issuers: list[str] = Field(
+        default_factory=list,
+        description="host names or networks of external issuers exempt from the public-address rule (tests only)",
+    )
+    federation_key_refresh_interval: float = Field(
+        default=60.0, ge=1, le=3600, description="at most one JWKS refresh per external issuer this often (E06)"
+    )
     insecure_world_readable_files: bool = Field(
         default=False, description="skip the 0600 check on key files (never in production)"
     )

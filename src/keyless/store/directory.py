@@ -309,6 +309,10 @@ class SqlDirectoryStore:
             )
             await conn.execute(delete(t.client_secrets).where(t.client_secrets.c.client_id == client_id))
             await conn.execute(delete(t.client_certificates).where(t.client_certificates.c.client_id == client_id))
+            fc = t.federated_credentials
+            await conn.execute(delete(fc).where(fc.c.owner_type == "application", fc.c.owner_id == client_id))
+            ita = t.identity_token_audiences
+            await conn.execute(delete(ita).where(ita.c.owner_type == "application", ita.c.owner_id == client_id))
             await conn.execute(delete(t.app_roles).where(t.app_roles.c.client_id == client_id))
             await conn.execute(delete(t.applications).where(owned))
             await self._audit(conn, audit)

@@ -250,3 +250,38 @@ workload_bindings = Table(
     Column("created_at", Double, nullable=False),
     Index("ix_workload_bindings_host", "host_id"),
 )
+
+# Federated identity credentials (issue 5). The owner is named by kind and id, not by a foreign key,
+# so user-assigned identities can own them too; deleting an owner deletes its rows explicitly.
+federated_credentials = Table(
+    "federated_credentials",
+    metadata,
+    Column("id", GUID, primary_key=True),
+    Column("tenant_id", GUID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("owner_type", String(16), nullable=False),
+    Column("owner_id", String(64), nullable=False),
+    Column("name", String(120), nullable=False),
+    Column("issuer", String(512), nullable=False),
+    Column("subject", String(512), nullable=False),
+    Column("subject_is_pattern", Boolean, nullable=False),
+    Column("audience", String(512), nullable=False),
+    Column("claims", Text, nullable=False),
+    Column("algorithms", String(128), nullable=False),
+    Column("replay", String(16), nullable=False),
+    Column("max_token_lifetime", Integer, nullable=False),
+    Column("description", String(512), nullable=False),
+    Column("created_at", Double, nullable=False),
+    UniqueConstraint("tenant_id", "owner_type", "owner_id", "name", name="uq_federated_credentials_owner_name"),
+    Index("ix_federated_credentials_owner", "tenant_id", "owner_type", "owner_id"),
+)
+
+# Audiences an owner may request an outbound identity token for (issue 5 scope 4): deny by default.
+identity_token_audiences = Table(
+    "identity_token_audiences",
+    metadata,
+    Column("tenant_id", GUID, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("owner_type", String(16), primary_key=True),
+    Column("owner_id", String(64), primary_key=True),
+    Column("audience", String(512), primary_key=True),
+    Column("created_at", Double, nullable=False),
+)

@@ -12,7 +12,7 @@ from keyless.clock import Clock
 from keyless.crypto.secrets import SecretHasher
 from keyless.domain.model import Tenant
 from keyless.domain.ports import DirectoryReader, OneTimeUses
-from keyless.oauth.client_auth import private_key_jwt, secret
+from keyless.oauth.client_auth import federated, private_key_jwt, secret
 from keyless.oauth.client_auth.result import AuthenticatedClient
 from keyless.oauth.errors import InvalidClient, InvalidRequest
 from keyless.oauth.request import TokenRequest
@@ -54,6 +54,7 @@ class AuthContext:
     certificates: private_key_jwt.CertificateCache
     issuer: str
     token_endpoints: frozenset[str]
+    federation: federated.FederationContext | None = None  # None: federated assertions are refused
 
 
 async def authenticate(req: TokenRequest, tenant: Tenant, ctx: AuthContext) -> AuthenticatedClient:
@@ -81,8 +82,13 @@ async def authenticate(req: TokenRequest, tenant: Tenant, ctx: AuthContext) -> A
         if req.get("client_assertion_type") != ASSERTION_TYPE or assertion is None:
             raise InvalidRequest("client_assertion_type must be jwt-bearer with a client_assertion",
                                  detail="assertion_type")
+        parsed = private_key_jwt.parse(assertion)
+        client_id = req.get("client_id")
+        if ctx.federation is not None and client_id is not None and federated.is_federated(parsed[1], client_id):
+            return await federated.verify(assertion, parsed[0], parsed[1], client_id, tenant, ctx.directory,
+                                          ctx.replay, ctx.clock, ctx.federation)
         return await private_key_jwt.verify(
-            assertion, req.get("client_id"), tenant, ctx.directory, ctx.replay, ctx.clock, ctx.certificates,
-            issuer=ctx.issuer, token_endpoints=ctx.token_endpoints,
+            assertion, client_id, tenant, ctx.directory, ctx.replay, ctx.clock, ctx.certificates,
+            issuer=ctx.issuer, token_endpoints=ctx.token_endpoints, parsed=parsed,
         )
     raise InvalidClient(detail="no_client_authentication")

@@ -73,6 +73,17 @@ def claimed_subject(assertion: str | None) -> str | None:
     return sub if isinstance(sub, str) else None
 
 
+def parse(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The hygiene pass (size, shape, duplicates, crit) and the unverified header and claims: done
+    once per request, before the assertion is routed to this module or to `federated`."""
+    try:
+        return split_compact(assertion, max_length=MAX_ASSERTION, allow_padding=True)
+    except UnsupportedCritical:
+        raise _fail("unsupported_crit") from None  # B19
+    except MalformedJose as exc:
+        raise InvalidRequest("invalid client_assertion format", detail=f"assertion_format:{exc}"[:120]) from None
+
+
 def _fail(detail: str) -> InvalidClient:
     return InvalidClient(detail=detail)
 
@@ -135,13 +146,9 @@ async def verify(
     *,
     issuer: str,
     token_endpoints: Collection[str],
+    parsed: tuple[dict[str, Any], dict[str, Any]] | None = None,
 ) -> AuthenticatedClient:
-    try:
-        header, claims = split_compact(assertion, max_length=MAX_ASSERTION, allow_padding=True)
-    except UnsupportedCritical:
-        raise _fail("unsupported_crit") from None  # B19
-    except MalformedJose as exc:
-        raise InvalidRequest("invalid client_assertion format", detail=f"assertion_format:{exc}"[:120]) from None
+    header, claims = parsed if parsed is not None else parse(assertion)
 
     typ = header.get("typ")
     if typ is not None and (not isinstance(typ, str) or typ.lower() not in _ACCEPTED_TYP):

@@ -1,0 +1,294 @@
+"""`keyless federation …`: trust tokens from external issuers (CI, Kubernetes, another cloud or
+another Keyless tenant) for an application, with no credential of ours on the workload."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import typer
+
+from keyless.cli.common import (
+    DEFAULT_DATA_DIR,
+    CaOpt,
+    DataDirOpt,
+    Output,
+    OutputOpt,
+    ServerOpt,
+    client,
+    emit,
+    fail,
+    seconds,
+    when,
+)
+
+app = typer.Typer(help="Federated identity credentials: add, list, remove, test a token, lint.",
+                  no_args_is_help=True)
+
+AppArg = Annotated[str, typer.Argument(
+    metavar="APP", help="Client id (or identifier URI or unique display name) of the application.",
+    show_default=False)]
+LIST_COLUMNS = ("name", "issuer", "subject", "audiences", "claims", "replay", "id")
+
+
+def _claims(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name or not value:
+            fail(f"--claim {pair!r}: write NAME=VALUE, e.g. repository_owner=acme")
+        out[name] = value
+    return out
+
+
+@app.command("add")
+def add(
+    app_ref: AppArg,
+    name: Annotated[str, typer.Option("--name", help="Name of the credential (unique per application).",
+                                      show_default=False)],
+    issuer: Annotated[str, typer.Option("--issuer", help="The external issuer's URL (https, no query).",
+                                        show_default=False)],
+    subject: Annotated[str | None, typer.Option("--subject", help="The exact `sub` the tokens carry.",
+                                                show_default=False)] = None,
+    subject_pattern: Annotated[str | None, typer.Option(
+        "--subject-pattern", help="Instead of --subject: a prefix ending in `:` or `/` then `*`, "
+        "e.g. repo:acme/api:* (flagged by `lint` when broader than one repository or namespace).",
+        show_default=False)] = None,
+    audience: Annotated[str, typer.Option("--audience", help="The one `aud` tokens must carry.")]
+        = "api://KeylessTokenExchange",
+    claim: Annotated[list[str] | None, typer.Option(
+        "--claim", help="Extra condition NAME=VALUE the token must satisfy exactly (repeatable).",
+        show_default=False)] = None,
+    alg: Annotated[list[str] | None, typer.Option(
+        "--alg", help="Signing algorithm accepted from this issuer (repeatable; default RS256 and ES256).",
+        show_default=False)] = None,
+    replay: Annotated[str, typer.Option(
+        "--replay", help="reuse: a token may be exchanged several times within its lifetime (what Kubernetes "
+        "and unmodified clients need); jti: once per jti; token: once per token.")] = "reuse",
+    max_token_lifetime: Annotated[str, typer.Option(
+        "--max-token-lifetime", help="Longest external token lifetime accepted (1h, at most 24h).",
+    )] = "24h",  # noqa: S107
+    description: Annotated[str, typer.Option("--description", help="A note for admins.")] = "",
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    server: ServerOpt = None,
+    ca: CaOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Trust an external issuer's tokens for one subject as this application's credential.
+
+    Example: keyless federation add orders-api --name github-main
+    --issuer https://token.actions.githubusercontent.com --subject repo:acme/api:ref:refs/heads/main
+    """
+    if (subject is None) == (subject_pattern is None):
+        fail("give exactly one of --subject or --subject-pattern")
+    body: dict[str, Any] = {
+        "name": name, "issuer": issuer, "subject": subject if subject is not None else subject_pattern,
+        "subject_is_pattern": subject_pattern is not None, "audiences": [audience],
+        "claims": _claims(claim or []), "replay": replay,
+        "max_token_lifetime": seconds(max_token_lifetime, "--max-token-lifetime"), "description": description,
+    }
+    if alg:
+        body["algorithms"] = alg
+    api = client(data_dir, server, ca)
+    found = api.resolve_app(app_ref)
+    record = api.call("POST", f"/applications/{found['client_id']}/federated-credentials", json_body=body)
+    emit(record, output, formatters={"created_at": when})
+
+
+@app.command("list")
+def list_credentials(
+    app_ref: AppArg,
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    server: ServerOpt = None,
+    ca: CaOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """List an application's federated credentials.
+
+    Example: keyless federation list orders-api --output json
+    """
+    api = client(data_dir, server, ca)
+    found = api.resolve_app(app_ref)
+    rows: list[dict[str, Any]] = api.call("GET", f"/applications/{found['client_id']}/federated-credentials")
+    if output is Output.json:
+        emit(rows, output)
+        return
+    for row in rows:
+        if row.get("subject_is_pattern"):
+            row["subject"] = f"{row['subject']} (pattern)"
+    emit(rows, output, columns=LIST_COLUMNS)
+
+
+@app.command("remove")
+def remove(
+    app_ref: AppArg,
+    credential: Annotated[str, typer.Argument(metavar="CREDENTIAL", help="Name or id of the credential.",
+                                              show_default=False)],
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    server: ServerOpt = None,
+    ca: CaOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Stop trusting a federated credential at once (within the server's few-second cache).
+
+    Example: keyless federation remove orders-api github-main
+    """
+    api = client(data_dir, server, ca)
+    found = api.resolve_app(app_ref)
+    api.call("DELETE", f"/applications/{found['client_id']}/federated-credentials/{quote(credential, safe='')}")
+    if output is Output.json:
+        emit({"removed": True, "client_id": found["client_id"], "credential": credential}, output)
+    else:
+        typer.echo(f"removed federated credential {credential} of {found['display_name']} ({found['client_id']})")
+
+
+@app.command("test")
+def test(
+    app_ref: AppArg,
+    token: Annotated[Path, typer.Option("--token", help="File holding the external token ('-' reads stdin).",
+                                        show_default=False)],
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    server: ServerOpt = None,
+    ca: CaOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Explain which federated credential a token matches, or exactly why none does.
+
+    Runs the token endpoint's own checks and consumes nothing; exits 1 when no credential matches.
+
+    Example: keyless federation test orders-api --token /var/run/secrets/tokens/keyless
+    """
+    try:
+        text = sys.stdin.read() if str(token) == "-" else token.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read {token}: {getattr(exc, 'strerror', None) or type(exc).__name__}")
+    api = client(data_dir, server, ca)
+    found = api.resolve_app(app_ref)
+    report: dict[str, Any] = api.call("POST", f"/applications/{found['client_id']}/federated-credentials/test",
+                                      json_body={"token": text.strip()})
+    if output is Output.json:
+        emit(report, output)
+    else:
+        _print_report(report)
+    if report.get("result") != "match":
+        raise typer.Exit(1)
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    claims = report.get("token", {})
+    typer.echo(f"result: {report['result']} - {report['explanation']}")
+    if report.get("issuer_fetch_error"):
+        typer.echo(f"issuer keys: {report['issuer_fetch_error']}")
+    if report.get("application_enabled") is False:
+        typer.echo("the application is disabled: it cannot sign in whatever the token")
+    typer.echo(f"token: iss={claims.get('iss')} sub={claims.get('sub')} aud={claims.get('aud')} "
+               f"alg={claims.get('alg')} exp={when(claims.get('exp'))}")
+    for row in report.get("credentials", []):
+        typer.echo(f"  {row['name']}: {row['result']} (issuer {row['issuer']}, subject {row['subject']}, "
+                   f"audience {row['audience']})")
+
+
+@app.command("lint")
+def lint(
+    app_ref: Annotated[str | None, typer.Argument(
+        metavar="[APP]", help="Only this application (default: every application of the tenant).",
+        show_default=False)] = None,
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    server: ServerOpt = None,
+    ca: CaOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Flag federated credentials broader than one repository or namespace, and other risks.
+
+    Exits 1 when a finding is an error.
+
+    Example: keyless federation lint
+    """
+    api = client(data_dir, server, ca)
+    params = {"client_id": api.resolve_app(app_ref)["client_id"]} if app_ref else None
+    findings: list[dict[str, Any]] = api.call("GET", "/federated-credentials/lint", params=params)
+    if output is Output.json:
+        emit(findings, output)
+    elif findings:
+        emit(findings, output, columns=("severity", "code", "name", "client_id", "message"))
+    else:
+        typer.echo("no findings")
+    if any(f["severity"] == "error" for f in findings):
+        raise typer.Exit(1)
+
+
+outbound = typer.Typer(help="Outbound identity tokens: audiences an application may get a Keyless-signed "
+                            "identity token for, to federate with a cloud or another Keyless tenant.",
+                       no_args_is_help=True)
+app.add_typer(outbound, name="outbound")
+AudienceArg = Annotated[str, typer.Argument(metavar="AUDIENCE", help="e.g. api://KeylessTokenExchange",
+                                            show_default=False)]
+
+
+@outbound.command("allow")
+def outbound_allow(
+    app_ref: AppArg,
+    audience: AudienceArg,
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    server: ServerOpt = None,
+    ca: CaOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Let the application ask for identity tokens with this audience (scope AUDIENCE/.default).
+
+    Example: keyless federation outbound allow orders-api api://AzureADTokenExchange
+    """
+    api = client(data_dir, server, ca)
+    found = api.resolve_app(app_ref)
+    allowed = api.call("POST", f"/applications/{found['client_id']}/identity-token-audiences",
+                       json_body={"audience": audience})
+    _emit_audiences(found, allowed, output)
+
+
+@outbound.command("list")
+def outbound_list(
+    app_ref: AppArg,
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    server: ServerOpt = None,
+    ca: CaOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """List the audiences the application may get identity tokens for.
+
+    Example: keyless federation outbound list orders-api
+    """
+    api = client(data_dir, server, ca)
+    found = api.resolve_app(app_ref)
+    _emit_audiences(found, api.call("GET", f"/applications/{found['client_id']}/identity-token-audiences"), output)
+
+
+@outbound.command("deny")
+def outbound_deny(
+    app_ref: AppArg,
+    audience: AudienceArg,
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    server: ServerOpt = None,
+    ca: CaOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Stop issuing identity tokens with this audience to the application.
+
+    Example: keyless federation outbound deny orders-api api://AzureADTokenExchange
+    """
+    api = client(data_dir, server, ca)
+    found = api.resolve_app(app_ref)
+    api.call("DELETE", f"/applications/{found['client_id']}/identity-token-audiences",
+             params={"audience": audience})
+    _emit_audiences(found, api.call("GET", f"/applications/{found['client_id']}/identity-token-audiences"), output)
+
+
+def _emit_audiences(found: dict[str, Any], allowed: list[str], output: Output) -> None:
+    if output is Output.json:
+        emit({"client_id": found["client_id"], "audiences": allowed}, output)
+    elif allowed:
+        for audience in allowed:
+            typer.echo(audience)
+    else:
+        typer.echo(f"{found['display_name']} may get no identity tokens")

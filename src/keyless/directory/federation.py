@@ -1,0 +1,203 @@
+"""Federated identity credential use cases: add, list, remove (validated, limited, audited) and lint.
+
+Credentials hang off an owner (`owner_type`, `owner_id`). Applications are the owners today; the
+same calls take user-assigned identities once they exist (the store and the verifier already do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from keyless.cache import TtlCache
+from keyless.clock import Clock
+from keyless.directory import validation as v
+from keyless.directory.errors import Conflict, Invalid, NotFound
+from keyless.domain.federation import (
+    DEFAULT_ALGORITHMS,
+    DEFAULT_MAX_TOKEN_LIFETIME,
+    KEYLESS_EXCHANGE_AUDIENCE,
+    REPLAY_MODES,
+    FederatedCredential,
+    FederationReader,
+    FederationStore,
+    OwnerType,
+    ReplayMode,
+)
+from keyless.domain.model import Application, AuditEvent, Tenant
+from keyless.domain.ports import DirectoryReader, UniqueViolation
+from keyless.ids import new_guid
+from keyless.jose.jws import ASYMMETRIC_ALGS
+from keyless.oauth.federation import rules
+
+MAX_PER_OWNER = 20
+MAX_AUDIENCES_PER_OWNER = 10
+MIN_TOKEN_LIFETIME = 60
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+class FederationService:
+    def __init__(
+        self, store: FederationStore, directory: DirectoryReader, clock: Clock,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._store = store
+        self._directory = directory
+        self._clock = clock
+        self._on_change = on_change
+
+    async def _application(self, tenant: Tenant, client_id: str) -> Application:
+        app = await self._directory.get_application(tenant.id, client_id)
+        if app is None:
+            raise NotFound("application_not_found", "no such application in this tenant")
+        return app
+
+    async def list_for_application(self, tenant: Tenant, client_id: str) -> Sequence[FederatedCredential]:
+        app = await self._application(tenant, client_id)
+        return await self._store.federated_credentials(tenant.id, "application", app.client_id)
+
+    async def list_all(self, tenant: Tenant) -> Sequence[FederatedCredential]:
+        return await self._store.list_federated_credentials(tenant.id)
+
+    async def add_to_application(
+        self, tenant: Tenant, client_id: str, *, actor: str, name: str, issuer: str, subject: str,
+        audiences: Sequence[str] = (KEYLESS_EXCHANGE_AUDIENCE,), subject_is_pattern: bool = False,
+        claims: Mapping[str, str] | None = None, algorithms: Sequence[str] = DEFAULT_ALGORITHMS,
+        replay: str = "reuse", max_token_lifetime: int = DEFAULT_MAX_TOKEN_LIFETIME, description: str = "",
+    ) -> FederatedCredential:
+        app = await self._application(tenant, client_id)
+        if not name or len(name) > 120 or not set(name) <= _NAME_CHARS:
+            raise Invalid("invalid_name", "name must be 1-120 letters, digits, '.', '_' or '-'")
+        try:
+            rules.check_issuer(issuer)
+            rules.check_subject(subject, pattern=subject_is_pattern)
+            conditions = rules.check_claims(dict(claims or {}))
+        except rules.RuleError as exc:
+            raise Invalid(exc.code, exc.message) from None
+        if len(audiences) != 1:
+            raise Invalid("invalid_audience", "a federated credential has exactly one audience")
+        try:
+            audience = v.identifier_uri(audiences[0])
+        except Invalid:
+            raise Invalid("invalid_audience",
+                          "audience must be an absolute URI such as api://KeylessTokenExchange") from None
+        algs = tuple(dict.fromkeys(algorithms))
+        if not algs or not set(algs) <= ASYMMETRIC_ALGS:
+            raise Invalid("invalid_algorithms", "algorithms must be asymmetric JWS algorithms, e.g. RS256, ES256")
+        if replay not in REPLAY_MODES:
+            raise Invalid("invalid_replay", "replay must be reuse, jti or token")
+        if not MIN_TOKEN_LIFETIME <= max_token_lifetime <= DEFAULT_MAX_TOKEN_LIFETIME:
+            raise Invalid("invalid_token_lifetime", "accepted token lifetime must be 1 minute to 24 hours")
+        if len(description) > 512 or not description.isprintable():
+            raise Invalid("invalid_description", "description must be at most 512 printable characters")
+        existing = await self._store.federated_credentials(tenant.id, "application", app.client_id)
+        if len(existing) >= MAX_PER_OWNER:
+            raise Conflict("too_many_federated_credentials",
+                           f"at most {MAX_PER_OWNER} federated credentials per application; remove one first")
+        if any(c.name == name for c in existing):
+            raise Conflict("federated_credential_exists", "the application has a federated credential of that name")
+        if any(c.issuer == issuer and c.subject == subject and c.audience == audience for c in existing):
+            raise Conflict("federated_credential_exists",
+                           "the application already trusts this issuer, subject and audience")
+        credential = FederatedCredential(
+            id=new_guid(), tenant_id=tenant.id, owner_type="application", owner_id=app.client_id, name=name,
+            issuer=issuer, subject=subject, audience=audience, subject_is_pattern=subject_is_pattern,
+            claims=conditions, algorithms=algs, replay=_replay(replay), max_token_lifetime=max_token_lifetime,
+            description=description, created_at=self._clock.now(),
+        )
+        audit = self._audit(tenant, actor, "federated_credential.add", app.client_id, credential_id=credential.id,
+                            name=name, issuer=issuer, subject=subject, audience=audience,
+                            subject_is_pattern=subject_is_pattern, claims=conditions, replay=replay)
+        try:
+            await self._store.add_federated_credential(credential, audit)
+        except UniqueViolation:
+            raise Conflict("federated_credential_exists",
+                           "the application has a federated credential of that name") from None
+        self._on_change()
+        return credential
+
+    async def remove_from_application(self, tenant: Tenant, client_id: str, ref: str, *, actor: str) -> None:
+        """`ref` is the credential's id or its name."""
+        app = await self._application(tenant, client_id)
+        existing = await self._store.federated_credentials(tenant.id, "application", app.client_id)
+        found = next((c for c in existing if ref in (c.id, c.name)), None)
+        if found is None:
+            raise NotFound("federated_credential_not_found", "no such federated credential on this application")
+        audit = self._audit(tenant, actor, "federated_credential.remove", app.client_id, credential_id=found.id,
+                            name=found.name)
+        if not await self._store.remove_federated_credential(tenant.id, "application", app.client_id, found.id,
+                                                             audit):
+            raise NotFound("federated_credential_not_found", "no such federated credential on this application")
+        self._on_change()
+
+    # -- outbound identity tokens ---------------------------------------------------------------------
+    async def identity_token_audiences(self, tenant: Tenant, client_id: str) -> frozenset[str]:
+        app = await self._application(tenant, client_id)
+        return await self._store.identity_token_audiences(tenant.id, "application", app.client_id)
+
+    async def allow_identity_token_audience(self, tenant: Tenant, client_id: str, audience: str, *,
+                                            actor: str) -> None:
+        app = await self._application(tenant, client_id)
+        try:
+            v.identifier_uri(audience)
+        except Invalid:
+            raise Invalid("invalid_audience",
+                          "audience must be an absolute URI such as api://KeylessTokenExchange") from None
+        existing = await self._store.identity_token_audiences(tenant.id, "application", app.client_id)
+        if audience in existing:
+            return
+        if len(existing) >= MAX_AUDIENCES_PER_OWNER:
+            raise Conflict("too_many_audiences", f"at most {MAX_AUDIENCES_PER_OWNER} audiences per application")
+        if await self._directory.find_resource(tenant.id, audience) is not None:
+            raise Conflict("audience_is_a_resource",
+                           "that audience is a resource of this tenant: access tokens are issued for it")
+        audit = self._audit(tenant, actor, "identity_token_audience.add", app.client_id, audience=audience)
+        if await self._store.add_identity_token_audience(tenant.id, "application", app.client_id, audience, audit):
+            self._on_change()
+
+    async def disallow_identity_token_audience(self, tenant: Tenant, client_id: str, audience: str, *,
+                                               actor: str) -> None:
+        app = await self._application(tenant, client_id)
+        audit = self._audit(tenant, actor, "identity_token_audience.remove", app.client_id, audience=audience)
+        if not await self._store.remove_identity_token_audience(tenant.id, "application", app.client_id, audience,
+                                                                audit):
+            raise NotFound("audience_not_found", "that audience is not allowed for this application")
+        self._on_change()
+
+    def _audit(self, tenant: Tenant, actor: str, action: str, target_id: str, **details: object) -> AuditEvent:
+        return AuditEvent(time=self._clock.now(), tenant_id=tenant.id, actor=actor, action=action,
+                          target_type="application", target_id=target_id, details=dict(details))
+
+
+def _replay(value: str) -> ReplayMode:
+    for mode in REPLAY_MODES:
+        if mode == value:
+            return mode
+    raise Invalid("invalid_replay", "replay must be reuse, jti or token")
+
+
+class CachedFederationReader:
+    """The token endpoint's view of federated credentials: a few seconds' cache per owner, cleared on
+    every change in this process (as `CachedDirectory` does for clients)."""
+
+    def __init__(self, reader: FederationReader, clock: Clock, ttl: float = 5.0) -> None:
+        self._reader = reader
+        self._cache: TtlCache[Sequence[FederatedCredential]] = TtlCache(clock, ttl)
+        self._audiences: TtlCache[frozenset[str]] = TtlCache(clock, ttl)
+
+    def invalidate(self) -> None:
+        self._cache.clear()
+        self._audiences.clear()
+
+    async def identity_token_audiences(self, tenant_id: str, owner_type: OwnerType, owner_id: str) -> frozenset[str]:
+        return await self._audiences.get(
+            (tenant_id, owner_type, owner_id),
+            lambda: self._reader.identity_token_audiences(tenant_id, owner_type, owner_id),
+        )
+
+    async def federated_credentials(
+        self, tenant_id: str, owner_type: OwnerType, owner_id: str
+    ) -> Sequence[FederatedCredential]:
+        return await self._cache.get(
+            (tenant_id, owner_type, owner_id),
+            lambda: self._reader.federated_credentials(tenant_id, owner_type, owner_id),
+        )

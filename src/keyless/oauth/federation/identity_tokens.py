@@ -1,0 +1,50 @@
+"""Outbound identity tokens: Keyless as an issuer others federate with (issue 5 scope 4).
+
+An application asks the token endpoint, with its usual client credentials grant, for
+`scope={audience}/.default` where the audience is on its allowlist (deny by default) and is not a
+resource of the tenant. It gets an OIDC-style identity token signed with the tenant's key: `iss` the
+tenant issuer, `sub` its object id, `aud` that audience, ten minutes of life. The tenant's discovery
+document and JWKS are public, so a cloud or another Keyless tenant can trust it through a federated
+credential (issuer = this tenant's issuer, subject = the object id).
+
+`typ` is `JWT`, not `at+jwt`: resource servers that validate Keyless access tokens (`keyless.verify`)
+refuse it, so an identity token cannot be replayed as an access token (RFC 8725 §3.11). This is the
+shape Entra gives a managed identity for `api://AzureADTokenExchange`, which is why unmodified
+azure-identity credentials can ask for it and hand it on as a client assertion.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keyless.domain.model import Application, Tenant
+from keyless.jose.jws import sign
+from keyless.oauth.keyring import ActiveKey
+
+IDENTITY_TOKEN_TYP = "JWT"  # noqa: S105 - a media type, not a secret
+IDENTITY_TOKEN_LIFETIME = 600
+ISSUED_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"  # noqa: S105 - a URN, not a secret
+
+
+def identity_token_claims(
+    *, issuer: str, tenant: Tenant, client: Application, audience: str, now: int, token_id: str,
+    lifetime: int = IDENTITY_TOKEN_LIFETIME,
+) -> dict[str, Any]:
+    return {
+        "iss": issuer,
+        "sub": client.object_id,
+        "aud": audience,
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime,
+        "jti": token_id,
+        "tid": tenant.id,
+        "oid": client.object_id,
+        "azp": client.client_id,
+        "idtyp": "app",
+        "ver": "2.0",
+    }
+
+
+def mint_identity_token(key: ActiveKey, claims: dict[str, Any]) -> str:
+    return sign(claims, key.private, alg=key.alg, kid=key.kid, typ=IDENTITY_TOKEN_TYP)

@@ -1,0 +1,236 @@
+"""Management API for federated identity credentials: add, list, remove, test a token, lint.
+
+`test` runs the token endpoint's own checks (`federated.examine`, the one policy function, E09)
+without consuming anything and explains the outcome per credential: which one matched, or exactly
+which check failed where. It needs Keyless.Admin, since it makes the server fetch issuer metadata.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from starlette.responses import Response
+
+from keyless.directory.errors import Invalid
+from keyless.directory.federation import FederationService
+from keyless.domain.federation import (
+    DEFAULT_ALGORITHMS,
+    DEFAULT_MAX_TOKEN_LIFETIME,
+    KEYLESS_EXCHANGE_AUDIENCE,
+    FederatedCredential,
+)
+from keyless.jose.hygiene import MalformedJose, split_compact
+from keyless.oauth.client_auth import federated
+from keyless.oauth.client_auth.private_key_jwt import MAX_ASSERTION
+from keyless.oauth.federation import rules
+from keyless.oauth.federation.issuers import IssuerKeys
+from keyless.server.context import ServerContext
+from keyless.server.manage.auth import Caller, authenticate
+from keyless.server.manage.schemas import Strict
+
+PREFIX = "/{tenant}/manage/v1"
+router = APIRouter(prefix=PREFIX)
+
+
+def _ctx(request: Request) -> ServerContext:
+    ctx: ServerContext = request.app.state.ctx
+    return ctx
+
+
+def _service(request: Request) -> FederationService:
+    service = _ctx(request).federation
+    assert service is not None
+    return service
+
+
+async def _reader(request: Request, tenant: str) -> Caller:
+    return await authenticate(_ctx(request), request, tenant, write=False)
+
+
+async def _admin(request: Request, tenant: str) -> Caller:
+    return await authenticate(_ctx(request), request, tenant, write=True)
+
+
+Reader = Annotated[Caller, Depends(_reader)]
+Admin = Annotated[Caller, Depends(_admin)]
+
+
+class FederatedCredentialCreate(Strict):
+    name: str = Field(max_length=120)
+    issuer: str = Field(max_length=512)
+    subject: str = Field(max_length=512)
+    subject_is_pattern: bool = False
+    audiences: list[str] = Field(default_factory=lambda: [KEYLESS_EXCHANGE_AUDIENCE], max_length=1, min_length=1)
+    claims: dict[str, str] = Field(default_factory=dict)
+    algorithms: list[str] = Field(default_factory=lambda: list(DEFAULT_ALGORITHMS), max_length=9)
+    replay: str = "reuse"
+    max_token_lifetime: int = DEFAULT_MAX_TOKEN_LIFETIME
+    description: str = Field(default="", max_length=512)
+
+
+class FederatedCredentialOut(BaseModel):
+    id: str
+    owner_type: str
+    owner_id: str
+    client_id: str | None
+    name: str
+    issuer: str
+    subject: str
+    subject_is_pattern: bool
+    audiences: list[str]
+    claims: dict[str, str]
+    algorithms: list[str]
+    replay: str
+    max_token_lifetime: int
+    description: str
+    created_at: float
+
+    @classmethod
+    def of(cls, c: FederatedCredential) -> FederatedCredentialOut:
+        return cls(
+            id=c.id, owner_type=c.owner_type, owner_id=c.owner_id,
+            client_id=c.owner_id if c.owner_type == "application" else None, name=c.name, issuer=c.issuer,
+            subject=c.subject, subject_is_pattern=c.subject_is_pattern, audiences=[c.audience],
+            claims=dict(c.claims), algorithms=list(c.algorithms), replay=c.replay,
+            max_token_lifetime=c.max_token_lifetime, description=c.description, created_at=c.created_at,
+        )
+
+
+class TokenTest(Strict):
+    token: str = Field(max_length=MAX_ASSERTION)
+
+
+class FindingOut(BaseModel):
+    credential_id: str
+    client_id: str
+    name: str
+    severity: str
+    code: str
+    message: str
+
+
+@router.get("/applications/{client_id}/federated-credentials", response_model=list[FederatedCredentialOut],
+            summary="List an application's federated identity credentials")
+async def list_credentials(request: Request, client_id: str, caller: Reader) -> list[FederatedCredentialOut]:
+    found = await _service(request).list_for_application(caller.tenant, client_id)
+    return [FederatedCredentialOut.of(c) for c in found]
+
+
+@router.post("/applications/{client_id}/federated-credentials", response_model=FederatedCredentialOut,
+             status_code=201, summary="Trust tokens of an external issuer for one subject")
+async def add_credential(
+    request: Request, client_id: str, body: FederatedCredentialCreate, caller: Admin
+) -> FederatedCredentialOut:
+    credential = await _service(request).add_to_application(
+        caller.tenant, client_id, actor=caller.client_id, name=body.name, issuer=body.issuer,
+        subject=body.subject, audiences=body.audiences, subject_is_pattern=body.subject_is_pattern,
+        claims=body.claims, algorithms=body.algorithms, replay=body.replay,
+        max_token_lifetime=body.max_token_lifetime, description=body.description,
+    )
+    return FederatedCredentialOut.of(credential)
+
+
+@router.delete("/applications/{client_id}/federated-credentials/{ref}", status_code=204,
+               summary="Remove a federated credential (by id or name)")
+async def remove_credential(request: Request, client_id: str, ref: str, caller: Admin) -> Response:
+    await _service(request).remove_from_application(caller.tenant, client_id, ref, actor=caller.client_id)
+    return Response(status_code=204)
+
+
+@router.get("/federated-credentials/lint", response_model=list[FindingOut],
+            summary="Federated credentials that trust more than one repository or namespace, and other risks")
+async def lint(request: Request, caller: Reader, client_id: str | None = None) -> list[FindingOut]:
+    service = _service(request)
+    if client_id is not None:
+        credentials = list(await service.list_for_application(caller.tenant, client_id))
+    else:
+        credentials = list(await service.list_all(caller.tenant))
+    return [FindingOut(credential_id=f.credential_id, client_id=f.owner_id, name=f.name, severity=f.severity,
+                       code=f.code, message=f.message) for f in rules.lint(credentials)]
+
+
+def _claim_summary(header: dict[str, Any], claims: dict[str, Any]) -> dict[str, Any]:
+    """The claims that decide a federated sign-in; never the signature or the whole token."""
+    shown: dict[str, Any] = {k: claims[k] for k in ("iss", "sub", "aud", "exp", "nbf", "iat") if k in claims}
+    shown["jti_present"] = "jti" in claims
+    shown["alg"] = header.get("alg")
+    shown["kid"] = header.get("kid")
+    return shown
+
+
+def _verdicts(credentials: list[FederatedCredential], found: federated.Examination) -> list[dict[str, Any]]:
+    by_id = {o.credential.id: o for o in found.outcomes}
+    out = []
+    for c in credentials:
+        row: dict[str, Any] = {"id": c.id, "name": c.name, "issuer": c.issuer, "subject": c.subject,
+                               "audience": c.audience}
+        outcome = by_id.get(c.id)
+        if c.issuer != found.issuer:
+            row.update(result="issuer differs", passed=[])
+        elif outcome is None:
+            row.update(result=f"not evaluated: {federated.DESCRIPTIONS[found.failed or 'subject']}", passed=[])
+        elif outcome.matched:
+            row.update(result="match", passed=list(outcome.passed))
+        else:
+            row.update(result=f"{outcome.failed}: {rules.EXPLANATIONS[outcome.failed or 'subject']}",
+                       passed=list(outcome.passed))
+        out.append(row)
+    return out
+
+
+@router.post("/applications/{client_id}/federated-credentials/test", summary="Explain whether a token would sign in")
+async def test_token(request: Request, client_id: str, body: TokenTest, caller: Admin) -> dict[str, Any]:
+    ctx = _ctx(request)
+    credentials = list(await _service(request).list_for_application(caller.tenant, client_id))
+    try:
+        header, claims = split_compact(body.token.strip(), max_length=MAX_ASSERTION)
+    except MalformedJose as exc:
+        raise Invalid("not_a_jwt", f"the token is not a compact signed JWT ({exc})") from None
+    issuer_keys: IssuerKeys | None = ctx.issuer_keys
+    assert issuer_keys is not None
+    found = await federated.examine(body.token.strip(), header, claims, credentials, issuer_keys, ctx.clock)
+    app = await ctx.directory.get_application(caller.tenant.id, client_id)
+    result = "match" if found.failed is None else "no_match"
+    if found.failed is None and app is not None and not app.enabled:
+        result = "no_match"
+    return {
+        "result": result,
+        "client_id": client_id,
+        "matched": found.matched.name if found.matched else None,
+        "failed_check": found.failed,
+        "explanation": (f"credential {found.matched.name!r} matches" if found.matched
+                        else federated.DESCRIPTIONS[found.failed or "subject"]),
+        "issuer_fetch_error": found.fetch_error,
+        "application_enabled": app.enabled if app else None,
+        "replay": found.matched.replay if found.matched else None,
+        "token": _claim_summary(header, claims),
+        "credentials": _verdicts(credentials, found),
+    }
+
+
+class AudienceIn(Strict):
+    audience: str = Field(max_length=512)
+
+
+@router.get("/applications/{client_id}/identity-token-audiences", response_model=list[str],
+            summary="Audiences the application may get an outbound identity token for")
+async def list_audiences(request: Request, client_id: str, caller: Reader) -> list[str]:
+    return sorted(await _service(request).identity_token_audiences(caller.tenant, client_id))
+
+
+@router.post("/applications/{client_id}/identity-token-audiences", response_model=list[str], status_code=201,
+             summary="Allow an outbound identity token audience (idempotent)")
+async def allow_audience(request: Request, client_id: str, body: AudienceIn, caller: Admin) -> list[str]:
+    service = _service(request)
+    await service.allow_identity_token_audience(caller.tenant, client_id, body.audience, actor=caller.client_id)
+    return sorted(await service.identity_token_audiences(caller.tenant, client_id))
+
+
+@router.delete("/applications/{client_id}/identity-token-audiences", status_code=204,
+               summary="Stop issuing identity tokens for an audience")
+async def disallow_audience(request: Request, client_id: str, audience: str, caller: Admin) -> Response:
+    await _service(request).disallow_identity_token_audience(caller.tenant, client_id, audience,
+                                                             actor=caller.client_id)
+    return Response(status_code=204)
