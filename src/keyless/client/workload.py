@@ -11,11 +11,13 @@ Configuration follows azure-identity's names so one deployment serves both: `AZU
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from keyless.client._base import PathLike
+from keyless.client.aio import _AsyncCredential
 from keyless.client.assertions import CredentialError
 from keyless.client.core import AssertionAuth, RetryPolicy
 from keyless.client.credentials import _SyncCredential
@@ -42,18 +44,43 @@ def _setting(value: str | None, name: str) -> str:
     return found
 
 
+@dataclass(frozen=True)
+class _Settings:
+    tenant_id: str
+    authority: str
+    auth: AssertionAuth
+    token_file: Path
+
+
+def _settings(tenant_id: str | None, client_id: str | None, token_file: PathLike | None,
+              authority: str | None) -> _Settings:
+    path = Path(_setting(os.fspath(token_file) if token_file is not None else None, "AZURE_FEDERATED_TOKEN_FILE"))
+    authority = _setting(authority, "AZURE_AUTHORITY_HOST")
+    if "://" not in authority:
+        authority = "https://" + authority  # as azure-identity does for a bare host:port
+    auth = AssertionAuth(_setting(client_id, "AZURE_CLIENT_ID"), lambda _audience: read_token_file(path))
+    return _Settings(_setting(tenant_id, "AZURE_TENANT_ID"), authority, auth, path)
+
+
 class WorkloadIdentityCredential(_SyncCredential):
     """Every token request sends the current contents of the token file as the client assertion."""
 
     def __init__(self, tenant_id: str | None = None, client_id: str | None = None, *,
                  token_file: PathLike | None = None, authority: str | None = None, ca: PathLike | None = None,
                  http_client: httpx.Client | None = None, retry_policy: RetryPolicy | None = None) -> None:
-        path = Path(_setting(os.fspath(token_file) if token_file is not None else None,
-                             "AZURE_FEDERATED_TOKEN_FILE"))
-        authority = _setting(authority, "AZURE_AUTHORITY_HOST")
-        if "://" not in authority:
-            authority = "https://" + authority  # as azure-identity does for a bare host:port
-        auth = AssertionAuth(_setting(client_id, "AZURE_CLIENT_ID"), lambda _audience: read_token_file(path))
-        super().__init__(_setting(tenant_id, "AZURE_TENANT_ID"), auth, authority=authority, ca=ca,
-                         http_client=http_client, retry_policy=retry_policy)
-        self.token_file = path
+        found = _settings(tenant_id, client_id, token_file, authority)
+        super().__init__(found.tenant_id, found.auth, authority=found.authority, ca=ca, http_client=http_client,
+                         retry_policy=retry_policy)
+        self.token_file = found.token_file
+
+
+class AsyncWorkloadIdentityCredential(_AsyncCredential):
+    """`WorkloadIdentityCredential` for asyncio (`await credential.get_token(...)`)."""
+
+    def __init__(self, tenant_id: str | None = None, client_id: str | None = None, *,
+                 token_file: PathLike | None = None, authority: str | None = None, ca: PathLike | None = None,
+                 http_client: httpx.AsyncClient | None = None, retry_policy: RetryPolicy | None = None) -> None:
+        found = _settings(tenant_id, client_id, token_file, authority)
+        super().__init__(found.tenant_id, found.auth, authority=found.authority, ca=ca, http_client=http_client,
+                         retry_policy=retry_policy)
+        self.token_file = found.token_file

@@ -57,3 +57,19 @@ def test_configuration_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
         from keyless.client.workload import read_token_file
 
         read_token_file(cred.token_file)
+
+
+async def test_async_credential(fed_server: RunningServer, issuer: ExternalIssuer, tmp_path: Path) -> None:
+    from keyless.client.workload import AsyncWorkloadIdentityCredential
+
+    with Admin(fed_server) as admin:
+        app = federated_app(admin, issuer.issuer, SUBJECT)
+    token_file = tmp_path / "token"
+    token_file.write_text(issuer.token(SUBJECT))
+    cred = AsyncWorkloadIdentityCredential(fed_server.tenant_id, app.client_id, token_file=token_file,
+                                           authority=fed_server.url, ca=fed_server.ca)
+    try:
+        token = await cred.get_token(app.scope)
+    finally:
+        await cred.close()
+    assert jwt_claims(token.token)["sub"] == app.object_id
