@@ -12,7 +12,7 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from keyless.client.assertions import build_client_assertion, load_certificate_files
+from keyless.client.assertions import CredentialError, build_client_assertion, load_certificate_files
 from keyless.client.core import (
     NO_RETRY,
     SOCKET_BASE,
@@ -26,7 +26,6 @@ from keyless.client.core import (
     RetryPolicy,
     SecretAuth,
     Token,
-    TokenRequestError,
     managed_identity_flow,
     scope_key,
     token_flow,
@@ -197,21 +196,27 @@ class ManagedIdentityBase(TokenCache):
         return token
 
 
+MAX_TOKEN_FILE = 16 * 1024
+
+
+def read_token_file(path: Path) -> str:
+    """The federated token in `path`, read now: platforms rewrite it in place before it expires."""
+    try:
+        data = path.read_bytes()[: MAX_TOKEN_FILE + 1]
+    except OSError as exc:
+        raise CredentialError(f"cannot read the federated token file {path}: "
+                              f"{exc.strerror or type(exc).__name__}") from None
+    token = data.decode("ascii", "replace").strip()
+    if not token or len(data) > MAX_TOKEN_FILE or token.count(".") != 2:
+        raise CredentialError(f"the federated token file {path} does not hold a compact JWT")
+    return token
+
+
 def federated_auth(client_id: str, token_file: PathLike) -> FederatedAuth:
-    path = Path(token_file)
-
-    def read() -> str:
-        try:
-            token = path.read_text().strip()
-        except OSError as exc:
-            raise TokenRequestError(f"cannot read the federated token file {path}: {exc.strerror}") from None
-        if not token:
-            raise TokenRequestError(f"the federated token file {path} is empty")
-        return token
-
     if not client_id:
         raise ValueError("client_id is required")
-    return FederatedAuth(client_id, read)
+    path = Path(token_file)
+    return FederatedAuth(client_id, lambda: read_token_file(path))
 
 
 def workload_settings(tenant_id: str | None, client_id: str | None, token_file: PathLike | None,
@@ -227,6 +232,8 @@ def workload_settings(tenant_id: str | None, client_id: str | None, token_file: 
         missing = [name for name, value in (("tenant_id", tenant_id), ("client_id", client_id),
                                             ("token_file_path", token_file), ("authority", authority)) if not value]
         raise ValueError("workload identity needs " + ", ".join(missing) + " (arguments or the AZURE_* variables)")
+    if "://" not in authority:
+        authority = "https://" + authority  # a bare host:port, as azure-identity accepts it
     return tenant_id, client_id, token_file, authority
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Generator
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -163,6 +164,7 @@ class WorkloadIdentityCredential(_AsyncCredential):
                                                                              authority)
         super().__init__(tenant_id, federated_auth(client_id, token_file_path), authority=authority, ca=ca,
                          http_client=http_client, retry_policy=retry_policy)
+        self.token_file = Path(token_file_path)
 
 
 class ManagedIdentityCredential(ManagedIdentityBase, _AsyncBase):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Generator
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -198,6 +199,7 @@ class WorkloadIdentityCredential(_SyncCredential):
                                                                              authority)
         super().__init__(tenant_id, federated_auth(client_id, token_file_path), authority=authority, ca=ca,
                          http_client=http_client, retry_policy=retry_policy)
+        self.token_file = Path(token_file_path)
 
 
 class ManagedIdentityCredential(ManagedIdentityBase, _SyncBase):

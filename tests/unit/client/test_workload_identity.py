@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from keyless.client import TokenRequestError, WorkloadIdentityCredential
+from keyless.client import CredentialError, WorkloadIdentityCredential
 from keyless.client._base import federated_auth
 from keyless.client.core import CLIENT_ASSERTION_TYPE
 
@@ -22,12 +22,13 @@ def test_the_token_file_is_read_for_every_request(tmp_path: Path) -> None:
     assert "jwt" not in repr(auth) and not auth.needs_metadata
 
 
-@pytest.mark.parametrize(("content", "message"), [(None, "cannot read"), ("  \n", "is empty")])
-def test_unreadable_or_empty_token_files_fail_clearly(tmp_path: Path, content: str | None, message: str) -> None:
+@pytest.mark.parametrize(("content", "message"), [(None, "cannot read"), ("  \n", "does not hold a compact JWT"),
+                                                 ("a.b.c" + "x" * 17000, "does not hold a compact JWT")])
+def test_unreadable_or_bad_token_files_fail_clearly(tmp_path: Path, content: str | None, message: str) -> None:
     token_file = tmp_path / "token"
     if content is not None:
         token_file.write_text(content)
-    with pytest.raises(TokenRequestError, match=message):
+    with pytest.raises(CredentialError, match=message):
         federated_auth("client-1", token_file).form(None)
 
 
