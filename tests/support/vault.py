@@ -37,9 +37,12 @@ def new_user(admin: Admin, vault: str | None = None, roles: tuple[str, ...] = ("
     return user
 
 
-def grant(admin: Admin, vault: str, user: VaultUser, roles: tuple[str, ...], *, secret: str | None = None) -> Any:
+def grant(admin: Admin, vault: str, principal: VaultUser | str, roles: tuple[str, ...], *,
+          secret: str | None = None) -> Any:
+    """`principal`: a test user, or any principal reference (a managed identity's client id, …)."""
+    ref = principal if isinstance(principal, str) else principal.client_id
     return admin.api.call("POST", f"/vaults/{vault}/grants",
-                          json_body={"principal": user.client_id, "roles": list(roles), "secret": secret})
+                          json_body={"principal": ref, "roles": list(roles), "secret": secret})
 
 
 def vault_token(server: RunningServer, user: VaultUser) -> str:

@@ -31,6 +31,7 @@ class BatchWriter(Generic[T]):
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._failures = 0
+        self._writing = asyncio.Lock()  # one write at a time: a flush also waits for the one in flight
         self.dropped = 0
 
     def record(self, item: T) -> None:
@@ -42,6 +43,12 @@ class BatchWriter(Generic[T]):
             self._wake.set()
 
     async def flush(self) -> None:
+        """Write what is pending; returns once every record recorded before the call is in the store
+        (a background write already under way included), so a reader that flushes first sees it."""
+        async with self._writing:
+            await self._flush_pending()
+
+    async def _flush_pending(self) -> None:
         if not self._pending:
             return
         batch, self._pending = self._pending, []
