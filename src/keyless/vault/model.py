@@ -107,14 +107,6 @@ class DeletedSecret:
     scheduled_purge_at: float
 
 
-@dataclass(frozen=True)
-class Page:
-    """A page of a listing and the opaque token for the next one (None at the end)."""
-
-    items: tuple[SecretVersion, ...] | tuple[DeletedSecret, ...]
-    next_token: str | None
-
-
 RecoveryLevel = Literal["Recoverable+Purgeable", "Recoverable"]
 
 

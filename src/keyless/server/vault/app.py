@@ -111,7 +111,7 @@ class VaultApi:
                 log.error("vault integrity failure", extra={"event": "vault_unreadable",
                                                            "vault": vault.name if vault else None})
             elif who is not None and vault is not None and exc.status in (403, 404):
-                self.ctx.audits.record(self.ctx.vaults.denied(vault, who, request.method, exc.code))
+                self.ctx.audits.record(self.ctx.vaults.denied(vault, who, operation[-1], exc.code))
             return _error(exc.status, exc.code, exc.message)
 
     def _challenge(self, vault: m.Vault, message: str, *, error: str | None = None) -> Response:
