@@ -61,12 +61,15 @@ class ServerSettings(BaseSettings):
     def _vault_port_suffix(self) -> str:
         return "" if self.vault_port == 443 else f":{self.vault_port}"
 
-    def base_url(self, bound_port: int | None = None) -> str:
-        if self.public_url:
-            return self.public_url.rstrip("/")
+    @property
+    def url_host(self) -> str:
+        """The listening host as it appears in a URL (a wildcard address becomes localhost)."""
         host = self.host
         if host in {"0.0.0.0", "::", ""}:  # noqa: S104 - only building a URL, not binding
             host = "localhost"
-        if ":" in host:
-            host = f"[{host}]"
-        return f"https://{host}:{bound_port if bound_port is not None else self.port}"
+        return f"[{host}]" if ":" in host else host
+
+    def base_url(self, bound_port: int | None = None) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"https://{self.url_host}:{bound_port if bound_port is not None else self.port}"

@@ -52,8 +52,8 @@ class VaultApi:
         settings = ctx.settings
         self._suffix = "." + settings.vault_domain
         self._default = settings.default_vault
-        self._canonical = f"https://{_url_host(settings.host)}:{settings.vault_port}"
-        self._plain_hosts = {"localhost", "127.0.0.1", "[::1]", _url_host(settings.host)}
+        self._canonical = f"https://{settings.url_host}:{settings.vault_port}"
+        self._plain_hosts = {"localhost", "127.0.0.1", "[::1]", settings.url_host}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -132,12 +132,6 @@ class VaultApi:
         if not isinstance(data, dict):
             raise BadParameter("the body must be a JSON object")
         return data
-
-
-def _url_host(host: str) -> str:
-    if host in {"0.0.0.0", "::", ""}:  # noqa: S104 - only building a URL, not binding
-        return "localhost"
-    return f"[{host}]" if ":" in host else host
 
 
 def _number(value: object, what: str) -> float | None:
