@@ -1,5 +1,6 @@
 """`keyless up` (what `./scripts/run` runs): from nothing to a server that issued, verified and used a
-token — including a vault read — and again on the same data directory (resume)."""
+token — a vault read, and the example worker calling the example API — and again on the same data
+directory (resume)."""
 
 from __future__ import annotations
 
@@ -42,5 +43,8 @@ def test_up_shows_keyless_working_and_resumes(tmp_path: Path) -> None:
     assert "Keyless is up." in first, first
     assert "It just got a token, verified against the JWKS: aud=api://orders roles=['Orders.Read']" in first
     assert f"It read secret 'orders-db' from vault 'default' at https://127.0.0.1:{port + 2}" in first
+    # examples/worker.py got a token and called examples/orders_api.py, which validated it.
+    called = next(line for line in first.splitlines() if "examples/worker.py called examples/orders_api.py" in line)
+    assert '"orders":[]' in called and '"caller":"' in called
     again = _up_once(data_dir, port)
     assert "Keyless is up." in again and "It read secret 'orders-db'" in again, again

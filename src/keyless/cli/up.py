@@ -15,6 +15,7 @@ import os
 import secrets
 import shlex
 import shutil
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -82,6 +83,57 @@ def _vault_demo(api: ManagementClient, demo: dict[str, Any], demo_secret: str, r
     return url
 
 
+# The repository's examples (a protected API and a worker that calls it), present in a source checkout —
+# where `./scripts/run` runs this command — and absent from an installed package.
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _run_examples(demo: dict[str, Any], demo_secret: str, tenant: dict[str, Any], server: str, ca: Path,
+                  started: list[subprocess.Popen[bytes]]) -> str:
+    """Start examples/orders_api.py (it validates Keyless tokens) and run examples/worker.py against it
+    as the demo worker; the API keeps running with `keyless up` (its process goes into `started`)."""
+    import time
+
+    import httpx
+
+    if not (EXAMPLES / "orders_api.py").exists():
+        return "  (examples/ is not here: run ./scripts/run from a source checkout to see the example API)"
+    port = _free_port()
+    env = {**os.environ, "KEYLESS_ISSUER": tenant["issuer"], "KEYLESS_CA": str(ca), "KEYLESS_AUDIENCE": DEMO_API,
+           "KEYLESS_ALGORITHMS": tenant["signing_alg"]}
+    api = subprocess.Popen([sys.executable, str(EXAMPLES / "orders_api.py"), "--port", str(port)], env=env,  # noqa: S603 - our interpreter and our file
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started.append(api)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:  # up once it answers at all (GET /orders without a token: 401)
+        try:
+            httpx.get(f"{url}/orders", timeout=2)
+            break
+        except httpx.TransportError:
+            if api.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("examples/orders_api.py did not start") from None
+            time.sleep(0.1)
+    worker_env = {**os.environ, "KEYLESS_CLIENT_ID": demo["client_id"], "KEYLESS_CLIENT_SECRET": demo_secret,
+                  "KEYLESS_TENANT": tenant["id"], "KEYLESS_AUTHORITY": server, "KEYLESS_CA": str(ca),
+                  "ORDERS_URL": url}
+    done = subprocess.run([sys.executable, str(EXAMPLES / "worker.py")], env=worker_env,  # noqa: S603 - as above
+                          capture_output=True,
+                          text=True, timeout=60, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"examples/worker.py failed: {done.stderr.strip()}")
+    answer = json.dumps(json.loads(done.stdout), separators=(",", ":"))
+    return f"  examples/worker.py called examples/orders_api.py ({url}, checks tokens with keyless.verify): {answer}"
+
+
 def _program() -> str:
     """How to call this CLI again: `keyless` when that is on PATH, else the path we were run by."""
     here = Path(sys.argv[0]).resolve()
@@ -91,7 +143,7 @@ def _program() -> str:
     return shlex.quote(os.path.relpath(here)) if here.name == "keyless" else "keyless"
 
 
-def _show(data_dir: Path, port: int, settings: ServerSettings) -> None:
+def _show(data_dir: Path, port: int, settings: ServerSettings, started: list[subprocess.Popen[bytes]]) -> None:
     from keyless.verify import TokenValidator
 
     target = resolve(data_dir, f"https://127.0.0.1:{port}", None)
@@ -105,6 +157,7 @@ def _show(data_dir: Path, port: int, settings: ServerSettings) -> None:
                                ca=str(target.ca))
     claims = validator.validate(token).claims
     vault_url = _vault_demo(api, demo, demo_secret, settings.vault_resource(), settings.vault_port)
+    examples = _run_examples(demo, demo_secret, tenant, target.server, Path(str(target.ca)).resolve(), started)
     ca = Path(str(target.ca)).resolve()
     token_url = f"{target.server}/{tenant['id']}/oauth2/v2.0/token"
     curl = (
@@ -125,6 +178,7 @@ def _show(data_dir: Path, port: int, settings: ServerSettings) -> None:
         f"  It just got a token, verified against the JWKS: aud={claims['aud']} roles={claims.get('roles')}",
         f"  It read secret '{VAULT_SECRET}' from vault '{VAULT}' at {vault_url} (the Key Vault API), with",
         "  Secrets.Get on that one secret; the read is in the audit log.",
+        examples,
         "",
         "Try next:",
         f"  {curl}",
@@ -161,18 +215,25 @@ def up(
     settings = ServerSettings(data_dir=data_dir, port=chosen, log_level="warning", vault_port=chosen + 2,
                               vault_domain=config.get("vault_domain", "vault.localhost"))
     failure: list[BaseException] = []
+    started: list[subprocess.Popen[bytes]] = []
 
     def ready(_ctx: object) -> None:
         def work() -> None:
             try:
-                _show(data_dir, chosen, settings)
+                _show(data_dir, chosen, settings, started)
             except BaseException as exc:  # shown, and the server keeps running for inspection
                 failure.append(exc)
                 typer.echo(f"error: the demo failed: {exc}", err=True)
 
         threading.Thread(target=work, daemon=True).start()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        run_server(serve(settings, on_ready=ready))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            run_server(serve(settings, on_ready=ready))
+    finally:
+        for proc in started:
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
     if failure:
         raise typer.Exit(1)
