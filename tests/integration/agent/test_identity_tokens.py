@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from azure.identity import ClientAssertionCredential, ManagedIdentityCredential
 
 from tests.conftest import SHARED_ENV
 from tests.integration.agent.conftest import claims_of
@@ -159,3 +160,26 @@ def test_a_second_keyless_tenant_trusts_the_agents_token(
     refused = exchange(tenant_b, target.client_id, system_token, target.scope)
     assert refused.status_code == 401
     assert refused.json()["error_description"] == "the token's subject matches no federated credential for its issuer"
+
+
+def test_unmodified_azure_identity_chains_the_agent_to_tenant_b(
+        setup: tuple[RunningAgent, dict[str, Any], str], sqlite_server: RunningServer,
+        tenant_b: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Entra's managed-identity-as-federated-credential pattern with unmodified clients: a
+    `ManagedIdentityCredential` on the host asks the agent for the exchange audience, and a
+    `ClientAssertionCredential` on tenant B hands that token over as its client assertion."""
+    agent, identity, _ = setup
+    monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", agent.url)
+    with Admin(tenant_b) as admin_b:
+        target = federated_app(admin_b, sqlite_server.issuer, identity["object_id"])
+    mi = ManagedIdentityCredential(client_id=identity["client_id"])
+    cred_b = ClientAssertionCredential(tenant_b.tenant_id, target.client_id,
+                                       lambda: mi.get_token(f"{EXCHANGE}/.default").token,
+                                       authority=tenant_b.url, connection_verify=tenant_b.ca)
+    try:
+        token = cred_b.get_token(target.scope).token
+    finally:
+        cred_b.close()
+        mi.close()
+    claims = claims_of(token)
+    assert (claims["iss"], claims["sub"], claims["roles"]) == (tenant_b.issuer, target.object_id, ["Data.Read"])

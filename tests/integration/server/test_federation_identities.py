@@ -130,6 +130,14 @@ def test_identity_limits_and_refusals(admin: Admin, issuer: ExternalIssuer) -> N
         {"name": "x", "issuer": issuer.issuer, "subject": SUBJECT})
     assert "identity_not_found" in _problem(admin, "POST", "/identities/no-such-identity/federated-credentials",
                                             {"name": "x", "issuer": issuer.issuer, "subject": SUBJECT})
+    # outbound audiences: both kinds of identity, each under its own route
+    system_id = host["system_identity"]["client_id"]
+    allowed = admin.api.call("POST", f"/identities/{system_id}/identity-token-audiences",
+                             json_body={"audience": "api://KeylessTokenExchange"})
+    assert allowed == ["api://KeylessTokenExchange"]
+    assert "managed_identity" in _problem(admin, "GET", f"/applications/{system_id}/identity-token-audiences")
+    app = admin.app(f"fed-app-{uuid.uuid4().hex[:6]}")
+    assert "identity_not_found" in _problem(admin, "GET", f"/identities/{app['client_id']}/identity-token-audiences")
     findings = admin.api.call("GET", "/federated-credentials/lint", params={"identity": identity["name"]})
     assert {f["client_id"] for f in findings} <= {identity["client_id"]}
     admin.api.call("DELETE", f"/hosts/{host['id']}")
