@@ -141,3 +141,14 @@ def test_identity_limits_and_refusals(admin: Admin, issuer: ExternalIssuer) -> N
     findings = admin.api.call("GET", "/federated-credentials/lint", params={"identity": identity["name"]})
     assert {f["client_id"] for f in findings} <= {identity["client_id"]}
     admin.api.call("DELETE", f"/hosts/{host['id']}")
+
+
+def test_lint_names_the_owner_kind(admin: Admin, issuer: ExternalIssuer) -> None:
+    identity, _ = _identity_with_role(admin)
+    wide = _add(admin, identity["name"], issuer.issuer, "repo:acme/*", subject_is_pattern=True)
+    findings = admin.api.call("GET", "/federated-credentials/lint", params={"identity": identity["client_id"]})
+    mine = [f for f in findings if f["credential_id"] == wide["id"]]
+    assert mine and all(f["owner_type"] == "identity" and f["client_id"] == identity["client_id"] for f in mine)
+    assert any(f["severity"] == "error" for f in mine)
+    everything = admin.api.call("GET", "/federated-credentials/lint")
+    assert any(f["credential_id"] == wide["id"] and f["owner_type"] == "identity" for f in everything)

@@ -109,6 +109,7 @@ class TokenTest(Strict):
 class FindingOut(BaseModel):
     credential_id: str
     client_id: str
+    owner_type: str
     name: str
     severity: str
     code: str
@@ -195,8 +196,8 @@ async def lint(request: Request, caller: Reader, client_id: str | None = None,
         credentials = list(await service.credentials(caller.tenant, await _identity(request, identity, caller)))
     else:
         credentials = list(await service.list_all(caller.tenant))
-    return [FindingOut(credential_id=f.credential_id, client_id=f.owner_id, name=f.name, severity=f.severity,
-                       code=f.code, message=f.message) for f in rules.lint(credentials)]
+    return [FindingOut(credential_id=f.credential_id, client_id=f.owner_id, owner_type=f.owner_type, name=f.name,
+                       severity=f.severity, code=f.code, message=f.message) for f in rules.lint(credentials)]
 
 
 def _claim_summary(header: dict[str, Any], claims: dict[str, Any]) -> dict[str, Any]:
