@@ -114,6 +114,13 @@ def test_refusals(setup: tuple[RunningAgent, dict[str, Any], str]) -> None:
     unknown = _ask(agent, EXCHANGE, client_id=str(uuid.uuid4()))
     assert unknown.json() == {"error": "invalid_request", "error_description": "Identity not found"}
     assert _ask(agent, "not a uri").json()["error"] == "invalid_audience"
+    # the endpoint-wide defences hold here too (catalog F02, F06, F11 and the browser check)
+    url = f"{agent.url}{PATH}?api-version=2018-02-01&audience={EXCHANGE}"
+    assert httpx.post(url, headers={"Metadata": "true"}, timeout=10).status_code == 405
+    assert httpx.get(url, headers={"Metadata": "true", "Origin": "http://evil.example"}, timeout=10).status_code == 403
+    assert httpx.get(url, headers={"Metadata": "true", "X-Forwarded-For": "10.0.0.1"}, timeout=10).status_code == 400
+    repeated = httpx.get(f"{url}&audience={EXCHANGE}", headers={"Metadata": "true"}, timeout=10)
+    assert (repeated.status_code, repeated.json()["error_description"]) == (400, "the parameter audience is repeated")
 
 
 def test_workload_bindings_apply(setup: tuple[RunningAgent, dict[str, Any], str],
