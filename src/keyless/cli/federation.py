@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 from urllib.parse import quote
 
 import typer
@@ -38,10 +38,23 @@ IdentityOpt = Annotated[str | None, typer.Option(
 LIST_COLUMNS = ("name", "issuer", "subject", "audiences", "claims", "replay", "id")
 
 
+def _usage(message: str) -> NoReturn:
+    """A usage mistake: one line and exit 2, as typer answers a missing argument."""
+    typer.echo(f"error: {message} (see --help)", err=True)
+    raise typer.Exit(2)
+
+
+def _one_of(app_ref: str | None, identity: str | None) -> None:
+    """Exactly one of APP and --identity; checked before anything is asked of the server."""
+    if app_ref is None and identity is None:
+        _usage("Missing argument 'APP' (or --identity IDENTITY).")
+    if app_ref is not None and identity is not None:
+        fail("give exactly one of APP or --identity")
+
+
 def _owner(api: ManagementClient, app_ref: str | None, identity: str | None) -> tuple[str, str, str]:
     """(API path of the owner, its client id, a label) for APP or --identity, exactly one of them."""
-    if (app_ref is None) == (identity is None):
-        fail("give exactly one of APP or --identity")
+    _one_of(app_ref, identity)
     if identity is not None:
         found = api.call("GET", "/identities", params={"ref": identity})[0]
         return f"/identities/{found['client_id']}", found["client_id"], f"identity {found['name']}"
@@ -55,7 +68,7 @@ def _shifted(app_ref: str | None, second: str | None, identity: str | None, what
     if identity is not None and second is None and app_ref is not None:
         return None, app_ref
     if second is None:
-        fail(f"missing argument {what}")
+        _usage(f"Missing argument '{what}'.")
     return app_ref, second
 
 
@@ -121,6 +134,7 @@ def add(
     }
     if alg:
         body["algorithms"] = alg
+    _one_of(app_ref, identity)
     api = client(data_dir, server, ca)
     path, _, _ = _owner(api, app_ref, identity)
     record = api.call("POST", f"{path}/federated-credentials", json_body=body)
@@ -142,6 +156,7 @@ def list_credentials(
 
     Example: keyless federation list --identity billing-api
     """
+    _one_of(app_ref, identity)
     api = client(data_dir, server, ca)
     path, _, _ = _owner(api, app_ref, identity)
     rows: list[dict[str, Any]] = api.call("GET", f"{path}/federated-credentials")
@@ -172,6 +187,7 @@ def remove(
     Example: keyless federation remove --identity billing-api prod-billing
     """
     app_ref, credential = _shifted(app_ref, credential, identity, "CREDENTIAL")
+    _one_of(app_ref, identity)
     api = client(data_dir, server, ca)
     path, client_id, label = _owner(api, app_ref, identity)
     api.call("DELETE", f"{path}/federated-credentials/{quote(credential, safe='')}")
@@ -204,6 +220,7 @@ def test(
         text = sys.stdin.read() if str(token) == "-" else token.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"cannot read {token}: {getattr(exc, 'strerror', None) or type(exc).__name__}")
+    _one_of(app_ref, identity)
     api = client(data_dir, server, ca)
     path, _, _ = _owner(api, app_ref, identity)
     report: dict[str, Any] = api.call("POST", f"{path}/federated-credentials/test", json_body={"token": text.strip()})
@@ -294,6 +311,7 @@ def outbound_allow(
     Example: keyless federation outbound allow --identity billing-api api://KeylessTokenExchange
     """
     app_ref, audience = _shifted(app_ref, audience, identity, "AUDIENCE")
+    _one_of(app_ref, identity)
     api = client(data_dir, server, ca)
     path, client_id, label = _owner(api, app_ref, identity)
     allowed = api.call("POST", f"{path}/identity-token-audiences", json_body={"audience": audience})
@@ -315,6 +333,7 @@ def outbound_list(
 
     Example: keyless federation outbound list --identity billing-api
     """
+    _one_of(app_ref, identity)
     api = client(data_dir, server, ca)
     path, client_id, label = _owner(api, app_ref, identity)
     _emit_audiences(client_id, label, api.call("GET", f"{path}/identity-token-audiences"), output)
@@ -335,6 +354,7 @@ def outbound_deny(
     Example: keyless federation outbound deny orders-api api://AzureADTokenExchange
     """
     app_ref, audience = _shifted(app_ref, audience, identity, "AUDIENCE")
+    _one_of(app_ref, identity)
     api = client(data_dir, server, ca)
     path, client_id, label = _owner(api, app_ref, identity)
     api.call("DELETE", f"{path}/identity-token-audiences", params={"audience": audience})

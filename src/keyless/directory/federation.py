@@ -43,9 +43,8 @@ _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 class Owner:
     """Whose credentials: an application, or a managed identity (by its client id either way)."""
 
-    type: OwnerType
+    type: OwnerType  # also how messages name it: "application" or "identity"
     id: str  # the client id
-    label: str  # "application" or "identity", for messages
 
 
 class IdentityLookup(Protocol):
@@ -71,7 +70,7 @@ class FederationService:
         if app.managed_resource_id is not None:
             raise Conflict("managed_identity", "that is a managed identity: name it with --identity "
                                                "(the /identities/{ref}/... routes)")
-        return Owner("application", app.client_id, "application")
+        return Owner("application", app.client_id)
 
     async def identity(self, tenant: Tenant, ref: str, *, user_assigned: bool = True) -> Owner:
         """A managed identity by name, client id, object id or resource id. Federated credentials
@@ -82,7 +81,7 @@ class FederationService:
             raise NotFound("identity_not_found", "no such managed identity in this tenant")
         if user_assigned and found.kind != "user":
             raise Invalid("system_assigned", "federated credentials attach to user-assigned identities only")
-        return Owner("identity", found.client_id, "identity")
+        return Owner("identity", found.client_id)
 
     async def credentials(self, tenant: Tenant, owner: Owner) -> Sequence[FederatedCredential]:
         return await self._store.federated_credentials(tenant.id, owner.type, owner.id)
@@ -123,12 +122,12 @@ class FederationService:
         existing = await self.credentials(tenant, owner)
         if len(existing) >= MAX_PER_OWNER:
             raise Conflict("too_many_federated_credentials",
-                           f"at most {MAX_PER_OWNER} federated credentials per {owner.label}; remove one first")
+                           f"at most {MAX_PER_OWNER} federated credentials per {owner.type}; remove one first")
         if any(c.name == name for c in existing):
-            raise Conflict("federated_credential_exists", f"the {owner.label} has a federated credential of that name")
+            raise Conflict("federated_credential_exists", f"the {owner.type} has a federated credential of that name")
         if any(c.issuer == issuer and c.subject == subject and c.audience == audience for c in existing):
             raise Conflict("federated_credential_exists",
-                           f"the {owner.label} already trusts this issuer, subject and audience")
+                           f"the {owner.type} already trusts this issuer, subject and audience")
         credential = FederatedCredential(
             id=new_guid(), tenant_id=tenant.id, owner_type=owner.type, owner_id=owner.id, name=name,
             issuer=issuer, subject=subject, audience=audience, subject_is_pattern=subject_is_pattern,
@@ -142,14 +141,14 @@ class FederationService:
             await self._store.add_federated_credential(credential, audit)
         except UniqueViolation:
             raise Conflict("federated_credential_exists",
-                           f"the {owner.label} has a federated credential of that name") from None
+                           f"the {owner.type} has a federated credential of that name") from None
         self._on_change()
         return credential
 
     async def remove(self, tenant: Tenant, owner: Owner, ref: str, *, actor: str) -> None:
         """`ref` is the credential's id or its name."""
         found = next((c for c in await self.credentials(tenant, owner) if ref in (c.id, c.name)), None)
-        missing = NotFound("federated_credential_not_found", f"no such federated credential on this {owner.label}")
+        missing = NotFound("federated_credential_not_found", f"no such federated credential on this {owner.type}")
         if found is None:
             raise missing
         audit = self._audit(tenant, actor, "federated_credential.remove", owner, credential_id=found.id,
@@ -173,7 +172,7 @@ class FederationService:
         if audience in existing:
             return
         if len(existing) >= MAX_AUDIENCES_PER_OWNER:
-            raise Conflict("too_many_audiences", f"at most {MAX_AUDIENCES_PER_OWNER} audiences per {owner.label}")
+            raise Conflict("too_many_audiences", f"at most {MAX_AUDIENCES_PER_OWNER} audiences per {owner.type}")
         if await self._directory.find_resource(tenant.id, audience) is not None:
             raise Conflict("audience_is_a_resource",
                            "that audience is a resource of this tenant: access tokens are issued for it")
@@ -185,7 +184,7 @@ class FederationService:
                                                actor: str) -> None:
         audit = self._audit(tenant, actor, "identity_token_audience.remove", owner, audience=audience)
         if not await self._store.remove_identity_token_audience(tenant.id, owner.type, owner.id, audience, audit):
-            raise NotFound("audience_not_found", f"that audience is not allowed for this {owner.label}")
+            raise NotFound("audience_not_found", f"that audience is not allowed for this {owner.type}")
         self._on_change()
 
     def _audit(self, tenant: Tenant, actor: str, action: str, owner: Owner, **details: object) -> AuditEvent:

@@ -166,6 +166,8 @@ def test_identity_add_list_test_lint_remove(fed_server: RunningServer, issuer: E
     assert fed_server.cli_json("federation", "lint", "--identity", name) == []
     proc = fed_server.cli("federation", "list", identity["client_id"], "--identity", name, check=False)
     assert (proc.returncode, proc.stderr.strip()) == (1, "error: give exactly one of APP or --identity")
+    for args in (("list",), ("remove", "--identity", name), ("outbound", "allow", "--identity", name)):
+        assert fed_server.cli("federation", *args, check=False).returncode == 2  # a usage mistake, as before
     removed = fed_server.cli_json("federation", "remove", "--identity", name, "prod")
     assert removed == {"removed": True, "client_id": identity["client_id"], "credential": "prod"}
     assert fed_server.cli_json("federation", "list", "--identity", name) == []
