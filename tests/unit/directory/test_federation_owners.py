@@ -4,12 +4,16 @@ identity's rows go with the identity (and a system-assigned one's with its host)
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from keyless.directory.errors import Conflict, Invalid, NotFound
 from keyless.directory.federation import FederationService
 from keyless.directory.hosts import HostService
 from keyless.domain.federation import owner_type_of
+from keyless.domain.model import AuditEvent
+from keyless.ids import new_guid
 from keyless.store.federation import SqlFederationStore
 from keyless.store.hosts import SqlHostStore
 from tests.unit.directory.conftest import Env
@@ -64,6 +68,11 @@ async def test_deleting_an_identity_deletes_its_rows(env: Env) -> None:
     owner = await federation.identity(env.tenant, "billing")
     await federation.add(env.tenant, owner, actor="t", name="prod", issuer=ISSUER, subject="s")
     await federation.allow_identity_token_audience(env.tenant, owner, AUDIENCE, actor="t")
+    # a row an earlier build let the application routes write for the identity goes too
+    legacy = replace(await federation.add(env.tenant, owner, actor="t", name="old", issuer=ISSUER, subject="o"),
+                     id=new_guid(), owner_type="application", name="legacy")
+    await store.add_federated_credential(legacy, AuditEvent(time=0, tenant_id=env.tenant.id, actor="t",
+                                                            action="x", target_type="x", target_id="x"))
     await hosts.delete_identity(env.tenant, "billing", actor="t")
     assert await store.federated_credentials(env.tenant.id, "identity", identity.client_id) == []
     assert await store.identity_token_audiences(env.tenant.id, "identity", identity.client_id) == frozenset()
