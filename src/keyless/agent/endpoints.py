@@ -2,6 +2,9 @@
 
 - `GET /metadata/identity/oauth2/token`: Azure IMDS (compat §4.2): `Metadata: true` required.
 - `GET /msi/token`: App Service: `X-IDENTITY-HEADER` must equal the agent's secret (constant time).
+- `GET /metadata/identity/oauth2/identitytoken`: an identity token signed by the tenant for an
+  `audience` on the identity's allowlist (outbound federation), `Metadata: true` required; the same
+  identity checks as for access tokens, cached per (identity, audience).
 - `GET /agent/status`: the agent's state, for `keyless agent status` (`Metadata: true` required).
 - `GET /metrics`: Prometheus text (request counts, state, cached tokens, certificate expiry).
 
@@ -27,7 +30,7 @@ from keyless.agent.cache import TokenCache
 from keyless.agent.entitlements import Entitlements, Identity
 from keyless.agent.peer import Peer, still_same
 from keyless.agent.ratelimit import CallerLimiter
-from keyless.agent.server_api import Refused, ServerUnavailable
+from keyless.agent.server_api import ID_TOKEN_TYPE, Refused, ServerUnavailable
 from keyless.client.core import Token
 from keyless.ids import is_guid
 
@@ -35,9 +38,11 @@ log = logging.getLogger("keyless.agent")
 
 IMDS_PATH = "/metadata/identity/oauth2/token"
 APP_SERVICE_PATH = "/msi/token"
+IDENTITY_TOKEN_PATH = "/metadata/identity/oauth2/identitytoken"  # noqa: S105 - a path, not a secret
 STATUS_PATH = "/agent/status"
 METRICS_PATH = "/metrics"
-LABELS = {IMDS_PATH: "imds", APP_SERVICE_PATH: "app_service", STATUS_PATH: "status", METRICS_PATH: "metrics"}
+LABELS = {IMDS_PATH: "imds", APP_SERVICE_PATH: "app_service", IDENTITY_TOKEN_PATH: "identity_token",
+          STATUS_PATH: "status", METRICS_PATH: "metrics"}
 METRICS_HEADERS = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8"), (b"cache-control", b"no-store")]
 IMDS_VERSIONS = frozenset({"2017-12-01", "2018-02-01", "2019-03-11", "2019-06-01", "2019-08-01", "2019-11-01",
                            "2020-06-01", "2021-01-01", "2021-02-01", "2021-05-01", "2023-07-01"})
@@ -60,6 +65,7 @@ class AgentCore(Protocol):
     """What the endpoints need from the running agent."""
 
     cache: TokenCache
+    identity_tokens: TokenCache
     entitlements: Entitlements
     limiter: CallerLimiter
     allowed_hosts: frozenset[bytes]
@@ -104,14 +110,14 @@ def _query(raw: bytes) -> dict[str, str]:
     return out
 
 
-def _resource(params: dict[str, str]) -> str:
-    resource = params.get("resource")
+def _resource(params: dict[str, str], name: str = "resource") -> str:
+    resource = params.get(name)
     if not resource:
         raise Refusal(400, "invalid_request", "Required audience parameter not specified")
     if len(resource) > MAX_RESOURCE or not all("!" <= c <= "~" for c in resource) or (
         ":" not in resource and not is_guid(resource)
     ):
-        raise Refusal(400, "invalid_resource", "the resource must be a URI or an application id")
+        raise Refusal(400, f"invalid_{name}", f"the {name} must be a URI or an application id")
     return resource
 
 
@@ -143,6 +149,14 @@ def app_service_body(token: Token, identity: Identity, resource: str, now: float
     return orjson.dumps({
         "access_token": token.access_token, "expires_on": str(int(token.expires_on)), "resource": resource,
         "token_type": "Bearer", "client_id": identity.client_id,
+    })
+
+
+def identity_token_body(token: Token, identity: Identity, audience: str, now: float) -> bytes:
+    expires_on = int(token.expires_on)
+    return orjson.dumps({
+        "token": token.access_token, "audience": audience, "client_id": identity.client_id,
+        "expires_in": max(0, expires_on - int(now)), "expires_on": expires_on, "issued_token_type": ID_TOKEN_TYPE,
     })
 
 
@@ -218,10 +232,14 @@ def create_endpoints(core: AgentCore, now: Callable[[], float]) -> Callable[[dic
         wait = core.limiter.allow(caller)
         if wait:
             raise Refusal(429, "too_many_requests", "slow down", [(b"retry-after", str(int(wait)).encode())])
-        if path == IMDS_PATH:
+        target, cache = "resource", core.cache
+        body: Callable[[Token, Identity, str, float], bytes]
+        if path in (IMDS_PATH, IDENTITY_TOKEN_PATH):
             if metadata is None or metadata.lower() != b"true":
                 raise Refusal(400, "invalid_request", "Required metadata header not specified")
             versions, body = IMDS_VERSIONS, imds_body
+            if path == IDENTITY_TOKEN_PATH:
+                target, cache, body = "audience", core.identity_tokens, identity_token_body
         elif path == APP_SERVICE_PATH:
             secret = core.identity_header().encode()
             if identity_header is None or not hmac.compare_digest(identity_header, secret):
@@ -243,25 +261,28 @@ def create_endpoints(core: AgentCore, now: Callable[[], float]) -> Callable[[dic
             raise Refusal(400, "invalid_request", "Required api-version parameter not specified")
         if version not in versions:
             raise Refusal(400, "invalid_request", "the api-version is not supported")
-        resource = _resource(params)
+        resource = _resource(params, target)
         identity = core.entitlements.resolve(_identity_ref(params), peer or tcp_caller(uid),
                                              bound_default=peer is not None)
         if identity is None or core.revoked:
             raise Refusal(400, "invalid_request", NOT_FOUND_IDENTITY)
-        token = core.cache.peek(identity.client_id, resource)
+        token = cache.peek(identity.client_id, resource)
         if token is None:
-            token = await fetch(identity, resource)
+            token = await fetch(cache, identity, resource, target)
         if peer is not None and not still_same(peer):
             raise Refusal(403, "invalid_request", "the caller could not be identified")
         await _respond(send, 200, body(token, identity, resource, now()))
         return 200
 
-    async def fetch(identity: Identity, resource: str) -> Token:
+    async def fetch(cache: TokenCache, identity: Identity, resource: str, target: str) -> Token:
         try:
-            return await core.cache.get(identity.client_id, resource)
+            return await cache.get(identity.client_id, resource)
         except Refused as exc:
             if exc.error == "invalid_client":
                 raise Refusal(400, "invalid_request", NOT_FOUND_IDENTITY) from None
+            if target == "audience":
+                raise Refusal(400, "invalid_audience",
+                              "the audience is not on this identity's identity-token allowlist") from None
             raise Refusal(400, "invalid_resource",
                           "the resource is unknown or this identity has no access to it") from None
         except ServerUnavailable:

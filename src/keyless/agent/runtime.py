@@ -76,6 +76,7 @@ class Agent:
         self.credential: HostCredential | None = None
         self.api: ServerApi | None = None
         self.cache = TokenCache(self._fetch, self.clock)
+        self.identity_tokens = TokenCache(self._fetch_identity_token, self.clock)  # per (identity, audience)
         self._header: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._server: uvicorn.Server | None = None
@@ -118,17 +119,25 @@ class Agent:
             "bindings": len(self.entitlements.bindings),
             "identity_header_file": str(self.state.path / IDENTITY_HEADER_FILE),
             "cached_tokens": len(self.cache),
+            "cached_identity_tokens": len(self.identity_tokens),
             "last_poll": self.last_poll,
             "last_token_success": self.cache.last_success,
             "last_token_failure": self.cache.last_failure,
         }
 
     async def _fetch(self, client_id: str, resource: str) -> Token:
+        return await self._ask(client_id, resource, identity_token=False)
+
+    async def _fetch_identity_token(self, client_id: str, audience: str) -> Token:
+        return await self._ask(client_id, audience, identity_token=True)
+
+    async def _ask(self, client_id: str, target: str, *, identity_token: bool) -> Token:
         cred, api = self.credential, self.api
         if cred is None or api is None:
             raise ServerUnavailable("the agent is not enrolled")
         try:
-            token = await api.token(client_id, resource, cred.assertion(client_id))
+            call = api.identity_token if identity_token else api.token
+            token = await call(client_id, target, cred.assertion(client_id))
         except ServerUnavailable:
             self.server_reachable = False
             raise
@@ -150,6 +159,7 @@ class Agent:
                         extra={"event": "host_revoked"})
         self.revoked = True
         self.cache.clear()
+        self.identity_tokens.clear()
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -186,6 +196,7 @@ class Agent:
         await self.renew_if_due()
         if not self.revoked:
             await self.cache.refresh_due()
+            await self.identity_tokens.refresh_due()
 
     async def renew_if_due(self, *, force: bool = False) -> bool:
         """Renew at half the certificate's lifetime, or now with `force` (SIGHUP)."""

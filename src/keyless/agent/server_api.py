@@ -21,6 +21,7 @@ from keyless.clock import Clock
 from keyless.errors import KeylessError
 
 MAX_RESPONSE = 256 * 1024
+ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"  # noqa: S105 - a URN, not a secret
 
 
 class ServerUnavailable(KeylessError):
@@ -120,16 +121,32 @@ class ServerApi:
     async def host_view(self, assertion: str) -> dict[str, Any]:
         return await self._json("agent/v1/host", {"client_assertion": assertion})
 
-    async def token(self, client_id: str, resource: str, assertion: str) -> Token:
-        """A token for `resource` as the managed identity `client_id`."""
+    async def _token(self, client_id: str, assertion: str, **target: str) -> tuple[Token, HttpResponse]:
         form = {
-            "grant_type": "client_credentials", "client_id": client_id, "resource": resource,
+            "grant_type": "client_credentials", "client_id": client_id, **target,
             "client_assertion_type": CLIENT_ASSERTION_TYPE, "client_assertion": assertion,
         }
         resp = await self._post(self._url("oauth2/v2.0/token"), data=form)
         try:
-            return parse_token_response(resp, self._clock.now())
+            return parse_token_response(resp, self._clock.now()), resp
         except OAuthError as exc:
             raise Refused(exc.error, exc.error_description, exc.status) from None
         except TokenRequestError as exc:
             raise ServerUnavailable(str(exc)) from None
+
+    async def token(self, client_id: str, resource: str, assertion: str) -> Token:
+        """A token for `resource` as the managed identity `client_id`."""
+        return (await self._token(client_id, assertion, resource=resource))[0]
+
+    async def identity_token(self, client_id: str, audience: str, assertion: str) -> Token:
+        """An identity token for `audience` (on the identity's allowlist), signed by the tenant: the
+        token endpoint's outbound identity-token path, asked exactly as for an access token. An
+        access token (the audience has become a resource of the tenant) is refused, never relayed."""
+        token, resp = await self._token(client_id, assertion, scope=f"{audience}/.default")
+        try:
+            issued = json.loads(resp.body).get("issued_token_type")
+        except ValueError:
+            issued = None
+        if issued != ID_TOKEN_TYPE:
+            raise Refused("invalid_scope", "the audience is not an identity-token audience", resp.status)
+        return token

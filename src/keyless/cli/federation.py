@@ -1,11 +1,12 @@
 """`keyless federation …`: trust tokens from external issuers (CI, Kubernetes, another cloud or
-another Keyless tenant) for an application, with no credential of ours on the workload."""
+another Keyless tenant) for an application or a user-assigned identity (`--identity`), with no
+credential of ours on the workload."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 from urllib.parse import quote
 
 import typer
@@ -14,6 +15,7 @@ from keyless.cli.common import (
     DEFAULT_DATA_DIR,
     CaOpt,
     DataDirOpt,
+    ManagementClient,
     Output,
     OutputOpt,
     ServerOpt,
@@ -27,10 +29,47 @@ from keyless.cli.common import (
 app = typer.Typer(help="Federated identity credentials: add, list, remove, test a token, lint.",
                   no_args_is_help=True)
 
-AppArg = Annotated[str, typer.Argument(
-    metavar="APP", help="Client id (or identifier URI or unique display name) of the application.",
-    show_default=False)]
+AppArg = Annotated[str | None, typer.Argument(
+    metavar="APP", help="Client id (or identifier URI or unique display name) of the application; "
+    "omit it with --identity.", show_default=False)]
+IdentityOpt = Annotated[str | None, typer.Option(
+    "--identity", metavar="IDENTITY", help="Instead of APP: a managed identity (name, client id, object id or "
+    "resource id); federated credentials attach to user-assigned identities only.", show_default=False)]
 LIST_COLUMNS = ("name", "issuer", "subject", "audiences", "claims", "replay", "id")
+
+
+def _usage(message: str) -> NoReturn:
+    """A usage mistake: one line and exit 2, as typer answers a missing argument."""
+    typer.echo(f"error: {message} (see --help)", err=True)
+    raise typer.Exit(2)
+
+
+def _one_of(app_ref: str | None, identity: str | None) -> None:
+    """Exactly one of APP and --identity; checked before anything is asked of the server."""
+    if app_ref is None and identity is None:
+        _usage("Missing argument 'APP' (or --identity IDENTITY).")
+    if app_ref is not None and identity is not None:
+        fail("give exactly one of APP or --identity")
+
+
+def _owner(api: ManagementClient, app_ref: str | None, identity: str | None) -> tuple[str, str, str]:
+    """(API path of the owner, its client id, a label) for APP or --identity, exactly one of them."""
+    _one_of(app_ref, identity)
+    if identity is not None:
+        found = api.call("GET", "/identities", params={"ref": identity})[0]
+        return f"/identities/{found['client_id']}", found["client_id"], f"identity {found['name']}"
+    assert app_ref is not None
+    app_found = api.resolve_app(app_ref)
+    return f"/applications/{app_found['client_id']}", app_found["client_id"], str(app_found["display_name"])
+
+
+def _shifted(app_ref: str | None, second: str | None, identity: str | None, what: str) -> tuple[str | None, str]:
+    """With --identity, the one positional argument given is the second one (CREDENTIAL, AUDIENCE)."""
+    if identity is not None and second is None and app_ref is not None:
+        return None, app_ref
+    if second is None:
+        _usage(f"Missing argument '{what}'.")
+    return app_ref, second
 
 
 def _claims(pairs: list[str]) -> dict[str, str]:
@@ -45,11 +84,11 @@ def _claims(pairs: list[str]) -> dict[str, str]:
 
 @app.command("add")
 def add(
-    app_ref: AppArg,
     name: Annotated[str, typer.Option("--name", help="Name of the credential (unique per application).",
                                       show_default=False)],
     issuer: Annotated[str, typer.Option("--issuer", help="The external issuer's URL (https, no query).",
                                         show_default=False)],
+    app_ref: AppArg = None,
     subject: Annotated[str | None, typer.Option("--subject", help="The exact `sub` the tokens carry.",
                                                 show_default=False)] = None,
     subject_pattern: Annotated[str | None, typer.Option(
@@ -71,15 +110,19 @@ def add(
         "--max-token-lifetime", help="Longest external token lifetime accepted (1h, at most 24h).",
     )] = "24h",  # noqa: S107
     description: Annotated[str, typer.Option("--description", help="A note for admins.")] = "",
+    identity: IdentityOpt = None,
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
     output: OutputOpt = Output.table,
 ) -> None:
-    """Trust an external issuer's tokens for one subject as this application's credential.
+    """Trust an external issuer's tokens for one subject as this application's (or identity's) credential.
 
     Example: keyless federation add orders-api --name github-main
     --issuer https://token.actions.githubusercontent.com --subject repo:acme/api:ref:refs/heads/main
+
+    Example: keyless federation add --identity billing-api --name prod-billing
+    --issuer https://oidc.prod-cluster.example --subject system:serviceaccount:prod:billing
     """
     if (subject is None) == (subject_pattern is None):
         fail("give exactly one of --subject or --subject-pattern")
@@ -91,27 +134,32 @@ def add(
     }
     if alg:
         body["algorithms"] = alg
+    _one_of(app_ref, identity)
     api = client(data_dir, server, ca)
-    found = api.resolve_app(app_ref)
-    record = api.call("POST", f"/applications/{found['client_id']}/federated-credentials", json_body=body)
+    path, _, _ = _owner(api, app_ref, identity)
+    record = api.call("POST", f"{path}/federated-credentials", json_body=body)
     emit(record, output, formatters={"created_at": when})
 
 
 @app.command("list")
 def list_credentials(
-    app_ref: AppArg,
+    app_ref: AppArg = None,
+    identity: IdentityOpt = None,
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
     output: OutputOpt = Output.table,
 ) -> None:
-    """List an application's federated credentials.
+    """List an application's (or a user-assigned identity's) federated credentials.
 
     Example: keyless federation list orders-api --output json
+
+    Example: keyless federation list --identity billing-api
     """
+    _one_of(app_ref, identity)
     api = client(data_dir, server, ca)
-    found = api.resolve_app(app_ref)
-    rows: list[dict[str, Any]] = api.call("GET", f"/applications/{found['client_id']}/federated-credentials")
+    path, _, _ = _owner(api, app_ref, identity)
+    rows: list[dict[str, Any]] = api.call("GET", f"{path}/federated-credentials")
     if output is Output.json:
         emit(rows, output)
         return
@@ -123,9 +171,10 @@ def list_credentials(
 
 @app.command("remove")
 def remove(
-    app_ref: AppArg,
-    credential: Annotated[str, typer.Argument(metavar="CREDENTIAL", help="Name or id of the credential.",
-                                              show_default=False)],
+    app_ref: AppArg = None,
+    credential: Annotated[str | None, typer.Argument(metavar="CREDENTIAL", help="Name or id of the credential.",
+                                                     show_default=False)] = None,
+    identity: IdentityOpt = None,
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
@@ -134,21 +183,26 @@ def remove(
     """Stop trusting a federated credential at once (within the server's few-second cache).
 
     Example: keyless federation remove orders-api github-main
+
+    Example: keyless federation remove --identity billing-api prod-billing
     """
+    app_ref, credential = _shifted(app_ref, credential, identity, "CREDENTIAL")
+    _one_of(app_ref, identity)
     api = client(data_dir, server, ca)
-    found = api.resolve_app(app_ref)
-    api.call("DELETE", f"/applications/{found['client_id']}/federated-credentials/{quote(credential, safe='')}")
+    path, client_id, label = _owner(api, app_ref, identity)
+    api.call("DELETE", f"{path}/federated-credentials/{quote(credential, safe='')}")
     if output is Output.json:
-        emit({"removed": True, "client_id": found["client_id"], "credential": credential}, output)
+        emit({"removed": True, "client_id": client_id, "credential": credential}, output)
     else:
-        typer.echo(f"removed federated credential {credential} of {found['display_name']} ({found['client_id']})")
+        typer.echo(f"removed federated credential {credential} of {label} ({client_id})")
 
 
 @app.command("test")
 def test(
-    app_ref: AppArg,
     token: Annotated[Path, typer.Option("--token", help="File holding the external token ('-' reads stdin).",
                                         show_default=False)],
+    app_ref: AppArg = None,
+    identity: IdentityOpt = None,
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
@@ -159,15 +213,17 @@ def test(
     Runs the token endpoint's own checks and consumes nothing; exits 1 when no credential matches.
 
     Example: keyless federation test orders-api --token /var/run/secrets/tokens/keyless
+
+    Example: keyless federation test --identity billing-api --token token.jwt
     """
     try:
         text = sys.stdin.read() if str(token) == "-" else token.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"cannot read {token}: {getattr(exc, 'strerror', None) or type(exc).__name__}")
+    _one_of(app_ref, identity)
     api = client(data_dir, server, ca)
-    found = api.resolve_app(app_ref)
-    report: dict[str, Any] = api.call("POST", f"/applications/{found['client_id']}/federated-credentials/test",
-                                      json_body={"token": text.strip()})
+    path, _, _ = _owner(api, app_ref, identity)
+    report: dict[str, Any] = api.call("POST", f"{path}/federated-credentials/test", json_body={"token": text.strip()})
     if output is Output.json:
         emit(report, output)
     else:
@@ -193,8 +249,9 @@ def _print_report(report: dict[str, Any]) -> None:
 @app.command("lint")
 def lint(
     app_ref: Annotated[str | None, typer.Argument(
-        metavar="[APP]", help="Only this application (default: every application of the tenant).",
+        metavar="[APP]", help="Only this application (default: every application and identity of the tenant).",
         show_default=False)] = None,
+    identity: IdentityOpt = None,
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
@@ -205,9 +262,14 @@ def lint(
     Exits 1 when a finding is an error.
 
     Example: keyless federation lint
+
+    Example: keyless federation lint --identity billing-api
     """
     api = client(data_dir, server, ca)
-    params = {"client_id": api.resolve_app(app_ref)["client_id"]} if app_ref else None
+    params: dict[str, str] | None = None
+    if app_ref is not None or identity is not None:
+        _, client_id, _ = _owner(api, app_ref, identity)
+        params = {"identity" if identity is not None else "client_id": client_id}
     findings: list[dict[str, Any]] = api.call("GET", "/federated-credentials/lint", params=params)
     if output is Output.json:
         emit(findings, output)
@@ -219,18 +281,24 @@ def lint(
         raise typer.Exit(1)
 
 
-outbound = typer.Typer(help="Outbound identity tokens: audiences an application may get a Keyless-signed "
-                            "identity token for, to federate with a cloud or another Keyless tenant.",
+outbound = typer.Typer(help="Outbound identity tokens: audiences an application or managed identity may get a "
+                            "Keyless-signed identity token for, to federate with a cloud or another Keyless tenant.",
                        no_args_is_help=True)
 app.add_typer(outbound, name="outbound")
-AudienceArg = Annotated[str, typer.Argument(metavar="AUDIENCE", help="e.g. api://KeylessTokenExchange",
-                                            show_default=False)]
+AudienceArg = Annotated[str | None, typer.Argument(metavar="AUDIENCE", help="e.g. api://KeylessTokenExchange",
+                                                   show_default=False)]
+OutboundIdentityOpt = Annotated[str | None, typer.Option(
+    "--identity", metavar="IDENTITY", help="Instead of APP: a managed identity, system- or user-assigned (name, "
+    "client id, object id or resource id); its host's agent hands the tokens to local workloads.",
+    show_default=False)]
+
 
 
 @outbound.command("allow")
 def outbound_allow(
-    app_ref: AppArg,
-    audience: AudienceArg,
+    app_ref: AppArg = None,
+    audience: AudienceArg = None,
+    identity: OutboundIdentityOpt = None,
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
@@ -239,17 +307,21 @@ def outbound_allow(
     """Let the application ask for identity tokens with this audience (scope AUDIENCE/.default).
 
     Example: keyless federation outbound allow orders-api api://AzureADTokenExchange
+
+    Example: keyless federation outbound allow --identity billing-api api://KeylessTokenExchange
     """
+    app_ref, audience = _shifted(app_ref, audience, identity, "AUDIENCE")
+    _one_of(app_ref, identity)
     api = client(data_dir, server, ca)
-    found = api.resolve_app(app_ref)
-    allowed = api.call("POST", f"/applications/{found['client_id']}/identity-token-audiences",
-                       json_body={"audience": audience})
-    _emit_audiences(found, allowed, output)
+    path, client_id, label = _owner(api, app_ref, identity)
+    allowed = api.call("POST", f"{path}/identity-token-audiences", json_body={"audience": audience})
+    _emit_audiences(client_id, label, allowed, output)
 
 
 @outbound.command("list")
 def outbound_list(
-    app_ref: AppArg,
+    app_ref: AppArg = None,
+    identity: OutboundIdentityOpt = None,
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
@@ -258,16 +330,20 @@ def outbound_list(
     """List the audiences the application may get identity tokens for.
 
     Example: keyless federation outbound list orders-api
+
+    Example: keyless federation outbound list --identity billing-api
     """
+    _one_of(app_ref, identity)
     api = client(data_dir, server, ca)
-    found = api.resolve_app(app_ref)
-    _emit_audiences(found, api.call("GET", f"/applications/{found['client_id']}/identity-token-audiences"), output)
+    path, client_id, label = _owner(api, app_ref, identity)
+    _emit_audiences(client_id, label, api.call("GET", f"{path}/identity-token-audiences"), output)
 
 
 @outbound.command("deny")
 def outbound_deny(
-    app_ref: AppArg,
-    audience: AudienceArg,
+    app_ref: AppArg = None,
+    audience: AudienceArg = None,
+    identity: OutboundIdentityOpt = None,
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
@@ -277,18 +353,19 @@ def outbound_deny(
 
     Example: keyless federation outbound deny orders-api api://AzureADTokenExchange
     """
+    app_ref, audience = _shifted(app_ref, audience, identity, "AUDIENCE")
+    _one_of(app_ref, identity)
     api = client(data_dir, server, ca)
-    found = api.resolve_app(app_ref)
-    api.call("DELETE", f"/applications/{found['client_id']}/identity-token-audiences",
-             params={"audience": audience})
-    _emit_audiences(found, api.call("GET", f"/applications/{found['client_id']}/identity-token-audiences"), output)
+    path, client_id, label = _owner(api, app_ref, identity)
+    api.call("DELETE", f"{path}/identity-token-audiences", params={"audience": audience})
+    _emit_audiences(client_id, label, api.call("GET", f"{path}/identity-token-audiences"), output)
 
 
-def _emit_audiences(found: dict[str, Any], allowed: list[str], output: Output) -> None:
+def _emit_audiences(client_id: str, label: str, allowed: list[str], output: Output) -> None:
     if output is Output.json:
-        emit({"client_id": found["client_id"], "audiences": allowed}, output)
+        emit({"client_id": client_id, "audiences": allowed}, output)
     elif allowed:
         for audience in allowed:
             typer.echo(audience)
     else:
-        typer.echo(f"{found['display_name']} may get no identity tokens")
+        typer.echo(f"{label} may get no identity tokens")

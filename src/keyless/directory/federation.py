@@ -1,12 +1,15 @@
 """Federated identity credential use cases: add, list, remove (validated, limited, audited) and lint.
 
-Credentials hang off an owner (`owner_type`, `owner_id`). Applications are the owners today; the
-same calls take user-assigned identities once they exist (the store and the verifier already do).
+Credentials hang off an `Owner`: an application, or a managed identity (owner kind "identity", its
+client id). Federated credentials attach to applications and user-assigned identities; identity-token
+audiences to applications and both kinds of managed identity.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 from keyless.cache import TtlCache
 from keyless.clock import Clock
@@ -23,7 +26,8 @@ from keyless.domain.federation import (
     OwnerType,
     ReplayMode,
 )
-from keyless.domain.model import Application, AuditEvent, Tenant
+from keyless.domain.identities import ManagedIdentity
+from keyless.domain.model import AuditEvent, Tenant
 from keyless.domain.ports import DirectoryReader, UniqueViolation
 from keyless.ids import new_guid
 from keyless.jose.jws import ASYMMETRIC_ALGS
@@ -35,36 +39,62 @@ MIN_TOKEN_LIFETIME = 60
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
 
+@dataclass(frozen=True)
+class Owner:
+    """Whose credentials: an application, or a managed identity (by its client id either way)."""
+
+    type: OwnerType  # also how messages name it: "application" or "identity"
+    id: str  # the client id
+
+
+class IdentityLookup(Protocol):
+    async def get_identity(self, tenant_id: str, ref: str) -> ManagedIdentity | None: ...
+
+
 class FederationService:
     def __init__(
         self, store: FederationStore, directory: DirectoryReader, clock: Clock,
-        on_change: Callable[[], None] = lambda: None,
+        on_change: Callable[[], None] = lambda: None, identities: IdentityLookup | None = None,
     ) -> None:
         self._store = store
         self._directory = directory
         self._clock = clock
         self._on_change = on_change
+        self._identities = identities
 
-    async def _application(self, tenant: Tenant, client_id: str) -> Application:
+    async def application(self, tenant: Tenant, client_id: str) -> Owner:
+        """An application (not a managed identity: those have their own owner kind, `identity`)."""
         app = await self._directory.get_application(tenant.id, client_id)
         if app is None:
             raise NotFound("application_not_found", "no such application in this tenant")
-        return app
+        if app.managed_resource_id is not None:
+            raise Conflict("managed_identity", "that is a managed identity: name it with --identity "
+                                               "(the /identities/{ref}/... routes)")
+        return Owner("application", app.client_id)
 
-    async def list_for_application(self, tenant: Tenant, client_id: str) -> Sequence[FederatedCredential]:
-        app = await self._application(tenant, client_id)
-        return await self._store.federated_credentials(tenant.id, "application", app.client_id)
+    async def identity(self, tenant: Tenant, ref: str, *, user_assigned: bool = True) -> Owner:
+        """A managed identity by name, client id, object id or resource id. Federated credentials
+        (`user_assigned`) only attach to user-assigned identities, which outlive any one host; both
+        kinds may have identity-token audiences."""
+        found = await self._identities.get_identity(tenant.id, ref) if self._identities else None
+        if found is None:
+            raise NotFound("identity_not_found", "no such managed identity in this tenant")
+        if user_assigned and found.kind != "user":
+            raise Invalid("system_assigned", "federated credentials attach to user-assigned identities only")
+        return Owner("identity", found.client_id)
+
+    async def credentials(self, tenant: Tenant, owner: Owner) -> Sequence[FederatedCredential]:
+        return await self._store.federated_credentials(tenant.id, owner.type, owner.id)
 
     async def list_all(self, tenant: Tenant) -> Sequence[FederatedCredential]:
         return await self._store.list_federated_credentials(tenant.id)
 
-    async def add_to_application(
-        self, tenant: Tenant, client_id: str, *, actor: str, name: str, issuer: str, subject: str,
+    async def add(
+        self, tenant: Tenant, owner: Owner, *, actor: str, name: str, issuer: str, subject: str,
         audiences: Sequence[str] = (KEYLESS_EXCHANGE_AUDIENCE,), subject_is_pattern: bool = False,
         claims: Mapping[str, str] | None = None, algorithms: Sequence[str] = DEFAULT_ALGORITHMS,
         replay: str = "reuse", max_token_lifetime: int = DEFAULT_MAX_TOKEN_LIFETIME, description: str = "",
     ) -> FederatedCredential:
-        app = await self._application(tenant, client_id)
         if not name or len(name) > 120 or not set(name) <= _NAME_CHARS:
             raise Invalid("invalid_name", "name must be 1-120 letters, digits, '.', '_' or '-'")
         try:
@@ -89,83 +119,77 @@ class FederationService:
             raise Invalid("invalid_token_lifetime", "accepted token lifetime must be 1 minute to 24 hours")
         if len(description) > 512 or not description.isprintable():
             raise Invalid("invalid_description", "description must be at most 512 printable characters")
-        existing = await self._store.federated_credentials(tenant.id, "application", app.client_id)
+        existing = await self.credentials(tenant, owner)
         if len(existing) >= MAX_PER_OWNER:
             raise Conflict("too_many_federated_credentials",
-                           f"at most {MAX_PER_OWNER} federated credentials per application; remove one first")
+                           f"at most {MAX_PER_OWNER} federated credentials per {owner.type}; remove one first")
         if any(c.name == name for c in existing):
-            raise Conflict("federated_credential_exists", "the application has a federated credential of that name")
+            raise Conflict("federated_credential_exists", f"the {owner.type} has a federated credential of that name")
         if any(c.issuer == issuer and c.subject == subject and c.audience == audience for c in existing):
             raise Conflict("federated_credential_exists",
-                           "the application already trusts this issuer, subject and audience")
+                           f"the {owner.type} already trusts this issuer, subject and audience")
         credential = FederatedCredential(
-            id=new_guid(), tenant_id=tenant.id, owner_type="application", owner_id=app.client_id, name=name,
+            id=new_guid(), tenant_id=tenant.id, owner_type=owner.type, owner_id=owner.id, name=name,
             issuer=issuer, subject=subject, audience=audience, subject_is_pattern=subject_is_pattern,
             claims=conditions, algorithms=algs, replay=_replay(replay), max_token_lifetime=max_token_lifetime,
             description=description, created_at=self._clock.now(),
         )
-        audit = self._audit(tenant, actor, "federated_credential.add", app.client_id, credential_id=credential.id,
+        audit = self._audit(tenant, actor, "federated_credential.add", owner, credential_id=credential.id,
                             name=name, issuer=issuer, subject=subject, audience=audience,
                             subject_is_pattern=subject_is_pattern, claims=conditions, replay=replay)
         try:
             await self._store.add_federated_credential(credential, audit)
         except UniqueViolation:
             raise Conflict("federated_credential_exists",
-                           "the application has a federated credential of that name") from None
+                           f"the {owner.type} has a federated credential of that name") from None
         self._on_change()
         return credential
 
-    async def remove_from_application(self, tenant: Tenant, client_id: str, ref: str, *, actor: str) -> None:
+    async def remove(self, tenant: Tenant, owner: Owner, ref: str, *, actor: str) -> None:
         """`ref` is the credential's id or its name."""
-        app = await self._application(tenant, client_id)
-        existing = await self._store.federated_credentials(tenant.id, "application", app.client_id)
-        found = next((c for c in existing if ref in (c.id, c.name)), None)
+        found = next((c for c in await self.credentials(tenant, owner) if ref in (c.id, c.name)), None)
+        missing = NotFound("federated_credential_not_found", f"no such federated credential on this {owner.type}")
         if found is None:
-            raise NotFound("federated_credential_not_found", "no such federated credential on this application")
-        audit = self._audit(tenant, actor, "federated_credential.remove", app.client_id, credential_id=found.id,
+            raise missing
+        audit = self._audit(tenant, actor, "federated_credential.remove", owner, credential_id=found.id,
                             name=found.name)
-        if not await self._store.remove_federated_credential(tenant.id, "application", app.client_id, found.id,
-                                                             audit):
-            raise NotFound("federated_credential_not_found", "no such federated credential on this application")
+        if not await self._store.remove_federated_credential(tenant.id, owner.type, owner.id, found.id, audit):
+            raise missing
         self._on_change()
 
     # -- outbound identity tokens ---------------------------------------------------------------------
-    async def identity_token_audiences(self, tenant: Tenant, client_id: str) -> frozenset[str]:
-        app = await self._application(tenant, client_id)
-        return await self._store.identity_token_audiences(tenant.id, "application", app.client_id)
+    async def identity_token_audiences(self, tenant: Tenant, owner: Owner) -> frozenset[str]:
+        return await self._store.identity_token_audiences(tenant.id, owner.type, owner.id)
 
-    async def allow_identity_token_audience(self, tenant: Tenant, client_id: str, audience: str, *,
+    async def allow_identity_token_audience(self, tenant: Tenant, owner: Owner, audience: str, *,
                                             actor: str) -> None:
-        app = await self._application(tenant, client_id)
         try:
             v.identifier_uri(audience)
         except Invalid:
             raise Invalid("invalid_audience",
                           "audience must be an absolute URI such as api://KeylessTokenExchange") from None
-        existing = await self._store.identity_token_audiences(tenant.id, "application", app.client_id)
+        existing = await self.identity_token_audiences(tenant, owner)
         if audience in existing:
             return
         if len(existing) >= MAX_AUDIENCES_PER_OWNER:
-            raise Conflict("too_many_audiences", f"at most {MAX_AUDIENCES_PER_OWNER} audiences per application")
+            raise Conflict("too_many_audiences", f"at most {MAX_AUDIENCES_PER_OWNER} audiences per {owner.type}")
         if await self._directory.find_resource(tenant.id, audience) is not None:
             raise Conflict("audience_is_a_resource",
                            "that audience is a resource of this tenant: access tokens are issued for it")
-        audit = self._audit(tenant, actor, "identity_token_audience.add", app.client_id, audience=audience)
-        if await self._store.add_identity_token_audience(tenant.id, "application", app.client_id, audience, audit):
+        audit = self._audit(tenant, actor, "identity_token_audience.add", owner, audience=audience)
+        if await self._store.add_identity_token_audience(tenant.id, owner.type, owner.id, audience, audit):
             self._on_change()
 
-    async def disallow_identity_token_audience(self, tenant: Tenant, client_id: str, audience: str, *,
+    async def disallow_identity_token_audience(self, tenant: Tenant, owner: Owner, audience: str, *,
                                                actor: str) -> None:
-        app = await self._application(tenant, client_id)
-        audit = self._audit(tenant, actor, "identity_token_audience.remove", app.client_id, audience=audience)
-        if not await self._store.remove_identity_token_audience(tenant.id, "application", app.client_id, audience,
-                                                                audit):
-            raise NotFound("audience_not_found", "that audience is not allowed for this application")
+        audit = self._audit(tenant, actor, "identity_token_audience.remove", owner, audience=audience)
+        if not await self._store.remove_identity_token_audience(tenant.id, owner.type, owner.id, audience, audit):
+            raise NotFound("audience_not_found", f"that audience is not allowed for this {owner.type}")
         self._on_change()
 
-    def _audit(self, tenant: Tenant, actor: str, action: str, target_id: str, **details: object) -> AuditEvent:
+    def _audit(self, tenant: Tenant, actor: str, action: str, owner: Owner, **details: object) -> AuditEvent:
         return AuditEvent(time=self._clock.now(), tenant_id=tenant.id, actor=actor, action=action,
-                          target_type="application", target_id=target_id, details=dict(details))
+                          target_type=owner.type, target_id=owner.id, details=dict(details))
 
 
 def _replay(value: str) -> ReplayMode:

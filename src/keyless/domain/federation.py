@@ -1,8 +1,11 @@
 """Federated identity credentials: which external issuer's tokens stand for which Keyless principal.
 
-A credential belongs to an owner named by kind and id (`owner_type` "application" with the client id
-today; "identity" with a user-assigned identity's id once those exist), so the same table, rules and
-verifier serve both. Times are Unix epoch seconds, as everywhere in the domain.
+A credential belongs to an owner named by kind and id: `owner_type` "application" or "identity" (a
+managed identity), `owner_id` the owner's client id. A managed identity is stored as an application,
+but its credentials are kept under "identity": the kind says what was trusted, and the verifier
+derives it from the client that signs in (`owner_type_of`), so a credential written for one kind is
+never consulted for the other. The same table, rules and verifier serve both. Times are Unix epoch
+seconds, as everywhere in the domain.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from keyless.domain.model import AuditEvent
+from keyless.domain.model import Application, AuditEvent
 
 OwnerType = Literal["application", "identity"]
 # How often one external token may be exchanged. "reuse": any number of times within its capped
@@ -24,6 +27,11 @@ KEYLESS_EXCHANGE_AUDIENCE = "api://KeylessTokenExchange"
 ENTRA_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
 DEFAULT_ALGORITHMS: tuple[str, ...] = ("RS256", "ES256")
 DEFAULT_MAX_TOKEN_LIFETIME = 86400
+
+
+def owner_type_of(app: Application) -> OwnerType:
+    """The owner kind whose federated credentials and identity-token audiences belong to this client."""
+    return "identity" if app.managed_resource_id is not None else "application"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from keyless.clock import Clock
 from keyless.crypto.secrets import SecretHasher
+from keyless.domain.federation import owner_type_of
 from keyless.domain.model import SignInEvent, Tenant
 from keyless.domain.ports import DirectoryReader, OneTimeUses
 from keyless.oauth import tokens
@@ -182,7 +183,7 @@ class TokenService:
             return None
         audience = requested_resource(req.get("scope"), req.get("resource")).identifier
         allowed = await self._federation.credentials.identity_token_audiences(
-            tenant.id, "application", client.app.client_id)
+            tenant.id, owner_type_of(client.app), client.app.client_id)
         return audience if audience in allowed else None
 
     async def _identity_token(

@@ -95,6 +95,7 @@ class ServerContext:
                                                       name="audit")
         vaults = VaultService(vault_store, clock, kek, audit_sink=audits.record, cache_ttl=settings.cache_ttl)
         fed_store = SqlFederationStore(engine)
+        host_store = SqlHostStore(engine, store)
         fed_reader = CachedFederationReader(fed_store, clock, ttl=settings.cache_ttl)
         fetcher = HttpMetadataFetcher(ca_bundle=settings.federation_ca_bundle,
                                       allow_private=settings.allow_private_issuers)
@@ -122,8 +123,8 @@ class ServerContext:
             tokens=tokens, admin=DirectoryService(store, clock, hasher, kek, on_change), signins=signins,
             base_url=base_url, kek=kek, bearers=BearerVerifier(keyring, clock, base_url), vaults=vaults,
             audits=audits, vault_resource=settings.vault_resource(),
-            hosts=HostService(SqlHostStore(engine, store), clock, hasher, on_change),
-            federation=FederationService(fed_store, store, clock, on_change),
+            hosts=HostService(host_store, clock, hasher, on_change),
+            federation=FederationService(fed_store, store, clock, on_change, identities=host_store),
             issuer_keys=issuer_keys, fetcher=fetcher,
         )
 

@@ -230,6 +230,11 @@ class SqlHostStore:
             delete(t.identity_assignments).where(t.identity_assignments.c.identity_client_id == client_id)
         )
         await conn.execute(delete(t.role_assignments).where(t.role_assignments.c.principal_client_id == client_id))
+        # Rows of either owner kind: a client id names one principal, and rows an earlier build let the
+        # application routes write for an identity must not outlive it.
+        fc, ita = t.federated_credentials, t.identity_token_audiences
+        await conn.execute(delete(fc).where(fc.c.owner_id == client_id))
+        await conn.execute(delete(ita).where(ita.c.owner_id == client_id))
         await conn.execute(delete(t.managed_identities).where(t.managed_identities.c.client_id == client_id))
         await conn.execute(delete(t.applications).where(t.applications.c.client_id == client_id))
 

@@ -147,3 +147,31 @@ def test_serve_flags_trust_an_issuer_ca_and_exempt_a_private_issuer(
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=15)
+
+
+def test_identity_add_list_test_lint_remove(fed_server: RunningServer, issuer: ExternalIssuer,
+                                            tmp_path: Path) -> None:
+    """`--identity` takes the place of APP on every subcommand; the application form is unchanged."""
+    name = f"cli-fed-mi-{uuid.uuid4().hex[:6]}"
+    identity = fed_server.cli_json("identity", "create", name)
+    added = fed_server.cli_json("federation", "add", "--identity", name, "--name", "prod", "--issuer",
+                                issuer.issuer, "--subject", SUBJECT)
+    assert (added["owner_type"], added["client_id"]) == ("identity", identity["client_id"])
+    by_resource_id = fed_server.cli_json("federation", "list", "--identity", identity["resource_id"])
+    assert [c["id"] for c in by_resource_id] == [added["id"]]
+    token = tmp_path / "token.jwt"
+    token.write_text(issuer.token(SUBJECT))
+    proc = fed_server.cli("federation", "test", "--identity", name, "--token", str(token))
+    assert proc.stdout.splitlines()[0] == "result: match - credential 'prod' matches"
+    assert fed_server.cli_json("federation", "lint", "--identity", name) == []
+    proc = fed_server.cli("federation", "list", identity["client_id"], "--identity", name, check=False)
+    assert (proc.returncode, proc.stderr.strip()) == (1, "error: give exactly one of APP or --identity")
+    for args in (("list",), ("remove", "--identity", name), ("outbound", "allow", "--identity", name)):
+        assert fed_server.cli("federation", *args, check=False).returncode == 2  # a usage mistake, as before
+    removed = fed_server.cli_json("federation", "remove", "--identity", name, "prod")
+    assert removed == {"removed": True, "client_id": identity["client_id"], "credential": "prod"}
+    assert fed_server.cli_json("federation", "list", "--identity", name) == []
+    allowed = fed_server.cli_json("federation", "outbound", "allow", "--identity", name, "api://KeylessTokenExchange")
+    assert allowed == {"client_id": identity["client_id"], "audiences": ["api://KeylessTokenExchange"]}
+    denied = fed_server.cli_json("federation", "outbound", "deny", "--identity", name, "api://KeylessTokenExchange")
+    assert denied["audiences"] == []

@@ -21,7 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keyless.clock import Clock
-from keyless.domain.federation import DEFAULT_MAX_TOKEN_LIFETIME, FederatedCredential, FederationReader
+from keyless.domain.federation import (
+    DEFAULT_MAX_TOKEN_LIFETIME,
+    FederatedCredential,
+    FederationReader,
+    owner_type_of,
+)
 from keyless.domain.model import ClientRecord, Tenant
 from keyless.domain.ports import DirectoryReader, OneTimeUses
 from keyless.jose.jws import InvalidJws, verify_with_key
@@ -194,7 +199,7 @@ async def verify(
     if record is None:
         raise InvalidClient(detail="federated:unknown_client", description=DESCRIPTIONS["issuer_not_trusted"],
                             auth_method=METHOD)
-    credentials = await federation.credentials.federated_credentials(tenant.id, "application", client_id)
+    credentials = await federation.credentials.federated_credentials(tenant.id, owner_type_of(record.app), client_id)
     found = await examine(assertion, header, claims, credentials, federation.issuer_keys, clock)
     if found.failed is not None or found.matched is None or found.exp is None or found.issuer is None:
         err = failure(found.failed or "subject")

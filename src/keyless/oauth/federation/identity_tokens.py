@@ -10,7 +10,9 @@ credential (issuer = this tenant's issuer, subject = the object id).
 `typ` is `JWT`, not `at+jwt`: resource servers that validate Keyless access tokens (`keyless.verify`)
 refuse it, so an identity token cannot be replayed as an access token (RFC 8725 §3.11). This is the
 shape Entra gives a managed identity for `api://AzureADTokenExchange`, which is why unmodified
-azure-identity credentials can ask for it and hand it on as a client assertion.
+azure-identity credentials can ask for it and hand it on as a client assertion. A managed identity
+(through its host's agent) gets the same token, with its resource id as `xms_mirid`; its allowlist
+is kept under owner kind "identity".
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def identity_token_claims(
     *, issuer: str, tenant: Tenant, client: Application, audience: str, now: int, token_id: str,
     lifetime: int = IDENTITY_TOKEN_LIFETIME,
 ) -> dict[str, Any]:
-    return {
+    claims: dict[str, Any] = {
         "iss": issuer,
         "sub": client.object_id,
         "aud": audience,
@@ -44,6 +46,9 @@ def identity_token_claims(
         "idtyp": "app",
         "ver": "2.0",
     }
+    if client.managed_resource_id is not None:
+        claims["xms_mirid"] = client.managed_resource_id  # as in the identity's access tokens
+    return claims
 
 
 def mint_identity_token(key: ActiveKey, claims: dict[str, Any]) -> str:

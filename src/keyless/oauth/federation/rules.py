@@ -166,6 +166,7 @@ class Finding:
     severity: str  # "warning" or "error"
     code: str
     message: str
+    owner_type: str = "application"
 
 
 def lint(credentials: list[FederatedCredential]) -> list[Finding]:
@@ -173,7 +174,7 @@ def lint(credentials: list[FederatedCredential]) -> list[Finding]:
     findings: list[Finding] = []
 
     def add(c: FederatedCredential, severity: str, code: str, message: str) -> None:
-        findings.append(Finding(c.id, c.owner_id, c.name, severity, code, message))
+        findings.append(Finding(c.id, c.owner_id, c.name, severity, code, message, c.owner_type))
 
     seen: dict[tuple[str, str, str], FederatedCredential] = {}
     for c in credentials:

@@ -1,4 +1,7 @@
-"""Management API for federated identity credentials: add, list, remove, test a token, lint.
+"""Management API for federated identity credentials: add, list, remove, test a token, lint, on
+applications (`/applications/{client_id}/…`) and user-assigned identities (`/identities/{ref}/…`,
+ref = name, client id, object id or resource id); and outbound identity-token audiences of
+applications and managed identities of either kind.
 
 `test` runs the token endpoint's own checks (`federated.examine`, the one policy function, E09)
 without consuming anything and explains the outcome per credential: which one matched, or exactly
@@ -7,14 +10,14 @@ which check failed where. It needs Keyless.Admin, since it makes the server fetc
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from keyless.directory.errors import Invalid
-from keyless.directory.federation import FederationService
+from keyless.directory.federation import FederationService, Owner
 from keyless.domain.federation import (
     DEFAULT_ALGORITHMS,
     DEFAULT_MAX_TOKEN_LIFETIME,
@@ -55,6 +58,7 @@ async def _admin(request: Request, tenant: str) -> Caller:
 
 Reader = Annotated[Caller, Depends(_reader)]
 Admin = Annotated[Caller, Depends(_admin)]
+OwnerPath = Annotated[Literal["applications", "identities"], Path()]
 
 
 class FederatedCredentialCreate(Strict):
@@ -91,7 +95,7 @@ class FederatedCredentialOut(BaseModel):
     def of(cls, c: FederatedCredential) -> FederatedCredentialOut:
         return cls(
             id=c.id, owner_type=c.owner_type, owner_id=c.owner_id,
-            client_id=c.owner_id if c.owner_type == "application" else None, name=c.name, issuer=c.issuer,
+            client_id=c.owner_id, name=c.name, issuer=c.issuer,
             subject=c.subject, subject_is_pattern=c.subject_is_pattern, audiences=[c.audience],
             claims=dict(c.claims), algorithms=list(c.algorithms), replay=c.replay,
             max_token_lifetime=c.max_token_lifetime, description=c.description, created_at=c.created_at,
@@ -105,26 +109,29 @@ class TokenTest(Strict):
 class FindingOut(BaseModel):
     credential_id: str
     client_id: str
+    owner_type: str
     name: str
     severity: str
     code: str
     message: str
 
 
-@router.get("/applications/{client_id}/federated-credentials", response_model=list[FederatedCredentialOut],
-            summary="List an application's federated identity credentials")
-async def list_credentials(request: Request, client_id: str, caller: Reader) -> list[FederatedCredentialOut]:
-    found = await _service(request).list_for_application(caller.tenant, client_id)
-    return [FederatedCredentialOut.of(c) for c in found]
+async def _application(request: Request, client_id: str, caller: Caller) -> Owner:
+    return await _service(request).application(caller.tenant, client_id)
 
 
-@router.post("/applications/{client_id}/federated-credentials", response_model=FederatedCredentialOut,
-             status_code=201, summary="Trust tokens of an external issuer for one subject")
-async def add_credential(
-    request: Request, client_id: str, body: FederatedCredentialCreate, caller: Admin
-) -> FederatedCredentialOut:
-    credential = await _service(request).add_to_application(
-        caller.tenant, client_id, actor=caller.client_id, name=body.name, issuer=body.issuer,
+async def _identity(request: Request, ref: str, caller: Caller) -> Owner:
+    return await _service(request).identity(caller.tenant, ref)
+
+
+async def _list(request: Request, owner: Owner, caller: Caller) -> list[FederatedCredentialOut]:
+    return [FederatedCredentialOut.of(c) for c in await _service(request).credentials(caller.tenant, owner)]
+
+
+async def _add(request: Request, owner: Owner, body: FederatedCredentialCreate, caller: Caller
+               ) -> FederatedCredentialOut:
+    credential = await _service(request).add(
+        caller.tenant, owner, actor=caller.client_id, name=body.name, issuer=body.issuer,
         subject=body.subject, audiences=body.audiences, subject_is_pattern=body.subject_is_pattern,
         claims=body.claims, algorithms=body.algorithms, replay=body.replay,
         max_token_lifetime=body.max_token_lifetime, description=body.description,
@@ -132,23 +139,65 @@ async def add_credential(
     return FederatedCredentialOut.of(credential)
 
 
+@router.get("/applications/{client_id}/federated-credentials", response_model=list[FederatedCredentialOut],
+            summary="List an application's federated identity credentials")
+async def list_credentials(request: Request, client_id: str, caller: Reader) -> list[FederatedCredentialOut]:
+    return await _list(request, await _application(request, client_id, caller), caller)
+
+
+@router.get("/identities/{ref}/federated-credentials", response_model=list[FederatedCredentialOut],
+            summary="List a user-assigned identity's federated identity credentials")
+async def list_identity_credentials(request: Request, ref: str, caller: Reader) -> list[FederatedCredentialOut]:
+    return await _list(request, await _identity(request, ref, caller), caller)
+
+
+@router.post("/applications/{client_id}/federated-credentials", response_model=FederatedCredentialOut,
+             status_code=201, summary="Trust tokens of an external issuer for one subject")
+async def add_credential(
+    request: Request, client_id: str, body: FederatedCredentialCreate, caller: Admin
+) -> FederatedCredentialOut:
+    return await _add(request, await _application(request, client_id, caller), body, caller)
+
+
+@router.post("/identities/{ref}/federated-credentials", response_model=FederatedCredentialOut,
+             status_code=201, summary="Trust tokens of an external issuer as a user-assigned identity")
+async def add_identity_credential(
+    request: Request, ref: str, body: FederatedCredentialCreate, caller: Admin
+) -> FederatedCredentialOut:
+    return await _add(request, await _identity(request, ref, caller), body, caller)
+
+
 @router.delete("/applications/{client_id}/federated-credentials/{ref}", status_code=204,
                summary="Remove a federated credential (by id or name)")
 async def remove_credential(request: Request, client_id: str, ref: str, caller: Admin) -> Response:
-    await _service(request).remove_from_application(caller.tenant, client_id, ref, actor=caller.client_id)
+    owner = await _application(request, client_id, caller)
+    await _service(request).remove(caller.tenant, owner, ref, actor=caller.client_id)
+    return Response(status_code=204)
+
+
+@router.delete("/identities/{identity}/federated-credentials/{ref}", status_code=204,
+               summary="Remove a user-assigned identity's federated credential (by id or name)")
+async def remove_identity_credential(request: Request, identity: str, ref: str, caller: Admin) -> Response:
+    owner = await _identity(request, identity, caller)
+    await _service(request).remove(caller.tenant, owner, ref, actor=caller.client_id)
     return Response(status_code=204)
 
 
 @router.get("/federated-credentials/lint", response_model=list[FindingOut],
             summary="Federated credentials that trust more than one repository or namespace, and other risks")
-async def lint(request: Request, caller: Reader, client_id: str | None = None) -> list[FindingOut]:
+async def lint(request: Request, caller: Reader, client_id: str | None = None,
+               identity: Annotated[str | None, Query(max_length=512)] = None) -> list[FindingOut]:
     service = _service(request)
+    if client_id is not None and identity is not None:
+        raise Invalid("invalid_request", "give client_id or identity, not both")
     if client_id is not None:
-        credentials = list(await service.list_for_application(caller.tenant, client_id))
+        credentials = list(await service.credentials(caller.tenant, await _application(request, client_id, caller)))
+    elif identity is not None:
+        credentials = list(await service.credentials(caller.tenant, await _identity(request, identity, caller)))
     else:
         credentials = list(await service.list_all(caller.tenant))
-    return [FindingOut(credential_id=f.credential_id, client_id=f.owner_id, name=f.name, severity=f.severity,
-                       code=f.code, message=f.message) for f in rules.lint(credentials)]
+    return [FindingOut(credential_id=f.credential_id, client_id=f.owner_id, owner_type=f.owner_type, name=f.name,
+                       severity=f.severity, code=f.code, message=f.message) for f in rules.lint(credentials)]
 
 
 def _claim_summary(header: dict[str, Any], claims: dict[str, Any]) -> dict[str, Any]:
@@ -180,24 +229,23 @@ def _verdicts(credentials: list[FederatedCredential], found: federated.Examinati
     return out
 
 
-@router.post("/applications/{client_id}/federated-credentials/test", summary="Explain whether a token would sign in")
-async def test_token(request: Request, client_id: str, body: TokenTest, caller: Admin) -> dict[str, Any]:
+async def _test(request: Request, owner: Owner, token: str, caller: Caller) -> dict[str, Any]:
     ctx = _ctx(request)
-    credentials = list(await _service(request).list_for_application(caller.tenant, client_id))
+    credentials = list(await _service(request).credentials(caller.tenant, owner))
     try:
-        header, claims = split_compact(body.token.strip(), max_length=MAX_ASSERTION)
+        header, claims = split_compact(token.strip(), max_length=MAX_ASSERTION)
     except MalformedJose as exc:
         raise Invalid("not_a_jwt", f"the token is not a compact signed JWT ({exc})") from None
     issuer_keys: IssuerKeys | None = ctx.issuer_keys
     assert issuer_keys is not None
-    found = await federated.examine(body.token.strip(), header, claims, credentials, issuer_keys, ctx.clock)
-    app = await ctx.directory.get_application(caller.tenant.id, client_id)
+    found = await federated.examine(token.strip(), header, claims, credentials, issuer_keys, ctx.clock)
+    app = await ctx.directory.get_application(caller.tenant.id, owner.id)
     result = "match" if found.failed is None else "no_match"
     if found.failed is None and app is not None and not app.enabled:
         result = "no_match"
     return {
         "result": result,
-        "client_id": client_id,
+        "client_id": owner.id,
         "matched": found.matched.name if found.matched else None,
         "failed_check": found.failed,
         "explanation": (f"credential {found.matched.name!r} matches" if found.matched
@@ -210,27 +258,46 @@ async def test_token(request: Request, client_id: str, body: TokenTest, caller: 
     }
 
 
+@router.post("/applications/{client_id}/federated-credentials/test", summary="Explain whether a token would sign in")
+async def test_token(request: Request, client_id: str, body: TokenTest, caller: Admin) -> dict[str, Any]:
+    return await _test(request, await _application(request, client_id, caller), body.token, caller)
+
+
+@router.post("/identities/{ref}/federated-credentials/test",
+             summary="Explain whether a token would sign in as a user-assigned identity")
+async def test_identity_token(request: Request, ref: str, body: TokenTest, caller: Admin) -> dict[str, Any]:
+    return await _test(request, await _identity(request, ref, caller), body.token, caller)
+
+
 class AudienceIn(Strict):
     audience: str = Field(max_length=512)
 
 
-@router.get("/applications/{client_id}/identity-token-audiences", response_model=list[str],
-            summary="Audiences the application may get an outbound identity token for")
-async def list_audiences(request: Request, client_id: str, caller: Reader) -> list[str]:
-    return sorted(await _service(request).identity_token_audiences(caller.tenant, client_id))
+async def _outbound(request: Request, kind: str, ref: str, caller: Caller) -> Owner:
+    if kind == "applications":
+        return await _application(request, ref, caller)
+    return await _service(request).identity(caller.tenant, ref, user_assigned=False)
 
 
-@router.post("/applications/{client_id}/identity-token-audiences", response_model=list[str], status_code=201,
+@router.get("/{kind}/{ref}/identity-token-audiences", response_model=list[str],
+            summary="Audiences an application or managed identity may get an outbound identity token for")
+async def list_audiences(request: Request, kind: OwnerPath, ref: str, caller: Reader) -> list[str]:
+    owner = await _outbound(request, kind, ref, caller)
+    return sorted(await _service(request).identity_token_audiences(caller.tenant, owner))
+
+
+@router.post("/{kind}/{ref}/identity-token-audiences", response_model=list[str], status_code=201,
              summary="Allow an outbound identity token audience (idempotent)")
-async def allow_audience(request: Request, client_id: str, body: AudienceIn, caller: Admin) -> list[str]:
+async def allow_audience(request: Request, kind: OwnerPath, ref: str, body: AudienceIn, caller: Admin) -> list[str]:
     service = _service(request)
-    await service.allow_identity_token_audience(caller.tenant, client_id, body.audience, actor=caller.client_id)
-    return sorted(await service.identity_token_audiences(caller.tenant, client_id))
+    owner = await _outbound(request, kind, ref, caller)
+    await service.allow_identity_token_audience(caller.tenant, owner, body.audience, actor=caller.client_id)
+    return sorted(await service.identity_token_audiences(caller.tenant, owner))
 
 
-@router.delete("/applications/{client_id}/identity-token-audiences", status_code=204,
+@router.delete("/{kind}/{ref}/identity-token-audiences", status_code=204,
                summary="Stop issuing identity tokens for an audience")
-async def disallow_audience(request: Request, client_id: str, audience: str, caller: Admin) -> Response:
-    await _service(request).disallow_identity_token_audience(caller.tenant, client_id, audience,
-                                                             actor=caller.client_id)
+async def disallow_audience(request: Request, kind: OwnerPath, ref: str, audience: str, caller: Admin) -> Response:
+    owner = await _outbound(request, kind, ref, caller)
+    await _service(request).disallow_identity_token_audience(caller.tenant, owner, audience, actor=caller.client_id)
     return Response(status_code=204)
