@@ -14,6 +14,7 @@ from keyless.cli import (
     federation,
     grants,
     keys,
+    login,
     logs,
     secrets,
     server_cmds,
@@ -38,6 +39,8 @@ app = typer.Typer(
 app.command("init")(server_cmds.init)
 app.command("serve")(server_cmds.serve)
 app.command("up")(up.up)
+app.command("login")(login.login)
+app.command("logout")(login.logout)
 app.add_typer(server_cmds.db_app, name="db")
 app.add_typer(apps.app, name="app")
 app.add_typer(secrets.app, name="secret")

@@ -12,14 +12,17 @@ A link that is set up but refused (a wrong secret) ends the search with that err
 azure-identity: falling through to another identity would hide the mistake. When no link is set up,
 `CredentialUnavailableError` lists each link's reason.
 
-There is no developer-login link: Keyless has no user sign-in; on a developer's machine set the
-environment variables for an application of your own.
+4. **developer login** — the profile `keyless login APP` writes on a workstation
+   (`KEYLESS_DEVELOPER_PROFILE`, default `~/.config/keyless/developer.json`): a certificate credential
+   of the developer's own application, whose key was made on that workstation.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -41,6 +44,30 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 C = TypeVar("C")
+DEVELOPER_KEY = "developer.key"
+DEVELOPER_CERTIFICATE = "developer.pem"
+
+
+def developer_profile_path() -> Path:
+    return Path(os.environ.get("KEYLESS_DEVELOPER_PROFILE") or Path.home() / ".config" / "keyless" / "developer.json")
+
+
+class _NotSetUp(Exception):
+    """This link is simply not configured here (as opposed to configured and broken)."""
+
+
+def _developer(make_cert: Callable[..., C], ca: PathLike | None) -> C:
+    """The developer login's certificate credential, from the profile `keyless login` wrote."""
+    path = developer_profile_path()
+    try:
+        profile = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise _NotSetUp(f"no developer profile at {path} (keyless login APP makes one)") from None
+    folder = path.parent
+    return make_cert(profile["tenant"], profile["client_id"],
+                     certificate_path=folder / profile.get("certificate", DEVELOPER_CERTIFICATE),
+                     private_key_path=folder / profile.get("private_key", DEVELOPER_KEY),
+                     authority=profile["authority"], ca=ca or profile.get("ca"))
 
 
 def _links(make_secret: Callable[..., C], make_cert: Callable[..., C], make_workload: Callable[..., C],
@@ -57,7 +84,9 @@ def _links(make_secret: Callable[..., C], make_cert: Callable[..., C], make_work
     def build(name: str, make: Callable[[], C]) -> None:
         try:
             links.append((name, make()))
-        except (ValueError, CredentialError, OSError) as exc:
+        except _NotSetUp as exc:
+            links.append((name, str(exc)))
+        except (ValueError, CredentialError, OSError, KeyError) as exc:
             links.append((name, f"set up but unusable: {exc}"))
 
     if env.get("AZURE_CLIENT_SECRET") or env.get("AZURE_CLIENT_CERTIFICATE_PATH"):
@@ -77,6 +106,7 @@ def _links(make_secret: Callable[..., C], make_cert: Callable[..., C], make_work
     else:
         links.append(("workload identity", "AZURE_FEDERATED_TOKEN_FILE is not set"))
     build("managed identity", lambda: make_managed(client_id=managed_identity_client_id or client))
+    build("developer login", lambda: _developer(make_cert, ca))
     return links
 
 

@@ -20,6 +20,7 @@ def no_agent(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KEYLESS_AGENT_SOCKET", str(tmp_path / "no-agent.sock"))
     monkeypatch.setenv("KEYLESS_AGENT_ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("KEYLESS_DEVELOPER_PROFILE", str(tmp_path / "no-profile" / "developer.json"))
 
 
 def test_nothing_set_up_names_every_link() -> None:
@@ -30,6 +31,17 @@ def test_nothing_set_up_names_every_link() -> None:
     assert "environment: AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH is not set" in message
     assert "workload identity: AZURE_FEDERATED_TOKEN_FILE is not set" in message
     assert "managed identity: no managed identity endpoint at http://127.0.0.1:" in message
+    assert "developer login: no developer profile at " in message and "(keyless login APP makes one)" in message
+
+
+def test_a_broken_developer_profile_is_reported(tmp_path: Path) -> None:
+    import os
+
+    Path(os.environ["KEYLESS_DEVELOPER_PROFILE"]).parent.mkdir()
+    Path(os.environ["KEYLESS_DEVELOPER_PROFILE"]).write_text("{not json")
+    with DefaultCredential() as cred, pytest.raises(CredentialUnavailableError, match="developer login: set up but "
+                                                                                       "unusable: "):
+        cred.get_token("api://orders/.default")
 
 
 def test_half_configured_environment_says_what_is_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
