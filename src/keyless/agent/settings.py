@@ -24,7 +24,7 @@ class AgentSettings:
     allowed_hosts: tuple[str, ...] = ()  # extra Host header values besides the loopback names
     rate: float = 500.0  # requests per second per caller (0 disables)
     burst: float = 1000.0
-    poll_interval: float = 30.0  # how often the host's identities and bindings are fetched
+    poll_interval: float = 5.0  # how often the host's identities and bindings are fetched (and removal noticed)
     refresh_interval: float = 1.0  # how often due tokens and the certificate are checked
     # After a renewal the previous key signs this long: server replicas cache a host's certificates
     # for up to twice their cache TTL (5 s by default).

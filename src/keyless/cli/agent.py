@@ -35,7 +35,8 @@ def agent(
     allow_host: Annotated[list[str] | None, typer.Option("--allow-host", help="Extra accepted Host header value.")
                           ] = None,
     rate: Annotated[float, typer.Option("--rate", help="Requests per second per caller (0: no limit).")] = 500.0,
-    poll: Annotated[float, typer.Option("--poll", help="Seconds between fetches of the host's identities.")] = 30.0,
+    poll: Annotated[float, typer.Option(
+        "--poll", help="Seconds between fetches of the host's identities (and of its removal).")] = 5.0,
 ) -> None:
     """Run the agent in the foreground: enroll with --join-token the first time, then serve tokens
     for this host's managed identities. Stop it with Ctrl-C or SIGTERM.
