@@ -73,7 +73,7 @@ def agent(
 def status(
     listen: Annotated[str, typer.Option("--listen", help="The agent's HOST:PORT.")] = DEFAULT_LISTEN,
     socket_path: Annotated[Path | None, typer.Option("--socket", help="Ask over this Unix socket instead.")] = None,
-    output: OutputOpt = Output.table,
+    output: OutputOpt = Output.json,
 ) -> None:
     """Show the running agent's state: ok, degraded (server unreachable, serving cached tokens) or
     revoked (the host was removed); its host, certificate expiry and cached tokens.

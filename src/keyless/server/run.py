@@ -20,6 +20,7 @@ from keyless.server.logs import configure
 from keyless.server.settings import ServerSettings
 
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+SHUTDOWN_GRACE_SECONDS = 5
 
 
 def tls_config(config: uvicorn.Config) -> None:
@@ -75,6 +76,10 @@ async def serve(settings: ServerSettings, *, clock: Clock | None = None,
         proxy_headers=False,
         lifespan="on",
         timeout_keep_alive=30,
+        # On shutdown an idle TLS connection whose peer does not read (a pooled client connection) would
+        # hold the close_notify exchange for the event loop's 30 s SSL shutdown timeout: give in-flight
+        # requests a few seconds, then close the rest, so Ctrl+C ends the server promptly (docs/cli.md).
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
         limit_concurrency=2048,
         h11_max_incomplete_event_size=16 * 1024,
     )

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.integration.cli.helpers import one_error_line
+from tests.integration.cli.helpers import epoch, one_error_line
 from tests.support.server import RunningServer
 
 
@@ -29,7 +29,7 @@ def test_rotate_publishes_a_next_key_and_retire_removes_it(server: RunningServer
     before = time.time()
     new = server.cli_json("key", "rotate", "--activate-in", "10m", "--alg", "ES256")
     assert new["status"] == "next" and new["alg"] == "ES256"
-    assert before + 600 - 5 <= new["activates_at"] <= time.time() + 600 + 5
+    assert before + 600 - 5 <= epoch(new["activates_at"]) <= time.time() + 600 + 5
     assert new["kid"] in jwks_kids(server)  # published before it signs
 
     refused = server.cli("key", "retire", new["kid"], check=False, input="")
