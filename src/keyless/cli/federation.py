@@ -303,7 +303,7 @@ def outbound_allow(
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    output: OutputOpt = Output.table,
 ) -> None:
     """Let the application ask for identity tokens with this audience (scope AUDIENCE/.default).
 
@@ -326,7 +326,7 @@ def outbound_list(
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    output: OutputOpt = Output.table,
 ) -> None:
     """List the audiences the application may get identity tokens for.
 
@@ -348,7 +348,7 @@ def outbound_deny(
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    output: OutputOpt = Output.table,
 ) -> None:
     """Stop issuing identity tokens with this audience to the application.
 
