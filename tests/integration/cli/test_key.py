@@ -46,10 +46,10 @@ def test_rotate_publishes_a_next_key_and_retire_removes_it(server: RunningServer
 
 def test_bad_input_is_one_error_line(sqlite_server: RunningServer) -> None:
     bad_delay = sqlite_server.cli("key", "rotate", "--activate-in", "soon", check=False)
-    assert bad_delay.returncode == 1
+    assert bad_delay.returncode == 2  # a malformed value is a usage mistake (docs/cli.md)
     assert "--activate-in" in one_error_line(bad_delay.stderr)
     too_late = sqlite_server.cli("key", "rotate", "--activate-in", "8d", check=False)
-    assert too_late.returncode == 1
+    assert too_late.returncode == 2
     assert "--activate-in" in one_error_line(too_late.stderr)
     unknown = sqlite_server.cli("key", "retire", "no-such-kid", "--yes", check=False)
     assert unknown.returncode == 1

@@ -60,8 +60,8 @@ def test_audit_filters_by_action_and_client(sqlite_server: RunningServer,
 
 def test_bad_filters_are_one_error_line(sqlite_server: RunningServer) -> None:
     since = sqlite_server.cli("log", "signins", "--since", "yesterday", check=False)
-    assert since.returncode == 1
+    assert since.returncode == 2  # a malformed value is a usage mistake (docs/cli.md)
     assert "--since" in one_error_line(since.stderr)
     audit_since = sqlite_server.cli("log", "audit", "--since", "1w", check=False)
-    assert audit_since.returncode == 1
+    assert audit_since.returncode == 2
     assert "--since" in one_error_line(audit_since.stderr)

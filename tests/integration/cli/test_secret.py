@@ -74,7 +74,7 @@ def test_bad_duration_is_one_line_and_makes_nothing(sqlite_server: RunningServer
     sqlite_server.cli("app", "create", name)
     for bad in ("30x", "soon", "-1d", "0d"):
         proc = sqlite_server.cli("secret", "add", name, "--expires-in", bad, check=False)
-        assert proc.returncode == 1, bad
+        assert proc.returncode == 2, bad  # a malformed value is a usage mistake (docs/cli.md)
         assert "--expires-in" in one_error_line(proc.stderr)
         assert "kls_" not in proc.stdout + proc.stderr
     too_long = sqlite_server.cli("secret", "add", name, "--expires-in", "5y", check=False)
