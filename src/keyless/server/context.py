@@ -30,6 +30,7 @@ from keyless.store import db
 from keyless.store.directory import SqlDirectoryStore
 from keyless.store.federation import SqlFederationStore
 from keyless.store.hosts import SqlHostStore
+from keyless.store.installation import agree_public_url
 from keyless.store.vault import SqlVaultStore
 from keyless.vault.service import VaultService
 
@@ -88,7 +89,13 @@ class ServerContext:
         keyring = KeyRing(store, kek, clock, ttl=min(30.0, max(settings.cache_ttl, 1.0)))
         hasher = secret_hasher(kek)
         signins = SignInBatcher(store, settings.signin_flush_interval)
-        base_url = settings.base_url(bound_port)
+        try:
+            base_url = await agree_public_url(
+                engine, settings.base_url(config.get("server_url"), bound_port), move=settings.move_public_url
+            )
+        except Exception:
+            await engine.dispose()
+            raise
 
         vault_store = SqlVaultStore(engine)
         audits: BatchWriter[AuditEvent] = BatchWriter(vault_store.record_audits, settings.signin_flush_interval,
