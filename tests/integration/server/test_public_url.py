@@ -14,33 +14,14 @@ import pytest
 
 from tests.support.server import (
     RunningServer,
-    _wait_ready,
     cli_command,
     free_port,
     postgres_database,
     require_postgres,
+    start_replica,
     start_server,
     stop_server,
 )
-
-
-def _replica(first: RunningServer, tmp: Path, *extra: str) -> RunningServer:
-    port = free_port()
-    cmd = cli_command("serve", "--data-dir", str(first.data_dir), "--port", str(port),
-                      "--vault-port", str(free_port()), *extra)
-    if first.database_url:
-        cmd += ["--database-url", first.database_url]
-    log_path = tmp / f"replica-{port}.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, env={**os.environ, **first.env}, stdout=log, stderr=subprocess.STDOUT)
-    replica = RunningServer(url=f"https://127.0.0.1:{port}", data_dir=first.data_dir, tenant_id=first.tenant_id,
-                            database_url=first.database_url, proc=proc, log_path=log_path, env=first.env)
-    try:
-        _wait_ready(replica)
-    except BaseException:
-        stop_server(replica)
-        raise
-    return replica
 
 
 def _issuer_seen_at(server: RunningServer) -> str:
@@ -63,7 +44,7 @@ def pg_server(tmp_path: Path) -> Iterator[RunningServer]:
 
 def test_a_replica_on_another_port_announces_the_installations_issuer(pg_server: RunningServer,
                                                                       tmp_path: Path) -> None:
-    replica = _replica(pg_server, tmp_path)  # no --public-url: the data directory's recorded URL
+    replica = start_replica(pg_server, tmp_path)  # no --public-url: the data directory's recorded URL
     try:
         assert _issuer_seen_at(replica) == _issuer_seen_at(pg_server) == pg_server.issuer
     finally:
@@ -99,7 +80,7 @@ def test_set_public_url_moves_the_installation_deliberately(tmp_path: Path) -> N
                          check=False)
     assert (refused.returncode, refused.stderr) == (
         1, "error: the public URL must be https://HOST[:PORT][/PATH] with no query or fragment\n")
-    replica = _replica(server, tmp_path)  # listens elsewhere, announces the moved URL
+    replica = start_replica(server, tmp_path)  # listens elsewhere, announces the moved URL
     try:
         assert _issuer_seen_at(replica) == f"{new}/{server.tenant_id}/v2.0"
     finally:
