@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from keyless.server.context import ServerContext
 from keyless.server.limits import BodyLimit
 from keyless.server.manage.api import create_management_app
+from keyless.server.observe import Observed
 from keyless.server.routes import agent, discovery, health, token
 from keyless.server.routes.common import json_response
 from keyless.server.vault.app import VaultApi
@@ -111,10 +112,11 @@ def create_app(ctx: ServerContext) -> ASGIApp:
     # Unmatched paths fall through to the management app, which answers with problem details.
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.ctx = ctx
-    main = ErrorShield(app)
+    access_log = ctx.settings.access_log
+    main = Observed(ErrorShield(app), "main", access_log=access_log)
     if not ctx.settings.vault_enabled:
         return main
-    vault = ErrorShield(VaultApi(ctx))
+    vault = Observed(ErrorShield(VaultApi(ctx)), "vault", access_log=access_log)
     vault_port = ctx.settings.vault_port
 
     async def by_port(scope: Scope, receive: Receive, send: Send) -> None:

@@ -28,6 +28,8 @@ class ServerSettings(BaseSettings):
     cache_ttl: float = Field(default=5.0, ge=0, le=300, description="seconds a replica may serve stale reads")
     signin_flush_interval: float = Field(default=0.5, gt=0, le=60)
     log_level: str = "info"
+    access_log: bool = Field(default=False, description="one JSON line per HTTP request (method, route, status, "
+                             "duration; never a token or secret)")
     source_failure_burst: float = Field(default=30, gt=0, description="failed client auths per source before 429")
     source_failure_rate: float = Field(default=0.5, gt=0, description="per-source failure budget refill, per second")
     client_failure_burst: float = Field(default=100, gt=0, description="failed auths per client_id before 429")
