@@ -23,6 +23,7 @@ from keyless.server.manage.api import create_management_app
 from keyless.server.observe import Observed
 from keyless.server.routes import agent, discovery, health, token
 from keyless.server.routes.common import json_response
+from keyless.server.schedules import key_rotation_loop
 from keyless.server.vault.app import VaultApi
 from keyless.server.vault.resource import ensure_all
 
@@ -75,15 +76,19 @@ def create_app(ctx: ServerContext) -> ASGIApp:
         if ctx.settings.vault_enabled:
             await ensure_all(ctx)
             sweeper = asyncio.create_task(purge_sweeper(ctx), name="vault-purge")
+        rotation = None
+        if ctx.settings.key_rotation_interval > 0:
+            rotation = asyncio.create_task(key_rotation_loop(ctx), name="key-rotation")
         ctx.ready = True
         try:
             yield
         finally:
             ctx.ready = False
-            if sweeper is not None:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+            for task in (sweeper, rotation):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             # Flush the sign-in log and close the pool here, inside the orderly shutdown: uvicorn
             # re-raises SIGINT afterwards, which would cancel a later cleanup half-way.
             await ctx.close()

@@ -39,6 +39,11 @@ class ServerSettings(BaseSettings):
     vault_domain: str = Field(default="vault.localhost", pattern=DOMAIN,
                               description="vaults are also served as https://{vault}.{vault_domain}:{vault_port}")
     default_vault: str = Field(default="default", description="the vault served at https://HOST:{vault_port}/")
+    key_rotation_interval: float = Field(
+        default=0, ge=0, le=365 * 86400,
+        description="rotate each tenant's signing key after it has signed this many seconds (0: never on schedule)",
+    )
+    key_rotation_check: float = Field(default=60, gt=0, le=3600, description="how often a replica looks")
     host_certificate_days: int = Field(default=7, ge=1, le=397, description="lifetime of agents' host certificates")
     federation_ca_bundle: Path | None = Field(
         default=None, description="extra CA certificates to trust when fetching external issuers' metadata"

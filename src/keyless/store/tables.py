@@ -294,3 +294,12 @@ installation = Table(
     Column("value", Text, nullable=False),
     Column("updated_at", Double, nullable=False),
 )
+
+# Who does a piece of background work until when (migration 0008): one replica at a time.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("expires_at", Double, nullable=False),
+)
