@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from keyless import text
 from keyless.clock import Clock
 from keyless.crypto.secrets import SecretHasher
 from keyless.domain.federation import owner_type_of
@@ -62,14 +63,6 @@ class TokenResult:
     body: dict[str, object]
     headers: dict[str, str] = field(default_factory=lambda: dict(NO_STORE))
     error: OAuthError | None = None
-
-
-def printable(value: str | None, limit: int) -> str | None:
-    """What an unauthenticated caller sent, made safe to store and show: visible ASCII only
-    (PostgreSQL refuses NUL, terminals obey escapes), and capped."""
-    if not value:
-        return None
-    return "".join(c if " " <= c <= "~" else "?" for c in value[:limit])
 
 
 def error_result(err: OAuthError) -> TokenResult:
@@ -236,7 +229,7 @@ class TokenService:
             SignInEvent(
                 time=self._clock.now(),
                 tenant_id=tenant.id,
-                client_id=printable(claimed, 64),
+                client_id=text.stored(claimed, 64),
                 credential_id=client.credential_id if client else None,
                 credential_type=client.credential_type if client else None,
                 resource=resource,
@@ -245,7 +238,7 @@ class TokenService:
                 detail=err.detail[:256] if err else None,
                 source=source,
                 token_id=token_id,
-                grant_type=printable(req.get("grant_type"), 64) if req else None,
+                grant_type=text.stored(req.get("grant_type"), 64) if req else None,
                 auth_method=client.method if client else (
                     err.auth_method if isinstance(err, InvalidClient) and err.auth_method
                     else auth_method_of(req) if req else None),

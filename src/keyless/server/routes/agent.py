@@ -20,6 +20,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from keyless import text
 from keyless.directory.errors import DirectoryError
 from keyless.directory.hosts import Enrollment, HostService, JoinRefused
 from keyless.domain.identities import Host
@@ -63,7 +64,9 @@ def _source(request: Request) -> tuple[str, ...]:
 
 
 def _error(status: int, error: str, description: str) -> Response:
-    return json_response({"error": error, "error_description": description}, status, dict(NO_STORE))
+    """Every error of these routes; the description held to RFC 6749 §5.2's set (keyless.text)."""
+    return json_response({"error": error, "error_description": text.description(description)}, status,
+                         dict(NO_STORE))
 
 
 def _hosts(ctx: ServerContext) -> HostService:
