@@ -235,7 +235,7 @@ def create_endpoints(core: AgentCore, now: Callable[[], float]) -> Callable[[dic
         path = scope["path"]
         # Per user: the socket's peer uid, or the uid owning the TCP client socket (kernel socket table).
         uid = peer.uid if peer is not None else extensions.get("keyless.tcp_uid")
-        caller: object = ("uid", uid) if uid is not None else ("tcp", (scope.get("client") or ("?",))[0])
+        caller = ("uid", str(uid)) if uid is not None else ("tcp", str((scope.get("client") or ("?",))[0]))
         wait = core.limiter.allow(caller)
         if wait:
             raise Refusal(429, "too_many_requests", "slow down", [(b"retry-after", str(int(wait)).encode())])

@@ -1,8 +1,9 @@
 """The token endpoint as one function: raw request in, status/headers/body out, sign-in event recorded.
 
-Order of checks: request shape and grant type, then the failure rate limit (before any credential
-work, K02), then client authentication, then authorization of the resource. Every outcome, success
-or failure, goes to the sign-in sink, which batches writes off the request path.
+Order of checks: request shape and grant type, then the failure throttle (before any credential
+work, K02; only the caller's own source can be refused there, see keyless.oauth.ratelimit), then
+client authentication, then authorization of the resource. Every outcome, success or failure, goes
+to the sign-in sink, which batches writes off the request path.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from keyless.oauth.federation.identity_tokens import (
 from keyless.oauth.grants import client_credentials
 from keyless.oauth.keyring import KeyRing
 from keyless.oauth.metadata import issuer
-from keyless.oauth.ratelimit import FailureLimiter
+from keyless.oauth.ratelimit import FailureThrottle
 from keyless.oauth.request import TokenHttpRequest, TokenRequest, parse_token_request
 from keyless.oauth.scope import requested_resource
 
@@ -87,8 +88,7 @@ class TokenService:
         sink: SignInSink,
         replay: OneTimeUses,
         base_url: str,
-        source_limiter: FailureLimiter,
-        client_limiter: FailureLimiter,
+        throttle: FailureThrottle,
         federation: FederationContext | None = None,
     ) -> None:
         self._directory = directory
@@ -100,8 +100,7 @@ class TokenService:
         self._base_url = base_url
         self._certificates = CertificateCache()
         self._contexts: dict[tuple[Tenant, str], AuthContext] = {}  # per tenant (as currently stored) and URL form
-        self._by_source = source_limiter
-        self._by_client = client_limiter
+        self._throttle = throttle
         self._federation = federation
 
     def _auth_context(self, tenant: Tenant, tenant_ref: str) -> AuthContext:
@@ -202,16 +201,13 @@ class TokenService:
         self, tenant: Tenant, tenant_ref: str, req: TokenRequest, source: str | None
     ) -> AuthenticatedClient:
         claimed = claimed_client_id(req)
-        source_key = ("src", source or "?")
-        client_key = ("client", tenant.id, (claimed or "")[:64])
-        wait = max(self._by_source.retry_after(source_key), self._by_client.retry_after(client_key))
+        wait = self._throttle.retry_after(source, tenant.id, claimed)
         if wait:
             raise RateLimited(wait, detail="too_many_failures")
         try:
             return await authenticate(req, tenant, self._auth_context(tenant, tenant_ref))
         except InvalidClient:
-            self._by_source.failed(source_key)
-            self._by_client.failed(client_key)
+            self._throttle.failed(source, tenant.id, claimed)
             raise
 
     def _record(
