@@ -16,6 +16,7 @@ Three uses, three functions, one character policy:
 from __future__ import annotations
 
 REPLACEMENT = "?"
+_SHORT = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 DESCRIPTION_LIMIT = 512
 
 
@@ -24,6 +25,12 @@ def _unsafe(c: str) -> bool:
     bidi overrides, zero-width), surrogate, private-use or unassigned character, no separator but
     the ASCII space."""
     return not (" " <= c <= "~" or c.isprintable())
+
+
+def printable(value: str) -> bool:
+    """Whether `value` would pass `stored` unchanged: for inputs that are better refused than altered
+    (a value its owner reads back, such as a vault tag)."""
+    return not any(_unsafe(c) for c in value)
 
 
 def stored(value: str | None, limit: int) -> str | None:
@@ -76,6 +83,8 @@ def terminal(value: str) -> str:
     for c in value:
         if not _unsafe(c):
             out.append(c)
+        elif c in _SHORT:
+            out.append(_SHORT[c])
         elif ord(c) < 0x100:
             out.append(f"\\x{ord(c):02x}")
         elif ord(c) < 0x10000:
