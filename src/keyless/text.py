@@ -11,6 +11,8 @@ Three uses, three functions, one character policy:
   caller of an error class passed in, so no surface can forget.
 - `terminal`: what the CLI prints in a table cell: every control character shown escaped (`\\x1b`),
   so a stored value that predates this module still cannot reach an operator's terminal raw.
+
+`printable` is the same policy as a test, for inputs better refused than altered (vault tags).
 """
 
 from __future__ import annotations
