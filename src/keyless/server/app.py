@@ -14,12 +14,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keyless.server.context import ServerContext
 from keyless.server.limits import BodyLimit
 from keyless.server.manage.api import create_management_app
+from keyless.server.manage.problems import problem
 from keyless.server.observe import Observed
 from keyless.server.routes import agent, discovery, health, token
 from keyless.server.routes.common import json_response
@@ -114,8 +117,9 @@ def create_app(ctx: ServerContext) -> ASGIApp:
         Route("/metrics", health.metrics),
         Mount("", app=BodyLimit(management, MANAGEMENT_MAX_BODY)),
     ]
-    # Unmatched paths fall through to the management app, which answers with problem details.
-    app = Starlette(routes=routes, lifespan=lifespan)
+    # Unmatched paths fall through to the management app, which answers with problem details; a path
+    # that not even the mount matches (a decoded CR or LF in it) gets the same problem, not plain text.
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found})
     app.state.ctx = ctx
     access_log = ctx.settings.access_log
     main = Observed(ErrorShield(app), "main", access_log=access_log)
@@ -133,6 +137,10 @@ def create_app(ctx: ServerContext) -> ASGIApp:
             await main(scope, receive, send)
 
     return by_port
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return problem(404, "not_found", "Not Found", "no such resource")
 
 
 async def purge_sweeper(ctx: ServerContext, every: float = PURGE_INTERVAL) -> None:

@@ -18,7 +18,7 @@ from keyless.oauth.client_auth.federated import FederationContext
 from keyless.oauth.federation.issuers import IssuerKeys
 from keyless.oauth.keyring import KeyRing
 from keyless.oauth.metadata import issuer
-from keyless.oauth.ratelimit import FailureLimiter
+from keyless.oauth.ratelimit import Budget, FailureThrottle
 from keyless.oauth.service import TokenService
 from keyless.server.batching import BatchWriter
 from keyless.server.bearer import BearerVerifier
@@ -128,11 +128,10 @@ class ServerContext:
         tokens = TokenService(
             directory=directory, keyring=keyring, hasher=hasher, clock=clock, sink=signins, replay=store,
             base_url=base_url,
-            source_limiter=FailureLimiter(
-                clock, capacity=settings.source_failure_burst, refill_per_second=settings.source_failure_rate
-            ),
-            client_limiter=FailureLimiter(
-                clock, capacity=settings.client_failure_burst, refill_per_second=settings.client_failure_rate
+            throttle=FailureThrottle.in_process(
+                clock, source=Budget(settings.source_failure_burst, settings.source_failure_rate),
+                source_client=settings.source_client_budget(),
+                client=Budget(settings.client_failure_burst, settings.client_failure_rate),
             ),
             federation=FederationContext(credentials=fed_reader, issuer_keys=issuer_keys),
         )
