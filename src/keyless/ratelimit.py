@@ -91,6 +91,19 @@ class TokenBuckets:
         self._buckets.move_to_end(key)
         bucket.tokens = max(0.0, bucket.tokens - 1)
 
+    def cap(self, key: Key, tokens: float) -> None:
+        """Hold at most `tokens` in `key`'s bucket: the budget left across every replica, as a shared
+        ledger reports it (keyless.store.failures), so this process refuses as soon as any would."""
+        if tokens >= self.capacity:
+            return
+        bucket = self._bucket(key)
+        if bucket is None:
+            bucket = _Bucket(tokens=self.capacity, updated=self._clock.now())
+            self._buckets[key] = bucket
+            if len(self._buckets) > self._max_keys:
+                self._buckets.popitem(last=False)
+        bucket.tokens = max(0.0, min(bucket.tokens, tokens))
+
     def acquire(self, key: Key) -> int:
         """Take a token if there is one and answer 0; else the seconds to wait (nothing taken)."""
         wait = self.retry_after(key)

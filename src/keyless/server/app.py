@@ -26,7 +26,7 @@ from keyless.server.manage.problems import problem
 from keyless.server.observe import Observed
 from keyless.server.routes import agent, discovery, health, token
 from keyless.server.routes.common import json_response
-from keyless.server.schedules import key_rotation_loop
+from keyless.server.schedules import failure_sweep_loop, key_rotation_loop
 from keyless.server.vault.app import VaultApi
 from keyless.server.vault.resource import ensure_all
 
@@ -79,15 +79,17 @@ def create_app(ctx: ServerContext) -> ASGIApp:
         if ctx.settings.vault_enabled:
             await ensure_all(ctx)
             sweeper = asyncio.create_task(purge_sweeper(ctx), name="vault-purge")
-        rotation = None
+        rotation = failures = None
         if ctx.settings.key_rotation_interval > 0:
             rotation = asyncio.create_task(key_rotation_loop(ctx), name="key-rotation")
+        if ctx.engine.dialect.name == "postgresql":
+            failures = asyncio.create_task(failure_sweep_loop(ctx), name="failure-sweep")
         ctx.ready = True
         try:
             yield
         finally:
             ctx.ready = False
-            for task in (sweeper, rotation):
+            for task in (sweeper, rotation, failures):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
