@@ -11,7 +11,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from keyless.cache import TtlCache
 from keyless.clock import Clock
 from keyless.directory import validation as v
 from keyless.directory.errors import Conflict, Invalid, NotFound
@@ -21,7 +20,6 @@ from keyless.domain.federation import (
     KEYLESS_EXCHANGE_AUDIENCE,
     REPLAY_MODES,
     FederatedCredential,
-    FederationReader,
     FederationStore,
     OwnerType,
     ReplayMode,
@@ -197,31 +195,3 @@ def _replay(value: str) -> ReplayMode:
         if mode == value:
             return mode
     raise Invalid("invalid_replay", "replay must be reuse, jti or token")
-
-
-class CachedFederationReader:
-    """The token endpoint's view of federated credentials: a few seconds' cache per owner, cleared on
-    every change in this process (as `CachedDirectory` does for clients)."""
-
-    def __init__(self, reader: FederationReader, clock: Clock, ttl: float = 5.0) -> None:
-        self._reader = reader
-        self._cache: TtlCache[Sequence[FederatedCredential]] = TtlCache(clock, ttl)
-        self._audiences: TtlCache[frozenset[str]] = TtlCache(clock, ttl)
-
-    def invalidate(self) -> None:
-        self._cache.clear()
-        self._audiences.clear()
-
-    async def identity_token_audiences(self, tenant_id: str, owner_type: OwnerType, owner_id: str) -> frozenset[str]:
-        return await self._audiences.get(
-            (tenant_id, owner_type, owner_id),
-            lambda: self._reader.identity_token_audiences(tenant_id, owner_type, owner_id),
-        )
-
-    async def federated_credentials(
-        self, tenant_id: str, owner_type: OwnerType, owner_id: str
-    ) -> Sequence[FederatedCredential]:
-        return await self._cache.get(
-            (tenant_id, owner_type, owner_id),
-            lambda: self._reader.federated_credentials(tenant_id, owner_type, owner_id),
-        )

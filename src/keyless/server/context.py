@@ -9,8 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from keyless.clock import Clock, SystemClock
 from keyless.crypto import aead
 from keyless.crypto.ca import IssuedCert
-from keyless.directory.cache import CachedDirectory
-from keyless.directory.federation import CachedFederationReader, FederationService
+from keyless.directory.federation import FederationService
 from keyless.directory.hosts import HostService
 from keyless.directory.service import DirectoryService
 from keyless.domain.model import AuditEvent, Tenant
@@ -27,6 +26,7 @@ from keyless.server.federation_fetch import HttpMetadataFetcher
 from keyless.server.settings import ServerSettings
 from keyless.server.signin_log import SignInBatcher
 from keyless.store import db
+from keyless.store.cache import CachedDirectory, CachedFederationReader
 from keyless.store.directory import SqlDirectoryStore
 from keyless.store.federation import SqlFederationStore
 from keyless.store.hosts import SqlHostStore

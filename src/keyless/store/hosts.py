@@ -1,5 +1,6 @@
 """`HostStore` on SQLAlchemy Core: hosts, managed identities, host certificates, assignments and
-workload bindings. Each write is one transaction with its audit row, as in `store.directory`."""
+workload bindings. Each write is one transaction with its audit row (`keyless.store.base`); the
+certificates a host may present for an identity are read by `keyless.store.credentials`."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyless.domain.identities import Host, HostCertificate, ManagedIdentity, WorkloadBinding
-from keyless.domain.model import Application, AuditEvent, ClientCertificate
+from keyless.domain.model import Application, AuditEvent
 from keyless.domain.ports import OneTimeUses, UniqueViolation
 from keyless.ids import is_guid
 from keyless.store import tables as t
-from keyless.store.directory import _audit_row
+from keyless.store.base import SqlRepository
+from keyless.store.credentials import host_certificate_of as _host_cert
 
 
 def _host(row: Row[Any]) -> Host:
@@ -33,14 +35,6 @@ def _identity(row: Row[Any]) -> ManagedIdentity:
     )
 
 
-def _host_cert(row: Row[Any]) -> HostCertificate:
-    return HostCertificate(
-        id=row.id, host_id=row.host_id, x5t=row.x5t, x5t_s256=row.x5t_s256, der=bytes(row.der),
-        subject=row.subject, key_type=row.key_type, key_size=row.key_size, not_before=row.not_before,
-        not_after=row.not_after, created_at=row.created_at,
-    )
-
-
 def _binding(row: Row[Any]) -> WorkloadBinding:
     return WorkloadBinding(
         id=row.id, tenant_id=row.tenant_id, host_id=row.host_id, identity_client_id=row.identity_client_id,
@@ -48,30 +42,16 @@ def _binding(row: Row[Any]) -> WorkloadBinding:
     )
 
 
-async def entitled_certificates(conn: AsyncConnection, client_id: str) -> tuple[ClientCertificate, ...]:
-    """The certificates of every host that may act for the managed identity `client_id` right now:
-    its own host (system-assigned) and the hosts it is assigned to (user-assigned). Called by the
-    token endpoint's client lookup, so the entitlement is checked on every request."""
-    hc = t.host_certificates
-    assigned = select(t.identity_assignments.c.host_id).where(t.identity_assignments.c.identity_client_id == client_id)
-    owning = select(t.hosts.c.id).where(t.hosts.c.system_client_id == client_id)
-    rows = (await conn.execute(select(hc).where(or_(hc.c.host_id.in_(assigned), hc.c.host_id.in_(owning))))).all()
-    return tuple(_host_cert(r).as_credential(client_id) for r in rows)
-
-
 _IDENTITY_COLUMNS = (t.managed_identities, t.applications.c.object_id)
 
 
-class SqlHostStore:
+class SqlHostStore(SqlRepository):
     def __init__(self, engine: AsyncEngine, one_time: OneTimeUses) -> None:
-        self.engine = engine
+        super().__init__(engine)
         self._one_time = one_time
 
     async def consume(self, kind: str, owner: str, value: str, expires_at: float) -> bool:
         return await self._one_time.consume(kind, owner, value, expires_at)
-
-    async def _audit(self, conn: AsyncConnection, event: AuditEvent) -> None:
-        await conn.execute(insert(t.audit_log).values(**_audit_row(event)))
 
     @staticmethod
     async def _insert_identity(conn: AsyncConnection, app: Application, identity: ManagedIdentity) -> None:

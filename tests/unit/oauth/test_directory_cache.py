@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from keyless.directory.cache import CachedDirectory, TtlCache
+from keyless.store.cache import CachedDirectory, TtlCache
 from tests.unit.oauth.fakes import World, make_world
 
 

@@ -1,0 +1,157 @@
+"""Credentials on SQLAlchemy Core: client secrets and certificates of every owner kind
+(`keyless.domain.ports.CredentialStore`), and the token endpoint's client lookup, which gathers an
+application's live credentials and, for a managed identity, the certificates of the hosts entitled
+to act for it right now (`keyless.domain.identities`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Row, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from keyless.domain.identities import HostCertificate
+from keyless.domain.model import AuditEvent, ClientCertificate, ClientRecord, ClientSecret
+from keyless.store import tables as t
+from keyless.store.applications import load_application
+from keyless.store.base import SqlRepository
+
+
+def secret_of(row: Row[Any]) -> ClientSecret:
+    return ClientSecret(
+        id=row.id, client_id=row.client_id, hint=row.hint, digest=bytes(row.digest), pepper_id=row.pepper_id,
+        created_at=row.created_at, expires_at=row.expires_at, last_used_at=row.last_used_at,
+        display_name=row.display_name,
+    )
+
+
+def certificate_of(row: Row[Any]) -> ClientCertificate:
+    return ClientCertificate(
+        id=row.id, client_id=row.client_id, x5t=row.x5t, x5t_s256=row.x5t_s256, der=bytes(row.der),
+        subject=row.subject, key_type=row.key_type, key_size=row.key_size, not_before=row.not_before,
+        not_after=row.not_after, created_at=row.created_at, last_used_at=row.last_used_at,
+        display_name=row.display_name,
+    )
+
+
+def host_certificate_of(row: Row[Any]) -> HostCertificate:
+    return HostCertificate(
+        id=row.id, host_id=row.host_id, x5t=row.x5t, x5t_s256=row.x5t_s256, der=bytes(row.der),
+        subject=row.subject, key_type=row.key_type, key_size=row.key_size, not_before=row.not_before,
+        not_after=row.not_after, created_at=row.created_at,
+    )
+
+
+async def entitled_certificates(conn: AsyncConnection, client_id: str) -> tuple[ClientCertificate, ...]:
+    """The certificates of every host that may act for the managed identity `client_id` right now:
+    its own host (system-assigned) and the hosts it is assigned to (user-assigned). Called by the
+    token endpoint's client lookup, so the entitlement is checked on every request."""
+    hc = t.host_certificates
+    assigned = select(t.identity_assignments.c.host_id).where(t.identity_assignments.c.identity_client_id == client_id)
+    owning = select(t.hosts.c.id).where(t.hosts.c.system_client_id == client_id)
+    rows = (await conn.execute(select(hc).where(or_(hc.c.host_id.in_(assigned), hc.c.host_id.in_(owning))))).all()
+    return tuple(host_certificate_of(r).as_credential(client_id) for r in rows)
+
+
+def _owned_by(tenant_id: str, client_id: str) -> Any:
+    return select(t.applications.c.client_id).where(
+        t.applications.c.client_id == client_id, t.applications.c.tenant_id == tenant_id
+    )
+
+
+class SqlCredentialStore(SqlRepository):
+    async def get_client(self, tenant_id: str, client_id: str) -> ClientRecord | None:
+        cc = t.client_certificates
+        async with self.engine.connect() as conn:
+            app = await load_application(conn, tenant_id, client_id)
+            if app is None:
+                return None
+            rows = (await conn.execute(
+                select(t.client_secrets).where(
+                    t.client_secrets.c.client_id == client_id, t.client_secrets.c.revoked_at.is_(None)
+                )
+            )).all()
+            cert_rows = (await conn.execute(
+                select(cc).where(cc.c.client_id == client_id, cc.c.revoked_at.is_(None))
+            )).all()
+            certificates = tuple(certificate_of(r) for r in cert_rows)
+            if app.managed_resource_id is not None:
+                certificates += await entitled_certificates(conn, client_id)
+        return ClientRecord(app=app, secrets=tuple(secret_of(r) for r in rows), certificates=certificates)
+
+    # -- secrets -----------------------------------------------------------------------------------
+    async def list_secrets(self, tenant_id: str, client_id: str) -> Sequence[ClientSecret]:
+        cs = t.client_secrets
+        q = (
+            select(cs)
+            .select_from(cs.join(t.applications))
+            .where(t.applications.c.tenant_id == tenant_id, cs.c.client_id == client_id, cs.c.revoked_at.is_(None))
+            .order_by(cs.c.created_at)
+        )
+        async with self.engine.connect() as conn:
+            return [secret_of(r) for r in (await conn.execute(q)).all()]
+
+    async def add_secret(self, tenant_id: str, secret: ClientSecret, audit: AuditEvent) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(t.client_secrets).values(
+                    id=secret.id, client_id=secret.client_id, hint=secret.hint, digest=secret.digest,
+                    pepper_id=secret.pepper_id, display_name=secret.display_name, created_at=secret.created_at,
+                    expires_at=secret.expires_at, last_used_at=None, revoked_at=None,
+                )
+            )
+            await self._audit(conn, audit)
+
+    async def _revoke(self, table: Any, tenant_id: str, client_id: str, row_id: str, audit: AuditEvent) -> bool:
+        async with self.engine.begin() as conn:
+            res = await conn.execute(
+                update(table)
+                .where(table.c.id == row_id, table.c.client_id.in_(_owned_by(tenant_id, client_id)),
+                       table.c.revoked_at.is_(None))
+                .values(revoked_at=audit.time)
+            )
+            if res.rowcount != 1:
+                await conn.rollback()
+                return False
+            await self._audit(conn, audit)
+        return True
+
+    async def revoke_secret(self, tenant_id: str, client_id: str, secret_id: str, audit: AuditEvent) -> bool:
+        return await self._revoke(t.client_secrets, tenant_id, client_id, secret_id, audit)
+
+    async def mark_secrets_used(self, last_used: Mapping[str, float]) -> None:
+        await self._mark_used(t.client_secrets, last_used)
+
+    # -- certificates ------------------------------------------------------------------------------
+    async def list_certificates(self, tenant_id: str, client_id: str) -> Sequence[ClientCertificate]:
+        cc = t.client_certificates
+        q = (
+            select(cc)
+            .select_from(cc.join(t.applications))
+            .where(t.applications.c.tenant_id == tenant_id, cc.c.client_id == client_id, cc.c.revoked_at.is_(None))
+            .order_by(cc.c.created_at)
+        )
+        async with self.engine.connect() as conn:
+            return [certificate_of(r) for r in (await conn.execute(q)).all()]
+
+    async def add_certificate(self, tenant_id: str, certificate: ClientCertificate, audit: AuditEvent) -> None:
+        cert = certificate
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(t.client_certificates).values(
+                    id=cert.id, client_id=cert.client_id, x5t=cert.x5t, x5t_s256=cert.x5t_s256, der=cert.der,
+                    subject=cert.subject, key_type=cert.key_type, key_size=cert.key_size,
+                    not_before=cert.not_before, not_after=cert.not_after, display_name=cert.display_name,
+                    created_at=cert.created_at, last_used_at=None, revoked_at=None,
+                )
+            )
+            await self._audit(conn, audit)
+
+    async def revoke_certificate(
+        self, tenant_id: str, client_id: str, certificate_id: str, audit: AuditEvent
+    ) -> bool:
+        return await self._revoke(t.client_certificates, tenant_id, client_id, certificate_id, audit)
+
+    async def mark_certificates_used(self, last_used: Mapping[str, float]) -> None:
+        await self._mark_used(t.client_certificates, last_used)
