@@ -148,7 +148,8 @@ class SqlApplicationStore(SqlRepository):
                 )
             )
             await conn.execute(delete(t.client_secrets).where(t.client_secrets.c.client_id == client_id))
-            await conn.execute(delete(t.client_certificates).where(t.client_certificates.c.client_id == client_id))
+            cert = t.certificates
+            await conn.execute(delete(cert).where(cert.c.owner_kind == "application", cert.c.owner_id == client_id))
             fc = t.federated_credentials
             await conn.execute(delete(fc).where(fc.c.owner_type == "application", fc.c.owner_id == client_id))
             ita = t.identity_token_audiences

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Row, insert, or_, select, update
+from sqlalchemy import Row, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyless.domain.identities import HostCertificate
@@ -28,7 +28,7 @@ def secret_of(row: Row[Any]) -> ClientSecret:
 
 def certificate_of(row: Row[Any]) -> ClientCertificate:
     return ClientCertificate(
-        id=row.id, client_id=row.client_id, x5t=row.x5t, x5t_s256=row.x5t_s256, der=bytes(row.der),
+        id=row.id, client_id=row.owner_id, x5t=row.x5t, x5t_s256=row.x5t_s256, der=bytes(row.der),
         subject=row.subject, key_type=row.key_type, key_size=row.key_size, not_before=row.not_before,
         not_after=row.not_after, created_at=row.created_at, last_used_at=row.last_used_at,
         display_name=row.display_name,
@@ -37,7 +37,7 @@ def certificate_of(row: Row[Any]) -> ClientCertificate:
 
 def host_certificate_of(row: Row[Any]) -> HostCertificate:
     return HostCertificate(
-        id=row.id, host_id=row.host_id, x5t=row.x5t, x5t_s256=row.x5t_s256, der=bytes(row.der),
+        id=row.id, host_id=row.owner_id, x5t=row.x5t, x5t_s256=row.x5t_s256, der=bytes(row.der),
         subject=row.subject, key_type=row.key_type, key_size=row.key_size, not_before=row.not_before,
         not_after=row.not_after, created_at=row.created_at,
     )
@@ -47,10 +47,12 @@ async def entitled_certificates(conn: AsyncConnection, client_id: str) -> tuple[
     """The certificates of every host that may act for the managed identity `client_id` right now:
     its own host (system-assigned) and the hosts it is assigned to (user-assigned). Called by the
     token endpoint's client lookup, so the entitlement is checked on every request."""
-    hc = t.host_certificates
+    c = t.certificates
     assigned = select(t.identity_assignments.c.host_id).where(t.identity_assignments.c.identity_client_id == client_id)
     owning = select(t.hosts.c.id).where(t.hosts.c.system_client_id == client_id)
-    rows = (await conn.execute(select(hc).where(or_(hc.c.host_id.in_(assigned), hc.c.host_id.in_(owning))))).all()
+    rows = (await conn.execute(select(c).where(
+        c.c.owner_kind == "host", or_(c.c.owner_id.in_(assigned), c.c.owner_id.in_(owning)), c.c.revoked_at.is_(None)
+    ))).all()
     return tuple(host_certificate_of(r).as_credential(client_id) for r in rows)
 
 
@@ -60,9 +62,15 @@ def _owned_by(tenant_id: str, client_id: str) -> Any:
     )
 
 
+def of_application(client_id: str) -> Any:
+    """The certificate rows an application owns (of every state)."""
+    c = t.certificates
+    return and_(c.c.owner_kind == "application", c.c.owner_id == client_id)
+
+
 class SqlCredentialStore(SqlRepository):
     async def get_client(self, tenant_id: str, client_id: str) -> ClientRecord | None:
-        cc = t.client_certificates
+        cc = t.certificates
         async with self.engine.connect() as conn:
             app = await load_application(conn, tenant_id, client_id)
             if app is None:
@@ -73,7 +81,7 @@ class SqlCredentialStore(SqlRepository):
                 )
             )).all()
             cert_rows = (await conn.execute(
-                select(cc).where(cc.c.client_id == client_id, cc.c.revoked_at.is_(None))
+                select(cc).where(of_application(client_id), cc.c.revoked_at.is_(None))
             )).all()
             certificates = tuple(certificate_of(r) for r in cert_rows)
             if app.managed_resource_id is not None:
@@ -103,12 +111,12 @@ class SqlCredentialStore(SqlRepository):
             )
             await self._audit(conn, audit)
 
-    async def _revoke(self, table: Any, tenant_id: str, client_id: str, row_id: str, audit: AuditEvent) -> bool:
+    async def _revoke(self, table: Any, owner: Any, tenant_id: str, client_id: str, row_id: str,
+                      audit: AuditEvent) -> bool:
         async with self.engine.begin() as conn:
             res = await conn.execute(
                 update(table)
-                .where(table.c.id == row_id, table.c.client_id.in_(_owned_by(tenant_id, client_id)),
-                       table.c.revoked_at.is_(None))
+                .where(table.c.id == row_id, owner.in_(_owned_by(tenant_id, client_id)), table.c.revoked_at.is_(None))
                 .values(revoked_at=audit.time)
             )
             if res.rowcount != 1:
@@ -118,18 +126,19 @@ class SqlCredentialStore(SqlRepository):
         return True
 
     async def revoke_secret(self, tenant_id: str, client_id: str, secret_id: str, audit: AuditEvent) -> bool:
-        return await self._revoke(t.client_secrets, tenant_id, client_id, secret_id, audit)
+        cs = t.client_secrets
+        return await self._revoke(cs, cs.c.client_id, tenant_id, client_id, secret_id, audit)
 
     async def mark_secrets_used(self, last_used: Mapping[str, float]) -> None:
         await self._mark_used(t.client_secrets, last_used)
 
     # -- certificates ------------------------------------------------------------------------------
     async def list_certificates(self, tenant_id: str, client_id: str) -> Sequence[ClientCertificate]:
-        cc = t.client_certificates
+        cc = t.certificates
         q = (
             select(cc)
-            .select_from(cc.join(t.applications))
-            .where(t.applications.c.tenant_id == tenant_id, cc.c.client_id == client_id, cc.c.revoked_at.is_(None))
+            .select_from(cc.join(t.applications, t.applications.c.client_id == cc.c.owner_id))
+            .where(t.applications.c.tenant_id == tenant_id, of_application(client_id), cc.c.revoked_at.is_(None))
             .order_by(cc.c.created_at)
         )
         async with self.engine.connect() as conn:
@@ -139,8 +148,9 @@ class SqlCredentialStore(SqlRepository):
         cert = certificate
         async with self.engine.begin() as conn:
             await conn.execute(
-                insert(t.client_certificates).values(
-                    id=cert.id, client_id=cert.client_id, x5t=cert.x5t, x5t_s256=cert.x5t_s256, der=cert.der,
+                insert(t.certificates).values(
+                    id=cert.id, owner_kind="application", owner_id=cert.client_id, x5t=cert.x5t,
+                    x5t_s256=cert.x5t_s256, der=cert.der,
                     subject=cert.subject, key_type=cert.key_type, key_size=cert.key_size,
                     not_before=cert.not_before, not_after=cert.not_after, display_name=cert.display_name,
                     created_at=cert.created_at, last_used_at=None, revoked_at=None,
@@ -151,7 +161,8 @@ class SqlCredentialStore(SqlRepository):
     async def revoke_certificate(
         self, tenant_id: str, client_id: str, certificate_id: str, audit: AuditEvent
     ) -> bool:
-        return await self._revoke(t.client_certificates, tenant_id, client_id, certificate_id, audit)
+        cc = t.certificates
+        return await self._revoke(cc, cc.c.owner_id, tenant_id, client_id, certificate_id, audit)
 
     async def mark_certificates_used(self, last_used: Mapping[str, float]) -> None:
-        await self._mark_used(t.client_certificates, last_used)
+        await self._mark_used(t.certificates, last_used)

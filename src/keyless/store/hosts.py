@@ -42,6 +42,12 @@ def _binding(row: Row[Any]) -> WorkloadBinding:
     )
 
 
+def _of_host(host_id: str) -> Any:
+    """The certificate rows a host owns."""
+    c = t.certificates
+    return and_(c.c.owner_kind == "host", c.c.owner_id == host_id)
+
+
 _IDENTITY_COLUMNS = (t.managed_identities, t.applications.c.object_id)
 
 
@@ -119,7 +125,7 @@ class SqlHostStore(SqlRepository):
             if row is None:
                 return False
             # Explicit child deletes: SQLite only cascades when foreign keys are on for the connection.
-            await conn.execute(delete(t.host_certificates).where(t.host_certificates.c.host_id == host_id))
+            await conn.execute(delete(t.certificates).where(_of_host(host_id)))
             await conn.execute(delete(t.workload_bindings).where(t.workload_bindings.c.host_id == host_id))
             await conn.execute(delete(t.identity_assignments).where(t.identity_assignments.c.host_id == host_id))
             await conn.execute(delete(t.hosts).where(t.hosts.c.id == host_id))
@@ -137,10 +143,11 @@ class SqlHostStore(SqlRepository):
     @staticmethod
     async def _insert_cert(conn: AsyncConnection, cert: HostCertificate) -> None:
         await conn.execute(
-            insert(t.host_certificates).values(
-                id=cert.id, host_id=cert.host_id, x5t=cert.x5t, x5t_s256=cert.x5t_s256, der=cert.der,
-                subject=cert.subject, key_type=cert.key_type, key_size=cert.key_size, not_before=cert.not_before,
-                not_after=cert.not_after, created_at=cert.created_at,
+            insert(t.certificates).values(
+                id=cert.id, owner_kind="host", owner_id=cert.host_id, x5t=cert.x5t, x5t_s256=cert.x5t_s256,
+                der=cert.der, subject=cert.subject, key_type=cert.key_type, key_size=cert.key_size,
+                not_before=cert.not_before, not_after=cert.not_after, created_at=cert.created_at, display_name="",
+                last_used_at=None, revoked_at=None,
             )
         )
 
@@ -158,16 +165,16 @@ class SqlHostStore(SqlRepository):
         return True
 
     async def renew(self, host_id: str, certificate: HostCertificate, keep: str, audit: AuditEvent) -> None:
-        hc = t.host_certificates
+        c = t.certificates
         async with self.engine.begin() as conn:
-            await conn.execute(delete(hc).where(hc.c.host_id == host_id, hc.c.id != keep))
+            await conn.execute(delete(c).where(_of_host(host_id), c.c.id != keep))
             await self._insert_cert(conn, certificate)
             await self._audit(conn, audit)
 
     async def host_certificates(self, host_id: str) -> Sequence[HostCertificate]:
-        hc = t.host_certificates
+        c = t.certificates
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(hc).where(hc.c.host_id == host_id).order_by(hc.c.created_at))).all()
+            rows = (await conn.execute(select(c).where(_of_host(host_id)).order_by(c.c.created_at))).all()
         return [_host_cert(r) for r in rows]
 
     # -- identities --------------------------------------------------------------------------------
