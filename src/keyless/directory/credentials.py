@@ -1,6 +1,9 @@
-"""Credential use cases: an application's client secrets and certificates, within the tenant's
-lifetime limits and the per-application counts; nobody may revoke their own last credential.
-Managed identities hold none of their own: their hosts authenticate for them (`directory.hosts`)."""
+"""Credential use cases (`keyless.domain.credentials`): the inventory of every credential of every
+owner kind; an application's client secrets and certificates, within the tenant's lifetime limits
+and the per-application counts (nobody may revoke their own last credential); and the certificates
+the local CA issues, for applications and for hosts (agent enrollment and renewal go through
+`issue_host_certificate`). Managed identities hold none of their own: their hosts authenticate for
+them (`directory.hosts`)."""
 
 from __future__ import annotations
 
@@ -15,8 +18,9 @@ from keyless.directory.applications import ApplicationService
 from keyless.directory.base import UseCases, _nothing
 from keyless.directory.errors import Conflict, Invalid, NotFound
 from keyless.directory.tenants import HARD_MAX_SECRET_LIFETIME
+from keyless.domain.credentials import Credential, CredentialStore, Owner
+from keyless.domain.identities import Host, HostCertificate
 from keyless.domain.model import Application, ClientCertificate, ClientSecret, Tenant
-from keyless.domain.ports import CredentialStore
 from keyless.ids import new_guid
 
 MAX_SECRETS_PER_APP = 10
@@ -30,6 +34,34 @@ class CredentialService(UseCases):
         self._store = store
         self._apps = apps
         self._hasher = hasher
+
+    async def inventory(self, tenant: Tenant, *, owner: Owner | None = None,
+                        expiring_within: float | None = None) -> Sequence[Credential]:
+        """Every unrevoked credential of the tenant (or of one owner), of every kind and owner kind;
+        with `expiring_within`, only the active ones that expire within that many seconds."""
+        found = await self._store.credentials(tenant.id, owner)
+        if expiring_within is None:
+            return found
+        now = self._clock.now()
+        return [c for c in found if c.expires_within(now, expiring_within)]
+
+    def issue_host_certificate(self, ca: IssuedCert, csr: bytes, host: Host,
+                               days: int) -> tuple[HostCertificate, bytes]:
+        """A certificate from the local CA for the key in `csr`, made on the host (the server never
+        sees the private key); the caller records it with the enrollment or renewal it belongs to."""
+        now = self._clock.now()
+        try:
+            pem = issue_client_certificate(ca, csr, common_name=f"host:{host.name}", now=now, days=days,
+                                           max_days=days)
+            info = load_certificate(pem)
+        except CertificateRejected as exc:
+            raise Invalid(exc.code, exc.message) from None
+        cert = HostCertificate(
+            id=new_guid(), host_id=host.id, x5t=info.x5t, x5t_s256=info.x5t_s256, der=info.der,
+            subject=info.subject[:512], key_type=info.key_type, key_size=info.key_size,
+            not_before=info.not_before, not_after=info.not_after, created_at=now,
+        )
+        return cert, pem
 
     @staticmethod
     def _credential_holder(app: Application) -> Application:

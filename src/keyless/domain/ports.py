@@ -7,23 +7,28 @@ nothing and no change goes unaudited.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from keyless.domain.credentials import CredentialStore
 from keyless.domain.model import (
     Application,
     AppRole,
     AuditEvent,
-    ClientCertificate,
     ClientRecord,
-    ClientSecret,
     RoleAssignment,
     SignInEvent,
     SigningKey,
     Tenant,
 )
 from keyless.errors import KeylessError
+
+__all__ = [
+    "ApplicationReader", "ApplicationStore", "AssignmentStore", "CredentialStore", "DirectoryReader",
+    "DirectoryStore", "LogQuery", "LogStore", "OneTimeUses", "SigningKeyReader", "SigningKeyStore",
+    "TenantReader", "TenantStore", "UniqueViolation",
+]
 
 
 class UniqueViolation(KeylessError):
@@ -89,23 +94,6 @@ class ApplicationStore(ApplicationReader, Protocol):
         ...
 
     async def identifier_in_use(self, tenant_id: str, identifier_uri: str) -> bool: ...
-
-
-class CredentialStore(Protocol):
-    """Secrets and certificates of applications (a managed identity has none of its own; its hosts'
-    certificates are written by the host store and read here for the token path)."""
-
-    async def list_secrets(self, tenant_id: str, client_id: str) -> Sequence[ClientSecret]: ...
-    async def add_secret(self, tenant_id: str, secret: ClientSecret, audit: AuditEvent) -> None: ...
-    async def revoke_secret(self, tenant_id: str, client_id: str, secret_id: str, audit: AuditEvent) -> bool: ...
-    async def mark_secrets_used(self, last_used: Mapping[str, float]) -> None: ...
-
-    async def list_certificates(self, tenant_id: str, client_id: str) -> Sequence[ClientCertificate]: ...
-    async def add_certificate(self, tenant_id: str, certificate: ClientCertificate, audit: AuditEvent) -> None: ...
-    async def revoke_certificate(
-        self, tenant_id: str, client_id: str, certificate_id: str, audit: AuditEvent
-    ) -> bool: ...
-    async def mark_certificates_used(self, last_used: Mapping[str, float]) -> None: ...
 
 
 class AssignmentStore(Protocol):

@@ -118,12 +118,13 @@ class ServerContext:
             ),
             federation=FederationContext(credentials=fed_reader, issuer_keys=issuer_keys),
         )
+        admin = DirectoryService(store, clock, hasher, kek, on_change)
         return cls(
             settings=settings, clock=clock, engine=engine, store=store, directory=directory, keyring=keyring,
-            tokens=tokens, admin=DirectoryService(store, clock, hasher, kek, on_change), signins=signins,
+            tokens=tokens, admin=admin, signins=signins,
             base_url=base_url, kek=kek, bearers=BearerVerifier(keyring, clock, base_url), vaults=vaults,
             audits=audits, vault_resource=settings.vault_resource(),
-            hosts=HostService(host_store, clock, hasher, on_change),
+            hosts=HostService(host_store, clock, hasher, on_change, credentials=admin.credentials),
             federation=FederationService(fed_store, store, clock, on_change, identities=host_store),
             issuer_keys=issuer_keys, fetcher=fetcher,
         )

@@ -6,11 +6,12 @@ to act for it right now (`keyless.domain.identities`)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Row, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from keyless.domain.credentials import Credential, Owner, credential_of
 from keyless.domain.identities import HostCertificate
 from keyless.domain.model import AuditEvent, ClientCertificate, ClientRecord, ClientSecret
 from keyless.store import tables as t
@@ -68,7 +69,45 @@ def of_application(client_id: str) -> Any:
     return and_(c.c.owner_kind == "application", c.c.owner_id == client_id)
 
 
+def _app_owner_kind(row: Row[Any]) -> Literal["application", "identity"]:
+    return "application" if row.managed_resource_id is None else "identity"
+
+
+async def _inventory(conn: AsyncConnection, tenant_id: str, owner_id: str | None) -> list[Credential]:
+    """Every unrevoked credential of the tenant (of one owner id, when given), of every kind."""
+    apps, cs, c, fc = t.applications, t.client_secrets, t.certificates, t.federated_credentials
+    q_secrets = (select(cs, apps.c.managed_resource_id).join(apps, apps.c.client_id == cs.c.client_id)
+                 .where(apps.c.tenant_id == tenant_id, cs.c.revoked_at.is_(None)))
+    q_app_certs = (select(c, apps.c.managed_resource_id).join(apps, apps.c.client_id == c.c.owner_id)
+                   .where(c.c.owner_kind == "application", apps.c.tenant_id == tenant_id, c.c.revoked_at.is_(None)))
+    q_host_certs = (select(c).join(t.hosts, t.hosts.c.id == c.c.owner_id)
+                    .where(c.c.owner_kind == "host", t.hosts.c.tenant_id == tenant_id, c.c.revoked_at.is_(None)))
+    q_federated = select(fc).where(fc.c.tenant_id == tenant_id)
+    if owner_id is not None:
+        q_secrets = q_secrets.where(cs.c.client_id == owner_id)
+        q_app_certs = q_app_certs.where(c.c.owner_id == owner_id)
+        q_host_certs = q_host_certs.where(c.c.owner_id == owner_id)
+        q_federated = q_federated.where(fc.c.owner_id == owner_id)
+    found = [credential_of(secret_of(r), owner_kind=_app_owner_kind(r)) for r in (await conn.execute(q_secrets))]
+    found += [credential_of(certificate_of(r), owner_kind=_app_owner_kind(r))
+              for r in (await conn.execute(q_app_certs))]
+    found += [credential_of(host_certificate_of(r)) for r in (await conn.execute(q_host_certs))]
+    found += [
+        Credential(id=r.id, kind="federated", owner=Owner(r.owner_type, r.owner_id), display_name=r.name,
+                   created_at=r.created_at, label=f"{r.issuer} {r.subject}")
+        for r in (await conn.execute(q_federated))
+    ]
+    return found
+
+
 class SqlCredentialStore(SqlRepository):
+    async def credentials(self, tenant_id: str, owner: Owner | None = None) -> Sequence[Credential]:
+        async with self.engine.connect() as conn:
+            found = await _inventory(conn, tenant_id, owner.id if owner is not None else None)
+        if owner is not None:
+            found = [x for x in found if x.owner == owner]
+        return sorted(found, key=lambda x: (x.created_at, x.id))
+
     async def get_client(self, tenant_id: str, client_id: str) -> ClientRecord | None:
         cc = t.certificates
         async with self.engine.connect() as conn:

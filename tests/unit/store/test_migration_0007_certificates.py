@@ -110,8 +110,9 @@ async def _made_by_0006(engine: AsyncEngine) -> tuple[SqlDirectoryStore, Old, by
     kek = aead.new_key()
     hasher = SecretHasher(aead.derive(kek, "pepper"))
     store = SqlDirectoryStore(engine)
-    old = await _fill_0006(engine, DirectoryService(store, clock, hasher, kek),
-                           HostService(SqlHostStore(engine, store), clock, hasher))
+    service = DirectoryService(store, clock, hasher, kek)
+    hosts = HostService(SqlHostStore(engine, store), clock, hasher, credentials=service.credentials)
+    old = await _fill_0006(engine, service, hosts)
     return store, old, kek
 
 

@@ -17,7 +17,8 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from keyless.directory.errors import Invalid
-from keyless.directory.federation import FederationService, Owner
+from keyless.directory.federation import FederationService
+from keyless.domain.credentials import Owner
 from keyless.domain.federation import (
     DEFAULT_ALGORITHMS,
     DEFAULT_MAX_TOKEN_LIFETIME,
