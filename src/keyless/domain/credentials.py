@@ -1,4 +1,4 @@
-"""One credential model for every owner kind (docs/architecture.md).
+"""One credential model for every owner kind.
 
 A credential is what a principal authenticates with: a client **secret**, a **certificate** (the
 key stays with the owner), or a **federated** identity credential (another issuer's token stands

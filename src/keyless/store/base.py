@@ -2,7 +2,7 @@
 
 Each aggregate has its own repository module (`tenants`, `applications`, `credentials`,
 `assignments`, `signing_keys`, `logs`, `hosts`, `federation`, `vault`) over this base, so a change to
-one concept touches one file (docs/architecture.md). Every write is one transaction together with its
+one concept touches one file. Every write is one transaction together with its
 audit row: a failed request changes nothing and no change goes unaudited.
 """
 
