@@ -1,14 +1,17 @@
-"""Credentials on SQLAlchemy Core: client secrets and certificates of every owner kind
-(`keyless.domain.ports.CredentialStore`), and the token endpoint's client lookup, which gathers an
-application's live credentials and, for a managed identity, the certificates of the hosts entitled
-to act for it right now (`keyless.domain.identities`)."""
+"""Credentials on SQLAlchemy Core (`keyless.domain.credentials.CredentialStore`): the module that
+reads and writes the `client_secrets` and `certificates` tables, for every owner kind (only the
+cascade of an application's deletion, in `store.applications`, touches them elsewhere). It answers
+the token endpoint's client lookup (an application's live credentials and, for a managed identity,
+the certificates of the hosts entitled to act for it right now), the inventory across owners, and
+records a host's certificates inside the host store's enrollment and renewal transactions.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from sqlalchemy import Row, and_, insert, or_, select, update
+from sqlalchemy import Row, and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyless.domain.credentials import Credential, Owner, credential_of
@@ -55,6 +58,37 @@ async def entitled_certificates(conn: AsyncConnection, client_id: str) -> tuple[
         c.c.owner_kind == "host", or_(c.c.owner_id.in_(assigned), c.c.owner_id.in_(owning)), c.c.revoked_at.is_(None)
     ))).all()
     return tuple(host_certificate_of(r).as_credential(client_id) for r in rows)
+
+
+def _of_host(host_id: str) -> Any:
+    c = t.certificates
+    return and_(c.c.owner_kind == "host", c.c.owner_id == host_id)
+
+
+async def insert_host_certificate(conn: AsyncConnection, cert: HostCertificate) -> None:
+    """Record a host's certificate in the caller's transaction (its enrollment or renewal)."""
+    await conn.execute(
+        insert(t.certificates).values(
+            id=cert.id, owner_kind="host", owner_id=cert.host_id, x5t=cert.x5t, x5t_s256=cert.x5t_s256,
+            der=cert.der, subject=cert.subject, key_type=cert.key_type, key_size=cert.key_size,
+            not_before=cert.not_before, not_after=cert.not_after, created_at=cert.created_at, display_name="",
+            last_used_at=None, revoked_at=None,
+        )
+    )
+
+
+async def drop_host_certificates(conn: AsyncConnection, host_id: str, *, keep: str | None = None) -> None:
+    """Delete a host's certificates (but `keep`) in the caller's transaction: a renewal keeps the one
+    that signed it, a removal keeps none."""
+    c = t.certificates
+    where = _of_host(host_id) if keep is None else and_(_of_host(host_id), c.c.id != keep)
+    await conn.execute(delete(c).where(where))
+
+
+async def read_host_certificates(conn: AsyncConnection, host_id: str) -> list[HostCertificate]:
+    c = t.certificates
+    rows = (await conn.execute(select(c).where(_of_host(host_id)).order_by(c.c.created_at))).all()
+    return [host_certificate_of(r) for r in rows]
 
 
 def _owned_by(tenant_id: str, client_id: str) -> Any:

@@ -1,6 +1,7 @@
 """`HostStore` on SQLAlchemy Core: hosts, managed identities, host certificates, assignments and
-workload bindings. Each write is one transaction with its audit row (`keyless.store.base`); the
-certificates a host may present for an identity are read by `keyless.store.credentials`."""
+workload bindings. Each write is one transaction with its audit row (`keyless.store.base`). The
+certificate rows themselves are read and written by `keyless.store.credentials` (the one module for
+the `certificates` table), inside the enrollment's or renewal's transaction."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from keyless.domain.ports import OneTimeUses, UniqueViolation
 from keyless.ids import is_guid
 from keyless.store import tables as t
 from keyless.store.base import SqlRepository
-from keyless.store.credentials import host_certificate_of as _host_cert
+from keyless.store.credentials import drop_host_certificates, insert_host_certificate, read_host_certificates
 
 
 def _host(row: Row[Any]) -> Host:
@@ -40,12 +41,6 @@ def _binding(row: Row[Any]) -> WorkloadBinding:
         id=row.id, tenant_id=row.tenant_id, host_id=row.host_id, identity_client_id=row.identity_client_id,
         uid=row.uid, gid=row.gid, exe=row.exe, unit=row.unit, created_at=row.created_at,
     )
-
-
-def _of_host(host_id: str) -> Any:
-    """The certificate rows a host owns."""
-    c = t.certificates
-    return and_(c.c.owner_kind == "host", c.c.owner_id == host_id)
 
 
 _IDENTITY_COLUMNS = (t.managed_identities, t.applications.c.object_id)
@@ -125,7 +120,7 @@ class SqlHostStore(SqlRepository):
             if row is None:
                 return False
             # Explicit child deletes: SQLite only cascades when foreign keys are on for the connection.
-            await conn.execute(delete(t.certificates).where(_of_host(host_id)))
+            await drop_host_certificates(conn, host_id)
             await conn.execute(delete(t.workload_bindings).where(t.workload_bindings.c.host_id == host_id))
             await conn.execute(delete(t.identity_assignments).where(t.identity_assignments.c.host_id == host_id))
             await conn.execute(delete(t.hosts).where(t.hosts.c.id == host_id))
@@ -140,17 +135,6 @@ class SqlHostStore(SqlRepository):
             )
             await self._audit(conn, audit)
 
-    @staticmethod
-    async def _insert_cert(conn: AsyncConnection, cert: HostCertificate) -> None:
-        await conn.execute(
-            insert(t.certificates).values(
-                id=cert.id, owner_kind="host", owner_id=cert.host_id, x5t=cert.x5t, x5t_s256=cert.x5t_s256,
-                der=cert.der, subject=cert.subject, key_type=cert.key_type, key_size=cert.key_size,
-                not_before=cert.not_before, not_after=cert.not_after, created_at=cert.created_at, display_name="",
-                last_used_at=None, revoked_at=None,
-            )
-        )
-
     async def enroll(self, host_id: str, certificate: HostCertificate, audit: AuditEvent) -> bool:
         async with self.engine.begin() as conn:
             res = await conn.execute(
@@ -160,22 +144,19 @@ class SqlHostStore(SqlRepository):
             )
             if res.rowcount != 1:
                 return False
-            await self._insert_cert(conn, certificate)
+            await insert_host_certificate(conn, certificate)
             await self._audit(conn, audit)
         return True
 
     async def renew(self, host_id: str, certificate: HostCertificate, keep: str, audit: AuditEvent) -> None:
-        c = t.certificates
         async with self.engine.begin() as conn:
-            await conn.execute(delete(c).where(_of_host(host_id), c.c.id != keep))
-            await self._insert_cert(conn, certificate)
+            await drop_host_certificates(conn, host_id, keep=keep)
+            await insert_host_certificate(conn, certificate)
             await self._audit(conn, audit)
 
     async def host_certificates(self, host_id: str) -> Sequence[HostCertificate]:
-        c = t.certificates
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(c).where(_of_host(host_id)).order_by(c.c.created_at))).all()
-        return [_host_cert(r) for r in rows]
+            return await read_host_certificates(conn, host_id)
 
     # -- identities --------------------------------------------------------------------------------
     async def create_identity(self, identity_app: Application, identity: ManagedIdentity,
