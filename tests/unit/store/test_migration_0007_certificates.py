@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -36,6 +37,15 @@ from tests.unit.oauth.fakes import BASE_URL, ListSink, http_request
 
 START = 1_800_000_000.0
 RESOURCE = "api://orders"
+
+
+CERTIFICATES_REVISION = "0007"  # the migration under test; the database is made by the one before it
+
+
+def _previous_head() -> str:
+    revision = ScriptDirectory.from_config(db.alembic_config()).get_revision(CERTIFICATES_REVISION)
+    assert revision is not None and isinstance(revision.down_revision, str)
+    return revision.down_revision
 
 
 def _upgrade_to(revision: str) -> Any:
@@ -69,7 +79,7 @@ def _cert_row(cert_id: str, key: PrivateKey, name: str) -> dict[str, Any]:
             "not_after": info.not_after, "created_at": START}
 
 
-async def _fill_0006(engine: AsyncEngine, service: DirectoryService, hosts: HostService) -> Old:
+async def _fill_previous_head(engine: AsyncEngine, service: DirectoryService, hosts: HostService) -> Old:
     """Tenants, applications and hosts through today's code (their tables did not change in 0007);
     certificates as rows of the two old tables, written in SQL as revision 0006 defined them."""
     tenant = await service.create_tenant("default", actor="test", signing_alg="ES256")
@@ -103,16 +113,16 @@ async def _fill_0006(engine: AsyncEngine, service: DirectoryService, hosts: Host
     return old
 
 
-async def _made_by_0006(engine: AsyncEngine) -> tuple[SqlDirectoryStore, Old, bytes]:
+async def _made_by_previous_head(engine: AsyncEngine) -> tuple[SqlDirectoryStore, Old, bytes]:
     async with engine.begin() as conn:
-        await conn.run_sync(_upgrade_to("0006"))
+        await conn.run_sync(_upgrade_to(_previous_head()))
     clock = FrozenClock(START)
     kek = aead.new_key()
     hasher = SecretHasher(aead.derive(kek, "pepper"))
     store = SqlDirectoryStore(engine)
     service = DirectoryService(store, clock, hasher, kek)
     hosts = HostService(SqlHostStore(engine, store), clock, hasher, credentials=service.credentials)
-    old = await _fill_0006(engine, service, hosts)
+    old = await _fill_previous_head(engine, service, hosts)
     return store, old, kek
 
 
@@ -120,7 +130,7 @@ async def _made_by_0006(engine: AsyncEngine) -> tuple[SqlDirectoryStore, Old, by
 async def migrated(url: str) -> AsyncIterator[tuple[SqlDirectoryStore, Old, bytes]]:
     engine = db.create_engine(url)
     try:
-        store, old, kek = await _made_by_0006(engine)
+        store, old, kek = await _made_by_previous_head(engine)
         await db.migrate(engine)
         await db.require_head(engine)
         yield store, old, kek
@@ -197,17 +207,17 @@ async def test_carried_revoked_certificate_stays_revoked(migrated: tuple[SqlDire
     assert old.revoked_cert_id not in {c.id for c in record.certificates}
 
 
-async def test_downgrade_to_0006_restores_both_tables(url: str) -> None:
-    """The migration is reversible: 0007 → 0006 puts every row back where it was."""
+async def test_downgrade_restores_both_old_tables(url: str) -> None:
+    """The migration is reversible: downgrading it puts every row back where it was."""
     engine = db.create_engine(url)
     try:
-        store, old, _ = await _made_by_0006(engine)
+        store, old, _ = await _made_by_previous_head(engine)
         await db.migrate(engine)
 
         def down(connection: Connection) -> None:
             cfg = db.alembic_config()
             cfg.attributes["connection"] = connection
-            command.downgrade(cfg, "0006")
+            command.downgrade(cfg, _previous_head())
 
         async with engine.begin() as conn:
             await conn.run_sync(down)
