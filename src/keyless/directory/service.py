@@ -17,13 +17,13 @@ from keyless.directory.assignments import GrantService
 from keyless.directory.base import _nothing
 from keyless.directory.credentials import MAX_CERTIFICATES_PER_APP, MAX_SECRETS_PER_APP, CredentialService
 from keyless.directory.logs import LogService
-from keyless.directory.signing_keys import DEFAULT_ACTIVATION_DELAY, SigningKeyService
+from keyless.directory.signing_keys import DEFAULT_ACTIVATION_DELAY, MIN_ACTIVATION_DELAY, SigningKeyService
 from keyless.directory.tenants import HARD_MAX_SECRET_LIFETIME, MIN_TOKEN_LIFETIME, TenantService
 from keyless.domain.ports import DirectoryStore
 
 __all__ = [
     "DEFAULT_ACTIVATION_DELAY", "HARD_MAX_SECRET_LIFETIME", "MAX_CERTIFICATES_PER_APP", "MAX_ROLES_PER_APP",
-    "MAX_SECRETS_PER_APP", "MIN_TOKEN_LIFETIME", "DirectoryService",
+    "MAX_SECRETS_PER_APP", "MIN_ACTIVATION_DELAY", "MIN_TOKEN_LIFETIME", "DirectoryService",
 ]
 
 

@@ -89,7 +89,7 @@ client_secrets = Table(
 
 certificates = Table(
     # Certificate credentials of every owner kind: an application's uploaded or CA-issued ones, a
-    # host's CA-issued ones (used for the identities the host may act for). Migration 0007.
+    # host's CA-issued ones (used for the identities the host may act for). Migration 0009.
     "certificates",
     metadata,
     Column("id", GUID, primary_key=True),
@@ -270,4 +270,22 @@ identity_token_audiences = Table(
     Column("owner_id", String(64), primary_key=True),
     Column("audience", String(512), primary_key=True),
     Column("created_at", Double, nullable=False),
+)
+
+# Settings of the whole installation that every replica must share (migration 0007): one row per name.
+installation = Table(
+    "installation",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+# Who does a piece of background work until when (migration 0008): one replica at a time.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("expires_at", Double, nullable=False),
 )

@@ -1,5 +1,5 @@
-"""Migration 0007 (one certificate table for applications and hosts) on a database made by the
-previous head (0006), on SQLite and PostgreSQL: every row is carried with its id, owner, last use
+"""Migration 0009 (one certificate table for applications and hosts) on a database made by the
+previous head (0008), on SQLite and PostgreSQL: every row is carried with its id, owner, last use
 and revocation, and the carried certificates still authenticate at the token endpoint (RFC 7523
 §2.2 client assertions, docs/protocol.md)."""
 
@@ -39,7 +39,7 @@ START = 1_800_000_000.0
 RESOURCE = "api://orders"
 
 
-CERTIFICATES_REVISION = "0007"  # the migration under test; the database is made by the one before it
+CERTIFICATES_REVISION = "0009"  # the migration under test; the database is made by the one before it
 
 
 def _previous_head() -> str:
@@ -58,7 +58,7 @@ def _upgrade_to(revision: str) -> Any:
 
 @dataclass
 class Old:
-    """What the database made by revision 0006 holds."""
+    """What the database made by the previous head holds."""
 
     tenant: Tenant
     app: Application
@@ -80,8 +80,8 @@ def _cert_row(cert_id: str, key: PrivateKey, name: str) -> dict[str, Any]:
 
 
 async def _fill_previous_head(engine: AsyncEngine, service: DirectoryService, hosts: HostService) -> Old:
-    """Tenants, applications and hosts through today's code (their tables did not change in 0007);
-    certificates as rows of the two old tables, written in SQL as revision 0006 defined them."""
+    """Tenants, applications and hosts through today's code (their tables did not change in 0009);
+    certificates as rows of the two old tables, written in SQL as the previous head defined them."""
     tenant = await service.create_tenant("default", actor="test", signing_alg="ES256")
     await service.create_application(tenant, "orders", actor="test", identifier_uri=RESOURCE, open_to_tenant=True)
     app = await service.create_application(tenant, "worker", actor="test")
