@@ -8,28 +8,19 @@ audit row: a failed request changes nothing and no change goes unaudited.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from typing import Any
 
 from sqlalchemy import Table, insert, or_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyless.domain.model import AuditEvent
 from keyless.store import tables as t
-
-
-def audit_row(event: AuditEvent) -> dict[str, Any]:
-    """The `audit_log` row of an event (details as canonical JSON, never a secret)."""
-    return {
-        "time": event.time, "tenant_id": event.tenant_id, "actor": event.actor, "action": event.action,
-        "target_type": event.target_type, "target_id": event.target_id,
-        "details": json.dumps(event.details, sort_keys=True, default=str),
-    }
+from keyless.store.logrows import audit_row
 
 
 async def insert_audit(conn: AsyncConnection, event: AuditEvent) -> None:
-    """Record `event` inside the transaction of the change it describes."""
+    """Record `event` inside the transaction of the change it describes (through the sanitising
+    row builder, `keyless.store.logrows`)."""
     await conn.execute(insert(t.audit_log).values(**audit_row(event)))
 
 

@@ -13,6 +13,7 @@ from keyless.domain.model import AuditEvent, SignInEvent
 from keyless.domain.ports import LogQuery
 from keyless.store import tables as t
 from keyless.store.base import SqlRepository
+from keyless.store.logrows import signin_row
 
 
 def _window(q: Any, col_time: Any, query: LogQuery) -> Any:
@@ -28,19 +29,7 @@ class SqlLogStore(SqlRepository):
         if not events:
             return
         async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(t.signin_log),
-                [
-                    {
-                        "time": e.time, "tenant_id": e.tenant_id, "client_id": e.client_id,
-                        "credential_id": e.credential_id, "credential_type": e.credential_type,
-                        "resource": e.resource, "result": e.result, "error": e.error, "detail": e.detail,
-                        "source": e.source, "token_id": e.token_id, "grant_type": e.grant_type,
-                        "auth_method": e.auth_method,
-                    }
-                    for e in events
-                ],
-            )
+            await conn.execute(insert(t.signin_log), [signin_row(e) for e in events])
 
     async def record_audit(self, event: AuditEvent) -> None:
         async with self.engine.begin() as conn:

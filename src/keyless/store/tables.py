@@ -89,7 +89,7 @@ client_secrets = Table(
 
 certificates = Table(
     # Certificate credentials of every owner kind: an application's uploaded or CA-issued ones, a
-    # host's CA-issued ones (used for the identities the host may act for). Migration 0009.
+    # host's CA-issued ones (used for the identities the host may act for). Migration 0010.
     "certificates",
     metadata,
     Column("id", GUID, primary_key=True),
@@ -288,4 +288,14 @@ leases = Table(
     Column("name", String(64), primary_key=True),
     Column("holder", String(64), nullable=False),
     Column("expires_at", Double, nullable=False),
+)
+
+# Failed-authentication budgets shared by the replicas (migration 0009; keyless.store.failures).
+failure_buckets = Table(
+    "failure_buckets",
+    metadata,
+    Column("key", String(320), primary_key=True),
+    Column("tokens", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Index("ix_failure_buckets_updated_at", "updated_at"),
 )

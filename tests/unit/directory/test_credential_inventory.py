@@ -37,7 +37,7 @@ def _hosts(env: Env) -> tuple[HostService, SqlHostStore]:
 def test_state_is_one_rule_for_every_kind(revoked_at: float | None, not_before: float | None,
                                           expires_at: float | None, state: str) -> None:
     for kind in ("secret", "certificate", "federated"):
-        c = Credential(id="x", kind=kind, owner=Owner("host", "h"), display_name="", created_at=START - 10,  # type: ignore[arg-type]
+        c = Credential(id="x", kind=kind, owner=Owner("host", "h"), display_name="", created_at=START - 10,
                        expires_at=expires_at, not_before=not_before, revoked_at=revoked_at)
         assert c.state(START) == state
 

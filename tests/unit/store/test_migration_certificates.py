@@ -1,5 +1,5 @@
-"""Migration 0009 (one certificate table for applications and hosts) on a database made by the
-previous head (0008), on SQLite and PostgreSQL: every row is carried with its id, owner, last use
+"""Migration 0010 (one certificate table for applications and hosts) on a database made by the
+previous head (0009), on SQLite and PostgreSQL: every row is carried with its id, owner, last use
 and revocation, and the carried certificates still authenticate at the token endpoint (RFC 7523
 §2.2 client assertions, docs/protocol.md)."""
 
@@ -27,7 +27,7 @@ from keyless.domain.model import Application, Tenant
 from keyless.jose.jws import sign_with_headers
 from keyless.oauth.client_auth import ASSERTION_TYPE
 from keyless.oauth.keyring import KeyRing
-from keyless.oauth.ratelimit import FailureLimiter
+from keyless.oauth.ratelimit import Budget, FailureThrottle
 from keyless.oauth.service import TokenService
 from keyless.store import db
 from keyless.store import tables as t
@@ -39,7 +39,7 @@ START = 1_800_000_000.0
 RESOURCE = "api://orders"
 
 
-CERTIFICATES_REVISION = "0009"  # the migration under test; the database is made by the one before it
+CERTIFICATES_REVISION = "0010"  # the migration under test; the database is made by the one before it
 
 
 def _previous_head() -> str:
@@ -80,7 +80,7 @@ def _cert_row(cert_id: str, key: PrivateKey, name: str) -> dict[str, Any]:
 
 
 async def _fill_previous_head(engine: AsyncEngine, service: DirectoryService, hosts: HostService) -> Old:
-    """Tenants, applications and hosts through today's code (their tables did not change in 0009);
+    """Tenants, applications and hosts through today's code (their tables did not change in 0010);
     certificates as rows of the two old tables, written in SQL as the previous head defined them."""
     tenant = await service.create_tenant("default", actor="test", signing_alg="ES256")
     await service.create_application(tenant, "orders", actor="test", identifier_uri=RESOURCE, open_to_tenant=True)
@@ -165,8 +165,8 @@ async def _token(store: SqlDirectoryStore, kek: bytes, old: Old, client_id: str,
     service = TokenService(
         directory=store, keyring=KeyRing(store, kek, clock), hasher=SecretHasher(aead.derive(kek, "pepper")),
         clock=clock, sink=sink, replay=store, base_url=BASE_URL,
-        source_limiter=FailureLimiter(clock, capacity=1e9, refill_per_second=1.0),
-        client_limiter=FailureLimiter(clock, capacity=1e9, refill_per_second=1.0),
+        throttle=FailureThrottle.in_process(clock, source=Budget(1e9, 1.0), source_client=Budget(1e9, 1.0),
+                                            client=Budget(1e9, 1.0)),
     )
     now = clock.now()
     claims = {"iss": client_id, "sub": client_id, "aud": f"{BASE_URL}/{old.tenant.id}/v2.0", "iat": now,

@@ -4,8 +4,8 @@
 with `owner_kind` and `owner_id` (as `federated_credentials` does). Every row keeps its id, so
 credential ids in the sign-in log still name the same certificate.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 """
 
 from typing import Any
@@ -13,8 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
