@@ -11,6 +11,7 @@ suite is skipped with the reason, except under CI, where it must run.
 
 from __future__ import annotations
 
+import base64
 import os
 import uuid
 from collections.abc import Iterator
@@ -149,6 +150,12 @@ def test_client_certificate_credential(node_kit: NodeKit, sqlite_server: Running
     ])
     claims = claims_of(sqlite_server, ok(good)["token"], app["uri"])
     assert (claims["appid"], claims["azpacr"], claims["roles"]) == (client_id, "2", [ROLE])
+    [head] = good["assertionHeaders"]  # one assertion: the second getToken was answered from the cache
+    assert head["alg"] == "PS256"  # MSAL Node signs with RSASSA-PSS (Python msal: RS256)
+    if chain:
+        assert [base64.b64decode(c) for c in head["x5c"]] == [cert.der]
+    else:
+        assert "x5c" not in head and "x5t#S256" in head
     assert_auth_error(bad)
 
 

@@ -33,6 +33,32 @@ dns.lookup = function guardedLookup(hostname, options, callback) {
   return realLookup.call(dns, hostname, options, callback);
 };
 
+// The JOSE header of every client assertion the SDK sends, per step, so a test can check what went on
+// the wire (x5c with sendCertificateChain) without a proxy. Installed before the SDK is loaded.
+const https = require("node:https");
+let assertionHeaders = [];
+const realRequest = https.request;
+https.request = function recordingRequest(...args) {
+  const req = realRequest.apply(this, args);
+  const chunks = [];
+  const write = req.write;
+  const end = req.end;
+  const keep = (chunk) => {
+    if (typeof chunk === "string" || chunk instanceof Uint8Array) chunks.push(Buffer.from(chunk));
+  };
+  req.write = function (chunk, ...rest) {
+    keep(chunk);
+    return write.call(this, chunk, ...rest);
+  };
+  req.end = function (chunk, ...rest) {
+    keep(chunk);
+    const assertion = new URLSearchParams(Buffer.concat(chunks).toString("utf8")).get("client_assertion");
+    if (assertion) assertionHeaders.push(JSON.parse(Buffer.from(assertion.split(".")[0], "base64url")));
+    return end.call(this, chunk, ...rest);
+  };
+  return req;
+};
+
 const identity = require("@azure/identity");
 const { SecretClient } = require("@azure/keyvault-secrets");
 const msal = require("@azure/msal-node");
@@ -158,12 +184,14 @@ async function vaultGet(step) {
 const OPS = { token, msal: msalClientCredential, vaultEveryMethod, vaultSetGet, vaultGet };
 
 async function run(step) {
+  assertionHeaders = [];
   try {
-    return { ok: await OPS[step.op](step) };
+    return { ok: await OPS[step.op](step), assertionHeaders };
   } catch (err) {
     // The SDK's error as a caller sees it: its class and codes, never a stack of ours.
     return { error: { name: err.name, statusCode: err.statusCode ?? null, code: err.code ?? null,
-      errorCode: err.errorResponse?.error ?? err.errorCode ?? err.cause?.errorCode ?? null, message: String(err.message).slice(0, 500) } };
+      errorCode: err.errorResponse?.error ?? err.errorCode ?? err.cause?.errorCode ?? null,
+      message: String(err.message).slice(0, 500) }, assertionHeaders };
   }
 }
 
