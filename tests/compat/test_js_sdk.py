@@ -176,6 +176,15 @@ def mi(sqlite_server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -
         stop_agent(agent)
 
 
+def assert_unavailable(result: dict[str, Any], error: str, description: str) -> None:
+    """ManagedIdentityCredential reports a refusal by the managed-identity endpoint as unavailable,
+    with the agent's error code and description."""
+    assert "error" in result, result
+    got = result["error"]
+    assert (got["name"], got["errorCode"]) == ("CredentialUnavailableError", error), got
+    assert f"Description: {description} -" in got["message"], got
+
+
 def _mi_claims(server: RunningServer, result: dict[str, Any], uri: str, identity: dict[str, Any]) -> None:
     claims = claims_of(server, ok(result)["token"], uri)
     assert (claims["oid"], claims["xms_mirid"], claims["azpacr"], claims["roles"]) == (
@@ -190,9 +199,11 @@ def test_managed_identity_imds_style(node_kit: NodeKit, sqlite_server: RunningSe
         {"op": "token", "scope": scope, "credential": {"kind": "managed", "clientId": mi["user"]["client_id"]}},
         {"op": "token", "scope": scope, "credential": {"kind": "managed", "resourceId": mi["user"]["resource_id"]}},
         {"op": "token", "scope": scope, "credential": {"kind": "default"}},
+        {"op": "token", "scope": scope, "credential": {"kind": "managed", "clientId": str(uuid.uuid4())}},
     ], {"AZURE_POD_IDENTITY_AUTHORITY_HOST": mi["agent"].url})
-    for result, who in zip(results, ("system", "user", "user", "system"), strict=True):
+    for result, who in zip(results[:4], ("system", "user", "user", "system"), strict=True):
         _mi_claims(sqlite_server, result, mi["uri"], mi[who])
+    assert_unavailable(results[4], "invalid_request", "Identity not found")  # an identity not on this host
 
 
 def test_managed_identity_app_service_style(node_kit: NodeKit, sqlite_server: RunningServer, mi: dict[str, Any],
@@ -209,11 +220,7 @@ def test_managed_identity_app_service_style(node_kit: NodeKit, sqlite_server: Ru
     for result, who in zip(results, ("system", "user", "user", "system"), strict=True):
         _mi_claims(sqlite_server, result, mi["uri"], mi[who])
     [refused] = node(node_kit, sqlite_server, tmp_path, steps[:1], {**env, "IDENTITY_HEADER": "not-the-secret-" * 3})
-    # ManagedIdentityCredential reports a refused managed-identity endpoint as unavailable, with the reason.
-    assert "error" in refused, refused
-    assert (refused["error"]["name"], refused["error"]["errorCode"]) == ("CredentialUnavailableError",
-                                                                         "unauthorized"), refused
-    assert "Description: X-IDENTITY-HEADER is missing or wrong -" in refused["error"]["message"]
+    assert_unavailable(refused, "unauthorized", "X-IDENTITY-HEADER is missing or wrong")
 
 
 # -- workload identity (a federated token file) ------------------------------------------------------------
