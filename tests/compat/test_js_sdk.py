@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from keyless.verify import TokenValidator
-from tests.support.agent import host_with_resource, start_agent, stop_agent
+from tests.support.agent import assigned_identity, host_with_resource, start_agent, stop_agent
 from tests.support.certs import new_cert, register
 from tests.support.issuer import ExternalIssuer, federated_app
 from tests.support.node import NodeKit, NodeUnavailable, install
@@ -166,9 +166,7 @@ def mi(sqlite_server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -
     """An enrolled agent; its system identity and a user-assigned identity may read the resource."""
     host, uri = host_with_resource(sqlite_server)
     with Admin(sqlite_server) as admin:
-        user = dict(admin.api.call("POST", "/identities", json_body={"name": f"js-{uuid.uuid4().hex[:6]}"}))
-        admin.api.call("PUT", f"/identities/{user['client_id']}/hosts/{host['id']}")
-        admin.grant(user["client_id"], uri, "Orders.Read")
+        user = assigned_identity(admin, host, uri, prefix="js")
     agent = start_agent(sqlite_server, tmp_path_factory.mktemp("js-agent"), join_token=host["join_token"], host=host)
     try:
         yield {"agent": agent, "uri": uri, "system": host["system_identity"], "user": user}
