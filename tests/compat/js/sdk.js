@@ -53,7 +53,13 @@ https.request = function recordingRequest(...args) {
   req.end = function (chunk, ...rest) {
     keep(chunk);
     const assertion = new URLSearchParams(Buffer.concat(chunks).toString("utf8")).get("client_assertion");
-    if (assertion) assertionHeaders.push(JSON.parse(Buffer.from(assertion.split(".")[0], "base64url")));
+    if (assertion) {
+      try {
+        assertionHeaders.push(JSON.parse(Buffer.from(assertion.split(".")[0], "base64url")));
+      } catch {
+        assertionHeaders.push({ unreadable: true });
+      }
+    }
     return end.call(this, chunk, ...rest);
   };
   return req;
