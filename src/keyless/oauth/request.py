@@ -90,9 +90,10 @@ def _query_name(piece: str) -> str:
     """A query parameter's name as the most lenient parser could read it, so that no spelling slips past.
 
     Decoded until stable (a proxy may decode once more than we do), then cut where C strings and
-    PHP-style `name[]` arrays end, trimmed, with PHP's `.`/space-to-`_` mangling, NFKC and case folding
-    (`CLIENT_SECRET`, U+017F for an `s`). Raises ValueError when a name is not valid percent-encoded
-    UTF-8: such a query cannot be shown to carry no credential.
+    PHP-style `name[]` arrays end, trimmed (a leading `?` too, as URLSearchParams drops it), with
+    PHP's `.`/space-to-`_` mangling, NFKC and case folding (`CLIENT_SECRET`, U+017F for an `s`).
+    Raises ValueError when a name is not valid percent-encoded UTF-8: such a query cannot be shown
+    to carry no credential.
     """
     name = piece.split("=", 1)[0]
     for _ in range(_NAME_DECODE_ROUNDS):
@@ -102,7 +103,7 @@ def _query_name(piece: str) -> str:
     else:
         if "%" in name:
             raise ValueError("a name encoded more times than anyone decodes")
-    name = name.split("\x00", 1)[0].split("[", 1)[0].strip()
+    name = name.split("\x00", 1)[0].split("[", 1)[0].strip().lstrip("?").strip()
     name = unicodedata.normalize("NFKC", name).casefold()
     return name.replace(" ", "_").replace(".", "_")
 

@@ -98,6 +98,7 @@ def test_the_names_the_endpoint_reads_are_all_forbidden_in_the_query() -> None:
         b"client_%C5%BFecret=x",  # U+017F LATIN SMALL LETTER LONG S case-folds to s
         b"%EF%BD%83lient_secret=x",  # fullwidth c: NFKC
         b"x=1;client_secret=x",  # `;` as a separator
+        b"?client_secret=x", b"%3Fclient_secret=x", b"x=1&? client_secret=x",  # URLSearchParams drops a leading ?
         b"client_secret=a&client_secret=b",  # repeated
         b"client-request-id=a&client-request-id=b&client_id=abc",
         b"resource=api%3A%2F%2Fx", b"client_assertion_type=urn", b"password=p", b"refresh_token=r",
