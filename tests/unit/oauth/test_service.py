@@ -265,7 +265,7 @@ async def test_assertion_for_a_client_without_certificates(w: World) -> None:
     """A10: a secret-only client cannot authenticate with an assertion signed by any key."""
     import time as _time
 
-    from keyless.crypto.certificates import generate_client_key
+    from keyless.crypto.client_keys import generate_client_key
     from keyless.jose.jws import sign_with_headers
 
     cid = w.client.client_id
