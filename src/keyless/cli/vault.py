@@ -366,8 +366,7 @@ def secret_recover(vault: VaultArg, name: NameArg, data_dir: DataDirOpt = DEFAUL
 
     Example: keyless vault secret recover payments db-password
     """
-    emit(_api(data_dir, server, ca).call("POST", _path(vault, "deleted", name, "recover")), output,
-         formatters=TIMES)
+    emit(_api(data_dir, server, ca).call("POST", _path(vault, "deleted", name, "recover")), output, formatters=TIMES)
 
 
 @secret_app.command("purge")
