@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
@@ -30,7 +30,8 @@ from keyless.oauth.client_auth.private_key_jwt import MAX_ASSERTION
 from keyless.oauth.federation import rules
 from keyless.oauth.federation.issuers import IssuerKeys
 from keyless.server.context import ServerContext
-from keyless.server.manage.auth import Caller, authenticate
+from keyless.server.manage.access import Admin, Reader
+from keyless.server.manage.auth import Caller
 from keyless.server.manage.schemas import Strict
 
 PREFIX = "/{tenant}/manage/v1"
@@ -48,16 +49,6 @@ def _service(request: Request) -> FederationService:
     return service
 
 
-async def _reader(request: Request, tenant: str) -> Caller:
-    return await authenticate(_ctx(request), request, tenant, write=False)
-
-
-async def _admin(request: Request, tenant: str) -> Caller:
-    return await authenticate(_ctx(request), request, tenant, write=True)
-
-
-Reader = Annotated[Caller, Depends(_reader)]
-Admin = Annotated[Caller, Depends(_admin)]
 OwnerPath = Annotated[Literal["applications", "identities"], Path()]
 
 
@@ -104,6 +95,29 @@ class FederatedCredentialOut(BaseModel):
 
 class TokenTest(Strict):
     token: str = Field(max_length=MAX_ASSERTION)
+
+
+class CredentialVerdict(BaseModel):
+    id: str
+    name: str
+    issuer: str
+    subject: str
+    audience: str
+    result: str = Field(description="match, issuer differs, not evaluated: …, or the failed check and why")
+    passed: list[str]
+
+
+class TokenTestOut(BaseModel):
+    result: str = Field(description="match or no_match")
+    client_id: str
+    matched: str | None
+    failed_check: str | None
+    explanation: str
+    issuer_fetch_error: str | None
+    application_enabled: bool | None
+    replay: str | None
+    token: dict[str, Any] = Field(description="the claims that decide a sign-in; never the signature")
+    credentials: list[CredentialVerdict]
 
 
 class FindingOut(BaseModel):
@@ -258,12 +272,13 @@ async def _test(request: Request, owner: Owner, token: str, caller: Caller) -> d
     }
 
 
-@router.post("/applications/{client_id}/federated-credentials/test", summary="Explain whether a token would sign in")
+@router.post("/applications/{client_id}/federated-credentials/test", response_model=TokenTestOut,
+             summary="Explain whether a token would sign in")
 async def test_token(request: Request, client_id: str, body: TokenTest, caller: Admin) -> dict[str, Any]:
     return await _test(request, await _application(request, client_id, caller), body.token, caller)
 
 
-@router.post("/identities/{ref}/federated-credentials/test",
+@router.post("/identities/{ref}/federated-credentials/test", response_model=TokenTestOut,
              summary="Explain whether a token would sign in as a user-assigned identity")
 async def test_identity_token(request: Request, ref: str, body: TokenTest, caller: Admin) -> dict[str, Any]:
     return await _test(request, await _identity(request, ref, caller), body.token, caller)

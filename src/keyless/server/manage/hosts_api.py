@@ -5,19 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from keyless.directory.hosts import DEFAULT_JOIN_TTL, HostService
 from keyless.domain.identities import Host, ManagedIdentity, WorkloadBinding
 from keyless.server.context import ServerContext
-from keyless.server.manage.api import PREFIX, admin, reader
-from keyless.server.manage.auth import Caller
+from keyless.server.manage.access import Admin, Reader
+from keyless.server.manage.api import PREFIX
 from keyless.server.manage.schemas import Strict
 
-Reader = Annotated[Caller, Depends(reader)]
-Admin = Annotated[Caller, Depends(admin)]
 router = APIRouter(prefix=PREFIX)
 
 
@@ -171,7 +169,8 @@ async def create_identity(request: Request, body: IdentityCreate, caller: Admin)
     return IdentityOut.of(await hosts_of(request).create_identity(caller.tenant, body.name, actor=caller.client_id))
 
 
-@router.get("/identities/{ref}", response_model=IdentityOut)
+@router.get("/identities/{ref}", response_model=IdentityOut,
+            summary="Show a managed identity (by name, client id, object id or resource id)")
 async def get_identity(request: Request, ref: str, caller: Reader) -> IdentityOut:
     return IdentityOut.of(await hosts_of(request).identity(caller.tenant, ref))
 
