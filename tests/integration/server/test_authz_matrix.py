@@ -195,3 +195,30 @@ def _secret_values(resp: httpx.Response, prepared: Prepared) -> list[str]:
     sent = prepared.body or {}
     body = resp.json() if resp.content else {}
     return [d[k] for d in (body, sent) if isinstance(d, dict) for k in keys if isinstance(d.get(k), str)]
+
+
+def test_docs_page_loads_every_asset_from_keyless_itself(world: World) -> None:
+    """/manage/docs (issue 17): no CDN; the policy forbids any other origin and inline scripts."""
+    import re
+
+    page = world.http.get(f"{world.server.url}/manage/docs")
+    assert page.status_code == 200
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "script-src 'self';" in csp
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets and all(a.startswith("/manage/docs/") for a in assets), assets
+    for asset in [*assets, "/manage/docs/LICENSE"]:
+        resp = world.http.get(world.server.url + asset)
+        assert resp.status_code == 200 and resp.content, asset
+        assert resp.headers["x-content-type-options"] == "nosniff", asset
+    assert "/manage/openapi.json" in world.http.get(f"{world.server.url}/manage/docs/init.js").text
+    assert "Apache License" in world.http.get(f"{world.server.url}/manage/docs/LICENSE").text
+
+
+def test_docs_asset_outside_the_list_is_not_found_not_a_file_read(world: World) -> None:
+    for name in ("..%2F..%2Fpyproject.toml", "index.html", "swagger-ui.js.map"):
+        resp = world.http.get(f"{world.server.url}/manage/docs/{name}")
+        assert (resp.status_code, resp.json()) == (404, {
+            "type": "urn:keyless:problem:not_found", "title": "Not Found", "status": 404,
+            "detail": "no such resource", "code": "not_found"}), name
