@@ -338,3 +338,32 @@ def token_for(http: httpx.Client, server: RunningServer, client_id: str, secret:
                                                   "client_secret": secret, "scope": f"{resource}/.default"})
     assert resp.status_code == 200, resp.text
     return str(resp.json()["access_token"])
+
+
+def expired_copy(server: RunningServer, token: str, *, ended_ago: int = 3600) -> str:
+    """The same token, re-signed by the tenant's real signing key with a lifetime that ended `ended_ago`
+    seconds ago: everything right but `exp` (the server's clock cannot be moved, its key can be read)."""
+    import asyncio
+    import time
+
+    from keyless.clock import SystemClock
+    from keyless.jose.jws import sign
+    from keyless.oauth.keyring import KeyRing
+    from keyless.server.datadir import DataDir, load_kek
+    from keyless.store import db
+    from keyless.store.directory import SqlDirectoryStore
+
+    async def signer() -> Any:
+        data = DataDir(server.data_dir)
+        engine = db.create_engine(db.sqlite_url(data.sqlite))
+        try:
+            return await KeyRing(SqlDirectoryStore(engine), load_kek(data), SystemClock()).signer(server.tenant_id)
+        finally:
+            await engine.dispose()
+
+    key = asyncio.run(signer())
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    now = int(time.time())
+    claims.update(iat=now - ended_ago - 3600, nbf=now - ended_ago - 3600, exp=now - ended_ago, jti=str(uuid.uuid4()))
+    return sign(claims, key.private, alg=key.alg, kid=key.kid, typ="at+jwt")

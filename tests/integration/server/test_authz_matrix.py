@@ -3,7 +3,8 @@ by every kind of caller against a real server on SQLite, with the exact answer i
 (`x-keyless-role`) demands — and one audit record per successful write, none per refused one.
 
 Callers: no token; a valid token for another audience; a token signed by a key the server never had
-(naming the server's own `kid` and issuer); the admin's token on a path naming another tenant; an
+(naming the server's own `kid` and issuer); the admin's token re-signed by the real key but expired;
+the admin's token on a path naming another tenant; an
 application token for the management API with no management role; Keyless.Reader; Keyless.Admin. Tenants cannot
 yet be created beside the first one, so "admin of another tenant" is the other-tenant path.
 """
@@ -24,7 +25,7 @@ import pytest
 from keyless.directory.bootstrap import ADMIN_ROLE, MANAGEMENT_URI, READER_ROLE
 from tests.conftest import SHARED_ENV
 from tests.integration.server.conftest import client_for
-from tests.support.matrix import Prepared, Recipes, forged_token, strings, token_for
+from tests.support.matrix import Prepared, Recipes, expired_copy, forged_token, strings, token_for
 from tests.support.server import Admin, RunningServer, start_server, stop_server
 
 UNAUTHENTICATED = {"type": "urn:keyless:problem:unauthenticated", "title": "Unauthorized", "status": 401,
@@ -75,6 +76,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             tokens["other_audience"] = token_for(http, server, client["client_id"], other_secret, other_uri)
             kid = json.loads(_b64(str(tokens["admin"]).split(".")[0]))["kid"]
             tokens["unknown_key"] = forged_token(kid, server.issuer, MANAGEMENT_URI, [ADMIN_ROLE])
+            tokens["expired"] = expired_copy(server, str(tokens["admin"]))
+            # The same copy, still valid, is accepted: the expired one is refused for its `exp` alone.
+            fresh = expired_copy(server, str(tokens["admin"]), ended_ago=-600)
+            assert http.get(f"{server.url}/{server.tenant_id}/manage/v1/tenant",
+                            headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
             secrets = [s for _, s in callers.values()] + [other_secret]
             recipes = Recipes(server, admin, doc, callers["admin"][0])
             yield World(server, http, admin, doc, tokens, callers["admin"][0], secrets, recipes)
@@ -129,7 +135,7 @@ def _expected_refusal(world: World, method: str, path: str, requirement: str, ca
     """The exact problem a caller gets, or None if the declaration admits it."""
     if caller == "anonymous":
         return UNAUTHENTICATED
-    if caller in ("other_audience", "unknown_key"):
+    if caller in ("other_audience", "unknown_key", "expired"):
         return INVALID_TOKEN
     if caller == "no_role":
         return FORBIDDEN
@@ -148,7 +154,7 @@ def test_every_operation_answers_every_caller_as_declared(world: World, method: 
     time.sleep(0.002)
     before = _audit_since(world, since)
 
-    for caller in ("anonymous", "other_audience", "unknown_key", "no_role", "reader"):
+    for caller in ("anonymous", "other_audience", "unknown_key", "expired", "no_role", "reader"):
         expected = _expected_refusal(world, method, path, requirement, caller)
         resp = _send(world, method, path, prepared, world.tokens[caller])
         _check_documented(world, method, path, resp, f"{what} as {caller}")
