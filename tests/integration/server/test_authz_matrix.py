@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator
 
 from keyless.directory.bootstrap import ADMIN_ROLE, MANAGEMENT_URI, READER_ROLE
 from tests.conftest import SHARED_ENV
@@ -127,8 +128,13 @@ def _check_documented(world: World, method: str, path: str, resp: httpx.Response
     content = responses[str(resp.status_code)].get("content")
     if content is None:
         assert not resp.content, what
-    else:
-        assert resp.headers["content-type"].split(";")[0] in content, what
+        return
+    media = resp.headers["content-type"].split(";")[0]
+    assert media in content, what
+    # The body matches the documented schema (OpenAPI 3.1 schemas are JSON Schema 2020-12).
+    schema = {**content[media]["schema"], "components": world.doc["components"]}
+    errors = list(Draft202012Validator(schema).iter_errors(resp.json()))
+    assert not errors, f"{what}: the body does not match the document: {errors[0].message}"
 
 
 def _expected_refusal(world: World, method: str, path: str, requirement: str, caller: str) -> dict[str, Any] | None:
