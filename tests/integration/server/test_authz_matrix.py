@@ -234,3 +234,34 @@ def test_docs_asset_outside_the_list_is_not_found_not_a_file_read(world: World) 
         assert (resp.status_code, resp.json()) == (404, {
             "type": "urn:keyless:problem:not_found", "title": "Not Found", "status": 404,
             "detail": "no such resource", "code": "not_found"}), name
+
+
+def _owned_children() -> list[tuple[str, str, str]]:
+    """(method, path, child parameter) for every operation on an object that belongs to another one
+    named before it in the path (a secret of an application, a grant of a vault, ...)."""
+    parents = {"client_id", "vault", "identity"}
+    out = []
+    for method, path in _operations():
+        names = [part.strip("{}") for part in path.split("/") if part.startswith("{")]
+        if len(names) == 3 and names[1] in parents and method in ("get", "delete", "patch", "post"):
+            out.append((method, path, names[2]))
+    return out
+
+
+@pytest.mark.parametrize(("method", "path", "child"), _owned_children())
+def test_an_object_named_under_another_owner_is_not_found_and_not_touched(world: World, method: str, path: str,
+                                                                           child: str) -> None:
+    """404-as-nonexistent: another application's secret, another vault's grant or secret, another
+    identity's federated credential, named under this owner, is refused like one that never existed."""
+    mine, theirs = world.recipes.prepare(method, path), world.recipes.prepare(method, path)
+    mixed = Prepared(path={**mine.path, child: theirs.path[child]}, query=mine.query, body=mine.body)
+    since = time.time()
+    time.sleep(0.002)
+    resp = _send(world, method, path, mixed, world.tokens["admin"])
+    assert resp.status_code == 404, f"{method.upper()} {path} with another owner's {child}: {resp.text}"
+    assert resp.headers["content-type"] == "application/problem+json"
+    _check_documented(world, method, path, resp, f"{method.upper()} {path} (another owner's {child})")
+    assert _audit_since(world, since) == []
+    # The other owner's object is still there: the same call under its real owner succeeds.
+    assert _send(world, method, path, theirs, world.tokens["admin"]).status_code == int(
+        _success(world.doc["paths"][path][method]))
