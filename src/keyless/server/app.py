@@ -68,6 +68,8 @@ def create_app(ctx: ServerContext) -> ASGIApp:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ctx.signins.start()
         ctx.audits.start()
+        if ctx.changes is not None:
+            await ctx.changes.start()
         sweeper = None
         if ctx.settings.vault_enabled:
             await ensure_all(ctx)

@@ -17,7 +17,14 @@ class ServerSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8443, ge=0, le=65535)
     database_url: str | None = Field(default=None, description="postgresql://… ; default: SQLite in data dir")
-    public_url: str | None = Field(default=None, description="base URL clients use; default https://HOST:PORT")
+    public_url: str | None = Field(
+        default=None,
+        description="base URL clients use (every issuer's prefix); default: the data directory's server_url. "
+        "Every replica must use the same one (docs/deployment.md)",
+    )
+    move_public_url: bool = Field(
+        default=False, description="replace the public URL recorded in the database (a deliberate move)"
+    )
     cache_ttl: float = Field(default=5.0, ge=0, le=300, description="seconds a replica may serve stale reads")
     signin_flush_interval: float = Field(default=0.5, gt=0, le=60)
     log_level: str = "info"
@@ -69,7 +76,12 @@ class ServerSettings(BaseSettings):
             host = "localhost"
         return f"[{host}]" if ":" in host else host
 
-    def base_url(self, bound_port: int | None = None) -> str:
+    def base_url(self, recorded: str | None = None, bound_port: int | None = None) -> str:
+        """The public URL this process asks to announce: the explicit setting, else the one the data
+        directory recorded at `keyless init` (so replicas sharing a data directory agree by default),
+        else the listening address. `keyless.store.installation` then checks it against the database."""
         if self.public_url:
             return self.public_url.rstrip("/")
+        if recorded:
+            return recorded.rstrip("/")
         return f"https://{self.url_host}:{bound_port if bound_port is not None else self.port}"

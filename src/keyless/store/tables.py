@@ -285,3 +285,12 @@ identity_token_audiences = Table(
     Column("audience", String(512), primary_key=True),
     Column("created_at", Double, nullable=False),
 )
+
+# Settings of the whole installation that every replica must share (migration 0007): one row per name.
+installation = Table(
+    "installation",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
