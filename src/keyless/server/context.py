@@ -9,8 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from keyless.clock import Clock, SystemClock
 from keyless.crypto import aead
 from keyless.crypto.ca import IssuedCert
-from keyless.directory.cache import CachedDirectory
-from keyless.directory.federation import CachedFederationReader, FederationService
+from keyless.directory.federation import FederationService
 from keyless.directory.hosts import HostService
 from keyless.directory.service import DirectoryService
 from keyless.domain.model import AuditEvent, Tenant
@@ -18,7 +17,7 @@ from keyless.oauth.client_auth.federated import FederationContext
 from keyless.oauth.federation.issuers import IssuerKeys
 from keyless.oauth.keyring import KeyRing
 from keyless.oauth.metadata import issuer
-from keyless.oauth.ratelimit import FailureLimiter
+from keyless.oauth.ratelimit import Budget, FailureThrottle
 from keyless.oauth.service import TokenService
 from keyless.server.batching import BatchWriter
 from keyless.server.bearer import BearerVerifier
@@ -27,8 +26,10 @@ from keyless.server.federation_fetch import HttpMetadataFetcher
 from keyless.server.settings import ServerSettings
 from keyless.server.signin_log import SignInBatcher
 from keyless.store import db
+from keyless.store.cache import CachedDirectory, CachedFederationReader
 from keyless.store.changes import ChangeFeed
 from keyless.store.directory import SqlDirectoryStore
+from keyless.store.failures import shared_throttle
 from keyless.store.federation import SqlFederationStore
 from keyless.store.hosts import SqlHostStore
 from keyless.store.installation import agree_public_url
@@ -125,23 +126,25 @@ class ServerContext:
 
         vaults.on_change = changes.publish
 
+        budgets = {"source": Budget(settings.source_failure_burst, settings.source_failure_rate),
+                   "source_client": settings.source_client_budget(),
+                   "client": Budget(settings.client_failure_burst, settings.client_failure_rate)}
+        # One budget across replicas on PostgreSQL; SQLite is one process's database.
+        throttle = (shared_throttle(engine, clock, **budgets) if engine.dialect.name == "postgresql"
+                    else FailureThrottle.in_process(clock, **budgets))
         tokens = TokenService(
             directory=directory, keyring=keyring, hasher=hasher, clock=clock, sink=signins, replay=store,
             base_url=base_url,
-            source_limiter=FailureLimiter(
-                clock, capacity=settings.source_failure_burst, refill_per_second=settings.source_failure_rate
-            ),
-            client_limiter=FailureLimiter(
-                clock, capacity=settings.client_failure_burst, refill_per_second=settings.client_failure_rate
-            ),
+            throttle=throttle,
             federation=FederationContext(credentials=fed_reader, issuer_keys=issuer_keys),
         )
+        admin = DirectoryService(store, clock, hasher, kek, on_change)
         return cls(
             settings=settings, clock=clock, engine=engine, store=store, directory=directory, keyring=keyring,
-            tokens=tokens, admin=DirectoryService(store, clock, hasher, kek, on_change), signins=signins,
+            tokens=tokens, admin=admin, signins=signins,
             base_url=base_url, kek=kek, bearers=BearerVerifier(keyring, clock, base_url), vaults=vaults,
             audits=audits, vault_resource=settings.vault_resource(),
-            hosts=HostService(host_store, clock, hasher, on_change),
+            hosts=HostService(host_store, clock, hasher, on_change, credentials=admin.credentials),
             federation=FederationService(fed_store, store, clock, on_change, identities=host_store),
             issuer_keys=issuer_keys, fetcher=fetcher, changes=changes,
         )

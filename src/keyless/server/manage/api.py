@@ -24,19 +24,14 @@ from keyless.server.context import ServerContext
 from keyless.server.manage import docs, openapi
 from keyless.server.manage import federation as federation_api
 from keyless.server.manage import schemas as s
-from keyless.server.manage.access import Admin, Reader
 from keyless.server.manage.auth import AuthProblem, Caller
+from keyless.server.manage.deps import PREFIX, Admin, Reader, context_of
+from keyless.server.manage.hosts_api import router as hosts_router
 from keyless.server.manage.problems import problem
+from keyless.server.manage.vault_api import router as vault_router
 from keyless.vault.errors import VaultError
 
-PREFIX = "/{tenant}/manage/v1"
-
-
-def _ctx(request: Request) -> ServerContext:
-    ctx: ServerContext = request.app.state.ctx
-    return ctx
-
-
+_ctx = context_of
 router = APIRouter(prefix=PREFIX)
 
 
@@ -270,10 +265,6 @@ def create_management_app() -> FastAPI:
         redoc_url=None,
     )
     app.include_router(router)
-    # These routers import this module's dependencies (Reader, Admin), hence imported here.
-    from keyless.server.manage.hosts_api import router as hosts_router
-    from keyless.server.manage.vault_api import router as vault_router
-
     app.include_router(vault_router)
     app.include_router(hosts_router)
     app.include_router(federation_api.router)

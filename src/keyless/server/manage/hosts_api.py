@@ -12,8 +12,7 @@ from starlette.responses import Response
 from keyless.directory.hosts import DEFAULT_JOIN_TTL, HostService
 from keyless.domain.identities import Host, ManagedIdentity, WorkloadBinding
 from keyless.server.context import ServerContext
-from keyless.server.manage.access import Admin, Reader
-from keyless.server.manage.api import PREFIX
+from keyless.server.manage.deps import PREFIX, Admin, Reader
 from keyless.server.manage.schemas import Strict
 
 router = APIRouter(prefix=PREFIX)
