@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from keyless.crypto.certificates import certificate_signing_request, generate_client_key
+from keyless.crypto.client_keys import certificate_signing_request, generate_client_key
 from tests.support.certs import new_cert
 from tests.support.server import Admin, RunningServer
 
