@@ -14,7 +14,16 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from keyless.crypto.keys import PrivateKey
-from tests.support.certs import AUTH_FAILED, BAD_FORMAT, ClientCert, assertion_form, b64u, claims_for, new_cert, register
+from tests.support.certs import (
+    AUTH_FAILED,
+    BAD_FORMAT,
+    ClientCert,
+    assertion_form,
+    b64u,
+    claims_for,
+    new_cert,
+    register,
+)
 from tests.support.issuer import ExternalIssuer, exchange, federated_app
 from tests.support.server import Admin, RunningServer
 
@@ -162,7 +171,8 @@ def test_federated_token_over_one_hour_is_refused_by_default(fed_server: Running
                      issuer.token(K8S_SUBJECT, iat=None, nbf=None, exp=now + 3600 + 120)):  # no iat: exp - now
         resp = exchange(fed_server, app.client_id, overlong, app.scope)
         assert (resp.status_code, resp.json()) == (401, {
-            "error": "invalid_client", "error_description": "the token's lifetime is longer than the credential accepts"})
+            "error": "invalid_client",
+            "error_description": "the token's lifetime is longer than the credential accepts"})
     no_exp = exchange(fed_server, app.client_id, issuer.token(K8S_SUBJECT, exp=None), app.scope)
     assert (no_exp.status_code, no_exp.json()) == (401, {
         "error": "invalid_client", "error_description": "the federated token has no exp claim"})
