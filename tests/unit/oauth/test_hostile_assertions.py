@@ -54,6 +54,7 @@ async def test_assertion_exp_as_a_string_is_invalid_client_naming_the_claim(cw: 
     result = await cw.send(raw_assertion(cw, with_claim(assertion_claims(cw), "exp", '"1800000300"')))
     assert (result.status, result.body) == (401, AUTH_FAILED)
     assert cw.w.sink.last.detail == "claim_invalid:exp"
+    assert cw.w.sink.last.client_id == cw.w.client.client_id  # still attributed in the sign-in log
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -69,7 +69,8 @@ def claimed_subject(assertion: str | None) -> str | None:
     if not assertion:
         return None
     try:
-        sub = split_compact(assertion, max_length=MAX_ASSERTION, allow_padding=True)[1].get("sub")
+        claims = split_compact(assertion, max_length=MAX_ASSERTION, allow_padding=True, claim_types=False)[1]
+        sub = claims.get("sub")
     except MalformedJose:
         return None
     return sub if isinstance(sub, str) else None
