@@ -37,6 +37,8 @@ def agent(
     rate: Annotated[float, typer.Option("--rate", help="Requests per second per caller (0: no limit).")] = 500.0,
     poll: Annotated[float, typer.Option(
         "--poll", help="Seconds between fetches of the host's identities (and of its removal).")] = 5.0,
+    log_level: Annotated[str, typer.Option(
+        "--log-level", help="debug (adds a line per request to the server), info, warning or error.")] = "info",
 ) -> None:
     """Run the agent in the foreground: enroll with --join-token the first time, then serve tokens
     for this host's managed identities. Stop it with Ctrl-C or SIGTERM.
@@ -56,9 +58,11 @@ def agent(
         rate=rate, burst=max(1.0, 2 * rate), poll_interval=poll,
     )
     settings.listen_address()  # refuse a non-loopback address before anything else
-    import logging
+    from keyless.jsonlog import configure_json
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if log_level not in {"debug", "info", "warning", "error"}:
+        fail("--log-level must be debug, info, warning or error")
+    configure_json(log_level)
     try:
         import uvloop
 
