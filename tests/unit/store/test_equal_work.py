@@ -17,12 +17,12 @@ from sqlalchemy import event
 from keyless.clock import FrozenClock
 from keyless.crypto import aead
 from keyless.crypto.secrets import SecretHasher
-from keyless.directory.cache import CachedDirectory
 from keyless.directory.service import DirectoryService
 from keyless.domain.model import Tenant
 from keyless.oauth.client_auth import secret
 from keyless.oauth.errors import InvalidClient
 from keyless.store import db
+from keyless.store.cache import CachedDirectory
 from keyless.store.directory import SqlDirectoryStore
 
 START = 1_800_000_000.0

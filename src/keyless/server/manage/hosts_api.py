@@ -5,19 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from keyless.directory.hosts import DEFAULT_JOIN_TTL, HostService
 from keyless.domain.identities import Host, ManagedIdentity, WorkloadBinding
 from keyless.server.context import ServerContext
-from keyless.server.manage.api import PREFIX, admin, reader
-from keyless.server.manage.auth import Caller
+from keyless.server.manage.deps import PREFIX, Admin, Reader
 from keyless.server.manage.schemas import Strict
 
-Reader = Annotated[Caller, Depends(reader)]
-Admin = Annotated[Caller, Depends(admin)]
 router = APIRouter(prefix=PREFIX)
 
 
