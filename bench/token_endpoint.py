@@ -323,7 +323,8 @@ class JwtWorkload:
     def register(self) -> None:
         """Key + self-signed certificate, registered on the client through the management API."""
         from keyless.cli.common import ManagementClient, resolve
-        from keyless.crypto.certificates import generate_client_key, load_certificate, self_signed_certificate
+        from keyless.crypto.certificates import load_certificate
+        from keyless.crypto.client_keys import generate_client_key, self_signed_certificate
 
         self.key = generate_client_key(ASSERTION_KEY_KIND[self.assertion_alg])  # type: ignore[arg-type]
         pem = self_signed_certificate(self.key, f"bench-{self.assertion_alg}", now=time.time())

@@ -17,13 +17,8 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives import serialization
 
-from keyless.crypto.certificates import (
-    CertificateInfo,
-    generate_client_key,
-    load_certificate,
-    private_key_pem,
-    self_signed_certificate,
-)
+from keyless.crypto.certificates import CertificateInfo, load_certificate
+from keyless.crypto.client_keys import generate_client_key, private_key_pem, self_signed_certificate
 from keyless.crypto.keys import PrivateKey
 from keyless.jose.jws import sign_with_headers
 from tests.support.server import Admin, RunningServer

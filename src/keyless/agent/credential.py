@@ -14,12 +14,8 @@ from dataclasses import dataclass, field
 from keyless.agent.server_api import Enrolled, ServerApi
 from keyless.agent.state import HostInfo, StateDir
 from keyless.client.assertions import build_client_assertion
-from keyless.crypto.certificates import (
-    ClientKeyKind,
-    certificate_signing_request,
-    generate_client_key,
-    load_certificate,
-)
+from keyless.crypto.certificates import load_certificate
+from keyless.crypto.client_keys import ClientKeyKind, certificate_signing_request, generate_client_key
 from keyless.crypto.keys import PrivateKey
 
 KEY_KIND: ClientKeyKind = "p256"  # ES256: cheap to sign (one assertion per token refresh), accepted everywhere

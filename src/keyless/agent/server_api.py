@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 
 from keyless.client.assertions import CLIENT_ASSERTION_TYPE
-from keyless.client.core import HttpResponse, OAuthError, Token, TokenRequestError, parse_error, parse_token_response
+from keyless.client.core import HttpResponse, Token, parse_error, parse_token_response
+from keyless.client.errors import OAuthError, TokenRequestError
 from keyless.clock import Clock
 from keyless.errors import KeylessError
 

@@ -9,7 +9,7 @@ import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from keyless.crypto.certificates import load_private_key_pem, private_key_pem
+from keyless.crypto.client_keys import load_private_key_pem, private_key_pem
 from keyless.crypto.keys import PrivateKey
 from keyless.errors import ConfigurationError
 

@@ -26,12 +26,11 @@ from keyless.cli.common import (
     fail,
     when,
 )
-from keyless.crypto.certificates import (
-    CertificateRejected,
+from keyless.crypto.certificates import CertificateRejected, load_certificate
+from keyless.crypto.client_keys import (
     ClientKeyKind,
     certificate_signing_request,
     generate_client_key,
-    load_certificate,
     private_key_pem,
     self_signed_certificate,
 )

@@ -17,13 +17,7 @@ from keyless.client.assertions import (
     load_certificate_credential,
     load_certificate_files,
 )
-from keyless.client.core import (
-    ClientAuthenticationError,
-    CredentialUnavailableError,
-    OAuthError,
-    RetryPolicy,
-    TokenRequestError,
-)
+from keyless.client.core import RetryPolicy
 from keyless.client.credentials import (
     CertificateCredential,
     ClientSecretCredential,
@@ -31,6 +25,7 @@ from keyless.client.credentials import (
     WorkloadIdentityCredential,
 )
 from keyless.client.default import AsyncDefaultCredential, DefaultCredential
+from keyless.client.errors import ClientAuthenticationError, CredentialUnavailableError, OAuthError, TokenRequestError
 from keyless.client.tokens import AccessToken, AccessTokenInfo
 
 __all__ = [

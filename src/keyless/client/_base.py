@@ -13,23 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from keyless.client.assertions import CredentialError, build_client_assertion, load_certificate_files
-from keyless.client.core import (
-    NO_RETRY,
-    SOCKET_BASE,
-    Action,
-    AssertionAuth,
-    ClientAuth,
-    FederatedAuth,
-    IdentitySelector,
-    Metadata,
-    Outcome,
-    RetryPolicy,
-    SecretAuth,
-    Token,
-    managed_identity_flow,
-    scope_key,
-    token_flow,
-)
+from keyless.client.auth import AssertionAuth, ClientAuth, FederatedAuth, Metadata, SecretAuth
+from keyless.client.core import NO_RETRY, Action, Outcome, RetryPolicy, Token, scope_key, token_flow
+from keyless.client.managed import SOCKET_BASE, IdentitySelector, managed_identity_flow
 from keyless.client.tokens import AccessToken, AccessTokenInfo, make_access_token, make_access_token_info
 
 log = logging.getLogger("keyless.client")

@@ -27,18 +27,9 @@ from keyless.client._base import (
     workload_settings,
 )
 from keyless.client.adapters import AsyncHttpxAuth
-from keyless.client.core import (
-    Action,
-    ClientAuth,
-    ClientAuthenticationError,
-    HttpRequest,
-    HttpResponse,
-    Outcome,
-    RetryPolicy,
-    Sleep,
-    Token,
-    TransportFailure,
-)
+from keyless.client.auth import ClientAuth
+from keyless.client.core import Action, HttpRequest, HttpResponse, Outcome, RetryPolicy, Sleep, Token, TransportFailure
+from keyless.client.errors import ClientAuthenticationError
 from keyless.client.tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
 
 T = TypeVar("T")

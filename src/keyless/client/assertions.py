@@ -13,13 +13,8 @@ import time
 import uuid
 from pathlib import Path
 
-from keyless.crypto.certificates import (
-    CertificateInfo,
-    CertificateRejected,
-    load_certificate,
-    load_pkcs12_credential,
-    load_private_key_pem,
-)
+from keyless.crypto.certificates import CertificateInfo, CertificateRejected, load_certificate
+from keyless.crypto.client_keys import load_pkcs12_credential, load_private_key_pem
 from keyless.crypto.keys import PrivateKey, public_of, public_to_pem
 from keyless.errors import KeylessError
 from keyless.jose.jws import sign_with_headers

@@ -23,8 +23,8 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from keyless.client.assertions import CLIENT_ASSERTION_TYPE
-from keyless.errors import KeylessError
+from keyless.client.auth import ClientAuth, Metadata
+from keyless.client.errors import OAuthError, TokenRequestError
 
 log = logging.getLogger("keyless.client")
 
@@ -34,36 +34,6 @@ EXPIRY_MARGIN = 30.0
 # Below this lifetime the half-life rule would refresh too eagerly to matter; see `refresh_at`.
 SHORT_LIFETIME = 600
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-
-
-# -- errors --------------------------------------------------------------------------------------------
-
-
-class ClientAuthenticationError(KeylessError):
-    """No token could be obtained. Never carries a secret, an assertion or a token."""
-
-
-class OAuthError(ClientAuthenticationError):
-    """The token endpoint refused the request (RFC 6749 §5.2): `error`, `error_description`, HTTP status."""
-
-    def __init__(self, error: str, description: str | None, status: int) -> None:
-        self.error = error
-        self.error_description = description
-        self.status = status
-        text = f"{error}: {description}" if description else error
-        super().__init__(f"token request refused: {text} (HTTP {status})")
-
-    def __repr__(self) -> str:
-        return f"OAuthError(error={self.error!r}, error_description={self.error_description!r}, status={self.status})"
-
-
-class TokenRequestError(ClientAuthenticationError):
-    """The server could not be reached, kept failing after the retries, or answered something unreadable."""
-
-
-class CredentialUnavailableError(ClientAuthenticationError):
-    """This kind of credential is not set up here (no agent, no token file, no variables): a chain such
-    as `DefaultCredential` moves on to its next link."""
 
 
 # -- HTTP messages (plain data) ---------------------------------------------------------------------------
@@ -251,7 +221,7 @@ class RetryPolicy:
 NO_RETRY = RetryPolicy(max_retries=0)
 
 
-class _Rng(Protocol):
+class Rng(Protocol):
     def __call__(self, a: float, b: float, /) -> float: ...
 
 
@@ -259,7 +229,7 @@ def exchange(
     request: Callable[[], HttpRequest],
     policy: RetryPolicy,
     clock: Callable[[], float],
-    rng: _Rng = random.uniform,
+    rng: Rng = random.uniform,
 ) -> Generator[Action, Outcome, HttpResponse]:
     """Send the request (rebuilt for every attempt, so each carries a fresh assertion) until it gets a
     non-retryable response or the policy gives up; return the last response or raise TokenRequestError."""
@@ -292,12 +262,6 @@ def exchange(
 # -- client authentication and the token flow --------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Metadata:
-    issuer: str
-    token_endpoint: str
-
-
 def discovery_url(authority: str, tenant_id: str) -> str:
     return f"{authority.rstrip('/')}/{tenant_id}/v2.0/.well-known/openid-configuration"
 
@@ -319,71 +283,6 @@ def parse_metadata(response: HttpResponse) -> Metadata:
     return Metadata(issuer, endpoint)
 
 
-class ClientAuth(Protocol):
-    """How a credential proves who it is in the token request body."""
-
-    @property
-    def client_id(self) -> str: ...
-
-    @property
-    def needs_metadata(self) -> bool: ...
-
-    def form(self, metadata: Metadata | None) -> dict[str, str]: ...
-
-    def secrets(self) -> Sequence[str]: ...
-
-
-@dataclass(frozen=True)
-class SecretAuth:
-    """`client_secret_post`."""
-
-    client_id: str
-    client_secret: str = field(repr=False)
-    needs_metadata: bool = False
-
-    def form(self, metadata: Metadata | None) -> dict[str, str]:
-        return {"client_id": self.client_id, "client_secret": self.client_secret}
-
-    def secrets(self) -> Sequence[str]:
-        return (self.client_secret,)
-
-
-@dataclass(frozen=True)
-class AssertionAuth:
-    """`private_key_jwt`: `sign(audience)` returns a new assertion (fresh `jti`) for the tenant's issuer."""
-
-    client_id: str
-    sign: Callable[[str], str] = field(repr=False)
-    needs_metadata: bool = True
-
-    def form(self, metadata: Metadata | None) -> dict[str, str]:
-        if metadata is None:
-            raise TokenRequestError("a client assertion needs the tenant's issuer")
-        return {"client_id": self.client_id, "client_assertion_type": CLIENT_ASSERTION_TYPE,
-                "client_assertion": self.sign(metadata.issuer)}
-
-    def secrets(self) -> Sequence[str]:
-        return ()
-
-
-@dataclass(frozen=True)
-class FederatedAuth:
-    """A token from an issuer the client's federated credential trusts (a Kubernetes service-account
-    token, a CI job's OIDC token), sent as the client assertion. `read()` is called for every request:
-    platforms rotate the token file underneath a running workload."""
-
-    client_id: str
-    read: Callable[[], str] = field(repr=False)
-    needs_metadata: bool = False
-
-    def form(self, metadata: Metadata | None) -> dict[str, str]:
-        return {"client_id": self.client_id, "client_assertion_type": CLIENT_ASSERTION_TYPE,
-                "client_assertion": self.read()}
-
-    def secrets(self) -> Sequence[str]:
-        return ()
-
-
 def scope_key(scopes: Sequence[str]) -> tuple[str, ...]:
     """The cache key part for scopes: order and repetition do not matter."""
     if not scopes or not all(isinstance(s, str) and s.strip() for s in scopes):
@@ -398,7 +297,7 @@ def token_request(auth: ClientAuth, endpoint: str, scopes: Sequence[str], metada
 
 
 def metadata_flow(
-    authority: str, tenant_id: str, policy: RetryPolicy, clock: Callable[[], float], rng: _Rng = random.uniform
+    authority: str, tenant_id: str, policy: RetryPolicy, clock: Callable[[], float], rng: Rng = random.uniform
 ) -> Generator[Action, Outcome, Metadata]:
     url = discovery_url(authority, tenant_id)
     response = yield from exchange(lambda: HttpRequest("GET", url, {"Accept": "application/json"}), policy, clock,
@@ -415,7 +314,7 @@ def token_flow(
     metadata: Metadata | None,
     policy: RetryPolicy,
     clock: Callable[[], float],
-    rng: _Rng = random.uniform,
+    rng: Rng = random.uniform,
     on_metadata: Callable[[Metadata], None] | None = None,
 ) -> Generator[Action, Outcome, Token]:
     """Everything one token acquisition does: discovery when the credential needs the issuer and has
@@ -432,73 +331,3 @@ def token_flow(
     log.debug("token for client %s expires at %d, refresh at %d", auth.client_id, token.expires_on,
               token.refresh_on)
     return token
-
-
-# -- managed identity (the host agent) ---------------------------------------------------------------------
-
-MANAGED_IDENTITY_PATH = "/metadata/identity/oauth2/token"
-MANAGED_IDENTITY_API_VERSION = "2018-02-01"
-SOCKET_BASE = "http://localhost"  # the Host the agent expects; the bytes go over the Unix socket
-
-
-@dataclass(frozen=True)
-class IdentitySelector:
-    """Which of the host's identities: none given = the system-assigned one (or, on the agent's socket,
-    the identity bound to the calling user)."""
-
-    client_id: str | None = None
-    object_id: str | None = None
-    resource_id: str | None = None
-
-    def __post_init__(self) -> None:
-        if sum(v is not None for v in (self.client_id, self.object_id, self.resource_id)) > 1:
-            raise ValueError("name the identity by at most one of client_id, object_id and resource_id")
-
-    def params(self) -> dict[str, str]:
-        if self.client_id is not None:
-            return {"client_id": self.client_id}
-        if self.object_id is not None:
-            return {"object_id": self.object_id}
-        if self.resource_id is not None:
-            return {"msi_res_id": self.resource_id}
-        return {}
-
-
-def scope_to_resource(scopes: Sequence[str]) -> str:
-    """Managed-identity endpoints take one `resource`, the scope without `/.default`."""
-    if len(scopes) != 1:
-        raise ValueError("a managed identity token is for exactly one scope")
-    scope = scopes[0]
-    return scope[: -len("/.default")] if scope.endswith("/.default") else scope
-
-
-def managed_identity_request(base: str, resource: str, selector: IdentitySelector,
-                             unix_socket: str | None = None) -> HttpRequest:
-    from urllib.parse import urlencode
-
-    query = urlencode({"api-version": MANAGED_IDENTITY_API_VERSION, "resource": resource, **selector.params()})
-    return HttpRequest("GET", f"{base}{MANAGED_IDENTITY_PATH}?{query}", {"Metadata": "true",
-                                                                       "Accept": "application/json"},
-                       unix_socket=unix_socket)
-
-
-def managed_identity_flow(
-    base: str,
-    scopes: Sequence[str],
-    selector: IdentitySelector,
-    *,
-    unix_socket: str | None,
-    policy: RetryPolicy,
-    clock: Callable[[], float],
-    rng: _Rng = random.uniform,
-) -> Generator[Action, Outcome, Token]:
-    """One token from the host agent. An agent that cannot be reached is `CredentialUnavailableError`
-    (never remembered: the next call asks again); its refusals are `OAuthError` as from the server."""
-    resource = scope_to_resource(scopes)
-    try:
-        response = yield from exchange(lambda: managed_identity_request(base, resource, selector, unix_socket),
-                                       policy, clock, rng)
-    except TokenRequestError as exc:
-        where = f"the agent's socket {unix_socket}" if unix_socket else base
-        raise CredentialUnavailableError(f"no managed identity endpoint at {where} ({exc})") from None
-    return parse_token_response(response, clock())

@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from keyless.client import aio
 from keyless.client._base import PathLike
 from keyless.client.assertions import CredentialError
-from keyless.client.core import CredentialUnavailableError
 from keyless.client.credentials import (
     CertificateCredential,
     ClientSecretCredential,
     ManagedIdentityCredential,
     WorkloadIdentityCredential,
 )
+from keyless.client.errors import CredentialUnavailableError
 from keyless.client.tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
 
 if TYPE_CHECKING:

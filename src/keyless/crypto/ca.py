@@ -18,13 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from keyless.crypto.certificates import (
-    MAX_UPLOAD_BYTES,
-    CertificateRejected,
-    client_key_usage,
-    public_key_of_csr,
-    reject_private_key_pem,
-)
+from keyless.crypto.certificates import MAX_UPLOAD_BYTES, CertificateRejected, public_key_of_csr, reject_private_key_pem
+from keyless.crypto.client_keys import client_key_usage
 from keyless.crypto.keys import private_from_der, private_to_der
 
 

@@ -1,4 +1,4 @@
-"""Client certificate credentials: the upload gate, x5t/x5c helpers and the client-side key tooling.
+"""Client certificate credentials: the upload gate and the x5t/x5c helpers.
 
 A certificate credential registers only the *public* half of a client's key; the private key stays on the
 host that signs client assertions. The upload path is therefore deliberately strict: anything that carries
@@ -6,29 +6,32 @@ a private key (PEM key blocks, DER keys, PKCS#12/PFX bundles) is refused with a 
 echoes the input, and exactly one certificate whose key passes the key policy (catalog B27) is accepted.
 Every rejection carries a stable snake_case `code` so the API and the CLI can react without parsing text.
 
-The CLI helpers (key generation, self-signed certificates, CSRs) live here too because `keyless.crypto`
-is the only package allowed to import `cryptography`.
+The structure sniffing behind the gate is in `keyless.crypto.der`; the client-side key tooling (key
+generation, self-signed certificates, CSRs) in `keyless.crypto.client_keys`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import hashlib
 import hmac
 import re
 from dataclasses import dataclass
-from typing import Literal
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
-from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, PublicKeyAlgorithmOID
+from cryptography.x509.oid import PublicKeyAlgorithmOID
 
-from keyless.crypto.keys import PrivateKey, PublicKey
+from keyless.crypto.der import (
+    TAG_SEQUENCE,
+    is_private_key_der,
+    looks_like_pkcs7,
+    serial_is_positive,
+    split_der,
+)
+from keyless.crypto.keys import PublicKey
 from keyless.crypto.thumbprints import b64u
 from keyless.errors import KeylessError
 
@@ -45,17 +48,8 @@ _PEM_BEGIN = re.compile(rb"-----BEGIN ([^\r\n]*?)-----")
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([^\r\n]*?)-----(.*?)-----END ([^\r\n]*?)-----", re.DOTALL)
 _WHITESPACE = re.compile(rb"\s+")
 _B64_TEXT = re.compile(rb"[A-Za-z0-9+/=_\-\s]+")
-_OPENSSH_MAGIC = b"openssh-key-v1\x00"
-# PFX ::= SEQUENCE { version INTEGER {v3(3)}, authSafe ContentInfo { contentType OID data|signedData, ...}, ...}
-_PKCS7_DATA_OIDS = (
-    bytes.fromhex("06092a864886f70d010701"),  # 1.2.840.113549.1.7.1 data
-    bytes.fromhex("06092a864886f70d010702"),  # 1.2.840.113549.1.7.2 signedData
-)
 
 _EC_PUBLIC_KEY_OID_DER = bytes.fromhex("06072a8648ce3d0201")  # 1.2.840.10045.2.1
-_TAG_INTEGER = 0x02
-_TAG_OCTET_STRING = 0x04
-_TAG_SEQUENCE = 0x30
 
 
 class CertificateRejected(KeylessError):
@@ -167,90 +161,6 @@ def _public_key_of(holder: x509.Certificate | x509.CertificateSigningRequest) ->
     return check_key_policy(key)
 
 
-# -- private key detection ---------------------------------------------------------------------------
-
-
-def _der_header(data: bytes, pos: int) -> tuple[int, int, int | None] | None:
-    """(tag, value offset, value length or None if indefinite) of the DER/BER element at `pos`."""
-    if pos + 2 > len(data):
-        return None
-    tag, first = data[pos], data[pos + 1]
-    pos += 2
-    if first < 0x80:
-        return tag, pos, first
-    if first == 0x80:
-        return tag, pos, None
-    count = first & 0x7F
-    if count > 4 or pos + count > len(data):
-        return None
-    return tag, pos + count, int.from_bytes(data[pos : pos + count], "big")
-
-
-def _split_der(data: bytes) -> list[bytes] | None:
-    """The top-level definite-length DER elements of `data`, or None if it is not a clean sequence of them."""
-    parts: list[bytes] = []
-    pos = 0
-    while pos < len(data):
-        header = _der_header(data, pos)
-        if header is None or header[2] is None or header[1] + header[2] > len(data):
-            return None
-        end = header[1] + header[2]
-        parts.append(data[pos:end])
-        pos = end
-    return parts
-
-
-def _looks_like_pfx(data: bytes) -> bool:
-    outer = _der_header(data, 0)
-    if outer is None or outer[0] != _TAG_SEQUENCE:
-        return False
-    pos = outer[1]
-    if data[pos : pos + 3] != b"\x02\x01\x03":
-        return False
-    content_info = _der_header(data, pos + 3)
-    if content_info is None or content_info[0] != _TAG_SEQUENCE:
-        return False
-    start = content_info[1]
-    return any(data[start : start + len(oid)] == oid for oid in _PKCS7_DATA_OIDS)
-
-
-def _looks_like_private_key_structure(data: bytes) -> bool:
-    """PKCS#8, PKCS#1, SEC1 and DSA private keys start `SEQUENCE { INTEGER 0|1, ...`; encrypted PKCS#8 is
-    `SEQUENCE { SEQUENCE, OCTET STRING }` — both unlike a certificate, CSR, CRL or public key."""
-    outer = _der_header(data, 0)
-    if outer is None or outer[0] != _TAG_SEQUENCE:
-        return False
-    pos = outer[1]
-    if data[pos : pos + 3] in (b"\x02\x01\x00", b"\x02\x01\x01"):
-        return True
-    first = _der_header(data, pos)
-    if first is None or first[0] != _TAG_SEQUENCE or first[2] is None:
-        return False
-    second = _der_header(data, first[1] + first[2])
-    if second is None or second[0] != _TAG_OCTET_STRING or second[2] is None:
-        return False
-    end = second[1] + second[2]
-    return outer[2] is not None and end == outer[1] + outer[2]
-
-
-def _is_private_key_der(data: bytes) -> bool:
-    if data.startswith(_OPENSSH_MAGIC) or _looks_like_pfx(data) or _looks_like_private_key_structure(data):
-        return True
-    try:
-        serialization.load_der_private_key(data, password=None)
-    except TypeError:  # an encrypted private key: still a private key
-        return True
-    except (ValueError, UnsupportedAlgorithm):
-        pass
-    else:
-        return True
-    try:
-        pkcs12.load_key_and_certificates(data, password=None)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        return False
-    return True
-
-
 def _reject_private_key() -> CertificateRejected:
     return CertificateRejected("private_key_in_upload", PRIVATE_KEY_MESSAGE)
 
@@ -287,7 +197,7 @@ def _certificate_der_from_pem(data: bytes) -> bytes:
             der = base64.b64decode(_WHITESPACE.sub(b"", body), validate=True)
         except (binascii.Error, ValueError):
             raise _not_a_certificate("the upload has a malformed PEM block") from None
-        if _is_private_key_der(der):
+        if is_private_key_der(der):
             raise _reject_private_key()
         if begin == b"CERTIFICATE":
             ders.append(der)
@@ -299,7 +209,7 @@ def _certificate_der_from_pem(data: bytes) -> bytes:
 
 
 def _certificate_der_from_binary(data: bytes) -> bytes:
-    if _is_private_key_der(data):
+    if is_private_key_der(data):
         raise _reject_private_key()
     if _B64_TEXT.fullmatch(data):
         # Unarmoured base64 (a pasted PFX from a key vault, say) is not accepted, but a key inside is named.
@@ -307,14 +217,14 @@ def _certificate_der_from_binary(data: bytes) -> bytes:
             decoded = base64.b64decode(_WHITESPACE.sub(b"", data).replace(b"-", b"+").replace(b"_", b"/"))
         except (binascii.Error, ValueError):
             decoded = b""
-        if decoded and _is_private_key_der(decoded):
+        if decoded and is_private_key_der(decoded):
             raise _reject_private_key()
         raise _not_a_certificate("the upload is not a PEM or DER certificate")
-    parts = _split_der(data)
+    parts = split_der(data)
     if parts is None:
         raise _not_a_certificate()
     for part in parts:
-        if _is_private_key_der(part):
+        if is_private_key_der(part):
             raise _reject_private_key()
     if len(parts) > 1:
         if all(_parses_as_certificate(p) for p in parts):
@@ -345,11 +255,11 @@ def load_certificate(data: bytes, *, now: float | None = None) -> CertificateInf
     if not trimmed:
         raise _not_a_certificate("the upload is empty")
     # DER is never stripped: its last bytes may well be whitespace values.
-    if trimmed.startswith(b"-----BEGIN") or (b"-----BEGIN" in trimmed and _split_der(data) is None):
+    if trimmed.startswith(b"-----BEGIN") or (b"-----BEGIN" in trimmed and split_der(data) is None):
         der = _certificate_der_from_pem(trimmed)
     else:
         der = _certificate_der_from_binary(data)
-    if not _serial_is_positive(der):
+    if not serial_is_positive(der):
         # RFC 5280 §4.1.2.2; `cryptography` only warns today (an error under `-W error`), so refuse it here.
         raise _not_a_certificate("the certificate's serial number is not a positive integer")
     try:
@@ -358,7 +268,7 @@ def load_certificate(data: bytes, *, now: float | None = None) -> CertificateInf
         not_after = cert.not_valid_after_utc.timestamp()
         subject = cert.subject.rfc4514_string()
     except (ValueError, x509.InvalidVersion):
-        if _looks_like_pkcs7(der):
+        if looks_like_pkcs7(der):
             raise _not_a_certificate("the upload is a PKCS#7 bundle; send exactly one certificate") from None
         raise _not_a_certificate() from None
     facts = _public_key_of(cert)
@@ -378,30 +288,6 @@ def load_certificate(data: bytes, *, now: float | None = None) -> CertificateInf
     )
 
 
-def _serial_is_positive(der: bytes) -> bool:
-    """False only for a well-formed certificate prefix whose serial is zero or negative."""
-    outer = _der_header(der, 0)
-    tbs = _der_header(der, outer[1]) if outer else None
-    if tbs is None:
-        return True
-    pos = tbs[1]
-    version = _der_header(der, pos)
-    if version is not None and version[0] == 0xA0 and version[2] is not None:  # [0] EXPLICIT version
-        pos = version[1] + version[2]
-    serial = _der_header(der, pos)
-    if serial is None or serial[0] != _TAG_INTEGER or not serial[2]:
-        return True
-    content = der[serial[1] : serial[1] + serial[2]]
-    return not (content[0] & 0x80 or not any(content))
-
-
-def _looks_like_pkcs7(der: bytes) -> bool:
-    outer = _der_header(der, 0)
-    if outer is None or outer[0] != _TAG_SEQUENCE:
-        return False
-    return der[outer[1] : outer[1] + len(_PKCS7_DATA_OIDS[1])] == _PKCS7_DATA_OIDS[1]
-
-
 # -- JOSE header helpers -----------------------------------------------------------------------------
 
 
@@ -418,7 +304,7 @@ def x5c_der(entry: str) -> bytes:
         der = base64.b64decode(compact, validate=True)
     except (binascii.Error, ValueError):
         raise CertificateRejected("bad_x5c", "an x5c entry is not valid base64") from None
-    if not der or der[0] != _TAG_SEQUENCE:
+    if not der or der[0] != TAG_SEQUENCE:
         raise CertificateRejected("bad_x5c", "an x5c entry does not hold a DER certificate")
     return der
 
@@ -431,104 +317,3 @@ def thumbprint_matches(presented: str, info: CertificateInfo, *, sha256: bool) -
     return hmac.compare_digest(presented.rstrip("=").encode("ascii"), expected.encode("ascii"))
 
 
-# -- client-side key tooling (used by the CLI on the client's own host) --------------------------------
-
-ClientKeyKind = Literal["rsa2048", "p256", "ed25519"]
-
-
-def generate_client_key(kind: ClientKeyKind) -> PrivateKey:
-    if kind == "rsa2048":
-        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    if kind == "p256":
-        return ec.generate_private_key(ec.SECP256R1())
-    if kind == "ed25519":
-        return ed25519.Ed25519PrivateKey.generate()
-    raise ValueError(f"unsupported client key kind {kind!r}")
-
-
-def private_key_pem(key: PrivateKey) -> bytes:
-    """Unencrypted PKCS#8 PEM; the caller writes it with mode 0600 on the client's host."""
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def load_private_key_pem(data: bytes, password: bytes | None = None) -> PrivateKey:
-    """Load a client's PEM private key; refuses wrong passwords and keys the server would not accept."""
-    try:
-        key = serialization.load_pem_private_key(data, password=password)
-    except TypeError:
-        if password is None:
-            raise CertificateRejected("password_required", "the private key is encrypted; give its password") from None
-        raise CertificateRejected("bad_private_key", "the private key is not encrypted; give no password") from None
-    except (ValueError, UnsupportedAlgorithm):
-        raise CertificateRejected(
-            "bad_private_key", "the data is not a PEM private key, or the password is wrong"
-        ) from None
-    check_key_policy(key.public_key())
-    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
-        raise CertificateRejected("key_type_not_allowed", "this type of key is not allowed")  # the policy ran first
-    return key
-
-
-def _hash_for(key: PrivateKey) -> hashes.SHA256 | None:
-    return None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-
-
-def _cn_name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def self_signed_certificate(key: PrivateKey, common_name: str, *, now: float, days: int = 365) -> bytes:
-    """A PEM client-authentication certificate for `key`, to register as a certificate credential."""
-    check_key_policy(key.public_key())
-    start = dt.datetime.fromtimestamp(now, dt.UTC) - dt.timedelta(minutes=5)
-    name = _cn_name(common_name)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(client_key_usage(), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, _hash_for(key))
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def certificate_signing_request(key: PrivateKey, common_name: str) -> bytes:
-    """A PEM CSR for `key`; the local CA decides the issued subject and extensions regardless."""
-    check_key_policy(key.public_key())
-    csr = x509.CertificateSigningRequestBuilder().subject_name(_cn_name(common_name)).sign(key, _hash_for(key))
-    return csr.public_bytes(serialization.Encoding.PEM)
-
-
-def client_key_usage() -> x509.KeyUsage:
-    """KeyUsage for client-authentication leaves: digital signature only."""
-    return x509.KeyUsage(
-        digital_signature=True, content_commitment=False, key_encipherment=False,
-        data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-        encipher_only=False, decipher_only=False,
-    )
-
-
-def load_pkcs12_credential(data: bytes, password: bytes | None = None) -> tuple[PrivateKey, bytes]:
-    """The private key and leaf certificate (PEM) of a PKCS#12/PFX bundle, for client credentials
-    (azure-identity and Windows tooling hand these out). The key policy applies as for uploads."""
-    try:
-        key, cert, _chain = pkcs12.load_key_and_certificates(data, password)
-    except TypeError:
-        raise CertificateRejected("password_required", "the PKCS#12 file is encrypted; give its password") from None
-    except ValueError:
-        raise CertificateRejected("bad_pkcs12", "not a PKCS#12 file, or the password is wrong") from None
-    if key is None or cert is None:
-        raise CertificateRejected("bad_pkcs12", "the PKCS#12 file must hold a private key and its certificate")
-    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
-        raise CertificateRejected("key_type_not_allowed", "the PKCS#12 key is not RSA, EC or Ed25519")
-    check_key_policy(key.public_key())
-    return key, cert.public_bytes(serialization.Encoding.PEM)

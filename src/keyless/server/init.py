@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 from keyless.clock import Clock, SystemClock
 from keyless.crypto import aead, ca
-from keyless.crypto.certificates import certificate_signing_request, generate_client_key, private_key_pem
+from keyless.crypto.client_keys import certificate_signing_request, generate_client_key, private_key_pem
 from keyless.directory.bootstrap import Bootstrap, bootstrap
 from keyless.directory.service import DirectoryService
 from keyless.errors import ConfigurationError

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from cryptography import x509
 
-from keyless.crypto.certificates import certificate_signing_request, generate_client_key, load_certificate
+from keyless.crypto.certificates import load_certificate
+from keyless.crypto.client_keys import certificate_signing_request, generate_client_key
 from tests.integration.cli.helpers import one_error_line
 from tests.support.server import Admin, RunningServer
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from keyless.cli.common import ManagementClient, resolve
-from keyless.crypto.certificates import generate_client_key, private_key_pem, self_signed_certificate
+from keyless.crypto.client_keys import generate_client_key, private_key_pem, self_signed_certificate
 from tests.integration.cli.helpers import one_error_line
 from tests.support.server import Admin, RunningServer, cli_command, start_server, stop_server
 

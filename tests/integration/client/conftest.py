@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from keyless.crypto.certificates import generate_client_key, private_key_pem, self_signed_certificate
+from keyless.crypto.client_keys import generate_client_key, private_key_pem, self_signed_certificate
 from tests.support.server import Admin, RunningServer
 
 

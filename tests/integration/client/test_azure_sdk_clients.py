@@ -13,7 +13,7 @@ from azure.keyvault.secrets.aio import SecretClient as AsyncSecretClient
 
 from keyless.client import CertificateCredential, ClientSecretCredential
 from keyless.client.aio import ClientSecretCredential as AsyncClientSecretCredential
-from keyless.crypto.certificates import generate_client_key, private_key_pem, self_signed_certificate
+from keyless.crypto.client_keys import generate_client_key, private_key_pem, self_signed_certificate
 from tests.support.certs import register
 from tests.support.server import Admin, RunningServer
 from tests.support.vault import new_user, new_vault, resolve_localhost_names

@@ -14,7 +14,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from keyless.crypto.certificates import certificate_signing_request, generate_client_key, private_key_pem
+from keyless.crypto.client_keys import certificate_signing_request, generate_client_key, private_key_pem
 from tests.support.certs import (
     AUTH_FAILED,
     ClientCert,

@@ -6,7 +6,7 @@ import time
 
 from keyless.agent.credential import HostCredential, Material
 from keyless.agent.state import HostInfo
-from keyless.crypto.certificates import generate_client_key, self_signed_certificate
+from keyless.crypto.client_keys import generate_client_key, self_signed_certificate
 from keyless.jose.hygiene import split_compact
 
 

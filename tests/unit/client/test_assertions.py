@@ -11,13 +11,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from keyless.client import CredentialError, build_client_assertion, load_certificate_credential
-from keyless.crypto.certificates import (
-    CertificateRejected,
-    generate_client_key,
-    load_certificate,
-    private_key_pem,
-    self_signed_certificate,
-)
+from keyless.crypto.certificates import CertificateRejected, load_certificate
+from keyless.crypto.client_keys import generate_client_key, private_key_pem, self_signed_certificate
 from keyless.crypto.keys import PrivateKey
 
 NOW = 1_800_000_000.0

@@ -9,19 +9,15 @@ from typing import Any
 import pytest
 
 from keyless.client.assertions import CLIENT_ASSERTION_TYPE
+from keyless.client.auth import AssertionAuth, Metadata, SecretAuth
 from keyless.client.core import (
     Action,
-    AssertionAuth,
     HttpResponse,
-    Metadata,
-    OAuthError,
     Outcome,
     RetryPolicy,
-    SecretAuth,
     Send,
     Sleep,
     Token,
-    TokenRequestError,
     TransportFailure,
     parse_error,
     parse_metadata,
@@ -31,6 +27,7 @@ from keyless.client.core import (
     scope_key,
     token_flow,
 )
+from keyless.client.errors import OAuthError, TokenRequestError
 
 NOW = 1_800_000_000.0
 AUTHORITY = "https://keyless.test:8443"

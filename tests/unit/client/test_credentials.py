@@ -20,7 +20,7 @@ from keyless.client import (
     load_certificate_files,
 )
 from keyless.client import tokens as token_types
-from keyless.crypto.certificates import generate_client_key, private_key_pem, self_signed_certificate
+from keyless.crypto.client_keys import generate_client_key, private_key_pem, self_signed_certificate
 
 NOW = 1_800_000_000.0
 AUTHORITY = "https://keyless.test"

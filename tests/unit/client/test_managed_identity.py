@@ -10,7 +10,7 @@ import pytest
 
 from keyless.client import CredentialUnavailableError, ManagedIdentityCredential
 from keyless.client.aio import ManagedIdentityCredential as AsyncManagedIdentityCredential
-from keyless.client.core import IdentitySelector, managed_identity_request, scope_to_resource
+from keyless.client.managed import IdentitySelector, managed_identity_request, scope_to_resource
 from tests.support.server import free_port
 
 

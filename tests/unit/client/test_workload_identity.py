@@ -8,7 +8,7 @@ import pytest
 
 from keyless.client import CredentialError, WorkloadIdentityCredential
 from keyless.client._base import federated_auth
-from keyless.client.core import CLIENT_ASSERTION_TYPE
+from keyless.client.assertions import CLIENT_ASSERTION_TYPE
 
 
 def test_the_token_file_is_read_for_every_request(tmp_path: Path) -> None:

@@ -14,14 +14,8 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from keyless.crypto.ca import IssuedCert, create_ca, encrypted_pem, issue_client_certificate, issue_server_cert
-from keyless.crypto.certificates import (
-    CertificateRejected,
-    ClientKeyKind,
-    certificate_signing_request,
-    generate_client_key,
-    load_certificate,
-    private_key_pem,
-)
+from keyless.crypto.certificates import CertificateRejected, load_certificate
+from keyless.crypto.client_keys import ClientKeyKind, certificate_signing_request, generate_client_key, private_key_pem
 from keyless.crypto.keys import PrivateKey, generate, private_from_der, private_to_der
 
 NOW = 1_700_000_000.0

@@ -20,15 +20,17 @@ from keyless.crypto.certificates import (
     PRIVATE_KEY_MESSAGE,
     CertificateInfo,
     CertificateRejected,
+    load_certificate,
+    thumbprint_matches,
+    x5c_der,
+)
+from keyless.crypto.client_keys import (
     ClientKeyKind,
     certificate_signing_request,
     generate_client_key,
-    load_certificate,
     load_private_key_pem,
     private_key_pem,
     self_signed_certificate,
-    thumbprint_matches,
-    x5c_der,
 )
 from keyless.crypto.keys import PrivateKey
 from keyless.errors import KeylessError

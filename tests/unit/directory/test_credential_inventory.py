@@ -7,11 +7,7 @@ from __future__ import annotations
 import pytest
 
 from keyless.crypto.ca import create_ca
-from keyless.crypto.certificates import (
-    certificate_signing_request,
-    generate_client_key,
-    self_signed_certificate,
-)
+from keyless.crypto.client_keys import certificate_signing_request, generate_client_key, self_signed_certificate
 from keyless.directory.errors import Invalid
 from keyless.directory.federation import FederationService
 from keyless.directory.hosts import HostService

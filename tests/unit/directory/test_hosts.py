@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from keyless.crypto.ca import create_ca
-from keyless.crypto.certificates import certificate_signing_request, generate_client_key
+from keyless.crypto.client_keys import certificate_signing_request, generate_client_key
 from keyless.directory.errors import Invalid
 from keyless.directory.hosts import HostService, JoinRefused
 from keyless.store.hosts import SqlHostStore

@@ -214,7 +214,7 @@ def test_bad_duration(text: str) -> None:
 
 async def test_no_lockout_through_the_api(env: Env) -> None:
     from keyless.crypto.ca import create_ca
-    from keyless.crypto.certificates import certificate_signing_request, generate_client_key
+    from keyless.crypto.client_keys import certificate_signing_request, generate_client_key
     from keyless.directory.bootstrap import bootstrap
 
     other = await env.service.create_tenant("other", actor="x")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from keyless.crypto.certificates import generate_client_key, self_signed_certificate
+from keyless.crypto.client_keys import generate_client_key, self_signed_certificate
 from keyless.crypto.keys import PrivateKey
 from keyless.domain.model import ClientCertificate
 from keyless.jose.jws import sign_with_headers

@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyless.clock import FrozenClock
 from keyless.crypto import aead
-from keyless.crypto.certificates import generate_client_key, load_certificate, self_signed_certificate
+from keyless.crypto.certificates import load_certificate
+from keyless.crypto.client_keys import generate_client_key, self_signed_certificate
 from keyless.crypto.keys import PrivateKey
 from keyless.crypto.secrets import SecretHasher
 from keyless.directory.hosts import HostService
