@@ -8,7 +8,6 @@ F14, F15; plus the Host allowlist and browser-header refusals the issue asks for
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pwd
@@ -25,7 +24,7 @@ import httpx
 import pytest
 
 from tests.integration.agent.conftest import claims_of
-from tests.support.agent import RunningAgent, host_with_resource, start_agent, stop_agent
+from tests.support.agent import RunningAgent, host_with_resource, start_agent, stop_agent, throwaway_user
 from tests.support.server import Admin, RunningServer, cli_command, free_port
 
 IMDS = "/metadata/identity/oauth2/token"
@@ -172,21 +171,6 @@ def _curl_as(user: str, sock: Path, query: str) -> tuple[int, dict[str, Any]]:
     )
     body, _, code = out.stdout.rpartition("\n")
     return int(code), json.loads(body)
-
-
-@contextlib.contextmanager
-def throwaway_user() -> Iterator[str]:
-    if os.geteuid() != 0 or shutil.which("useradd") is None or shutil.which("userdel") is None:
-        pytest.skip("creating a second Unix user needs root and useradd/userdel")
-    name = f"klsf{uuid.uuid4().hex[:8]}"
-    made = subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-                          capture_output=True, text=True)
-    if made.returncode != 0:
-        pytest.skip(f"useradd failed here: {made.stderr.strip()}")
-    try:
-        yield name
-    finally:
-        subprocess.run(["userdel", name], capture_output=True)
 
 
 def test_f07_second_unix_user_is_refused_the_bound_identity(world: dict[str, Any]) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,6 +98,24 @@ def host_with_resource(server: RunningServer, role: str = "Orders.Read") -> tupl
         host = dict(admin.api.call("POST", "/hosts", json_body={"name": f"host-{uuid.uuid4().hex[:6]}"}))
         admin.grant(host["system_identity"]["client_id"], uri, role)
     return host, uri
+
+
+@contextlib.contextmanager
+def throwaway_user() -> Iterator[str]:
+    """A second local Unix user for the duration (root only; skipped where users cannot be made)."""
+    import pytest
+
+    if os.geteuid() != 0 or shutil.which("useradd") is None or shutil.which("userdel") is None:
+        pytest.skip("creating a second Unix user needs root and useradd/userdel")
+    name = f"klsf{uuid.uuid4().hex[:8]}"
+    made = subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                          capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"useradd failed here: {made.stderr.strip()}")
+    try:
+        yield name
+    finally:
+        subprocess.run(["userdel", name], capture_output=True)
 
 
 def assigned_identity(admin: Admin, host: dict[str, Any], uri: str, *, prefix: str = "id",

@@ -44,6 +44,21 @@ STATUS_PATH = "/agent/status"
 METRICS_PATH = "/metrics"
 LABELS = {IMDS_PATH: "imds", APP_SERVICE_PATH: "app_service", IDENTITY_TOKEN_PATH: "identity_token",
           STATUS_PATH: "status", METRICS_PATH: "metrics"}
+# Who may call each endpoint (docs/agent.md, "Endpoints"): the proof the request must carry, and
+# whether the identity it asks for must be one the caller may use (entitlements: assignment and
+# workload bindings). tests/integration/agent/test_agent_matrix.py walks this table.
+PROOF_METADATA = "metadata-header"
+PROOF_IDENTITY_HEADER = "identity-header"
+PROOF_NONE = "none"
+ACCESS: dict[str, tuple[str, bool]] = {  # path -> (proof, identity checked against the caller)
+    IMDS_PATH: (PROOF_METADATA, True),
+    APP_SERVICE_PATH: (PROOF_IDENTITY_HEADER, True),
+    IDENTITY_TOKEN_PATH: (PROOF_METADATA, True),
+    STATUS_PATH: (PROOF_METADATA, False),
+    METRICS_PATH: (PROOF_NONE, False),
+}
+if set(ACCESS) != set(LABELS):  # pragma: no cover - an endpoint added without a declaration fails at import
+    raise RuntimeError(f"agent endpoints without a declared access: {sorted(set(ACCESS) ^ set(LABELS))}")
 METRICS_HEADERS = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8"), (b"cache-control", b"no-store")]
 IMDS_VERSIONS = frozenset({"2017-12-01", "2018-02-01", "2019-03-11", "2019-06-01", "2019-08-01", "2019-11-01",
                            "2020-06-01", "2021-01-01", "2021-02-01", "2021-05-01", "2023-07-01"})

@@ -108,8 +108,9 @@ def add(
         "--replay", help="reuse: a token may be exchanged several times within its lifetime (what Kubernetes "
         "and unmodified clients need); jti: once per jti; token: once per token.")] = "reuse",
     max_token_lifetime: Annotated[str, typer.Option(
-        "--max-token-lifetime", help="Longest external token lifetime accepted (1h, at most 24h).",
-    )] = "24h",  # noqa: S107
+        "--max-token-lifetime", help="Longest external token lifetime (exp - iat) accepted, at most 24h; "
+        "over 1h gets a lint warning.",
+    )] = "1h",  # noqa: S107
     description: Annotated[str, typer.Option("--description", help="A note for admins.")] = "",
     identity: IdentityOpt = None,
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,

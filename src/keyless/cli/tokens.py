@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 import sys
 from pathlib import Path
@@ -36,6 +35,8 @@ from keyless.cli.common import (
     usage,
     when,
 )
+from keyless.jose.claims import numeric_date
+from keyless.jose.hygiene import InvalidClaim, MalformedJose, loads_strict
 
 app = typer.Typer(help="Access tokens: request one with a client secret or certificate, decode one.",
                   no_args_is_help=True)
@@ -141,7 +142,9 @@ def get(
 def _b64url_json(segment: str, what: str) -> dict[str, Any]:
     try:
         raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-        value = json.loads(raw)
+        value = loads_strict(raw)  # NaN, 1e400, duplicate members: what no verifier of ours accepts
+    except MalformedJose as exc:
+        fail(f"not a JWT: the {what} is not valid JOSE JSON ({exc})")
     except (binascii.Error, ValueError):
         fail(f"not a JWT: the {what} is not base64url-encoded JSON")
     if not isinstance(value, dict):
@@ -183,6 +186,8 @@ def decode(
 
 
 def _time_claim(value: Any) -> str:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return f"{value} ({when(value)})"
-    return "" if value is None else str(value)
+    try:
+        seconds = numeric_date({"t": value}, "t")
+    except InvalidClaim as exc:  # a boolean, a string, a time before 1970 or after 2**53 s: no date
+        return "" if value is None else f"{str(value)[:40]} (not a valid time: {exc.problem})"
+    return f"{value} ({when(seconds)})"

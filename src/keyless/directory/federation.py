@@ -18,6 +18,7 @@ from keyless.domain.federation import (
     DEFAULT_ALGORITHMS,
     DEFAULT_MAX_TOKEN_LIFETIME,
     KEYLESS_EXCHANGE_AUDIENCE,
+    MAX_TOKEN_LIFETIME_LIMIT,
     REPLAY_MODES,
     FederatedCredential,
     FederationStore,
@@ -114,7 +115,7 @@ class FederationService:
             raise Invalid("invalid_algorithms", "algorithms must be asymmetric JWS algorithms, e.g. RS256, ES256")
         if replay not in REPLAY_MODES:
             raise Invalid("invalid_replay", "replay must be reuse, jti or token")
-        if not MIN_TOKEN_LIFETIME <= max_token_lifetime <= DEFAULT_MAX_TOKEN_LIFETIME:
+        if not MIN_TOKEN_LIFETIME <= max_token_lifetime <= MAX_TOKEN_LIFETIME_LIMIT:
             raise Invalid("invalid_token_lifetime", "accepted token lifetime must be 1 minute to 24 hours")
         if len(description) > 512 or not description.isprintable():
             raise Invalid("invalid_description", "description must be at most 512 printable characters")

@@ -26,7 +26,11 @@ REPLAY_MODES: tuple[ReplayMode, ...] = ("reuse", "jti", "token")
 KEYLESS_EXCHANGE_AUDIENCE = "api://KeylessTokenExchange"
 ENTRA_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
 DEFAULT_ALGORITHMS: tuple[str, ...] = ("RS256", "ES256")
-DEFAULT_MAX_TOKEN_LIFETIME = 86400
+# The longest `exp - iat` an external token may have: 1 hour unless a credential says otherwise
+# (AKS workload identity and Kubernetes projected tokens use 1 hour, CI tokens minutes), and never
+# over 24 hours; a credential above 1 hour gets a lint finding (docs/federation.md, issue 11).
+DEFAULT_MAX_TOKEN_LIFETIME = 3600
+MAX_TOKEN_LIFETIME_LIMIT = 86400
 
 
 def owner_type_of(app: Application) -> OwnerType:

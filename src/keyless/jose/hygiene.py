@@ -4,30 +4,66 @@ Size caps first (catalog B22/J09: no base64 or JSON work on a megabyte), then sh
 serialisation, three segments: JWS JSON serialisation and five-segment JWE are refused, B21/J08),
 then the header: valid UTF-8 JSON object, no duplicate members (a parser that keeps the last one
 and one that keeps the first would disagree), and no `crit` we do not understand (B19/J07).
+
+Numbers: `NaN` and `Infinity` are not JSON (RFC 8259 §6) and a number beyond what an IEEE 754 double
+holds (`1e400`, an integer of hundreds of digits) is not I-JSON (RFC 7493 §2.2); Python's `json`
+accepts all of them, so `loads_strict` refuses them itself (`UnacceptableNumber`), before any claim
+check could compare, convert or store one (docs/security.md, "Hostile numbers and encodings").
+
+Base64url: each segment must be the one canonical encoding of its bytes (RFC 4648 §3.5: the spare
+bits of the last character are zero, and a length of 1 mod 4 is no encoding at all), so one token
+has exactly one text and single-use checks cannot be dodged by re-encoding a signature.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
+import math
 import re
+import sys
 from typing import Any
 
-from keyless.errors import KeylessError
+from keyless.jose.claims import check_registered
+from keyless.jose.errors import InvalidClaim, MalformedJose, UnacceptableNumber, UnsupportedCritical
 
 _B64U = re.compile(r"[A-Za-z0-9_-]*")
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# The bits of the last character that carry no data, by segment length mod 4 (RFC 4648 §3.5).
+_SPARE_BITS = {0: 0, 2: 0x0F, 3: 0x03}
+_MAX_INT_DIGITS = 309  # 10**309 > the largest finite double
+_MAX_DOUBLE = int(sys.float_info.max)
 _B64U_PADDED = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 MAX_HEADER_SEGMENT = 4096
 UNDERSTOOD_CRIT: frozenset[str] = frozenset()
 
 
-class MalformedJose(KeylessError):
-    """The input is not a compact JWS we are willing to parse; the message says which rule failed."""
+__all__ = [
+    "InvalidClaim", "MalformedJose", "UnacceptableNumber", "UnsupportedCritical", "b64u_decode", "canonical_digest",
+    "check_compact", "is_canonical_b64u", "loads_strict", "split_compact",
+]
 
 
-class UnsupportedCritical(MalformedJose):
-    """Well-formed, but it names a critical extension we do not implement (RFC 7515 §4.1.11)."""
+def _refuse_constant(name: str) -> Any:
+    raise UnacceptableNumber("JSON number is not finite")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses as inf
+        raise UnacceptableNumber("JSON number is out of range")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > _MAX_INT_DIGITS:  # before int(): no quadratic conversion of a huge digit string
+        raise UnacceptableNumber("JSON number is out of range")
+    value = int(text)
+    if abs(value) > _MAX_DOUBLE:
+        raise UnacceptableNumber("JSON number is out of range")
+    return value
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -41,7 +77,8 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def loads_strict(data: bytes) -> Any:
     try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates)
+        return json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant,
+                          parse_float=_finite_float, parse_int=_bounded_int)
     except (UnicodeDecodeError, ValueError) as exc:
         if isinstance(exc, MalformedJose):
             raise
@@ -50,7 +87,20 @@ def loads_strict(data: bytes) -> Any:
         raise MalformedJose("JOSE JSON is nested too deeply") from None
 
 
+def is_canonical_b64u(segment: str) -> bool:
+    """True when `segment` (unpadded base64url alphabet) is the only encoding of its bytes."""
+    spare = _SPARE_BITS.get(len(segment) % 4)
+    if spare is None:
+        return False
+    return spare == 0 or not segment or not _ALPHABET.find(segment[-1]) & spare
+
+
 def b64u_decode(segment: str) -> bytes:
+    """Decode one unpadded base64url segment, refusing any non-canonical encoding (see above)."""
+    if len(segment) % 4 == 1:
+        raise MalformedJose("invalid base64url")  # 4k+1 characters never decode to whole bytes
+    if not is_canonical_b64u(segment):
+        raise MalformedJose("non-canonical base64url")
     padded = segment + "=" * (-len(segment) % 4)
     try:
         return base64.urlsafe_b64decode(padded.encode("ascii"))
@@ -64,9 +114,10 @@ def check_compact(token: str, *, max_length: int, allow_padding: bool = False) -
 
 
 def split_compact(
-    token: str, *, max_length: int, allow_padding: bool = False
+    token: str, *, max_length: int, allow_padding: bool = False, claim_types: bool = True
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Like `check_compact`, returning the (unverified) header and payload objects."""
+    """Like `check_compact`, returning the (unverified) header and payload objects. `claim_types=False`
+    skips the registered-claim type checks, only to read who an attempt claims to be for the log."""
     if len(token) > max_length:
         raise MalformedJose("token too large")
     parts = token.split(".")
@@ -77,6 +128,8 @@ def split_compact(
         raise MalformedJose("invalid base64url segment")
     if len(parts[0]) > MAX_HEADER_SEGMENT:
         raise MalformedJose("header too large")
+    if not is_canonical_b64u(parts[2].rstrip("=")):
+        raise MalformedJose("non-canonical base64url")
     header = loads_strict(b64u_decode(parts[0].rstrip("=")))
     if not isinstance(header, dict):
         raise MalformedJose("header is not a JSON object")
@@ -90,4 +143,17 @@ def split_compact(
     payload = loads_strict(b64u_decode(parts[1].rstrip("=")))
     if not isinstance(payload, dict):
         raise MalformedJose("payload is not a JSON object")
+    if claim_types:
+        check_registered(payload)
     return header, payload
+
+
+def canonical_digest(token: str) -> str:
+    """SHA-256 over the decoded header and payload of a JWS that passed `split_compact`: the key of a
+    once-per-token check. Not the token's text, which can vary (padding; an ECDSA signature (r, s) is
+    as valid as (r, n - s)) while the claims, and so the token's meaning, stay the same."""
+    head, payload = token.split(".")[:2]
+    digest = hashlib.sha256(b64u_decode(head.rstrip("=")))
+    digest.update(b".")
+    digest.update(b64u_decode(payload.rstrip("=")))
+    return digest.hexdigest()

@@ -1,6 +1,9 @@
 """Bearer tokens presented to the server's own resources (the management API, the vault): issued by
 this server, checked in-process against the tenant's published keys with the same claim checks a
-resource server makes (`keyless.verify.claims`).
+resource server makes (`keyless.verify.claims`): strict JOSE hygiene (canonical base64url, no NaN or
+out-of-range numbers) and strict claim types (`roles` an array of strings, NumericDates in range), so
+a malformed token is refused, never read as one without roles (docs/security.md, "Hostile numbers and
+encodings").
 
 A verified token is remembered until it expires (at most `MEMO_SECONDS`), which takes signature
 verification off the path of every request after the first one with the same token; each hit still

@@ -21,13 +21,14 @@ from keyless.store import tables as t
 from keyless.store.base import SqlRepository
 
 
-async def load_applications(conn: AsyncConnection, *where: Any) -> list[Application]:
-    """Applications matching `where`, with their roles (two queries, whatever the count)."""
+async def load_applications(conn: AsyncConnection, *where: Any, roles_anyway: str | None = None) -> list[Application]:
+    """Applications matching `where`, with their roles (two queries, whatever the count; the roles
+    query runs for `roles_anyway` when nothing matched, so a miss costs what a hit costs)."""
     query = select(t.applications).where(*where).order_by(t.applications.c.created_at)
     rows = (await conn.execute(query)).all()
-    if not rows:
+    ids = [r.client_id for r in rows] or ([roles_anyway] if roles_anyway else [])
+    if not ids:
         return []
-    ids = [r.client_id for r in rows]
     role_query = select(t.app_roles).where(t.app_roles.c.client_id.in_(ids)).order_by(t.app_roles.c.value)
     roles: dict[str, list[AppRole]] = {}
     for rr in (await conn.execute(role_query)).all():

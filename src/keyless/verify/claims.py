@@ -1,8 +1,12 @@
 """Claim checks for a signature-verified access token (RFC 9068 §4, RFC 7519; catalog J12, J13).
 
 Exact `iss`; `aud` equal to ours or containing it as an element (never a substring match); `exp`
-required and in the future, `nbf`/`iat` not in the future, each with a bounded leeway; numbers must be
-numbers (an `exp` string is refused).
+required and in the future, `nbf`/`iat` not in the future, each with a bounded leeway. Every claim
+we read has its type checked first (`keyless.jose.claims`): a NumericDate is a finite number in
+0 <= t < 2**53 (a NaN `exp` would never expire), `scp` a string, `roles` an array of strings, `aud` a
+string or array of strings, `iss`/`sub`/`tid`/`client_id` strings. A wrong type makes the token
+invalid; it is never read as "no roles" or "no scopes" (docs/security.md, "Hostile numbers and
+encodings").
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keyless.errors import KeylessError
+from keyless.jose.claims import check_access_token_types, numeric_date
+from keyless.jose.errors import InvalidClaim
 
 MAX_LEEWAY = 60
 REQUIRED = ("iss", "exp", "aud", "sub", "client_id", "iat", "jti")
@@ -38,12 +44,14 @@ class AccessToken:
 
     @property
     def roles(self) -> frozenset[str]:
+        """App roles; `check_access_token` refused any `roles` that is not an array of strings (the
+        filter only guards an `AccessToken` built by hand)."""
         roles = self.claims.get("roles", [])
         return frozenset(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else frozenset()
 
     @property
     def scopes(self) -> frozenset[str]:
-        """Delegated scopes from `scp` (space-separated, RFC 8693 §4.2 / Entra v2)."""
+        """Delegated scopes from `scp` (space-separated, RFC 8693 §4.2 / Entra v2; a string, checked)."""
         scp = self.claims.get("scp")
         return frozenset(scp.split()) if isinstance(scp, str) else frozenset()
 
@@ -58,15 +66,6 @@ class AccessToken:
         return float(self.claims["exp"])
 
 
-def _number(claims: dict[str, Any], name: str) -> float | None:
-    value = claims.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidToken(f"{name} is not a number")
-    return float(value)
-
-
 def check_access_token(
     claims: dict[str, Any], *, issuer: str, audience: str, now: float, leeway: float = 30
 ) -> AccessToken:
@@ -75,22 +74,20 @@ def check_access_token(
     missing = [c for c in REQUIRED if c not in claims]
     if missing:
         raise InvalidToken("missing claim " + missing[0])
+    try:
+        check_access_token_types(claims)
+    except InvalidClaim as exc:
+        raise InvalidToken(str(exc)) from None
     if claims["iss"] != issuer:
         raise InvalidToken("wrong issuer")
     aud = claims["aud"]
-    if isinstance(aud, str):
-        ok = aud == audience
-    elif isinstance(aud, list):
-        ok = any(isinstance(a, str) and a == audience for a in aud)
-    else:
-        ok = False
-    if not ok:
+    if audience not in ([aud] if isinstance(aud, str) else aud):  # an element, never a substring
         raise InvalidToken("wrong audience")
-    exp = _number(claims, "exp")
+    exp = numeric_date(claims, "exp")
     if exp is None or now >= exp + leeway:
         raise InvalidToken("expired")
     for name in ("nbf", "iat"):
-        value = _number(claims, name)
+        value = numeric_date(claims, name)
         if value is not None and value > now + leeway:
             raise InvalidToken(f"{name} in the future")
     return AccessToken(claims=claims)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.cli.helpers import one_error_line
+from tests.support.certs import b64u_json
 from tests.support.server import Admin, RunningServer
 
 
@@ -84,3 +86,20 @@ def test_decode_is_labelled_unverified_and_rejects_garbage(sqlite_server: Runnin
         proc = sqlite_server.cli("token", "decode", garbage, check=False)
         assert proc.returncode == 1, garbage
         assert "not a JWT" in one_error_line(proc.stderr)
+
+
+def test_decode_of_hostile_numbers_is_one_line_or_a_plain_value_never_a_traceback(
+        sqlite_server: RunningServer) -> None:
+    head = b64u_json({"alg": "none"})
+    for exp_text in ("NaN", "1e400", "1" + "0" * 400):
+        payload = base64.urlsafe_b64encode(f'{{"exp":{exp_text}}}'.encode()).rstrip(b"=").decode()
+        proc = sqlite_server.cli("token", "decode", f"{head}.{payload}.", "--output", "table", check=False)
+        assert proc.returncode == 1, exp_text
+        assert one_error_line(proc.stderr) == (
+            "error: not a JWT: the payload is not valid JOSE JSON (JSON number is "
+            + ("not finite)" if exp_text == "NaN" else "out of range)"))
+    for exp, shown in ((-5, "-5 (not a valid time: is out of range)"),
+                      (True, "True (not a valid time: is not a NumericDate)")):
+        table = sqlite_server.cli("token", "decode", f"{head}.{b64u_json({'exp': exp})}.", "--output",
+                                  "table").stdout
+        assert f"exp: {shown}" in table

@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 
 from keyless.errors import KeylessError
 from keyless.jose import hygiene
-from keyless.jose.hygiene import MAX_HEADER_SEGMENT, MalformedJose, b64u_decode, check_compact, loads_strict
+from keyless.jose.hygiene import (
+    MAX_HEADER_SEGMENT,
+    MalformedJose,
+    UnacceptableNumber,
+    b64u_decode,
+    check_compact,
+    loads_strict,
+)
 
 MAX = 8192
 HEADER = {"alg": "RS256", "kid": "k1", "typ": "JWT"}
@@ -269,7 +276,7 @@ def test_loads_strict() -> None:
         loads_strict(b'{"a":1,"a":1}')
     with pytest.raises(MalformedJose, match="not valid UTF-8 JSON"):
         loads_strict(b"\x80")
-    with pytest.raises(MalformedJose, match="not valid UTF-8 JSON"):
+    with pytest.raises(UnacceptableNumber, match="out of range"):
         loads_strict(b'{"n":' + b"9" * 10_000 + b"}")
 
 
@@ -277,7 +284,8 @@ def test_loads_strict() -> None:
 
 _B64U_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=10),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
     max_leaves=20,
 )
@@ -315,6 +323,8 @@ def test_check_compact_only_raises_malformed_jose(tok: str, max_length: int, all
 @given(header=st.dictionaries(st.text(max_size=8), _json_values, max_size=5), payload=_json_values)
 def test_check_compact_returns_the_header_object(header: dict[str, Any], payload: Any) -> None:
     header.pop("crit", None)
+    if isinstance(payload, dict):  # registered claims have their own type rules (test_hostile_numbers)
+        payload = {k: v for k, v in payload.items() if k not in {"exp", "nbf", "iat", "iss", "sub", "jti", "aud"}}
     tok = f"{seg(header)}.{seg(payload)}.{SIG}"
     if isinstance(payload, dict):
         assert check_compact(tok, max_length=100_000) == header

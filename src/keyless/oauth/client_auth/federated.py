@@ -15,20 +15,21 @@ token. An unknown client and a client that trusts no credential for the issuer g
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from keyless.clock import Clock
 from keyless.domain.federation import (
-    DEFAULT_MAX_TOKEN_LIFETIME,
+    MAX_TOKEN_LIFETIME_LIMIT,
     FederatedCredential,
     FederationReader,
     owner_type_of,
 )
 from keyless.domain.model import ClientRecord, Tenant
 from keyless.domain.ports import DirectoryReader, OneTimeUses
+from keyless.jose.claims import numeric_date
+from keyless.jose.hygiene import InvalidClaim, canonical_digest
 from keyless.jose.jws import InvalidJws, verify_with_key
 from keyless.oauth.client_auth.result import AuthenticatedClient
 from keyless.oauth.errors import InvalidClient
@@ -53,6 +54,7 @@ DESCRIPTIONS = {
     "key_algorithm": "the token's signing algorithm is not allowed for this issuer's key or credential",
     "signature": "the federated token's signature does not verify with the issuer's keys",
     "exp_missing": "the federated token has no exp claim",
+    "time_claims": "the federated token's exp, iat or nbf is not a NumericDate in range",
     "expired": "the federated token has expired",
     "lifetime": "the federated token lives longer than accepted",
     "not_yet_valid": "the federated token is not valid yet (nbf or iat in the future)",
@@ -96,13 +98,13 @@ def is_federated(claims: Mapping[str, Any], client_id: str | None) -> bool:
     return client_id is not None and isinstance(iss, str) and iss != client_id and iss != claims.get("sub")
 
 
-def _number(claims: Mapping[str, Any], name: str) -> float | None:
-    value = claims.get(name)
-    if value is None:
+def _times(claims: Mapping[str, Any]) -> tuple[float | None, float | None, float | None] | None:
+    """`exp`, `iat`, `nbf`, or None when one is not a NumericDate (`hygiene.split_compact` refused such
+    tokens already; this keeps `examine` safe for claims from anywhere)."""
+    try:
+        return numeric_date(claims, "exp"), numeric_date(claims, "iat"), numeric_date(claims, "nbf")
+    except InvalidClaim:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return float("nan")
-    return float(value)
 
 
 async def examine(
@@ -154,17 +156,23 @@ async def examine(
         return stop("signature")
 
     now = clock.now()
-    exp, iat, nbf = _number(claims, "exp"), _number(claims, "iat"), _number(claims, "nbf")
-    if exp is None or math.isnan(exp):
+    times = _times(claims)
+    if times is None:
+        return stop("time_claims")
+    exp, iat, nbf = times
+    if exp is None:
         return stop("exp_missing")
     found.exp = exp
     if now >= exp + EXPIRY_LEEWAY:
         return stop("expired")
-    if exp - now > DEFAULT_MAX_TOKEN_LIFETIME + FUTURE_SKEW:
+    if exp - now > MAX_TOKEN_LIFETIME_LIMIT + FUTURE_SKEW:
         return stop("lifetime")
     for value in (iat, nbf):
-        if value is not None and (math.isnan(value) or value > now + FUTURE_SKEW):
+        if value is not None and value > now + FUTURE_SKEW:
             return stop("not_yet_valid")
+    # The lifetime each credential caps (rules.evaluate): exp - iat, else exp - nbf, else what is
+    # left of it now (a token without iat or nbf cannot show when it was issued, so it is judged by
+    # the time it may still be used; docs/federation.md).
     start = iat if iat is not None else nbf
     lifetime = exp - (start if start is not None else now)
     if not isinstance(sub, str) or not sub:
@@ -216,7 +224,7 @@ async def verify(
         if not await replay.consume(JTI_KIND, _issuer_owner(found.issuer), found.jti, until):
             raise failure("replayed")
     elif credential.replay == "token":
-        digest = hashlib.sha256(assertion.encode()).hexdigest()
+        digest = canonical_digest(assertion)  # the decoded header and payload, never the text
         if not await replay.consume(TOKEN_KIND, _issuer_owner(found.issuer), digest, until):
             raise failure("replayed")
     return AuthenticatedClient(

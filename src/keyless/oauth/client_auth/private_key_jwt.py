@@ -8,12 +8,13 @@ ES384; Ed25519: EdDSA); the `jti` is consumed in the shared store only after eve
 verified, so nobody can burn another client's `jti` values.
 
 Tolerated, because unmodified Microsoft clients send them (compat §2.2): float `exp`/`iat`, padded
-base64url segments, padded thumbprints, newlines inside `x5c` entries.
+base64url segments, padded thumbprints, newlines inside `x5c` entries. Refused as `invalid_client`
+like any bad claim: a NumericDate that is not a finite number in 0 <= t < 2**53 and a registered
+claim of the wrong type (`keyless.jose.claims`; docs/security.md, "Hostile numbers and encodings").
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection
 from typing import Any
 
@@ -27,7 +28,8 @@ from keyless.crypto.certificates import (
 )
 from keyless.domain.model import ClientCertificate, Tenant
 from keyless.domain.ports import DirectoryReader, OneTimeUses
-from keyless.jose.hygiene import MalformedJose, UnsupportedCritical, split_compact
+from keyless.jose.claims import numeric_date
+from keyless.jose.hygiene import InvalidClaim, MalformedJose, UnacceptableNumber, UnsupportedCritical, split_compact
 from keyless.jose.jws import InvalidJws, verify_with_key
 from keyless.oauth.client_auth.result import AuthenticatedClient
 from keyless.oauth.errors import InvalidClient, InvalidRequest
@@ -67,7 +69,8 @@ def claimed_subject(assertion: str | None) -> str | None:
     if not assertion:
         return None
     try:
-        sub = split_compact(assertion, max_length=MAX_ASSERTION, allow_padding=True)[1].get("sub")
+        claims = split_compact(assertion, max_length=MAX_ASSERTION, allow_padding=True, claim_types=False)[1]
+        sub = claims.get("sub")
     except MalformedJose:
         return None
     return sub if isinstance(sub, str) else None
@@ -80,6 +83,10 @@ def parse(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
         return split_compact(assertion, max_length=MAX_ASSERTION, allow_padding=True)
     except UnsupportedCritical:
         raise _fail("unsupported_crit") from None  # B19
+    except InvalidClaim as exc:  # well-formed JSON, a claim of the wrong type or range: a bad assertion
+        raise _fail(f"claim_invalid:{exc.claim}") from None
+    except UnacceptableNumber:  # NaN, Infinity, 1e400, an integer of hundreds of digits
+        raise _fail("number_out_of_range") from None
     except MalformedJose as exc:
         raise InvalidRequest("invalid client_assertion format", detail=f"assertion_format:{exc}"[:120]) from None
 
@@ -89,12 +96,10 @@ def _fail(detail: str) -> InvalidClient:
 
 
 def _number(claims: dict[str, Any], name: str) -> float | None:
-    value = claims.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _fail(f"{name}_not_a_number")
-    return float(value)
+    try:
+        return numeric_date(claims, name)
+    except InvalidClaim:  # `parse` checked already; kept for claims that did not come through it
+        raise _fail(f"claim_invalid:{name}") from None
 
 
 def _candidates(

@@ -2,7 +2,10 @@
 
 The presented secret is hashed once (HMAC, about a microsecond) whether or not the client exists,
 and compared in constant time with each live secret of the client (catalog L01, L03: the lookup is by
-`client_id`, never by secret value).
+`client_id`, never by secret value). A client that does not exist, or has no secret, still gets one
+comparison, against a digest nothing matches, and the store does the same queries for every client
+id: an unknown client costs what a wrong secret costs (docs/security.md, "Equal work for unknown and
+known clients").
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from keyless.oauth.errors import InvalidClient
 
 BASIC = "client_secret_basic"
 POST = "client_secret_post"
+_NO_DIGEST = bytes(32)  # compared with when there is nothing to compare with; never an HMAC output in practice
 
 
 async def verify(
@@ -33,6 +37,8 @@ async def verify(
         raise InvalidClient(detail="secret_too_long", basic=basic)
     digest = hasher.digest(presented)
     record = await directory.get_client(tenant.id, client_id)
+    if record is None or not record.secrets:
+        hasher.matches(digest, _NO_DIGEST)
     if record is None:
         raise InvalidClient(detail="unknown_client", basic=basic)
     now = clock.now()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from keyless.domain.federation import FederatedCredential
+from keyless.domain.federation import DEFAULT_MAX_TOKEN_LIFETIME, FederatedCredential
 
 SEGMENT_BOUNDARIES = (":", "/")
 NAME_CLAIMS = frozenset({"email", "email_verified", "preferred_username", "name", "given_name", "family_name",
@@ -199,6 +199,7 @@ def lint(credentials: list[FederatedCredential]) -> list[Finding]:
         if key in seen:
             add(c, "warning", "duplicate_subject", f"the same issuer and subject as credential {seen[key].name!r}")
         seen.setdefault(key, c)
-        if c.max_token_lifetime > 86400:
-            add(c, "warning", "long_token_lifetime", "external tokens living over a day are accepted")
+        if c.max_token_lifetime > DEFAULT_MAX_TOKEN_LIFETIME:
+            add(c, "warning", "long_token_lifetime",
+                "external tokens living over an hour are accepted; a stolen one is worth that long")
     return findings

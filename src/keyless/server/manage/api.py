@@ -21,6 +21,7 @@ from keyless.directory.errors import Invalid as DirectoryInvalid
 from keyless.domain.ports import LogQuery
 from keyless.oauth.keyring import key_states
 from keyless.server.context import ServerContext
+from keyless.server.manage import docs, openapi
 from keyless.server.manage import federation as federation_api
 from keyless.server.manage import schemas as s
 from keyless.server.manage.auth import AuthProblem, Caller
@@ -66,7 +67,7 @@ async def create_application(request: Request, body: s.ApplicationCreate, caller
     return s.ApplicationOut.of(app)
 
 
-@router.get("/applications/{client_id}", response_model=s.ApplicationOut)
+@router.get("/applications/{client_id}", response_model=s.ApplicationOut, summary="Show an application")
 async def get_application(request: Request, client_id: str, caller: Reader) -> s.ApplicationOut:
     return s.ApplicationOut.of(await _ctx(request).admin.application(caller.tenant, client_id))
 
@@ -81,19 +82,22 @@ async def patch_application(
     return s.ApplicationOut.of(app)
 
 
-@router.delete("/applications/{client_id}", status_code=204)
+@router.delete("/applications/{client_id}", status_code=204,
+                summary="Delete an application, its credentials and grants")
 async def delete_application(request: Request, client_id: str, caller: Admin) -> Response:
     await _ctx(request).admin.delete_application(caller.tenant, client_id, actor=caller.client_id)
     return Response(status_code=204)
 
 
-@router.post("/applications/{client_id}/roles", response_model=s.RoleOut, status_code=201)
+@router.post("/applications/{client_id}/roles", response_model=s.RoleOut, status_code=201,
+             summary="Add an app role other applications can be granted")
 async def add_role(request: Request, client_id: str, body: s.RoleCreate, caller: Admin) -> s.RoleOut:
     role = await _ctx(request).admin.add_role(caller.tenant, client_id, body.value, actor=caller.client_id)
     return s.RoleOut(id=role.id, value=role.value, enabled=role.enabled)
 
 
-@router.get("/applications/{client_id}/secrets", response_model=list[s.SecretOut])
+@router.get("/applications/{client_id}/secrets", response_model=list[s.SecretOut],
+            summary="List an application's client secrets (never their values)")
 async def list_secrets(request: Request, client_id: str, caller: Reader) -> list[s.SecretOut]:
     return [s.SecretOut.of(x) for x in await _ctx(request).admin.list_secrets(caller.tenant, client_id)]
 
@@ -110,7 +114,8 @@ async def add_secret(request: Request, client_id: str, body: s.SecretCreate, cal
                     headers={"Cache-Control": "no-store"})
 
 
-@router.delete("/applications/{client_id}/secrets/{secret_id}", status_code=204)
+@router.delete("/applications/{client_id}/secrets/{secret_id}", status_code=204,
+                summary="Revoke a client secret at once")
 async def revoke_secret(request: Request, client_id: str, secret_id: str, caller: Admin) -> Response:
     await _ctx(request).admin.revoke_secret(caller.tenant, client_id, secret_id, actor=caller.client_id)
     return Response(status_code=204)
@@ -127,7 +132,8 @@ def _certificate_bytes(text: str) -> bytes:
         raise DirectoryInvalid("not_a_certificate", "send the certificate as PEM or as base64 of its DER") from None
 
 
-@router.get("/applications/{client_id}/certificates", response_model=list[s.CertificateOut])
+@router.get("/applications/{client_id}/certificates", response_model=list[s.CertificateOut],
+            summary="List an application's certificate credentials")
 async def list_certificates(request: Request, client_id: str, caller: Reader) -> list[s.CertificateOut]:
     certs = await _ctx(request).admin.list_certificates(caller.tenant, client_id)
     return [s.CertificateOut.of(c) for c in certs]
@@ -145,7 +151,8 @@ async def add_certificate(
     return s.CertificateOut.of(cert)
 
 
-@router.delete("/applications/{client_id}/certificates/{certificate_id}", status_code=204)
+@router.delete("/applications/{client_id}/certificates/{certificate_id}", status_code=204,
+                summary="Revoke a certificate credential at once")
 async def revoke_certificate(request: Request, client_id: str, certificate_id: str, caller: Admin) -> Response:
     await _ctx(request).admin.revoke_certificate(caller.tenant, client_id, certificate_id, actor=caller.client_id)
     return Response(status_code=204)
@@ -167,7 +174,8 @@ async def sign_csr(request: Request, body: s.CertificateSign, caller: Admin) -> 
     return s.CertificateIssued(**s.CertificateOut.of(cert).model_dump(), certificate=pem.decode("ascii"))
 
 
-@router.get("/grants", response_model=list[s.GrantOut])
+@router.get("/grants", response_model=list[s.GrantOut],
+            summary="List role grants, by client (?client_id=) or resource (?resource=)")
 async def list_grants(
     request: Request, caller: Reader, client_id: str | None = None, resource: str | None = None
 ) -> list[s.GrantOut]:
@@ -186,7 +194,7 @@ async def add_grant(request: Request, body: s.GrantCreate, caller: Admin) -> s.G
     return s.GrantOut.of(g)
 
 
-@router.delete("/grants/{grant_id}", status_code=204)
+@router.delete("/grants/{grant_id}", status_code=204, summary="Remove a role grant")
 async def remove_grant(request: Request, grant_id: str, caller: Admin) -> Response:
     await _ctx(request).admin.revoke_grant(caller.tenant, grant_id, actor=caller.client_id)
     return Response(status_code=204)
@@ -260,6 +268,8 @@ def create_management_app() -> FastAPI:
     app.include_router(vault_router)
     app.include_router(hosts_router)
     app.include_router(federation_api.router)
+    docs.install(app)
+    openapi.install(app)  # refuses to build if an operation declares no access
 
     @app.exception_handler(DirectoryError)
     async def directory_error(request: Request, exc: DirectoryError) -> Response:

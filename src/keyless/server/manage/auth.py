@@ -1,6 +1,6 @@
 """Who is calling the management API: a bearer access token issued by this tenant for the management
-resource, carrying an admin role. Validated in-process against the tenant's published keys with the
-same checks a resource server makes (`keyless.verify`)."""
+resource, carrying one of the roles the operation declares (`access.py`). Validated in-process
+against the tenant's published keys with the same checks a resource server makes (`keyless.verify`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from keyless.directory.bootstrap import ADMIN_ROLE, MANAGEMENT_URI, READER_ROLE
+from keyless.directory.bootstrap import MANAGEMENT_URI
 from keyless.domain.model import Tenant
 from keyless.server.bearer import BearerInvalid, BearerMissing
 from keyless.server.context import ServerContext
@@ -36,7 +36,8 @@ def _challenge(error: str | None = None) -> str:
     return value + f', error="{error}"' if error else value
 
 
-async def authenticate(ctx: ServerContext, request: Request, tenant_ref: str, *, write: bool) -> Caller:
+async def authenticate(ctx: ServerContext, request: Request, tenant_ref: str, *, roles: frozenset[str]) -> Caller:
+    """`roles`: any one of them admits the caller (RFC 6750 §3.1: 401 for a bad token, 403 for too few roles)."""
     tenant = await ctx.directory.get_tenant(tenant_ref)
     if tenant is None:
         # Same answer as a missing token: the API does not confirm which tenants exist.
@@ -47,8 +48,7 @@ async def authenticate(ctx: ServerContext, request: Request, tenant_ref: str, *,
         raise AuthProblem(401, "unauthenticated", "a bearer token is required", _challenge()) from None
     except BearerInvalid:
         raise AuthProblem(401, "invalid_token", "the bearer token is invalid", _challenge("invalid_token")) from None
-    needed = {ADMIN_ROLE} if write else {ADMIN_ROLE, READER_ROLE}
-    if not access.roles & needed:
+    if not access.roles & roles:
         raise AuthProblem(403, "forbidden", "the caller lacks the role this operation needs",
                           _challenge("insufficient_scope"))
     return Caller(tenant=tenant, client_id=access.client_id, roles=access.roles, object_id=access.subject)

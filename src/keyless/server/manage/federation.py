@@ -92,6 +92,29 @@ class TokenTest(Strict):
     token: str = Field(max_length=MAX_ASSERTION)
 
 
+class CredentialVerdict(BaseModel):
+    id: str
+    name: str
+    issuer: str
+    subject: str
+    audience: str
+    result: str = Field(description="match, issuer differs, not evaluated: …, or the failed check and why")
+    passed: list[str]
+
+
+class TokenTestOut(BaseModel):
+    result: str = Field(description="match or no_match")
+    client_id: str
+    matched: str | None
+    failed_check: str | None
+    explanation: str
+    issuer_fetch_error: str | None
+    application_enabled: bool | None
+    replay: str | None
+    token: dict[str, Any] = Field(description="the claims that decide a sign-in; never the signature")
+    credentials: list[CredentialVerdict]
+
+
 class FindingOut(BaseModel):
     credential_id: str
     client_id: str
@@ -244,12 +267,13 @@ async def _test(request: Request, owner: Owner, token: str, caller: Caller) -> d
     }
 
 
-@router.post("/applications/{client_id}/federated-credentials/test", summary="Explain whether a token would sign in")
+@router.post("/applications/{client_id}/federated-credentials/test", response_model=TokenTestOut,
+             summary="Explain whether a token would sign in")
 async def test_token(request: Request, client_id: str, body: TokenTest, caller: Admin) -> dict[str, Any]:
     return await _test(request, await _application(request, client_id, caller), body.token, caller)
 
 
-@router.post("/identities/{ref}/federated-credentials/test",
+@router.post("/identities/{ref}/federated-credentials/test", response_model=TokenTestOut,
              summary="Explain whether a token would sign in as a user-assigned identity")
 async def test_identity_token(request: Request, ref: str, body: TokenTest, caller: Admin) -> dict[str, Any]:
     return await _test(request, await _identity(request, ref, caller), body.token, caller)

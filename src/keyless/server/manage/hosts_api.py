@@ -168,7 +168,8 @@ async def create_identity(request: Request, body: IdentityCreate, caller: Admin)
     return IdentityOut.of(await hosts_of(request).create_identity(caller.tenant, body.name, actor=caller.client_id))
 
 
-@router.get("/identities/{ref}", response_model=IdentityOut)
+@router.get("/identities/{ref}", response_model=IdentityOut,
+            summary="Show a managed identity (by name, client id, object id or resource id)")
 async def get_identity(request: Request, ref: str, caller: Reader) -> IdentityOut:
     return IdentityOut.of(await hosts_of(request).identity(caller.tenant, ref))
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from keyless.server.context import ServerContext
 from keyless.server.manage import vault_schemas as vs
 from keyless.server.manage.auth import Caller
-from keyless.server.manage.deps import PREFIX, Admin, Reader
+from keyless.server.manage.deps import PREFIX, Admin, Reader, VaultData
 from keyless.server.vault.resource import ensure_vault_resource
 from keyless.vault import model as m
 from keyless.vault.model import SecretAttributes
@@ -82,7 +82,7 @@ async def rotate_key(request: Request, vault: str, caller: Admin) -> vs.KeyRotat
     return vs.KeyRotated.model_validate(result)
 
 
-@router.get("/{vault}/grants", response_model=list[vs.VaultGrantOut])
+@router.get("/{vault}/grants", response_model=list[vs.VaultGrantOut], summary="List the vault's grants")
 async def list_grants(request: Request, vault: str, caller: Reader) -> list[vs.VaultGrantOut]:
     return [vs.VaultGrantOut.of(g) for g in await _ctx(request).vaults.list_grants(caller.tenant.id, vault)]
 
@@ -98,7 +98,7 @@ async def add_grant(request: Request, vault: str, body: vs.VaultGrantCreate, cal
     return [vs.VaultGrantOut.of(g) for g in grants]
 
 
-@router.delete("/{vault}/grants/{grant_id}", status_code=204)
+@router.delete("/{vault}/grants/{grant_id}", status_code=204, summary="Remove a vault grant")
 async def remove_grant(request: Request, vault: str, grant_id: str, caller: Admin) -> Response:
     await _ctx(request).vaults.revoke(caller.tenant.id, vault, grant_id, actor=caller.client_id)
     return Response(status_code=204)
@@ -106,7 +106,7 @@ async def remove_grant(request: Request, vault: str, grant_id: str, caller: Admi
 
 # -- secrets (data: the vault's grants decide) ------------------------------------------------------
 @router.get("/{vault}/secrets", response_model=vs.SecretPage, summary="List secrets (latest version of each)")
-async def list_secrets(request: Request, vault: str, caller: Reader, max_results: PageSize = None,
+async def list_secrets(request: Request, vault: str, caller: VaultData, max_results: PageSize = None,
                        page_token: PageToken = None) -> vs.SecretPage:
     v = await _vault(request, caller, vault)
     items, token = await _ctx(request).vaults.list_secrets(v, _who(caller), token=page_token, limit=max_results)
@@ -114,7 +114,7 @@ async def list_secrets(request: Request, vault: str, caller: Reader, max_results
 
 
 @router.put("/{vault}/secrets/{name}", response_model=vs.SecretOut, summary="Set a secret (a new version)")
-async def set_secret(request: Request, vault: str, name: str, body: vs.SecretSet, caller: Reader,
+async def set_secret(request: Request, vault: str, name: str, body: vs.SecretSet, caller: VaultData,
                      if_match: IfMatch = None) -> vs.SecretOut:
     v = await _vault(request, caller, vault)
     attributes = SecretAttributes(enabled=body.enabled, not_before=body.not_before, expires=body.expires,
@@ -125,7 +125,7 @@ async def set_secret(request: Request, vault: str, name: str, body: vs.SecretSet
 
 @router.get("/{vault}/secrets/{name}", response_model=vs.SecretValueOut,
             summary="Read a secret's value (the latest version, or ?version=)")
-async def get_secret(request: Request, vault: str, name: str, caller: Reader,
+async def get_secret(request: Request, vault: str, name: str, caller: VaultData,
                      version: Annotated[str | None, Query(max_length=64)] = None) -> vs.SecretValueOut:
     v = await _vault(request, caller, vault)
     secret = await _ctx(request).vaults.get_secret(v, _who(caller), name, version)
@@ -134,7 +134,7 @@ async def get_secret(request: Request, vault: str, name: str, caller: Reader,
 
 @router.patch("/{vault}/secrets/{name}", response_model=vs.SecretOut,
               summary="Change a version's attributes (the latest, or ?version=)")
-async def update_secret(request: Request, vault: str, name: str, body: vs.SecretPatch, caller: Reader,
+async def update_secret(request: Request, vault: str, name: str, body: vs.SecretPatch, caller: VaultData,
                         version: Annotated[str | None, Query(max_length=64)] = None,
                         if_match: IfMatch = None) -> vs.SecretOut:
     v = await _vault(request, caller, vault)
@@ -144,7 +144,7 @@ async def update_secret(request: Request, vault: str, name: str, body: vs.Secret
 
 
 @router.get("/{vault}/secrets/{name}/versions", response_model=vs.SecretPage, summary="List a secret's versions")
-async def list_versions(request: Request, vault: str, name: str, caller: Reader, max_results: PageSize = None,
+async def list_versions(request: Request, vault: str, name: str, caller: VaultData, max_results: PageSize = None,
                         page_token: PageToken = None) -> vs.SecretPage:
     v = await _vault(request, caller, vault)
     items, token = await _ctx(request).vaults.list_versions(v, _who(caller), name, token=page_token,
@@ -153,46 +153,46 @@ async def list_versions(request: Request, vault: str, name: str, caller: Reader,
 
 
 @router.delete("/{vault}/secrets/{name}", response_model=vs.DeletedOut, summary="Soft-delete a secret")
-async def delete_secret(request: Request, vault: str, name: str, caller: Reader) -> vs.DeletedOut:
+async def delete_secret(request: Request, vault: str, name: str, caller: VaultData) -> vs.DeletedOut:
     v = await _vault(request, caller, vault)
     return vs.DeletedOut.deleted(await _ctx(request).vaults.delete_secret(v, _who(caller), name))
 
 
 @router.post("/{vault}/secrets/{name}/backup", response_model=vs.Backup,
              summary="An encrypted backup of every version, restorable in this tenant only")
-async def backup_secret(request: Request, vault: str, name: str, caller: Reader) -> vs.Backup:
+async def backup_secret(request: Request, vault: str, name: str, caller: VaultData) -> vs.Backup:
     v = await _vault(request, caller, vault)
     return vs.Backup(backup=await _ctx(request).vaults.backup(v, _who(caller), name))
 
 
 @router.post("/{vault}/restore", response_model=vs.SecretOut, summary="Restore a secret from a backup")
-async def restore_secret(request: Request, vault: str, body: vs.Backup, caller: Reader) -> vs.SecretOut:
+async def restore_secret(request: Request, vault: str, body: vs.Backup, caller: VaultData) -> vs.SecretOut:
     v = await _vault(request, caller, vault)
     return vs.SecretOut.of(await _ctx(request).vaults.restore(v, _who(caller), body.backup))
 
 
 @router.get("/{vault}/deleted", response_model=vs.DeletedPage, summary="List soft-deleted secrets")
-async def list_deleted(request: Request, vault: str, caller: Reader, max_results: PageSize = None,
+async def list_deleted(request: Request, vault: str, caller: VaultData, max_results: PageSize = None,
                        page_token: PageToken = None) -> vs.DeletedPage:
     v = await _vault(request, caller, vault)
     items, token = await _ctx(request).vaults.list_deleted(v, _who(caller), token=page_token, limit=max_results)
     return vs.DeletedPage(items=[vs.DeletedOut.deleted(d) for d in items], next_page_token=token)
 
 
-@router.get("/{vault}/deleted/{name}", response_model=vs.DeletedOut)
-async def get_deleted(request: Request, vault: str, name: str, caller: Reader) -> vs.DeletedOut:
+@router.get("/{vault}/deleted/{name}", response_model=vs.DeletedOut, summary="Show a soft-deleted secret")
+async def get_deleted(request: Request, vault: str, name: str, caller: VaultData) -> vs.DeletedOut:
     v = await _vault(request, caller, vault)
     return vs.DeletedOut.deleted(await _ctx(request).vaults.get_deleted(v, _who(caller), name))
 
 
 @router.post("/{vault}/deleted/{name}/recover", response_model=vs.SecretOut, summary="Recover a deleted secret")
-async def recover_secret(request: Request, vault: str, name: str, caller: Reader) -> vs.SecretOut:
+async def recover_secret(request: Request, vault: str, name: str, caller: VaultData) -> vs.SecretOut:
     v = await _vault(request, caller, vault)
     return vs.SecretOut.of(await _ctx(request).vaults.recover(v, _who(caller), name))
 
 
 @router.delete("/{vault}/deleted/{name}", status_code=204, summary="Purge a deleted secret for good")
-async def purge_secret(request: Request, vault: str, name: str, caller: Reader) -> Response:
+async def purge_secret(request: Request, vault: str, name: str, caller: VaultData) -> Response:
     v = await _vault(request, caller, vault)
     await _ctx(request).vaults.purge(v, _who(caller), name)
     return Response(status_code=204)

@@ -22,8 +22,8 @@ async def ensure_vault_resource(ctx: ServerContext, tenant: Tenant, *, actor: st
 
 
 async def ensure_all(ctx: ServerContext) -> None:
-    """At start-up: every tenant with a vault can be issued tokens for the configured vault resource
-    (the resource follows `vault_domain` and `vault_port`, which may have changed since)."""
+    """At start-up: every tenant can be issued tokens for the configured vault resource (the resource
+    follows `vault_domain` and `vault_port`, which may have changed since). Made here rather than by
+    the first `POST /vaults`, so that call writes exactly one audit record, its own (issue 20)."""
     for tenant in await ctx.store.list_tenants():
-        if await ctx.vaults.list_vaults(tenant.id):
-            await ensure_vault_resource(ctx, tenant, actor="keyless-serve")
+        await ensure_vault_resource(ctx, tenant, actor="keyless-serve")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from keyless.vault import model as m
 from keyless.vault.errors import BadParameter
 
 
@@ -33,6 +34,18 @@ _SHAPES: dict[tuple[str, int, str | None], dict[str, str]] = {
     ("deletedsecrets", 2, None): {"GET": "get_deleted", "DELETE": "purge"},
     ("deletedsecrets", 3, "recover"): {"POST": "recover"},
 }
+
+
+# The vault role each operation needs (docs/vault.md): the declaration the authorization matrix
+# (tests/integration/server/test_vault_matrix.py) calls every operation against, role by role.
+REQUIRED_ROLE: dict[str, str] = {
+    "list": m.LIST, "set": m.SET, "get": m.GET, "update": m.SET, "delete": m.DELETE, "versions": m.LIST,
+    "backup": m.BACKUP, "restore": m.RESTORE, "list_deleted": m.LIST, "get_deleted": m.LIST,
+    "purge": m.PURGE, "recover": m.RECOVER,
+}
+ACTIONS = {a for methods in _SHAPES.values() for a in methods.values()} | {"restore"}
+if set(REQUIRED_ROLE) != ACTIONS:  # pragma: no cover - a route added without its role fails at import
+    raise RuntimeError(f"vault routes without a declared role: {sorted(ACTIONS ^ set(REQUIRED_ROLE))}")
 
 
 def _segment(raw: str) -> str:
