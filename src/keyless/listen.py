@@ -37,7 +37,7 @@ class ListenerLimits:
     def __post_init__(self) -> None:
         for name in ("header_timeout", "body_timeout", "keep_alive_timeout", "shutdown_timeout"):
             if not 0 < getattr(self, name) <= 3600:
-                raise ConfigurationError(f"{name.replace('_', '-')} must be 0-3600 seconds")
+                raise ConfigurationError(f"{name.replace('_', '-')} must be over 0 and at most 3600 seconds")
         for name in ("max_connections", "max_per_source", "max_idle"):
             if not 1 <= getattr(self, name) <= 1_000_000:
                 raise ConfigurationError(f"{name.replace('_', '-')} must be 1-1000000")
