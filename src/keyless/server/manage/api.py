@@ -25,6 +25,7 @@ from keyless.server.manage import federation as federation_api
 from keyless.server.manage import schemas as s
 from keyless.server.manage.auth import AuthProblem, Caller, authenticate
 from keyless.server.manage.problems import problem
+from keyless.server.manage.strict_json import StrictJsonRoute
 from keyless.vault.errors import VaultError
 
 PREFIX = "/{tenant}/manage/v1"
@@ -45,7 +46,7 @@ async def admin(request: Request, tenant: str) -> Caller:
 
 Reader = Annotated[Caller, Depends(reader)]
 Admin = Annotated[Caller, Depends(admin)]
-router = APIRouter(prefix=PREFIX)
+router = APIRouter(prefix=PREFIX, route_class=StrictJsonRoute)
 
 
 @router.get("/tenant", response_model=s.TenantOut, summary="Show the tenant's settings")

@@ -32,9 +32,10 @@ from keyless.oauth.federation.issuers import IssuerKeys
 from keyless.server.context import ServerContext
 from keyless.server.manage.auth import Caller, authenticate
 from keyless.server.manage.schemas import Strict
+from keyless.server.manage.strict_json import StrictJsonRoute
 
 PREFIX = "/{tenant}/manage/v1"
-router = APIRouter(prefix=PREFIX)
+router = APIRouter(prefix=PREFIX, route_class=StrictJsonRoute)
 
 
 def _ctx(request: Request) -> ServerContext:

@@ -15,10 +15,11 @@ from keyless.server.context import ServerContext
 from keyless.server.manage.api import PREFIX, admin, reader
 from keyless.server.manage.auth import Caller
 from keyless.server.manage.schemas import Strict
+from keyless.server.manage.strict_json import StrictJsonRoute
 
 Reader = Annotated[Caller, Depends(reader)]
 Admin = Annotated[Caller, Depends(admin)]
-router = APIRouter(prefix=PREFIX)
+router = APIRouter(prefix=PREFIX, route_class=StrictJsonRoute)
 
 
 def hosts_of(request: Request) -> HostService:
