@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_der_private_key
 
 from keyless.crypto import aead
+from keyless.directory.service import MIN_ACTIVATION_DELAY
 from keyless.oauth.keyring import key_aad
 from keyless.server.datadir import DataDir, load_kek
 from tests.conftest import SHARED_ENV
@@ -180,7 +181,10 @@ def test_i04_retire_removes_from_jwks(rotation: SecWorld) -> None:
     resp = rotation.manage("POST", "/keys/rotate", json={"activate_in": 0})
     assert resp.status_code == 201, resp.text
     emergency = resp.json()["kid"]
-    assert signing_kid(rotation) == emergency  # activate_in=0 signs at once
+    assert emergency in rotation.kids()  # published at once ...
+    assert signing_kid(rotation) == old  # ... and signs once every replica publishes it (2 s)
+    time.sleep(MIN_ACTIVATION_DELAY)
+    assert signing_kid(rotation) == emergency
     assert {k["kid"]: k["status"] for k in keys_api(rotation)}[old] == "previous"
     assert old in rotation.kids()  # still published: tokens it signed keep verifying
     old_token = stale_admin_token
@@ -223,6 +227,7 @@ def test_i04_retire_unknown_or_last_key_refused(rotation: SecWorld) -> None:
 def test_i04_retired_key_not_retirable_twice(rotation: SecWorld) -> None:
     (old,) = [k["kid"] for k in keys_api(rotation) if k["status"] == "active"]
     assert rotation.manage("POST", "/keys/rotate", json={"activate_in": 0}).status_code == 201
+    time.sleep(MIN_ACTIVATION_DELAY)
     assert rotation.manage("POST", f"/keys/{old}/retire").status_code == 204
     # The admin's token was signed by the key just retired: continue as a fresh admin.
     stale, rotation.admin = rotation.admin, Admin(rotation.server)

@@ -62,8 +62,8 @@ def list_keys(
 @app.command("rotate")
 def rotate(
     activate_in: Annotated[str | None, typer.Option(
-        "--activate-in", help="Start signing with the new key after this delay, e.g. 10m; 0 for at once "
-        "(default: long enough for clients to refresh the JWKS).")] = None,
+        "--activate-in", help="Start signing with the new key after this delay, e.g. 10m; 0 for as soon as "
+        "every replica publishes it (2 s) (default: long enough for clients to refresh the JWKS).")] = None,
     alg: Annotated[Alg | None, typer.Option("--alg", help="Algorithm of the new key "
                                             "(default: the tenant's).")] = None,
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,

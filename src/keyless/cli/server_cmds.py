@@ -152,3 +152,42 @@ def db_upgrade(data_dir: DataDirOpt = DEFAULT_DATA_DIR, database_url: DatabaseOp
             await engine.dispose()
 
     typer.echo(f"schema at {asyncio.run(run())}")
+
+
+@db_app.command("set-public-url")
+def db_set_public_url(
+    url: Annotated[str, typer.Argument(help="The new public base URL, e.g. https://keyless.example.com")],
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Move the installation to a new public URL: every tenant's issuer becomes URL/{tenant}/v2.0.
+
+    Resource servers must then trust the new issuer, and tokens issued under the old one stop being
+    accepted by validators configured for the new one: stop every replica first, then start them all
+    with the same URL (docs/deployment.md).
+
+    Example: keyless db set-public-url https://keyless.example.com --data-dir /var/lib/keyless
+    """
+    from keyless.store import db
+    from keyless.store.installation import agree_public_url
+
+    parsed = urlsplit(url)
+    if parsed.scheme != "https" or not parsed.hostname or parsed.query or parsed.fragment:
+        fail("the public URL must be https://HOST[:PORT][/PATH] with no query or fragment")
+    config = _config(data_dir)
+    if not config:
+        fail(f"{data_dir} is not a Keyless data directory: run `keyless init` first")
+    target = database_url or config.get("database_url") or db.sqlite_url(data_dir / "keyless.db")
+
+    async def run() -> str:
+        engine = db.create_engine(str(target))
+        try:
+            await db.require_head(engine)
+            return await agree_public_url(engine, url, move=True)
+        finally:
+            await engine.dispose()
+
+    moved = asyncio.run(run())
+    config["server_url"] = moved
+    (data_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    typer.echo(f"public URL is now {moved}")

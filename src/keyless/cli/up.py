@@ -212,8 +212,13 @@ def up(
         typer.echo(f"Initialising {data_dir} ...")
         asyncio.run(initialize(data_dir, server_url=f"https://127.0.0.1:{chosen}"))
     config = json.loads((data_dir / "config.json").read_text())
+    url = f"https://127.0.0.1:{chosen}"
+    if config.get("server_url") != url:  # `up --port N` on an existing directory: the dev server moves
+        config["server_url"] = url
+        (data_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     settings = ServerSettings(data_dir=data_dir, port=chosen, log_level="warning", vault_port=chosen + 2,
-                              vault_domain=config.get("vault_domain", "vault.localhost"))
+                              vault_domain=config.get("vault_domain", "vault.localhost"),
+                              public_url=url, move_public_url=True)
     failure: list[BaseException] = []
     started: list[subprocess.Popen[bytes]] = []
 

@@ -39,6 +39,10 @@ MAX_ROLES_PER_APP = 100
 MIN_TOKEN_LIFETIME = 300
 HARD_MAX_SECRET_LIFETIME = 730 * 86400
 DEFAULT_ACTIVATION_DELAY = 2 * JWKS_MAX_AGE
+# Every replica publishes a new key in its JWKS within 1 s of its creation (change notifications,
+# docs/deployment.md); a key signs no sooner than twice that, so no replica ever signs a token whose
+# `kid` another replica's JWKS does not list yet.
+MIN_ACTIVATION_DELAY = 2
 
 
 class DirectoryService:
@@ -422,10 +426,13 @@ class DirectoryService:
 
     async def rotate_key(self, tenant: Tenant, *, actor: str, activate_in: int = DEFAULT_ACTIVATION_DELAY,
                          alg: str | None = None) -> SigningKey:
-        """Publish a new key now and sign with it from `activate_in` seconds on. The keys it succeeds
-        stay in the JWKS until every token they signed has expired (`key_states`)."""
+        """Publish a new key now and sign with it from `activate_in` seconds on (at least
+        `MIN_ACTIVATION_DELAY`). The keys it succeeds stay in the JWKS until every token they signed
+        has expired (`key_states`)."""
         if activate_in < 0:
             raise Invalid("invalid_activation", "activation delay must not be negative")
+        if await self._store.signing_keys(tenant.id):  # a tenant's first key signs at once: nobody signs yet
+            activate_in = max(activate_in, MIN_ACTIVATION_DELAY)
         now = self._clock.now()
         key = new_signing_key(tenant.id, alg or tenant.signing_alg, self._kek, now=now,
                               activates_at=now + activate_in)

@@ -20,8 +20,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from keyless.server.context import ServerContext
 from keyless.server.limits import BodyLimit
 from keyless.server.manage.api import create_management_app
+from keyless.server.observe import Observed
 from keyless.server.routes import agent, discovery, health, token
 from keyless.server.routes.common import json_response
+from keyless.server.schedules import key_rotation_loop
 from keyless.server.vault.app import VaultApi
 from keyless.server.vault.resource import ensure_all
 
@@ -68,19 +70,25 @@ def create_app(ctx: ServerContext) -> ASGIApp:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ctx.signins.start()
         ctx.audits.start()
+        if ctx.changes is not None:
+            await ctx.changes.start()
         sweeper = None
         if ctx.settings.vault_enabled:
             await ensure_all(ctx)
             sweeper = asyncio.create_task(purge_sweeper(ctx), name="vault-purge")
+        rotation = None
+        if ctx.settings.key_rotation_interval > 0:
+            rotation = asyncio.create_task(key_rotation_loop(ctx), name="key-rotation")
         ctx.ready = True
         try:
             yield
         finally:
             ctx.ready = False
-            if sweeper is not None:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+            for task in (sweeper, rotation):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             # Flush the sign-in log and close the pool here, inside the orderly shutdown: uvicorn
             # re-raises SIGINT afterwards, which would cancel a later cleanup half-way.
             await ctx.close()
@@ -109,10 +117,11 @@ def create_app(ctx: ServerContext) -> ASGIApp:
     # Unmatched paths fall through to the management app, which answers with problem details.
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.ctx = ctx
-    main = ErrorShield(app)
+    access_log = ctx.settings.access_log
+    main = Observed(ErrorShield(app), "main", access_log=access_log)
     if not ctx.settings.vault_enabled:
         return main
-    vault = ErrorShield(VaultApi(ctx))
+    vault = Observed(ErrorShield(VaultApi(ctx)), "vault", access_log=access_log)
     vault_port = ctx.settings.vault_port
 
     async def by_port(scope: Scope, receive: Receive, send: Send) -> None:

@@ -27,9 +27,11 @@ from keyless.server.federation_fetch import HttpMetadataFetcher
 from keyless.server.settings import ServerSettings
 from keyless.server.signin_log import SignInBatcher
 from keyless.store import db
+from keyless.store.changes import ChangeFeed
 from keyless.store.directory import SqlDirectoryStore
 from keyless.store.federation import SqlFederationStore
 from keyless.store.hosts import SqlHostStore
+from keyless.store.installation import agree_public_url
 from keyless.store.vault import SqlVaultStore
 from keyless.vault.service import VaultService
 
@@ -56,7 +58,8 @@ class ServerContext:
     fetcher: HttpMetadataFetcher | None = None
     ready: bool = field(default=False)
     _ca: IssuedCert | None = field(default=None, repr=False)
-    hosts: HostService | None = field(default=None, repr=False)  # set by `open`; None only in hand-built contexts
+    hosts: HostService | None = field(default=None, repr=False)
+    changes: ChangeFeed | None = field(default=None, repr=False)  # set by `open`; None only in hand-built contexts
 
     def ca(self) -> IssuedCert:
         """The local CA, opened from the data directory on first use (sealed under the KEK)."""
@@ -88,7 +91,13 @@ class ServerContext:
         keyring = KeyRing(store, kek, clock, ttl=min(30.0, max(settings.cache_ttl, 1.0)))
         hasher = secret_hasher(kek)
         signins = SignInBatcher(store, settings.signin_flush_interval)
-        base_url = settings.base_url(bound_port)
+        try:
+            base_url = await agree_public_url(
+                engine, settings.base_url(config.get("server_url"), bound_port), move=settings.move_public_url
+            )
+        except Exception:
+            await engine.dispose()
+            raise
 
         vault_store = SqlVaultStore(engine)
         audits: BatchWriter[AuditEvent] = BatchWriter(vault_store.record_audits, settings.signin_flush_interval,
@@ -101,11 +110,20 @@ class ServerContext:
                                       allow_private=settings.allow_private_issuers)
         issuer_keys = IssuerKeys(fetcher, clock, refresh_interval=settings.federation_key_refresh_interval)
 
-        def on_change() -> None:
+        def clear_caches() -> None:
             directory.invalidate()
             keyring.invalidate()
             vaults.invalidate()
             fed_reader.invalidate()
+
+        changes = ChangeFeed(engine, clear_caches)
+
+        def on_change() -> None:
+            """A write committed in this replica: clear here at once, and tell the others."""
+            clear_caches()
+            changes.publish()
+
+        vaults.on_change = changes.publish
 
         tokens = TokenService(
             directory=directory, keyring=keyring, hasher=hasher, clock=clock, sink=signins, replay=store,
@@ -125,10 +143,12 @@ class ServerContext:
             audits=audits, vault_resource=settings.vault_resource(),
             hosts=HostService(host_store, clock, hasher, on_change),
             federation=FederationService(fed_store, store, clock, on_change, identities=host_store),
-            issuer_keys=issuer_keys, fetcher=fetcher,
+            issuer_keys=issuer_keys, fetcher=fetcher, changes=changes,
         )
 
     async def close(self) -> None:
+        if self.changes is not None:
+            await self.changes.close()
         await self.signins.close()
         await self.audits.close()
         if self.fetcher is not None:

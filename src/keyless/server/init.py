@@ -20,6 +20,7 @@ from keyless.errors import ConfigurationError
 from keyless.server.datadir import CA_KEY_AAD, DataDir, secret_hasher, tls_key_password
 from keyless.store import db
 from keyless.store.directory import SqlDirectoryStore
+from keyless.store.installation import agree_public_url
 
 CLI_CERTIFICATE = "cli.pem"  # DATA/cli/: the CLI's certificate, issued by the local CA …
 CLI_KEY = "cli.key"  # … and its private key (0600), which never leaves this directory
@@ -85,6 +86,7 @@ async def initialize(
         service = DirectoryService(store, clock, secret_hasher(kek), kek)
         boot = await bootstrap(service, ca=authority, cli_csr=certificate_signing_request(cli_key, "Keyless CLI"),
                                tenant_name=tenant_name, signing_alg=signing_alg)
+        await agree_public_url(engine, server_url)
     finally:
         await engine.dispose()
     if data.sqlite.exists():

@@ -13,3 +13,11 @@ VAULT_REQUESTS = Counter(
     "keyless_vault_requests_total", "Key Vault API requests by operation and HTTP status (never names or values)",
     ["operation", "status"],
 )
+CHANGE_FEED_UP = Gauge(
+    "keyless_change_feed_up",
+    "1 while this replica hears the other replicas' changes (PostgreSQL LISTEN), 0 while it clears its caches "
+    "every second instead; absent on SQLite",
+)
+CHANGE_NOTIFICATIONS = Gauge(
+    "keyless_change_notifications", "Change notifications this replica sent and received", ["direction"]
+)

@@ -19,10 +19,19 @@ class ServerSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8443, ge=0, le=65535)
     database_url: str | None = Field(default=None, description="postgresql://… ; default: SQLite in data dir")
-    public_url: str | None = Field(default=None, description="base URL clients use; default https://HOST:PORT")
+    public_url: str | None = Field(
+        default=None,
+        description="base URL clients use (every issuer's prefix); default: the data directory's server_url. "
+        "Every replica must use the same one (docs/deployment.md)",
+    )
+    move_public_url: bool = Field(
+        default=False, description="replace the public URL recorded in the database (a deliberate move)"
+    )
     cache_ttl: float = Field(default=5.0, ge=0, le=300, description="seconds a replica may serve stale reads")
     signin_flush_interval: float = Field(default=0.5, gt=0, le=60)
     log_level: str = "info"
+    access_log: bool = Field(default=False, description="one JSON line per HTTP request (method, route, status, "
+                             "duration; never a token or secret)")
     source_failure_burst: float = Field(default=30, gt=0, description="failed client auths per source before 429")
     source_failure_rate: float = Field(default=0.5, gt=0, description="per-source failure budget refill, per second")
     client_failure_burst: float = Field(default=100, gt=0, description="failed auths per client_id before 429")
@@ -32,6 +41,11 @@ class ServerSettings(BaseSettings):
     vault_domain: str = Field(default="vault.localhost", pattern=DOMAIN,
                               description="vaults are also served as https://{vault}.{vault_domain}:{vault_port}")
     default_vault: str = Field(default="default", description="the vault served at https://HOST:{vault_port}/")
+    key_rotation_interval: float = Field(
+        default=0, ge=0, le=365 * 86400,
+        description="rotate each tenant's signing key after it has signed this many seconds (0: never on schedule)",
+    )
+    key_rotation_check: float = Field(default=60, gt=0, le=3600, description="how often a replica looks")
     host_certificate_days: int = Field(default=7, ge=1, le=397, description="lifetime of agents' host certificates")
     federation_ca_bundle: Path | None = Field(
         default=None, description="extra CA certificates to trust when fetching external issuers' metadata"
@@ -86,7 +100,12 @@ class ServerSettings(BaseSettings):
             host = "localhost"
         return f"[{host}]" if ":" in host else host
 
-    def base_url(self, bound_port: int | None = None) -> str:
+    def base_url(self, recorded: str | None = None, bound_port: int | None = None) -> str:
+        """The public URL this process asks to announce: the explicit setting, else the one the data
+        directory recorded at `keyless init` (so replicas sharing a data directory agree by default),
+        else the listening address. `keyless.store.installation` then checks it against the database."""
         if self.public_url:
             return self.public_url.rstrip("/")
+        if recorded:
+            return recorded.rstrip("/")
         return f"https://{self.url_host}:{bound_port if bound_port is not None else self.port}"

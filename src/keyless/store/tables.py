@@ -285,3 +285,21 @@ identity_token_audiences = Table(
     Column("audience", String(512), primary_key=True),
     Column("created_at", Double, nullable=False),
 )
+
+# Settings of the whole installation that every replica must share (migration 0007): one row per name.
+installation = Table(
+    "installation",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+# Who does a piece of background work until when (migration 0008): one replica at a time.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("expires_at", Double, nullable=False),
+)

@@ -68,14 +68,23 @@ class VaultService:
         # Sealed versions (ciphertext only, never a plaintext value) for the read path: a database round
         # trip was half the cost of a read. Bounded by count: at most SEALED_CACHE times 25 KiB.
         self._sealed: TtlCache[m.SealedVersion | None] = TtlCache(clock, ttl, SEALED_CACHE)
+        # Set by the server to publish this process's writes to the other replicas (keyless.store.changes).
+        self.on_change: Callable[[], None] = lambda: None
 
     def invalidate(self) -> None:
         for cache in (self._vaults, self._access, self._keys, self._sealed):
             cache.clear()
 
+    def _wrote(self) -> None:
+        """Vaults, grants or keys changed through this process: clear here, tell the other replicas."""
+        self.invalidate()
+        self.on_change()
+
     def _changed(self) -> None:
-        """A secret changed through this process: its next read must not come from the cache."""
+        """A secret changed through this process: its next read must not come from the cache here, nor
+        on the other replicas."""
         self._sealed.clear()
+        self.on_change()
 
     def _audit(self, tenant_id: str, actor: str, action: str, target_type: str, target_id: str,
                **details: object) -> AuditEvent:
@@ -133,7 +142,7 @@ class VaultService:
             await self._store.create_vault(vault, key, grants, audit)
         except UniqueViolation:
             raise Conflict("a vault with that name exists") from None
-        self.invalidate()
+        self._wrote()
         return vault
 
     async def update_vault(self, tenant_id: str, name: str, *, actor: str, retention_days: int | None = None,
@@ -149,7 +158,7 @@ class VaultService:
             await self._store.update_vault(updated, self._audit(
                 tenant_id, actor, "vault.update", "vault", vault.id, retention_days=updated.retention_days,
                 purge_protection=updated.purge_protection))
-            self.invalidate()
+            self._wrote()
         return updated
 
     async def grant(self, tenant_id: str, name: str, principal: m.Principal, roles: Sequence[str], *, actor: str,
@@ -172,7 +181,7 @@ class VaultService:
         result = await self._store.add_grants(grants, self._audit(
             tenant_id, actor, "vault.grant", "vault", vault.id, principal=principal.client_id, roles=expanded,
             secret=secret_key))
-        self.invalidate()
+        self._wrote()
         return result
 
     async def list_grants(self, tenant_id: str, name: str) -> Sequence[m.VaultGrant]:
@@ -185,7 +194,7 @@ class VaultService:
             tenant_id, actor, "vault.revoke", "vault", vault.id, grant=grant_id))
         if not removed:
             raise SecretNotFound("no such grant")
-        self.invalidate()
+        self._wrote()
 
     async def rotate_key(self, tenant_id: str, name: str, *, actor: str) -> dict[str, int | str]:
         """Start a new vault key and re-wrap every data key under it; values are not re-encrypted.

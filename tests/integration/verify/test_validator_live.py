@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from keyless.directory.service import MIN_ACTIVATION_DELAY
 from keyless.verify import InvalidToken, TokenValidator
 from tests.conftest import SHARED_ENV
 from tests.integration.verify.conftest import World, fetch_token
@@ -98,6 +99,7 @@ def test_i04_emergency_retire_stops_old_tokens_within_max_age(own_server: Runnin
             v.validate(old_token)
             v.validate(old_token)  # remembered
             new_key = admin.api.call("POST", "/keys/rotate", json_body={"activate_in": 0})
+            time.sleep(MIN_ACTIVATION_DELAY)  # "at once" is once every replica publishes it
             admin.api.call("POST", f"/keys/{old_kid}/retire")
             time.sleep(2.2)  # past max_age: the next validation refetches the JWKS
             with pytest.raises(InvalidToken) as err:

@@ -7,6 +7,7 @@ import pytest
 from keyless.crypto.secrets import has_valid_checksum
 from keyless.directory import validation
 from keyless.directory.errors import Conflict, Invalid, NotFound
+from keyless.directory.service import MIN_ACTIVATION_DELAY
 from keyless.domain.ports import LogQuery
 from keyless.oauth.keyring import key_states
 from tests.unit.directory.conftest import Env
@@ -158,8 +159,9 @@ async def test_rotation_while_a_key_is_pending(env: Env) -> None:
     (first,) = await env.service.keys(env.tenant)
     pending = await env.service.rotate_key(env.tenant, actor="x", activate_in=600, alg="ES256")
     now_key = await env.service.rotate_key(env.tenant, actor="x", activate_in=0)
+    env.clock.advance(MIN_ACTIVATION_DELAY)
     assert await states(env) == {first.kid: "previous", pending.kid: "next", now_key.kid: "active"}
-    env.clock.advance(600)
+    env.clock.advance(600 - MIN_ACTIVATION_DELAY)
     assert await states(env) == {first.kid: "previous", pending.kid: "active", now_key.kid: "previous"}
     env.clock.advance(86400 + 300)
     assert await states(env) == {first.kid: "retired", pending.kid: "active", now_key.kid: "retired"}
@@ -171,10 +173,22 @@ async def test_retire_refuses_the_only_signing_key(env: Env) -> None:
         await env.service.retire_key(env.tenant, only.kid, actor="x")
     assert err.value.code == "last_signing_key"
     newer = await env.service.rotate_key(env.tenant, actor="x", activate_in=0)
+    env.clock.advance(MIN_ACTIVATION_DELAY)
     await env.service.retire_key(env.tenant, only.kid, actor="x")
     assert await states(env) == {only.kid: "retired", newer.kid: "active"}
     with pytest.raises(NotFound):
         await env.service.retire_key(env.tenant, only.kid, actor="x")
+
+
+async def test_a_new_key_never_signs_before_every_replica_publishes_it(env: Env) -> None:
+    """Replicas publish a new key within 1 s (docs/deployment.md); "at once" means after twice that, so no
+    token carries a `kid` that another replica's JWKS does not list yet."""
+    (first,) = await env.service.keys(env.tenant)
+    new = await env.service.rotate_key(env.tenant, actor="x", activate_in=0)
+    assert new.activates_at == env.clock.now() + MIN_ACTIVATION_DELAY
+    assert await states(env) == {first.kid: "active", new.kid: "next"}
+    env.clock.advance(MIN_ACTIVATION_DELAY)
+    assert (await states(env))[new.kid] == "active"
 
 
 async def test_tenant_update_validation(env: Env) -> None:

@@ -7,7 +7,7 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keyless.server.metrics import AUDIT_DROPPED, SIGNIN_DROPPED
+from keyless.server.metrics import AUDIT_DROPPED, CHANGE_FEED_UP, CHANGE_NOTIFICATIONS, SIGNIN_DROPPED
 from keyless.server.routes.common import ctx_of, json_response
 
 
@@ -32,6 +32,9 @@ async def readyz(request: Request) -> Response:
     except Exception:
         checks["signing_keys"] = "unavailable"
     ok = all(v == "ok" for v in checks.values())
+    if ctx.changes is not None and ctx.changes.state != "local":
+        # Informational: a deaf replica still answers correctly (it clears its caches every second).
+        checks["change_feed"] = "ok" if ctx.changes.state == "ok" else "down: caches cleared every second"
     return json_response({"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503)
 
 
@@ -39,4 +42,8 @@ async def metrics(request: Request) -> Response:
     ctx = ctx_of(request)
     SIGNIN_DROPPED.set(ctx.signins.dropped)
     AUDIT_DROPPED.set(ctx.audits.dropped)
+    if ctx.changes is not None and ctx.changes.state != "local":
+        CHANGE_FEED_UP.set(1 if ctx.changes.state == "ok" else 0)
+        CHANGE_NOTIFICATIONS.labels("sent").set(ctx.changes.sent)
+        CHANGE_NOTIFICATIONS.labels("received").set(ctx.changes.received)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
