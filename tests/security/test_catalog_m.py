@@ -20,8 +20,8 @@ import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
+from keyless.jsonlog import JsonFormatter, redact
 from keyless.server.app import ErrorShield
-from keyless.server.logs import JsonFormatter, redact
 from tests.security.support import SecWorld, basic, jwt_claims
 
 pytestmark = pytest.mark.filterwarnings("ignore:`verify=<str>` is deprecated:DeprecationWarning")

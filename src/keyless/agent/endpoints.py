@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from keyless import text
 from keyless.agent.cache import TokenCache
 from keyless.agent.entitlements import Entitlements, Identity
 from keyless.agent.peer import Peer, still_same
@@ -50,6 +51,7 @@ APP_SERVICE_VERSIONS = frozenset({"2017-09-01", "2019-08-01"})
 IDENTITY_PARAMS = ("client_id", "object_id", "msi_res_id", "mi_res_id", "resource_id", "principal_id")
 PROXY_HEADERS = frozenset({b"x-forwarded-for", b"forwarded", b"x-real-ip", b"via", b"x-forwarded-host",
                            b"x-forwarded-proto"})
+KNOWN_PARAMS = frozenset({"api-version", "resource", "audience", *IDENTITY_PARAMS})
 MAX_QUERY = 2048
 MAX_RESOURCE = 512
 MAX_HEADERS = 64
@@ -76,11 +78,14 @@ class AgentCore(Protocol):
 
 
 class Refusal(Exception):
+    """An error answer. Its description is held to RFC 6749 §5.2's set here, where every refusal is
+    built, whatever a caller of this class passes (keyless.text)."""
+
     def __init__(self, status: int, error: str, description: str, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
         super().__init__(description)
         self.status = status
         self.error = error
-        self.description = description
+        self.description = text.description(description)
         self.headers = list(headers)
 
 
@@ -105,7 +110,9 @@ def _query(raw: bytes) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in pairs:
         if name in out:
-            raise Refusal(400, "invalid_request", f"the parameter {name} is repeated")
+            # Named only when it is one of ours: a caller's own bytes are never reflected (§5.2).
+            named = f"the parameter {name}" if name in KNOWN_PARAMS else "a parameter"
+            raise Refusal(400, "invalid_request", f"{named} is repeated")
         out[name] = value
     return out
 
@@ -174,9 +181,9 @@ def metrics_text(status: dict[str, Any], counts: dict[tuple[str, int], int]) -> 
         "keyless_agent_certificate_not_after_seconds": ("Expiry of the host certificate (epoch seconds).",
                                                         status["certificate_not_after"] or 0),
     }
-    for name, (text, value) in gauges.items():
+    for name, (help_text, value) in gauges.items():
         kind = "counter" if name.endswith("_total") else "gauge"
-        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {value}"]
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {value}"]
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -228,7 +235,7 @@ def create_endpoints(core: AgentCore, now: Callable[[], float]) -> Callable[[dic
         path = scope["path"]
         # Per user: the socket's peer uid, or the uid owning the TCP client socket (kernel socket table).
         uid = peer.uid if peer is not None else extensions.get("keyless.tcp_uid")
-        caller: object = ("uid", uid) if uid is not None else ("tcp", (scope.get("client") or ("?",))[0])
+        caller = ("uid", str(uid)) if uid is not None else ("tcp", str((scope.get("client") or ("?",))[0]))
         wait = core.limiter.allow(caller)
         if wait:
             raise Refusal(429, "too_many_requests", "slow down", [(b"retry-after", str(int(wait)).encode())])

@@ -1,34 +1,22 @@
-"""Per-caller token buckets (catalog F15): a caller that floods the agent gets 429 with Retry-After;
+"""Per-caller request budget (catalog F15): a caller that floods the agent gets 429 with Retry-After;
 the server is never amplified anyway (cache and single flight), this keeps one caller from
-starving the others."""
+starving the others. The buckets are the project's one token-bucket limiter (keyless.ratelimit),
+here one token per request."""
 
 from __future__ import annotations
 
-import math
-import time
+from keyless.clock import Clock
+from keyless.ratelimit import Key, TokenBuckets
 
 
 class CallerLimiter:
-    def __init__(self, rate: float, burst: float, max_callers: int = 10_000) -> None:
+    def __init__(self, rate: float, burst: float, clock: Clock, max_callers: int = 10_000) -> None:
         self.rate = rate
         self.burst = burst
-        self._buckets: dict[object, list[float]] = {}
-        self._max = max_callers
+        # A rate (or burst) of 0 disables the limit.
+        self._buckets = (TokenBuckets(clock, capacity=burst, refill_per_second=rate, max_keys=max_callers)
+                         if rate > 0 and burst > 0 else None)
 
-    def allow(self, caller: object) -> float:
-        """0 when the request may go ahead, else the seconds to wait. A rate of 0 disables the limit."""
-        if self.rate <= 0:
-            return 0.0
-        now = time.monotonic()
-        bucket = self._buckets.get(caller)
-        if bucket is None:
-            if len(self._buckets) >= self._max:
-                self._buckets.clear()
-            bucket = self._buckets[caller] = [self.burst, now]
-        tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
-        bucket[1] = now
-        if tokens >= 1.0:
-            bucket[0] = tokens - 1.0
-            return 0.0
-        bucket[0] = tokens
-        return max(1.0, math.ceil((1.0 - tokens) / self.rate))
+    def allow(self, caller: Key) -> float:
+        """0 when the request may go ahead, else the whole seconds to wait."""
+        return 0.0 if self._buckets is None else float(self._buckets.acquire(caller))

@@ -74,7 +74,7 @@ class Agent:
         self.clock = clock or SystemClock()
         self.state = StateDir(settings.state_dir)
         self.entitlements = Entitlements()
-        self.limiter = CallerLimiter(settings.rate, settings.burst)
+        self.limiter = CallerLimiter(settings.rate, settings.burst, self.clock)
         self.revoked = False
         self.server_reachable: bool | None = None
         self.last_poll: float | None = None

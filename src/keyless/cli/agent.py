@@ -49,6 +49,8 @@ def agent(
     max_per_source: Annotated[int, typer.Option(
         "--max-per-source", envvar="KEYLESS_MAX_CONNECTIONS_PER_SOURCE",
         help="Open connections per caller (TCP address, or uid on the socket).")] = 64,
+    log_level: Annotated[str, typer.Option(
+        "--log-level", help="debug (adds a line per request to the server), info, warning or error.")] = "info",
 ) -> None:
     """Run the agent in the foreground: enroll with --join-token the first time, then serve tokens
     for this host's managed identities. Stop it with Ctrl-C or SIGTERM.
@@ -71,9 +73,11 @@ def agent(
         rate=rate, burst=max(1.0, 2 * rate), poll_interval=poll, limits=limits,
     )
     settings.listen_address()  # refuse a non-loopback address before anything else
-    import logging
+    from keyless.jsonlog import configure_json
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if log_level not in {"debug", "info", "warning", "error"}:
+        fail("--log-level must be debug, info, warning or error")
+    configure_json(log_level)
     try:
         import uvloop
 

@@ -24,6 +24,8 @@ from urllib.parse import quote_plus
 import httpx
 import typer
 
+from keyless import text
+
 MANAGEMENT_SCOPE = "urn:keyless:management/.default"
 
 
@@ -191,6 +193,11 @@ def post_assertion_token(http: httpx.Client, target: Target, client_id: str, cer
 
 
 def problem_line(resp: httpx.Response) -> str:
+    """One line for an error answer, its texts shown escaped like table cells (keyless.text)."""
+    return text.terminal(_problem_line(resp))
+
+
+def _problem_line(resp: httpx.Response) -> str:
     try:
         body = resp.json()
     except ValueError:
@@ -269,18 +276,31 @@ def emit(data: Any, output: Output, columns: Sequence[str] | None = None,
     # Piped output keeps whole ids on one line instead of wrapping at 80 columns.
     console = Console(width=None if sys.stdout.isatty() else 250)
     fmt = formatters or {}
+
+    def cell(key: str, row: Mapping[str, Any]) -> str:
+        return safe_cell(fmt.get(key, _cell)(row.get(key)))
+
     if isinstance(data, list):
         cols = list(columns or (data[0].keys() if data else []))
-        table = Table(*cols)
+        table = Table(*[safe_cell(c) for c in cols])
         for row in data:
-            table.add_row(*[fmt.get(c, _cell)(row.get(c)) for c in cols])
+            table.add_row(*[cell(c, row) for c in cols])
         console.print(table)
         return
     if isinstance(data, dict):
         for key in columns or data.keys():
-            console.print(f"[bold]{key}[/bold]: {fmt.get(key, _cell)(data.get(key))}", highlight=False)
+            console.print(f"[bold]{safe_cell(key)}[/bold]: {cell(key, data)}", highlight=False)
         return
-    console.print(str(data))
+    console.print(safe_cell(str(data)))
+
+
+def safe_cell(value: str) -> str:
+    """The one place a table cell or a key/value line is made safe for a terminal: control and format
+    characters shown escaped (`\\x1b`, never sent raw, so a stored value can neither forge a row nor
+    drive the terminal) and rich's markup brackets escaped (a value is shown, never interpreted)."""
+    from rich.markup import escape
+
+    return escape(text.terminal(value))
 
 
 def _cell(value: Any) -> str:

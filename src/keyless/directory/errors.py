@@ -1,7 +1,10 @@
-"""Directory errors: each carries a stable `code` (used by scripts) and an HTTP status."""
+"""Directory errors: each carries a stable `code` (used by scripts) and an HTTP status. The message is
+a problem `detail` on the wire, so it is held to RFC 6749 §5.2's set here, where every one is built
+(keyless.text): no surface can reflect a caller's control characters."""
 
 from __future__ import annotations
 
+from keyless import text
 from keyless.errors import KeylessError
 
 
@@ -10,9 +13,9 @@ class DirectoryError(KeylessError):
     title = "Bad request"
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
+        self.message = text.description(message)
+        super().__init__(self.message)
         self.code = code
-        self.message = message
 
 
 class Invalid(DirectoryError):

@@ -1,16 +1,17 @@
 """OAuth error responses (RFC 6749 §5.2), one class per wire code.
 
 `description` goes on the wire and must never echo raw input (requirements §1.1); `detail` is the
-internal reason, recorded in the sign-in log for admins and asserted by tests.
+internal reason, recorded in the sign-in log for admins and asserted by tests. Both pass the one
+sanitiser (keyless.text) here, where every error is built, so no surface can forget: the description
+is held to RFC 6749 §5.2's character set, the detail to what is safe to store and show.
 """
 
 from __future__ import annotations
 
-import re
-
+from keyless import text
 from keyless.errors import KeylessError
 
-_DESCRIPTION_CHARS = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]*")
+DETAIL_LIMIT = 256
 
 
 class OAuthError(KeylessError):
@@ -19,10 +20,8 @@ class OAuthError(KeylessError):
     default_description: str = ""
 
     def __init__(self, description: str | None = None, *, detail: str | None = None) -> None:
-        self.description = description if description is not None else self.default_description
-        if not _DESCRIPTION_CHARS.fullmatch(self.description):
-            raise ValueError("error_description outside the RFC 6749 character set")
-        self.detail = detail or self.error
+        self.description = text.description(description if description is not None else self.default_description)
+        self.detail = text.stored(detail, DETAIL_LIMIT) or self.error
         super().__init__(f"{self.error}: {self.detail}")
 
     def body(self) -> dict[str, str]:

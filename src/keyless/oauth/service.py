@@ -1,8 +1,9 @@
 """The token endpoint as one function: raw request in, status/headers/body out, sign-in event recorded.
 
-Order of checks: request shape and grant type, then the failure rate limit (before any credential
-work, K02), then client authentication, then authorization of the resource. Every outcome, success
-or failure, goes to the sign-in sink, which batches writes off the request path.
+Order of checks: request shape and grant type, then the failure throttle (before any credential
+work, K02; only the caller's own source can be refused there, see keyless.oauth.ratelimit), then
+client authentication, then authorization of the resource. Every outcome, success or failure, goes
+to the sign-in sink, which batches writes off the request path.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from keyless import text
 from keyless.clock import Clock
 from keyless.crypto.secrets import SecretHasher
 from keyless.domain.federation import owner_type_of
@@ -43,7 +45,7 @@ from keyless.oauth.federation.identity_tokens import (
 from keyless.oauth.grants import client_credentials
 from keyless.oauth.keyring import KeyRing
 from keyless.oauth.metadata import issuer
-from keyless.oauth.ratelimit import FailureLimiter
+from keyless.oauth.ratelimit import FailureThrottle
 from keyless.oauth.request import TokenHttpRequest, TokenRequest, parse_token_request
 from keyless.oauth.scope import requested_resource
 
@@ -62,14 +64,6 @@ class TokenResult:
     body: dict[str, object]
     headers: dict[str, str] = field(default_factory=lambda: dict(NO_STORE))
     error: OAuthError | None = None
-
-
-def printable(value: str | None, limit: int) -> str | None:
-    """What an unauthenticated caller sent, made safe to store and show: visible ASCII only
-    (PostgreSQL refuses NUL, terminals obey escapes), and capped."""
-    if not value:
-        return None
-    return "".join(c if " " <= c <= "~" else "?" for c in value[:limit])
 
 
 def error_result(err: OAuthError) -> TokenResult:
@@ -94,8 +88,7 @@ class TokenService:
         sink: SignInSink,
         replay: OneTimeUses,
         base_url: str,
-        source_limiter: FailureLimiter,
-        client_limiter: FailureLimiter,
+        throttle: FailureThrottle,
         federation: FederationContext | None = None,
     ) -> None:
         self._directory = directory
@@ -107,8 +100,7 @@ class TokenService:
         self._base_url = base_url
         self._certificates = CertificateCache()
         self._contexts: dict[tuple[Tenant, str], AuthContext] = {}  # per tenant (as currently stored) and URL form
-        self._by_source = source_limiter
-        self._by_client = client_limiter
+        self._throttle = throttle
         self._federation = federation
 
     def _auth_context(self, tenant: Tenant, tenant_ref: str) -> AuthContext:
@@ -209,16 +201,13 @@ class TokenService:
         self, tenant: Tenant, tenant_ref: str, req: TokenRequest, source: str | None
     ) -> AuthenticatedClient:
         claimed = claimed_client_id(req)
-        source_key = ("src", source or "?")
-        client_key = ("client", tenant.id, (claimed or "")[:64])
-        wait = max(self._by_source.retry_after(source_key), self._by_client.retry_after(client_key))
+        wait = self._throttle.retry_after(source, tenant.id, claimed)
         if wait:
             raise RateLimited(wait, detail="too_many_failures")
         try:
             return await authenticate(req, tenant, self._auth_context(tenant, tenant_ref))
         except InvalidClient:
-            self._by_source.failed(source_key)
-            self._by_client.failed(client_key)
+            self._throttle.failed(source, tenant.id, claimed)
             raise
 
     def _record(
@@ -236,7 +225,7 @@ class TokenService:
             SignInEvent(
                 time=self._clock.now(),
                 tenant_id=tenant.id,
-                client_id=printable(claimed, 64),
+                client_id=text.stored(claimed, 64),
                 credential_id=client.credential_id if client else None,
                 credential_type=client.credential_type if client else None,
                 resource=resource,
@@ -245,7 +234,7 @@ class TokenService:
                 detail=err.detail[:256] if err else None,
                 source=source,
                 token_id=token_id,
-                grant_type=printable(req.get("grant_type"), 64) if req else None,
+                grant_type=text.stored(req.get("grant_type"), 64) if req else None,
                 auth_method=client.method if client else (
                     err.auth_method if isinstance(err, InvalidClient) and err.auth_method
                     else auth_method_of(req) if req else None),

@@ -14,16 +14,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keyless.server.context import ServerContext
 from keyless.server.limits import BodyLimit
 from keyless.server.manage.api import create_management_app
+from keyless.server.manage.problems import problem
 from keyless.server.observe import Observed
 from keyless.server.routes import agent, discovery, health, token
 from keyless.server.routes.common import json_response
-from keyless.server.schedules import key_rotation_loop
+from keyless.server.schedules import failure_sweep_loop, key_rotation_loop
 from keyless.server.vault.app import VaultApi
 from keyless.server.vault.resource import ensure_all
 
@@ -76,15 +79,17 @@ def create_app(ctx: ServerContext) -> ASGIApp:
         if ctx.settings.vault_enabled:
             await ensure_all(ctx)
             sweeper = asyncio.create_task(purge_sweeper(ctx), name="vault-purge")
-        rotation = None
+        rotation = failures = None
         if ctx.settings.key_rotation_interval > 0:
             rotation = asyncio.create_task(key_rotation_loop(ctx), name="key-rotation")
+        if ctx.engine.dialect.name == "postgresql":
+            failures = asyncio.create_task(failure_sweep_loop(ctx), name="failure-sweep")
         ctx.ready = True
         try:
             yield
         finally:
             ctx.ready = False
-            for task in (sweeper, rotation):
+            for task in (sweeper, rotation, failures):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -114,8 +119,9 @@ def create_app(ctx: ServerContext) -> ASGIApp:
         Route("/metrics", health.metrics),
         Mount("", app=BodyLimit(management, MANAGEMENT_MAX_BODY)),
     ]
-    # Unmatched paths fall through to the management app, which answers with problem details.
-    app = Starlette(routes=routes, lifespan=lifespan)
+    # Unmatched paths fall through to the management app, which answers with problem details; a path
+    # that not even the mount matches (a decoded CR or LF in it) gets the same problem, not plain text.
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found})
     app.state.ctx = ctx
     access_log = ctx.settings.access_log
     main = Observed(ErrorShield(app), "main", access_log=access_log)
@@ -133,6 +139,10 @@ def create_app(ctx: ServerContext) -> ASGIApp:
             await main(scope, receive, send)
 
     return by_port
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return problem(404, "not_found", "Not Found", "no such resource")
 
 
 async def purge_sweeper(ctx: ServerContext, every: float = PURGE_INTERVAL) -> None:

@@ -18,7 +18,7 @@ from keyless.oauth.client_auth.federated import FederationContext
 from keyless.oauth.federation.issuers import IssuerKeys
 from keyless.oauth.keyring import KeyRing
 from keyless.oauth.metadata import issuer
-from keyless.oauth.ratelimit import FailureLimiter
+from keyless.oauth.ratelimit import Budget, FailureThrottle
 from keyless.oauth.service import TokenService
 from keyless.server.batching import BatchWriter
 from keyless.server.bearer import BearerVerifier
@@ -29,6 +29,7 @@ from keyless.server.signin_log import SignInBatcher
 from keyless.store import db
 from keyless.store.changes import ChangeFeed
 from keyless.store.directory import SqlDirectoryStore
+from keyless.store.failures import shared_throttle
 from keyless.store.federation import SqlFederationStore
 from keyless.store.hosts import SqlHostStore
 from keyless.store.installation import agree_public_url
@@ -125,15 +126,16 @@ class ServerContext:
 
         vaults.on_change = changes.publish
 
+        budgets = {"source": Budget(settings.source_failure_burst, settings.source_failure_rate),
+                   "source_client": settings.source_client_budget(),
+                   "client": Budget(settings.client_failure_burst, settings.client_failure_rate)}
+        # One budget across replicas on PostgreSQL; SQLite is one process's database.
+        throttle = (shared_throttle(engine, clock, **budgets) if engine.dialect.name == "postgresql"
+                    else FailureThrottle.in_process(clock, **budgets))
         tokens = TokenService(
             directory=directory, keyring=keyring, hasher=hasher, clock=clock, sink=signins, replay=store,
             base_url=base_url,
-            source_limiter=FailureLimiter(
-                clock, capacity=settings.source_failure_burst, refill_per_second=settings.source_failure_rate
-            ),
-            client_limiter=FailureLimiter(
-                clock, capacity=settings.client_failure_burst, refill_per_second=settings.client_failure_rate
-            ),
+            throttle=throttle,
             federation=FederationContext(credentials=fed_reader, issuer_keys=issuer_keys),
         )
         return cls(

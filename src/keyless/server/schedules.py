@@ -8,6 +8,7 @@ import uuid
 
 from keyless.directory.key_schedule import rotate_due_keys
 from keyless.server.context import ServerContext
+from keyless.store.failures import SqlFailureLedger
 from keyless.store.leases import SqlLeases
 
 log = logging.getLogger("keyless.server")
@@ -36,3 +37,18 @@ async def key_rotation_loop(ctx: ServerContext) -> None:
             await asyncio.shield(leases.release(KEY_ROTATION_LEASE, holder))
         except Exception:  # stopping anyway: the lease expires by itself
             log.warning("could not release the key-rotation lease", extra={"event": "lease_release_failed"})
+
+
+async def failure_sweep_loop(ctx: ServerContext, every: float = 300.0) -> None:
+    """Delete shared failure buckets that have been idle long enough to be full again (PostgreSQL)."""
+    settings = ctx.settings
+    budgets = (settings.source_failure_burst / settings.source_failure_rate,
+               settings.client_failure_burst / settings.client_failure_rate,
+               settings.source_client_budget().burst / settings.source_client_budget().per_second)
+    ledger = SqlFailureLedger(ctx.engine, ctx.clock)
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await ledger.sweep(idle_for=max(budgets) + 60)
+        except Exception:
+            log.exception("failure bucket sweep failed", extra={"event": "failure_sweep_failed"})

@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from keyless.listen import ListenerLimits
+from keyless.oauth.ratelimit import Budget
 
 DOMAIN = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$"
 
@@ -32,9 +33,15 @@ class ServerSettings(BaseSettings):
     log_level: str = "info"
     access_log: bool = Field(default=False, description="one JSON line per HTTP request (method, route, status, "
                              "duration; never a token or secret)")
+    # Failure throttling at the token endpoint: the model and its numbers are in docs/security.md.
     source_failure_burst: float = Field(default=30, gt=0, description="failed client auths per source before 429")
     source_failure_rate: float = Field(default=0.5, gt=0, description="per-source failure budget refill, per second")
-    client_failure_burst: float = Field(default=100, gt=0, description="failed auths per client_id before 429")
+    source_client_failure_burst: float | None = Field(
+        default=None, gt=0, description="failed auths per (source, client_id) before 429; default: source burst / 3")
+    source_client_failure_rate: float | None = Field(
+        default=None, gt=0, description="per-(source, client_id) refill, per second; default: source rate / 5")
+    client_failure_burst: float = Field(
+        default=100, gt=0, description="failed auths per client_id before its attacking sources must wait")
     client_failure_rate: float = Field(default=2, gt=0, description="per-client failure budget refill, per second")
     vault_port: int = Field(default=8445, ge=-1, le=65535,
                             description="HTTPS port of the Key Vault-compatible vault API (-1: off)")
@@ -109,3 +116,10 @@ class ServerSettings(BaseSettings):
         if recorded:
             return recorded.rstrip("/")
         return f"https://{self.url_host}:{bound_port if bound_port is not None else self.port}"
+
+    def source_client_budget(self) -> Budget:
+        """Per (source, client_id): a third of the per-source burst at a fifth of its refill unless set
+        (10 failures, then one per 10 s, with the defaults), so raising the source budget (as tests do)
+        raises it too."""
+        return Budget(self.source_client_failure_burst or self.source_failure_burst / 3,
+                      self.source_client_failure_rate or self.source_failure_rate / 5)

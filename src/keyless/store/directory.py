@@ -29,6 +29,8 @@ from keyless.domain.model import (
 from keyless.domain.ports import LogQuery, UniqueViolation
 from keyless.ids import is_guid
 from keyless.store import tables as t
+from keyless.store.logrows import audit_row as _audit_row
+from keyless.store.logrows import signin_row as _signin_row
 from keyless.store.one_time import OneTimeStore
 
 
@@ -64,14 +66,6 @@ def _key(row: Row[Any]) -> SigningKey:
         sealed_private=bytes(row.sealed_private), created_at=row.created_at,
         activates_at=row.activates_at, retire_at=row.retire_at,
     )
-
-
-def _audit_row(event: AuditEvent) -> dict[str, Any]:
-    return {
-        "time": event.time, "tenant_id": event.tenant_id, "actor": event.actor, "action": event.action,
-        "target_type": event.target_type, "target_id": event.target_id,
-        "details": json.dumps(event.details, sort_keys=True, default=str),
-    }
 
 
 class SqlDirectoryStore:
@@ -518,19 +512,7 @@ class SqlDirectoryStore:
         if not events:
             return
         async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(t.signin_log),
-                [
-                    {
-                        "time": e.time, "tenant_id": e.tenant_id, "client_id": e.client_id,
-                        "credential_id": e.credential_id, "credential_type": e.credential_type,
-                        "resource": e.resource, "result": e.result, "error": e.error, "detail": e.detail,
-                        "source": e.source, "token_id": e.token_id, "grant_type": e.grant_type,
-                        "auth_method": e.auth_method,
-                    }
-                    for e in events
-                ],
-            )
+            await conn.execute(insert(t.signin_log), [_signin_row(e) for e in events])
 
     async def record_audit(self, event: AuditEvent) -> None:
         async with self.engine.begin() as conn:

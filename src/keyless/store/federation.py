@@ -14,7 +14,7 @@ from keyless.domain.federation import FederatedCredential, OwnerType, ReplayMode
 from keyless.domain.model import AuditEvent
 from keyless.domain.ports import UniqueViolation
 from keyless.store import tables as t
-from keyless.store.directory import _audit_row
+from keyless.store.logrows import audit_row as _audit_row
 
 fc = t.federated_credentials
 ita = t.identity_token_audiences

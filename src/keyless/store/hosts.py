@@ -15,7 +15,7 @@ from keyless.domain.model import Application, AuditEvent, ClientCertificate
 from keyless.domain.ports import OneTimeUses, UniqueViolation
 from keyless.ids import is_guid
 from keyless.store import tables as t
-from keyless.store.directory import _audit_row
+from keyless.store.logrows import audit_row as _audit_row
 
 
 def _host(row: Row[Any]) -> Host:

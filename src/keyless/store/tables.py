@@ -303,3 +303,13 @@ leases = Table(
     Column("holder", String(64), nullable=False),
     Column("expires_at", Double, nullable=False),
 )
+
+# Failed-authentication budgets shared by the replicas (migration 0009; keyless.store.failures).
+failure_buckets = Table(
+    "failure_buckets",
+    metadata,
+    Column("key", String(320), primary_key=True),
+    Column("tokens", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Index("ix_failure_buckets_updated_at", "updated_at"),
+)

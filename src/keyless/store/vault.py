@@ -20,7 +20,7 @@ from keyless.domain.ports import UniqueViolation
 from keyless.ids import new_guid
 from keyless.store import tables as t
 from keyless.store import vault_tables as vt
-from keyless.store.directory import _audit_row
+from keyless.store.logrows import audit_row as _audit_row
 from keyless.vault.errors import Conflict, PreconditionFailed
 from keyless.vault.model import (
     DeletedSecret,

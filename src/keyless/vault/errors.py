@@ -1,8 +1,10 @@
 """Vault errors. Each carries a Key Vault-style `code` (what `azure-keyvault-secrets` shows), a
-stable snake-case `problem` code for the native API, and an HTTP status."""
+stable snake-case `problem` code for the native API, and an HTTP status. The message goes on the wire
+(Key Vault `message`, problem `detail`), so it is held to RFC 6749 §5.2's set here (keyless.text)."""
 
 from __future__ import annotations
 
+from keyless import text
 from keyless.errors import KeylessError
 
 
@@ -12,8 +14,8 @@ class VaultError(KeylessError):
     problem = "vault_bad_request"
 
     def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+        self.message = text.description(message)
+        super().__init__(self.message)
 
 
 class BadParameter(VaultError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from keyless import text
 from keyless.vault.errors import BadParameter
 
 _SECRET = re.compile(r"[0-9A-Za-z-]{1,127}")
@@ -51,6 +52,9 @@ def tags(value: object) -> dict[str, str] | None:
         if not isinstance(k, str) or not isinstance(v, str) or not 0 < len(k) <= _TAG_KEY_MAX \
                 or len(v) > _TAG_VALUE_MAX:
             raise BadParameter("tag names are 1-512 characters and tag values at most 256")
+        if not (text.printable(k) and text.printable(v)):
+            # Shown later in operators' terminals and other clients: refused, not silently altered.
+            raise BadParameter("tag names and values must be printable text")
         out[k] = v
     return out
 
@@ -58,6 +62,6 @@ def tags(value: object) -> dict[str, str] | None:
 def content_type(value: object) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > MAX_CONTENT_TYPE or not value.isprintable():
+    if not isinstance(value, str) or len(value) > MAX_CONTENT_TYPE or not text.printable(value):
         raise BadParameter(f"contentType must be printable text of at most {MAX_CONTENT_TYPE} characters")
     return value

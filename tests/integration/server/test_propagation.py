@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import ssl
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,7 +29,10 @@ from tests.support.server import (
 )
 
 BOUND = 1.0
-SHARED_ENV = {"KEYLESS_SOURCE_FAILURE_BURST": "1000000", "KEYLESS_CLIENT_FAILURE_BURST": "1000000"}
+# A small per-source failure budget that barely refills, to see it shared; the other budgets stay out of the way.
+SOURCE_BURST = 20
+SHARED_ENV = {"KEYLESS_SOURCE_FAILURE_BURST": str(SOURCE_BURST), "KEYLESS_SOURCE_FAILURE_RATE": "0.001",
+              "KEYLESS_SOURCE_CLIENT_FAILURE_BURST": "1000000", "KEYLESS_CLIENT_FAILURE_BURST": "1000000"}
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +147,31 @@ def test_a_replica_that_loses_its_change_feed_listens_again_and_says_so(
     with second.http() as http:
         metrics = http.get(f"{second.url}/metrics").text
     assert "keyless_change_feed_up 1.0" in metrics
+
+
+def test_replicas_share_one_failure_budget_per_source(replicas: tuple[RunningServer, RunningServer]) -> None:
+    """A source guessing through two replicas gets one budget, not one per replica (plus at most one
+    guess per other replica before it hears the shared count)."""
+    first, second = replicas
+    context = ssl.create_default_context(cafile=first.ca)
+    clients = [httpx.Client(verify=context, timeout=10,
+                            transport=httpx.HTTPTransport(verify=context, local_address="127.0.0.9"))
+               for _ in (first, second)]
+    failures = 0
+    try:
+        for attempt in range(4 * SOURCE_BURST):
+            server = (first, second)[attempt % 2]
+            response = _token(clients[attempt % 2], server, str(uuid.uuid4()), "kls_wrong", "api://x/.default")
+            if response.status_code == 401:
+                failures += 1
+                time.sleep(0.05)  # let the replica hear the shared count, as it would between real guesses
+                continue
+            assert response.status_code == 429
+            assert "retry-after" in response.headers
+            if all(_token(c, s, str(uuid.uuid4()), "kls_wrong", "api://x/.default").status_code == 429
+                   for c, s in zip(clients, (first, second), strict=True)):
+                break
+    finally:
+        for c in clients:
+            c.close()
+    assert SOURCE_BURST - 1 <= failures <= SOURCE_BURST + 1, failures  # per replica it would be 2 x the budget

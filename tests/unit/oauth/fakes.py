@@ -31,7 +31,7 @@ from keyless.domain.model import (
 )
 from keyless.ids import is_guid
 from keyless.oauth.keyring import KeyRing, new_signing_key
-from keyless.oauth.ratelimit import FailureLimiter
+from keyless.oauth.ratelimit import Budget, FailureThrottle
 from keyless.oauth.request import FORM, TokenHttpRequest
 from keyless.oauth.service import TokenService
 
@@ -197,8 +197,7 @@ class World:
     keyring: KeyRing
     sink: ListSink
     service: TokenService
-    source_limiter: FailureLimiter
-    client_limiter: FailureLimiter
+    throttle: FailureThrottle
     tenant: Tenant
     resource: Application
     client: Application
@@ -218,7 +217,8 @@ class World:
 
 
 def make_world(*, source_burst: float = 1e9, client_burst: float = 1e9, source_rate: float = 0.5,
-               client_rate: float = 2.0, token_lifetime: int = 3600) -> World:
+               client_rate: float = 2.0, pair_burst: float = 1e9, pair_rate: float = 0.1,
+               token_lifetime: int = 3600) -> World:
     clock = FrozenClock(START)
     hasher = SecretHasher(PEPPER)
     kek = aead.new_key()
@@ -230,15 +230,15 @@ def make_world(*, source_burst: float = 1e9, client_burst: float = 1e9, source_r
     directory.grant(client, resource, "Data.Read")
     keyring = KeyRing(directory, kek, clock)
     sink = ListSink()
-    source_limiter = FailureLimiter(clock, capacity=source_burst, refill_per_second=source_rate)
-    client_limiter = FailureLimiter(clock, capacity=client_burst, refill_per_second=client_rate)
+    throttle = FailureThrottle.in_process(clock, source=Budget(source_burst, source_rate),
+                                          source_client=Budget(pair_burst, pair_rate),
+                                          client=Budget(client_burst, client_rate))
     service = TokenService(
         directory=directory, keyring=keyring, hasher=hasher, clock=clock, sink=sink, replay=MemoryOneTimeUses(),
-        base_url=BASE_URL, source_limiter=source_limiter,
-        client_limiter=client_limiter,
+        base_url=BASE_URL, throttle=throttle,
     )
     return World(clock=clock, hasher=hasher, kek=kek, directory=directory, keyring=keyring, sink=sink,
-                 service=service, source_limiter=source_limiter, client_limiter=client_limiter, tenant=tenant,
+                 service=service, throttle=throttle, tenant=tenant,
                  resource=resource, client=client, secret=secret)
 
 

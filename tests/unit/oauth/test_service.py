@@ -465,19 +465,41 @@ async def test_failures_throttle_the_source_with_429() -> None:
     assert (await call(w, w.form())).status == 200
 
 
-async def test_failures_throttle_the_client_id_across_sources() -> None:
-    w = make_world(client_burst=4, client_rate=1)
-    for i in range(4):
-        assert (await call(w, w.form(client_secret="kls_bad"), source=f"10.1.0.{i}")).status == 401
-    limited = await call(w, w.form(), source="10.2.0.1")
+async def test_wrong_secrets_from_many_sources_do_not_lock_out_the_right_secret() -> None:
+    """The per-client budget is spent by failures from many sources; the client's own workload, whose
+    source has no failure against it, is still verified and gets its token (no lockout, issue 11)."""
+    w = make_world(client_burst=4, client_rate=1, pair_burst=3, pair_rate=0.1)
+    for i in range(40):
+        result = await call(w, w.form(client_secret="kls_bad"), source=f"10.1.0.{i % 8}")
+        assert result.status in (401, 429)
+    assert w.sink.last.detail == "too_many_failures"  # the attacking sources are being refused
+    ok = await call(w, w.form(), source="10.2.0.1")
+    assert ok.status == 200
+    # An attacking source is refused before verification, even with the right secret: it has
+    # failures outstanding against this client, which is under attack.
+    calls = w.directory.call_count("get_client")
+    limited = await call(w, w.form(), source="10.1.0.0")
     assert (limited.status, limited.headers["Retry-After"]) == (429, "1")
+    assert w.directory.call_count("get_client") == calls
+    # A source that was clean gets verified; its failure makes it wait like the others.
+    assert (await call(w, w.form(client_secret="kls_bad"), source="10.3.0.1")).status == 401
+    assert (await call(w, w.form(client_secret="kls_bad"), source="10.3.0.1")).status == 429
+    # Other clients are not affected from the attacking sources.
     other = w.directory.add_app(w.tenant, "other")
     w.directory.grant(other, w.resource, "Data.Read")
-    other_secret = w.directory.add_secret(other)
-    other_form = w.form(client_id=other.client_id, client_secret=other_secret)
-    assert (await call(w, other_form, source="10.2.0.1")).status == 200
-    w.clock.advance(1)
-    assert (await call(w, w.form(), source="10.2.0.1")).status == 200
+    other_form = w.form(client_id=other.client_id, client_secret=w.directory.add_secret(other))
+    assert (await call(w, other_form, source="10.1.0.0")).status == 200
+
+
+async def test_one_source_guessing_one_client_is_throttled_per_pair() -> None:
+    w = make_world(pair_burst=3, pair_rate=0.5)
+    for _ in range(3):
+        assert (await call(w, w.form(client_secret="kls_bad"), source="10.4.0.1")).status == 401
+    limited = await call(w, w.form(), source="10.4.0.1")
+    assert (limited.status, limited.headers["Retry-After"]) == (429, "2")
+    assert (await call(w, w.form(), source="10.4.0.2")).status == 200  # the client's own source
+    w.clock.advance(2)
+    assert (await call(w, w.form(), source="10.4.0.1")).status == 200  # no lasting lockout
 
 
 async def test_only_client_authentication_failures_count() -> None:

@@ -20,6 +20,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from keyless import text
 from keyless.directory.errors import DirectoryError
 from keyless.directory.hosts import Enrollment, HostService, JoinRefused
 from keyless.domain.identities import Host
@@ -27,7 +28,7 @@ from keyless.domain.model import Tenant
 from keyless.oauth.client_auth.private_key_jwt import CertificateCache
 from keyless.oauth.client_auth.private_key_jwt import verify as verify_assertion
 from keyless.oauth.errors import OAuthError
-from keyless.oauth.ratelimit import FailureLimiter
+from keyless.ratelimit import TokenBuckets
 from keyless.server.context import ServerContext
 from keyless.server.routes.common import BodyTooLarge, ctx_of, json_response, read_capped
 
@@ -37,15 +38,15 @@ NO_STORE = {"Cache-Control": "no-store"}
 _certificates = CertificateCache()
 
 
-def _limiter(request: Request) -> FailureLimiter:
+def _limiter(request: Request) -> TokenBuckets:
     """Failed enrollments and agent authentications per source, with the token endpoint's budget
     (catalog K01): join tokens and host keys cannot be guessed, but nobody gets to try for free."""
     state = request.app.state
-    found: FailureLimiter | None = getattr(state, "agent_failures", None)
+    found: TokenBuckets | None = getattr(state, "agent_failures", None)
     if found is None:
         ctx = ctx_of(request)
         s = ctx.settings
-        found = FailureLimiter(ctx.clock, capacity=s.source_failure_burst, refill_per_second=s.source_failure_rate)
+        found = TokenBuckets(ctx.clock, capacity=s.source_failure_burst, refill_per_second=s.source_failure_rate)
         state.agent_failures = found
     return found
 
@@ -63,7 +64,9 @@ def _source(request: Request) -> tuple[str, ...]:
 
 
 def _error(status: int, error: str, description: str) -> Response:
-    return json_response({"error": error, "error_description": description}, status, dict(NO_STORE))
+    """Every error of these routes; the description held to RFC 6749 §5.2's set (keyless.text)."""
+    return json_response({"error": error, "error_description": text.description(description)}, status,
+                         dict(NO_STORE))
 
 
 def _hosts(ctx: ServerContext) -> HostService:
@@ -117,7 +120,7 @@ async def enroll(request: Request) -> Response:
         done = await _hosts(ctx).enroll(tenant, token, csr.encode("ascii", "replace"), ca=ctx.ca(),
                                         days=ctx.settings.host_certificate_days)
     except JoinRefused:
-        _limiter(request).failed(_source(request))
+        _limiter(request).take(_source(request))
         log.info("enrollment refused", extra={"event": "host_enroll_refused"})
         return _error(400, "invalid_grant", "the join token is invalid, expired or already used")
     except DirectoryError as exc:
@@ -137,19 +140,19 @@ async def _authenticated(request: Request) -> tuple[ServerContext, Tenant, Host,
         return body
     assertion = _string(body, "client_assertion")
     if tenant is None or assertion is None:
-        _limiter(request).failed(_source(request))
+        _limiter(request).take(_source(request))
         return _error(401, "invalid_client", "client authentication failed")
     endpoints = frozenset(f"{ctx.base_url}/{ref}/oauth2/v2.0/token" for ref in (tenant.id, tenant.name))
     try:
         client = await verify_assertion(assertion, None, tenant, ctx.directory, ctx.store, ctx.clock, _certificates,
                                         issuer=ctx.issuer(tenant), token_endpoints=endpoints)
     except OAuthError as exc:
-        _limiter(request).failed(_source(request))
+        _limiter(request).take(_source(request))
         log.info("agent authentication refused", extra={"event": "agent_auth_refused", "detail": exc.detail})
         return _error(401, "invalid_client", "client authentication failed")
     host = await _hosts(ctx).host_for_identity(tenant, client.app.client_id)
     if host is None:  # an assertion for a user-assigned identity does not speak for a host
-        _limiter(request).failed(_source(request))
+        _limiter(request).take(_source(request))
         return _error(401, "invalid_client", "client authentication failed")
     return ctx, tenant, host, client.credential_id, body
 

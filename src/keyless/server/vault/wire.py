@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from keyless import text
 from keyless.vault.model import DeletedSecret, SecretVersion, Vault, recovery_level
 
 
@@ -48,4 +49,5 @@ def deleted(d: DeletedSecret, vault: Vault, base: str, *, as_item: bool = False)
 
 
 def error(code: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message}}
+    """Every error body of the vault port: the message held to RFC 6749 §5.2's set (keyless.text)."""
+    return {"error": {"code": code, "message": text.description(message)}}

@@ -1,4 +1,4 @@
-"""`FailureLimiter`: token buckets for failed client authentication (catalog K01, K02)."""
+"""`TokenBuckets`: the one token-bucket limiter (failures at the token endpoint, requests at the agent)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from keyless.clock import FrozenClock
-from keyless.oauth.ratelimit import FailureLimiter
+from keyless.ratelimit import TokenBuckets
 
 KEY = ("src", "10.0.0.1")
 
 
-def limiter(capacity: float = 3, rate: float = 0.5, max_keys: int = 100_000) -> tuple[FrozenClock, FailureLimiter]:
+def limiter(capacity: float = 3, rate: float = 0.5, max_keys: int = 100_000) -> tuple[FrozenClock, TokenBuckets]:
     clock = FrozenClock(1_000.0)
-    return clock, FailureLimiter(clock, capacity=capacity, refill_per_second=rate, max_keys=max_keys)
+    return clock, TokenBuckets(clock, capacity=capacity, refill_per_second=rate, max_keys=max_keys)
 
 
 def test_unknown_key_may_try() -> None:
@@ -27,15 +27,15 @@ def test_unknown_key_may_try() -> None:
 def test_bucket_drains_after_capacity_failures() -> None:
     _, lim = limiter(capacity=3)
     for _ in range(2):
-        lim.failed(KEY)
+        lim.take(KEY)
         assert lim.retry_after(KEY) == 0
-    lim.failed(KEY)
+    lim.take(KEY)
     assert lim.retry_after(KEY) == 2  # (1 - 0) / 0.5 per second
 
 
 def test_retry_after_is_whole_seconds_until_the_next_token() -> None:
     clock, lim = limiter(capacity=1, rate=0.25)
-    lim.failed(KEY)
+    lim.take(KEY)
     assert lim.retry_after(KEY) == 4
     clock.advance(1)
     assert lim.retry_after(KEY) == 3
@@ -48,32 +48,32 @@ def test_retry_after_is_whole_seconds_until_the_next_token() -> None:
 def test_refill_with_time_and_no_permanent_lockout() -> None:
     clock, lim = limiter(capacity=3, rate=0.5)
     for _ in range(50):  # hammering while throttled keeps the bucket at zero, not below
-        lim.failed(KEY)
+        lim.take(KEY)
     assert lim.retry_after(KEY) == 2
     clock.advance(2)
     assert lim.retry_after(KEY) == 0
-    lim.failed(KEY)
+    lim.take(KEY)
     assert lim.retry_after(KEY) == 2
     clock.advance(3600)
     for _ in range(2):
-        lim.failed(KEY)
+        lim.take(KEY)
     assert lim.retry_after(KEY) == 0  # fully refilled: the full burst is available again
 
 
 def test_refill_capped_at_capacity() -> None:
     clock, lim = limiter(capacity=3, rate=10)
-    lim.failed(KEY)
+    lim.take(KEY)
     clock.advance(1_000_000)
     for _ in range(2):
-        lim.failed(KEY)
+        lim.take(KEY)
     assert lim.retry_after(KEY) == 0
-    lim.failed(KEY)
+    lim.take(KEY)
     assert lim.retry_after(KEY) == 1
 
 
 def test_keys_are_independent() -> None:
     _, lim = limiter(capacity=1)
-    lim.failed(KEY)
+    lim.take(KEY)
     assert lim.retry_after(KEY) > 0
     assert lim.retry_after(("src", "10.0.0.2")) == 0
     assert lim.retry_after(("client", "t", "c")) == 0
@@ -81,7 +81,7 @@ def test_keys_are_independent() -> None:
 
 def test_full_buckets_are_forgotten() -> None:
     clock, lim = limiter(capacity=2, rate=1)
-    lim.failed(KEY)
+    lim.take(KEY)
     assert len(lim._buckets) == 1
     clock.advance(1)
     assert lim.retry_after(KEY) == 0
@@ -91,7 +91,7 @@ def test_full_buckets_are_forgotten() -> None:
 def test_key_count_is_bounded() -> None:
     _, lim = limiter(capacity=1, max_keys=100)
     for i in range(1_000):
-        lim.failed(("client", "t", f"spray-{i}"))
+        lim.take(("client", "t", f"spray-{i}"))
     assert len(lim._buckets) == 100
     assert lim.retry_after(("client", "t", "spray-999")) > 0  # the newest are kept
     assert lim.retry_after(("client", "t", "spray-0")) == 0  # the oldest were dropped
@@ -99,11 +99,11 @@ def test_key_count_is_bounded() -> None:
 
 def test_a_repeat_offender_is_kept_over_newer_keys() -> None:
     _, lim = limiter(capacity=100, max_keys=3)
-    lim.failed(KEY)
-    lim.failed(("a",))
-    lim.failed(("b",))
-    lim.failed(KEY)  # moves to the newest position
-    lim.failed(("c",))
+    lim.take(KEY)
+    lim.take(("a",))
+    lim.take(("b",))
+    lim.take(KEY)  # moves to the newest position
+    lim.take(("c",))
     assert set(lim._buckets) == {("b",), KEY, ("c",)}
 
 
@@ -116,7 +116,7 @@ def test_property_throttled_only_when_empty_and_bucket_bounded(
     for advance, fail in steps:
         clock.advance(advance)
         if fail:
-            lim.failed(KEY)
+            lim.take(KEY)
         bucket = lim._buckets.get(KEY)
         wait = lim.retry_after(KEY)
         if bucket is not None:
@@ -132,19 +132,44 @@ def test_property_throttled_only_when_empty_and_bucket_bounded(
 def test_first_wait_after_burst(capacity: float, rate: float, expected: int) -> None:
     _, lim = limiter(capacity=capacity, rate=rate)
     for _ in range(int(capacity)):
-        lim.failed(KEY)
+        lim.take(KEY)
     assert lim.retry_after(KEY) == expected
 
 
 def test_wait_never_exceeds_a_full_refill() -> None:
     _, lim = limiter(capacity=30, rate=0.5)
     for _ in range(1000):
-        lim.failed(KEY)
+        lim.take(KEY)
         assert lim.retry_after(KEY) <= 2
 
 
 def test_clock_stepping_back_does_not_lock_out() -> None:
     clock, lim = limiter(capacity=30, rate=0.5)
-    lim.failed(KEY)  # one failure: 29 tokens left
+    lim.take(KEY)  # one failure: 29 tokens left
     clock.advance(-3600)  # NTP steps the wall clock back an hour
     assert lim.retry_after(KEY) <= 2  # never longer than a full refill
+
+
+def test_full_after_is_the_time_until_nothing_is_owed() -> None:
+    clock, lim = limiter(capacity=3, rate=0.5)
+    assert lim.full_after(KEY) == 0
+    lim.take(KEY)
+    assert (lim.retry_after(KEY), lim.full_after(KEY)) == (0, 2)
+    lim.take(KEY)
+    lim.take(KEY)
+    assert (lim.retry_after(KEY), lim.full_after(KEY)) == (2, 6)
+    clock.advance(6)
+    assert lim.full_after(KEY) == 0
+
+
+def test_acquire_takes_only_when_a_token_is_there() -> None:
+    clock, lim = limiter(capacity=2, rate=1)
+    assert [lim.acquire(KEY) for _ in range(4)] == [0, 0, 1, 1]
+    clock.advance(1)
+    assert lim.acquire(KEY) == 0
+
+
+@pytest.mark.parametrize(("capacity", "rate"), [(0, 1), (1, 0), (-1, 1)])
+def test_a_bucket_that_could_never_refill_is_refused(capacity: float, rate: float) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        TokenBuckets(FrozenClock(0.0), capacity=capacity, refill_per_second=rate)

@@ -1,0 +1,42 @@
+"""The one write path of the sign-in and audit logs: rows as stored, every text through the sanitiser.
+
+An unauthenticated caller chooses much of a sign-in row (its claimed client id, grant type, the
+parameter names behind a refusal) and an admin's own input ends up in audit rows; both are shown later
+in operators' terminals (`keyless log`). So every text passes `keyless.text.stored` here, whoever built
+the event (docs/security.md, "Hostile text").
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from keyless import text
+from keyless.domain.model import AuditEvent, SignInEvent
+
+AUDIT_TEXT_LIMIT = 1024
+
+
+def audit_row(event: AuditEvent) -> dict[str, Any]:
+    """The one write path of the audit log: every text passes the sanitiser (keyless.text), so no row
+    can carry a terminal escape or forge a line, whoever built the event."""
+    return {
+        "time": event.time, "tenant_id": event.tenant_id, "actor": text.stored(event.actor, 64) or "",
+        "action": text.stored(event.action, 64) or "", "target_type": text.stored(event.target_type, 32) or "",
+        "target_id": text.stored(event.target_id, 128) or "",
+        "details": json.dumps(text.stored_tree(event.details, AUDIT_TEXT_LIMIT), sort_keys=True, default=str),
+    }
+
+
+def signin_row(e: SignInEvent) -> dict[str, Any]:
+    """The one write path of the sign-in log: every text an unauthenticated caller may have chosen (the
+    claimed client id, the grant type, the reason, even the source) passes the sanitiser, capped at its
+    column's width."""
+    return {
+        "time": e.time, "tenant_id": e.tenant_id, "client_id": text.stored(e.client_id, 64),
+        "credential_id": text.stored(e.credential_id, 64), "credential_type": text.stored(e.credential_type, 16),
+        "resource": text.stored(e.resource, 512), "result": e.result, "error": text.stored(e.error, 64),
+        "detail": text.stored(e.detail, 256), "source": text.stored(e.source, 64),
+        "token_id": text.stored(e.token_id, 64), "grant_type": text.stored(e.grant_type, 64),
+        "auth_method": text.stored(e.auth_method, 32),
+    }
