@@ -6,7 +6,6 @@ environment alone, and `msal.ManagedIdentityClient`. Only environment variables 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from azure.identity.aio import DefaultAzureCredential as AsyncDefaultAzureCreden
 from azure.identity.aio import ManagedIdentityCredential as AsyncManagedIdentityCredential
 
 from keyless.verify import TokenValidator
-from tests.support.agent import RunningAgent, host_with_resource, start_agent, stop_agent
+from tests.support.agent import RunningAgent, assigned_identity, host_with_resource, start_agent, stop_agent
 from tests.support.server import Admin, RunningServer
 
 
@@ -28,12 +27,8 @@ def mi(sqlite_server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -
     """An enrolled agent; its system identity and an (unbound) user-assigned identity may read the resource."""
     host, uri = host_with_resource(sqlite_server)
     with Admin(sqlite_server) as admin:
-        user = dict(admin.api.call("POST", "/identities", json_body={"name": f"compat-{uuid.uuid4().hex[:6]}"}))
-        admin.api.call("PUT", f"/identities/{user['client_id']}/hosts/{host['id']}")
-        admin.grant(user["client_id"], uri, "Orders.Read")
-        bound = dict(admin.api.call("POST", "/identities", json_body={"name": f"bound-{uuid.uuid4().hex[:6]}"}))
-        admin.api.call("PUT", f"/identities/{bound['client_id']}/hosts/{host['id']}")
-        admin.grant(bound["client_id"], uri, "Orders.Read")
+        user = assigned_identity(admin, host, uri, prefix="compat")
+        bound = assigned_identity(admin, host, uri, prefix="bound")
         admin.api.call("POST", f"/identities/{bound['client_id']}/bindings",
                        json_body={"host": host["id"], "uid": os.getuid()})
     agent = start_agent(sqlite_server, tmp_path_factory.mktemp("compat-agent"), join_token=host["join_token"],

@@ -67,9 +67,27 @@ def test_a01_credentials_in_query_of_post_refused(world: SecWorld) -> None:
     assert world.secret not in world.server.logs()
 
 
-def test_a01_any_query_refused_even_without_credentials(world: SecWorld) -> None:
-    resp = world.raw("POST", params={"x": "1"}, data=world.form())
+@pytest.mark.parametrize("template", ["client-request-id=1&CLIENT_SECRET={s}", "client%5Fsecret={s}",
+                                      "client%255Fsecret={s}", "Client_Secret[]={s}", "x=1;client_secret={s}",
+                                      "+client_secret={s}", "client.secret={s}", "client_secret%00={s}"])
+def test_a01_credentials_in_query_hidden_by_encoding_or_case_refused(world: SecWorld, template: str) -> None:
+    url = f"{world.server.token_endpoint}?{template.format(s=world.secret)}"
+    resp = world.raw("POST", url, data=world.form())
     assert_answer(resp, 400, invalid_request("parameters must be sent in the request body"))
+    assert world.secret not in world.server.logs()
+
+
+def test_a01_undecodable_query_name_refused(world: SecWorld) -> None:
+    resp = world.raw("POST", f"{world.server.token_endpoint}?client%zz=1", data=world.form())
+    assert_answer(resp, 400, invalid_request("malformed query string"))
+
+
+def test_a01_correlation_query_without_oauth_parameters_is_ignored(world: SecWorld) -> None:
+    """MSAL Node sends `?client-request-id=<uuid>` (issue 19); Entra accepts it, and so do we."""
+    params = {"client-request-id": str(uuid.uuid4()), "x-client-SKU": "msal.js.node", "x-client-VER": "3.8.1"}
+    resp = world.raw("POST", params=params, data=world.form())
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["token_type"] == "Bearer"
 
 
 def test_a01_preflight_gets_no_cors_grant(world: SecWorld) -> None:

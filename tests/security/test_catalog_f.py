@@ -100,6 +100,24 @@ def test_baseline_token(world: dict[str, Any]) -> None:
     assert headers["cache-control"] == "no-store"
 
 
+def test_imds_path_with_one_trailing_slash_is_served_as_msal_node_sends_it(world: dict[str, Any]) -> None:
+    status, _, body = get(world["agent"], q(world["uri"]), path=IMDS + "/")
+    assert status == 200 and "access_token" in body
+
+
+@pytest.mark.parametrize("path", [IMDS + "//", IMDS + "/x", IMDS + "x", IMDS.upper(), "/msi/token//", "/",
+                                  "//metadata/identity/oauth2/token"])
+def test_other_spellings_of_an_endpoint_path_are_not_found(world: dict[str, Any], path: str) -> None:
+    status, _, body = get(world["agent"], q(world["uri"]), path=path)
+    assert (status, body) == (404, {"error": "not_found", "error_description": "no such endpoint"})
+
+
+def test_trailing_slash_keeps_the_metadata_header_requirement(world: dict[str, Any]) -> None:
+    status, _, body = get(world["agent"], q(world["uri"]), headers="", path=IMDS + "/")
+    assert (status, body) == (400, {"error": "invalid_request",
+                                    "error_description": "Required metadata header not specified"})
+
+
 @pytest.mark.parametrize("header", ["", "Metadata: false\r\n", "Metadata: 1\r\n"])
 def test_f01_metadata_header_required(world: dict[str, Any], header: str) -> None:
     status, _, body = get(world["agent"], q(world["uri"]), headers=header)

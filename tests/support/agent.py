@@ -95,3 +95,12 @@ def host_with_resource(server: RunningServer, role: str = "Orders.Read") -> tupl
         host = dict(admin.api.call("POST", "/hosts", json_body={"name": f"host-{uuid.uuid4().hex[:6]}"}))
         admin.grant(host["system_identity"]["client_id"], uri, role)
     return host, uri
+
+
+def assigned_identity(admin: Admin, host: dict[str, Any], uri: str, *, prefix: str = "id",
+                      role: str = "Orders.Read") -> dict[str, Any]:
+    """A new user-assigned identity, assigned to `host` and granted `role` on `uri`."""
+    identity = dict(admin.api.call("POST", "/identities", json_body={"name": f"{prefix}-{uuid.uuid4().hex[:6]}"}))
+    admin.api.call("PUT", f"/identities/{identity['client_id']}/hosts/{host['id']}")
+    admin.grant(identity["client_id"], uri, role)
+    return identity

@@ -117,6 +117,13 @@ def _query(raw: bytes) -> dict[str, str]:
     return out
 
 
+def _path(scope: dict[str, Any]) -> str:
+    """The endpoint's path, with one trailing slash allowed: MSAL Node canonicalises the IMDS URL built
+    from `AZURE_POD_IDENTITY_AUTHORITY_HOST` to `/metadata/identity/oauth2/token/`, and IMDS answers it."""
+    path: str = scope["path"]
+    return path[:-1] if path.endswith("/") and path[:-1] in LABELS else path
+
+
 def _resource(params: dict[str, str], name: str = "resource") -> str:
     resource = params.get(name)
     if not resource:
@@ -203,7 +210,7 @@ def create_endpoints(core: AgentCore, now: Callable[[], float]) -> Callable[[dic
         except Refusal as exc:
             status = exc.status
             await _respond(send, exc.status, _error_body(exc.error, exc.description), exc.headers)
-        key = (LABELS.get(scope["path"], "other"), status)
+        key = (LABELS.get(_path(scope), "other"), status)
         counts[key] = counts.get(key, 0) + 1
 
     async def handle(scope: dict[str, Any], send: Send) -> int:
@@ -232,7 +239,7 @@ def create_endpoints(core: AgentCore, now: Callable[[], float]) -> Callable[[dic
                 raise Refusal(405, "invalid_request", "a request body is not allowed", [(b"allow", b"GET")])
         if peer is None and (host is None or host.lower() not in core.allowed_hosts):
             raise Refusal(400, "invalid_request", "the Host header is not allowed")
-        path = scope["path"]
+        path = _path(scope)
         # Per user: the socket's peer uid, or the uid owning the TCP client socket (kernel socket table).
         uid = peer.uid if peer is not None else extensions.get("keyless.tcp_uid")
         caller = ("uid", str(uid)) if uid is not None else ("tcp", str((scope.get("client") or ("?",))[0]))

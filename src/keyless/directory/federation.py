@@ -8,20 +8,18 @@ audiences to applications and both kinds of managed identity.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
-from keyless.cache import TtlCache
 from keyless.clock import Clock
 from keyless.directory import validation as v
 from keyless.directory.errors import Conflict, Invalid, NotFound
+from keyless.domain.credentials import Owner
 from keyless.domain.federation import (
     DEFAULT_ALGORITHMS,
     DEFAULT_MAX_TOKEN_LIFETIME,
     KEYLESS_EXCHANGE_AUDIENCE,
     REPLAY_MODES,
     FederatedCredential,
-    FederationReader,
     FederationStore,
     OwnerType,
     ReplayMode,
@@ -39,12 +37,13 @@ MIN_TOKEN_LIFETIME = 60
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
 
-@dataclass(frozen=True)
-class Owner:
-    """Whose credentials: an application, or a managed identity (by its client id either way)."""
-
-    type: OwnerType  # also how messages name it: "application" or "identity"
-    id: str  # the client id
+def _owner_type(owner: Owner) -> OwnerType:
+    """Federated credentials belong to applications and identities (a host authenticates with its
+    certificate only)."""
+    kind = owner.kind
+    if kind == "application" or kind == "identity":
+        return kind
+    raise Invalid("invalid_owner", "only applications and managed identities have federated credentials")
 
 
 class IdentityLookup(Protocol):
@@ -84,7 +83,7 @@ class FederationService:
         return Owner("identity", found.client_id)
 
     async def credentials(self, tenant: Tenant, owner: Owner) -> Sequence[FederatedCredential]:
-        return await self._store.federated_credentials(tenant.id, owner.type, owner.id)
+        return await self._store.federated_credentials(tenant.id, _owner_type(owner), owner.id)
 
     async def list_all(self, tenant: Tenant) -> Sequence[FederatedCredential]:
         return await self._store.list_federated_credentials(tenant.id)
@@ -122,14 +121,14 @@ class FederationService:
         existing = await self.credentials(tenant, owner)
         if len(existing) >= MAX_PER_OWNER:
             raise Conflict("too_many_federated_credentials",
-                           f"at most {MAX_PER_OWNER} federated credentials per {owner.type}; remove one first")
+                           f"at most {MAX_PER_OWNER} federated credentials per {owner.kind}; remove one first")
         if any(c.name == name for c in existing):
-            raise Conflict("federated_credential_exists", f"the {owner.type} has a federated credential of that name")
+            raise Conflict("federated_credential_exists", f"the {owner.kind} has a federated credential of that name")
         if any(c.issuer == issuer and c.subject == subject and c.audience == audience for c in existing):
             raise Conflict("federated_credential_exists",
-                           f"the {owner.type} already trusts this issuer, subject and audience")
+                           f"the {owner.kind} already trusts this issuer, subject and audience")
         credential = FederatedCredential(
-            id=new_guid(), tenant_id=tenant.id, owner_type=owner.type, owner_id=owner.id, name=name,
+            id=new_guid(), tenant_id=tenant.id, owner_type=_owner_type(owner), owner_id=owner.id, name=name,
             issuer=issuer, subject=subject, audience=audience, subject_is_pattern=subject_is_pattern,
             claims=conditions, algorithms=algs, replay=_replay(replay), max_token_lifetime=max_token_lifetime,
             description=description, created_at=self._clock.now(),
@@ -141,25 +140,25 @@ class FederationService:
             await self._store.add_federated_credential(credential, audit)
         except UniqueViolation:
             raise Conflict("federated_credential_exists",
-                           f"the {owner.type} has a federated credential of that name") from None
+                           f"the {owner.kind} has a federated credential of that name") from None
         self._on_change()
         return credential
 
     async def remove(self, tenant: Tenant, owner: Owner, ref: str, *, actor: str) -> None:
         """`ref` is the credential's id or its name."""
         found = next((c for c in await self.credentials(tenant, owner) if ref in (c.id, c.name)), None)
-        missing = NotFound("federated_credential_not_found", f"no such federated credential on this {owner.type}")
+        missing = NotFound("federated_credential_not_found", f"no such federated credential on this {owner.kind}")
         if found is None:
             raise missing
         audit = self._audit(tenant, actor, "federated_credential.remove", owner, credential_id=found.id,
                             name=found.name)
-        if not await self._store.remove_federated_credential(tenant.id, owner.type, owner.id, found.id, audit):
+        if not await self._store.remove_federated_credential(tenant.id, _owner_type(owner), owner.id, found.id, audit):
             raise missing
         self._on_change()
 
     # -- outbound identity tokens ---------------------------------------------------------------------
     async def identity_token_audiences(self, tenant: Tenant, owner: Owner) -> frozenset[str]:
-        return await self._store.identity_token_audiences(tenant.id, owner.type, owner.id)
+        return await self._store.identity_token_audiences(tenant.id, _owner_type(owner), owner.id)
 
     async def allow_identity_token_audience(self, tenant: Tenant, owner: Owner, audience: str, *,
                                             actor: str) -> None:
@@ -172,24 +171,25 @@ class FederationService:
         if audience in existing:
             return
         if len(existing) >= MAX_AUDIENCES_PER_OWNER:
-            raise Conflict("too_many_audiences", f"at most {MAX_AUDIENCES_PER_OWNER} audiences per {owner.type}")
+            raise Conflict("too_many_audiences", f"at most {MAX_AUDIENCES_PER_OWNER} audiences per {owner.kind}")
         if await self._directory.find_resource(tenant.id, audience) is not None:
             raise Conflict("audience_is_a_resource",
                            "that audience is a resource of this tenant: access tokens are issued for it")
         audit = self._audit(tenant, actor, "identity_token_audience.add", owner, audience=audience)
-        if await self._store.add_identity_token_audience(tenant.id, owner.type, owner.id, audience, audit):
+        if await self._store.add_identity_token_audience(tenant.id, _owner_type(owner), owner.id, audience, audit):
             self._on_change()
 
     async def disallow_identity_token_audience(self, tenant: Tenant, owner: Owner, audience: str, *,
                                                actor: str) -> None:
         audit = self._audit(tenant, actor, "identity_token_audience.remove", owner, audience=audience)
-        if not await self._store.remove_identity_token_audience(tenant.id, owner.type, owner.id, audience, audit):
-            raise NotFound("audience_not_found", f"that audience is not allowed for this {owner.type}")
+        kind = _owner_type(owner)
+        if not await self._store.remove_identity_token_audience(tenant.id, kind, owner.id, audience, audit):
+            raise NotFound("audience_not_found", f"that audience is not allowed for this {owner.kind}")
         self._on_change()
 
     def _audit(self, tenant: Tenant, actor: str, action: str, owner: Owner, **details: object) -> AuditEvent:
         return AuditEvent(time=self._clock.now(), tenant_id=tenant.id, actor=actor, action=action,
-                          target_type=owner.type, target_id=owner.id, details=dict(details))
+                          target_type=owner.kind, target_id=owner.id, details=dict(details))
 
 
 def _replay(value: str) -> ReplayMode:
@@ -197,31 +197,3 @@ def _replay(value: str) -> ReplayMode:
         if mode == value:
             return mode
     raise Invalid("invalid_replay", "replay must be reuse, jti or token")
-
-
-class CachedFederationReader:
-    """The token endpoint's view of federated credentials: a few seconds' cache per owner, cleared on
-    every change in this process (as `CachedDirectory` does for clients)."""
-
-    def __init__(self, reader: FederationReader, clock: Clock, ttl: float = 5.0) -> None:
-        self._reader = reader
-        self._cache: TtlCache[Sequence[FederatedCredential]] = TtlCache(clock, ttl)
-        self._audiences: TtlCache[frozenset[str]] = TtlCache(clock, ttl)
-
-    def invalidate(self) -> None:
-        self._cache.clear()
-        self._audiences.clear()
-
-    async def identity_token_audiences(self, tenant_id: str, owner_type: OwnerType, owner_id: str) -> frozenset[str]:
-        return await self._audiences.get(
-            (tenant_id, owner_type, owner_id),
-            lambda: self._reader.identity_token_audiences(tenant_id, owner_type, owner_id),
-        )
-
-    async def federated_credentials(
-        self, tenant_id: str, owner_type: OwnerType, owner_id: str
-    ) -> Sequence[FederatedCredential]:
-        return await self._cache.get(
-            (tenant_id, owner_type, owner_id),
-            lambda: self._reader.federated_credentials(tenant_id, owner_type, owner_id),
-        )

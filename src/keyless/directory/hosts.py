@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from keyless.clock import Clock
-from keyless.crypto.ca import IssuedCert, issue_client_certificate
-from keyless.crypto.certificates import CertificateRejected, load_certificate
+from keyless.crypto.ca import IssuedCert
 from keyless.crypto.secrets import SecretHasher
+from keyless.directory.credentials import CredentialService
 from keyless.directory.errors import Conflict, Invalid, NotFound
 from keyless.domain.identities import (
     Host,
@@ -83,8 +83,9 @@ def split_join_token(token: str) -> tuple[str, str] | None:
 
 class HostService:
     def __init__(self, store: HostDirectory, clock: Clock, hasher: SecretHasher,
-                 on_change: Callable[[], None] = lambda: None) -> None:
+                 on_change: Callable[[], None] = lambda: None, *, credentials: CredentialService) -> None:
         self._store = store
+        self._credentials = credentials
         self._clock = clock
         self._hasher = hasher
         self._on_change = on_change
@@ -158,20 +159,6 @@ class HostService:
         return host
 
     # -- enrollment and renewal (called by agents, not admins) -------------------------------------
-    def _issue(self, ca: IssuedCert, csr: bytes, host: Host, days: int) -> tuple[HostCertificate, bytes]:
-        try:
-            pem = issue_client_certificate(ca, csr, common_name=f"host:{host.name}", now=self._clock.now(),
-                                           days=days, max_days=days)
-            info = load_certificate(pem)
-        except CertificateRejected as exc:
-            raise Invalid(exc.code, exc.message) from None
-        cert = HostCertificate(
-            id=new_guid(), host_id=host.id, x5t=info.x5t, x5t_s256=info.x5t_s256, der=info.der,
-            subject=info.subject[:512], key_type=info.key_type, key_size=info.key_size,
-            not_before=info.not_before, not_after=info.not_after, created_at=self._clock.now(),
-        )
-        return cert, pem
-
     async def enroll(self, tenant: Tenant, join_token: str, csr: bytes, *, ca: IssuedCert,
                      days: int = DEFAULT_HOST_CERT_DAYS) -> Enrollment:
         """Spend a join token on a certificate for the key in `csr` (made on the host; the server
@@ -187,7 +174,7 @@ class HostService:
         digest = self._hasher.digest(join_token)
         if not SecretHasher.matches(digest, host.join_digest):
             raise JoinRefused
-        cert, pem = self._issue(ca, csr, host, days)  # a bad CSR does not spend the token
+        cert, pem = self._credentials.issue_host_certificate(ca, csr, host, days)  # a bad CSR does not spend the token
         if not await self._store.consume(JOIN_TOKEN_KIND, host.id, digest.hex(), host.join_expires_at):
             raise JoinRefused
         if not await self._store.enroll(host.id, cert, self._audit(
@@ -201,7 +188,7 @@ class HostService:
                     days: int = DEFAULT_HOST_CERT_DAYS) -> Enrollment:
         """A new certificate for a new host key. The certificate that signed this request stays valid
         (requests already signed with it still succeed); any older one is dropped."""
-        cert, pem = self._issue(ca, csr, host, days)
+        cert, pem = self._credentials.issue_host_certificate(ca, csr, host, days)
         await self._store.renew(host.id, cert, used_certificate_id, self._audit(
             tenant.id, f"host:{host.name}", "host.renew", "host", host.id, certificate_id=cert.id,
             x5t_s256=cert.x5t_s256, not_after=cert.not_after))

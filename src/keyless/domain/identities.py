@@ -5,8 +5,8 @@ whose `managed_resource_id` is set, so role assignments, token claims and the to
 it exactly as any application. What authenticates for it is a *host*: the host's agent signs client
 assertions with a key generated on the host, certified by the local CA. A host may act for its
 system-assigned identity (created and removed with the host) and for every user-assigned identity
-assigned to it; the store answers that question (`HostStore.entitled_certificates`) on every token
-request, so removing a host or an assignment stops new tokens at once.
+assigned to it; the credential store answers that question (`store.credentials.entitled_certificates`)
+on every token request, so removing a host or an assignment stops new tokens at once.
 
 Workload bindings tell a host's agent which local callers (uid, gid, executable, systemd unit) may
 use a user-assigned identity; the server stores them and the agent enforces them.

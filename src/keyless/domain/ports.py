@@ -1,4 +1,5 @@
-"""What services need from storage. `keyless.store` implements these; services depend only on them.
+"""What services need from storage, one port per aggregate. `keyless.store` implements these (one
+module per aggregate); each service depends only on the ports it uses.
 
 Each write method is one transaction that also records its audit event, so a failed request changes
 nothing and no change goes unaudited.
@@ -6,23 +7,28 @@ nothing and no change goes unaudited.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from keyless.domain.credentials import CredentialStore
 from keyless.domain.model import (
     Application,
     AppRole,
     AuditEvent,
-    ClientCertificate,
     ClientRecord,
-    ClientSecret,
     RoleAssignment,
     SignInEvent,
     SigningKey,
     Tenant,
 )
 from keyless.errors import KeylessError
+
+__all__ = [
+    "ApplicationReader", "ApplicationStore", "AssignmentStore", "CredentialStore", "DirectoryReader",
+    "DirectoryStore", "LogQuery", "LogStore", "OneTimeUses", "SigningKeyReader", "SigningKeyStore",
+    "TenantReader", "TenantStore", "UniqueViolation",
+]
 
 
 class UniqueViolation(KeylessError):
@@ -40,18 +46,28 @@ class LogQuery:
     limit: int = 100
 
 
-class DirectoryReader(Protocol):
+class TenantReader(Protocol):
     async def get_tenant(self, name_or_id: str) -> Tenant | None: ...
-    async def get_client(self, tenant_id: str, client_id: str) -> ClientRecord | None: ...
+
+
+class ApplicationReader(Protocol):
     async def get_application(self, tenant_id: str, client_id: str) -> Application | None: ...
     async def find_resource(self, tenant_id: str, identifier: str) -> Application | None: ...
+
+
+class SigningKeyReader(Protocol):
+    async def signing_keys(self, tenant_id: str) -> Sequence[SigningKey]: ...
+
+
+class DirectoryReader(TenantReader, ApplicationReader, SigningKeyReader, Protocol):
+    """The token path's reads (cached per process by `keyless.store.cache.CachedDirectory`)."""
+
+    async def get_client(self, tenant_id: str, client_id: str) -> ClientRecord | None: ...
     async def assigned_roles(
         self, tenant_id: str, principal_object_id: str, resource_client_id: str
     ) -> tuple[str, ...] | None:
         """Role values assigned to the principal on the resource; None when it has no assignment."""
         ...
-
-    async def signing_keys(self, tenant_id: str) -> Sequence[SigningKey]: ...
 
 
 class OneTimeUses(Protocol):
@@ -62,30 +78,25 @@ class OneTimeUses(Protocol):
         ...
 
 
-class DirectoryStore(DirectoryReader, OneTimeUses, Protocol):
+class TenantStore(TenantReader, Protocol):
     async def list_tenants(self) -> Sequence[Tenant]: ...
     async def create_tenant(self, tenant: Tenant, audit: AuditEvent) -> None: ...
     async def update_tenant(self, tenant: Tenant, audit: AuditEvent) -> None: ...
 
+
+class ApplicationStore(ApplicationReader, Protocol):
     async def list_applications(self, tenant_id: str) -> Sequence[Application]: ...
     async def create_application(self, app: Application, audit: AuditEvent) -> None: ...
     async def update_application(self, app: Application, audit: AuditEvent) -> None: ...
     async def add_role(self, tenant_id: str, client_id: str, role: AppRole, audit: AuditEvent) -> None: ...
-    async def delete_application(self, tenant_id: str, client_id: str, audit: AuditEvent) -> bool: ...
+    async def delete_application(self, tenant_id: str, client_id: str, audit: AuditEvent) -> bool:
+        """The application with its roles, credentials of every kind and grants either way."""
+        ...
+
     async def identifier_in_use(self, tenant_id: str, identifier_uri: str) -> bool: ...
 
-    async def list_secrets(self, tenant_id: str, client_id: str) -> Sequence[ClientSecret]: ...
-    async def add_secret(self, tenant_id: str, secret: ClientSecret, audit: AuditEvent) -> None: ...
-    async def revoke_secret(self, tenant_id: str, client_id: str, secret_id: str, audit: AuditEvent) -> bool: ...
-    async def mark_secrets_used(self, last_used: Mapping[str, float]) -> None: ...
 
-    async def list_certificates(self, tenant_id: str, client_id: str) -> Sequence[ClientCertificate]: ...
-    async def add_certificate(self, tenant_id: str, certificate: ClientCertificate, audit: AuditEvent) -> None: ...
-    async def revoke_certificate(
-        self, tenant_id: str, client_id: str, certificate_id: str, audit: AuditEvent
-    ) -> bool: ...
-    async def mark_certificates_used(self, last_used: Mapping[str, float]) -> None: ...
-
+class AssignmentStore(Protocol):
     async def list_assignments(
         self, tenant_id: str, *, principal_client_id: str | None = None, resource_client_id: str | None = None
     ) -> Sequence[RoleAssignment]: ...
@@ -95,10 +106,22 @@ class DirectoryStore(DirectoryReader, OneTimeUses, Protocol):
 
     async def remove_assignment(self, tenant_id: str, assignment_id: str, audit: AuditEvent) -> bool: ...
 
+
+class SigningKeyStore(SigningKeyReader, Protocol):
     async def add_signing_key(self, key: SigningKey, audit: AuditEvent) -> None: ...
     async def retire_signing_key(self, tenant_id: str, kid: str, at: float, audit: AuditEvent) -> bool: ...
 
+
+class LogStore(Protocol):
     async def record_signins(self, events: Sequence[SignInEvent]) -> None: ...
     async def query_signins(self, query: LogQuery) -> Sequence[SignInEvent]: ...
     async def query_audit(self, query: LogQuery) -> Sequence[AuditEvent]: ...
     async def record_audit(self, event: AuditEvent) -> None: ...
+
+
+class DirectoryStore(
+    DirectoryReader, OneTimeUses, TenantStore, ApplicationStore, CredentialStore, AssignmentStore,
+    SigningKeyStore, LogStore, Protocol,
+):
+    """Every directory port at once: what `keyless.store.directory.SqlDirectoryStore` offers the
+    server's wiring. Services take the narrow ports above, never this."""

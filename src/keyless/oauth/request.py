@@ -1,9 +1,9 @@
 """Parsing a token request strictly (RFC 6749 §3.2, §2.3; catalog A01-A08, A15).
 
 The server hands over the raw pieces; this module decides whether they form one well-formed request:
-POST only, form encoding only, no query parameters, no duplicate parameters (never first- or
-last-wins: a proxy and we could disagree, A03), empty values treated as omitted (R-6749-4), sizes
-capped before anything else is looked at.
+POST only, form encoding only, no OAuth parameter in the query (A01), no duplicate parameters (never
+first- or last-wins: a proxy and we could disagree, A03), empty values treated as omitted (R-6749-4),
+sizes capped before anything else is looked at.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote_plus
 
@@ -21,6 +22,21 @@ MAX_PARAMS = 32
 MAX_VALUE = {"client_assertion": 16 * 1024, "scope": 2048, "resource": 2048, "claims": 4096}
 DEFAULT_MAX_VALUE = 1024
 FORM = "application/x-www-form-urlencoded"
+MAX_QUERY = 4096
+# RFC 6749 §2.3.1 and §3.2 keep credentials and token-request parameters out of URLs (a URL ends up in
+# proxy, browser and server logs). These are every parameter this endpoint reads, plus the credentials
+# and grant parameters of the other OAuth grants (RFC 6749 §4-§6, RFC 7521, RFC 8693, RFC 8628): none
+# of them is ever meaningful in a token request's URL. Anything else in the query (MSAL's
+# `client-request-id`, `x-client-SKU`, ... correlation and telemetry, docs/protocol.md) is ignored.
+OAUTH_PARAMETERS = frozenset({
+    "grant_type", "client_id", "client_secret", "client_assertion", "client_assertion_type", "scope",
+    "resource", "claims",
+    "assertion", "code", "code_verifier", "redirect_uri", "refresh_token", "username", "password",
+    "device_code", "subject_token", "subject_token_type", "actor_token", "actor_token_type",
+    "requested_token_type", "audience", "access_token", "id_token",
+})
+_QUERY_SEPARATOR = re.compile(r"[&;]")
+_NAME_DECODE_ROUNDS = 4
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,46 @@ def _unquote_strict(value: str) -> str:
     if _BAD_ESCAPE.search(value):
         raise ValueError("malformed percent-escape")
     return unquote_plus(value, encoding="utf-8", errors="strict")
+
+
+def _query_name(piece: str) -> str:
+    """A query parameter's name as the most lenient parser could read it, so that no spelling slips past.
+
+    Decoded until stable (a proxy may decode once more than we do), then cut where C strings and
+    PHP-style `name[]` arrays end, trimmed (a leading `?` too, as URLSearchParams drops it), with
+    PHP's `.`/space-to-`_` mangling, NFKC and case folding (`CLIENT_SECRET`, U+017F for an `s`).
+    Raises ValueError when a name is not valid percent-encoded UTF-8: such a query cannot be shown
+    to carry no credential.
+    """
+    name = piece.split("=", 1)[0]
+    for _ in range(_NAME_DECODE_ROUNDS):
+        if "%" not in name and "+" not in name:
+            break
+        name = _unquote_strict(name)
+    else:
+        if "%" in name:
+            raise ValueError("a name encoded more times than anyone decodes")
+    name = name.split("\x00", 1)[0].split("[", 1)[0].strip().lstrip("?").strip()
+    name = unicodedata.normalize("NFKC", name).casefold()
+    return name.replace(" ", "_").replace(".", "_")
+
+
+def check_query(query: bytes) -> None:
+    """Refuse a token request whose URL carries an OAuth parameter; ignore every other parameter.
+
+    Only parameter names are looked at: values are never decoded, kept or logged (catalog A01).
+    `;` counts as a separator too, as some servers and proxies read it so.
+    """
+    if not query:
+        return
+    if len(query) > MAX_QUERY:
+        raise InvalidRequest("query string too long", detail="query_too_long")
+    try:
+        names = {_query_name(piece) for piece in _QUERY_SEPARATOR.split(query.decode("ascii")) if piece}
+    except (UnicodeError, ValueError):
+        raise InvalidRequest("malformed query string", detail="query_malformed") from None
+    if names & OAUTH_PARAMETERS:
+        raise InvalidRequest("parameters must be sent in the request body", detail="query_parameters")
 
 
 def parse_basic(header: str) -> BasicCredentials:
@@ -123,9 +179,7 @@ def parse_form(body: bytes) -> dict[str, str]:
 def parse_token_request(req: TokenHttpRequest) -> TokenRequest:
     if req.method != "POST":
         raise MethodNotAllowed(detail="method_not_post")
-    if req.query:
-        # Credentials must never travel in a URL (A01); we refuse any query rather than guess.
-        raise InvalidRequest("parameters must be sent in the request body", detail="query_parameters")
+    check_query(req.query)
     if not _content_type_ok(req.content_type):
         raise InvalidRequest("content type must be application/x-www-form-urlencoded", detail="content_type")
     params = parse_form(req.body)

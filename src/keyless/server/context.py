@@ -9,8 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from keyless.clock import Clock, SystemClock
 from keyless.crypto import aead
 from keyless.crypto.ca import IssuedCert
-from keyless.directory.cache import CachedDirectory
-from keyless.directory.federation import CachedFederationReader, FederationService
+from keyless.directory.federation import FederationService
 from keyless.directory.hosts import HostService
 from keyless.directory.service import DirectoryService
 from keyless.domain.model import AuditEvent, Tenant
@@ -27,6 +26,7 @@ from keyless.server.federation_fetch import HttpMetadataFetcher
 from keyless.server.settings import ServerSettings
 from keyless.server.signin_log import SignInBatcher
 from keyless.store import db
+from keyless.store.cache import CachedDirectory, CachedFederationReader
 from keyless.store.changes import ChangeFeed
 from keyless.store.directory import SqlDirectoryStore
 from keyless.store.failures import shared_throttle
@@ -138,12 +138,13 @@ class ServerContext:
             throttle=throttle,
             federation=FederationContext(credentials=fed_reader, issuer_keys=issuer_keys),
         )
+        admin = DirectoryService(store, clock, hasher, kek, on_change)
         return cls(
             settings=settings, clock=clock, engine=engine, store=store, directory=directory, keyring=keyring,
-            tokens=tokens, admin=DirectoryService(store, clock, hasher, kek, on_change), signins=signins,
+            tokens=tokens, admin=admin, signins=signins,
             base_url=base_url, kek=kek, bearers=BearerVerifier(keyring, clock, base_url), vaults=vaults,
             audits=audits, vault_resource=settings.vault_resource(),
-            hosts=HostService(host_store, clock, hasher, on_change),
+            hosts=HostService(host_store, clock, hasher, on_change, credentials=admin.credentials),
             federation=FederationService(fed_store, store, clock, on_change, identities=host_store),
             issuer_keys=issuer_keys, fetcher=fetcher, changes=changes,
         )

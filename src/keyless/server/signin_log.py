@@ -3,13 +3,19 @@ together with the "last used" time of each secret and certificate that signed in
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from keyless.domain.model import SignInEvent
-from keyless.domain.ports import DirectoryStore
+from keyless.domain.ports import CredentialStore, LogStore
 from keyless.server.batching import BatchWriter
 
 
+class SignInStore(LogStore, CredentialStore, Protocol):
+    """Where a batch goes: the sign-in log, and the last-use time of each credential."""
+
+
 class SignInBatcher(BatchWriter[SignInEvent]):
-    def __init__(self, store: DirectoryStore, interval: float = 0.5) -> None:
+    def __init__(self, store: SignInStore, interval: float = 0.5) -> None:
         super().__init__(self._write_batch, interval, name="signin")
         self._store = store
 

@@ -1,5 +1,7 @@
 """`HostStore` on SQLAlchemy Core: hosts, managed identities, host certificates, assignments and
-workload bindings. Each write is one transaction with its audit row, as in `store.directory`."""
+workload bindings. Each write is one transaction with its audit row (`keyless.store.base`). The
+certificate rows themselves are read and written by `keyless.store.credentials` (the one module for
+the `certificates` table), inside the enrollment's or renewal's transaction."""
 
 from __future__ import annotations
 
@@ -11,11 +13,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyless.domain.identities import Host, HostCertificate, ManagedIdentity, WorkloadBinding
-from keyless.domain.model import Application, AuditEvent, ClientCertificate
+from keyless.domain.model import Application, AuditEvent
 from keyless.domain.ports import OneTimeUses, UniqueViolation
 from keyless.ids import is_guid
 from keyless.store import tables as t
-from keyless.store.logrows import audit_row as _audit_row
+from keyless.store.base import SqlRepository
+from keyless.store.credentials import drop_host_certificates, insert_host_certificate, read_host_certificates
 
 
 def _host(row: Row[Any]) -> Host:
@@ -33,14 +36,6 @@ def _identity(row: Row[Any]) -> ManagedIdentity:
     )
 
 
-def _host_cert(row: Row[Any]) -> HostCertificate:
-    return HostCertificate(
-        id=row.id, host_id=row.host_id, x5t=row.x5t, x5t_s256=row.x5t_s256, der=bytes(row.der),
-        subject=row.subject, key_type=row.key_type, key_size=row.key_size, not_before=row.not_before,
-        not_after=row.not_after, created_at=row.created_at,
-    )
-
-
 def _binding(row: Row[Any]) -> WorkloadBinding:
     return WorkloadBinding(
         id=row.id, tenant_id=row.tenant_id, host_id=row.host_id, identity_client_id=row.identity_client_id,
@@ -48,30 +43,16 @@ def _binding(row: Row[Any]) -> WorkloadBinding:
     )
 
 
-async def entitled_certificates(conn: AsyncConnection, client_id: str) -> tuple[ClientCertificate, ...]:
-    """The certificates of every host that may act for the managed identity `client_id` right now:
-    its own host (system-assigned) and the hosts it is assigned to (user-assigned). Called by the
-    token endpoint's client lookup, so the entitlement is checked on every request."""
-    hc = t.host_certificates
-    assigned = select(t.identity_assignments.c.host_id).where(t.identity_assignments.c.identity_client_id == client_id)
-    owning = select(t.hosts.c.id).where(t.hosts.c.system_client_id == client_id)
-    rows = (await conn.execute(select(hc).where(or_(hc.c.host_id.in_(assigned), hc.c.host_id.in_(owning))))).all()
-    return tuple(_host_cert(r).as_credential(client_id) for r in rows)
-
-
 _IDENTITY_COLUMNS = (t.managed_identities, t.applications.c.object_id)
 
 
-class SqlHostStore:
+class SqlHostStore(SqlRepository):
     def __init__(self, engine: AsyncEngine, one_time: OneTimeUses) -> None:
-        self.engine = engine
+        super().__init__(engine)
         self._one_time = one_time
 
     async def consume(self, kind: str, owner: str, value: str, expires_at: float) -> bool:
         return await self._one_time.consume(kind, owner, value, expires_at)
-
-    async def _audit(self, conn: AsyncConnection, event: AuditEvent) -> None:
-        await conn.execute(insert(t.audit_log).values(**_audit_row(event)))
 
     @staticmethod
     async def _insert_identity(conn: AsyncConnection, app: Application, identity: ManagedIdentity) -> None:
@@ -139,7 +120,7 @@ class SqlHostStore:
             if row is None:
                 return False
             # Explicit child deletes: SQLite only cascades when foreign keys are on for the connection.
-            await conn.execute(delete(t.host_certificates).where(t.host_certificates.c.host_id == host_id))
+            await drop_host_certificates(conn, host_id)
             await conn.execute(delete(t.workload_bindings).where(t.workload_bindings.c.host_id == host_id))
             await conn.execute(delete(t.identity_assignments).where(t.identity_assignments.c.host_id == host_id))
             await conn.execute(delete(t.hosts).where(t.hosts.c.id == host_id))
@@ -154,16 +135,6 @@ class SqlHostStore:
             )
             await self._audit(conn, audit)
 
-    @staticmethod
-    async def _insert_cert(conn: AsyncConnection, cert: HostCertificate) -> None:
-        await conn.execute(
-            insert(t.host_certificates).values(
-                id=cert.id, host_id=cert.host_id, x5t=cert.x5t, x5t_s256=cert.x5t_s256, der=cert.der,
-                subject=cert.subject, key_type=cert.key_type, key_size=cert.key_size, not_before=cert.not_before,
-                not_after=cert.not_after, created_at=cert.created_at,
-            )
-        )
-
     async def enroll(self, host_id: str, certificate: HostCertificate, audit: AuditEvent) -> bool:
         async with self.engine.begin() as conn:
             res = await conn.execute(
@@ -173,22 +144,19 @@ class SqlHostStore:
             )
             if res.rowcount != 1:
                 return False
-            await self._insert_cert(conn, certificate)
+            await insert_host_certificate(conn, certificate)
             await self._audit(conn, audit)
         return True
 
     async def renew(self, host_id: str, certificate: HostCertificate, keep: str, audit: AuditEvent) -> None:
-        hc = t.host_certificates
         async with self.engine.begin() as conn:
-            await conn.execute(delete(hc).where(hc.c.host_id == host_id, hc.c.id != keep))
-            await self._insert_cert(conn, certificate)
+            await drop_host_certificates(conn, host_id, keep=keep)
+            await insert_host_certificate(conn, certificate)
             await self._audit(conn, audit)
 
     async def host_certificates(self, host_id: str) -> Sequence[HostCertificate]:
-        hc = t.host_certificates
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(hc).where(hc.c.host_id == host_id).order_by(hc.c.created_at))).all()
-        return [_host_cert(r) for r in rows]
+            return await read_host_certificates(conn, host_id)
 
     # -- identities --------------------------------------------------------------------------------
     async def create_identity(self, identity_app: Application, identity: ManagedIdentity,

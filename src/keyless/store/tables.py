@@ -87,11 +87,14 @@ client_secrets = Table(
     Index("ix_client_secrets_client", "client_id"),
 )
 
-client_certificates = Table(
-    "client_certificates",
+certificates = Table(
+    # Certificate credentials of every owner kind: an application's uploaded or CA-issued ones, a
+    # host's CA-issued ones (used for the identities the host may act for). Migration 0010.
+    "certificates",
     metadata,
     Column("id", GUID, primary_key=True),
-    Column("client_id", GUID, ForeignKey("applications.client_id", ondelete="CASCADE"), nullable=False),
+    Column("owner_kind", String(16), nullable=False),  # application | host
+    Column("owner_id", GUID, nullable=False),  # the application's client id, or the host's id
     Column("x5t", String(64), nullable=False),
     Column("x5t_s256", String(64), nullable=False),
     Column("der", LargeBinary, nullable=False),
@@ -100,11 +103,11 @@ client_certificates = Table(
     Column("key_size", Integer, nullable=False),
     Column("not_before", Double, nullable=False),
     Column("not_after", Double, nullable=False),
-    Column("display_name", String(256), nullable=False),
     Column("created_at", Double, nullable=False),
+    Column("display_name", String(256), nullable=False),
     Column("last_used_at", Double, nullable=True),
     Column("revoked_at", Double, nullable=True),
-    Index("ix_client_certificates_client", "client_id"),
+    Index("ix_certificates_owner", "owner_kind", "owner_id"),
 )
 
 one_time_uses = Table(
@@ -206,23 +209,6 @@ managed_identities = Table(
     Column("host_id", GUID, nullable=True),
     Column("created_at", Double, nullable=False),
     UniqueConstraint("tenant_id", "kind", "name", name="uq_managed_identities_tenant_kind_name"),
-)
-
-host_certificates = Table(
-    "host_certificates",
-    metadata,
-    Column("id", GUID, primary_key=True),
-    Column("host_id", GUID, ForeignKey("hosts.id", ondelete="CASCADE"), nullable=False),
-    Column("x5t", String(64), nullable=False),
-    Column("x5t_s256", String(64), nullable=False),
-    Column("der", LargeBinary, nullable=False),
-    Column("subject", String(512), nullable=False),
-    Column("key_type", String(16), nullable=False),
-    Column("key_size", Integer, nullable=False),
-    Column("not_before", Double, nullable=False),
-    Column("not_after", Double, nullable=False),
-    Column("created_at", Double, nullable=False),
-    Index("ix_host_certificates_host", "host_id"),
 )
 
 identity_assignments = Table(

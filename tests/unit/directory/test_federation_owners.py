@@ -25,8 +25,8 @@ AUDIENCE = "api://KeylessTokenExchange"
 def _services(env: Env) -> tuple[FederationService, HostService, SqlFederationStore]:
     hosts = SqlHostStore(env.store.engine, env.store)
     fed_store = SqlFederationStore(env.store.engine)
-    return (FederationService(fed_store, env.store, env.clock, identities=hosts), HostService(hosts, env.clock,
-            env.hasher), fed_store)
+    return (FederationService(fed_store, env.store, env.clock, identities=hosts),
+            HostService(hosts, env.clock, env.hasher, credentials=env.service.credentials), fed_store)
 
 
 async def test_identity_owner_is_separate_from_applications(env: Env) -> None:
@@ -34,7 +34,7 @@ async def test_identity_owner_is_separate_from_applications(env: Env) -> None:
     identity = await hosts.create_identity(env.tenant, "billing", actor="t")
     app = await env.service.create_application(env.tenant, "orders", actor="t")
     owner = await federation.identity(env.tenant, "billing")
-    assert (owner.type, owner.id) == ("identity", identity.client_id)
+    assert (owner.kind, owner.id) == ("identity", identity.client_id)
     assert await federation.identity(env.tenant, identity.resource_id) == owner
     added = await federation.add(env.tenant, owner, actor="t", name="prod", issuer=ISSUER, subject="s")
     assert (added.owner_type, added.owner_id) == ("identity", identity.client_id)

@@ -14,7 +14,8 @@ from tests.unit.directory.conftest import START, Env
 
 
 def _service(env: Env) -> HostService:
-    return HostService(SqlHostStore(env.store.engine, env.store), env.clock, env.hasher)
+    return HostService(SqlHostStore(env.store.engine, env.store), env.clock, env.hasher,
+                       credentials=env.service.credentials)
 
 
 def _csr() -> bytes:

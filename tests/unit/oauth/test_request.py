@@ -14,7 +14,9 @@ from keyless.oauth.request import (
     DEFAULT_MAX_VALUE,
     MAX_BODY,
     MAX_PARAMS,
+    MAX_QUERY,
     MAX_VALUE,
+    OAUTH_PARAMETERS,
     BasicCredentials,
     parse_basic,
     parse_form,
@@ -64,11 +66,88 @@ def test_get_with_credentials_in_query_is_405_before_anything_else() -> None:
         parse_token_request(req)
 
 
-@pytest.mark.parametrize("query", [b"client_secret=s3cret", b"x=1", b"a", b"="])
-def test_any_query_string_refused(query: bytes) -> None:
+@pytest.mark.parametrize("name", sorted(OAUTH_PARAMETERS))
+def test_every_oauth_parameter_in_the_query_is_refused(name: str) -> None:
+    with pytest.raises(InvalidRequest) as exc:
+        parse_token_request(http_request(GOOD, query=f"{name}=x".encode()))
+    refused(exc, "query_parameters", "parameters must be sent in the request body")
+
+
+def test_the_names_the_endpoint_reads_are_all_forbidden_in_the_query() -> None:
+    read = {"grant_type", "client_id", "client_secret", "client_assertion", "client_assertion_type", "scope",
+            "resource", "claims"}
+    assert read <= OAUTH_PARAMETERS
+    assert read | set(MAX_VALUE) <= OAUTH_PARAMETERS
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        b"client_secret=s3cret",
+        b"client-request-id=1&client_secret=s3cret",  # behind an allowed one
+        b"client_secret",  # a bare name
+        b"client_secret=",  # an empty value
+        b"CLIENT_SECRET=x", b"Client_Secret=x", b"GRANT_TYPE=client_credentials", b"Scope=x",
+        b"client%5Fsecret=x", b"client%5fsecret=x", b"%63%6C%69%65%6E%74%5F%73%65%63%72%65%74=x",
+        b"client%255Fsecret=x",  # encoded twice: a proxy may decode once more than we do
+        b"client%25255Fsecret=x",  # three times
+        b"client_secret%00=x", b"client_secret%00junk=x",  # C strings end at NUL
+        b"client_secret[]=x", b"client_secret%5B%5D=x", b"client_secret[0]=x",  # PHP-style arrays
+        b"+client_secret=x", b"client_secret+=x", b"%20client_secret%20=x", b"%09client_secret=x",
+        b"client+secret=x", b"client%20secret=x", b"client.secret=x",  # PHP turns space and . into _
+        b"client_%C5%BFecret=x",  # U+017F LATIN SMALL LETTER LONG S case-folds to s
+        b"%EF%BD%83lient_secret=x",  # fullwidth c: NFKC
+        b"x=1;client_secret=x",  # `;` as a separator
+        b"?client_secret=x", b"%3Fclient_secret=x", b"x=1&? client_secret=x",  # URLSearchParams drops a leading ?
+        b"client_secret=a&client_secret=b",  # repeated
+        b"client-request-id=a&client-request-id=b&client_id=abc",
+        b"resource=api%3A%2F%2Fx", b"client_assertion_type=urn", b"password=p", b"refresh_token=r",
+    ],
+)
+def test_oauth_parameter_in_query_refused_however_spelled(query: bytes) -> None:
     with pytest.raises(InvalidRequest) as exc:
         parse_token_request(http_request(GOOD, query=query))
     refused(exc, "query_parameters", "parameters must be sent in the request body")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        b"client-request-id=2b3c6c5c-61a5-4a31-9a44-0b7a4b3a6a0e",  # MSAL Node
+        b"client-request-id=2b3c&x-client-SKU=msal.js.node&x-client-VER=3.8.1&x-client-OS=linux&x-client-CPU=x64",
+        b"x=1", b"a", b"=", b"&", b"a&&b", b"x-ms-lib-capability=retry-after, h429",
+        b"client-request-id=a&client-request-id=b",  # repeated, but not ours to judge
+        b"client_secretx=1", b"my_client_secret=1", b"client=secret", b"scopes=1", b"client_ids=1",
+        b"note=client_secret%3Dx",  # a value is never read as a name
+        b"x=%ff%zz", b"x=%",  # nor decoded
+        b"client%2Drequest%2Did=1",
+    ],
+)
+def test_query_without_oauth_parameters_is_ignored(query: bytes) -> None:
+    assert parse_token_request(http_request(GOOD, query=query)).params == GOOD
+
+
+@pytest.mark.parametrize("query", [b"client%zz=1", b"client%=1", b"x%ff=1", b"%C3=1", b"client\xc3\xa9=1",
+                                   b"client%2525252525Fsecret=x", b"client%25zz=1"])
+def test_query_with_an_undecodable_name_is_refused(query: bytes) -> None:
+    with pytest.raises(InvalidRequest) as exc:
+        parse_token_request(http_request(GOOD, query=query))
+    refused(exc, "query_malformed", "malformed query string")
+
+
+def test_query_over_the_cap_is_refused() -> None:
+    query = b"x=" + b"a" * (MAX_QUERY - 2)
+    assert parse_token_request(http_request(GOOD, query=query)).params == GOOD
+    with pytest.raises(InvalidRequest) as exc:
+        parse_token_request(http_request(GOOD, query=query + b"a"))
+    refused(exc, "query_too_long", "query string too long")
+
+
+def test_query_refusal_never_echoes_the_value() -> None:
+    secret = "kls_canary_in_the_url"
+    with pytest.raises(InvalidRequest) as exc:
+        parse_token_request(http_request(GOOD, query=f"client-request-id=1&client_secret={secret}".encode()))
+    assert secret not in str(exc.value.body()) + exc.value.detail + str(exc.value)
 
 
 @pytest.mark.parametrize(

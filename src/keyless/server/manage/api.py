@@ -11,7 +11,7 @@ import uuid
 from http import HTTPStatus
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -23,29 +23,15 @@ from keyless.oauth.keyring import key_states
 from keyless.server.context import ServerContext
 from keyless.server.manage import federation as federation_api
 from keyless.server.manage import schemas as s
-from keyless.server.manage.auth import AuthProblem, Caller, authenticate
+from keyless.server.manage.auth import AuthProblem, Caller
+from keyless.server.manage.deps import PREFIX, Admin, Reader, context_of
+from keyless.server.manage.hosts_api import router as hosts_router
 from keyless.server.manage.problems import problem
 from keyless.server.manage.strict_json import StrictJsonRoute
+from keyless.server.manage.vault_api import router as vault_router
 from keyless.vault.errors import VaultError
 
-PREFIX = "/{tenant}/manage/v1"
-
-
-def _ctx(request: Request) -> ServerContext:
-    ctx: ServerContext = request.app.state.ctx
-    return ctx
-
-
-async def reader(request: Request, tenant: str) -> Caller:
-    return await authenticate(_ctx(request), request, tenant, write=False)
-
-
-async def admin(request: Request, tenant: str) -> Caller:
-    return await authenticate(_ctx(request), request, tenant, write=True)
-
-
-Reader = Annotated[Caller, Depends(reader)]
-Admin = Annotated[Caller, Depends(admin)]
+_ctx = context_of
 router = APIRouter(prefix=PREFIX, route_class=StrictJsonRoute)
 
 
@@ -272,10 +258,6 @@ def create_management_app() -> FastAPI:
         redoc_url=None,
     )
     app.include_router(router)
-    # These routers import this module's dependencies (Reader, Admin), hence imported here.
-    from keyless.server.manage.hosts_api import router as hosts_router
-    from keyless.server.manage.vault_api import router as vault_router
-
     app.include_router(vault_router)
     app.include_router(hosts_router)
     app.include_router(federation_api.router)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from keyless.directory.errors import Invalid
-from keyless.directory.federation import FederationService, Owner
+from keyless.directory.federation import FederationService
+from keyless.domain.credentials import Owner
 from keyless.domain.federation import (
     DEFAULT_ALGORITHMS,
     DEFAULT_MAX_TOKEN_LIFETIME,
@@ -29,18 +30,13 @@ from keyless.oauth.client_auth import federated
 from keyless.oauth.client_auth.private_key_jwt import MAX_ASSERTION
 from keyless.oauth.federation import rules
 from keyless.oauth.federation.issuers import IssuerKeys
-from keyless.server.context import ServerContext
-from keyless.server.manage.auth import Caller, authenticate
+from keyless.server.manage.auth import Caller
+from keyless.server.manage.deps import PREFIX, Admin, Reader, context_of
 from keyless.server.manage.schemas import Strict
 from keyless.server.manage.strict_json import StrictJsonRoute
 
-PREFIX = "/{tenant}/manage/v1"
 router = APIRouter(prefix=PREFIX, route_class=StrictJsonRoute)
-
-
-def _ctx(request: Request) -> ServerContext:
-    ctx: ServerContext = request.app.state.ctx
-    return ctx
+_ctx = context_of
 
 
 def _service(request: Request) -> FederationService:
@@ -49,16 +45,6 @@ def _service(request: Request) -> FederationService:
     return service
 
 
-async def _reader(request: Request, tenant: str) -> Caller:
-    return await authenticate(_ctx(request), request, tenant, write=False)
-
-
-async def _admin(request: Request, tenant: str) -> Caller:
-    return await authenticate(_ctx(request), request, tenant, write=True)
-
-
-Reader = Annotated[Caller, Depends(_reader)]
-Admin = Annotated[Caller, Depends(_admin)]
 OwnerPath = Annotated[Literal["applications", "identities"], Path()]
 
 

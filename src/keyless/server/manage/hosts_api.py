@@ -5,20 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from keyless.directory.hosts import DEFAULT_JOIN_TTL, HostService
 from keyless.domain.identities import Host, ManagedIdentity, WorkloadBinding
 from keyless.server.context import ServerContext
-from keyless.server.manage.api import PREFIX, admin, reader
-from keyless.server.manage.auth import Caller
+from keyless.server.manage.deps import PREFIX, Admin, Reader
 from keyless.server.manage.schemas import Strict
 from keyless.server.manage.strict_json import StrictJsonRoute
 
-Reader = Annotated[Caller, Depends(reader)]
-Admin = Annotated[Caller, Depends(admin)]
 router = APIRouter(prefix=PREFIX, route_class=StrictJsonRoute)
 
 

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Header, Query, Request, Response
 
 from keyless.server.context import ServerContext
 from keyless.server.manage import vault_schemas as vs
-from keyless.server.manage.api import PREFIX, Admin, Reader
 from keyless.server.manage.auth import Caller
+from keyless.server.manage.deps import PREFIX, Admin, Reader
 from keyless.server.manage.strict_json import StrictJsonRoute
 from keyless.server.vault.resource import ensure_vault_resource
 from keyless.vault import model as m

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from keyless.directory.cache import CachedDirectory, TtlCache
+from keyless.cache import TtlCache
+from keyless.store.cache import CachedDirectory
 from tests.unit.oauth.fakes import World, make_world
 
 

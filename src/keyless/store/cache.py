@@ -1,9 +1,10 @@
-"""A short-lived per-process cache in front of the directory's hot reads.
+"""Short-lived per-process caches in front of the token path's hot reads (directory, federated
+credentials): adapters over the store's readers, kept beside them.
 
 The token endpoint must not pay a database round trip per request (DESIGN.md §7). Entries live a
 few seconds (`ttl`), negative answers included (bounded, so a spray of random client ids cannot grow
-memory), and every write through `DirectoryService` in this process clears the cache at once. Other
-replicas see a change within twice `ttl` (an expired entry may be served once more while it
+memory), and every write through the directory services in this process clears the cache at
+once. Other replicas see a change within twice `ttl` (an expired entry may be served once more while it
 refreshes; see `keyless.cache`).
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 
 from keyless.cache import TtlCache
 from keyless.clock import Clock
+from keyless.domain.federation import FederatedCredential, FederationReader, OwnerType
 from keyless.domain.model import Application, ClientRecord, SigningKey, Tenant
 from keyless.domain.ports import DirectoryReader
 
@@ -59,3 +61,31 @@ class CachedDirectory:
 
     async def signing_keys(self, tenant_id: str) -> Sequence[SigningKey]:
         return await self._reader.signing_keys(tenant_id)  # the KeyRing caches these itself
+
+
+class CachedFederationReader:
+    """The token endpoint's view of federated credentials: a few seconds' cache per owner, cleared on
+    every change in this process (as `CachedDirectory` does for clients)."""
+
+    def __init__(self, reader: FederationReader, clock: Clock, ttl: float = 5.0) -> None:
+        self._reader = reader
+        self._cache: TtlCache[Sequence[FederatedCredential]] = TtlCache(clock, ttl)
+        self._audiences: TtlCache[frozenset[str]] = TtlCache(clock, ttl)
+
+    def invalidate(self) -> None:
+        self._cache.clear()
+        self._audiences.clear()
+
+    async def identity_token_audiences(self, tenant_id: str, owner_type: OwnerType, owner_id: str) -> frozenset[str]:
+        return await self._audiences.get(
+            (tenant_id, owner_type, owner_id),
+            lambda: self._reader.identity_token_audiences(tenant_id, owner_type, owner_id),
+        )
+
+    async def federated_credentials(
+        self, tenant_id: str, owner_type: OwnerType, owner_id: str
+    ) -> Sequence[FederatedCredential]:
+        return await self._cache.get(
+            (tenant_id, owner_type, owner_id),
+            lambda: self._reader.federated_credentials(tenant_id, owner_type, owner_id),
+        )

@@ -1,0 +1,195 @@
+"""Credential use cases (`keyless.domain.credentials`): the inventory of every credential of every
+owner kind; an application's client secrets and certificates, within the tenant's lifetime limits
+and the per-application counts (nobody may revoke their own last credential); and the certificates
+the local CA issues, for applications and for hosts (agent enrollment and renewal go through
+`issue_host_certificate`). Managed identities hold none of their own: their hosts authenticate for
+them (`directory.hosts`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from keyless.clock import Clock
+from keyless.crypto import secrets as secret_format
+from keyless.crypto.ca import IssuedCert, issue_client_certificate
+from keyless.crypto.certificates import CertificateRejected, load_certificate
+from keyless.crypto.secrets import SecretHasher
+from keyless.directory.applications import ApplicationService
+from keyless.directory.base import UseCases, _nothing
+from keyless.directory.errors import Conflict, Invalid, NotFound
+from keyless.directory.tenants import HARD_MAX_SECRET_LIFETIME
+from keyless.domain.credentials import Credential, CredentialStore, Owner
+from keyless.domain.identities import Host, HostCertificate
+from keyless.domain.model import Application, ClientCertificate, ClientSecret, Tenant
+from keyless.ids import new_guid
+
+MAX_SECRETS_PER_APP = 10
+MAX_CERTIFICATES_PER_APP = 10
+
+
+class CredentialService(UseCases):
+    def __init__(self, store: CredentialStore, apps: ApplicationService, clock: Clock, hasher: SecretHasher,
+                 on_change: Callable[[], None] = _nothing) -> None:
+        super().__init__(clock, on_change)
+        self._store = store
+        self._apps = apps
+        self._hasher = hasher
+
+    async def inventory(self, tenant: Tenant, *, owner: Owner | None = None,
+                        expiring_within: float | None = None) -> Sequence[Credential]:
+        """Every unrevoked credential of the tenant (or of one owner), of every kind and owner kind;
+        with `expiring_within`, only the active ones that expire within that many seconds."""
+        found = await self._store.credentials(tenant.id, owner)
+        if expiring_within is None:
+            return found
+        now = self._clock.now()
+        return [c for c in found if c.expires_within(now, expiring_within)]
+
+    def issue_host_certificate(self, ca: IssuedCert, csr: bytes, host: Host,
+                               days: int) -> tuple[HostCertificate, bytes]:
+        """A certificate from the local CA for the key in `csr`, made on the host (the server never
+        sees the private key); the caller records it with the enrollment or renewal it belongs to."""
+        now = self._clock.now()
+        try:
+            pem = issue_client_certificate(ca, csr, common_name=f"host:{host.name}", now=now, days=days,
+                                           max_days=days)
+            info = load_certificate(pem)
+        except CertificateRejected as exc:
+            raise Invalid(exc.code, exc.message) from None
+        cert = HostCertificate(
+            id=new_guid(), host_id=host.id, x5t=info.x5t, x5t_s256=info.x5t_s256, der=info.der,
+            subject=info.subject[:512], key_type=info.key_type, key_size=info.key_size,
+            not_before=info.not_before, not_after=info.not_after, created_at=now,
+        )
+        return cert, pem
+
+    @staticmethod
+    def _credential_holder(app: Application) -> Application:
+        """Managed identities hold no credential: their hosts authenticate for them."""
+        if app.managed_resource_id is not None:
+            raise Conflict("managed_identity", "a managed identity has no secrets or certificates of its own")
+        return app
+
+    async def add_secret(
+        self, tenant: Tenant, client_id: str, *, actor: str, expires_in: int | None = None,
+        display_name: str = "",
+    ) -> tuple[ClientSecret, str]:
+        """Returns the stored record and the plaintext, which exists only in this return value."""
+        app = self._credential_holder(await self._apps.application(tenant, client_id))
+        lifetime = tenant.default_secret_lifetime if expires_in is None else expires_in
+        if not 60 <= lifetime <= min(tenant.max_secret_lifetime, HARD_MAX_SECRET_LIFETIME):
+            raise Invalid("invalid_secret_lifetime",
+                          f"secret lifetime must be between 1 minute and {tenant.max_secret_lifetime // 86400} days")
+        live = [s for s in await self._store.list_secrets(tenant.id, client_id) if s.usable_at(self._clock.now())]
+        if len(live) >= MAX_SECRETS_PER_APP:
+            raise Conflict("too_many_secrets", f"at most {MAX_SECRETS_PER_APP} live secrets; revoke one first")
+        plaintext = secret_format.new_client_secret()
+        now = self._clock.now()
+        record = ClientSecret(
+            id=new_guid(), client_id=app.client_id, hint=secret_format.hint(plaintext),
+            digest=self._hasher.digest(plaintext), pepper_id=self._hasher.pepper_id, created_at=now,
+            expires_at=now + lifetime, display_name=display_name[:256],
+        )
+        await self._store.add_secret(
+            tenant.id, record,
+            self._audit(tenant.id, actor, "secret.add", "application", client_id, secret_id=record.id,
+                        hint=record.hint, expires_at=record.expires_at),
+        )
+        self._on_change()
+        return record, plaintext
+
+    async def list_secrets(self, tenant: Tenant, client_id: str) -> Sequence[ClientSecret]:
+        await self._apps.application(tenant, client_id)
+        return await self._store.list_secrets(tenant.id, client_id)
+
+    async def revoke_secret(self, tenant: Tenant, client_id: str, secret_id: str, *, actor: str) -> None:
+        if client_id == actor:
+            live: list[object] = [s for s in await self._store.list_secrets(tenant.id, client_id)
+                                  if s.usable_at(self._clock.now()) and s.id != secret_id]
+            live += [c for c in await self._store.list_certificates(tenant.id, client_id)
+                     if c.valid_at(self._clock.now())]
+            if not live:
+                raise Conflict("would_lock_out", "this is the caller's last live secret: add another one first")
+        ok = await self._store.revoke_secret(
+            tenant.id, client_id, secret_id,
+            self._audit(tenant.id, actor, "secret.revoke", "application", client_id, secret_id=secret_id),
+        )
+        if not ok:
+            raise NotFound("secret_not_found", "no such live secret on this application")
+        self._on_change()
+
+    # -- certificates ------------------------------------------------------------------------------
+    async def add_certificate(
+        self, tenant: Tenant, client_id: str, data: bytes, *, actor: str, display_name: str = "",
+        issued_by_ca: bool = False,
+    ) -> ClientCertificate:
+        """Register a certificate (never a key: uploads holding one are refused, B27 key policy)."""
+        app = self._credential_holder(await self._apps.application(tenant, client_id))
+        now = self._clock.now()
+        try:
+            info = load_certificate(data, now=now)
+        except CertificateRejected as exc:
+            raise Invalid(exc.code, exc.message) from None
+        if info.not_after - info.not_before > tenant.max_certificate_lifetime:
+            raise Invalid("certificate_lifetime_too_long",
+                          f"the tenant allows certificates valid for at most "
+                          f"{tenant.max_certificate_lifetime // 86400} days")
+        live = await self._store.list_certificates(tenant.id, client_id)
+        if any(c.x5t_s256 == info.x5t_s256 for c in live):
+            raise Conflict("certificate_exists", "this certificate is already registered on the application")
+        if len(live) >= MAX_CERTIFICATES_PER_APP:
+            raise Conflict("too_many_certificates",
+                           f"at most {MAX_CERTIFICATES_PER_APP} certificates per application; revoke one first")
+        cert = ClientCertificate(
+            id=new_guid(), client_id=app.client_id, x5t=info.x5t, x5t_s256=info.x5t_s256, der=info.der,
+            subject=info.subject[:512], key_type=info.key_type, key_size=info.key_size,
+            not_before=info.not_before, not_after=info.not_after, created_at=now, display_name=display_name[:256],
+        )
+        await self._store.add_certificate(
+            tenant.id, cert,
+            self._audit(tenant.id, actor, "certificate.add", "application", client_id, certificate_id=cert.id,
+                        x5t_s256=cert.x5t_s256, not_after=cert.not_after, key_type=cert.key_type,
+                        key_size=cert.key_size, issued_by_ca=issued_by_ca),
+        )
+        self._on_change()
+        return cert
+
+    async def issue_certificate(
+        self, tenant: Tenant, client_id: str, csr: bytes, *, actor: str, ca: IssuedCert, days: int = 90,
+        display_name: str = "",
+    ) -> tuple[ClientCertificate, bytes]:
+        """Sign a CSR with the local CA for this application and register the result. The requester
+        made the key pair; the CA decides the subject, lifetime and extensions."""
+        app = await self._apps.application(tenant, client_id)
+        max_days = max(1, tenant.max_certificate_lifetime // 86400)
+        if not 1 <= days <= max_days:
+            raise Invalid("invalid_certificate_lifetime", f"days must be between 1 and {max_days}")
+        try:
+            pem = issue_client_certificate(ca, csr, common_name=app.display_name[:64] or app.client_id,
+                                           now=self._clock.now(), days=days, max_days=max_days)
+        except CertificateRejected as exc:
+            raise Invalid(exc.code, exc.message) from None
+        cert = await self.add_certificate(tenant, client_id, pem, actor=actor, display_name=display_name,
+                                          issued_by_ca=True)
+        return cert, pem
+
+    async def list_certificates(self, tenant: Tenant, client_id: str) -> Sequence[ClientCertificate]:
+        await self._apps.application(tenant, client_id)
+        return await self._store.list_certificates(tenant.id, client_id)
+
+    async def revoke_certificate(self, tenant: Tenant, client_id: str, certificate_id: str, *, actor: str) -> None:
+        if client_id == actor:
+            live = [c for c in await self._store.list_certificates(tenant.id, client_id)
+                    if c.valid_at(self._clock.now()) and c.id != certificate_id]
+            secrets = [s for s in await self._store.list_secrets(tenant.id, client_id)
+                       if s.usable_at(self._clock.now())]
+            if not live and not secrets:
+                raise Conflict("would_lock_out", "this is the caller's last credential: add another one first")
+        ok = await self._store.revoke_certificate(
+            tenant.id, client_id, certificate_id,
+            self._audit(tenant.id, actor, "certificate.revoke", "application", client_id,
+                        certificate_id=certificate_id),
+        )
+        if not ok:
+            raise NotFound("certificate_not_found", "no such certificate on this application")
+        self._on_change()

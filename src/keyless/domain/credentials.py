@@ -1,0 +1,122 @@
+"""One credential model for every owner kind.
+
+A credential is what a principal authenticates with: a client **secret**, a **certificate** (the
+key stays with the owner), or a **federated** identity credential (another issuer's token stands
+for the principal, docs/federation.md). Its owner is an application, a managed identity, or a
+host (a host's certificate authenticates for every identity the host may act for,
+`keyless.domain.identities`). Whatever the kind, a credential has the same lifetime (created, not
+before, expires), last use and state, so an inventory, a policy or an expiry rule is written once
+against `Credential` and applies to every kind and owner alike.
+
+The kind-specific records (`ClientSecret`, `ClientCertificate`, `HostCertificate`,
+`FederatedCredential`) carry what authentication itself needs (a keyed hash, a DER certificate, a
+subject rule); `Credential` is their common view, built by `credential_of`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from keyless.domain.federation import FederatedCredential
+from keyless.domain.identities import HostCertificate
+from keyless.domain.model import AuditEvent, ClientCertificate, ClientSecret
+
+OwnerKind = Literal["application", "identity", "host"]
+CredentialKind = Literal["secret", "certificate", "federated"]
+CredentialState = Literal["active", "not_yet_valid", "expired", "revoked"]
+OWNER_KINDS: tuple[OwnerKind, ...] = ("application", "identity", "host")
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who a credential belongs to: an application or a managed identity (by client id), or a host
+    (by host id)."""
+
+    kind: OwnerKind
+    id: str
+
+
+@dataclass(frozen=True)
+class Credential:
+    """The common view of any credential: never holds secret material (a secret's hint at most)."""
+
+    id: str
+    kind: CredentialKind
+    owner: Owner
+    display_name: str
+    created_at: float
+    expires_at: float | None = None  # None: no expiry of its own (a federated credential)
+    not_before: float | None = None
+    last_used_at: float | None = None
+    revoked_at: float | None = None
+    # What an admin recognises it by: a secret's hint, a certificate's x5t#S256, a federated
+    # credential's issuer and subject.
+    label: str = ""
+
+    def state(self, now: float) -> CredentialState:
+        if self.revoked_at is not None and self.revoked_at <= now:
+            return "revoked"
+        if self.not_before is not None and now < self.not_before:
+            return "not_yet_valid"
+        if self.expires_at is not None and now >= self.expires_at:
+            return "expired"
+        return "active"
+
+    def expires_within(self, now: float, seconds: float) -> bool:
+        """Active now and expiring in the next `seconds` (what an expiry notice looks for)."""
+        return self.state(now) == "active" and self.expires_at is not None and self.expires_at - now <= seconds
+
+
+def credential_of(
+    record: ClientSecret | ClientCertificate | HostCertificate | FederatedCredential, *,
+    owner_kind: OwnerKind = "application", revoked_at: float | None = None,
+) -> Credential:
+    """The common view of a kind-specific record. `owner_kind` tells an identity's client id from an
+    application's (a host certificate and a federated credential know their owner kind)."""
+    if isinstance(record, ClientSecret):
+        return Credential(
+            id=record.id, kind="secret", owner=Owner(owner_kind, record.client_id), display_name=record.display_name,
+            created_at=record.created_at, expires_at=record.expires_at, last_used_at=record.last_used_at,
+            revoked_at=revoked_at, label=record.hint,
+        )
+    if isinstance(record, ClientCertificate):
+        return Credential(
+            id=record.id, kind="certificate", owner=Owner(owner_kind, record.client_id),
+            display_name=record.display_name, created_at=record.created_at, expires_at=record.not_after,
+            not_before=record.not_before, last_used_at=record.last_used_at, revoked_at=revoked_at,
+            label=record.x5t_s256,
+        )
+    if isinstance(record, HostCertificate):
+        return Credential(
+            id=record.id, kind="certificate", owner=Owner("host", record.host_id), display_name="host certificate",
+            created_at=record.created_at, expires_at=record.not_after, not_before=record.not_before,
+            revoked_at=revoked_at, label=record.x5t_s256,
+        )
+    return Credential(
+        id=record.id, kind="federated", owner=Owner(record.owner_type, record.owner_id), display_name=record.name,
+        created_at=record.created_at, label=f"{record.issuer} {record.subject}",
+    )
+
+
+class CredentialStore(Protocol):
+    """The credentials of every owner: an application's secrets and certificates are written here;
+    a host's certificates with its enrollment and renewal (`HostStore`), federated credentials by
+    `FederationStore`; all are read back as one inventory (`credentials`)."""
+
+    async def credentials(self, tenant_id: str, owner: Owner | None = None) -> Sequence[Credential]:
+        """Every unrevoked credential of the tenant (or of one owner), of every kind, oldest first."""
+        ...
+
+    async def list_secrets(self, tenant_id: str, client_id: str) -> Sequence[ClientSecret]: ...
+    async def add_secret(self, tenant_id: str, secret: ClientSecret, audit: AuditEvent) -> None: ...
+    async def revoke_secret(self, tenant_id: str, client_id: str, secret_id: str, audit: AuditEvent) -> bool: ...
+    async def mark_secrets_used(self, last_used: Mapping[str, float]) -> None: ...
+
+    async def list_certificates(self, tenant_id: str, client_id: str) -> Sequence[ClientCertificate]: ...
+    async def add_certificate(self, tenant_id: str, certificate: ClientCertificate, audit: AuditEvent) -> None: ...
+    async def revoke_certificate(
+        self, tenant_id: str, client_id: str, certificate_id: str, audit: AuditEvent
+    ) -> bool: ...
+    async def mark_certificates_used(self, last_used: Mapping[str, float]) -> None: ...

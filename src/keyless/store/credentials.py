@@ -1,0 +1,241 @@
+"""Credentials on SQLAlchemy Core (`keyless.domain.credentials.CredentialStore`): the module that
+reads and writes the `client_secrets` and `certificates` tables, for every owner kind (only the
+cascade of an application's deletion, in `store.applications`, touches them elsewhere). It answers
+the token endpoint's client lookup (an application's live credentials and, for a managed identity,
+the certificates of the hosts entitled to act for it right now), the inventory across owners, and
+records a host's certificates inside the host store's enrollment and renewal transactions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from sqlalchemy import Row, and_, delete, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from keyless.domain.credentials import Credential, Owner, credential_of
+from keyless.domain.identities import HostCertificate
+from keyless.domain.model import AuditEvent, ClientCertificate, ClientRecord, ClientSecret
+from keyless.store import tables as t
+from keyless.store.applications import load_application
+from keyless.store.base import SqlRepository
+
+
+def secret_of(row: Row[Any]) -> ClientSecret:
+    return ClientSecret(
+        id=row.id, client_id=row.client_id, hint=row.hint, digest=bytes(row.digest), pepper_id=row.pepper_id,
+        created_at=row.created_at, expires_at=row.expires_at, last_used_at=row.last_used_at,
+        display_name=row.display_name,
+    )
+
+
+def certificate_of(row: Row[Any]) -> ClientCertificate:
+    return ClientCertificate(
+        id=row.id, client_id=row.owner_id, x5t=row.x5t, x5t_s256=row.x5t_s256, der=bytes(row.der),
+        subject=row.subject, key_type=row.key_type, key_size=row.key_size, not_before=row.not_before,
+        not_after=row.not_after, created_at=row.created_at, last_used_at=row.last_used_at,
+        display_name=row.display_name,
+    )
+
+
+def host_certificate_of(row: Row[Any]) -> HostCertificate:
+    return HostCertificate(
+        id=row.id, host_id=row.owner_id, x5t=row.x5t, x5t_s256=row.x5t_s256, der=bytes(row.der),
+        subject=row.subject, key_type=row.key_type, key_size=row.key_size, not_before=row.not_before,
+        not_after=row.not_after, created_at=row.created_at,
+    )
+
+
+async def entitled_certificates(conn: AsyncConnection, client_id: str) -> tuple[ClientCertificate, ...]:
+    """The certificates of every host that may act for the managed identity `client_id` right now:
+    its own host (system-assigned) and the hosts it is assigned to (user-assigned). Called by the
+    token endpoint's client lookup, so the entitlement is checked on every request."""
+    c = t.certificates
+    assigned = select(t.identity_assignments.c.host_id).where(t.identity_assignments.c.identity_client_id == client_id)
+    owning = select(t.hosts.c.id).where(t.hosts.c.system_client_id == client_id)
+    rows = (await conn.execute(select(c).where(
+        c.c.owner_kind == "host", or_(c.c.owner_id.in_(assigned), c.c.owner_id.in_(owning)), c.c.revoked_at.is_(None)
+    ))).all()
+    return tuple(host_certificate_of(r).as_credential(client_id) for r in rows)
+
+
+def _of_host(host_id: str) -> Any:
+    c = t.certificates
+    return and_(c.c.owner_kind == "host", c.c.owner_id == host_id)
+
+
+async def insert_host_certificate(conn: AsyncConnection, cert: HostCertificate) -> None:
+    """Record a host's certificate in the caller's transaction (its enrollment or renewal)."""
+    await conn.execute(
+        insert(t.certificates).values(
+            id=cert.id, owner_kind="host", owner_id=cert.host_id, x5t=cert.x5t, x5t_s256=cert.x5t_s256,
+            der=cert.der, subject=cert.subject, key_type=cert.key_type, key_size=cert.key_size,
+            not_before=cert.not_before, not_after=cert.not_after, created_at=cert.created_at, display_name="",
+            last_used_at=None, revoked_at=None,
+        )
+    )
+
+
+async def drop_host_certificates(conn: AsyncConnection, host_id: str, *, keep: str | None = None) -> None:
+    """Delete a host's certificates (but `keep`) in the caller's transaction: a renewal keeps the one
+    that signed it, a removal keeps none."""
+    c = t.certificates
+    where = _of_host(host_id) if keep is None else and_(_of_host(host_id), c.c.id != keep)
+    await conn.execute(delete(c).where(where))
+
+
+async def read_host_certificates(conn: AsyncConnection, host_id: str) -> list[HostCertificate]:
+    c = t.certificates
+    rows = (await conn.execute(select(c).where(_of_host(host_id)).order_by(c.c.created_at))).all()
+    return [host_certificate_of(r) for r in rows]
+
+
+def _owned_by(tenant_id: str, client_id: str) -> Any:
+    return select(t.applications.c.client_id).where(
+        t.applications.c.client_id == client_id, t.applications.c.tenant_id == tenant_id
+    )
+
+
+def of_application(client_id: str) -> Any:
+    """The certificate rows an application owns (of every state)."""
+    c = t.certificates
+    return and_(c.c.owner_kind == "application", c.c.owner_id == client_id)
+
+
+def _app_owner_kind(row: Row[Any]) -> Literal["application", "identity"]:
+    return "application" if row.managed_resource_id is None else "identity"
+
+
+async def _inventory(conn: AsyncConnection, tenant_id: str, owner_id: str | None) -> list[Credential]:
+    """Every unrevoked credential of the tenant (of one owner id, when given), of every kind."""
+    apps, cs, c, fc = t.applications, t.client_secrets, t.certificates, t.federated_credentials
+    q_secrets = (select(cs, apps.c.managed_resource_id).join(apps, apps.c.client_id == cs.c.client_id)
+                 .where(apps.c.tenant_id == tenant_id, cs.c.revoked_at.is_(None)))
+    q_app_certs = (select(c, apps.c.managed_resource_id).join(apps, apps.c.client_id == c.c.owner_id)
+                   .where(c.c.owner_kind == "application", apps.c.tenant_id == tenant_id, c.c.revoked_at.is_(None)))
+    q_host_certs = (select(c).join(t.hosts, t.hosts.c.id == c.c.owner_id)
+                    .where(c.c.owner_kind == "host", t.hosts.c.tenant_id == tenant_id, c.c.revoked_at.is_(None)))
+    q_federated = select(fc).where(fc.c.tenant_id == tenant_id)
+    if owner_id is not None:
+        q_secrets = q_secrets.where(cs.c.client_id == owner_id)
+        q_app_certs = q_app_certs.where(c.c.owner_id == owner_id)
+        q_host_certs = q_host_certs.where(c.c.owner_id == owner_id)
+        q_federated = q_federated.where(fc.c.owner_id == owner_id)
+    found = [credential_of(secret_of(r), owner_kind=_app_owner_kind(r)) for r in (await conn.execute(q_secrets))]
+    found += [credential_of(certificate_of(r), owner_kind=_app_owner_kind(r))
+              for r in (await conn.execute(q_app_certs))]
+    found += [credential_of(host_certificate_of(r)) for r in (await conn.execute(q_host_certs))]
+    found += [
+        Credential(id=r.id, kind="federated", owner=Owner(r.owner_type, r.owner_id), display_name=r.name,
+                   created_at=r.created_at, label=f"{r.issuer} {r.subject}")
+        for r in (await conn.execute(q_federated))
+    ]
+    return found
+
+
+class SqlCredentialStore(SqlRepository):
+    async def credentials(self, tenant_id: str, owner: Owner | None = None) -> Sequence[Credential]:
+        async with self.engine.connect() as conn:
+            found = await _inventory(conn, tenant_id, owner.id if owner is not None else None)
+        if owner is not None:
+            found = [x for x in found if x.owner == owner]
+        return sorted(found, key=lambda x: (x.created_at, x.id))
+
+    async def get_client(self, tenant_id: str, client_id: str) -> ClientRecord | None:
+        cc = t.certificates
+        async with self.engine.connect() as conn:
+            app = await load_application(conn, tenant_id, client_id)
+            if app is None:
+                return None
+            rows = (await conn.execute(
+                select(t.client_secrets).where(
+                    t.client_secrets.c.client_id == client_id, t.client_secrets.c.revoked_at.is_(None)
+                )
+            )).all()
+            cert_rows = (await conn.execute(
+                select(cc).where(of_application(client_id), cc.c.revoked_at.is_(None))
+            )).all()
+            certificates = tuple(certificate_of(r) for r in cert_rows)
+            if app.managed_resource_id is not None:
+                certificates += await entitled_certificates(conn, client_id)
+        return ClientRecord(app=app, secrets=tuple(secret_of(r) for r in rows), certificates=certificates)
+
+    # -- secrets -----------------------------------------------------------------------------------
+    async def list_secrets(self, tenant_id: str, client_id: str) -> Sequence[ClientSecret]:
+        cs = t.client_secrets
+        q = (
+            select(cs)
+            .select_from(cs.join(t.applications))
+            .where(t.applications.c.tenant_id == tenant_id, cs.c.client_id == client_id, cs.c.revoked_at.is_(None))
+            .order_by(cs.c.created_at)
+        )
+        async with self.engine.connect() as conn:
+            return [secret_of(r) for r in (await conn.execute(q)).all()]
+
+    async def add_secret(self, tenant_id: str, secret: ClientSecret, audit: AuditEvent) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(t.client_secrets).values(
+                    id=secret.id, client_id=secret.client_id, hint=secret.hint, digest=secret.digest,
+                    pepper_id=secret.pepper_id, display_name=secret.display_name, created_at=secret.created_at,
+                    expires_at=secret.expires_at, last_used_at=None, revoked_at=None,
+                )
+            )
+            await self._audit(conn, audit)
+
+    async def _revoke(self, table: Any, owner: Any, tenant_id: str, client_id: str, row_id: str,
+                      audit: AuditEvent) -> bool:
+        async with self.engine.begin() as conn:
+            res = await conn.execute(
+                update(table)
+                .where(table.c.id == row_id, owner.in_(_owned_by(tenant_id, client_id)), table.c.revoked_at.is_(None))
+                .values(revoked_at=audit.time)
+            )
+            if res.rowcount != 1:
+                await conn.rollback()
+                return False
+            await self._audit(conn, audit)
+        return True
+
+    async def revoke_secret(self, tenant_id: str, client_id: str, secret_id: str, audit: AuditEvent) -> bool:
+        cs = t.client_secrets
+        return await self._revoke(cs, cs.c.client_id, tenant_id, client_id, secret_id, audit)
+
+    async def mark_secrets_used(self, last_used: Mapping[str, float]) -> None:
+        await self._mark_used(t.client_secrets, last_used)
+
+    # -- certificates ------------------------------------------------------------------------------
+    async def list_certificates(self, tenant_id: str, client_id: str) -> Sequence[ClientCertificate]:
+        cc = t.certificates
+        q = (
+            select(cc)
+            .select_from(cc.join(t.applications, t.applications.c.client_id == cc.c.owner_id))
+            .where(t.applications.c.tenant_id == tenant_id, of_application(client_id), cc.c.revoked_at.is_(None))
+            .order_by(cc.c.created_at)
+        )
+        async with self.engine.connect() as conn:
+            return [certificate_of(r) for r in (await conn.execute(q)).all()]
+
+    async def add_certificate(self, tenant_id: str, certificate: ClientCertificate, audit: AuditEvent) -> None:
+        cert = certificate
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(t.certificates).values(
+                    id=cert.id, owner_kind="application", owner_id=cert.client_id, x5t=cert.x5t,
+                    x5t_s256=cert.x5t_s256, der=cert.der,
+                    subject=cert.subject, key_type=cert.key_type, key_size=cert.key_size,
+                    not_before=cert.not_before, not_after=cert.not_after, display_name=cert.display_name,
+                    created_at=cert.created_at, last_used_at=None, revoked_at=None,
+                )
+            )
+            await self._audit(conn, audit)
+
+    async def revoke_certificate(
+        self, tenant_id: str, client_id: str, certificate_id: str, audit: AuditEvent
+    ) -> bool:
+        cc = t.certificates
+        return await self._revoke(cc, cc.c.owner_id, tenant_id, client_id, certificate_id, audit)
+
+    async def mark_certificates_used(self, last_used: Mapping[str, float]) -> None:
+        await self._mark_used(t.certificates, last_used)

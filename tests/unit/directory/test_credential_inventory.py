@@ -1,0 +1,104 @@
+"""One credential model across owner kinds (`keyless.domain.credentials`): the inventory returns
+secrets, certificates and federated credentials of applications, identities and hosts as
+`Credential`s with one lifetime and state, against a real SQLite store and a frozen clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from keyless.crypto.ca import create_ca
+from keyless.crypto.certificates import (
+    certificate_signing_request,
+    generate_client_key,
+    self_signed_certificate,
+)
+from keyless.directory.errors import Invalid
+from keyless.directory.federation import FederationService
+from keyless.directory.hosts import HostService
+from keyless.domain.credentials import Credential, Owner
+from keyless.store.federation import SqlFederationStore
+from keyless.store.hosts import SqlHostStore
+from tests.unit.directory.conftest import START, Env
+
+ISSUER = "https://issuer.example.test"
+
+
+def _hosts(env: Env) -> tuple[HostService, SqlHostStore]:
+    store = SqlHostStore(env.store.engine, env.store)
+    return HostService(store, env.clock, env.hasher, credentials=env.service.credentials), store
+
+
+@pytest.mark.parametrize(
+    ("revoked_at", "not_before", "expires_at", "state"),
+    [(None, None, None, "active"), (START - 1, None, START + 10, "revoked"), (START + 1, None, None, "active"),
+     (None, START + 1, START + 10, "not_yet_valid"), (None, None, START, "expired"),
+     (None, START, START + 1, "active")],
+)
+def test_state_is_one_rule_for_every_kind(revoked_at: float | None, not_before: float | None,
+                                          expires_at: float | None, state: str) -> None:
+    for kind in ("secret", "certificate", "federated"):
+        c = Credential(id="x", kind=kind, owner=Owner("host", "h"), display_name="", created_at=START - 10,
+                       expires_at=expires_at, not_before=not_before, revoked_at=revoked_at)
+        assert c.state(START) == state
+
+
+def test_expires_within_counts_only_active_credentials() -> None:
+    soon = Credential(id="a", kind="secret", owner=Owner("application", "c"), display_name="", created_at=0,
+                      expires_at=START + 3600)
+    assert soon.expires_within(START, 3600) and not soon.expires_within(START, 3599)
+    assert not Credential(id="f", kind="federated", owner=Owner("identity", "i"), display_name="",
+                          created_at=0).expires_within(START, 10**9)
+    assert not Credential(id="e", kind="secret", owner=Owner("application", "c"), display_name="", created_at=0,
+                          expires_at=START).expires_within(START, 3600)
+
+
+async def test_inventory_spans_every_kind_and_owner_kind(env: Env) -> None:
+    svc = env.service
+    app = await svc.create_application(env.tenant, "worker", actor="t")
+    secret, plaintext = await svc.add_secret(env.tenant, app.client_id, actor="t", expires_in=86400)
+    pem = self_signed_certificate(generate_client_key("p256"), "worker", now=START, days=30)
+    cert = await svc.add_certificate(env.tenant, app.client_id, pem, actor="t")
+    hosts, host_store = _hosts(env)
+    host, _, token = await hosts.add_host(env.tenant, "web1", actor="t")
+    enrolled = await hosts.enroll(env.tenant, token, certificate_signing_request(generate_client_key("p256"), "a"),
+                                  ca=create_ca("test CA", now=START), days=7)
+    identity = await hosts.create_identity(env.tenant, "billing", actor="t")
+    federation = FederationService(SqlFederationStore(env.store.engine), env.store, env.clock,
+                                   identities=host_store)
+    owner = await federation.identity(env.tenant, "billing")
+    fed = await federation.add(env.tenant, owner, actor="t", name="prod", issuer=ISSUER, subject="repo:x")
+
+    found = {c.id: c for c in await svc.credentials.inventory(env.tenant)}
+    assert set(found) == {secret.id, cert.id, enrolled.certificate.id, fed.id}
+    assert (found[secret.id].kind, found[secret.id].owner) == ("secret", Owner("application", app.client_id))
+    assert found[secret.id].label == secret.hint and plaintext not in repr(found[secret.id])
+    assert (found[secret.id].expires_at, found[secret.id].state(START)) == (START + 86400, "active")
+    assert (found[cert.id].kind, found[cert.id].owner, found[cert.id].label) == (
+        "certificate", Owner("application", app.client_id), cert.x5t_s256)
+    host_cert = found[enrolled.certificate.id]
+    assert (host_cert.kind, host_cert.owner, host_cert.expires_at) == (
+        "certificate", Owner("host", host.id), enrolled.certificate.not_after)
+    assert (found[fed.id].kind, found[fed.id].owner, found[fed.id].expires_at) == (
+        "federated", Owner("identity", identity.client_id), None)
+
+    only_host = await svc.credentials.inventory(env.tenant, owner=Owner("host", host.id))
+    assert [c.id for c in only_host] == [enrolled.certificate.id]
+    expiring = await svc.credentials.inventory(env.tenant, expiring_within=2 * 86400)
+    assert {c.id for c in expiring} == {secret.id}
+
+
+async def test_inventory_leaves_out_revoked_credentials(env: Env) -> None:
+    svc = env.service
+    app = await svc.create_application(env.tenant, "worker", actor="t")
+    keep, _ = await svc.add_secret(env.tenant, app.client_id, actor="t")
+    gone, _ = await svc.add_secret(env.tenant, app.client_id, actor="t")
+    await svc.revoke_secret(env.tenant, app.client_id, gone.id, actor="t")
+    assert [c.id for c in await svc.credentials.inventory(env.tenant)] == [keep.id]
+
+
+async def test_a_host_has_no_federated_credentials(env: Env) -> None:
+    federation = FederationService(SqlFederationStore(env.store.engine), env.store, env.clock)
+    with pytest.raises(Invalid) as refused:
+        await federation.credentials(env.tenant, Owner("host", "00000000-0000-0000-0000-000000000000"))
+    assert (refused.value.code, refused.value.message) == (
+        "invalid_owner", "only applications and managed identities have federated credentials")
