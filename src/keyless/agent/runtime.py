@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from keyless.agent import credential
 from keyless.agent.cache import TokenCache
@@ -35,24 +34,31 @@ from keyless.agent.state import IDENTITY_HEADER_FILE, StateDir
 from keyless.client.core import Token
 from keyless.clock import Clock, SystemClock
 from keyless.errors import ConfigurationError
+from keyless.listen import GuardedProtocol, guarded
 
 log = logging.getLogger("keyless.agent")
 
 
-class PeerProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP protocol, plus the kernel's peer credentials of Unix-socket callers in the
-    ASGI scope (`scope["extensions"]["keyless.peer"]`)."""
+class PeerProtocol(GuardedProtocol):
+    """uvicorn's HTTP protocol with the listener guard, plus the kernel's peer credentials of Unix-socket
+    callers in the ASGI scope (`scope["extensions"]["keyless.peer"]`)."""
 
     peer: Peer | None = None
     tcp_uid: int | None = None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        sock = transport.get_extra_info("socket")
+    def source_key(self) -> str:
+        """On the Unix socket each local user has its own connection cap (one user cannot fill it)."""
+        sock = self.transport.get_extra_info("socket")
         if sock is not None and sock.family == socket.AF_UNIX:
             self.peer = peer_of(sock)
-        elif self.client is not None and self.server is not None and self.server[1] is not None:
-            self.tcp_uid = tcp_peer_uid(self.client, (self.server[0], self.server[1]))  # once per connection
+            return f"uid:{self.peer.uid}" if self.peer is not None else "local"
+        return super().source_key()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        client, local = self.client, self.server
+        if self.admitted and self.peer is None and client is not None and local is not None and local[1] is not None:
+            self.tcp_uid = tcp_peer_uid(client, (local[0], local[1]))  # once per connection
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -257,9 +263,9 @@ class Agent:
         if not self._sockets:
             raise ConfigurationError("give --listen or --socket: the agent needs somewhere to listen")
         config = uvicorn.Config(
-            create_endpoints(self, self.clock.now), http=PeerProtocol, lifespan="off", access_log=False,
-            server_header=False, date_header=False, log_level="warning", timeout_keep_alive=30,
-            limit_concurrency=4096,
+            create_endpoints(self, self.clock.now), http=guarded(self.settings.limits, PeerProtocol), lifespan="off",
+            access_log=False, server_header=False, date_header=False, log_level="warning",
+            **self.settings.limits.uvicorn_options(),
         )
         self._server = uvicorn.Server(config)
         self._serving = asyncio.create_task(self._server.serve(sockets=self._sockets))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from keyless.errors import ConfigurationError
+from keyless.listen import ListenerLimits
 
 DEFAULT_PORT = 50342  # what Azure Arc's HIMDS uses locally; any free port works
 DEFAULT_STATE_DIR = Path("/var/lib/keyless-agent")
@@ -29,6 +30,8 @@ class AgentSettings:
     # After a renewal the previous key signs this long: server replicas cache a host's certificates
     # for up to twice their cache TTL (5 s by default).
     renewal_grace: float = 30.0
+    # Slow and idle clients on both listeners (docs/security.md).
+    limits: ListenerLimits = field(default_factory=ListenerLimits)
 
     def listen_address(self) -> tuple[str, int] | None:
         """The TCP listener, refusing anything but a loopback address (catalog F13, F09)."""

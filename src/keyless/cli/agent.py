@@ -37,6 +37,18 @@ def agent(
     rate: Annotated[float, typer.Option("--rate", help="Requests per second per caller (0: no limit).")] = 500.0,
     poll: Annotated[float, typer.Option(
         "--poll", help="Seconds between fetches of the host's identities (and of its removal).")] = 5.0,
+    header_timeout: Annotated[float, typer.Option(
+        "--header-timeout", envvar="KEYLESS_HEADER_TIMEOUT", help="Seconds a client has to send a request's head.")
+    ] = 10.0,
+    body_timeout: Annotated[float, typer.Option(
+        "--body-timeout", envvar="KEYLESS_BODY_TIMEOUT", help="Seconds a client has to send a request's body.")
+    ] = 30.0,
+    keep_alive: Annotated[float, typer.Option(
+        "--keep-alive", envvar="KEYLESS_KEEP_ALIVE_TIMEOUT", help="Idle seconds before a connection is closed.")
+    ] = 5.0,
+    max_per_source: Annotated[int, typer.Option(
+        "--max-per-source", envvar="KEYLESS_MAX_CONNECTIONS_PER_SOURCE",
+        help="Open connections per caller (TCP address, or uid on the socket).")] = 64,
     log_level: Annotated[str, typer.Option(
         "--log-level", help="debug (adds a line per request to the server), info, warning or error.")] = "info",
 ) -> None:
@@ -51,11 +63,14 @@ def agent(
 
     from keyless.agent.runtime import run
     from keyless.agent.settings import AgentSettings
+    from keyless.listen import ListenerLimits
 
+    limits = ListenerLimits(header_timeout=header_timeout, body_timeout=body_timeout,  # refuses bad values
+                            keep_alive_timeout=keep_alive, max_per_source=max_per_source)
     settings = AgentSettings(
         server=server, ca_file=str(ca) if ca else None, join_token=join_token, state_dir=state_dir,
         listen=None if listen == "none" else listen, socket=socket_path, allowed_hosts=tuple(allow_host or ()),
-        rate=rate, burst=max(1.0, 2 * rate), poll_interval=poll,
+        rate=rate, burst=max(1.0, 2 * rate), poll_interval=poll, limits=limits,
     )
     settings.listen_address()  # refuse a non-loopback address before anything else
     from keyless.jsonlog import configure_json

@@ -1,4 +1,5 @@
-"""Run the server over HTTPS with uvicorn: TLS 1.2 minimum, AEAD suites only (catalog A20, N01, N02)."""
+"""Run the server over HTTPS with uvicorn: TLS 1.2 minimum, AEAD suites only (catalog A20, N01, N02); slow
+and idle clients bounded by `keyless.listen` on both the server and the vault port."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import uvicorn
 
 from keyless.clock import Clock
 from keyless.errors import ConfigurationError
+from keyless.listen import guarded
 from keyless.server.app import create_app
 from keyless.server.context import ServerContext
 from keyless.server.datadir import DataDir, check_private, load_kek, tls_key_password
@@ -20,7 +22,6 @@ from keyless.server.logs import configure
 from keyless.server.settings import ServerSettings
 
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
-SHUTDOWN_GRACE_SECONDS = 5
 
 
 def tls_config(config: uvicorn.Config) -> None:
@@ -62,6 +63,7 @@ async def serve(settings: ServerSettings, *, clock: Clock | None = None,
     data = DataDir(settings.data_dir)
     kek = load_kek(data, allow_loose=settings.insecure_world_readable_files)
     check_private(data.tls_key, allow_loose=settings.insecure_world_readable_files)
+    limits = settings.listener_limits()  # slow and idle clients, on both ports (docs/security.md)
     ctx = await ServerContext.open(settings, clock=clock)
     config = uvicorn.Config(
         create_app(ctx),
@@ -75,13 +77,9 @@ async def serve(settings: ServerSettings, *, clock: Clock | None = None,
         server_header=False,
         proxy_headers=False,
         lifespan="on",
-        timeout_keep_alive=30,
-        # On shutdown an idle TLS connection whose peer does not read (a pooled client connection) would
-        # hold the close_notify exchange for the event loop's 30 s SSL shutdown timeout: give in-flight
-        # requests a few seconds, then close the rest, so Ctrl+C ends the server promptly (docs/cli.md).
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
-        limit_concurrency=2048,
+        http=guarded(limits),
         h11_max_incomplete_event_size=16 * 1024,
+        **limits.uvicorn_options(),
     )
     tls_config(config)
     server = uvicorn.Server(config)

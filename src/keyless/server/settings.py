@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from keyless.listen import ListenerLimits
 from keyless.oauth.ratelimit import Budget
 
 DOMAIN = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$"
@@ -63,9 +64,24 @@ class ServerSettings(BaseSettings):
     federation_key_refresh_interval: float = Field(
         default=60.0, ge=1, le=3600, description="at most one JWKS refresh per external issuer this often (E06)"
     )
+    header_timeout: float = Field(default=10.0, gt=0, le=3600, description="seconds to send a request's head")
+    body_timeout: float = Field(default=30.0, gt=0, le=3600, description="seconds to send a request's body")
+    keep_alive_timeout: float = Field(default=5.0, gt=0, le=3600, description="idle seconds between requests")
+    max_connections: int = Field(default=2000, ge=1, le=1_000_000, description="open connections, all sources")
+    max_connections_per_source: int = Field(default=64, ge=1, le=1_000_000, description="from one address")
+    max_idle_connections: int = Field(default=512, ge=1, le=1_000_000, description="idle keep-alive connections")
+    shutdown_timeout: float = Field(default=5.0, gt=0, le=3600, description="on SIGTERM, for requests in flight")
     insecure_world_readable_files: bool = Field(
         default=False, description="skip the 0600 check on key files (never in production)"
     )
+
+    def listener_limits(self) -> ListenerLimits:
+        return ListenerLimits(
+            header_timeout=self.header_timeout, body_timeout=self.body_timeout,
+            keep_alive_timeout=self.keep_alive_timeout, max_connections=self.max_connections,
+            max_per_source=self.max_connections_per_source, max_idle=self.max_idle_connections,
+            shutdown_timeout=self.shutdown_timeout,
+        )
 
     @property
     def vault_enabled(self) -> bool:

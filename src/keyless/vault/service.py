@@ -13,7 +13,7 @@ twice `cache_ttl`, the same promise the directory makes for grants and credentia
 
 from __future__ import annotations
 
-import json
+import contextlib
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -24,7 +24,7 @@ from keyless.clock import Clock
 from keyless.domain.model import AuditEvent
 from keyless.domain.ports import UniqueViolation
 from keyless.ids import new_guid
-from keyless.vault import envelope, names
+from keyless.vault import backup, envelope, names
 from keyless.vault import model as m
 from keyless.vault.access import Access
 from keyless.vault.errors import (
@@ -42,7 +42,6 @@ DEFAULT_PAGE = 25
 MAX_PAGE = 25
 REWRAP_BATCH = 500
 SEALED_CACHE = 4096
-BACKUP_FORMAT = 1
 
 
 def new_version_id() -> str:
@@ -414,34 +413,31 @@ class VaultService:
         versions = await self._store.all_versions(vault.id, key)
         if not versions:
             raise SecretNotFound(f"no secret named {key} in this vault")
-        entries = []
-        for s in versions:
-            value = envelope.open_value(await self._key(vault, s.key_id), s.wrapped_dek, s.ciphertext,
-                                        tenant_id=vault.tenant_id, vault_id=vault.id, name_key=key,
-                                        version=s.version.version)
-            a = s.version.attributes
-            entries.append({"version": s.version.version, "value": value.decode(), "enabled": a.enabled,
-                            "nbf": a.not_before, "exp": a.expires, "contentType": a.content_type, "tags": a.tags,
-                            "created": s.version.created_at, "updated": s.version.updated_at})
-        payload = json.dumps({"format": BACKUP_FORMAT, "name": versions[0].version.name, "versions": entries})
+        entries = [backup.entry(s, envelope.open_value(await self._key(vault, s.key_id), s.wrapped_dek,
+                                                       s.ciphertext, tenant_id=vault.tenant_id, vault_id=vault.id,
+                                                       name_key=key, version=s.version.version))
+                   for s in versions]
         self._read_audit(vault, who, "vault.secret.backup", key, versions=len(entries))
-        return envelope.seal_backup(self._kek, vault.tenant_id, payload.encode())
+        return envelope.seal_backup(self._kek, vault.tenant_id, backup.pack(vault, versions[0].version.name, entries))
 
     async def restore(self, vault: m.Vault, who: m.Principal, blob: str) -> m.SecretVersion:
+        """Into the vault the backup came from with Restore there; into another one only while the caller
+        also holds Backup and Get on the secret in its origin vault (`keyless.vault.backup`)."""
         if len(blob) > 4 * 1024 * 1024:
             raise TooLarge("the backup blob is too large")
-        try:
-            data = json.loads(envelope.open_backup(self._kek, vault.tenant_id, blob))
-            name = names.secret_name(data["name"])
-            entries = data["versions"]
-            if data.get("format") != BACKUP_FORMAT or not isinstance(entries, list) or not entries:
-                raise ValueError
-        except (ValueError, KeyError, TypeError):
-            raise BadParameter("the backup blob does not hold a secret") from None
+        contents = backup.unpack(envelope.open_backup(self._kek, vault.tenant_id, blob))
+        name = contents.name
         key = await self._require(vault, who, name, m.RESTORE)
+        if contents.origin_id != vault.id:
+            origin = None
+            with contextlib.suppress(VaultNotFound):  # a vault deleted since: nobody holds Backup there
+                origin = await self.find(contents.origin_name)
+            if (origin is None or origin.id != contents.origin_id
+                    or not (await self.access(origin, who)).roles_for(key) >= backup.ORIGIN_ROLES):
+                raise backup.ForeignBackup(backup.FOREIGN)
         keys = await self._load_keys(vault)
         sealed = []
-        for e in entries:
+        for e in contents.entries:
             attributes = m.SecretAttributes(enabled=bool(e["enabled"]), not_before=e["nbf"], expires=e["exp"],
                                             content_type=e["contentType"], tags=e["tags"])
             version = m.SecretVersion(name=name, version=_restored_version(e["version"]), attributes=attributes,
@@ -453,7 +449,7 @@ class VaultService:
                                           ciphertext=ciphertext))
         await self._store.restore(vault.id, name, sealed, self._audit(
             vault.tenant_id, who.client_id, "vault.secret.restore", "secret", key, vault=vault.name,
-            versions=len(sealed), principal=who.object_id))
+            versions=len(sealed), principal=who.object_id, origin=contents.origin_name))
         self._changed()
         return sealed[-1].version
 

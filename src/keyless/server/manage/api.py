@@ -28,11 +28,12 @@ from keyless.server.manage.auth import AuthProblem, Caller
 from keyless.server.manage.deps import PREFIX, Admin, Reader, context_of
 from keyless.server.manage.hosts_api import router as hosts_router
 from keyless.server.manage.problems import problem
+from keyless.server.manage.strict_json import StrictJsonRoute
 from keyless.server.manage.vault_api import router as vault_router
 from keyless.vault.errors import VaultError
 
 _ctx = context_of
-router = APIRouter(prefix=PREFIX)
+router = APIRouter(prefix=PREFIX, route_class=StrictJsonRoute)
 
 
 @router.get("/tenant", response_model=s.TenantOut, summary="Show the tenant's settings")

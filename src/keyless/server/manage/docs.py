@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from keyless.server.manage.access import PublicAccess
 from keyless.server.manage.problems import problem
+from keyless.server.manage.strict_json import StrictJsonRoute
 
 DOCS = "/manage/docs"
 ASSETS: dict[str, str] = {
@@ -93,4 +94,5 @@ async def asset(name: str) -> Response:
 def install(app: FastAPI) -> None:
     """Public pages (no token: the page itself holds nothing secret; calls it makes need one)."""
     for path, endpoint in ((DOCS, page), (f"{DOCS}/init.js", init_script), (DOCS + "/{name}", asset)):
-        app.add_api_route(path, endpoint, methods=["GET"], include_in_schema=False, dependencies=[PublicAccess])
+        app.router.add_api_route(path, endpoint, methods=["GET"], include_in_schema=False, dependencies=[PublicAccess],
+                                 route_class_override=StrictJsonRoute)

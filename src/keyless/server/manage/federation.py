@@ -33,8 +33,9 @@ from keyless.oauth.federation.issuers import IssuerKeys
 from keyless.server.manage.auth import Caller
 from keyless.server.manage.deps import PREFIX, Admin, Reader, context_of
 from keyless.server.manage.schemas import Strict
+from keyless.server.manage.strict_json import StrictJsonRoute
 
-router = APIRouter(prefix=PREFIX)
+router = APIRouter(prefix=PREFIX, route_class=StrictJsonRoute)
 _ctx = context_of
 
 

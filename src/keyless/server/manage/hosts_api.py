@@ -14,8 +14,9 @@ from keyless.domain.identities import Host, ManagedIdentity, WorkloadBinding
 from keyless.server.context import ServerContext
 from keyless.server.manage.deps import PREFIX, Admin, Reader
 from keyless.server.manage.schemas import Strict
+from keyless.server.manage.strict_json import StrictJsonRoute
 
-router = APIRouter(prefix=PREFIX)
+router = APIRouter(prefix=PREFIX, route_class=StrictJsonRoute)
 
 
 def hosts_of(request: Request) -> HostService:

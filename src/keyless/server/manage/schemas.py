@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from keyless.domain.model import (
@@ -191,7 +193,7 @@ class KeyOut(BaseModel):
 
 class KeyRotate(Strict):
     activate_in: int | None = Field(default=None, ge=0, le=7 * 86400)
-    alg: str | None = None
+    alg: Literal["RS256", "ES256"] | None = None  # anything else was a 500 (found by schemathesis)
 
 
 class SignInOut(BaseModel):

@@ -16,11 +16,12 @@ from keyless.server.context import ServerContext
 from keyless.server.manage import vault_schemas as vs
 from keyless.server.manage.auth import Caller
 from keyless.server.manage.deps import PREFIX, Admin, Reader, VaultData
+from keyless.server.manage.strict_json import StrictJsonRoute
 from keyless.server.vault.resource import ensure_vault_resource
 from keyless.vault import model as m
 from keyless.vault.model import SecretAttributes
 
-router = APIRouter(prefix=PREFIX + "/vaults", tags=["vault"])
+router = APIRouter(prefix=PREFIX + "/vaults", tags=["vault"], route_class=StrictJsonRoute)
 PageSize = Annotated[int | None, Query(ge=1, le=25)]
 PageToken = Annotated[str | None, Query(max_length=200)]
 IfMatch = Annotated[str | None, Header(max_length=64)]

@@ -1,0 +1,183 @@
+"""Slow and idle clients on every listener (server, vault port, agent TCP and Unix socket).
+
+uvicorn bounds only the idle time between requests (`timeout_keep_alive`): a client that sends one
+header line every few seconds keeps its connection forever, one source may open as many connections
+as the process allows (and past `limit_concurrency` every request, `/healthz` included, gets 503), and
+its graceful shutdown waits for TLS close_notify from clients that never send it (30 s per connection).
+`GuardedProtocol` is uvicorn's own httptools protocol plus what it lacks, in the layer that sees every
+byte: a deadline for the request head, another for the body, a count per source and in total, a bound
+on idle keep-alive connections (the oldest idle one makes room), and `abort()` (no TLS close
+handshake) whenever the server is the one ending a connection. docs/security.md ("Slow and idle
+clients") gives the numbers and why this guard was chosen over another server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from keyless.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class ListenerLimits:
+    """What one listening process allows its clients (seconds and counts)."""
+
+    header_timeout: float = 10.0  # from connect (or the first byte of a request) to the end of its head
+    body_timeout: float = 30.0  # from the end of the head to the end of the body
+    keep_alive_timeout: float = 5.0  # idle time between requests
+    max_connections: int = 2000  # open connections, all sources together
+    max_per_source: int = 64  # open connections from one address (one uid on a Unix socket)
+    max_idle: int = 512  # idle keep-alive connections; past it the oldest idle one is closed
+    shutdown_timeout: float = 5.0  # on SIGTERM: how long requests in flight may still finish
+
+    def __post_init__(self) -> None:
+        for name in ("header_timeout", "body_timeout", "keep_alive_timeout", "shutdown_timeout"):
+            if not 0 < getattr(self, name) <= 3600:
+                raise ConfigurationError(f"{name.replace('_', '-')} must be over 0 and at most 3600 seconds")
+        for name in ("max_connections", "max_per_source", "max_idle"):
+            if not 1 <= getattr(self, name) <= 1_000_000:
+                raise ConfigurationError(f"{name.replace('_', '-')} must be 1-1000000")
+
+    def uvicorn_options(self) -> dict[str, Any]:
+        """The `uvicorn.Config` options these limits set (the rest is `GuardedProtocol`)."""
+        return {"timeout_keep_alive": self.keep_alive_timeout, "timeout_graceful_shutdown": self.shutdown_timeout,
+                "limit_concurrency": self.max_connections + 64}
+
+
+class Guard:
+    """The connection counts one listening process shares between its connections."""
+
+    def __init__(self, limits: ListenerLimits) -> None:
+        self.limits = limits
+        self.per_source: dict[str, int] = {}
+        self.open = 0
+        self.idle: dict[GuardedProtocol, None] = {}  # insertion order: the oldest idle connection first
+        self.refused = 0
+        self.timed_out = 0
+
+    def admit(self, conn: GuardedProtocol, source: str) -> bool:
+        if self.per_source.get(source, 0) >= self.limits.max_per_source:
+            self.refused += 1
+            return False
+        if self.open >= self.limits.max_connections:
+            if not self.idle:
+                self.refused += 1
+                return False
+            next(iter(self.idle)).end()  # an idle keep-alive connection makes room for a new one
+        self.per_source[source] = self.per_source.get(source, 0) + 1
+        self.open += 1
+        return True
+
+    def release(self, source: str) -> None:
+        self.open -= 1
+        left = self.per_source[source] - 1
+        if left:
+            self.per_source[source] = left
+        else:
+            del self.per_source[source]
+
+    def now_idle(self, conn: GuardedProtocol) -> None:
+        self.idle[conn] = None
+        if len(self.idle) > self.limits.max_idle:
+            next(iter(self.idle)).end()
+
+    def busy(self, conn: GuardedProtocol) -> None:
+        self.idle.pop(conn, None)
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol with deadlines and counts; `guarded()` binds it to one `Guard`."""
+
+    guard: ClassVar[Guard]
+    _source: str | None = None
+    _deadline: asyncio.TimerHandle | None = None
+
+    def source_key(self) -> str:
+        """Whom the per-source cap counts: the peer address (a Unix socket's callers share one key
+        unless a subclass knows better)."""
+        return self.client[0] if self.client else "local"
+
+    @property
+    def admitted(self) -> bool:
+        """False once the connection was refused (over a cap) or has ended."""
+        return self._source is not None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        source = self.source_key()
+        if not self.guard.admit(self, source):
+            transport.abort()
+            return
+        self._source = source
+        self._arm(self.guard.limits.header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        if self._source is not None:
+            self.guard.busy(self)
+            self.guard.release(self._source)
+            self._source = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._source is None:
+            return  # refused at connect: the abort is under way
+        self.guard.busy(self)
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._deadline is None:  # a new request on a kept-alive connection: its head has a deadline too
+            self._arm(self.guard.limits.header_timeout)
+
+    def on_headers_complete(self) -> None:
+        self._arm(self.guard.limits.body_timeout)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.timeout_keep_alive_task is not None and self._source is not None:
+            self.guard.now_idle(self)
+
+    def timeout_keep_alive_handler(self) -> None:
+        self.end()
+
+    def shutdown(self) -> None:
+        """On SIGTERM an idle connection ends at once, without waiting for the client's close_notify."""
+        if self.cycle is None or self.cycle.response_complete:
+            self.end()
+        else:
+            super().shutdown()
+
+    def end(self) -> None:
+        """Close from the server's side now: no TLS close handshake a silent client could stall."""
+        self._disarm()
+        self.guard.busy(self)
+        self.transport.abort()
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        self.guard.timed_out += 1
+        self.end()
+
+
+def guarded(limits: ListenerLimits, base: type[GuardedProtocol] = GuardedProtocol) -> type[GuardedProtocol]:
+    """A protocol class for one `uvicorn.Config(http=...)`: every connection it accepts shares one `Guard`."""
+    return type(base.__name__, (base,), {"guard": Guard(limits)})
