@@ -95,6 +95,30 @@ def test_default_vault_by_ip_needs_only_verify_challenge_resource_off(server: Ru
     assert client.get_secret(name).value == "by-ip"
 
 
+def test_a_named_vault_by_ip_under_vaults_path(server: RunningServer, admin: Admin) -> None:
+    """`https://127.0.0.1:PORT/vaults/{name}` reaches that vault, not the default one, where no name
+    resolves (glibc without RFC 6761 `.localhost`); ids keep the host-name form the client parses."""
+    vault = new_vault(admin)
+    user = new_user(admin, vault, ("Secrets.Officer",))
+    url = f"https://127.0.0.1:{server.vault_port}/vaults/{vault}"
+    client = SecretClient(url, _credential(server, user), connection_verify=server.ca,
+                          verify_challenge_resource=False)
+    made = client.set_secret("by-path", "v1")
+    assert made.properties.vault_url == f"https://{vault}.vault.localhost:{server.vault_port}"
+    for i in range(3):
+        client.set_secret(f"page-{i}", "x")
+    names = [p.name for p in client.list_properties_of_secrets(max_page_size=2)]  # nextLink keeps the path
+    assert names == ["by-path", "page-0", "page-1", "page-2"]
+    assert client.get_secret("by-path").value == "v1"
+    assert _by_name(server, vault, _credential(server, user)).get_secret("by-path").value == "v1"  # same vault
+    client.begin_delete_secret("by-path").result()
+    assert [d.name for d in client.list_deleted_secrets()] == ["by-path"]
+    unknown = SecretClient(f"https://127.0.0.1:{server.vault_port}/vaults/no-such-vault", _credential(server, user),
+                           connection_verify=server.ca, verify_challenge_resource=False)
+    with pytest.raises(ResourceNotFoundError):
+        unknown.get_secret("by-path")
+
+
 def test_certificate_credential(server: RunningServer, admin: Admin, tmp_path: object) -> None:
     from pathlib import Path
 

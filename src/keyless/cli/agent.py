@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from keyless.cli.common import Output, OutputOpt, emit, fail, when
+from keyless.cli.common import Output, OutputOpt, emit, fail, usage, when
 
 DEFAULT_STATE = Path("/var/lib/keyless-agent")
 DEFAULT_LISTEN = "127.0.0.1:50342"
@@ -76,7 +76,7 @@ def agent(
     from keyless.jsonlog import configure_json
 
     if log_level not in {"debug", "info", "warning", "error"}:
-        fail("--log-level must be debug, info, warning or error")
+        usage("--log-level must be debug, info, warning or error")
     configure_json(log_level)
     try:
         import uvloop
@@ -92,7 +92,7 @@ def agent(
 def status(
     listen: Annotated[str, typer.Option("--listen", help="The agent's HOST:PORT.")] = DEFAULT_LISTEN,
     socket_path: Annotated[Path | None, typer.Option("--socket", help="Ask over this Unix socket instead.")] = None,
-    output: OutputOpt = Output.table,
+    output: OutputOpt = Output.json,
 ) -> None:
     """Show the running agent's state: ok, degraded (server unreachable, serving cached tokens) or
     revoked (the host was removed); its host, certificate expiry and cached tokens.

@@ -153,7 +153,7 @@ def delete(
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    output: OutputOpt = Output.json,
 ) -> None:
     """Delete an application with its secrets, roles and grants. Cannot be undone.
 

@@ -24,6 +24,7 @@ from keyless.cli.common import (
     client,
     emit,
     fail,
+    usage,
     when,
 )
 from keyless.crypto.certificates import CertificateRejected, load_certificate
@@ -118,7 +119,7 @@ def new(
     Example: keyless cert new orders-worker --out ./secrets --key rsa2048 --days 180
     """
     if key_kind not in ("rsa2048", "p256", "ed25519"):
-        fail("--key must be rsa2048, p256 or ed25519")
+        usage("--key must be rsa2048, p256 or ed25519")
     kind = cast(ClientKeyKind, key_kind)
     if out.exists() and not out.is_dir():
         fail(f"--out: {out} is not a directory")
@@ -215,7 +216,7 @@ def revoke(
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    output: OutputOpt = Output.json,
 ) -> None:
     """Revoke a certificate at once: assertions signed with its key are no longer accepted.
 

@@ -51,8 +51,17 @@ class CliError(Exception):
     """Printed as one line on stderr; the command exits 1."""
 
 
+class UsageError(CliError):
+    """A usage mistake or a malformed value (`--expires-in banana`): one line, exit 2, as the option
+    parser answers an unknown option (docs/cli.md)."""
+
+
 def fail(message: str) -> NoReturn:
     raise CliError(message)
+
+
+def usage(message: str) -> NoReturn:
+    raise UsageError(message)
 
 
 @dataclass
@@ -265,10 +274,13 @@ def client(data_dir: Path, server: str | None, ca: Path | None) -> ManagementCli
 
 
 def emit(data: Any, output: Output, columns: Sequence[str] | None = None,
-         formatters: Mapping[str, Callable[[Any], str]] | None = None) -> None:
-    """JSON for scripts; a table (lists) or key/value lines (objects) for people."""
+         formatters: Mapping[str, Callable[[Any], str]] | None = None, *, times: bool = True) -> None:
+    """JSON for scripts (instants in ISO 8601 UTC unless `times` is off); a table (lists) or
+    key/value lines (objects) for people."""
     if output is Output.json:
-        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+        from keyless.cli.times import iso_times
+
+        sys.stdout.write(json.dumps(iso_times(data) if times else data, indent=2, default=str) + "\n")
         return
     from rich.console import Console
     from rich.table import Table
@@ -321,7 +333,7 @@ def seconds(value: str, option: str) -> int:
     try:
         return duration(value)
     except Invalid as exc:
-        fail(f"{option}: {exc.message}")
+        usage(f"{option}: {exc.message}")
 
 
 def when(value: Any) -> str:
@@ -338,4 +350,4 @@ def errors_as_lines() -> Iterator[None]:
         yield
     except CliError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(2 if isinstance(exc, UsageError) else 1) from None

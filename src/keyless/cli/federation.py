@@ -23,6 +23,7 @@ from keyless.cli.common import (
     emit,
     fail,
     seconds,
+    usage,
     when,
 )
 
@@ -49,7 +50,7 @@ def _one_of(app_ref: str | None, identity: str | None) -> None:
     if app_ref is None and identity is None:
         _usage("Missing argument 'APP' (or --identity IDENTITY).")
     if app_ref is not None and identity is not None:
-        fail("give exactly one of APP or --identity")
+        usage("give exactly one of APP or --identity")
 
 
 def _owner(api: ManagementClient, app_ref: str | None, identity: str | None) -> tuple[str, str, str]:
@@ -77,7 +78,7 @@ def _claims(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name or not value:
-            fail(f"--claim {pair!r}: write NAME=VALUE, e.g. repository_owner=acme")
+            usage(f"--claim {pair!r}: write NAME=VALUE, e.g. repository_owner=acme")
         out[name] = value
     return out
 
@@ -115,7 +116,7 @@ def add(
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    output: OutputOpt = Output.json,
 ) -> None:
     """Trust an external issuer's tokens for one subject as this application's (or identity's) credential.
 
@@ -126,7 +127,7 @@ def add(
     --issuer https://oidc.prod-cluster.example --subject system:serviceaccount:prod:billing
     """
     if (subject is None) == (subject_pattern is None):
-        fail("give exactly one of --subject or --subject-pattern")
+        usage("give exactly one of --subject or --subject-pattern")
     body: dict[str, Any] = {
         "name": name, "issuer": issuer, "subject": subject if subject is not None else subject_pattern,
         "subject_is_pattern": subject_pattern is not None, "audiences": [audience],
@@ -179,7 +180,7 @@ def remove(
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    output: OutputOpt = Output.json,
 ) -> None:
     """Stop trusting a federated credential at once (within the server's few-second cache).
 

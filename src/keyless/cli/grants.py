@@ -91,7 +91,7 @@ def revoke(
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    output: OutputOpt = Output.json,
 ) -> None:
     """Revoke a grant: tokens issued from now on no longer carry the role.
 

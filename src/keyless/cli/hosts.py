@@ -33,7 +33,7 @@ def add(
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    output: OutputOpt = Output.json,
 ) -> None:
     """Add a host and its system-assigned identity; print a single-use join token for its agent.
 
@@ -61,7 +61,7 @@ def join_token(
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    output: OutputOpt = Output.json,
 ) -> None:
     """A new join token for a host that has not enrolled yet (the previous one stops working).
 
@@ -95,7 +95,7 @@ def show(
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    output: OutputOpt = Output.json,
 ) -> None:
     """Show a host with the identities it may act for and its certificates.
 
@@ -114,7 +114,7 @@ def remove(
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    output: OutputOpt = Output.json,
 ) -> None:
     """Remove a host and its system-assigned identity: its agent gets no new token from now on.
 

@@ -18,6 +18,7 @@ from keyless.cli.common import (
     client,
     emit,
     fail,
+    usage,
     when,
 )
 
@@ -37,7 +38,7 @@ def create(
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    output: OutputOpt = Output.json,
 ) -> None:
     """Create a user-assigned identity. Grant it roles with `keyless grant CLIENT_ID RESOURCE ROLE`.
 
@@ -60,7 +61,7 @@ def list_identities(
     Example: keyless identity list --kind user
     """
     if kind not in {None, "system", "user"}:
-        fail("--kind must be system or user")
+        usage("--kind must be system or user")
     rows = client(data_dir, server, ca).call("GET", "/identities", params={"kind": kind})
     emit(rows, output, columns=COLUMNS)
 
@@ -71,7 +72,7 @@ def delete(
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    output: OutputOpt = Output.json,
 ) -> None:
     """Delete a user-assigned identity (with its assignments, bindings and grants).
 
@@ -93,7 +94,7 @@ def assign(
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    output: OutputOpt = Output.json,
 ) -> None:
     """Let a host's agent get tokens for a user-assigned identity (or stop it, with --remove).
 
@@ -120,7 +121,7 @@ def bind(
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    output: OutputOpt = Output.json,
 ) -> None:
     """Let local callers on a host that match every given selector use the identity through the
     agent's Unix socket. Names are resolved on this machine; give numbers when it is not the host.
@@ -178,7 +179,7 @@ def unbind(
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    output: OutputOpt = Output.json,
 ) -> None:
     """Remove a workload binding.
 

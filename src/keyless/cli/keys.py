@@ -19,8 +19,8 @@ from keyless.cli.common import (
     ServerOpt,
     client,
     emit,
-    fail,
     seconds,
+    usage,
     when,
 )
 
@@ -78,7 +78,7 @@ def rotate(
     """
     delay = activation_delay(activate_in) if activate_in is not None else None
     if delay is not None and delay > 7 * 86400:
-        fail("--activate-in: at most 7 days")
+        usage("--activate-in: at most 7 days")
     key = client(data_dir, server, ca).call(
         "POST", "/keys/rotate", json_body={"activate_in": delay, "alg": alg.value if alg else None}
     )
@@ -94,7 +94,7 @@ def retire(
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    output: OutputOpt = Output.json,
 ) -> None:
     """Remove a key from the JWKS at once (after a compromise). Tokens it signed stop validating.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 from typer.exceptions import TyperException
@@ -24,7 +25,7 @@ from keyless.cli import (
     vault,
 )
 from keyless.cli.agent import app as agent_app
-from keyless.cli.common import CliError
+from keyless.cli.common import CliError, UsageError
 from keyless.cli.hosts import app as host_app
 from keyless.cli.identities import app as identity_app
 from keyless.errors import KeylessError
@@ -34,8 +35,27 @@ app = typer.Typer(
     help="Keyless: workload identity without shared secrets. Run `keyless up` to try it.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"keyless {version('keyless')}")
+        except PackageNotFoundError:  # a source tree on sys.path without installed metadata
+            typer.echo("keyless (version unknown: not installed)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Keyless: workload identity without shared secrets. Run `keyless up` to try it."""
 app.command("init")(server_cmds.init)
 app.command("serve")(server_cmds.serve)
 app.command("up")(up.up)
@@ -63,7 +83,7 @@ def main() -> None:
     """Run a command; every failure is one `error: …` line on stderr and a non-zero exit
     (1 for a failed operation, 2 for a usage mistake)."""
     try:
-        result = app(standalone_mode=False)
+        result = app(standalone_mode=False, prog_name="keyless")
     except typer.Abort:
         typer.echo("error: aborted", err=True)
         sys.exit(130)
@@ -71,6 +91,9 @@ def main() -> None:
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         typer.echo(f"error: {message} (see --help)", err=True)
         sys.exit(int(getattr(exc, "exit_code", 2)))
+    except UsageError as exc:  # a malformed value found after parsing (`--expires-in banana`)
+        typer.echo(f"error: {exc} (see --help)", err=True)
+        sys.exit(2)
     except (CliError, KeylessError) as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)

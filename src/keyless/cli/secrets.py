@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -20,6 +19,7 @@ from keyless.cli.common import (
     seconds,
     when,
 )
+from keyless.cli.times import iso_utc
 
 app = typer.Typer(help="Client secrets: add (shown once), list, revoke.", no_args_is_help=True)
 
@@ -29,10 +29,6 @@ ClientArg = Annotated[str, typer.Argument(
 
 LIST_COLUMNS = ("id", "hint", "display_name", "created_at", "expires_at", "last_used_at")
 HEADINGS = {"display_name": "name", "created_at": "created", "expires_at": "expires", "last_used_at": "last used"}
-
-
-def iso_utc(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(float(epoch), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @app.command("add")
@@ -99,7 +95,7 @@ def revoke(
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    output: OutputOpt = Output.json,
 ) -> None:
     """Revoke a secret at once: tokens can no longer be requested with it.
 

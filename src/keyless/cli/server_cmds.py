@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from keyless.cli.common import DEFAULT_DATA_DIR, DataDirOpt, Output, OutputOpt, emit, fail
+from keyless.cli.common import DEFAULT_DATA_DIR, DataDirOpt, Output, OutputOpt, emit, fail, usage
 
 SigningAlgOpt = Annotated[str, typer.Option("--signing-alg", help="Token signing algorithm: RS256 or ES256.")]
 DatabaseOpt = Annotated[
@@ -48,7 +48,7 @@ def init(
     server_url: Annotated[str | None, typer.Option(help="Public URL; default https://127.0.0.1:PORT.")] = None,
     signing_alg: SigningAlgOpt = "RS256",
     vault_domain: VaultDomainOpt = None,
-    output: OutputOpt = Output.table,
+    output: OutputOpt = Output.json,
 ) -> None:
     """Create a data directory: database at head, default tenant, signing key, local CA and TLS
     certificate, key-encryption key (0600) and the CLI's admin credential (0600).
@@ -60,7 +60,7 @@ def init(
     from keyless.server.init import initialize
 
     if signing_alg not in {"RS256", "ES256"}:
-        fail("--signing-alg must be RS256 or ES256")
+        usage("--signing-alg must be RS256 or ES256")
     url = server_url or f"https://127.0.0.1:{port}"
     result = asyncio.run(
         initialize(data_dir, database_url=database_url, server_url=url, signing_alg=signing_alg,

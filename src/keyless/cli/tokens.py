@@ -32,6 +32,7 @@ from keyless.cli.common import (
     problem_line,
     resolve,
     trust,
+    usage,
     when,
 )
 from keyless.jose.claims import numeric_date
@@ -110,18 +111,18 @@ def get(
     """
     if cert is not None or key is not None:
         if secret is not None:
-            fail("give either --secret or --cert/--key, not both")
+            usage("give either --secret or --cert/--key, not both")
         if cert is None or key is None:
-            fail("--cert needs --key (and --key needs --cert)")
+            usage("--cert needs --key (and --key needs --cert)")
         if basic:
-            fail("--basic applies to client secrets only")
+            usage("--basic applies to client secrets only")
         target = resolve(data_dir, server, ca)
         with httpx.Client(verify=trust(target.ca), timeout=30, follow_redirects=False) as http:
             resp = post_assertion_token(http, target, client_id, cert, key, scope,
                                         key_password=_key_password(key_password_env))
     else:
         if key_password_env is not None:
-            fail("--key-password-env applies to --key only")
+            usage("--key-password-env applies to --key only")
         credential = _secret(secret)
         target = resolve(data_dir, server, ca)
         resp = request_token(target, client_id, credential, scope, basic=basic)
@@ -175,7 +176,7 @@ def decode(
     claims = _b64url_json(parts[1], "payload")
     if output is Output.json:
         emit({"verified": False, "warning": "UNVERIFIED: signature, issuer and lifetime were not checked",
-              "header": header, "claims": claims}, output)
+              "header": header, "claims": claims}, output, times=False)  # claims as the token has them
         return
     typer.echo("UNVERIFIED token: signature, issuer and lifetime were not checked")
     typer.echo("header:")

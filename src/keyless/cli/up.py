@@ -144,10 +144,18 @@ def _program() -> str:
 
 
 def _show(data_dir: Path, port: int, settings: ServerSettings, started: list[subprocess.Popen[bytes]]) -> None:
+    target = resolve(data_dir, f"https://127.0.0.1:{port}", None)
+    with contextlib.closing(ManagementClient(target)) as api:
+        _show_with(api, data_dir, settings, started)
+
+
+def _show_with(api: ManagementClient, data_dir: Path, settings: ServerSettings,
+               started: list[subprocess.Popen[bytes]]) -> None:
+    """The demo through `api`, whose connections are closed afterwards: an idle pooled connection
+    to our own port would otherwise hold the server's shutdown."""
     from keyless.verify import TokenValidator
 
-    target = resolve(data_dir, f"https://127.0.0.1:{port}", None)
-    api = ManagementClient(target)
+    target = api.target
     demo, demo_secret = _demo(api, data_dir)
     resp = api.request_token(demo["client_id"], demo_secret, f"{DEMO_API}/.default")
     resp.raise_for_status()
@@ -209,8 +217,9 @@ def up(
 
     chosen = port or config_port(data_dir) or 8443
     if not (data_dir / "config.json").exists():
-        typer.echo(f"Initialising {data_dir} ...")
+        typer.echo(f"Initialising {data_dir} (database, signing key, local CA, TLS certificate) ...")
         asyncio.run(initialize(data_dir, server_url=f"https://127.0.0.1:{chosen}"))
+    typer.echo(f"Starting the server on https://127.0.0.1:{chosen} (vault on port {chosen + 2}) ...")
     config = json.loads((data_dir / "config.json").read_text())
     url = f"https://127.0.0.1:{chosen}"
     if config.get("server_url") != url:  # `up --port N` on an existing directory: the dev server moves
@@ -223,6 +232,8 @@ def up(
     started: list[subprocess.Popen[bytes]] = []
 
     def ready(_ctx: object) -> None:
+        typer.echo("Listening. Running the demo (applications, a token, a vault read, the example API) ...")
+
         def work() -> None:
             try:
                 _show(data_dir, chosen, settings, started)

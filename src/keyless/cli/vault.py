@@ -28,6 +28,7 @@ from keyless.cli.common import (
     emit,
     fail,
     seconds,
+    usage,
     when,
 )
 
@@ -206,7 +207,7 @@ def _tags(tag: list[str] | None) -> dict[str, str] | None:
     for item in tag:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            fail("--tag takes KEY=VALUE")
+            usage("--tag takes KEY=VALUE")
         out[key] = value
     return out
 
@@ -365,8 +366,7 @@ def secret_recover(vault: VaultArg, name: NameArg, data_dir: DataDirOpt = DEFAUL
 
     Example: keyless vault secret recover payments db-password
     """
-    emit(_api(data_dir, server, ca).call("POST", _path(vault, "deleted", name, "recover")), output,
-         formatters=TIMES)
+    emit(_api(data_dir, server, ca).call("POST", _path(vault, "deleted", name, "recover")), output, formatters=TIMES)
 
 
 @secret_app.command("purge")

@@ -135,10 +135,10 @@ def test_token_get_credential_options(sqlite_server: RunningServer, tmp_path: Pa
     cid = client["client_id"]
     only_cert = sqlite_server.cli("token", "get", cid, "--cert", created["certificate_path"], "--scope", scope,
                                   check=False)
-    assert only_cert.returncode == 1 and "--key" in one_error_line(only_cert.stderr)
+    assert only_cert.returncode == 2 and "--key" in one_error_line(only_cert.stderr)  # usage mistake
     both = sqlite_server.cli("token", "get", cid, "--secret", "x", "--cert", created["certificate_path"],
                              "--key", created["key_path"], "--scope", scope, check=False)
-    assert both.returncode == 1 and "either" in one_error_line(both.stderr)
+    assert both.returncode == 2 and "either" in one_error_line(both.stderr)
     other = tmp_path / "other.key"
     other.write_bytes(private_key_pem(generate_client_key("rsa2048")))
     wrong = sqlite_server.cli("token", "get", cid, "--cert", created["certificate_path"], "--key", str(other),

@@ -48,12 +48,13 @@ def test_add_refuses_bad_input_with_one_line(fed_server: RunningServer, app_id: 
     assert proc.stderr.strip() == "error: issuer must be an https URL (invalid_issuer)"
     proc = fed_server.cli("federation", "add", app_id, "--name", "x", "--issuer", "https://issuer.example.test",
                           check=False)
-    assert proc.returncode == 1
-    assert proc.stderr.strip() == "error: give exactly one of --subject or --subject-pattern"
+    assert proc.returncode == 2  # a usage mistake
+    assert proc.stderr.strip() == "error: give exactly one of --subject or --subject-pattern (see --help)"
     proc = fed_server.cli("federation", "add", app_id, "--name", "x", "--issuer", "https://issuer.example.test",
                           "--subject", SUBJECT, "--claim", "oops", check=False)
-    assert proc.returncode == 1
-    assert "NAME=VALUE" in proc.stderr
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("error: --claim 'oops': write NAME=VALUE, e.g. repository_owner=acme "
+                                   "(see --help)")
 
 
 def test_test_explains_the_match_and_the_mismatch(fed_server: RunningServer, app_id: str, issuer: ExternalIssuer,
@@ -165,7 +166,7 @@ def test_identity_add_list_test_lint_remove(fed_server: RunningServer, issuer: E
     assert proc.stdout.splitlines()[0] == "result: match - credential 'prod' matches"
     assert fed_server.cli_json("federation", "lint", "--identity", name) == []
     proc = fed_server.cli("federation", "list", identity["client_id"], "--identity", name, check=False)
-    assert (proc.returncode, proc.stderr.strip()) == (1, "error: give exactly one of APP or --identity")
+    assert (proc.returncode, proc.stderr.strip()) == (2, "error: give exactly one of APP or --identity (see --help)")
     for args in (("list",), ("remove", "--identity", name), ("outbound", "allow", "--identity", name)):
         assert fed_server.cli("federation", *args, check=False).returncode == 2  # a usage mistake, as before
     removed = fed_server.cli_json("federation", "remove", "--identity", name, "prod")

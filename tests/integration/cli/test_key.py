@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.integration.cli.helpers import one_error_line
+from tests.integration.cli.helpers import epoch, one_error_line
 from tests.support.server import RunningServer
 
 
@@ -29,7 +29,7 @@ def test_rotate_publishes_a_next_key_and_retire_removes_it(server: RunningServer
     before = time.time()
     new = server.cli_json("key", "rotate", "--activate-in", "10m", "--alg", "ES256")
     assert new["status"] == "next" and new["alg"] == "ES256"
-    assert before + 600 - 5 <= new["activates_at"] <= time.time() + 600 + 5
+    assert before + 600 - 5 <= epoch(new["activates_at"]) <= time.time() + 600 + 5
     assert new["kid"] in jwks_kids(server)  # published before it signs
 
     refused = server.cli("key", "retire", new["kid"], check=False, input="")
@@ -46,10 +46,10 @@ def test_rotate_publishes_a_next_key_and_retire_removes_it(server: RunningServer
 
 def test_bad_input_is_one_error_line(sqlite_server: RunningServer) -> None:
     bad_delay = sqlite_server.cli("key", "rotate", "--activate-in", "soon", check=False)
-    assert bad_delay.returncode == 1
+    assert bad_delay.returncode == 2  # a malformed value is a usage mistake (docs/cli.md)
     assert "--activate-in" in one_error_line(bad_delay.stderr)
     too_late = sqlite_server.cli("key", "rotate", "--activate-in", "8d", check=False)
-    assert too_late.returncode == 1
+    assert too_late.returncode == 2
     assert "--activate-in" in one_error_line(too_late.stderr)
     unknown = sqlite_server.cli("key", "retire", "no-such-kid", "--yes", check=False)
     assert unknown.returncode == 1

@@ -7,7 +7,7 @@ import json
 import uuid
 from pathlib import Path
 
-from tests.integration.cli.helpers import one_error_line
+from tests.integration.cli.helpers import epoch, one_error_line
 from tests.support.server import Admin, RunningServer
 from tests.support.vault import VaultHttp, new_user, vault_token
 
@@ -46,7 +46,7 @@ def test_secret_lifecycle_from_the_shell(server: RunningServer, tmp_path: Path) 
     server.cli("vault", "secret", "backup", vault, "db-password", "--file", str(backup))
     assert backup.stat().st_mode & 0o777 == 0o600 and "hunter2" not in backup.read_text()
     deleted = server.cli_json("vault", "secret", "delete", vault, "db-password")
-    assert deleted["scheduled_purge_at"] - deleted["deleted_at"] == 30 * 86400
+    assert epoch(deleted["scheduled_purge_at"]) - epoch(deleted["deleted_at"]) == 30 * 86400
     assert [d["name"] for d in server.cli_json("vault", "secret", "deleted", vault)] == ["db-password"]
     server.cli("vault", "secret", "recover", vault, "db-password")
     assert server.cli("vault", "secret", "get", vault, "db-password").stdout == payload.read_text()

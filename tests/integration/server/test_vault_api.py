@@ -91,6 +91,29 @@ def test_api_version_is_required(server: RunningServer, admin: Admin, vault: str
     assert resp.status_code == 400 and resp.json()["error"]["code"] == "BadParameter"
 
 
+@pytest.mark.parametrize(("path", "body"), [
+    ("/vaults/nosuchvault/secrets", {"error": {"code": "VaultNotFound", "message": "no such vault"}}),
+    ("/vaults/", {"error": {"code": "NotFound", "message": "no such operation"}}),
+    ("/vaults/x", {"error": {"code": "NotFound", "message": "no such operation"}}),
+])
+def test_vault_by_path_refuses_unknown_vaults_and_bare_prefixes(server: RunningServer, path: str,
+                                                                 body: dict[str, object]) -> None:
+    with VaultHttp(server, None) as kv:
+        resp = kv.request("GET", path)
+    assert resp.status_code == 404 and resp.json() == body
+
+
+def test_vault_by_path_ids_name_the_vault_and_links_keep_the_path(server: RunningServer, admin: Admin,
+                                                                  vault: str) -> None:
+    user = new_user(admin, vault)
+    with VaultHttp(server, None, vault_token(server, user)) as kv:
+        made = kv.request("PUT", f"/vaults/{vault}/secrets/one", json={"value": "v"}).json()
+        kv.request("PUT", f"/vaults/{vault}/secrets/two", json={"value": "v"})
+        page = kv.request("GET", f"/vaults/{vault}/secrets?maxresults=1").json()
+    assert made["id"].startswith(f"https://{vault}.vault.localhost:{server.vault_port}/secrets/one/")
+    assert page["nextLink"].startswith(f"https://127.0.0.1:{server.vault_port}/vaults/{vault}/secrets?")
+
+
 @pytest.mark.parametrize(("method", "path", "status", "code"), [
     ("POST", "/secrets/x", 405, "MethodNotAllowed"),
     ("GET", "/keys/x", 404, "NotFound"),

@@ -1,11 +1,10 @@
 """The Key Vault-compatible API (compat §5 and §7): one vault per host name or port, at the URL root.
 
-Order of checks on every request: which vault (the Host header), which route (raw path, G01), a
-declared body over the cap (413, before anything is read), the bearer token (401 with the challenge
-`azure-keyvault-secrets` needs), then the operation, whose grants are checked before any secret is
-looked up. Every response carries `Cache-Control: no-store` (G11); values appear only in the body of
-an explicit read, never in errors, logs or URLs (G07).
-"""
+Order of checks on every request: which vault (a `/vaults/{name}` path prefix, else the Host
+header), which route (raw path, G01), a declared body over the cap (413, before anything is read),
+the bearer token (401 with the challenge `azure-keyvault-secrets` needs), then the operation, whose
+grants are checked before any secret is looked up. Every response carries `Cache-Control: no-store`
+(G11); values appear only in the body of an explicit read, never in errors, logs or URLs (G07)."""
 
 from __future__ import annotations
 
@@ -34,6 +33,7 @@ MAX_RESTORE_BODY = 4 * 1024 * 1024
 _API_VERSION = re.compile(r"(\d{1,2}\.\d{1,2}|\d{4}-\d{2}-\d{2})(-preview(\.\d{1,2})?)?")
 _NO_STORE = {"cache-control": "no-store"}
 _MEDIA = "application/json; charset=utf-8"
+BY_PATH = "/vaults/"  # https://{any host}:{vault_port}/vaults/{name}/secrets/… (vault.md)
 
 Handler = Callable[["VaultApi", Request, m.Vault, str, m.Principal, Route], Awaitable[Response]]
 
@@ -63,6 +63,18 @@ class VaultApi:
         await response(scope, receive, send)
 
     # -- request pipeline --------------------------------------------------------------------------
+    def _by_path(self, request: Request, raw: str) -> tuple[str, str, str] | None:
+        """`/vaults/{name}/secrets/…` on any host: (vault name, rest of the path, URL base for
+        `nextLink`s), so a vault is reachable by IP address where no name resolves (vault.md). `id`s
+        keep the host-name form: the Azure client parses them as `https://host/secrets/name/version`."""
+        if not raw.startswith(BY_PATH):
+            return None
+        name, slash, rest = raw[len(BY_PATH):].partition("/")
+        if not name or not slash:
+            raise NoRoute(404)
+        host = request.headers.get("host", "").lower() or self._canonical.removeprefix("https://")
+        return name.lower(), "/" + rest, f"https://{host}{BY_PATH}{name}"
+
     def _address(self, request: Request) -> tuple[str, str]:
         """(vault name, URL base for `id`s and `nextLink`s) from the Host header."""
         host = request.headers.get("host", "").lower()
@@ -80,10 +92,15 @@ class VaultApi:
         who: m.Principal | None = None
         vault: m.Vault | None = None
         try:
-            name, base = self._address(request)
+            raw = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
+            by_path = self._by_path(request, raw)
+            if by_path is None:
+                name, base = self._address(request)
+            else:
+                name, raw, request.state.vault_links = by_path
+                base = self.ctx.settings.vault_url(name)
             vault = await self.ctx.vaults.find(name)
-            raw = request.scope.get("raw_path") or request.url.path.encode()
-            r = route(request.method, raw.decode("latin-1"))
+            r = route(request.method, raw)
             operation.append(r.action)
             declared = request.headers.get("content-length", "0")
             if not declared.isdigit() or int(declared) > (MAX_RESTORE_BODY if r.action == "restore" else MAX_BODY):
@@ -176,6 +193,7 @@ def _page_size(request: Request) -> int | None:
 def _next_link(request: Request, base: str, path: str, token: str | None) -> str | None:
     if token is None:
         return None
+    base = getattr(request.state, "vault_links", base)  # the path form keeps its own URLs for paging
     link = f"{base}{path}?api-version={request.query_params['api-version']}&$skiptoken={token}"
     size = request.query_params.get("maxresults")
     return link + (f"&maxresults={size}" if size else "")
