@@ -181,3 +181,18 @@ class GuardedProtocol(HttpToolsProtocol):
 def guarded(limits: ListenerLimits, base: type[GuardedProtocol] = GuardedProtocol) -> type[GuardedProtocol]:
     """A protocol class for one `uvicorn.Config(http=...)`: every connection it accepts shares one `Guard`."""
     return type(base.__name__, (base,), {"guard": Guard(limits)})
+
+
+def bound_tls_handshakes(loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+    """Give every TLS listener `loop` creates a handshake deadline of `seconds` (the header timeout):
+    a client that connects and never finishes its TLS handshake is otherwise held for the event
+    loop's default 60 s, and uvicorn has no setting for it. Plain listeners (the agent's) are left as
+    they are: the handshake timeout is meaningless without TLS."""
+    create_server = loop.create_server
+
+    async def with_deadline(*args: Any, **kwargs: Any) -> asyncio.AbstractServer:
+        if kwargs.get("ssl") is not None:
+            kwargs.setdefault("ssl_handshake_timeout", seconds)
+        return await create_server(*args, **kwargs)
+
+    loop.create_server = with_deadline  # type: ignore[method-assign,assignment]

@@ -107,6 +107,18 @@ def test_header_trickle_slowloris_is_closed_within_the_header_timeout(limited: R
     assert HEADER_TIMEOUT * 0.8 <= took <= HEADER_TIMEOUT + SLACK
 
 
+@pytest.mark.parametrize("which", ["server", "vault"])
+def test_tls_handshake_never_started_is_closed_within_the_header_timeout(limited: RunningServer, which: str) -> None:
+    """A client that connects and never sends its TLS ClientHello: without a deadline the event loop
+    would hold it for 60 s, outside every per-request limit."""
+    port = port_of(limited) if which == "server" else limited.vault_port
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        start = time.monotonic()
+        assert closed_by_peer(raw, 10 * HEADER_TIMEOUT), "the silent TLS client was still connected"
+        took = time.monotonic() - start
+    assert took <= HEADER_TIMEOUT + SLACK
+
+
 def test_header_trickle_after_a_kept_alive_request_is_closed_too(limited: RunningServer) -> None:
     with connect(limited, port_of(limited)) as sock:
         assert get(sock).startswith(b"HTTP/1.1 200")

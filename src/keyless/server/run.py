@@ -14,7 +14,7 @@ import uvicorn
 
 from keyless.clock import Clock
 from keyless.errors import ConfigurationError
-from keyless.listen import guarded
+from keyless.listen import bound_tls_handshakes, guarded
 from keyless.server.app import create_app
 from keyless.server.context import ServerContext
 from keyless.server.datadir import DataDir, check_private, load_kek, tls_key_password
@@ -82,6 +82,7 @@ async def serve(settings: ServerSettings, *, clock: Clock | None = None,
         **limits.uvicorn_options(),
     )
     tls_config(config)
+    bound_tls_handshakes(asyncio.get_running_loop(), limits.header_timeout)
     server = uvicorn.Server(config)
     sockets = [config.bind_socket()]
     if settings.vault_enabled:
