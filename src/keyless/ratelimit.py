@@ -81,13 +81,18 @@ class TokenBuckets:
     def full_after(self, key: Key) -> int:
         return self._seconds_until(key, self.capacity)
 
-    def take(self, key: Key) -> None:
+    def _bucket_or_full(self, key: Key) -> _Bucket:
+        """`key`'s bucket, made full (and the least recently used one forgotten past `max_keys`) if absent."""
         bucket = self._bucket(key)
         if bucket is None:
             bucket = _Bucket(tokens=self.capacity, updated=self._clock.now())
             self._buckets[key] = bucket
             if len(self._buckets) > self._max_keys:
                 self._buckets.popitem(last=False)
+        return bucket
+
+    def take(self, key: Key) -> None:
+        bucket = self._bucket_or_full(key)
         self._buckets.move_to_end(key)
         bucket.tokens = max(0.0, bucket.tokens - 1)
 
@@ -96,12 +101,7 @@ class TokenBuckets:
         ledger reports it (keyless.store.failures), so this process refuses as soon as any would."""
         if tokens >= self.capacity:
             return
-        bucket = self._bucket(key)
-        if bucket is None:
-            bucket = _Bucket(tokens=self.capacity, updated=self._clock.now())
-            self._buckets[key] = bucket
-            if len(self._buckets) > self._max_keys:
-                self._buckets.popitem(last=False)
+        bucket = self._bucket_or_full(key)
         bucket.tokens = max(0.0, min(bucket.tokens, tokens))
 
     def acquire(self, key: Key) -> int:

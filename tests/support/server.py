@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -208,6 +209,23 @@ def start_replica(first: RunningServer, tmp: Path, *extra: str) -> RunningServer
         stop_server(replica)
         raise
     return replica
+
+
+@contextlib.contextmanager
+def replicas_on_postgres(tmp: Path, env: dict[str, str] | None = None) -> Iterator[tuple[RunningServer, RunningServer]]:
+    """Two `keyless serve` replicas on one fresh PostgreSQL database (the scaled-out deployment of
+    docs/deployment.md); skipped, or under CI=true failed, where PostgreSQL does not answer."""
+    require_postgres()
+    with postgres_database() as url:
+        first = start_server(tmp, database_url=url, env=env)
+        try:
+            second = start_replica(first, tmp)
+            try:
+                yield first, second
+            finally:
+                stop_server(second)
+        finally:
+            stop_server(first)
 
 
 class Admin:

@@ -18,15 +18,7 @@ import httpx
 import pytest
 
 from tests.support.certs import AUTH_FAILED
-from tests.support.server import (
-    Admin,
-    RunningServer,
-    postgres_database,
-    require_postgres,
-    start_replica,
-    start_server,
-    stop_server,
-)
+from tests.support.server import Admin, RunningServer, replicas_on_postgres
 
 BOUND = 1.0
 # A small per-source failure budget that barely refills, to see it shared; the other budgets stay out of the way.
@@ -37,18 +29,8 @@ SHARED_ENV = {"KEYLESS_SOURCE_FAILURE_BURST": str(SOURCE_BURST), "KEYLESS_SOURCE
 
 @pytest.fixture(scope="module")
 def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, RunningServer]]:
-    require_postgres()
-    tmp_path = tmp_path_factory.mktemp("replicas")
-    with postgres_database() as url:
-        first = start_server(tmp_path, database_url=url, env=SHARED_ENV)
-        try:
-            second = start_replica(first, tmp_path)
-            try:
-                yield first, second
-            finally:
-                stop_server(second)
-        finally:
-            stop_server(first)
+    with replicas_on_postgres(tmp_path_factory.mktemp("replicas"), SHARED_ENV) as pair:
+        yield pair
 
 
 def _token(http: httpx.Client, server: RunningServer, client_id: str, secret: str, scope: str) -> httpx.Response:

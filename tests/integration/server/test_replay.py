@@ -4,8 +4,6 @@ database (the horizontally scaled deployment), where only the database can arbit
 
 from __future__ import annotations
 
-import os
-import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -16,17 +14,7 @@ import httpx
 import pytest
 
 from tests.support.certs import AUTH_FAILED, ClientCert, assertion_form, claims_for, http_for, new_cert, register
-from tests.support.server import (
-    Admin,
-    RunningServer,
-    _wait_ready,
-    cli_command,
-    free_port,
-    postgres_database,
-    require_postgres,
-    start_server,
-    stop_server,
-)
+from tests.support.server import Admin, RunningServer, replicas_on_postgres
 
 pytestmark = pytest.mark.filterwarnings("ignore:`verify=<str>` is deprecated:DeprecationWarning")
 
@@ -125,39 +113,10 @@ def test_b07_concurrent_burst_one_server(server: RunningServer, admin: Admin) ->
 
 
 
-def _second_server(first: RunningServer, tmp: Path) -> RunningServer:
-    """Another `keyless serve` on the first one's data dir and database, with the same public URL (so the
-    issuer, and hence the assertion audience, is identical)."""
-    assert first.database_url is not None
-    port = free_port()
-    log_path = tmp / "server-2.log"
-    cmd = cli_command("serve", "--data-dir", str(first.data_dir), "--port", str(port),
-                      "--database-url", first.database_url, "--public-url", first.url)
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, env={**os.environ, **first.env}, stdout=log, stderr=subprocess.STDOUT)
-    second = RunningServer(url=f"https://127.0.0.1:{port}", data_dir=first.data_dir, tenant_id=first.tenant_id,
-                           database_url=first.database_url, proc=proc, log_path=log_path, env=first.env)
-    try:
-        _wait_ready(second)
-    except BaseException:
-        stop_server(second)
-        raise
-    return second
-
-
 @pytest.fixture
 def two_servers(tmp_path: Path) -> Iterator[tuple[RunningServer, RunningServer]]:
-    require_postgres()
-    with postgres_database() as url:
-        first = start_server(tmp_path, database_url=url, env=SHARED_ENV)
-        try:
-            second = _second_server(first, tmp_path)
-            try:
-                yield first, second
-            finally:
-                stop_server(second)
-        finally:
-            stop_server(first)
+    with replicas_on_postgres(tmp_path, SHARED_ENV) as pair:
+        yield pair
 
 
 @pytest.mark.postgres
