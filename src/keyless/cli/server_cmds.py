@@ -159,6 +159,7 @@ def db_set_public_url(
     url: Annotated[str, typer.Argument(help="The new public base URL, e.g. https://keyless.example.com")],
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     database_url: DatabaseOpt = None,
+    output: OutputOpt = Output.json,
 ) -> None:
     """Move the installation to a new public URL: every tenant's issuer becomes URL/{tenant}/v2.0.
 
@@ -190,4 +191,4 @@ def db_set_public_url(
     moved = asyncio.run(run())
     config["server_url"] = moved
     (data_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    typer.echo(f"public URL is now {moved}")
+    emit({"public_url": moved, "data_dir": str(data_dir.resolve())}, output)

@@ -74,7 +74,7 @@ def test_set_public_url_moves_the_installation_deliberately(tmp_path: Path) -> N
     stop_server(server)
     new = f"https://127.0.0.1:{free_port()}"
     moved = server.cli("db", "set-public-url", new, "--data-dir", str(server.data_dir))
-    assert moved.stdout == f"public URL is now {new}\n"
+    assert json.loads(moved.stdout) == {"public_url": new, "data_dir": str(server.data_dir.resolve())}
     assert json.loads((server.data_dir / "config.json").read_text())["server_url"] == new
     refused = server.cli("db", "set-public-url", "http://plain.example", "--data-dir", str(server.data_dir),
                          check=False)
