@@ -48,7 +48,7 @@ def _demo(api: ManagementClient, data_dir: Path) -> tuple[dict[str, Any], str]:
     demo_path, secret_path = data_dir / DEMO_FILE, data_dir / SECRET_FILE
     if demo_path.exists() and secret_path.exists():
         return json.loads(demo_path.read_text()), secret_path.read_text()
-    apps = {a["display_name"]: a for a in api.call("GET", "/applications")}
+    apps = {a["display_name"]: a for a in api.collect("/applications")}
     if "orders-api" not in apps:
         api.call("POST", "/applications", json_body={"display_name": "orders-api", "identifier_uri": DEMO_API,
                                                        "roles": [DEMO_ROLE, "Orders.Write"]})

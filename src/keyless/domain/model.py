@@ -146,6 +146,7 @@ class SignInEvent:
     token_id: str | None = None
     grant_type: str | None = None
     auth_method: str | None = None  # client_secret_post, client_secret_basic, private_key_jwt, ...
+    seq: int | None = None  # the log row's number, once stored (orders the log; pages it: keyless.paging)
 
 
 @dataclass(frozen=True)
@@ -157,3 +158,4 @@ class AuditEvent:
     target_type: str
     target_id: str
     details: dict[str, object] = field(default_factory=dict)  # never a secret
+    seq: int | None = None  # the log row's number, once stored
