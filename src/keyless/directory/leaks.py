@@ -16,8 +16,9 @@ from keyless import text
 from keyless.clock import Clock
 from keyless.crypto import secrets as secret_format
 from keyless.crypto.secrets import SecretHasher
-from keyless.directory.base import UseCases, _nothing
+from keyless.directory.base import UseCases, _nothing, notifying
 from keyless.directory.errors import Invalid
+from keyless.domain.events import LEAK_REPORTED, Event
 from keyless.domain.leaks import (
     MAX_LOCATION_LEN,
     MAX_REPORTER_LEN,
@@ -89,9 +90,15 @@ class LeakService(UseCases):
             reporter=text.stored(reporter, MAX_REPORTER_LEN) or "unknown", reported_at=now,
             status_before=before, revoked=match.revoked_at is None,
         )
-        audit = self._audit(
-            match.tenant_id, leak.reporter, LEAK_ACTION, "application", match.client_id, secret_id=match.secret_id,
-            hint=match.hint, location=leak.location, source=leak.source, status_before=before, revoked=leak.revoked,
+        details = {"credential_id": match.secret_id, "client_id": match.client_id, "hint": match.hint,
+                   "location": leak.location, "source": leak.source, "reporter": leak.reporter,
+                   "status_before": before}
+        audit = notifying(
+            self._audit(match.tenant_id, leak.reporter, LEAK_ACTION, "application", match.client_id,
+                        secret_id=match.secret_id, revoked=leak.revoked, **details),
+            # The owners' webhooks hear of it in the same transaction (docs/notifications.md); a
+            # repeated report writes nothing, so it notifies nobody twice.
+            Event(LEAK_REPORTED, match.tenant_id, now, match.secret_id, details),
         )
         stored, created = await self._store.record_leak(leak, audit)
         if created and stored.revoked:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from keyless.crypto.secrets import new_client_secret
 from keyless.domain.ports import LogQuery
 from keyless.store import tables as t
+from keyless.store.outbox_tables import outbox_events
 from tests.unit.directory.conftest import Env
 
 
@@ -65,7 +66,11 @@ async def test_report_revokes_once_and_is_idempotent_per_location(env: Env) -> N
     assert sorted(x.location for x in leaks) == ["https://example.test/x", "repo/a.env:3"]
     async with env.store.engine.connect() as conn:
         rows = [json.dumps([str(v) for v in r]) for r in (await conn.execute(select(t.audit_log))).all()]
+        events = (await conn.execute(select(outbox_events).where(outbox_events.c.type == "leak.reported"))).all()
     assert all(secret not in r for r in rows)
+    # One leak.reported notification per new report (none for the repeat), in the same transaction.
+    assert len(events) == 2 and all(e.subject == rec.id and secret not in e.payload for e in events)
+    assert {json.loads(e.payload)["data"]["location"] for e in events} == {"repo/a.env:3", "https://example.test/x"}
 
 
 async def test_report_of_unknown_or_noise_changes_nothing(env: Env) -> None:
