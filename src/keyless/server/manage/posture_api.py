@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -134,9 +135,12 @@ def _after(cursor: str | None) -> str | None:
     if cursor is None:
         return None
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        after = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode("ascii")
     except (binascii.Error, ValueError):
         raise Invalid("invalid_cursor", "the cursor is not one this API returned") from None
+    if not after:
+        raise Invalid("invalid_cursor", "the cursor is not one this API returned")
+    return after
 
 
 _RUNG = f"^({'|'.join(RUNGS)}|none)$"
@@ -155,6 +159,8 @@ async def posture(
 ) -> PostureOut:
     ctx, service = posture_of(request)
     after = _after(cursor)
+    with contextlib.suppress(Exception):  # a store hiccup must not hide what is already written
+        await ctx.signins.flush()  # the sign-ins of the last half second count too
     report = await service.report(caller.tenant, after=after, limit=limit, client_id=client_id, rung=rung, risk=risk,
                                   ca_pem=ctx.ca().cert_pem)
     score = await service.score(caller.tenant) if cursor is None else None
