@@ -13,7 +13,7 @@ from keyless.directory.federation import FederationService
 from keyless.directory.hosts import HostService
 from keyless.directory.service import DirectoryService
 from keyless.domain.model import AuditEvent, Tenant
-from keyless.oauth.client_auth.federated import FederationContext
+from keyless.oauth.context import FederationContext
 from keyless.oauth.federation.issuers import IssuerKeys
 from keyless.oauth.keyring import KeyRing
 from keyless.oauth.metadata import issuer
