@@ -17,6 +17,7 @@ from keyless.cli import (
     keys,
     login,
     logs,
+    scan,
     secrets,
     server_cmds,
     tenant,
@@ -67,6 +68,7 @@ app.add_typer(secrets.app, name="secret")
 app.add_typer(certs.app, name="cert")
 app.add_typer(ca.app, name="ca")
 app.command("grant")(grants.grant)
+app.command("scan")(scan.scan)
 app.add_typer(grants.app, name="grants")
 app.add_typer(tokens.app, name="token")
 app.add_typer(logs.app, name="log")

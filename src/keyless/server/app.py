@@ -73,13 +73,17 @@ def create_app(ctx: ServerContext) -> ASGIApp:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ctx.signins.start()
         ctx.audits.start()
+        if ctx.events is not None:
+            ctx.events.start()
         if ctx.changes is not None:
             await ctx.changes.start()
         sweeper = None
         if ctx.settings.vault_enabled:
             await ensure_all(ctx)
             sweeper = asyncio.create_task(purge_sweeper(ctx), name="vault-purge")
-        rotation = failures = None
+        rotation = failures = outbox = None
+        if ctx.outbox_worker is not None:
+            outbox = asyncio.create_task(ctx.outbox_worker.run(), name="outbox")
         if ctx.settings.key_rotation_interval > 0:
             rotation = asyncio.create_task(key_rotation_loop(ctx), name="key-rotation")
         if ctx.engine.dialect.name == "postgresql":
@@ -89,7 +93,7 @@ def create_app(ctx: ServerContext) -> ASGIApp:
             yield
         finally:
             ctx.ready = False
-            for task in (sweeper, rotation, failures):
+            for task in (sweeper, rotation, failures, outbox):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

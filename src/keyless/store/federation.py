@@ -14,7 +14,7 @@ from keyless.domain.federation import FederatedCredential, OwnerType, ReplayMode
 from keyless.domain.model import AuditEvent
 from keyless.domain.ports import UniqueViolation
 from keyless.store import tables as t
-from keyless.store.logrows import audit_row as _audit_row
+from keyless.store.base import insert_audit
 
 fc = t.federated_credentials
 ita = t.identity_token_audiences
@@ -63,7 +63,7 @@ class SqlFederationStore:
                         description=c.description, created_at=c.created_at,
                     )
                 )
-                await conn.execute(insert(t.audit_log).values(**_audit_row(audit)))
+                await insert_audit(conn, audit)
         except IntegrityError:
             raise UniqueViolation("federated credential name in use") from None
 
@@ -78,7 +78,7 @@ class SqlFederationStore:
             if res.rowcount != 1:
                 await conn.rollback()
                 return False
-            await conn.execute(insert(t.audit_log).values(**_audit_row(audit)))
+            await insert_audit(conn, audit)
         return True
 
     async def identity_token_audiences(self, tenant_id: str, owner_type: OwnerType, owner_id: str) -> frozenset[str]:
@@ -94,7 +94,7 @@ class SqlFederationStore:
             async with self.engine.begin() as conn:
                 await conn.execute(insert(ita).values(tenant_id=tenant_id, owner_type=owner_type, owner_id=owner_id,
                                                       audience=audience, created_at=audit.time))
-                await conn.execute(insert(t.audit_log).values(**_audit_row(audit)))
+                await insert_audit(conn, audit)
         except IntegrityError:
             return False
         return True
@@ -110,5 +110,5 @@ class SqlFederationStore:
             if res.rowcount != 1:
                 await conn.rollback()
                 return False
-            await conn.execute(insert(t.audit_log).values(**_audit_row(audit)))
+            await insert_audit(conn, audit)
         return True
