@@ -260,6 +260,7 @@ class Recipes:
             ("post", "/keys/{kid}/retire"): retire,
             ("get", "/logs/signins"): lambda: P({}),
             ("get", "/logs/audit"): lambda: P({}),
+            ("get", "/posture"): lambda: P({}),
             ("get", "/vaults"): lambda: P({}),
             ("post", "/vaults"): lambda: P({}, body={"name": f"mx{uuid.uuid4().hex[:10]}"}),
             ("get", "/vaults/{vault}"): in_vault(),

@@ -17,6 +17,7 @@ from keyless.cli import (
     keys,
     login,
     logs,
+    posture,
     scan,
     secrets,
     server_cmds,
@@ -72,6 +73,7 @@ app.command("scan")(scan.scan)
 app.add_typer(grants.app, name="grants")
 app.add_typer(tokens.app, name="token")
 app.add_typer(logs.app, name="log")
+app.command("posture")(posture.posture)
 app.add_typer(keys.app, name="key")
 app.add_typer(tenant.app, name="tenant")
 app.add_typer(vault.app, name="vault")
