@@ -201,3 +201,12 @@ def test_a_reported_leak_shows_on_the_workload_and_the_next_step_avoids_a_new_se
     assert [(r["risk"], r["credential_id"]) for r in w["risks"]] == [("leaked", created["id"])]
     assert "repo:.env:3" in w["risks"][0]["message"]
     assert w["next_step"]["commands"] == [f"keyless cert new {leaky} --out <dir-on-the-workload-host>"]
+
+
+def test_no_secret_value_in_the_report_or_the_cli_output(ladder: Ladder) -> None:
+    """Catalog O14: the report names a secret by id and hint only, in every page, filter and output."""
+    bodies = [json.dumps(_report(ladder, **params)) for params in
+              ({}, {"rung": "secret"}, {"client_id": ladder.secret_app}, {"limit": 1})]
+    bodies += [ladder.server.cli("posture", "-o", "json").stdout, ladder.server.cli("posture", "--steps").stdout]
+    for body in bodies:
+        assert ladder.secret_value not in body and ladder.secret_value[:12] not in body
