@@ -364,7 +364,7 @@ def outbound_deny(
     api = client(data_dir, server, ca)
     path, client_id, label = _owner(api, app_ref, identity)
     api.call("DELETE", f"{path}/identity-token-audiences", params={"audience": audience})
-    _emit_audiences(client_id, label, api.call("GET", f"{path}/identity-token-audiences"), output)
+    _emit_audiences(client_id, label, api.collect(f"{path}/identity-token-audiences"), output)
 
 
 def _emit_audiences(client_id: str, label: str, allowed: list[str], output: Output) -> None:
