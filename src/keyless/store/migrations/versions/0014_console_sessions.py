@@ -6,14 +6,14 @@ limits. Keeping sessions in the database lets every replica accept them and lets
 session everywhere; they also survive a restart (the documented choice).
 
 Revision ID: 0014
-Revises: 0010
+Revises: 0013
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0010"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
