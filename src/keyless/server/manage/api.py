@@ -30,6 +30,7 @@ from keyless.server.manage.hosts_api import router as hosts_router
 from keyless.server.manage.problems import problem
 from keyless.server.manage.strict_json import StrictJsonRoute
 from keyless.server.manage.vault_api import router as vault_router
+from keyless.server.manage.webhooks_api import router as webhooks_router
 from keyless.vault.errors import VaultError
 
 _ctx = context_of
@@ -269,6 +270,7 @@ def create_management_app() -> FastAPI:
     app.include_router(vault_router)
     app.include_router(hosts_router)
     app.include_router(federation_api.router)
+    app.include_router(webhooks_router)
     docs.install(app)
     openapi.install(app)  # refuses to build if an operation declares no access
 
