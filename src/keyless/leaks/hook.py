@@ -17,9 +17,10 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from keyless.crypto.secrets import PREFIX
-from keyless.leaks.scanner import DEFAULT_MAX_BYTES, ScanError, ScanResult, scan
+from keyless.leaks.scanner import DEFAULT_MAX_BYTES, Finding, ScanError, ScanResult, scan
 
 
 def shown(hint: str) -> str:
@@ -27,10 +28,15 @@ def shown(hint: str) -> str:
     return f"{PREFIX}{hint}…"
 
 
-def result_json(result: ScanResult) -> dict[str, object]:
+def finding_json(f: Finding) -> dict[str, Any]:
+    """A finding as scripts read it: where, and the hint; never the secret."""
+    return {"location": f.location, "path": f.path, "line": f.line, "commit": f.commit, "hint": f.hint,
+            "shown": shown(f.hint)}
+
+
+def result_json(result: ScanResult) -> dict[str, Any]:
     return {
-        "findings": [{"location": f.location, "path": f.path, "line": f.line, "commit": f.commit,
-                      "hint": f.hint, "shown": shown(f.hint)} for f in result.findings],
+        "findings": [finding_json(f) for f in result.findings],
         "skipped": [{"path": s.path, "reason": s.reason} for s in result.skipped],
         "files_scanned": result.files_scanned,
         "blobs_scanned": result.blobs_scanned,

@@ -20,7 +20,7 @@ fc = t.federated_credentials
 ita = t.identity_token_audiences
 
 
-def _credential(row: Row[Any]) -> FederatedCredential:
+def federated_credential(row: Row[Any]) -> FederatedCredential:
     return FederatedCredential(
         id=row.id, tenant_id=row.tenant_id, owner_type=cast(OwnerType, row.owner_type), owner_id=row.owner_id,
         name=row.name, issuer=row.issuer, subject=row.subject, subject_is_pattern=row.subject_is_pattern,
@@ -43,12 +43,12 @@ class SqlFederationStore:
             .order_by(fc.c.created_at, fc.c.name)
         )
         async with self.engine.connect() as conn:
-            return [_credential(r) for r in (await conn.execute(q)).all()]
+            return [federated_credential(r) for r in (await conn.execute(q)).all()]
 
     async def list_federated_credentials(self, tenant_id: str) -> Sequence[FederatedCredential]:
         q = select(fc).where(fc.c.tenant_id == tenant_id).order_by(fc.c.owner_id, fc.c.created_at, fc.c.name)
         async with self.engine.connect() as conn:
-            return [_credential(r) for r in (await conn.execute(q)).all()]
+            return [federated_credential(r) for r in (await conn.execute(q)).all()]
 
     async def add_federated_credential(self, credential: FederatedCredential, audit: AuditEvent) -> None:
         c = credential
