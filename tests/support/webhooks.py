@@ -10,7 +10,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -108,10 +108,8 @@ class Receiver:
         handler.send_header("Content-Length", str(len(self.body)))
         handler.end_headers()
         if self.body:
-            try:
+            with suppress(OSError):
                 handler.wfile.write(self.body)
-            except OSError:
-                pass
 
     def wait_for(self, count: int, timeout: float = 15.0, *, event_type: str | None = None) -> list[Received]:
         """The requests received so far (of `event_type`), once there are at least `count` of them."""
