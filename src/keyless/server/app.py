@@ -24,7 +24,7 @@ from keyless.server.limits import BodyLimit
 from keyless.server.manage.api import create_management_app
 from keyless.server.manage.problems import problem
 from keyless.server.observe import Observed
-from keyless.server.routes import agent, discovery, health, token
+from keyless.server.routes import agent, discovery, health, leak_report, token
 from keyless.server.routes.common import json_response
 from keyless.server.schedules import failure_sweep_loop, key_rotation_loop
 from keyless.server.vault.app import VaultApi
@@ -118,6 +118,7 @@ def create_app(ctx: ServerContext) -> ASGIApp:
         Route("/{tenant}/agent/v1/enroll", agent.enroll, methods=["POST"]),
         Route("/{tenant}/agent/v1/renew", agent.renew, methods=["POST"]),
         Route("/{tenant}/agent/v1/host", agent.host_view, methods=["POST"]),
+        Route("/leaks/github", leak_report.endpoint(ctx.settings.leak_report_keys), methods=["POST"]),
         Route("/healthz", health.healthz),
         Route("/readyz", health.readyz),
         Route("/metrics", health.metrics),

@@ -15,7 +15,7 @@ from keyless.directory.service import DirectoryService
 from keyless.directory.webhooks import WebhookService
 from keyless.domain.events import Event
 from keyless.domain.model import AuditEvent, Tenant
-from keyless.oauth.client_auth.federated import FederationContext
+from keyless.oauth.context import FederationContext
 from keyless.oauth.federation.issuers import IssuerKeys
 from keyless.oauth.keyring import KeyRing
 from keyless.oauth.metadata import issuer

@@ -74,6 +74,10 @@ class ServerSettings(BaseSettings):
                                 "turn it off to keep delivery on dedicated replicas)")
     outbox_poll_interval: float = Field(default=2.0, gt=0, le=300,
                                         description="seconds between looks for due webhook deliveries")
+    leak_report_keys: Path | None = Field(
+        default=None, description="code hosts' leak-report signing keys (GitHub's secret-scanning key document); "
+        "unset: POST /leaks/github is off. Replacing the file rotates the keys (docs/leaks.md)",
+    )
     header_timeout: float = Field(default=10.0, gt=0, le=3600, description="seconds to send a request's head")
     body_timeout: float = Field(default=30.0, gt=0, le=3600, description="seconds to send a request's body")
     keep_alive_timeout: float = Field(default=5.0, gt=0, le=3600, description="idle seconds between requests")
