@@ -251,6 +251,7 @@ class Recipes:
         token = _unsigned_like_jwt()
         return {
             ("get", "/tenant"): lambda: P({}),
+            ("post", "/console/login-codes"): lambda: P({}),
             ("patch", "/tenant"): lambda: P({}, body={"token_lifetime": 3600}),
             ("get", "/applications"): lambda: P({}),
             ("post", "/applications"): lambda: P({}, body={"display_name": _u("mx-new")}),

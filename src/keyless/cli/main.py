@@ -12,6 +12,7 @@ from keyless.cli import (
     apps,
     ca,
     certs,
+    console,
     federation,
     grants,
     keys,
@@ -64,6 +65,7 @@ app.command("serve")(server_cmds.serve)
 app.command("up")(up.up)
 app.command("login")(login.login)
 app.command("logout")(login.logout)
+app.command("console")(console.console)
 app.add_typer(server_cmds.db_app, name="db")
 app.add_typer(apps.app, name="app")
 app.add_typer(secrets.app, name="secret")

@@ -21,7 +21,7 @@ from keyless.directory.errors import Invalid as DirectoryInvalid
 from keyless.domain.ports import LogQuery
 from keyless.oauth.keyring import key_states
 from keyless.server.context import ServerContext
-from keyless.server.manage import docs, openapi, posture_api
+from keyless.server.manage import console_api, docs, openapi, posture_api
 from keyless.server.manage import federation as federation_api
 from keyless.server.manage import schemas as s
 from keyless.server.manage.auth import AuthProblem, Caller
@@ -273,6 +273,7 @@ def create_management_app() -> FastAPI:
     app.include_router(federation_api.router)
     app.include_router(posture_api.router)
     app.include_router(leaks_router)
+    app.include_router(console_api.router)
     app.include_router(webhooks_router)
     docs.install(app)
     openapi.install(app)  # refuses to build if an operation declares no access
