@@ -83,7 +83,7 @@ def create_app(ctx: ServerContext) -> ASGIApp:
             await ensure_all(ctx)
             sweeper = asyncio.create_task(purge_sweeper(ctx), name="vault-purge")
         rotation = failures = outbox = None
-        if ctx.outbox_worker is not None:
+        if ctx.outbox_worker is not None and ctx.settings.outbox_worker:
             outbox = asyncio.create_task(ctx.outbox_worker.run(), name="outbox")
         if ctx.settings.key_rotation_interval > 0:
             rotation = asyncio.create_task(key_rotation_loop(ctx), name="key-rotation")
