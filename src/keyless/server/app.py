@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from keyless.server.console.app import console_routes
 from keyless.server.context import ServerContext
 from keyless.server.limits import BodyLimit
 from keyless.server.manage.api import create_management_app
@@ -82,7 +83,7 @@ def create_app(ctx: ServerContext) -> ASGIApp:
             await ensure_all(ctx)
             sweeper = asyncio.create_task(purge_sweeper(ctx), name="vault-purge")
         rotation = failures = outbox = None
-        if ctx.outbox_worker is not None:
+        if ctx.outbox_worker is not None and ctx.settings.outbox_worker:
             outbox = asyncio.create_task(ctx.outbox_worker.run(), name="outbox")
         if ctx.settings.key_rotation_interval > 0:
             rotation = asyncio.create_task(key_rotation_loop(ctx), name="key-rotation")
@@ -122,6 +123,7 @@ def create_app(ctx: ServerContext) -> ASGIApp:
         Route("/healthz", health.healthz),
         Route("/readyz", health.readyz),
         Route("/metrics", health.metrics),
+        *console_routes(ctx),
         Mount("", app=BodyLimit(management, MANAGEMENT_MAX_BODY)),
     ]
     # Unmatched paths fall through to the management app, which answers with problem details; a path

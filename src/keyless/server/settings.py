@@ -70,6 +70,8 @@ class ServerSettings(BaseSettings):
         "(an internal receiver the operator trusts, or tests); empty by default (catalog O01)",
     )
     webhook_ca_bundle: Path | None = Field(default=None, description="extra CA certificates to trust for webhooks")
+    outbox_worker: bool = Field(default=True, description="deliver webhooks from this replica (any replica may; "
+                                "turn it off to keep delivery on dedicated replicas)")
     outbox_poll_interval: float = Field(default=2.0, gt=0, le=300,
                                         description="seconds between looks for due webhook deliveries")
     leak_report_keys: Path | None = Field(
