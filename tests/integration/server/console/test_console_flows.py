@@ -14,6 +14,7 @@ from playwright.sync_api import Page, expect
 from tests.integration.server.conftest import secret_post, token_request
 from tests.integration.server.console.conftest import Site
 from tests.support.certs import new_cert
+from tests.support.matrix import _unsigned_like_jwt
 
 
 def _create_app(site: Site, page: Page, name: str, **fields: str) -> str:
@@ -149,4 +150,26 @@ def test_every_reading_page_renders(site: Site) -> None:
         response = page.goto(site.url(path))
         assert response is not None and response.status == 200, path
         site.shot(page, name)
+    page.context.close()
+
+
+def test_federated_credential_add_dry_run_and_remove(site: Site) -> None:
+    page = site.signed_in()
+    client_id = _create_app(site, page, f"console-fed-{uuid.uuid4().hex[:6]}")
+    page.fill("#fed-name", "github-main")
+    page.fill("#fed-issuer", "https://issuer.example.test")
+    page.fill("#fed-subject", "repo:org/repo:ref:refs/heads/main")
+    page.click("#add-federated")
+    expect(page.locator(".federated-row")).to_contain_text("repo:org/repo:ref:refs/heads/main")
+    page.fill("#fed-token", _unsigned_like_jwt())
+    page.click("#test-federated")
+    expect(page.locator("#verdict")).to_contain_text("Not accepted")
+    expect(page.locator("#verdicts")).to_contain_text("github-main")
+    site.shot(page, "federated-test")
+    page.goto(site.url(f"/applications/{client_id}"))
+    row = page.locator(".federated-row")
+    row.locator("input[name=confirm]").check()
+    row.locator("button:has-text('Remove')").click()
+    expect(page.locator(".federated-row")).to_have_count(0)
+    assert site.admin.api.call("GET", f"/applications/{client_id}/federated-credentials") == []
     page.context.close()

@@ -41,7 +41,7 @@ def _params(site: Site) -> dict[str, str]:
     site.admin.api.call("PUT", f"/vaults/{vault}/secrets/walk", json_body={"value": "v"})
     guid = str(uuid.uuid4())
     return {"client_id": app["client_id"], "vault": vault, "name": "walk", "secret_id": guid,
-            "certificate_id": guid, "grant_id": guid}
+            "certificate_id": guid, "grant_id": guid, "ref": guid}
 
 
 def _writes() -> list[tuple[str, str, bool]]:
