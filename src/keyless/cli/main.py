@@ -26,6 +26,7 @@ from keyless.cli import (
     tokens,
     up,
     vault,
+    webhooks,
 )
 from keyless.cli.agent import app as agent_app
 from keyless.cli.common import CliError, UsageError
@@ -83,6 +84,7 @@ app.add_typer(host_app, name="host")
 app.add_typer(identity_app, name="identity")
 app.add_typer(agent_app, name="agent")
 app.add_typer(federation.app, name="federation")
+app.add_typer(webhooks.app, name="webhook")
 
 
 def main() -> None:

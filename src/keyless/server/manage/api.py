@@ -31,6 +31,7 @@ from keyless.server.manage.leaks_api import router as leaks_router
 from keyless.server.manage.problems import problem
 from keyless.server.manage.strict_json import StrictJsonRoute
 from keyless.server.manage.vault_api import router as vault_router
+from keyless.server.manage.webhooks_api import router as webhooks_router
 from keyless.vault.errors import VaultError
 
 _ctx = context_of
@@ -273,6 +274,7 @@ def create_management_app() -> FastAPI:
     app.include_router(posture_api.router)
     app.include_router(leaks_router)
     app.include_router(console_api.router)
+    app.include_router(webhooks_router)
     docs.install(app)
     openapi.install(app)  # refuses to build if an operation declares no access
 
