@@ -27,7 +27,7 @@ from keyless.server.manage.problems import problem
 from keyless.server.observe import Observed
 from keyless.server.routes import agent, discovery, health, leak_report, token
 from keyless.server.routes.common import json_response
-from keyless.server.schedules import failure_sweep_loop, key_rotation_loop
+from keyless.server.schedules import failure_sweep_loop, key_rotation_loop, notice_scan_loop
 from keyless.server.vault.app import VaultApi
 from keyless.server.vault.resource import ensure_all
 
@@ -85,6 +85,7 @@ def create_app(ctx: ServerContext) -> ASGIApp:
         rotation = failures = outbox = None
         if ctx.outbox_worker is not None and ctx.settings.outbox_worker:
             outbox = asyncio.create_task(ctx.outbox_worker.run(), name="outbox")
+        notices = asyncio.create_task(notice_scan_loop(ctx), name="notice-scan")
         if ctx.settings.key_rotation_interval > 0:
             rotation = asyncio.create_task(key_rotation_loop(ctx), name="key-rotation")
         if ctx.engine.dialect.name == "postgresql":
@@ -94,7 +95,7 @@ def create_app(ctx: ServerContext) -> ASGIApp:
             yield
         finally:
             ctx.ready = False
-            for task in (sweeper, rotation, failures, outbox):
+            for task in (sweeper, rotation, failures, outbox, notices):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
