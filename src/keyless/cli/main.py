@@ -17,6 +17,7 @@ from keyless.cli import (
     keys,
     login,
     logs,
+    policies,
     secrets,
     server_cmds,
     tenant,
@@ -77,6 +78,7 @@ app.add_typer(host_app, name="host")
 app.add_typer(identity_app, name="identity")
 app.add_typer(agent_app, name="agent")
 app.add_typer(federation.app, name="federation")
+app.add_typer(policies.app, name="policy")
 
 
 def main() -> None:

@@ -175,11 +175,12 @@ class HostService:
         if not SecretHasher.matches(digest, host.join_digest):
             raise JoinRefused
         cert, pem = self._credentials.issue_host_certificate(ca, csr, host, days)  # a bad CSR does not spend the token
+        noted = await self._credentials.admit_host_certificate(tenant, cert)  # nor does a refusal by policy
         if not await self._store.consume(JOIN_TOKEN_KIND, host.id, digest.hex(), host.join_expires_at):
             raise JoinRefused
         if not await self._store.enroll(host.id, cert, self._audit(
                 tenant.id, f"host:{host.name}", "host.enroll", "host", host.id, certificate_id=cert.id,
-                x5t_s256=cert.x5t_s256, not_after=cert.not_after)):
+                x5t_s256=cert.x5t_s256, not_after=cert.not_after, **noted)):
             raise JoinRefused
         self._on_change()
         return Enrollment(host=host, certificate=cert, certificate_pem=pem)
@@ -189,9 +190,10 @@ class HostService:
         """A new certificate for a new host key. The certificate that signed this request stays valid
         (requests already signed with it still succeed); any older one is dropped."""
         cert, pem = self._credentials.issue_host_certificate(ca, csr, host, days)
+        noted = await self._credentials.admit_host_certificate(tenant, cert)
         await self._store.renew(host.id, cert, used_certificate_id, self._audit(
             tenant.id, f"host:{host.name}", "host.renew", "host", host.id, certificate_id=cert.id,
-            x5t_s256=cert.x5t_s256, not_after=cert.not_after))
+            x5t_s256=cert.x5t_s256, not_after=cert.not_after, **noted))
         self._on_change()
         return Enrollment(host=host, certificate=cert, certificate_pem=pem)
 

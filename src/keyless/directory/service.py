@@ -17,6 +17,7 @@ from keyless.directory.assignments import GrantService
 from keyless.directory.base import _nothing
 from keyless.directory.credentials import MAX_CERTIFICATES_PER_APP, MAX_SECRETS_PER_APP, CredentialService
 from keyless.directory.logs import LogService
+from keyless.directory.policies import InternalCa, PolicyService
 from keyless.directory.signing_keys import DEFAULT_ACTIVATION_DELAY, MIN_ACTIVATION_DELAY, SigningKeyService
 from keyless.directory.tenants import HARD_MAX_SECRET_LIFETIME, MIN_TOKEN_LIFETIME, TenantService
 from keyless.domain.ports import DirectoryStore
@@ -35,11 +36,14 @@ class DirectoryService:
         hasher: SecretHasher,
         kek: bytes,
         on_change: Callable[[], None] = _nothing,
+        internal_ca: InternalCa | None = None,
     ) -> None:
+        self.policies = PolicyService(store, clock, on_change, internal_ca)
         self.signing_keys = SigningKeyService(store, clock, kek, on_change)
         self.tenants = TenantService(store, self.signing_keys, clock, on_change)
         self.applications = ApplicationService(store, clock, on_change)
-        self.credentials = CredentialService(store, self.applications, clock, hasher, on_change)
+        self.credentials = CredentialService(store, self.applications, clock, hasher, on_change,
+                                             policies=self.policies)
         self.grants = GrantService(store, self.applications, clock, on_change)
         self.logs = LogService(store)
 

@@ -45,6 +45,7 @@ from keyless.oauth.federation.identity_tokens import (
 from keyless.oauth.grants import client_credentials
 from keyless.oauth.keyring import KeyRing
 from keyless.oauth.metadata import issuer
+from keyless.oauth.policy_check import SignInPolicy
 from keyless.oauth.ratelimit import FailureThrottle
 from keyless.oauth.request import TokenHttpRequest, TokenRequest, parse_token_request
 from keyless.oauth.scope import requested_resource
@@ -90,7 +91,9 @@ class TokenService:
         base_url: str,
         throttle: FailureThrottle,
         federation: FederationContext | None = None,
+        policy: SignInPolicy | None = None,
     ) -> None:
+        self._policy = policy
         self._directory = directory
         self._keyring = keyring
         self._hasher = hasher
@@ -125,6 +128,7 @@ class TokenService:
         req: TokenRequest | None = None
         client: AuthenticatedClient | None = None
         resource: str | None = None
+        noted: str | None = None  # audit-mode policy violations, for the sign-in log
         try:
             req = parse_token_request(http)
             grant_type = req.get("grant_type")
@@ -133,6 +137,8 @@ class TokenService:
             if grant_type != client_credentials.GRANT_TYPE:
                 raise UnsupportedGrantType(detail="grant_type_unsupported")
             client = await self._authenticate(tenant, tenant_ref, req, http.source)
+            if self._policy is not None:
+                noted = await self._policy.check(tenant, client, http.source, basic=req.basic is not None)
             try:
                 grant = await client_credentials.authorize(
                     client, tenant.id, req.get("scope"), req.get("resource"), self._directory
@@ -142,7 +148,7 @@ class TokenService:
                 if outbound is None:
                     raise
                 resource = outbound
-                return await self._identity_token(tenant, req, client, outbound, http.source)
+                return await self._identity_token(tenant, req, client, outbound, http.source, noted)
             resource = grant.resource.identifier_uri or grant.resource.client_id
             key = await self._keyring.signer(tenant.id)
             now = int(self._clock.now())
@@ -156,7 +162,7 @@ class TokenService:
         except OAuthError as err:
             self._record(tenant, req, client, resource, http.source, err, None)
             return error_result(err)
-        self._record(tenant, req, client, resource, http.source, None, token_id)
+        self._record(tenant, req, client, resource, http.source, None, token_id, noted)
         body: dict[str, object] = {
             "token_type": "Bearer",
             "expires_in": tenant.token_lifetime,
@@ -179,7 +185,8 @@ class TokenService:
         return audience if audience in allowed else None
 
     async def _identity_token(
-        self, tenant: Tenant, req: TokenRequest, client: AuthenticatedClient, audience: str, source: str | None
+        self, tenant: Tenant, req: TokenRequest, client: AuthenticatedClient, audience: str, source: str | None,
+        noted: str | None = None,
     ) -> TokenResult:
         key = await self._keyring.signer(tenant.id)
         token_id = tokens.new_token_id()
@@ -188,7 +195,7 @@ class TokenService:
             now=int(self._clock.now()), token_id=token_id,
         )
         token = mint_identity_token(key, claims)
-        self._record(tenant, req, client, audience, source, None, token_id)
+        self._record(tenant, req, client, audience, source, None, token_id, noted)
         body: dict[str, object] = {
             "token_type": "Bearer",
             "expires_in": IDENTITY_TOKEN_LIFETIME,
@@ -219,6 +226,7 @@ class TokenService:
         source: str | None,
         err: OAuthError | None,
         token_id: str | None,
+        noted: str | None = None,
     ) -> None:
         claimed = client.app.client_id if client else (claimed_client_id(req) if req else None)
         self._sink.record(
@@ -231,7 +239,7 @@ class TokenService:
                 resource=resource,
                 result="failure" if err else "success",
                 error=err.error if err else None,
-                detail=err.detail[:256] if err else None,
+                detail=err.detail[:256] if err else noted,
                 source=source,
                 token_id=token_id,
                 grant_type=text.stored(req.get("grant_type"), 64) if req else None,

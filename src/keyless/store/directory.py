@@ -16,12 +16,14 @@ from keyless.store.assignments import SqlAssignmentStore
 from keyless.store.credentials import SqlCredentialStore
 from keyless.store.logs import SqlLogStore
 from keyless.store.one_time import OneTimeStore
+from keyless.store.policies import SqlPolicyStore
 from keyless.store.signing_keys import SqlSigningKeyStore
 from keyless.store.tenants import SqlTenantStore
 
 
 class SqlDirectoryStore(
-    SqlTenantStore, SqlApplicationStore, SqlCredentialStore, SqlAssignmentStore, SqlSigningKeyStore, SqlLogStore
+    SqlTenantStore, SqlApplicationStore, SqlCredentialStore, SqlAssignmentStore, SqlSigningKeyStore, SqlLogStore,
+    SqlPolicyStore,
 ):
     """Every directory port on one engine (`keyless.domain.ports.DirectoryStore`)."""
 

@@ -299,3 +299,14 @@ failure_buckets = Table(
     Column("updated_at", Double, nullable=False),
     Index("ix_failure_buckets_updated_at", "updated_at"),
 )
+
+# Credential policies (migration 0011; keyless.store.policies): the tenant's default (client_id "")
+# and per-application overrides, each a JSON document (keyless.domain.policies.policy_to_json).
+credential_policies = Table(
+    "credential_policies",
+    metadata,
+    Column("tenant_id", GUID, ForeignKey("tenants.id"), primary_key=True),
+    Column("client_id", String(64), primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)

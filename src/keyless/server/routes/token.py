@@ -10,6 +10,7 @@ from starlette.responses import Response
 from keyless.oauth.errors import InvalidRequest
 from keyless.oauth.request import MAX_BODY, TokenHttpRequest
 from keyless.oauth.service import error_result
+from keyless.server.client_address import client_address
 from keyless.server.metrics import TOKEN_REQUESTS
 from keyless.server.routes.common import BodyTooLarge, ctx_of, json_response, read_capped
 
@@ -35,7 +36,10 @@ async def token(request: Request) -> Response:
         authorization=auth[0] if auth else None,
         query=request.scope.get("query_string", b""),
         body=body,
-        source=request.client.host if request.client else None,
+        source=client_address(request.client.host if request.client else None,
+                              forwarded=headers.getlist("forwarded"),
+                              x_forwarded_for=headers.getlist("x-forwarded-for"),
+                              trusted_proxies=ctx.trusted_proxies),
     )
     result = await ctx.tokens.handle(request.path_params["tenant"], http)
     if result.error is not None:
