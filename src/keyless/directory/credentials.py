@@ -17,7 +17,7 @@ from keyless.crypto.secrets import SecretHasher
 from keyless.directory.applications import ApplicationService
 from keyless.directory.base import UseCases, _nothing
 from keyless.directory.errors import Conflict, Invalid, NotFound
-from keyless.directory.policies import PolicyService, audit_details
+from keyless.directory.policies import PolicyService, audit_details, with_notice
 from keyless.directory.tenants import HARD_MAX_SECRET_LIFETIME
 from keyless.domain.credentials import Credential, CredentialStore, Owner
 from keyless.domain.identities import Host, HostCertificate
@@ -113,8 +113,8 @@ class CredentialService(UseCases):
         )
         await self._store.add_secret(
             tenant.id, record,
-            self._audit(tenant.id, actor, "secret.add", "application", client_id, secret_id=record.id,
-                        hint=record.hint, expires_at=record.expires_at, **noted),
+            with_notice(self._audit(tenant.id, actor, "secret.add", "application", client_id, secret_id=record.id,
+                                    hint=record.hint, expires_at=record.expires_at, **noted), record.id, "secret"),
         )
         self._on_change()
         return record, plaintext
@@ -171,9 +171,10 @@ class CredentialService(UseCases):
         )
         await self._store.add_certificate(
             tenant.id, cert,
-            self._audit(tenant.id, actor, "certificate.add", "application", client_id, certificate_id=cert.id,
-                        x5t_s256=cert.x5t_s256, not_after=cert.not_after, key_type=cert.key_type,
-                        key_size=cert.key_size, issued_by_ca=issued_by_ca, **noted),
+            with_notice(self._audit(
+                tenant.id, actor, "certificate.add", "application", client_id, certificate_id=cert.id,
+                x5t_s256=cert.x5t_s256, not_after=cert.not_after, key_type=cert.key_type, key_size=cert.key_size,
+                issued_by_ca=issued_by_ca, **noted), cert.id, "certificate"),
         )
         self._on_change()
         return cert

@@ -13,7 +13,7 @@ from typing import Protocol
 from keyless.clock import Clock
 from keyless.directory import validation as v
 from keyless.directory.errors import Conflict, Invalid, NotFound
-from keyless.directory.policies import PolicyService, audit_details
+from keyless.directory.policies import PolicyService, audit_details, with_notice
 from keyless.domain.credentials import Owner
 from keyless.domain.federation import (
     DEFAULT_ALGORITHMS,
@@ -143,6 +143,7 @@ class FederationService:
         audit = self._audit(tenant, actor, "federated_credential.add", owner, credential_id=credential.id,
                             name=name, issuer=issuer, subject=subject, audience=audience,
                             subject_is_pattern=subject_is_pattern, claims=conditions, replay=replay, **noted)
+        audit = with_notice(audit, credential.id, "federated")
         try:
             await self._store.add_federated_credential(credential, audit)
         except UniqueViolation:

@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from keyless.clock import Clock
-from keyless.directory.base import UseCases, _nothing
+from keyless.directory.base import UseCases, _nothing, notifying
 from keyless.directory.errors import Conflict, Invalid
-from keyless.domain.model import SignInEvent, Tenant
+from keyless.domain.events import POLICY_VIOLATION, Event
+from keyless.domain.model import AuditEvent, SignInEvent, Tenant
 from keyless.domain.policies import (
     CredentialFacts,
     Policy,
@@ -33,6 +34,22 @@ from keyless.domain.policy_document import policy_from_json, policy_to_json
 from keyless.domain.ports import UniqueViolation
 
 InternalCa = Callable[[bytes], bool]  # DER certificate -> issued by this installation's CA
+
+
+class NoPolicies:
+    """A `PolicyStore` with no policy in it and none to be written: for wiring that enforces none."""
+
+    async def get_policy(self, tenant_id: str, client_id: str | None) -> Policy | None:
+        return None
+
+    async def policies(self, tenant_id: str) -> Mapping[str | None, Policy]:
+        return {}
+
+    async def put_policy(self, tenant_id: str, client_id: str | None, policy: Policy, audit: AuditEvent) -> None:
+        raise Conflict("policies_unavailable", "this process keeps no credential policies")
+
+    async def delete_policy(self, tenant_id: str, client_id: str | None, audit: AuditEvent) -> bool:
+        return False
 
 
 class PolicyRefused(Invalid):
@@ -138,3 +155,16 @@ class PolicyService(UseCases):
 def audit_details(violations: Sequence[Violation]) -> dict[str, object]:
     """What an audit record of a write says about the audit-mode rules it broke (nothing if none)."""
     return {"policy_violations": [v.reason for v in violations]} if violations else {}
+
+
+def with_notice(audit: AuditEvent, credential_id: str, kind: str) -> AuditEvent:
+    """`audit` carrying a `policy.violation` notification when the write broke audit-mode rules (its
+    details name them, `audit_details`): written to the outbox in the write's own transaction."""
+    reasons = audit.details.get("policy_violations")
+    if not reasons:
+        return audit
+    return notifying(audit, Event(
+        type=POLICY_VIOLATION, tenant_id=audit.tenant_id, time=audit.time, subject=credential_id,
+        data={"during": "write", "action": audit.action, "owner": audit.target_id, "credential_id": credential_id,
+              "credential_type": kind, "reasons": reasons},
+    ))

@@ -12,8 +12,10 @@ from keyless.crypto.ca import IssuedByCa, IssuedCert
 from keyless.directory.federation import FederationService
 from keyless.directory.hosts import HostService
 from keyless.directory.service import DirectoryService
+from keyless.directory.webhooks import WebhookService
+from keyless.domain.events import Event
 from keyless.domain.model import AuditEvent, Tenant
-from keyless.oauth.client_auth.federated import FederationContext
+from keyless.oauth.context import FederationContext
 from keyless.oauth.federation.issuers import IssuerKeys
 from keyless.oauth.keyring import KeyRing
 from keyless.oauth.metadata import issuer
@@ -25,8 +27,10 @@ from keyless.server.bearer import BearerVerifier
 from keyless.server.client_address import Network
 from keyless.server.datadir import CA_KEY_AAD, DataDir, load_kek, secret_hasher
 from keyless.server.federation_fetch import HttpMetadataFetcher
+from keyless.server.outbox_worker import OutboxWorker
 from keyless.server.settings import ServerSettings
 from keyless.server.signin_log import SignInBatcher
+from keyless.server.webhook_sender import WebhookSender
 from keyless.store import db
 from keyless.store.cache import CachedDirectory, CachedFederationReader, CachedPolicies
 from keyless.store.changes import ChangeFeed
@@ -35,7 +39,9 @@ from keyless.store.failures import shared_throttle
 from keyless.store.federation import SqlFederationStore
 from keyless.store.hosts import SqlHostStore
 from keyless.store.installation import agree_public_url
+from keyless.store.outbox import SqlOutbox
 from keyless.store.vault import SqlVaultStore
+from keyless.store.webhooks import SqlWebhookStore
 from keyless.vault.service import VaultService
 
 
@@ -63,6 +69,12 @@ class ServerContext:
     _ca: IssuedCert | None = field(default=None, repr=False)
     hosts: HostService | None = field(default=None, repr=False)
     changes: ChangeFeed | None = field(default=None, repr=False)  # set by `open`; None only in hand-built contexts
+    outbox: SqlOutbox | None = field(default=None, repr=False)
+    webhooks: WebhookService | None = field(default=None, repr=False)
+    outbox_worker: OutboxWorker | None = field(default=None, repr=False)
+    webhook_sender: WebhookSender | None = field(default=None, repr=False)
+    # Events seen on a hot path (a sign-in in audit mode): recorded without I/O, written in batches.
+    events: BatchWriter[Event] | None = field(default=None, repr=False)
     trusted_proxies: tuple[Network, ...] = ()  # settings.trusted_proxies, parsed once (server.client_address)
 
     def ca(self) -> IssuedCert:
@@ -125,11 +137,22 @@ class ServerContext:
             fed_reader.invalidate()
 
         changes = ChangeFeed(engine, clear_caches)
+        outbox = SqlOutbox(engine, clock)
+        sender = WebhookSender(allow_private=settings.webhook_allow_private, ca_bundle=settings.webhook_ca_bundle)
+        worker = OutboxWorker(outbox, sender, kek, clock, poll_interval=settings.outbox_poll_interval)
+
+        async def emit_batch(batch: list[Event]) -> None:
+            await outbox.emit(batch)
+            worker.wake()
+
+        events: BatchWriter[Event] = BatchWriter(emit_batch, settings.signin_flush_interval, name="events")
 
         def on_change() -> None:
-            """A write committed in this replica: clear here at once, and tell the others."""
+            """A write committed in this replica: clear here at once, tell the others, and let the outbox
+            worker look for events the write may have emitted."""
             clear_caches()
             changes.publish()
+            worker.wake()
 
         vaults.on_change = changes.publish
 
@@ -139,14 +162,16 @@ class ServerContext:
         # One budget across replicas on PostgreSQL; SQLite is one process's database.
         throttle = (shared_throttle(engine, clock, **budgets) if engine.dialect.name == "postgresql"
                     else FailureThrottle.in_process(clock, **budgets))
+        sign_in_policy = SignInPolicy(policies, directory, fed_reader, internal_ca, events=events.record,
+                                      clock=clock)
         tokens = TokenService(
             directory=directory, keyring=keyring, hasher=hasher, clock=clock, sink=signins, replay=store,
             base_url=base_url,
             throttle=throttle,
             federation=FederationContext(credentials=fed_reader, issuer_keys=issuer_keys),
-            policy=SignInPolicy(policies, directory, fed_reader, internal_ca),
+            after_client_auth=(("policy", sign_in_policy.step),),
         )
-        admin = DirectoryService(store, clock, hasher, kek, on_change, internal_ca=internal_ca)
+        admin = DirectoryService(store, clock, hasher, kek, on_change, internal_ca=internal_ca, policy_store=store)
         return cls(
             settings=settings, clock=clock, engine=engine, store=store, directory=directory, keyring=keyring,
             tokens=tokens, admin=admin, signins=signins,
@@ -155,7 +180,9 @@ class ServerContext:
             hosts=HostService(host_store, clock, hasher, on_change, credentials=admin.credentials),
             federation=FederationService(fed_store, store, clock, on_change, identities=host_store,
                                          policies=admin.policies),
-            issuer_keys=issuer_keys, fetcher=fetcher, changes=changes, trusted_proxies=settings.proxy_networks(),
+            issuer_keys=issuer_keys, fetcher=fetcher, changes=changes, outbox=outbox, outbox_worker=worker,
+            webhooks=WebhookService(SqlWebhookStore(engine), clock, kek, sender.guard.refusal, on_change),
+            webhook_sender=sender, events=events, trusted_proxies=settings.proxy_networks(),
         )
 
     async def close(self) -> None:
@@ -163,7 +190,11 @@ class ServerContext:
             await self.changes.close()
         await self.signins.close()
         await self.audits.close()
+        if self.events is not None:
+            await self.events.close()
         if self.fetcher is not None:
             await self.fetcher.aclose()
+        if self.webhook_sender is not None:
+            await self.webhook_sender.aclose()
         self.store.close()
         await self.engine.dispose()

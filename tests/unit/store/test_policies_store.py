@@ -84,3 +84,30 @@ async def test_tenant_default_and_overrides_are_kept_apart_and_audited(url: str)
     finally:
         store.close()
         await engine.dispose()
+
+
+async def test_cached_policies_read_each_tenant_once_until_cleared() -> None:
+    """The token path's view (keyless.store.cache.CachedPolicies): no store read per request; a write's
+    `invalidate` (this replica) or the change feed (the others) makes the next read fresh."""
+    from keyless.clock import FrozenClock
+    from keyless.domain.policies import NO_POLICY, InternalCa
+    from keyless.store.cache import CachedPolicies
+
+    class Counting:
+        def __init__(self) -> None:
+            self.reads = 0
+            self.stored: dict[str | None, Policy] = {None: Policy(internal_ca=InternalCa("audit"))}
+
+        async def policies(self, tenant_id: str) -> dict[str | None, Policy]:
+            self.reads += 1
+            return dict(self.stored)
+
+    store = Counting()
+    cache = CachedPolicies(store, FrozenClock(1_800_000_000.0), ttl=5)  # type: ignore[arg-type]
+    for client in ("a", "b", "a", "a"):
+        assert (await cache.policy("t1", client)).internal_ca == InternalCa("audit")
+    assert store.reads == 1
+    store.stored = {}
+    assert (await cache.policy("t1", "a")).internal_ca is not None  # still cached
+    cache.invalidate()
+    assert await cache.policy("t1", "a") == NO_POLICY and store.reads == 2
