@@ -66,8 +66,7 @@ class Site:
         return path
 
     def audit(self, **params: Any) -> list[dict[str, Any]]:
-        query = "&".join(f"{k}={v}" for k, v in params.items())
-        return list(self.admin.api.call("GET", f"/logs/audit?{query}&limit=1000"))
+        return list(self.admin.api.call("GET", "/logs/audit", params={**params, "limit": 1000}))
 
 
 @pytest.fixture(scope="module")

@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 
 from starlette.responses import RedirectResponse, Response
 
 from keyless.domain.credentials import Credential
 from keyless.domain.ports import LogQuery
+from keyless.domain.posture import RUNGS
 from keyless.server.console.access import READER, SESSION, Console, ConsoleRoute
+from keyless.server.console.pages.posture import service as posture_service
 from keyless.server.console.render import page
 from keyless.server.console.sessions import COOKIE, COOKIE_PATH
 
 EXPIRING_WITHIN = 30 * 86400
 SILENT_AFTER = 24 * 3600  # a host not heard from in a day is listed as silent
-
-
-def rung(kinds: set[str], managed: bool) -> str:
-    """The strongest credential an application has: its rung on the ladder
-    secret → certificate → federation → managed identity (docs/credentials.md)."""
-    if managed:
-        return "managed identity"
-    for kind in ("federated", "certificate", "secret"):
-        if kind in kinds:
-            return kind
-    return "none"
 
 
 def last_seen(credentials: Sequence[Credential]) -> dict[str, float]:
@@ -42,18 +32,14 @@ async def overview(c: Console) -> Response:
     admin, now = c.ctx.admin, c.ctx.clock.now()
     apps = await admin.list_applications(c.tenant)
     credentials = await admin.credentials.inventory(c.tenant)
-    kinds: dict[str, set[str]] = {}
-    for cred in credentials:
-        if cred.state(now) == "active":
-            kinds.setdefault(cred.owner.id, set()).add(cred.kind)
-    ladder = Counter(rung(kinds.get(a.client_id, set()), a.managed_resource_id is not None) for a in apps)
+    score = await posture_service(c).score(c.tenant)  # the ladder as the posture report defines it
     expiring = [x for x in credentials if x.expires_within(now, EXPIRING_WITHIN)]
     failures = await admin.signins(LogQuery(tenant_id=c.tenant.id, result="failure", limit=10))
     seen = last_seen(credentials)
     silent = [h for h in await c.ctx.hosts.list_hosts(c.tenant) if now - seen.get(h.id, 0.0) > SILENT_AFTER] \
         if c.ctx.hosts is not None else []
     names = {a.client_id: a.display_name for a in apps}
-    return page(c, "overview.html", title="Overview", ladder=sorted(ladder.items()), app_count=len(apps),
+    return page(c, "overview.html", title="Overview", score=score, rungs=(*RUNGS, "none"),
                 expiring=sorted(expiring, key=lambda x: x.expires_at or 0), failures=failures, names=names,
                 silent=silent, seen=seen)
 
