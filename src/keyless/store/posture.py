@@ -220,13 +220,33 @@ class SqlPostureStore(SqlRepository):
                                 frozenset(k for k, flag in (("secret", r.s), ("certificate", r.c), ("federated", r.f))
                                           if flag), int(r.n)) for r in rows]
 
-    async def signins_by_rung(self, tenant_id: str, since: float) -> Mapping[str, int]:
+    async def signins_by_rung(self, tenant_id: str | None, since: float) -> Mapping[str, int]:
+        """Successful sign-ins since `since` by rung (of one tenant, or of all with None): a managed
+        identity's count as `managed_identity` whatever its host presented."""
         rung = case((apps.c.managed_resource_id.is_not(None), "managed_identity"),
                     else_=sl.c.credential_type).label("rung")
         q = (select(rung, func.count().label("n")).select_from(sl.join(apps, apps.c.client_id == sl.c.client_id))
-             .where(sl.c.tenant_id == tenant_id, sl.c.time >= since, sl.c.result == "success").group_by(rung))
+             .where(sl.c.time >= since, sl.c.result == "success").group_by(rung))
+        if tenant_id is not None:
+            q = q.where(sl.c.tenant_id == tenant_id)
         async with self.engine.connect() as conn:
             return {r.rung: int(r.n) for r in await conn.execute(q) if r.rung}
+
+    async def credential_counts(self, now: float) -> dict[tuple[str, str], int]:
+        """Every credential of the installation by (kind, state): three grouped counts, for the metrics."""
+        secret_state = case((cs.c.revoked_at.is_not(None), "revoked"), (cs.c.expires_at <= now, "expired"),
+                            else_="active").label("state")
+        cert_state = case((certs.c.revoked_at.is_not(None), "revoked"), (certs.c.not_after <= now, "expired"),
+                          (certs.c.not_before > now, "not_yet_valid"), else_="active").label("state")
+        found: dict[tuple[str, str], int] = {}
+        async with self.engine.connect() as conn:
+            for kind, q in (("secret", select(secret_state, func.count().label("n")).group_by(secret_state)),
+                            ("certificate", select(cert_state, func.count().label("n")).group_by(cert_state))):
+                for r in await conn.execute(q):
+                    found[(kind, r.state)] = int(r.n)
+            federated = await conn.execute(select(func.count()).select_from(fc))
+            found[("federated", "active")] = int(federated.scalar_one())
+        return found
 
 
 # `keyless federation lint` findings that make a subject pattern broader than one repository or namespace.

@@ -210,3 +210,20 @@ def test_no_secret_value_in_the_report_or_the_cli_output(ladder: Ladder) -> None
     bodies += [ladder.server.cli("posture", "-o", "json").stdout, ladder.server.cli("posture", "--steps").stdout]
     for body in bodies:
         assert ladder.secret_value not in body and ladder.secret_value[:12] not in body
+
+
+def _gauge(metrics: str, name: str, **labels: str) -> float:
+    want = name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+    line = next(x for x in metrics.splitlines() if x.startswith(want + " "))
+    return float(line.rsplit(" ", 1)[1])
+
+
+def test_metrics_count_credentials_by_kind_and_state_and_sign_ins_by_rung(ladder: Ladder) -> None:
+    with ladder.server.http() as http:
+        metrics = http.get(f"{ladder.server.url}/metrics").text
+    assert _gauge(metrics, "keyless_credentials", kind="secret", state="active") >= 1
+    assert _gauge(metrics, "keyless_credentials", kind="certificate", state="active") >= 4  # CA, foreign, host, CLI
+    assert _gauge(metrics, "keyless_credentials", kind="federated", state="active") == 1
+    assert _gauge(metrics, "keyless_signins_24h", rung="managed_identity") >= 1
+    assert _gauge(metrics, "keyless_signins_24h", rung="secret") >= 1
+    assert ladder.secret_app not in metrics and ladder.server.tenant_id not in metrics
