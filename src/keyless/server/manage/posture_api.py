@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
+from starlette.responses import Response
 
 from keyless.directory.errors import Invalid
 from keyless.directory.posture import Entry, PostureService
@@ -20,7 +22,6 @@ from keyless.domain.posture import RISKS, RUNGS, CredentialFacts, Score, Shares
 from keyless.server.context import ServerContext
 from keyless.server.manage.deps import PREFIX, Reader
 from keyless.server.manage.strict_json import StrictJsonRoute
-from keyless.store.posture import SqlPostureStore
 
 router = APIRouter(prefix=PREFIX, route_class=StrictJsonRoute)
 MAX_SOURCES = 10  # addresses shown per workload and credential (the count is always complete)
@@ -59,7 +60,8 @@ class RiskOut(BaseModel):
     risk: str
     message: str
     credential_id: str | None
-    fix: list[str]
+    fix: list[str]  # commands of this risk's own fix; empty when `by_next_step`
+    by_next_step: bool  # the workload's next step is the fix (its commands are not repeated here)
 
 
 class PostureCredentialOut(BaseModel):
@@ -75,14 +77,6 @@ class PostureCredentialOut(BaseModel):
     sources: list[str]
     from_internal_ca: bool | None
 
-    @classmethod
-    def of(cls, c: CredentialFacts, now: float) -> PostureCredentialOut:
-        cred = c.credential
-        return cls(id=cred.id, kind=cred.kind, display_name=cred.display_name, label=cred.label,
-                   state=cred.state(now), created_at=cred.created_at, expires_at=cred.expires_at,
-                   last_used_at=max(cred.last_used_at or 0.0, c.usage.last_at or 0.0) or None,
-                   signins=c.usage.signins, sources=list(c.usage.sources[:MAX_SOURCES]),
-                   from_internal_ca=c.from_internal_ca)
 
 
 class WorkloadOut(BaseModel):
@@ -100,20 +94,34 @@ class WorkloadOut(BaseModel):
     risks: list[RiskOut]
     next_step: StepOut | None
 
-    @classmethod
-    def of(cls, e: Entry, now: float) -> WorkloadOut:
-        a, w = e.assessment, e.assessment.workload
-        step = e.next_step
-        return cls(
-            client_id=w.client_id, display_name=w.display_name, kind=w.kind, identity_kind=w.identity_kind,
-            rung=a.rung, hosts=list(w.hosts), signins=w.signins, sources=list(w.sources[:MAX_SOURCES]),
-            agent_hosts=list(a.agent_hosts), last_signin_at=w.last_signin_at,
-            credentials=[PostureCredentialOut.of(c, now) for c in w.credentials],
-            risks=[RiskOut(risk=f.risk, message=f.message, credential_id=f.credential_id, fix=list(cmds))
-                   for f, cmds in e.fixes],
-            next_step=None if step is None else StepOut(summary=step.summary, commands=list(step.commands),
-                                                        guide=step.guide),
-        )
+
+
+def _credential(c: CredentialFacts, now: float) -> dict[str, Any]:
+    cred = c.credential
+    return {"id": cred.id, "kind": cred.kind, "display_name": cred.display_name, "label": cred.label,
+            "state": cred.state(now), "created_at": cred.created_at, "expires_at": cred.expires_at,
+            "last_used_at": max(cred.last_used_at or 0.0, c.usage.last_at or 0.0) or None,
+            "signins": c.usage.signins, "sources": list(c.usage.sources[:MAX_SOURCES]),
+            "from_internal_ca": c.from_internal_ca}
+
+
+def workload_json(e: Entry, now: float) -> dict[str, Any]:
+    """One `WorkloadOut` as plain JSON data. Built directly rather than through the models: a report of
+    20,000 workloads is ~100,000 objects, and model validation cost more than the queries
+    (docs/benchmarks.md, "Posture"); the models stay the documented schema, which the authorization
+    matrix validates every answer against."""
+    a, w, step = e.assessment, e.assessment.workload, e.next_step
+    return {
+        "client_id": w.client_id, "display_name": w.display_name, "kind": w.kind, "identity_kind": w.identity_kind,
+        "rung": a.rung, "hosts": list(w.hosts), "signins": w.signins, "sources": list(w.sources[:MAX_SOURCES]),
+        "agent_hosts": list(a.agent_hosts), "last_signin_at": w.last_signin_at,
+        "credentials": [_credential(c, now) for c in w.credentials],
+        "risks": [{"risk": f.risk, "message": f.message, "credential_id": f.credential_id,
+                   "by_next_step": step is not None and cmds is step.commands,
+                   "fix": [] if step is not None and cmds is step.commands else list(cmds)} for f, cmds in e.fixes],
+        "next_step": None if step is None else {"summary": step.summary, "commands": list(step.commands),
+                                                "guide": step.guide},
+    }
 
 
 class PostureOut(BaseModel):
@@ -124,7 +132,7 @@ class PostureOut(BaseModel):
 
 def posture_of(request: Request) -> tuple[ServerContext, PostureService]:
     ctx: ServerContext = request.app.state.ctx
-    return ctx, PostureService(SqlPostureStore(ctx.engine), ctx.clock)
+    return ctx, ctx.posture_service()
 
 
 def _cursor(after: str | None) -> str | None:
@@ -156,7 +164,7 @@ async def posture(
     risk: Annotated[str | None, Query(pattern=_RISK, description="Only workloads with this risk factor")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> PostureOut:
+) -> Response:
     ctx, service = posture_of(request)
     after = _after(cursor)
     with contextlib.suppress(Exception):  # a store hiccup must not hide what is already written
@@ -165,6 +173,6 @@ async def posture(
                                   ca_pem=ctx.ca().cert_pem)
     score = await service.score(caller.tenant) if cursor is None else None
     now = ctx.clock.now()
-    return PostureOut(score=None if score is None else ScoreOut.of(score),
-                      workloads=[WorkloadOut.of(e, now) for e in report.entries],
-                      next_cursor=_cursor(report.next_after))
+    body = {"score": None if score is None else ScoreOut.of(score).model_dump(),
+            "workloads": [workload_json(e, now) for e in report.entries], "next_cursor": _cursor(report.next_after)}
+    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
