@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from keyless.server.console.app import console_routes
 from keyless.server.context import ServerContext
 from keyless.server.limits import BodyLimit
 from keyless.server.manage.api import create_management_app
@@ -26,7 +27,7 @@ from keyless.server.manage.problems import problem
 from keyless.server.observe import Observed
 from keyless.server.routes import agent, discovery, health, leak_report, token
 from keyless.server.routes.common import json_response
-from keyless.server.schedules import failure_sweep_loop, key_rotation_loop
+from keyless.server.schedules import failure_sweep_loop, key_rotation_loop, notice_scan_loop
 from keyless.server.vault.app import VaultApi
 from keyless.server.vault.resource import ensure_all
 
@@ -82,8 +83,9 @@ def create_app(ctx: ServerContext) -> ASGIApp:
             await ensure_all(ctx)
             sweeper = asyncio.create_task(purge_sweeper(ctx), name="vault-purge")
         rotation = failures = outbox = None
-        if ctx.outbox_worker is not None:
+        if ctx.outbox_worker is not None and ctx.settings.outbox_worker:
             outbox = asyncio.create_task(ctx.outbox_worker.run(), name="outbox")
+        notices = asyncio.create_task(notice_scan_loop(ctx), name="notice-scan")
         if ctx.settings.key_rotation_interval > 0:
             rotation = asyncio.create_task(key_rotation_loop(ctx), name="key-rotation")
         if ctx.engine.dialect.name == "postgresql":
@@ -93,7 +95,7 @@ def create_app(ctx: ServerContext) -> ASGIApp:
             yield
         finally:
             ctx.ready = False
-            for task in (sweeper, rotation, failures, outbox):
+            for task in (sweeper, rotation, failures, outbox, notices):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -122,6 +124,7 @@ def create_app(ctx: ServerContext) -> ASGIApp:
         Route("/healthz", health.healthz),
         Route("/readyz", health.readyz),
         Route("/metrics", health.metrics),
+        *console_routes(ctx),
         Mount("", app=BodyLimit(management, MANAGEMENT_MAX_BODY)),
     ]
     # Unmatched paths fall through to the management app, which answers with problem details; a path
