@@ -160,6 +160,11 @@ def test_pages_cover_every_workload_once(ladder: Ladder) -> None:
         if cursor is None:
             break
     assert paged == everything and len(everything) >= 6
+    with Admin(ladder.server) as admin:
+        first = manage(ladder.server, admin, "GET", "/posture", params={"limit": 2, "rung": "certificate"})
+    cursor = first.json()["next_cursor"]
+    assert first.headers["link"] == (f"</{ladder.server.tenant_id}/manage/v1/posture?rung=certificate&limit=2"
+                                     f"&cursor={cursor}>; rel=\"next\"")
     only = _report(ladder, rung="federated")["workloads"]
     assert [w["client_id"] for w in only] == [ladder.fed_app]
 

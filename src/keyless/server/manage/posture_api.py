@@ -1,13 +1,13 @@
 """`GET /{tenant}/manage/v1/posture`: the posture report (docs/api.md, "Posture"; docs/ladder.md).
 
 Reader access: the report names credentials by id and hint only, never a secret value (catalog O14),
-and changes nothing. Paged in client-id order; the tenant score comes with the first page.
+and changes nothing. Paged in client-id order by the API's one convention (`limit`, `cursor`, `Link`,
+docs/api.md "Paging"), with the cursor also in the body's `next_cursor`; the tenant score comes
+with the first page.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import json
 from typing import Annotated, Any
@@ -16,11 +16,11 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from keyless.directory.errors import Invalid
 from keyless.directory.posture import Entry, PostureService
 from keyless.domain.posture import RISKS, RUNGS, CredentialFacts, Score, Shares
 from keyless.server.context import ServerContext
 from keyless.server.manage.deps import PREFIX, Reader
+from keyless.server.manage.paging import Paging
 from keyless.server.manage.strict_json import StrictJsonRoute
 
 router = APIRouter(prefix=PREFIX, route_class=StrictJsonRoute)
@@ -135,22 +135,6 @@ def posture_of(request: Request) -> tuple[ServerContext, PostureService]:
     return ctx, ctx.posture_service()
 
 
-def _cursor(after: str | None) -> str | None:
-    return None if after is None else base64.urlsafe_b64encode(after.encode()).decode().rstrip("=")
-
-
-def _after(cursor: str | None) -> str | None:
-    if cursor is None:
-        return None
-    try:
-        after = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode("ascii")
-    except (binascii.Error, ValueError):
-        raise Invalid("invalid_cursor", "the cursor is not one this API returned") from None
-    if not after:
-        raise Invalid("invalid_cursor", "the cursor is not one this API returned")
-    return after
-
-
 _RUNG = f"^({'|'.join(RUNGS)}|none)$"
 _RISK = f"^({'|'.join(RISKS)})$"
 
@@ -158,21 +142,22 @@ _RISK = f"^({'|'.join(RISKS)})$"
 @router.get("/posture", response_model=PostureOut,
             summary="Each workload's rung on the credential ladder, its risk factors and next step; the tenant score")
 async def posture(
-    request: Request, caller: Reader,
+    request: Request, response: Response, caller: Reader, page: Paging,
     client_id: Annotated[str | None, Query(max_length=64, description="Only this application or identity")] = None,
     rung: Annotated[str | None, Query(pattern=_RUNG, description="Only workloads on this rung")] = None,
     risk: Annotated[str | None, Query(pattern=_RISK, description="Only workloads with this risk factor")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     ctx, service = posture_of(request)
-    after = _after(cursor)
+    after_key = page.after((str,))
+    after = str(after_key[0]) if after_key is not None else None
     with contextlib.suppress(Exception):  # a store hiccup must not hide what is already written
         await ctx.signins.flush()  # the sign-ins of the last half second count too
-    report = await service.report(caller.tenant, after=after, limit=limit, client_id=client_id, rung=rung, risk=risk,
-                                  ca_pem=ctx.ca().cert_pem)
-    score = await service.score(caller.tenant) if cursor is None else None
+    report = await service.report(caller.tenant, after=after, limit=page.limit, client_id=client_id, rung=rung,
+                                  risk=risk, ca_pem=ctx.ca().cert_pem)
+    score = await service.score(caller.tenant) if after is None else None
     now = ctx.clock.now()
+    cursor = page.next_after(None if report.next_after is None else (report.next_after,))
     body = {"score": None if score is None else ScoreOut.of(score).model_dump(),
-            "workloads": [workload_json(e, now) for e in report.entries], "next_cursor": _cursor(report.next_after)}
-    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+            "workloads": [workload_json(e, now) for e in report.entries], "next_cursor": cursor}
+    link = {"Link": response.headers["link"]} if "link" in response.headers else None  # set by `page`
+    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json", headers=link)
