@@ -12,6 +12,7 @@ from keyless.cli.common import (
     DEFAULT_DATA_DIR,
     CaOpt,
     DataDirOpt,
+    LimitOpt,
     Output,
     OutputOpt,
     ServerOpt,
@@ -85,12 +86,13 @@ def list_apps(
     server: ServerOpt = None,
     ca: CaOpt = None,
     output: OutputOpt = Output.table,
+    limit: LimitOpt = None,
 ) -> None:
     """List the tenant's applications.
 
     Example: keyless app list -o json
     """
-    emit(client(data_dir, server, ca).call("GET", "/applications"), output,
+    emit(client(data_dir, server, ca).collect("/applications", limit=limit), output,
          columns=LIST_COLUMNS if output is Output.table else None, formatters=FORMATTERS)
 
 

@@ -17,6 +17,7 @@ from keyless.cli.common import (
     DEFAULT_DATA_DIR,
     CaOpt,
     DataDirOpt,
+    LimitOpt,
     ManagementClient,
     Output,
     OutputOpt,
@@ -185,6 +186,7 @@ def list_certificates(
     server: ServerOpt = None,
     ca: CaOpt = None,
     output: OutputOpt = Output.table,
+    limit: LimitOpt = None,
 ) -> None:
     """List an application's certificates: id, name, subject, key, thumbprint and dates (never key material).
 
@@ -192,7 +194,7 @@ def list_certificates(
     """
     api = client(data_dir, server, ca)
     found = api.resolve_app(app_ref)
-    rows: list[dict[str, Any]] = api.call("GET", f"/applications/{found['client_id']}/certificates")
+    rows: list[dict[str, Any]] = api.collect(f"/applications/{found['client_id']}/certificates", limit=limit)
     if output is Output.json:
         emit(rows, output)
         return

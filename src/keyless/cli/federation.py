@@ -15,6 +15,7 @@ from keyless.cli.common import (
     DEFAULT_DATA_DIR,
     CaOpt,
     DataDirOpt,
+    LimitOpt,
     ManagementClient,
     Output,
     OutputOpt,
@@ -151,6 +152,7 @@ def list_credentials(
     server: ServerOpt = None,
     ca: CaOpt = None,
     output: OutputOpt = Output.table,
+    limit: LimitOpt = None,
 ) -> None:
     """List an application's (or a user-assigned identity's) federated credentials.
 
@@ -161,7 +163,7 @@ def list_credentials(
     _one_of(app_ref, identity)
     api = client(data_dir, server, ca)
     path, _, _ = _owner(api, app_ref, identity)
-    rows: list[dict[str, Any]] = api.call("GET", f"{path}/federated-credentials")
+    rows: list[dict[str, Any]] = api.collect(f"{path}/federated-credentials", limit=limit)
     if output is Output.json:
         emit(rows, output)
         return
@@ -258,6 +260,7 @@ def lint(
     server: ServerOpt = None,
     ca: CaOpt = None,
     output: OutputOpt = Output.table,
+    limit: LimitOpt = None,
 ) -> None:
     """Flag federated credentials broader than one repository or namespace, and other risks.
 
@@ -272,7 +275,7 @@ def lint(
     if app_ref is not None or identity is not None:
         _, client_id, _ = _owner(api, app_ref, identity)
         params = {"identity" if identity is not None else "client_id": client_id}
-    findings: list[dict[str, Any]] = api.call("GET", "/federated-credentials/lint", params=params)
+    findings: list[dict[str, Any]] = api.collect("/federated-credentials/lint", params=params, limit=limit)
     if output is Output.json:
         emit(findings, output)
     elif findings:
@@ -328,6 +331,7 @@ def outbound_list(
     server: ServerOpt = None,
     ca: CaOpt = None,
     output: OutputOpt = Output.table,
+    limit: LimitOpt = None,
 ) -> None:
     """List the audiences the application may get identity tokens for.
 
@@ -338,7 +342,7 @@ def outbound_list(
     _one_of(app_ref, identity)
     api = client(data_dir, server, ca)
     path, client_id, label = _owner(api, app_ref, identity)
-    _emit_audiences(client_id, label, api.call("GET", f"{path}/identity-token-audiences"), output)
+    _emit_audiences(client_id, label, api.collect(f"{path}/identity-token-audiences", limit=limit), output)
 
 
 @outbound.command("deny")
@@ -360,7 +364,7 @@ def outbound_deny(
     api = client(data_dir, server, ca)
     path, client_id, label = _owner(api, app_ref, identity)
     api.call("DELETE", f"{path}/identity-token-audiences", params={"audience": audience})
-    _emit_audiences(client_id, label, api.call("GET", f"{path}/identity-token-audiences"), output)
+    _emit_audiences(client_id, label, api.collect(f"{path}/identity-token-audiences"), output)
 
 
 def _emit_audiences(client_id: str, label: str, allowed: list[str], output: Output) -> None:

@@ -11,6 +11,7 @@ from keyless.cli.common import (
     DEFAULT_DATA_DIR,
     CaOpt,
     DataDirOpt,
+    LimitOpt,
     Output,
     OutputOpt,
     ServerOpt,
@@ -58,6 +59,7 @@ def list_grants(
     server: ServerOpt = None,
     ca: CaOpt = None,
     output: OutputOpt = Output.table,
+    limit: LimitOpt = None,
 ) -> None:
     """List role grants, optionally for one client or one resource.
 
@@ -65,12 +67,12 @@ def list_grants(
     """
     api = client(data_dir, server, ca)
     client_id = api.resolve_app(client_ref)["client_id"] if client_ref is not None else None
-    rows: list[dict[str, Any]] = api.call("GET", "/grants", params={"client_id": client_id,
-                                                                    "resource": resource})
+    rows: list[dict[str, Any]] = api.collect("/grants", params={"client_id": client_id, "resource": resource},
+                                                 limit=limit)
     if output is Output.json:
         emit(rows, output)
         return
-    apps = api.call("GET", "/applications")
+    apps = api.collect("/applications")
     names = {a["client_id"]: a["display_name"] for a in apps}
     uris = {a["client_id"]: a["identifier_uri"] or a["display_name"] for a in apps}
     table = [{"id": r["id"], "client": _named(names, r["client_id"]),

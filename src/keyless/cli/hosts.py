@@ -11,6 +11,7 @@ from keyless.cli.common import (
     DEFAULT_DATA_DIR,
     CaOpt,
     DataDirOpt,
+    LimitOpt,
     Output,
     OutputOpt,
     ServerOpt,
@@ -79,12 +80,13 @@ def list_hosts(
     server: ServerOpt = None,
     ca: CaOpt = None,
     output: OutputOpt = Output.table,
+    limit: LimitOpt = None,
 ) -> None:
     """List hosts: pending (join token outstanding) or enrolled.
 
     Example: keyless host list --output json
     """
-    rows = client(data_dir, server, ca).call("GET", "/hosts")
+    rows = client(data_dir, server, ca).collect("/hosts", limit=limit)
     emit(rows, output, columns=("id", "name", "status", "system_client_id", "enrolled_at", "created_at"),
          formatters=FORMATTERS)
 

@@ -11,6 +11,7 @@ from keyless.cli.common import (
     DEFAULT_DATA_DIR,
     CaOpt,
     DataDirOpt,
+    LimitOpt,
     ManagementClient,
     Output,
     OutputOpt,
@@ -55,6 +56,7 @@ def list_identities(
     server: ServerOpt = None,
     ca: CaOpt = None,
     output: OutputOpt = Output.table,
+    limit: LimitOpt = None,
 ) -> None:
     """List managed identities.
 
@@ -62,7 +64,7 @@ def list_identities(
     """
     if kind not in {None, "system", "user"}:
         usage("--kind must be system or user")
-    rows = client(data_dir, server, ca).call("GET", "/identities", params={"kind": kind})
+    rows = client(data_dir, server, ca).collect("/identities", params={"kind": kind}, limit=limit)
     emit(rows, output, columns=COLUMNS)
 
 
@@ -163,12 +165,14 @@ def bindings(
     server: ServerOpt = None,
     ca: CaOpt = None,
     output: OutputOpt = Output.table,
+    limit: LimitOpt = None,
 ) -> None:
     """List workload bindings.
 
     Example: keyless identity bindings --host build-01
     """
-    rows = client(data_dir, server, ca).call("GET", "/bindings", params={"host": host, "identity": identity})
+    rows = client(data_dir, server, ca).collect("/bindings", params={"host": host, "identity": identity},
+                                                limit=limit)
     emit(rows, output, columns=("id", "identity_client_id", "host_id", "uid", "gid", "exe", "unit"))
 
 

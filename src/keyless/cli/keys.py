@@ -14,6 +14,7 @@ from keyless.cli.common import (
     DEFAULT_DATA_DIR,
     CaOpt,
     DataDirOpt,
+    LimitOpt,
     Output,
     OutputOpt,
     ServerOpt,
@@ -50,12 +51,13 @@ def list_keys(
     server: ServerOpt = None,
     ca: CaOpt = None,
     output: OutputOpt = Output.table,
+    limit: LimitOpt = None,
 ) -> None:
     """List signing keys: the active one, the next (published, not yet signing), previous and retired.
 
     Example: keyless key list
     """
-    rows: list[dict[str, Any]] = client(data_dir, server, ca).call("GET", "/keys")
+    rows: list[dict[str, Any]] = client(data_dir, server, ca).collect("/keys", limit=limit)
     emit(rows, output, columns=COLUMNS if output is Output.table else None, formatters=FORMATTERS)
 
 

@@ -31,7 +31,8 @@ class Result(StrEnum):
 
 ClientOpt = Annotated[str | None, typer.Option("--client", metavar="ID", help="Only events of this client id.")]
 SinceOpt = Annotated[str | None, typer.Option("--since", help="Only events newer than this, e.g. 15m, 1h, 7d.")]
-LimitOpt = Annotated[int, typer.Option("--limit", min=1, max=1000, help="At most this many events.")]
+LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="At most this many events, newest first.")]
+AllOpt = Annotated[bool, typer.Option("--all", help="Every matching event (follows the pages; ignores --limit).")]
 
 SIGNIN_COLUMNS = ("time", "client_id", "result", "error", "detail", "credential_type", "resource", "source")
 AUDIT_COLUMNS = ("time", "actor", "action", "target_type", "target_id", "details")
@@ -55,16 +56,16 @@ def signins(
     server: ServerOpt = None,
     ca: CaOpt = None,
     output: OutputOpt = Output.table,
+    every: AllOpt = False,
 ) -> None:
     """Show token requests: who asked, for what, and why a request was refused.
 
     Example: keyless log signins --result failure --since 1h
     """
     start = since_epoch(since)
-    rows = client(data_dir, server, ca).call(
-        "GET", "/logs/signins",
-        params={"client_id": client_id, "result": result.value if result else None, "since": start,
-                "limit": limit},
+    rows = client(data_dir, server, ca).collect(
+        "/logs/signins", params={"client_id": client_id, "result": result.value if result else None, "since": start},
+        limit=None if every else limit,
     )
     _show(rows, output, SIGNIN_COLUMNS)
 
@@ -80,14 +81,15 @@ def audit(
     server: ServerOpt = None,
     ca: CaOpt = None,
     output: OutputOpt = Output.table,
+    every: AllOpt = False,
 ) -> None:
     """Show directory changes: who created, changed or removed which object, and when.
 
     Example: keyless log audit --action secret.add --since 7d
     """
     start = since_epoch(since)
-    rows = client(data_dir, server, ca).call(
-        "GET", "/logs/audit",
-        params={"client_id": client_id, "action": action, "since": start, "limit": limit},
+    rows = client(data_dir, server, ca).collect(
+        "/logs/audit", params={"client_id": client_id, "action": action, "since": start},
+        limit=None if every else limit,
     )
     _show(rows, output, AUDIT_COLUMNS)

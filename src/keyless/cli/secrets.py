@@ -11,6 +11,7 @@ from keyless.cli.common import (
     DEFAULT_DATA_DIR,
     CaOpt,
     DataDirOpt,
+    LimitOpt,
     Output,
     OutputOpt,
     ServerOpt,
@@ -71,6 +72,7 @@ def list_secrets(
     server: ServerOpt = None,
     ca: CaOpt = None,
     output: OutputOpt = Output.table,
+    limit: LimitOpt = None,
 ) -> None:
     """List an application's secrets: id, hint, name and dates (never the secret itself).
 
@@ -78,7 +80,7 @@ def list_secrets(
     """
     api = client(data_dir, server, ca)
     found = api.resolve_app(client_ref)
-    rows: list[dict[str, Any]] = api.call("GET", f"/applications/{found['client_id']}/secrets")
+    rows: list[dict[str, Any]] = api.collect(f"/applications/{found['client_id']}/secrets", limit=limit)
     if output is Output.json:
         emit([{**r, "expires": iso_utc(r["expires_at"])} for r in rows], output)
         return

@@ -20,6 +20,7 @@ from keyless.cli.common import (
     DEFAULT_DATA_DIR,
     CaOpt,
     DataDirOpt,
+    LimitOpt,
     ManagementClient,
     Output,
     OutputOpt,
@@ -87,12 +88,12 @@ def create(
 
 @app.command("list")
 def list_vaults(data_dir: DataDirOpt = DEFAULT_DATA_DIR, server: ServerOpt = None, ca: CaOpt = None,
-                output: OutputOpt = Output.table) -> None:
+                output: OutputOpt = Output.table, limit: LimitOpt = None) -> None:
     """List the tenant's vaults and their URLs.
 
     Example: keyless vault list -o json
     """
-    emit(_api(data_dir, server, ca).call("GET", "/vaults"), output, VAULT_COLUMNS)
+    emit(_api(data_dir, server, ca).collect("/vaults", limit=limit), output, VAULT_COLUMNS)
 
 
 @app.command("show")
@@ -149,12 +150,12 @@ def grant(
 
 @app.command("grants")
 def list_grants(name: VaultArg, data_dir: DataDirOpt = DEFAULT_DATA_DIR, server: ServerOpt = None,
-                ca: CaOpt = None, output: OutputOpt = Output.table) -> None:
+                ca: CaOpt = None, output: OutputOpt = Output.table, limit: LimitOpt = None) -> None:
     """List who holds which roles on a vault.
 
     Example: keyless vault grants payments
     """
-    emit(_api(data_dir, server, ca).call("GET", _path(name, "grants")), output,
+    emit(_api(data_dir, server, ca).collect(_path(name, "grants"), limit=limit), output,
          ("id", "principal_client_id", "role", "secret"))
 
 
@@ -307,35 +308,38 @@ def secret_update(
                                          json_body=body, headers=headers), output, formatters=TIMES)
 
 
-def _all_pages(api: ManagementClient, path: str) -> list[dict[str, Any]]:
+def _all_pages(api: ManagementClient, path: str, limit: int | None) -> list[dict[str, Any]]:
+    """The vault's own pages (Key Vault's `nextLink` style, docs/vault.md): every item, or the first `limit`."""
     items: list[dict[str, Any]] = []
     token = None
     while True:
         page = api.call("GET", path, params={"page_token": token})
         items += page["items"]
         token = page["next_page_token"]
-        if not token:
-            return items
+        if not token or (limit is not None and len(items) >= limit):
+            return items[:limit]
 
 
 @secret_app.command("list")
 def secret_list(vault: VaultArg, data_dir: DataDirOpt = DEFAULT_DATA_DIR, server: ServerOpt = None,
-                ca: CaOpt = None, output: OutputOpt = Output.table) -> None:
+                ca: CaOpt = None, output: OutputOpt = Output.table,
+                limit: LimitOpt = None) -> None:
     """List the secrets you may see (names and attributes, never values).
 
     Example: keyless vault secret list payments
     """
-    emit(_all_pages(_api(data_dir, server, ca), _path(vault, "secrets")), output, SECRET_COLUMNS, TIMES)
+    emit(_all_pages(_api(data_dir, server, ca), _path(vault, "secrets"), limit), output, SECRET_COLUMNS, TIMES)
 
 
 @secret_app.command("versions")
 def secret_versions(vault: VaultArg, name: NameArg, data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-                    server: ServerOpt = None, ca: CaOpt = None, output: OutputOpt = Output.table) -> None:
+                    server: ServerOpt = None, ca: CaOpt = None, output: OutputOpt = Output.table,
+                limit: LimitOpt = None) -> None:
     """List a secret's versions, oldest first.
 
     Example: keyless vault secret versions payments db-password
     """
-    emit(_all_pages(_api(data_dir, server, ca), _path(vault, "secrets", name, "versions")), output,
+    emit(_all_pages(_api(data_dir, server, ca), _path(vault, "secrets", name, "versions"), limit), output,
          SECRET_COLUMNS, TIMES)
 
 
@@ -351,12 +355,13 @@ def secret_delete(vault: VaultArg, name: NameArg, data_dir: DataDirOpt = DEFAULT
 
 @secret_app.command("deleted")
 def secret_deleted(vault: VaultArg, data_dir: DataDirOpt = DEFAULT_DATA_DIR, server: ServerOpt = None,
-                   ca: CaOpt = None, output: OutputOpt = Output.table) -> None:
+                   ca: CaOpt = None, output: OutputOpt = Output.table,
+                limit: LimitOpt = None) -> None:
     """List soft-deleted secrets and when each will be purged.
 
     Example: keyless vault secret deleted payments
     """
-    emit(_all_pages(_api(data_dir, server, ca), _path(vault, "deleted")), output, DELETED_COLUMNS, TIMES)
+    emit(_all_pages(_api(data_dir, server, ca), _path(vault, "deleted"), limit), output, DELETED_COLUMNS, TIMES)
 
 
 @secret_app.command("recover")

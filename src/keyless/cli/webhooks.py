@@ -13,6 +13,7 @@ from keyless.cli.common import (
     DEFAULT_DATA_DIR,
     CaOpt,
     DataDirOpt,
+    LimitOpt,
     Output,
     OutputOpt,
     ServerOpt,
@@ -67,12 +68,14 @@ def list_webhooks(
     server: ServerOpt = None,
     ca: CaOpt = None,
     output: OutputOpt = Output.table,
+    limit: LimitOpt = None,
 ) -> None:
     """List webhook endpoints (never their secrets).
 
     Example: keyless webhook list -o json
     """
-    emit(client(data_dir, server, ca).call("GET", "/webhooks"), output, columns=HOOK_COLUMNS, formatters=FORMATTERS)
+    emit(client(data_dir, server, ca).collect("/webhooks", limit=limit), output, columns=HOOK_COLUMNS,
+         formatters=FORMATTERS)
 
 
 @app.command("remove")
@@ -100,7 +103,7 @@ def deliveries(
         metavar="[DELIVERY_ID]", help="Show this delivery and every attempt at it.", show_default=False)] = None,
     webhook: Annotated[str | None, typer.Option("--webhook", help="Only this endpoint's deliveries.")] = None,
     state: Annotated[State | None, typer.Option("--state", help="Only deliveries in this state.")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="At most this many, newest first.")] = 100,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many, newest first.")] = 100,
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     server: ServerOpt = None,
     ca: CaOpt = None,
@@ -118,12 +121,12 @@ def deliveries(
                                     for a in data["log"]]}
         emit(data, output, formatters=FORMATTERS)
         return
-    params: dict[str, str | int] = {"limit": limit}
+    params: dict[str, str | int] = {}
     if webhook:
         params["webhook"] = webhook
     if state:
         params["state"] = str(state)
-    emit(api.call("GET", "/webhook-deliveries", params=params), output, columns=DELIVERY_COLUMNS,
+    emit(api.collect("/webhook-deliveries", params=params, limit=limit), output, columns=DELIVERY_COLUMNS,
          formatters=FORMATTERS)
 
 

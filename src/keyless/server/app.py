@@ -2,6 +2,8 @@
 
 The hot routes (token, discovery, JWKS, health) are plain Starlette routes; the management API is a
 FastAPI application mounted behind them, so the token endpoint pays nothing for OpenAPI machinery.
+A token POST does not even go through Starlette: `dispatch` hands it to the raw ASGI handler in
+`routes/token.py`, inside the same error shield and request timing as every other request.
 """
 
 from __future__ import annotations
@@ -131,8 +133,19 @@ def create_app(ctx: ServerContext) -> ASGIApp:
     # that not even the mount matches (a decoded CR or LF in it) gets the same problem, not plain text.
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found})
     app.state.ctx = ctx
+    endpoint = token.TokenEndpoint(ctx)
+
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        """A token POST goes straight to its raw ASGI handler (issue 18); everything else to Starlette."""
+        if scope["type"] == "http" and scope["method"] == "POST":
+            match = token.token_tenant(scope["path"])
+            if match is not None:
+                await endpoint(scope, receive, send, *match)
+                return
+        await app(scope, receive, send)
+
     access_log = ctx.settings.access_log
-    main = Observed(ErrorShield(app), "main", access_log=access_log)
+    main = Observed(ErrorShield(dispatch), "main", access_log=access_log)
     if not ctx.settings.vault_enabled:
         return main
     vault = Observed(ErrorShield(VaultApi(ctx)), "vault", access_log=access_log)
