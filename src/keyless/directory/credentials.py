@@ -55,15 +55,20 @@ class CredentialService(UseCases):
             "certificate", cert.id, lifetime=cert.not_after - cert.not_before, key_type=cert.key_type,
             key_size=cert.key_size, from_internal_ca=True))
 
-    async def inventory(self, tenant: Tenant, *, owner: Owner | None = None,
-                        expiring_within: float | None = None) -> Sequence[Credential]:
-        """Every unrevoked credential of the tenant (or of one owner), of every kind and owner kind;
-        with `expiring_within`, only the active ones that expire within that many seconds."""
+    async def inventory(self, tenant: Tenant, *, owner: Owner | None = None, expiring_within: float | None = None,
+                        unused_for: float | None = None, kind: str | None = None, owner_kind: str | None = None,
+                        state: str | None = None) -> Sequence[Credential]:
+        """Every unrevoked credential of the tenant (or of one owner), of every kind and owner kind,
+        oldest first; each filter narrows it: `expiring_within` (active and expiring within that many
+        seconds), `unused_for` (no sign-in for that many seconds; never used: made that long ago),
+        `kind`, `owner_kind`, `state` (active, not_yet_valid, expired)."""
         found = await self._store.credentials(tenant.id, owner)
-        if expiring_within is None:
-            return found
         now = self._clock.now()
-        return [c for c in found if c.expires_within(now, expiring_within)]
+        return [c for c in found
+                if (expiring_within is None or c.expires_within(now, expiring_within))
+                and (unused_for is None or now - (c.last_used_at or c.created_at) >= unused_for)
+                and (kind is None or c.kind == kind) and (owner_kind is None or c.owner.kind == owner_kind)
+                and (state is None or c.state(now) == state)]
 
     def issue_host_certificate(self, ca: IssuedCert, csr: bytes, host: Host,
                                days: int) -> tuple[HostCertificate, bytes]:

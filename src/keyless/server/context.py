@@ -11,6 +11,7 @@ from keyless.crypto import aead
 from keyless.crypto.ca import IssuedByCa, IssuedCert
 from keyless.directory.federation import FederationService
 from keyless.directory.hosts import HostService
+from keyless.directory.posture import PostureService
 from keyless.directory.service import DirectoryService
 from keyless.directory.webhooks import WebhookService
 from keyless.domain.events import Event
@@ -40,6 +41,7 @@ from keyless.store.federation import SqlFederationStore
 from keyless.store.hosts import SqlHostStore
 from keyless.store.installation import agree_public_url
 from keyless.store.outbox import SqlOutbox
+from keyless.store.posture import SqlPostureStore
 from keyless.store.vault import SqlVaultStore
 from keyless.store.webhooks import SqlWebhookStore
 from keyless.vault.service import VaultService
@@ -69,6 +71,7 @@ class ServerContext:
     _ca: IssuedCert | None = field(default=None, repr=False)
     hosts: HostService | None = field(default=None, repr=False)
     changes: ChangeFeed | None = field(default=None, repr=False)  # set by `open`; None only in hand-built contexts
+    posture: PostureService | None = field(default=None, repr=False)  # made on first use: `posture_service`
     outbox: SqlOutbox | None = field(default=None, repr=False)
     webhooks: WebhookService | None = field(default=None, repr=False)
     outbox_worker: OutboxWorker | None = field(default=None, repr=False)
@@ -84,6 +87,13 @@ class ServerContext:
             key_der = aead.open_sealed(self.kek, data.ca_key.read_bytes(), CA_KEY_AAD)
             self._ca = IssuedCert(cert_pem=data.ca_cert.read_bytes(), key_der=key_der)
         return self._ca
+
+    def posture_service(self) -> PostureService:
+        """The process's one posture service: its cache of the sign-in window's facts serves every page
+        of a report, from the API and the console alike."""
+        if self.posture is None:
+            self.posture = PostureService(SqlPostureStore(self.engine), self.clock)
+        return self.posture
 
     def issuer(self, tenant: Tenant) -> str:
         return issuer(self.base_url, tenant)
