@@ -151,6 +151,15 @@ class Recipes:
             made = self.call("POST", f"/applications/{cid}/certificates", {"certificate": pem})
             return {"certificate_id": made["id"]}
 
+        def leaked(location: str | None) -> Callable[[], Prepared]:
+            """A live secret found by a scan: looked up (location None) or reported at `location`."""
+            def make() -> Prepared:
+                made = self.call("POST", f"/applications/{app()}/secrets", {})
+                secret = str(made["secret"])
+                body = {"secrets": [secret]} if location is None else {"secret": secret, "location": location}
+                return P({}, body=body, secrets=[secret])
+            return make
+
         def grant() -> Prepared:
             g = self.admin.grant(app(), self.role_resource["identifier_uri"], "Data.Read")
             return P({"grant_id": g["id"]})
@@ -251,6 +260,7 @@ class Recipes:
             ("post", "/keys/{kid}/retire"): retire,
             ("get", "/logs/signins"): lambda: P({}),
             ("get", "/logs/audit"): lambda: P({}),
+            ("get", "/posture"): lambda: P({}),
             ("get", "/vaults"): lambda: P({}),
             ("post", "/vaults"): lambda: P({}, body={"name": f"mx{uuid.uuid4().hex[:10]}"}),
             ("get", "/vaults/{vault}"): in_vault(),
@@ -300,6 +310,9 @@ class Recipes:
                 {"client_id": app()}, body={"token": token}),
             ("post", "/identities/{ref}/federated-credentials/test"): lambda: P({"ref": identity()},
                                                                                 body={"token": token}),
+            ("post", "/leaks/lookup"): leaked(None),
+            ("post", "/leaks"): leaked(f"repo/{_u('mx')}.env:1"),
+            ("get", "/leaks"): lambda: P({}),
             ("get", "/{kind}/{ref}/identity-token-audiences"): lambda: P({"kind": "applications", "ref": app()}),
             ("post", "/{kind}/{ref}/identity-token-audiences"): audience(False),
             ("delete", "/{kind}/{ref}/identity-token-audiences"): audience(True),

@@ -17,6 +17,8 @@ from keyless.cli import (
     keys,
     login,
     logs,
+    posture,
+    scan,
     secrets,
     server_cmds,
     tenant,
@@ -78,9 +80,11 @@ app.add_typer(secrets.app, name="secret")
 app.add_typer(certs.app, name="cert")
 app.add_typer(ca.app, name="ca")
 app.command("grant")(grants.grant)
+app.command("scan")(scan.scan)
 app.add_typer(grants.app, name="grants")
 app.add_typer(tokens.app, name="token")
 app.add_typer(logs.app, name="log")
+app.command("posture")(posture.posture)
 app.add_typer(keys.app, name="key")
 app.add_typer(tenant.app, name="tenant")
 app.add_typer(vault.app, name="vault")

@@ -4,8 +4,10 @@ clears per-process caches (the token path's and the key ring's) after each write
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from keyless.clock import Clock
+from keyless.domain.events import Event
 from keyless.domain.model import AuditEvent
 
 
@@ -27,3 +29,9 @@ class UseCases:
             time=self._clock.now(), tenant_id=tenant_id, actor=actor, action=action, target_type=target_type,
             target_id=target_id, details=dict(details),
         )
+
+
+def notifying(audit: AuditEvent, *events: Event) -> AuditEvent:
+    """`audit` carrying notification `events`: the store writes them to the outbox in the change's own
+    transaction (keyless.domain.events)."""
+    return replace(audit, notify=audit.notify + events)

@@ -16,6 +16,7 @@ from keyless.directory.applications import MAX_ROLES_PER_APP, ApplicationService
 from keyless.directory.assignments import GrantService
 from keyless.directory.base import _nothing
 from keyless.directory.credentials import MAX_CERTIFICATES_PER_APP, MAX_SECRETS_PER_APP, CredentialService
+from keyless.directory.leaks import LeakService
 from keyless.directory.logs import LogService
 from keyless.directory.signing_keys import DEFAULT_ACTIVATION_DELAY, MIN_ACTIVATION_DELAY, SigningKeyService
 from keyless.directory.tenants import HARD_MAX_SECRET_LIFETIME, MIN_TOKEN_LIFETIME, TenantService
@@ -42,6 +43,7 @@ class DirectoryService:
         self.credentials = CredentialService(store, self.applications, clock, hasher, on_change)
         self.grants = GrantService(store, self.applications, clock, on_change)
         self.logs = LogService(store)
+        self.leaks = LeakService(store, clock, hasher, on_change)
 
         self.tenant = self.tenants.tenant
         self.create_tenant = self.tenants.create_tenant

@@ -11,8 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from keyless.clock import Clock
-from keyless.directory.base import UseCases, _nothing
+from keyless.directory.base import UseCases, _nothing, notifying
 from keyless.directory.errors import Conflict, Invalid, NotFound
+from keyless.domain.events import SIGNING_KEY_ROTATED, Event
 from keyless.domain.model import SigningKey, Tenant
 from keyless.domain.ports import SigningKeyStore
 from keyless.oauth.keyring import JWKS_MAX_AGE, key_states, new_signing_key
@@ -48,8 +49,11 @@ class SigningKeyService(UseCases):
                               activates_at=now + activate_in)
         await self._store.add_signing_key(
             key,
-            self._audit(tenant.id, actor, "key.rotate", "signing_key", key.kid, alg=key.alg,
-                        activates_at=key.activates_at),
+            notifying(self._audit(tenant.id, actor, "key.rotate", "signing_key", key.kid, alg=key.alg,
+                                  activates_at=key.activates_at),
+                      Event(SIGNING_KEY_ROTATED, tenant.id, now, key.kid,
+                            {"kid": key.kid, "alg": key.alg, "activates_at": key.activates_at,
+                             "tenant_name": tenant.name, "actor": actor})),
         )
         self._on_change()
         return key

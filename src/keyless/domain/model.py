@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from keyless.domain.events import Event
+
 AudienceMode = Literal["entra", "strict"]
 
 
@@ -157,3 +159,6 @@ class AuditEvent:
     target_type: str
     target_id: str
     details: dict[str, object] = field(default_factory=dict)  # never a secret
+    # Notification events caused by this change: written to the outbox in the same transaction as the
+    # audit row (keyless.domain.events).
+    notify: tuple[Event, ...] = ()

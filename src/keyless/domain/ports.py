@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from keyless.domain.credentials import CredentialStore
+from keyless.domain.leaks import LeakStore
 from keyless.domain.model import (
     Application,
     AppRole,
@@ -121,7 +122,7 @@ class LogStore(Protocol):
 
 class DirectoryStore(
     DirectoryReader, OneTimeUses, TenantStore, ApplicationStore, CredentialStore, AssignmentStore,
-    SigningKeyStore, LogStore, Protocol,
+    SigningKeyStore, LogStore, LeakStore, Protocol,
 ):
     """Every directory port at once: what `keyless.store.directory.SqlDirectoryStore` offers the
     server's wiring. Services take the narrow ports above, never this."""

@@ -41,7 +41,11 @@ _NAME_DECODE_ROUNDS = 4
 
 @dataclass(frozen=True)
 class TokenHttpRequest:
-    """What the HTTP layer passes in. `url` and `client_cert` are there for DPoP and mTLS later."""
+    """What the HTTP layer passes in. `url` and `client_cert` are there for DPoP and mTLS later.
+
+    The shell does not answer a request itself: what it saw and refused to read (a body past
+    `MAX_BODY`, a repeated Authorization or Content-Type) it reports here, so the token service
+    refuses it like any other request, sign-in record included (`transport_refusal`)."""
 
     method: str
     content_type: str | None
@@ -51,6 +55,8 @@ class TokenHttpRequest:
     source: str | None
     url: str = ""
     client_cert: bytes | None = None
+    body_too_large: bool = False
+    repeated_header: bool = False
 
 
 @dataclass(frozen=True)
@@ -174,6 +180,16 @@ def parse_form(body: bytes) -> dict[str, str]:
         if value != "":
             params[name] = value
     return params
+
+
+def transport_refusal(req: TokenHttpRequest) -> InvalidRequest | None:
+    """What the HTTP shell could not read: a body over `MAX_BODY` (it stopped reading; catalog G03),
+    or two copies of a header that decides how the request is read (a proxy and we could disagree)."""
+    if req.body_too_large:
+        return InvalidRequest("request body too large", detail="body_too_large")
+    if req.repeated_header:
+        return InvalidRequest("a request header is repeated", detail="duplicate_header")
+    return None
 
 
 def parse_token_request(req: TokenHttpRequest) -> TokenRequest:

@@ -1,55 +1,48 @@
-"""The token endpoint as one function: raw request in, status/headers/body out, sign-in event recorded.
+"""The token endpoint as ordered steps over one request context: raw request in, status/headers/body
+out, sign-in event recorded (issue 12 scope 3; node-oidc-provider's `actions/` are the model).
 
-Order of checks: request shape and grant type, then the failure throttle (before any credential
-work, K02; only the caller's own source can be refused there, see keyless.oauth.ratelimit), then
-client authentication, then authorization of the resource. Every outcome, success or failure, goes
-to the sign-in sink, which batches writes off the request path.
+The steps, in this order, each free to refuse with an `OAuthError`:
+
+1. `request`: what the HTTP shell refused (body too large, a repeated header), then the request's
+   shape (`keyless.oauth.request`); the client assertion is decoded here, once.
+2. `grant_type`: present, and one of the registered grants (`keyless.oauth.grants.registry`).
+3. `throttle`: the failure throttle, before any credential work (K02; only the caller's own source
+   can be refused there, see keyless.oauth.ratelimit).
+4. `client_auth`: exactly one registered method authenticates the client
+   (`keyless.oauth.client_auth.registry`); a failure feeds the throttle.
+5. whatever `after_client_auth` adds (sign-in policies), in the order given.
+6. `grant`: the grant authorizes the resource and issues the token.
+
+Every outcome, success or failure, goes to the sign-in sink, which batches writes off the request
+path; only a request for a tenant that does not exist is answered without a record (the log is per
+tenant).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from keyless import text
 from keyless.clock import Clock
 from keyless.crypto.secrets import SecretHasher
-from keyless.domain.federation import owner_type_of
 from keyless.domain.model import SignInEvent, Tenant
 from keyless.domain.ports import DirectoryReader, OneTimeUses
-from keyless.oauth import tokens
-from keyless.oauth.client_auth import (
-    AuthContext,
-    AuthenticatedClient,
-    auth_method_of,
-    authenticate,
-    claimed_client_id,
-)
-from keyless.oauth.client_auth.federated import FederationContext
-from keyless.oauth.client_auth.private_key_jwt import CertificateCache
-from keyless.oauth.errors import (
-    InvalidClient,
-    InvalidRequest,
-    InvalidScope,
-    InvalidTarget,
-    OAuthError,
-    RateLimited,
-    UnsupportedGrantType,
-)
-from keyless.oauth.federation.identity_tokens import (
-    IDENTITY_TOKEN_LIFETIME,
-    ISSUED_TOKEN_TYPE,
-    identity_token_claims,
-    mint_identity_token,
-)
-from keyless.oauth.grants import client_credentials
+from keyless.oauth.client_auth.assertion import ClientAssertion
+from keyless.oauth.client_auth.certificates import CertificateCache
+from keyless.oauth.client_auth.registry import DEFAULT_METHODS, ClientAuthMethod, authenticate
+from keyless.oauth.context import FederationContext, TokenContext, TokenEnv
+from keyless.oauth.errors import InvalidClient, InvalidRequest, OAuthError, RateLimited, UnsupportedGrantType
+from keyless.oauth.grants.registry import DEFAULT_GRANTS, Grant
 from keyless.oauth.keyring import KeyRing
 from keyless.oauth.metadata import issuer
 from keyless.oauth.ratelimit import FailureThrottle
-from keyless.oauth.request import TokenHttpRequest, TokenRequest, parse_token_request
-from keyless.oauth.scope import requested_resource
+from keyless.oauth.request import TokenHttpRequest, parse_token_request, transport_refusal
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+Step = Callable[[TokenContext, TokenEnv], Awaitable[None]]
 
 
 class SignInSink(Protocol):
@@ -90,6 +83,9 @@ class TokenService:
         base_url: str,
         throttle: FailureThrottle,
         federation: FederationContext | None = None,
+        grants: Mapping[str, Grant] = DEFAULT_GRANTS,
+        auth_methods: Mapping[str, ClientAuthMethod] = DEFAULT_METHODS,
+        after_client_auth: Sequence[tuple[str, Step]] = (),
     ) -> None:
         self._directory = directory
         self._keyring = keyring
@@ -99,144 +95,109 @@ class TokenService:
         self._replay = replay
         self._base_url = base_url
         self._certificates = CertificateCache()
-        self._contexts: dict[tuple[Tenant, str], AuthContext] = {}  # per tenant (as currently stored) and URL form
+        self._envs: dict[tuple[Tenant, str], TokenEnv] = {}  # per tenant (as currently stored) and URL form
         self._throttle = throttle
         self._federation = federation
+        self._grants = grants
+        self._auth_methods = auth_methods
+        self.steps: tuple[tuple[str, Step], ...] = (
+            ("request", self._parse),
+            ("grant_type", self._grant_type),
+            ("throttle", self._check_throttle),
+            ("client_auth", self._authenticate),
+            *after_client_auth,
+            ("grant", self._grant),
+        )
 
-    def _auth_context(self, tenant: Tenant, tenant_ref: str) -> AuthContext:
+    def _env(self, tenant: Tenant, tenant_ref: str) -> TokenEnv:
         key = (tenant, tenant_ref)
-        ctx = self._contexts.get(key)
-        if ctx is None:
+        env = self._envs.get(key)
+        if env is None:
             endpoints = {f"{self._base_url}/{ref}/oauth2/v2.0/token" for ref in (tenant.id, tenant.name, tenant_ref)}
-            ctx = AuthContext(
+            env = TokenEnv(
                 directory=self._directory, hasher=self._hasher, clock=self._clock, replay=self._replay,
-                certificates=self._certificates, issuer=issuer(self._base_url, tenant),
+                certificates=self._certificates, keyring=self._keyring, issuer=issuer(self._base_url, tenant),
                 token_endpoints=frozenset(endpoints), federation=self._federation,
             )
-            if len(self._contexts) >= 1024:
-                self._contexts.clear()
-            self._contexts[key] = ctx
-        return ctx
+            if len(self._envs) >= 1024:
+                self._envs.clear()
+            self._envs[key] = env
+        return env
 
     async def handle(self, tenant_ref: str, http: TokenHttpRequest) -> TokenResult:
         tenant = await self._directory.get_tenant(tenant_ref)
         if tenant is None:
-            return error_result(InvalidRequest("unknown tenant", detail="unknown_tenant"))
-        req: TokenRequest | None = None
-        client: AuthenticatedClient | None = None
-        resource: str | None = None
+            return error_result(transport_refusal(http) or InvalidRequest("unknown tenant", detail="unknown_tenant"))
+        ctx = TokenContext(tenant=tenant, http=http)
+        env = self._env(tenant, tenant_ref)
         try:
-            req = parse_token_request(http)
-            grant_type = req.get("grant_type")
-            if grant_type is None:
-                raise InvalidRequest("grant_type is required", detail="grant_type_missing")
-            if grant_type != client_credentials.GRANT_TYPE:
-                raise UnsupportedGrantType(detail="grant_type_unsupported")
-            client = await self._authenticate(tenant, tenant_ref, req, http.source)
-            try:
-                grant = await client_credentials.authorize(
-                    client, tenant.id, req.get("scope"), req.get("resource"), self._directory
-                )
-            except (InvalidScope, InvalidTarget) as refused:
-                outbound = await self._identity_audience(refused, tenant, client, req)
-                if outbound is None:
-                    raise
-                resource = outbound
-                return await self._identity_token(tenant, req, client, outbound, http.source)
-            resource = grant.resource.identifier_uri or grant.resource.client_id
-            key = await self._keyring.signer(tenant.id)
-            now = int(self._clock.now())
-            token_id = tokens.new_token_id()
-            claims = tokens.access_token_claims(
-                issuer=issuer(self._base_url, tenant), tenant=tenant, client=client.app, audience=grant.audience,
-                roles=grant.roles, azpacr=client.azpacr, now=now, lifetime=tenant.token_lifetime,
-                token_id=token_id, extra=tokens.managed_identity_claims(client.app),
-            )
-            access_token = tokens.mint(key, claims)
+            for _name, step in self.steps:
+                await step(ctx, env)
         except OAuthError as err:
-            self._record(tenant, req, client, resource, http.source, err, None)
+            self._record(ctx, env, err)
             return error_result(err)
-        self._record(tenant, req, client, resource, http.source, None, token_id)
-        body: dict[str, object] = {
-            "token_type": "Bearer",
-            "expires_in": tenant.token_lifetime,
-            "ext_expires_in": tenant.token_lifetime,
-            "access_token": access_token,
-        }
-        return TokenResult(status=200, body=body)
+        self._record(ctx, env, None)
+        return TokenResult(status=200, body=ctx.response)
 
-    async def _identity_audience(
-        self, refused: OAuthError, tenant: Tenant, client: AuthenticatedClient, req: TokenRequest
-    ) -> str | None:
-        """The audience of an outbound identity token, when the request names no resource of the tenant
-        but an audience on the client's allowlist; only looked at once the resource lookup failed, so
-        access-token requests pay nothing for it."""
-        if self._federation is None or refused.detail != "resource_unknown":
-            return None
-        audience = requested_resource(req.get("scope"), req.get("resource")).identifier
-        allowed = await self._federation.credentials.identity_token_audiences(
-            tenant.id, owner_type_of(client.app), client.app.client_id)
-        return audience if audience in allowed else None
+    async def _parse(self, ctx: TokenContext, env: TokenEnv) -> None:
+        refused = transport_refusal(ctx.http)
+        if refused is not None:
+            raise refused
+        ctx.request = parse_token_request(ctx.http)
+        assertion = ctx.request.get("client_assertion")
+        if assertion is not None:
+            ctx.assertion = ClientAssertion.decode(assertion)
 
-    async def _identity_token(
-        self, tenant: Tenant, req: TokenRequest, client: AuthenticatedClient, audience: str, source: str | None
-    ) -> TokenResult:
-        key = await self._keyring.signer(tenant.id)
-        token_id = tokens.new_token_id()
-        claims = identity_token_claims(
-            issuer=issuer(self._base_url, tenant), tenant=tenant, client=client.app, audience=audience,
-            now=int(self._clock.now()), token_id=token_id,
-        )
-        token = mint_identity_token(key, claims)
-        self._record(tenant, req, client, audience, source, None, token_id)
-        body: dict[str, object] = {
-            "token_type": "Bearer",
-            "expires_in": IDENTITY_TOKEN_LIFETIME,
-            "access_token": token,
-            "issued_token_type": ISSUED_TOKEN_TYPE,
-        }
-        return TokenResult(status=200, body=body)
+    async def _grant_type(self, ctx: TokenContext, env: TokenEnv) -> None:
+        grant_type = ctx.param("grant_type")
+        if grant_type is None:
+            raise InvalidRequest("grant_type is required", detail="grant_type_missing")
+        if grant_type not in self._grants:
+            raise UnsupportedGrantType(detail="grant_type_unsupported")
 
-    async def _authenticate(
-        self, tenant: Tenant, tenant_ref: str, req: TokenRequest, source: str | None
-    ) -> AuthenticatedClient:
-        claimed = claimed_client_id(req)
-        wait = self._throttle.retry_after(source, tenant.id, claimed)
+    async def _check_throttle(self, ctx: TokenContext, env: TokenEnv) -> None:
+        wait = self._throttle.retry_after(ctx.http.source, ctx.tenant.id, ctx.claimed_client_id())
         if wait:
             raise RateLimited(wait, detail="too_many_failures")
+
+    async def _authenticate(self, ctx: TokenContext, env: TokenEnv) -> None:
         try:
-            return await authenticate(req, tenant, self._auth_context(tenant, tenant_ref))
+            ctx.client = await authenticate(ctx, env, self._auth_methods)
         except InvalidClient:
-            self._throttle.failed(source, tenant.id, claimed)
+            self._throttle.failed(ctx.http.source, ctx.tenant.id, ctx.claimed_client_id())
             raise
 
-    def _record(
-        self,
-        tenant: Tenant,
-        req: TokenRequest | None,
-        client: AuthenticatedClient | None,
-        resource: str | None,
-        source: str | None,
-        err: OAuthError | None,
-        token_id: str | None,
-    ) -> None:
-        claimed = client.app.client_id if client else (claimed_client_id(req) if req else None)
+    async def _grant(self, ctx: TokenContext, env: TokenEnv) -> None:
+        await self._grants[ctx.req.get("grant_type") or ""].issue(ctx, env)
+
+    def _attempted_method(self, ctx: TokenContext, env: TokenEnv) -> str | None:
+        """The method a request presented, also when it failed before client authentication."""
+        if ctx.method is None and ctx.request is not None:
+            ctx.method = next((m.name for m in self._auth_methods.values() if m.presented(ctx, env)), None)
+        return ctx.method
+
+    def _record(self, ctx: TokenContext, env: TokenEnv, err: OAuthError | None) -> None:
+        client = ctx.client
+        if client is not None:
+            method: str | None = client.method
+        elif isinstance(err, InvalidClient) and err.auth_method:
+            method = err.auth_method
+        else:
+            method = self._attempted_method(ctx, env)
         self._sink.record(
             SignInEvent(
                 time=self._clock.now(),
-                tenant_id=tenant.id,
-                client_id=text.stored(claimed, 64),
+                tenant_id=ctx.tenant.id,
+                client_id=text.stored(ctx.claimed_client_id(), 64),
                 credential_id=client.credential_id if client else None,
                 credential_type=client.credential_type if client else None,
-                resource=resource,
+                resource=ctx.resource,
                 result="failure" if err else "success",
                 error=err.error if err else None,
                 detail=err.detail[:256] if err else None,
-                source=source,
-                token_id=token_id,
-                grant_type=text.stored(req.get("grant_type"), 64) if req else None,
-                auth_method=client.method if client else (
-                    err.auth_method if isinstance(err, InvalidClient) and err.auth_method
-                    else auth_method_of(req) if req else None),
+                source=ctx.http.source,
+                token_id=ctx.token_id,
+                grant_type=text.stored(ctx.param("grant_type"), 64),
+                auth_method=method,
             )
         )

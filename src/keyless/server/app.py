@@ -24,7 +24,7 @@ from keyless.server.limits import BodyLimit
 from keyless.server.manage.api import create_management_app
 from keyless.server.manage.problems import problem
 from keyless.server.observe import Observed
-from keyless.server.routes import agent, discovery, health, token
+from keyless.server.routes import agent, discovery, health, leak_report, token
 from keyless.server.routes.common import json_response
 from keyless.server.schedules import failure_sweep_loop, key_rotation_loop
 from keyless.server.vault.app import VaultApi
@@ -73,13 +73,17 @@ def create_app(ctx: ServerContext) -> ASGIApp:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ctx.signins.start()
         ctx.audits.start()
+        if ctx.events is not None:
+            ctx.events.start()
         if ctx.changes is not None:
             await ctx.changes.start()
         sweeper = None
         if ctx.settings.vault_enabled:
             await ensure_all(ctx)
             sweeper = asyncio.create_task(purge_sweeper(ctx), name="vault-purge")
-        rotation = failures = None
+        rotation = failures = outbox = None
+        if ctx.outbox_worker is not None:
+            outbox = asyncio.create_task(ctx.outbox_worker.run(), name="outbox")
         if ctx.settings.key_rotation_interval > 0:
             rotation = asyncio.create_task(key_rotation_loop(ctx), name="key-rotation")
         if ctx.engine.dialect.name == "postgresql":
@@ -89,7 +93,7 @@ def create_app(ctx: ServerContext) -> ASGIApp:
             yield
         finally:
             ctx.ready = False
-            for task in (sweeper, rotation, failures):
+            for task in (sweeper, rotation, failures, outbox):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -114,6 +118,7 @@ def create_app(ctx: ServerContext) -> ASGIApp:
         Route("/{tenant}/agent/v1/enroll", agent.enroll, methods=["POST"]),
         Route("/{tenant}/agent/v1/renew", agent.renew, methods=["POST"]),
         Route("/{tenant}/agent/v1/host", agent.host_view, methods=["POST"]),
+        Route("/leaks/github", leak_report.endpoint(ctx.settings.leak_report_keys), methods=["POST"]),
         Route("/healthz", health.healthz),
         Route("/readyz", health.readyz),
         Route("/metrics", health.metrics),

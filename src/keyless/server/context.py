@@ -12,8 +12,10 @@ from keyless.crypto.ca import IssuedCert
 from keyless.directory.federation import FederationService
 from keyless.directory.hosts import HostService
 from keyless.directory.service import DirectoryService
+from keyless.directory.webhooks import WebhookService
+from keyless.domain.events import Event
 from keyless.domain.model import AuditEvent, Tenant
-from keyless.oauth.client_auth.federated import FederationContext
+from keyless.oauth.context import FederationContext
 from keyless.oauth.federation.issuers import IssuerKeys
 from keyless.oauth.keyring import KeyRing
 from keyless.oauth.metadata import issuer
@@ -23,8 +25,10 @@ from keyless.server.batching import BatchWriter
 from keyless.server.bearer import BearerVerifier
 from keyless.server.datadir import CA_KEY_AAD, DataDir, load_kek, secret_hasher
 from keyless.server.federation_fetch import HttpMetadataFetcher
+from keyless.server.outbox_worker import OutboxWorker
 from keyless.server.settings import ServerSettings
 from keyless.server.signin_log import SignInBatcher
+from keyless.server.webhook_sender import WebhookSender
 from keyless.store import db
 from keyless.store.cache import CachedDirectory, CachedFederationReader
 from keyless.store.changes import ChangeFeed
@@ -33,7 +37,9 @@ from keyless.store.failures import shared_throttle
 from keyless.store.federation import SqlFederationStore
 from keyless.store.hosts import SqlHostStore
 from keyless.store.installation import agree_public_url
+from keyless.store.outbox import SqlOutbox
 from keyless.store.vault import SqlVaultStore
+from keyless.store.webhooks import SqlWebhookStore
 from keyless.vault.service import VaultService
 
 
@@ -61,6 +67,12 @@ class ServerContext:
     _ca: IssuedCert | None = field(default=None, repr=False)
     hosts: HostService | None = field(default=None, repr=False)
     changes: ChangeFeed | None = field(default=None, repr=False)  # set by `open`; None only in hand-built contexts
+    outbox: SqlOutbox | None = field(default=None, repr=False)
+    webhooks: WebhookService | None = field(default=None, repr=False)
+    outbox_worker: OutboxWorker | None = field(default=None, repr=False)
+    webhook_sender: WebhookSender | None = field(default=None, repr=False)
+    # Events seen on a hot path (a sign-in in audit mode): recorded without I/O, written in batches.
+    events: BatchWriter[Event] | None = field(default=None, repr=False)
 
     def ca(self) -> IssuedCert:
         """The local CA, opened from the data directory on first use (sealed under the KEK)."""
@@ -118,11 +130,22 @@ class ServerContext:
             fed_reader.invalidate()
 
         changes = ChangeFeed(engine, clear_caches)
+        outbox = SqlOutbox(engine, clock)
+        sender = WebhookSender(allow_private=settings.webhook_allow_private, ca_bundle=settings.webhook_ca_bundle)
+        worker = OutboxWorker(outbox, sender, kek, clock, poll_interval=settings.outbox_poll_interval)
+
+        async def emit_batch(batch: list[Event]) -> None:
+            await outbox.emit(batch)
+            worker.wake()
+
+        events: BatchWriter[Event] = BatchWriter(emit_batch, settings.signin_flush_interval, name="events")
 
         def on_change() -> None:
-            """A write committed in this replica: clear here at once, and tell the others."""
+            """A write committed in this replica: clear here at once, tell the others, and let the outbox
+            worker look for events the write may have emitted."""
             clear_caches()
             changes.publish()
+            worker.wake()
 
         vaults.on_change = changes.publish
 
@@ -146,7 +169,9 @@ class ServerContext:
             audits=audits, vault_resource=settings.vault_resource(),
             hosts=HostService(host_store, clock, hasher, on_change, credentials=admin.credentials),
             federation=FederationService(fed_store, store, clock, on_change, identities=host_store),
-            issuer_keys=issuer_keys, fetcher=fetcher, changes=changes,
+            issuer_keys=issuer_keys, fetcher=fetcher, changes=changes, outbox=outbox, outbox_worker=worker,
+            webhooks=WebhookService(SqlWebhookStore(engine), clock, kek, sender.guard.refusal, on_change),
+            webhook_sender=sender, events=events,
         )
 
     async def close(self) -> None:
@@ -154,7 +179,11 @@ class ServerContext:
             await self.changes.close()
         await self.signins.close()
         await self.audits.close()
+        if self.events is not None:
+            await self.events.close()
         if self.fetcher is not None:
             await self.fetcher.aclose()
+        if self.webhook_sender is not None:
+            await self.webhook_sender.aclose()
         self.store.close()
         await self.engine.dispose()

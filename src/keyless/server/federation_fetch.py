@@ -19,31 +19,18 @@ for the address rules.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
-import socket
 import ssl
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from keyless.oauth.federation.issuers import FETCH_TIMEOUT, MAX_DOCUMENT_BYTES, FetchFailed
+from keyless.server.addresses import AddressGuard, AddressRefused, is_public
 
-IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def _normalize(ip: IpAddress) -> IpAddress:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
-
-
-def is_public(ip: IpAddress) -> bool:
-    ip = _normalize(ip)
-    return ip.is_global and not ip.is_multicast
+__all__ = ["HttpMetadataFetcher", "is_public"]
 
 
 class HttpMetadataFetcher:
@@ -66,64 +53,21 @@ class HttpMetadataFetcher:
                                          limits=httpx.Limits(max_keepalive_connections=0))
         self._timeout = timeout
         self._max_bytes = max_bytes
-        self._private_names: set[str] = set()
-        self._private_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-        for entry in allow_private:
-            try:
-                self._private_networks.append(ipaddress.ip_network(entry.strip(), strict=False))
-            except ValueError:
-                self._private_names.add(entry.strip().lower())
+        self._guard = AddressGuard(allow_private)
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    def _allowed(self, host: str, ip: IpAddress) -> bool:
-        if is_public(ip):
-            return True
-        ip = _normalize(ip)
-        return host in self._private_names or any(ip in net for net in self._private_networks)
-
-    async def _resolve(self, host: str, port: int) -> list[IpAddress]:
-        try:
-            return [ipaddress.ip_address(host)]
-        except ValueError:
-            pass
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError:
-            raise FetchFailed("dns_failed") from None
-        found: list[IpAddress] = []
-        for info in infos:
-            try:
-                ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-            except ValueError:
-                continue
-            if ip not in found:
-                found.append(ip)
-        if not found:
-            raise FetchFailed("dns_failed")
-        return found
-
     async def fetch_json(self, url: str) -> dict[str, Any]:
         try:
-            parts = urlsplit(url)
-            port = parts.port or 443
-        except ValueError:
-            raise FetchFailed("bad_url") from None
-        host = (parts.hostname or "").lower()
-        if parts.scheme != "https" or not host or parts.username is not None or parts.fragment:
-            raise FetchFailed("bad_url")
-        addresses = await self._resolve(host, port)
-        if not all(self._allowed(host, ip) for ip in addresses):
-            raise FetchFailed("private_address")  # every answer must pass: no lottery between records
-        ip = addresses[0]
-        literal = f"[{ip}]" if ip.version == 6 else str(ip)
-        pinned = urlunsplit(("https", f"{literal}:{port}", parts.path or "/", parts.query, ""))
-        headers = {"Host": parts.netloc.rsplit("@", 1)[-1], "Accept": "application/json"}
+            pinned = await self._guard.pin(url)
+        except AddressRefused as refused:
+            raise FetchFailed(refused.reason) from None  # every answer must pass: no lottery between records
+        headers = {"Host": pinned.host_header, "Accept": "application/json"}
         try:
             async with asyncio.timeout(self._timeout):
-                async with self._client.stream("GET", pinned, headers=headers,
-                                               extensions={"sni_hostname": host}) as resp:
+                async with self._client.stream("GET", pinned.url, headers=headers,
+                                               extensions={"sni_hostname": pinned.sni}) as resp:
                     if 300 <= resp.status_code < 400:
                         raise FetchFailed("redirect_refused")
                     if resp.status_code != 200:

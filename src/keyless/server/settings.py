@@ -64,6 +64,18 @@ class ServerSettings(BaseSettings):
     federation_key_refresh_interval: float = Field(
         default=60.0, ge=1, le=3600, description="at most one JWKS refresh per external issuer this often (E06)"
     )
+    webhook_allow_private: list[str] = Field(
+        default_factory=list,
+        description="host names or networks webhook endpoints may use although private or loopback "
+        "(an internal receiver the operator trusts, or tests); empty by default (catalog O01)",
+    )
+    webhook_ca_bundle: Path | None = Field(default=None, description="extra CA certificates to trust for webhooks")
+    outbox_poll_interval: float = Field(default=2.0, gt=0, le=300,
+                                        description="seconds between looks for due webhook deliveries")
+    leak_report_keys: Path | None = Field(
+        default=None, description="code hosts' leak-report signing keys (GitHub's secret-scanning key document); "
+        "unset: POST /leaks/github is off. Replacing the file rotates the keys (docs/leaks.md)",
+    )
     header_timeout: float = Field(default=10.0, gt=0, le=3600, description="seconds to send a request's head")
     body_timeout: float = Field(default=30.0, gt=0, le=3600, description="seconds to send a request's body")
     keep_alive_timeout: float = Field(default=5.0, gt=0, le=3600, description="idle seconds between requests")

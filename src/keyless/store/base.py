@@ -8,20 +8,53 @@ audit row: a failed request changes nothing and no change goes unaudited.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Table, insert, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from keyless import text
+from keyless.domain.events import Event
 from keyless.domain.model import AuditEvent
 from keyless.store import tables as t
-from keyless.store.logrows import audit_row
+from keyless.store.logrows import AUDIT_TEXT_LIMIT, audit_row
+from keyless.store.outbox_tables import outbox_events
 
 
 async def insert_audit(conn: AsyncConnection, event: AuditEvent) -> None:
     """Record `event` inside the transaction of the change it describes (through the sanitising
-    row builder, `keyless.store.logrows`)."""
+    row builder, `keyless.store.logrows`), with the notification events it carries (the outbox):
+    they commit or roll back together with the change."""
     await conn.execute(insert(t.audit_log).values(**audit_row(event)))
+    if event.notify:
+        await insert_events(conn, event.notify)
+
+
+def event_row(event: Event) -> dict[str, Any]:
+    """The outbox row of `event`: its payload's texts pass the sanitiser, as audit details do (a
+    receiver may show them in a terminal or a chat)."""
+    payload = text.stored_tree(event.payload(), AUDIT_TEXT_LIMIT)
+    return {"id": event.id, "tenant_id": event.tenant_id, "type": event.type,
+            "subject": text.stored(event.subject, 128) or "", "time": event.time,
+            "payload": json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str),
+            "dedupe": event.dedupe, "dispatched_at": None}
+
+
+async def insert_events(conn: AsyncConnection, events: Sequence[Event]) -> int:
+    """Write `events` to the outbox in the caller's transaction; an event whose `dedupe` key is
+    already there is skipped (ON CONFLICT DO NOTHING on both engines). Returns how many were new."""
+    written = 0
+    insert_for = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    for event in events:
+        statement = insert_for(outbox_events).values(**event_row(event))
+        result = await conn.execute(statement.on_conflict_do_nothing(index_elements=["dedupe"])
+                                    if event.dedupe is not None else statement)
+        written += result.rowcount
+    return written
 
 
 class SqlRepository:

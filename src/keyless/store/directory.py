@@ -1,7 +1,7 @@
 """The directory's repositories on one engine, as one object for the server's wiring.
 
 Each aggregate has its own module (`tenants`, `applications`, `credentials`, `assignments`,
-`signing_keys`, `logs`) implementing its own port in `keyless.domain.ports`; services depend on the
+`signing_keys`, `logs`, `leaks`) implementing its own port in `keyless.domain.ports`; services depend on the
 narrow port they use. `SqlDirectoryStore` only combines them (and the single-use store) so the
 server builds one object per engine; it holds no SQL of its own. The per-process caching of hot
 reads lives beside it in `keyless.store.cache`.
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from keyless.store.applications import SqlApplicationStore
 from keyless.store.assignments import SqlAssignmentStore
 from keyless.store.credentials import SqlCredentialStore
+from keyless.store.leaks import SqlLeakStore
 from keyless.store.logs import SqlLogStore
 from keyless.store.one_time import OneTimeStore
 from keyless.store.signing_keys import SqlSigningKeyStore
@@ -21,7 +22,8 @@ from keyless.store.tenants import SqlTenantStore
 
 
 class SqlDirectoryStore(
-    SqlTenantStore, SqlApplicationStore, SqlCredentialStore, SqlAssignmentStore, SqlSigningKeyStore, SqlLogStore
+    SqlTenantStore, SqlApplicationStore, SqlCredentialStore, SqlAssignmentStore, SqlSigningKeyStore, SqlLogStore,
+    SqlLeakStore,
 ):
     """Every directory port on one engine (`keyless.domain.ports.DirectoryStore`)."""
 

@@ -14,13 +14,13 @@ from keyless.domain.federation import FederatedCredential, OwnerType, ReplayMode
 from keyless.domain.model import AuditEvent
 from keyless.domain.ports import UniqueViolation
 from keyless.store import tables as t
-from keyless.store.logrows import audit_row as _audit_row
+from keyless.store.base import insert_audit
 
 fc = t.federated_credentials
 ita = t.identity_token_audiences
 
 
-def _credential(row: Row[Any]) -> FederatedCredential:
+def federated_credential(row: Row[Any]) -> FederatedCredential:
     return FederatedCredential(
         id=row.id, tenant_id=row.tenant_id, owner_type=cast(OwnerType, row.owner_type), owner_id=row.owner_id,
         name=row.name, issuer=row.issuer, subject=row.subject, subject_is_pattern=row.subject_is_pattern,
@@ -43,12 +43,12 @@ class SqlFederationStore:
             .order_by(fc.c.created_at, fc.c.name)
         )
         async with self.engine.connect() as conn:
-            return [_credential(r) for r in (await conn.execute(q)).all()]
+            return [federated_credential(r) for r in (await conn.execute(q)).all()]
 
     async def list_federated_credentials(self, tenant_id: str) -> Sequence[FederatedCredential]:
         q = select(fc).where(fc.c.tenant_id == tenant_id).order_by(fc.c.owner_id, fc.c.created_at, fc.c.name)
         async with self.engine.connect() as conn:
-            return [_credential(r) for r in (await conn.execute(q)).all()]
+            return [federated_credential(r) for r in (await conn.execute(q)).all()]
 
     async def add_federated_credential(self, credential: FederatedCredential, audit: AuditEvent) -> None:
         c = credential
@@ -63,7 +63,7 @@ class SqlFederationStore:
                         description=c.description, created_at=c.created_at,
                     )
                 )
-                await conn.execute(insert(t.audit_log).values(**_audit_row(audit)))
+                await insert_audit(conn, audit)
         except IntegrityError:
             raise UniqueViolation("federated credential name in use") from None
 
@@ -78,7 +78,7 @@ class SqlFederationStore:
             if res.rowcount != 1:
                 await conn.rollback()
                 return False
-            await conn.execute(insert(t.audit_log).values(**_audit_row(audit)))
+            await insert_audit(conn, audit)
         return True
 
     async def identity_token_audiences(self, tenant_id: str, owner_type: OwnerType, owner_id: str) -> frozenset[str]:
@@ -94,7 +94,7 @@ class SqlFederationStore:
             async with self.engine.begin() as conn:
                 await conn.execute(insert(ita).values(tenant_id=tenant_id, owner_type=owner_type, owner_id=owner_id,
                                                       audience=audience, created_at=audit.time))
-                await conn.execute(insert(t.audit_log).values(**_audit_row(audit)))
+                await insert_audit(conn, audit)
         except IntegrityError:
             return False
         return True
@@ -110,5 +110,5 @@ class SqlFederationStore:
             if res.rowcount != 1:
                 await conn.rollback()
                 return False
-            await conn.execute(insert(t.audit_log).values(**_audit_row(audit)))
+            await insert_audit(conn, audit)
         return True

@@ -85,6 +85,7 @@ client_secrets = Table(
     Column("last_used_at", Double, nullable=True),
     Column("revoked_at", Double, nullable=True),
     Index("ix_client_secrets_client", "client_id"),
+    Index("ix_client_secrets_digest", "digest"),  # a presented secret's keyed-hash lookup (leaks, 0013)
 )
 
 certificates = Table(

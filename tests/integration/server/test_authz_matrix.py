@@ -37,7 +37,8 @@ FORBIDDEN = {"type": "urn:keyless:problem:forbidden", "title": "Forbidden", "sta
              "detail": "the caller lacks the role this operation needs", "code": "forbidden"}
 NO_ROLE = "Matrix.Unrelated"
 NOT_WRITES = {("post", "/{tenant}/manage/v1/applications/{client_id}/federated-credentials/test"),
-              ("post", "/{tenant}/manage/v1/identities/{ref}/federated-credentials/test")}
+              ("post", "/{tenant}/manage/v1/identities/{ref}/federated-credentials/test"),
+              ("post", "/{tenant}/manage/v1/leaks/lookup")}  # a read with the secrets in the body, not the URL
 
 
 @dataclass

@@ -352,3 +352,23 @@ def test_signin_log_records_success_and_failure_without_secrets(
     # The same through the CLI's own client, which is what `keyless logs signins` shows.
     via_cli = admin.api.call("GET", "/logs/signins", params={"client_id": cid})
     assert [e["result"] for e in via_cli] == ["failure", "success"]
+
+
+def test_refusals_of_the_http_shell_reach_the_signin_log(
+    server: RunningServer, admin: Admin, http: httpx.Client, uri: str
+) -> None:
+    """A body past the cap and a repeated Authorization header are refused before the request is
+    parsed, and still leave a sign-in record (issue 12 scope 3): an operator sees every refusal."""
+    client, secret = admin.client_with_role(uri, ROLE)
+    form = secret_post(client["client_id"], secret, f"{uri}/.default")
+    big = token_request(http, server, {**form, "scope": "a" * 40_000})
+    assert _assert_error(big, 400, "invalid_request")["error_description"] == "request body too large"
+    auth = _basic(client["client_id"], secret)
+    twice = http.post(server.token_endpoint, content=str(httpx.QueryParams(form)).encode(),
+                      headers=[("content-type", "application/x-www-form-urlencoded"), ("authorization", auth),
+                               ("authorization", auth)])
+    assert _assert_error(twice, 400, "invalid_request")["error_description"] == "a request header is repeated"
+
+    failures = admin.api.call("GET", "/logs/signins", params={"result": "failure", "limit": 2})
+    assert [(e["error"], e["detail"], e["client_id"]) for e in failures] == [
+        ("invalid_request", "duplicate_header", None), ("invalid_request", "body_too_large", None)]

@@ -10,6 +10,7 @@ import pytest
 
 from keyless.crypto.ca import IssuedCert
 from keyless.oauth.federation.issuers import FetchFailed
+from keyless.server.addresses import AddressGuard
 from keyless.server.federation_fetch import HttpMetadataFetcher, is_public
 from tests.support.issuer import ExternalIssuer, running_issuer
 
@@ -53,11 +54,11 @@ async def test_bad_urls(url: str) -> None:
 
 
 def test_the_exemption_names_hosts_or_networks() -> None:
-    fetcher = HttpMetadataFetcher(allow_private=["127.0.0.0/8", "issuer.internal"])
-    assert fetcher._allowed("anything", ipaddress.ip_address("127.0.0.5"))
-    assert fetcher._allowed("issuer.internal", ipaddress.ip_address("10.0.0.1"))
-    assert not fetcher._allowed("other.internal", ipaddress.ip_address("10.0.0.1"))
-    assert not fetcher._allowed("x", ipaddress.ip_address("::1"))
+    guard = AddressGuard(["127.0.0.0/8", "issuer.internal"])  # what HttpMetadataFetcher(allow_private=…) uses
+    assert guard.allowed("anything", ipaddress.ip_address("127.0.0.5"))
+    assert guard.allowed("issuer.internal", ipaddress.ip_address("10.0.0.1"))
+    assert not guard.allowed("other.internal", ipaddress.ip_address("10.0.0.1"))
+    assert not guard.allowed("x", ipaddress.ip_address("::1"))
 
 
 async def test_the_connection_goes_to_the_checked_address_and_the_certificate_is_checked_against_the_name(

@@ -20,21 +20,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keyless.clock import Clock
-from keyless.domain.federation import (
-    MAX_TOKEN_LIFETIME_LIMIT,
-    FederatedCredential,
-    FederationReader,
-    owner_type_of,
-)
+from keyless.domain.federation import MAX_TOKEN_LIFETIME_LIMIT, FederatedCredential, owner_type_of
 from keyless.domain.model import ClientRecord, Tenant
 from keyless.domain.ports import DirectoryReader, OneTimeUses
 from keyless.jose.claims import numeric_date
 from keyless.jose.hygiene import InvalidClaim, canonical_digest
 from keyless.jose.jws import InvalidJws, verify_with_key
+from keyless.oauth.client_auth.assertion import jwt_bearer
 from keyless.oauth.client_auth.result import AuthenticatedClient
+from keyless.oauth.context import FederationContext, TokenContext, TokenEnv
 from keyless.oauth.errors import InvalidClient
 from keyless.oauth.federation import rules
 from keyless.oauth.federation.issuers import FetchFailed, IssuerKeys
+
+__all__ = ["METHOD", "FederatedAssertion", "FederationContext", "examine", "is_federated", "verify"]
 
 METHOD = "federated_credential"
 JTI_KIND = "federated_jti"
@@ -68,12 +67,6 @@ DESCRIPTIONS = {
 
 def failure(code: str) -> InvalidClient:
     return InvalidClient(detail=f"federated:{code}", description=DESCRIPTIONS[code], auth_method=METHOD)
-
-
-@dataclass(frozen=True)
-class FederationContext:
-    credentials: FederationReader
-    issuer_keys: IssuerKeys
 
 
 @dataclass
@@ -230,3 +223,24 @@ async def verify(
     return AuthenticatedClient(
         app=record.app, method=METHOD, credential_type="federated", credential_id=credential.id, azpacr="2"
     )
+
+
+class FederatedAssertion:
+    """The federated entry of the client-authentication registry: a JWT-bearer client assertion
+    whose issuer is neither the client nor its own subject, when federation is configured."""
+
+    name = METHOD
+
+    def presented(self, ctx: TokenContext, env: TokenEnv) -> bool:
+        claims = ctx.assertion.claims if ctx.assertion is not None else None
+        return (env.federation is not None and ctx.has_assertion and claims is not None
+                and is_federated(claims, ctx.param("client_id")))
+
+    async def authenticate(self, ctx: TokenContext, env: TokenEnv) -> AuthenticatedClient:
+        assertion = jwt_bearer(ctx.assertion, ctx.param("client_assertion_type"))
+        header, claims = assertion.checked()
+        client_id = ctx.param("client_id")
+        if env.federation is None or client_id is None:  # `presented` said otherwise; never reached
+            raise InvalidClient(detail="federated:not_configured", auth_method=METHOD)
+        return await verify(assertion.text, header, claims, client_id, ctx.tenant, env.directory, env.replay,
+                            env.clock, env.federation)

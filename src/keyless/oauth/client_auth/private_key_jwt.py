@@ -19,24 +19,22 @@ from collections.abc import Collection
 from typing import Any
 
 from keyless.clock import Clock
-from keyless.crypto.certificates import (
-    CertificateInfo,
-    CertificateRejected,
-    load_certificate,
-    thumbprint_matches,
-    x5c_der,
-)
+from keyless.crypto.certificates import CertificateInfo, CertificateRejected, thumbprint_matches, x5c_der
 from keyless.domain.model import ClientCertificate, Tenant
 from keyless.domain.ports import DirectoryReader, OneTimeUses
 from keyless.jose.claims import numeric_date
-from keyless.jose.hygiene import InvalidClaim, MalformedJose, UnacceptableNumber, UnsupportedCritical, split_compact
+from keyless.jose.hygiene import InvalidClaim
 from keyless.jose.jws import InvalidJws, verify_with_key
+from keyless.oauth.client_auth import federated
+from keyless.oauth.client_auth.assertion import MAX_ASSERTION, ClientAssertion, jwt_bearer
+from keyless.oauth.client_auth.certificates import CertificateCache
 from keyless.oauth.client_auth.result import AuthenticatedClient
+from keyless.oauth.context import TokenContext, TokenEnv
 from keyless.oauth.errors import InvalidClient, InvalidRequest
 
 METHOD = "private_key_jwt"
 ASSERTION_KIND = "client_assertion"
-MAX_ASSERTION = 16 * 1024
+__all__ = ["MAX_ASSERTION", "METHOD", "CertificateCache", "PrivateKeyJwt", "parse", "verify"]
 MAX_LIFETIME = 600  # seconds an assertion may live (exp - iat/nbf, and exp - now): strict tenants
 # Entra-compatible tenants accept 30 minutes: the async azure-identity CertificateCredential signs
 # assertions with nbf = now and exp = now + 1800 (compat §2.2), and Entra accepts them.
@@ -47,48 +45,11 @@ MAX_CERTS_TRIED = 10
 _ACCEPTED_TYP = {"jwt", "client-authentication+jwt", "application/jwt", "application/client-authentication+jwt"}
 
 
-class CertificateCache:
-    """Parsed certificates by id: parsing DER on every request would cost more than the signature."""
-
-    def __init__(self, max_entries: int = 10_000) -> None:
-        self._parsed: dict[str, CertificateInfo] = {}
-        self._max = max_entries
-
-    def info(self, cert: ClientCertificate) -> CertificateInfo:
-        parsed = self._parsed.get(cert.id)
-        if parsed is None:
-            parsed = load_certificate(cert.der)
-            if len(self._parsed) >= self._max:
-                self._parsed.clear()
-            self._parsed[cert.id] = parsed
-        return parsed
-
-
-def claimed_subject(assertion: str | None) -> str | None:
-    """The unverified `sub` of an assertion: only for rate limiting and the sign-in log."""
-    if not assertion:
-        return None
-    try:
-        claims = split_compact(assertion, max_length=MAX_ASSERTION, allow_padding=True, claim_types=False)[1]
-        sub = claims.get("sub")
-    except MalformedJose:
-        return None
-    return sub if isinstance(sub, str) else None
-
-
-def parse(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The hygiene pass (size, shape, duplicates, crit) and the unverified header and claims: done
-    once per request, before the assertion is routed to this module or to `federated`."""
-    try:
-        return split_compact(assertion, max_length=MAX_ASSERTION, allow_padding=True)
-    except UnsupportedCritical:
-        raise _fail("unsupported_crit") from None  # B19
-    except InvalidClaim as exc:  # well-formed JSON, a claim of the wrong type or range: a bad assertion
-        raise _fail(f"claim_invalid:{exc.claim}") from None
-    except UnacceptableNumber:  # NaN, Infinity, 1e400, an integer of hundreds of digits
-        raise _fail("number_out_of_range") from None
-    except MalformedJose as exc:
-        raise InvalidRequest("invalid client_assertion format", detail=f"assertion_format:{exc}"[:120]) from None
+def parse(assertion: str | ClientAssertion) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The hygiene pass (size, shape, duplicates, crit, registered claim types) and the unverified
+    header and claims, refused as the token endpoint refuses them (`ClientAssertion.checked`)."""
+    decoded = assertion if isinstance(assertion, ClientAssertion) else ClientAssertion.decode(assertion)
+    return decoded.checked()
 
 
 def _fail(detail: str) -> InvalidClient:
@@ -220,3 +181,20 @@ async def verify(
     return AuthenticatedClient(
         app=record.app, method=METHOD, credential_type="certificate", credential_id=chosen.id, azpacr="2"
     )
+
+
+class PrivateKeyJwt:
+    """The `private_key_jwt` entry of the client-authentication registry: a JWT-bearer client
+    assertion that is not a federated one (`federated.FederatedAssertion.presented`)."""
+
+    name = METHOD
+
+    def presented(self, ctx: TokenContext, env: TokenEnv) -> bool:
+        return ctx.has_assertion and not federated.FederatedAssertion().presented(ctx, env)
+
+    async def authenticate(self, ctx: TokenContext, env: TokenEnv) -> AuthenticatedClient:
+        assertion = jwt_bearer(ctx.assertion, ctx.param("client_assertion_type"))
+        return await verify(
+            assertion.text, ctx.param("client_id"), ctx.tenant, env.directory, env.replay, env.clock,
+            env.certificates, issuer=env.issuer, token_endpoints=env.token_endpoints, parsed=assertion.checked(),
+        )

@@ -15,7 +15,8 @@ from keyless.crypto.secrets import MAX_PRESENTED_LEN, SecretHasher
 from keyless.domain.model import Tenant
 from keyless.domain.ports import DirectoryReader
 from keyless.oauth.client_auth.result import AuthenticatedClient
-from keyless.oauth.errors import InvalidClient
+from keyless.oauth.context import TokenContext, TokenEnv
+from keyless.oauth.errors import InvalidClient, InvalidRequest
 
 BASIC = "client_secret_basic"
 POST = "client_secret_post"
@@ -57,3 +58,40 @@ async def verify(
     return AuthenticatedClient(
         app=record.app, method=method, credential_type="secret", credential_id=matched.id, azpacr="1"
     )
+
+
+class SecretBasic:
+    """`client_secret_basic`: the Authorization header (RFC 6749 §2.3.1); a `client_id` in the body
+    too must name the same client."""
+
+    name = BASIC
+
+    def presented(self, ctx: TokenContext, env: TokenEnv) -> bool:
+        return ctx.request is not None and ctx.request.basic is not None
+
+    async def authenticate(self, ctx: TokenContext, env: TokenEnv) -> AuthenticatedClient:
+        basic = ctx.req.basic
+        if basic is None:  # `presented` said otherwise; never reached
+            raise InvalidClient(detail="no_client_authentication")
+        body_id = ctx.param("client_id")
+        if body_id is not None and body_id != basic.client_id:
+            raise InvalidRequest("client_id does not match the authenticated client", detail="client_id_mismatch")
+        return await verify(ctx.tenant, basic.client_id, basic.secret, env.directory, env.hasher, env.clock,
+                            method=BASIC, basic=True)
+
+
+class SecretPost:
+    """`client_secret_post`: `client_id` and `client_secret` in the form body (RFC 6749 §2.3.1)."""
+
+    name = POST
+
+    def presented(self, ctx: TokenContext, env: TokenEnv) -> bool:
+        return ctx.param("client_secret") is not None
+
+    async def authenticate(self, ctx: TokenContext, env: TokenEnv) -> AuthenticatedClient:
+        presented, client_id = ctx.param("client_secret"), ctx.param("client_id")
+        if client_id is None:
+            raise InvalidRequest("client_id is required with client_secret", detail="client_id_missing")
+        if presented is None:  # `presented` said otherwise; never reached
+            raise InvalidClient(detail="no_client_authentication")
+        return await verify(ctx.tenant, client_id, presented, env.directory, env.hasher, env.clock, method=POST)

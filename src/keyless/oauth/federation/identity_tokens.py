@@ -19,8 +19,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from keyless.domain.federation import owner_type_of
 from keyless.domain.model import Application, Tenant
 from keyless.jose.jws import sign
+from keyless.oauth import tokens
+from keyless.oauth.context import TokenContext, TokenEnv
 from keyless.oauth.keyring import ActiveKey
 
 IDENTITY_TOKEN_TYP = "JWT"  # noqa: S105 - a media type, not a secret
@@ -53,3 +56,33 @@ def identity_token_claims(
 
 def mint_identity_token(key: ActiveKey, claims: dict[str, Any]) -> str:
     return sign(claims, key.private, alg=key.alg, kid=key.kid, typ=IDENTITY_TOKEN_TYP)
+
+
+async def allowed(ctx: TokenContext, env: TokenEnv, audience: str) -> bool:
+    """Whether the authenticated client may have an identity token for `audience` (deny by default:
+    federation configured and the audience on the client's allowlist)."""
+    if env.federation is None or ctx.client is None:
+        return False
+    app = ctx.client.app
+    audiences = await env.federation.credentials.identity_token_audiences(ctx.tenant.id, owner_type_of(app),
+                                                                         app.client_id)
+    return audience in audiences
+
+
+async def issue(ctx: TokenContext, env: TokenEnv, audience: str) -> None:
+    """Mint the identity token into `ctx.response` (RFC 8693 §2.2.1's `issued_token_type` names it)."""
+    if ctx.client is None:  # only reached after client authentication
+        return
+    key = await env.keyring.signer(ctx.tenant.id)
+    ctx.resource = audience
+    ctx.token_id = tokens.new_token_id()
+    claims = identity_token_claims(
+        issuer=env.issuer, tenant=ctx.tenant, client=ctx.client.app, audience=audience,
+        now=int(env.clock.now()), token_id=ctx.token_id,
+    )
+    ctx.response = {
+        "token_type": "Bearer",
+        "expires_in": IDENTITY_TOKEN_LIFETIME,
+        "access_token": mint_identity_token(key, claims),
+        "issued_token_type": ISSUED_TOKEN_TYPE,
+    }

@@ -21,12 +21,13 @@ from keyless.directory.errors import Invalid as DirectoryInvalid
 from keyless.domain.ports import LogQuery
 from keyless.oauth.keyring import key_states
 from keyless.server.context import ServerContext
-from keyless.server.manage import docs, openapi
+from keyless.server.manage import docs, openapi, posture_api
 from keyless.server.manage import federation as federation_api
 from keyless.server.manage import schemas as s
 from keyless.server.manage.auth import AuthProblem, Caller
 from keyless.server.manage.deps import PREFIX, Admin, Reader, context_of
 from keyless.server.manage.hosts_api import router as hosts_router
+from keyless.server.manage.leaks_api import router as leaks_router
 from keyless.server.manage.problems import problem
 from keyless.server.manage.strict_json import StrictJsonRoute
 from keyless.server.manage.vault_api import router as vault_router
@@ -269,6 +270,8 @@ def create_management_app() -> FastAPI:
     app.include_router(vault_router)
     app.include_router(hosts_router)
     app.include_router(federation_api.router)
+    app.include_router(posture_api.router)
+    app.include_router(leaks_router)
     docs.install(app)
     openapi.install(app)  # refuses to build if an operation declares no access
 

@@ -25,7 +25,7 @@ from keyless.directory.errors import DirectoryError
 from keyless.directory.hosts import Enrollment, HostService, JoinRefused
 from keyless.domain.identities import Host
 from keyless.domain.model import Tenant
-from keyless.oauth.client_auth.private_key_jwt import CertificateCache
+from keyless.oauth.client_auth.certificates import CertificateCache
 from keyless.oauth.client_auth.private_key_jwt import verify as verify_assertion
 from keyless.oauth.errors import OAuthError
 from keyless.ratelimit import TokenBuckets

@@ -7,9 +7,7 @@ import logging
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keyless.oauth.errors import InvalidRequest
 from keyless.oauth.request import MAX_BODY, TokenHttpRequest
-from keyless.oauth.service import error_result
 from keyless.server.metrics import TOKEN_REQUESTS
 from keyless.server.routes.common import BodyTooLarge, ctx_of, json_response, read_capped
 
@@ -18,17 +16,14 @@ log = logging.getLogger("keyless.token")
 
 async def token(request: Request) -> Response:
     ctx = ctx_of(request)
+    too_large = False
     try:
         body = await read_capped(request, MAX_BODY) if request.method == "POST" else b""
     except BodyTooLarge:
-        result = error_result(InvalidRequest("request body too large", detail="body_too_large"))
-        return json_response(result.body, result.status, result.headers)
+        body, too_large = b"", True
     headers = request.headers
     auth = headers.getlist("authorization")
-    if len(auth) > 1 or len(headers.getlist("content-type")) > 1:
-        # Two copies of a header that decides how we read the request: a proxy and we could disagree.
-        result = error_result(InvalidRequest("a request header is repeated", detail="duplicate_header"))
-        return json_response(result.body, result.status, result.headers)
+    # Refusals of what the shell would not read are the token service's to answer and log.
     http = TokenHttpRequest(
         method=request.method,
         content_type=headers.get("content-type"),
@@ -36,6 +31,8 @@ async def token(request: Request) -> Response:
         query=request.scope.get("query_string", b""),
         body=body,
         source=request.client.host if request.client else None,
+        body_too_large=too_large,
+        repeated_header=len(auth) > 1 or len(headers.getlist("content-type")) > 1,
     )
     result = await ctx.tokens.handle(request.path_params["tenant"], http)
     if result.error is not None:

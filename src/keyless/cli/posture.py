@@ -1,0 +1,110 @@
+"""`keyless posture`: where each application and managed identity stands on the credential ladder,
+what is risky about its credentials, and the commands that move it up (docs/ladder.md).
+
+Follows the API's pages to the end, so the output covers every workload (docs/cli.md).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+
+from keyless.cli.common import (
+    DEFAULT_DATA_DIR,
+    CaOpt,
+    CliError,
+    DataDirOpt,
+    ManagementClient,
+    Output,
+    OutputOpt,
+    ServerOpt,
+    client,
+    emit,
+    fail,
+    safe_cell,
+)
+from keyless.domain.posture import RISKS, RUNGS
+
+Rung = StrEnum("Rung", {r: r for r in ("none", *RUNGS)})  # type: ignore[misc]
+Risk = StrEnum("Risk", {r: r for r in RISKS})  # type: ignore[misc]
+PAGE = 1000
+COLUMNS = ("display_name", "client_id", "kind", "rung", "risks", "next_step")
+
+
+def _app_id(api: ManagementClient, ref: str) -> str:
+    """An application by name, client id or identifier URI, else a managed identity by name or resource id."""
+    try:
+        return str(api.resolve_app(ref)["client_id"])
+    except CliError:
+        pass
+    try:
+        return str(api.call("GET", "/identities", params={"ref": ref})[0]["client_id"])
+    except CliError:
+        fail(f"no application or managed identity {ref!r} in this tenant")
+
+
+def fetch(api: ManagementClient, *, client_id: str | None, rung: str | None, risk: str | None) -> dict[str, Any]:
+    """Every page of the report, joined: {"score": …, "workloads": […]}."""
+    params: dict[str, Any] = {"client_id": client_id, "rung": rung, "risk": risk, "limit": PAGE}
+    first = api.call("GET", "/posture", params=params)
+    workloads, cursor = list(first["workloads"]), first.get("next_cursor")
+    while cursor:
+        page = api.call("GET", "/posture", params={**params, "cursor": cursor})
+        workloads += page["workloads"]
+        cursor = page.get("next_cursor")
+    return {"score": first["score"], "workloads": workloads}
+
+
+def _percent(shares: dict[str, Any]) -> str:
+    return ", ".join(f"{rung} {round(100 * share)}%" for rung, share in shares["shares"].items())
+
+
+def _print_table(report: dict[str, Any], detailed: bool) -> None:
+    rows = [{**w, "risks": ", ".join(dict.fromkeys(r["risk"] for r in w["risks"])) or "-",
+             "next_step": (w["next_step"] or {}).get("summary", "-")} for w in report["workloads"]]
+    emit(rows, Output.table, columns=COLUMNS)
+    score = report["score"]
+    if score is not None:
+        typer.echo(f"ladder index {score['index']}/100; sign-ins in the last {score['window_days']} days: "
+                   f"{_percent(score['signins'])}; workloads: {_percent(score['workloads'])}; "
+                   f"{score['without_credentials']} without a working credential")
+    if not detailed:
+        return
+    for w in report["workloads"]:
+        for r in w["risks"]:
+            typer.echo(safe_cell(f"risk {r['risk']}: {r['message']}"))
+        step = w["next_step"]
+        if step is not None:
+            typer.echo(safe_cell(f"next step: {step['summary']} (see {step['guide']})"))
+            for command in step["commands"]:
+                typer.echo("  " + safe_cell(command))
+
+
+def posture(
+    app_ref: Annotated[str | None, typer.Option(
+        "--app", metavar="REF", help="Only this application (name, client id or identifier URI) or identity name; "
+        "shows its risks and the commands of its next step.")] = None,
+    rung: Annotated[Rung | None, typer.Option("--rung", help="Only workloads on this rung.")] = None,
+    risk: Annotated[Risk | None, typer.Option("--risk", help="Only workloads with this risk factor.")] = None,
+    steps: Annotated[bool, typer.Option("--steps", help="Also print every workload's risks and commands.")] = False,
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    server: ServerOpt = None,
+    ca: CaOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Each workload's rung on the credential ladder (secret, certificate, federated, managed identity),
+    its risk factors and the commands of its next step up, with the tenant's score (docs/ladder.md).
+
+    Example: keyless posture --rung secret --steps
+
+    Example: keyless posture --app orders-worker -o json
+    """
+    api = client(data_dir, server, ca)
+    client_id = _app_id(api, app_ref) if app_ref is not None else None
+    report = fetch(api, client_id=client_id, rung=rung.value if rung else None, risk=risk.value if risk else None)
+    if output is Output.json:
+        emit(report, output)
+        return
+    _print_table(report, detailed=steps or app_ref is not None)

@@ -1,0 +1,170 @@
+"""`GET /{tenant}/manage/v1/posture`: the posture report (docs/api.md, "Posture"; docs/ladder.md).
+
+Reader access: the report names credentials by id and hint only, never a secret value (catalog O14),
+and changes nothing. Paged in client-id order; the tenant score comes with the first page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+
+from keyless.directory.errors import Invalid
+from keyless.directory.posture import Entry, PostureService
+from keyless.domain.posture import RISKS, RUNGS, CredentialFacts, Score, Shares
+from keyless.server.context import ServerContext
+from keyless.server.manage.deps import PREFIX, Reader
+from keyless.server.manage.strict_json import StrictJsonRoute
+from keyless.store.posture import SqlPostureStore
+
+router = APIRouter(prefix=PREFIX, route_class=StrictJsonRoute)
+MAX_SOURCES = 10  # addresses shown per workload and credential (the count is always complete)
+
+
+class SharesOut(BaseModel):
+    total: int
+    counts: dict[str, int]
+    shares: dict[str, float]
+
+    @classmethod
+    def of(cls, s: Shares) -> SharesOut:
+        return cls(total=s.total, counts=dict(s.counts), shares={k: round(v, 4) for k, v in s.shares.items()})
+
+
+class ScoreOut(BaseModel):
+    window_days: int
+    index: int  # 0 (every workload on secrets) .. 100 (every workload a managed identity)
+    signins: SharesOut  # successful sign-ins in the window, by the rung of the credential used
+    workloads: SharesOut  # workloads by rung
+    without_credentials: int  # applications with no working credential (resource APIs, retired apps)
+
+    @classmethod
+    def of(cls, s: Score) -> ScoreOut:
+        return cls(window_days=s.window_days, index=s.index, signins=SharesOut.of(s.signins),
+                   workloads=SharesOut.of(s.workloads), without_credentials=s.without_credentials)
+
+
+class StepOut(BaseModel):
+    summary: str
+    commands: list[str]
+    guide: str
+
+
+class RiskOut(BaseModel):
+    risk: str
+    message: str
+    credential_id: str | None
+    fix: list[str]
+
+
+class PostureCredentialOut(BaseModel):
+    id: str
+    kind: str
+    display_name: str
+    label: str  # a secret's hint, a certificate's x5t#S256, a federated credential's issuer and subject
+    state: str
+    created_at: float
+    expires_at: float | None
+    last_used_at: float | None
+    signins: int
+    sources: list[str]
+    from_internal_ca: bool | None
+
+    @classmethod
+    def of(cls, c: CredentialFacts, now: float) -> PostureCredentialOut:
+        cred = c.credential
+        return cls(id=cred.id, kind=cred.kind, display_name=cred.display_name, label=cred.label,
+                   state=cred.state(now), created_at=cred.created_at, expires_at=cred.expires_at,
+                   last_used_at=max(cred.last_used_at or 0.0, c.usage.last_at or 0.0) or None,
+                   signins=c.usage.signins, sources=list(c.usage.sources[:MAX_SOURCES]),
+                   from_internal_ca=c.from_internal_ca)
+
+
+class WorkloadOut(BaseModel):
+    client_id: str
+    display_name: str
+    kind: str  # application | identity
+    identity_kind: str | None
+    rung: str
+    hosts: list[str]
+    signins: int
+    sources: list[str]
+    agent_hosts: list[str]
+    last_signin_at: float | None
+    credentials: list[PostureCredentialOut]
+    risks: list[RiskOut]
+    next_step: StepOut | None
+
+    @classmethod
+    def of(cls, e: Entry, now: float) -> WorkloadOut:
+        a, w = e.assessment, e.assessment.workload
+        step = e.next_step
+        return cls(
+            client_id=w.client_id, display_name=w.display_name, kind=w.kind, identity_kind=w.identity_kind,
+            rung=a.rung, hosts=list(w.hosts), signins=w.signins, sources=list(w.sources[:MAX_SOURCES]),
+            agent_hosts=list(a.agent_hosts), last_signin_at=w.last_signin_at,
+            credentials=[PostureCredentialOut.of(c, now) for c in w.credentials],
+            risks=[RiskOut(risk=f.risk, message=f.message, credential_id=f.credential_id, fix=list(cmds))
+                   for f, cmds in e.fixes],
+            next_step=None if step is None else StepOut(summary=step.summary, commands=list(step.commands),
+                                                        guide=step.guide),
+        )
+
+
+class PostureOut(BaseModel):
+    score: ScoreOut | None  # on the first page only (no cursor)
+    workloads: list[WorkloadOut]
+    next_cursor: str | None  # pass as ?cursor= for the next page; null on the last page
+
+
+def posture_of(request: Request) -> tuple[ServerContext, PostureService]:
+    ctx: ServerContext = request.app.state.ctx
+    return ctx, PostureService(SqlPostureStore(ctx.engine), ctx.clock)
+
+
+def _cursor(after: str | None) -> str | None:
+    return None if after is None else base64.urlsafe_b64encode(after.encode()).decode().rstrip("=")
+
+
+def _after(cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    try:
+        after = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode("ascii")
+    except (binascii.Error, ValueError):
+        raise Invalid("invalid_cursor", "the cursor is not one this API returned") from None
+    if not after:
+        raise Invalid("invalid_cursor", "the cursor is not one this API returned")
+    return after
+
+
+_RUNG = f"^({'|'.join(RUNGS)}|none)$"
+_RISK = f"^({'|'.join(RISKS)})$"
+
+
+@router.get("/posture", response_model=PostureOut,
+            summary="Each workload's rung on the credential ladder, its risk factors and next step; the tenant score")
+async def posture(
+    request: Request, caller: Reader,
+    client_id: Annotated[str | None, Query(max_length=64, description="Only this application or identity")] = None,
+    rung: Annotated[str | None, Query(pattern=_RUNG, description="Only workloads on this rung")] = None,
+    risk: Annotated[str | None, Query(pattern=_RISK, description="Only workloads with this risk factor")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> PostureOut:
+    ctx, service = posture_of(request)
+    after = _after(cursor)
+    with contextlib.suppress(Exception):  # a store hiccup must not hide what is already written
+        await ctx.signins.flush()  # the sign-ins of the last half second count too
+    report = await service.report(caller.tenant, after=after, limit=limit, client_id=client_id, rung=rung, risk=risk,
+                                  ca_pem=ctx.ca().cert_pem)
+    score = await service.score(caller.tenant) if cursor is None else None
+    now = ctx.clock.now()
+    return PostureOut(score=None if score is None else ScoreOut.of(score),
+                      workloads=[WorkloadOut.of(e, now) for e in report.entries],
+                      next_cursor=_cursor(report.next_after))

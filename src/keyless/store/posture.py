@@ -1,0 +1,211 @@
+"""The posture report's facts in aggregated queries (`keyless.domain.posture.PostureStore`).
+
+A page of workloads costs a fixed number of queries whatever its size (no query per application):
+the page of applications (with their identity and owning host), then the secrets, certificates,
+federated credentials, assigned hosts and sign-in usage of every workload on the page at once, each
+selected by the page's client-id range; and the tenant's host map (which source addresses each host's
+agent signs in from). The score is two grouped counts over the whole tenant. docs/benchmarks.md
+("Posture") has the figures for 20,000 applications on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from keyless.crypto.issued import issued_by
+from keyless.domain.credentials import Credential, Owner
+from keyless.domain.posture import CredentialFacts, CredentialFlags, PostureFacts, Usage, Workload, WorkloadKind
+from keyless.oauth.federation.rules import lint
+from keyless.store import tables as t
+from keyless.store.base import SqlRepository
+from keyless.store.federation import federated_credential
+
+apps, mi, cs, certs, fc, sl, hosts = (t.applications, t.managed_identities, t.client_secrets, t.certificates,
+                                      t.federated_credentials, t.signin_log, t.hosts)
+
+
+def _in_range(col: Any, first: str, last: str) -> Any:
+    return and_(col >= first, col <= last)
+
+
+class _Usage:
+    """Sign-in usage per credential and per workload, from rows grouped by (client, credential, source)."""
+
+    def __init__(self) -> None:
+        self.by_credential: dict[str, dict[str, int]] = defaultdict(dict)
+        self.by_client: dict[str, dict[str, int]] = defaultdict(dict)
+        self.last_credential: dict[str, float] = {}
+        self.last_client: dict[str, float] = {}
+
+    def add(self, client_id: str, credential_id: str | None, source: str | None, n: int, last: float) -> None:
+        src = source or ""
+        per_client = self.by_client[client_id]
+        per_client[src] = per_client.get(src, 0) + n
+        self.last_client[client_id] = max(last, self.last_client.get(client_id, 0.0))
+        if credential_id:
+            per_cred = self.by_credential[credential_id]
+            per_cred[src] = per_cred.get(src, 0) + n
+            self.last_credential[credential_id] = max(last, self.last_credential.get(credential_id, 0.0))
+
+    @staticmethod
+    def _sources(counts: Mapping[str, int]) -> tuple[str, ...]:
+        return tuple(s for s, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if s)
+
+    def of_credential(self, credential_id: str) -> Usage:
+        counts = self.by_credential.get(credential_id, {})
+        return Usage(sum(counts.values()), self._sources(counts), self.last_credential.get(credential_id))
+
+    def of_client(self, client_id: str) -> tuple[int, tuple[str, ...], float | None]:
+        counts = self.by_client.get(client_id, {})
+        return sum(counts.values()), self._sources(counts), self.last_client.get(client_id)
+
+
+async def _usage(conn: AsyncConnection, tenant_id: str, since: float, first: str, last: str) -> _Usage:
+    q = (select(sl.c.client_id, sl.c.credential_id, sl.c.source, func.count().label("n"),
+                func.max(sl.c.time).label("last"))
+         .where(sl.c.tenant_id == tenant_id, sl.c.time >= since, sl.c.result == "success",
+                _in_range(sl.c.client_id, first, last))
+         .group_by(sl.c.client_id, sl.c.credential_id, sl.c.source))
+    usage = _Usage()
+    for r in await conn.execute(q):
+        usage.add(r.client_id, r.credential_id, r.source, int(r.n), float(r.last))
+    return usage
+
+
+async def host_map(conn: AsyncConnection, tenant_id: str, since: float) -> dict[str, str]:
+    """Source address → name of the host whose agent signed in from it in the window (a host's own
+    identity, or any identity with the host's certificate). An address used by several hosts (NAT)
+    is left out: it proves nothing about where a workload runs."""
+    host_cert = select(certs.c.id).where(certs.c.owner_kind == "host")
+    q = (select(hosts.c.name, sl.c.source).distinct()
+         .select_from(sl.join(hosts, and_(hosts.c.tenant_id == sl.c.tenant_id,
+                                          or_(hosts.c.system_client_id == sl.c.client_id,
+                                              sl.c.credential_id.in_(
+                                                  select(certs.c.id).where(certs.c.owner_kind == "host",
+                                                                           certs.c.owner_id == hosts.c.id)))))
+                      )
+         .where(sl.c.tenant_id == tenant_id, sl.c.time >= since, sl.c.result == "success",
+                sl.c.source.is_not(None), or_(sl.c.credential_id.in_(host_cert),
+                                              sl.c.client_id.in_(select(hosts.c.system_client_id)))))
+    found: dict[str, set[str]] = defaultdict(set)
+    for r in await conn.execute(q):
+        found[r.source].add(r.name)
+    return {source: next(iter(names)) for source, names in found.items() if len(names) == 1}
+
+
+class SqlPostureStore(SqlRepository):
+    async def posture_facts(self, tenant_id: str, *, now: float, since: float, after: str | None, limit: int,
+                            client_id: str | None = None, ca_pem: bytes | None = None) -> PostureFacts:
+        page_q = (select(apps.c.client_id, apps.c.display_name, apps.c.created_at, apps.c.identifier_uri,
+                         apps.c.managed_resource_id, mi.c.kind.label("identity_kind"), hosts.c.name.label("host"))
+                  .select_from(apps.outerjoin(mi, mi.c.client_id == apps.c.client_id)
+                               .outerjoin(hosts, hosts.c.id == mi.c.host_id))
+                  .where(apps.c.tenant_id == tenant_id).order_by(apps.c.client_id).limit(limit + 1))
+        if after is not None:
+            page_q = page_q.where(apps.c.client_id > after)
+        if client_id is not None:
+            page_q = page_q.where(apps.c.client_id == client_id)
+        async with self.engine.connect() as conn:
+            page = list(await conn.execute(page_q))
+            more = len(page) > limit
+            page = page[:limit]
+            host_of = await host_map(conn, tenant_id, since)
+            if not page:
+                return PostureFacts((), host_of, None)
+            first, last = page[0].client_id, page[-1].client_id
+            creds = await self._credentials(conn, tenant_id, first, last, ca_pem)
+            usage = await _usage(conn, tenant_id, since, first, last)
+            assigned = await self._assigned_hosts(conn, first, last)
+        workloads = []
+        for r in page:
+            kind: WorkloadKind = "identity" if r.managed_resource_id is not None else "application"
+            mine = tuple(CredentialFacts(c.credential, usage.of_credential(c.credential.id), c.from_internal_ca,
+                                         c.broad_subject, c.leaked) for c in creds.get(r.client_id, ()))
+            n, sources, last_at = usage.of_client(r.client_id)
+            identity_hosts = tuple(dict.fromkeys(([r.host] if r.host else []) + assigned.get(r.client_id, [])))
+            workloads.append(Workload(
+                client_id=r.client_id, display_name=r.display_name, kind=kind, created_at=r.created_at,
+                credentials=mine, identity_kind=r.identity_kind, hosts=identity_hosts, signins=n, sources=sources,
+                last_signin_at=last_at, resource=r.identifier_uri is not None,
+            ))
+        return PostureFacts(tuple(workloads), host_of, page[-1].client_id if more else None)
+
+    @staticmethod
+    async def _assigned_hosts(conn: AsyncConnection, first: str, last: str) -> dict[str, list[str]]:
+        ia = t.identity_assignments
+        q = (select(ia.c.identity_client_id, hosts.c.name).join(hosts, hosts.c.id == ia.c.host_id)
+             .where(_in_range(ia.c.identity_client_id, first, last)).order_by(hosts.c.name))
+        found: dict[str, list[str]] = defaultdict(list)
+        for r in await conn.execute(q):
+            found[r.identity_client_id].append(r.name)
+        return found
+
+    @staticmethod
+    async def _credentials(conn: AsyncConnection, tenant_id: str, first: str, last: str,
+                           ca_pem: bytes | None) -> dict[str, list[CredentialFacts]]:
+        """The unrevoked secrets, application certificates and federated credentials of the page's
+        workloads, by client id. Rows of another tenant's clients in the range are dropped by the
+        caller's lookup (the page's client ids are this tenant's)."""
+        found: dict[str, list[CredentialFacts]] = defaultdict(list)
+        q_secrets = (select(cs.c.id, cs.c.client_id, cs.c.hint, cs.c.display_name, cs.c.created_at,
+                            cs.c.expires_at, cs.c.last_used_at)
+                     .where(_in_range(cs.c.client_id, first, last), cs.c.revoked_at.is_(None)))
+        for r in await conn.execute(q_secrets):
+            found[r.client_id].append(CredentialFacts(Credential(
+                id=r.id, kind="secret", owner=Owner("application", r.client_id), display_name=r.display_name,
+                created_at=r.created_at, expires_at=r.expires_at, last_used_at=r.last_used_at, label=r.hint)))
+        q_certs = (select(certs.c.id, certs.c.owner_id, certs.c.der, certs.c.x5t_s256, certs.c.display_name,
+                          certs.c.created_at, certs.c.not_before, certs.c.not_after, certs.c.last_used_at)
+                   .where(certs.c.owner_kind == "application", _in_range(certs.c.owner_id, first, last),
+                          certs.c.revoked_at.is_(None)))
+        for c in await conn.execute(q_certs):
+            internal = issued_by(bytes(c.der), ca_pem) if ca_pem is not None else None
+            found[c.owner_id].append(CredentialFacts(Credential(
+                id=c.id, kind="certificate", owner=Owner("application", c.owner_id), display_name=c.display_name,
+                created_at=c.created_at, expires_at=c.not_after, not_before=c.not_before,
+                last_used_at=c.last_used_at, label=c.x5t_s256), from_internal_ca=internal))
+        q_fed = select(fc).where(fc.c.tenant_id == tenant_id, _in_range(fc.c.owner_id, first, last))
+        for f in await conn.execute(q_fed):
+            found[f.owner_id].append(CredentialFacts(Credential(
+                id=f.id, kind="federated", owner=Owner(f.owner_type, f.owner_id), display_name=f.name,
+                created_at=f.created_at, label=f"{f.issuer} {f.subject}"), broad_subject=_broad(f)))
+        return found
+
+    async def credential_flags(self, tenant_id: str, now: float) -> Sequence[CredentialFlags]:
+        """Workloads grouped by the kinds of working credential they hold (one grouped query)."""
+        has_secret = exists().where(cs.c.client_id == apps.c.client_id, cs.c.revoked_at.is_(None),
+                                    cs.c.expires_at > now)
+        has_cert = exists().where(certs.c.owner_kind == "application", certs.c.owner_id == apps.c.client_id,
+                                  certs.c.revoked_at.is_(None), certs.c.not_after > now)
+        has_fed = exists().where(fc.c.owner_id == apps.c.client_id, fc.c.tenant_id == tenant_id)
+        managed = apps.c.managed_resource_id.is_not(None)
+        cols = [case((managed, 1), else_=0).label("managed"), case((has_secret, 1), else_=0).label("s"),
+                case((has_cert, 1), else_=0).label("c"), case((has_fed, 1), else_=0).label("f")]
+        q = select(*cols, func.count().label("n")).where(apps.c.tenant_id == tenant_id).group_by(*cols)
+        async with self.engine.connect() as conn:
+            rows = list(await conn.execute(q))
+        return [CredentialFlags("identity" if r.managed else "application",
+                                frozenset(k for k, flag in (("secret", r.s), ("certificate", r.c), ("federated", r.f))
+                                          if flag), int(r.n)) for r in rows]
+
+    async def signins_by_rung(self, tenant_id: str, since: float) -> Mapping[str, int]:
+        rung = case((apps.c.managed_resource_id.is_not(None), "managed_identity"),
+                    else_=sl.c.credential_type).label("rung")
+        q = (select(rung, func.count().label("n")).select_from(sl.join(apps, apps.c.client_id == sl.c.client_id))
+             .where(sl.c.tenant_id == tenant_id, sl.c.time >= since, sl.c.result == "success").group_by(rung))
+        async with self.engine.connect() as conn:
+            return {r.rung: int(r.n) for r in await conn.execute(q) if r.rung}
+
+
+# `keyless federation lint` findings that make a subject pattern broader than one repository or namespace.
+BROAD_FINDINGS = frozenset({"pattern_spans_repositories", "pattern_spans_namespaces", "pattern_unknown_shape"})
+
+
+def _broad(row: Any) -> bool:
+    """The federation linter's verdict on one credential (`keyless.oauth.federation.rules.lint`)."""
+    return row.subject_is_pattern and any(f.code in BROAD_FINDINGS for f in lint([federated_credential(row)]))

@@ -1,0 +1,185 @@
+"""The posture report's facts (`keyless.store.posture`) on SQLite and PostgreSQL: one page costs the
+same number of queries whatever its size (no query per application), usage and the host map come
+from the sign-in log, another tenant's rows never leak in, and a certificate counts as the internal
+CA's only when the CA's signature verifies."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event, insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from keyless.crypto.ca import create_ca, issue_client_certificate
+from keyless.crypto.certificates import load_certificate
+from keyless.crypto.client_keys import certificate_signing_request, generate_client_key, self_signed_certificate
+from keyless.domain.posture import DAY
+from keyless.store import db
+from keyless.store import tables as t
+from keyless.store.posture import SqlPostureStore
+
+NOW = 1_800_000_000.0
+SINCE = NOW - 30 * DAY
+INTRUDER = "00000000-0000-0000-0000-00000000001g"  # sorts between this tenant's guid(31) and guid(32)
+
+
+def guid(n: int) -> str:
+    return str(uuid.UUID(int=n))
+
+
+async def _tenant(conn: Any, tid: str, name: str) -> None:
+    await conn.execute(insert(t.tenants).values(
+        id=tid, name=name, signing_alg="ES256", token_lifetime=3600, max_secret_lifetime=730 * 86400,
+        default_secret_lifetime=180 * 86400, assertion_audience="entra", created_at=NOW - 400 * DAY))
+
+
+async def _app(conn: Any, tid: str, cid: str, name: str, managed: str | None = None) -> None:
+    await conn.execute(insert(t.applications).values(
+        client_id=cid, tenant_id=tid, object_id=str(uuid.uuid4()), display_name=name, enabled=True,
+        identifier_uri=None, open_to_tenant=False, created_at=NOW - 400 * DAY, managed_resource_id=managed))
+
+
+async def _secret(conn: Any, cid: str, sid: str, *, revoked: bool = False) -> None:
+    await conn.execute(insert(t.client_secrets).values(
+        id=sid, client_id=cid, hint="kls_abc", digest=b"\0" * 32, pepper_id="p", display_name="",
+        created_at=NOW - 100 * DAY, expires_at=NOW + 30 * DAY, last_used_at=None,
+        revoked_at=NOW - 1 if revoked else None))
+
+
+async def _cert(conn: Any, owner_kind: str, owner: str, cert_id: str, pem: bytes) -> None:
+    info = load_certificate(pem)
+    await conn.execute(insert(t.certificates).values(
+        id=cert_id, owner_kind=owner_kind, owner_id=owner, x5t=info.x5t, x5t_s256=info.x5t_s256, der=info.der,
+        subject=info.subject, key_type=info.key_type, key_size=info.key_size, not_before=info.not_before,
+        not_after=info.not_after, created_at=NOW - DAY, display_name="", last_used_at=None, revoked_at=None))
+
+
+async def _signin(conn: Any, tid: str, cid: str, cred: str, kind: str, source: str, n: int = 1,
+                  when: float = NOW - 3600, result: str = "success") -> None:
+    await conn.execute(insert(t.signin_log), [
+        {"time": when, "tenant_id": tid, "client_id": cid, "credential_id": cred, "credential_type": kind,
+         "result": result, "source": source} for _ in range(n)])
+
+
+class World:
+    def __init__(self, engine: AsyncEngine, ca_pem: bytes) -> None:
+        self.engine, self.ca_pem = engine, ca_pem
+        self.store = SqlPostureStore(engine)
+
+
+@pytest.fixture
+async def world(url: str) -> AsyncIterator[World]:
+    engine = db.create_engine(url)
+    await db.migrate(engine)
+    ca = create_ca("Keyless test CA", now=NOW - DAY)
+    ours = issue_client_certificate(ca, certificate_signing_request(generate_client_key("p256"), "x"),
+                                    common_name="cert-app", now=NOW - DAY)
+    foreign = self_signed_certificate(generate_client_key("p256"), "foreign", now=NOW - DAY)
+    host_pem = issue_client_certificate(ca, certificate_signing_request(generate_client_key("p256"), "h"),
+                                        common_name="host:web-01", now=NOW - DAY)
+    tid, other = guid(1), guid(2)
+    async with engine.begin() as conn:
+        await _tenant(conn, tid, "default")
+        await _tenant(conn, other, "other")
+        for i in range(10, 40):  # 30 secret apps, each signing in from its own address
+            await _app(conn, tid, guid(i), f"secret-app-{i}")
+            await _secret(conn, guid(i), guid(1000 + i))
+            await _signin(conn, tid, guid(i), guid(1000 + i), "secret", f"10.0.1.{i}", n=2)
+        await _secret(conn, guid(10), guid(999), revoked=True)  # revoked: not in the report
+        await _signin(conn, tid, guid(10), guid(1010), "secret", "10.9.9.9", when=SINCE - 1)  # before the window
+        await _app(conn, tid, guid(50), "cert-app")
+        await _cert(conn, "application", guid(50), guid(2050), ours)
+        await _cert(conn, "application", guid(50), guid(2051), foreign)
+        await _app(conn, tid, guid(60), "fed-app")
+        await conn.execute(insert(t.federated_credentials).values(
+            id=guid(3060), tenant_id=tid, owner_type="application", owner_id=guid(60), name="gh",
+            issuer="https://token.actions.githubusercontent.com", subject="repo:acme/*", subject_is_pattern=True,
+            audience="api://AzureADTokenExchange", claims=json.dumps({}), algorithms="RS256",
+            replay="reuse", max_token_lifetime=3600, description="", created_at=NOW - DAY))
+        # A host with its system identity; its agent signs in from 10.0.0.5 with the host certificate.
+        await _app(conn, tid, guid(70), "web-01", managed="/tenants/x/hosts/web-01")
+        await conn.execute(insert(t.hosts).values(id=guid(71), tenant_id=tid, name="web-01",
+                                                  system_client_id=guid(70), created_at=NOW - DAY))
+        await conn.execute(insert(t.managed_identities).values(
+            client_id=guid(70), tenant_id=tid, name="web-01", kind="system", resource_id="/x", host_id=guid(71),
+            created_at=NOW - DAY))
+        await _cert(conn, "host", guid(71), guid(4071), host_pem)
+        await _signin(conn, tid, guid(70), guid(4071), "certificate", "10.0.0.5", n=3)
+        await _signin(conn, tid, guid(10), guid(1010), "secret", "10.0.0.5")  # app 10 also runs on web-01
+        # Another tenant's application sorts inside this tenant's range: it must never appear.
+        await _app(conn, other, INTRUDER, "intruder")
+        await _secret(conn, INTRUDER, guid(36_000))
+    try:
+        yield World(engine, ca.cert_pem)
+    finally:
+        await engine.dispose()
+
+
+async def _count_queries(engine: AsyncEngine, coro: Any) -> tuple[Any, int]:
+    seen: list[str] = []
+
+    def before(*args: Any) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", before)
+    try:
+        result = await coro
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", before)
+    return result, len(seen)
+
+
+async def test_a_page_costs_the_same_queries_whatever_its_size(world: World) -> None:
+    small, n_small = await _count_queries(world.engine, world.store.posture_facts(
+        guid(1), now=NOW, since=SINCE, after=None, limit=2, ca_pem=world.ca_pem))
+    big, n_big = await _count_queries(world.engine, world.store.posture_facts(
+        guid(1), now=NOW, since=SINCE, after=None, limit=1000, ca_pem=world.ca_pem))
+    assert len(small.workloads) == 2 and small.next_after == guid(11)
+    assert len(big.workloads) == 33 and big.next_after is None
+    assert n_small == n_big <= 8
+
+
+async def test_pages_follow_each_other_without_gaps_or_other_tenants(world: World) -> None:
+    seen, after = [], None
+    while True:
+        page = await world.store.posture_facts(guid(1), now=NOW, since=SINCE, after=after, limit=7)
+        seen += [w.client_id for w in page.workloads]
+        if page.next_after is None:
+            break
+        after = page.next_after
+    assert len(seen) == len(set(seen)) == 33 and INTRUDER not in seen
+    intruder_secret = guid(36_000)
+    page = await world.store.posture_facts(guid(1), now=NOW, since=SINCE, after=None, limit=1000)
+    assert all(c.credential.id != intruder_secret for w in page.workloads for c in w.credentials)
+
+
+async def test_usage_host_map_and_credentials(world: World) -> None:
+    page = await world.store.posture_facts(guid(1), now=NOW, since=SINCE, after=None, limit=1000,
+                                           ca_pem=world.ca_pem)
+    by_id = {w.client_id: w for w in page.workloads}
+    assert page.host_of == {"10.0.0.5": "web-01"}
+    app10 = by_id[guid(10)]
+    assert [c.credential.id for c in app10.credentials] == [guid(1010)]  # the revoked one is gone
+    usage = app10.credentials[0].usage
+    assert usage.signins == 3 and usage.sources == ("10.0.1.10", "10.0.0.5")  # most used first; old one out
+    assert app10.signins == 3 and app10.sources == ("10.0.1.10", "10.0.0.5")
+    certs = {c.credential.id: c.from_internal_ca for c in by_id[guid(50)].credentials}
+    assert certs == {guid(2050): True, guid(2051): False}
+    fed = by_id[guid(60)].credentials[0]
+    assert fed.credential.kind == "federated" and fed.broad_subject
+    host = by_id[guid(70)]
+    assert host.kind == "identity" and host.identity_kind == "system" and host.hosts == ("web-01",)
+    one = await world.store.posture_facts(guid(1), now=NOW, since=SINCE, after=None, limit=10, client_id=guid(50))
+    assert [w.client_id for w in one.workloads] == [guid(50)]
+
+
+async def test_score_groups_and_sign_ins_by_rung(world: World) -> None:
+    flags = await world.store.credential_flags(guid(1), NOW)
+    counted = {(f.kind, tuple(sorted(f.kinds))): f.count for f in flags}
+    assert counted == {("application", ("secret",)): 30, ("application", ("certificate",)): 1,
+                       ("application", ("federated",)): 1, ("identity", ()): 1}
+    assert await world.store.signins_by_rung(guid(1), SINCE) == {"secret": 61, "managed_identity": 3}
