@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from tests.support.certs import new_cert
 from tests.support.server import Admin, RunningServer
 
 PREFIX = "/{tenant}/manage/v1"
+# Webhook endpoints the matrix registers point at a closed loopback port, which only this allows.
+WEBHOOK_ENV = {"KEYLESS_WEBHOOK_ALLOW_PRIVATE": '["127.0.0.1"]'}
 FEDERATED_ISSUER = "https://issuer.example.test"
 
 
@@ -116,6 +119,20 @@ class Recipes:
     def federated(self, owner_path: str) -> str:
         body = {"name": _u("mx-fed"), "issuer": FEDERATED_ISSUER, "subject": _u("repo:o/r:ref")}
         return str(self.call("POST", f"{owner_path}/federated-credentials", body)["id"])
+
+    def webhook(self) -> str:
+        """An endpoint on a closed loopback port (the matrix server allows 127.0.0.1: WEBHOOK_ENV)."""
+        return str(self.call("POST", "/webhooks", {"url": f"https://127.0.0.1:9/{_u('mx-hook')}"})["id"])
+
+    def delivery(self) -> str:
+        """A delivery: an endpoint, then an event for it (a key rotation), fanned out by the worker."""
+        hook = self.webhook()
+        self.call("POST", "/keys/rotate", {"activate_in": 86400})
+        deadline = time.monotonic() + 10
+        while not (found := self.call("GET", f"/webhook-deliveries?webhook={hook}")):
+            assert time.monotonic() < deadline, "the outbox worker queued no delivery"
+            time.sleep(0.05)
+        return str(found[0]["id"])
 
     # -- per operation ------------------------------------------------------------------------------
     def prepare(self, method: str, path: str) -> Prepared:
@@ -234,6 +251,7 @@ class Recipes:
         token = _unsigned_like_jwt()
         return {
             ("get", "/tenant"): lambda: P({}),
+            ("post", "/console/login-codes"): lambda: P({}),
             ("patch", "/tenant"): lambda: P({}, body={"token_lifetime": 3600}),
             ("get", "/applications"): lambda: P({}),
             ("post", "/applications"): lambda: P({}, body={"display_name": _u("mx-new")}),
@@ -313,6 +331,14 @@ class Recipes:
             ("post", "/leaks/lookup"): leaked(None),
             ("post", "/leaks"): leaked(f"repo/{_u('mx')}.env:1"),
             ("get", "/leaks"): lambda: P({}),
+            ("get", "/webhooks"): lambda: P({}),
+            ("post", "/webhooks"): lambda: P({}, body={"url": f"https://127.0.0.1:9/{_u('mx-hook')}",
+                                                       "event_types": []}),
+            ("get", "/webhooks/{webhook_id}"): lambda: P({"webhook_id": self.webhook()}),
+            ("delete", "/webhooks/{webhook_id}"): lambda: P({"webhook_id": self.webhook()}),
+            ("get", "/webhook-deliveries"): lambda: P({}),
+            ("get", "/webhook-deliveries/{delivery_id}"): lambda: P({"delivery_id": self.delivery()}),
+            ("post", "/webhook-deliveries/{delivery_id}/redeliver"): lambda: P({"delivery_id": self.delivery()}),
             ("get", "/{kind}/{ref}/identity-token-audiences"): lambda: P({"kind": "applications", "ref": app()}),
             ("post", "/{kind}/{ref}/identity-token-audiences"): audience(False),
             ("delete", "/{kind}/{ref}/identity-token-audiences"): audience(True),

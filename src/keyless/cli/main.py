@@ -12,6 +12,7 @@ from keyless.cli import (
     apps,
     ca,
     certs,
+    console,
     federation,
     grants,
     keys,
@@ -25,6 +26,7 @@ from keyless.cli import (
     tokens,
     up,
     vault,
+    webhooks,
 )
 from keyless.cli.agent import app as agent_app
 from keyless.cli.common import CliError, UsageError
@@ -74,6 +76,7 @@ app.command("serve")(server_cmds.serve)
 app.command("up")(up.up)
 app.command("login")(login.login)
 app.command("logout")(login.logout)
+app.command("console")(console.console)
 app.add_typer(server_cmds.db_app, name="db")
 app.add_typer(apps.app, name="app")
 app.add_typer(secrets.app, name="secret")
@@ -92,6 +95,7 @@ app.add_typer(host_app, name="host")
 app.add_typer(identity_app, name="identity")
 app.add_typer(agent_app, name="agent")
 app.add_typer(federation.app, name="federation")
+app.add_typer(webhooks.app, name="webhook")
 
 
 def main() -> None:

@@ -84,6 +84,10 @@ def next_step(a: Assessment, now: float) -> Step | None:
     if leaked:
         return Step("a credential was reported leaked: revoke it now", tuple(_revoke(a, c) for c in leaked),
                     f"{GUIDE}#a-leaked-credential")
+    if rung == "none" and w.leaks and w.kind == "application":
+        return Step("its secret was revoked after a leak: give it a certificate rather than a new secret",
+                    (f"keyless cert new {q(w.client_id)} --out <dir-on-the-workload-host>",),
+                    f"{GUIDE}#a-leaked-credential")
     if rung in ("none", "managed_identity"):
         return None
     weaker = _live(a, rung, now)

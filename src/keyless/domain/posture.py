@@ -71,6 +71,16 @@ class CredentialFacts:
 
 
 @dataclass(frozen=True)
+class LeakNote:
+    """A leak report about one of the workload's secrets (`keyless scan --revoke`, docs/leaks.md)."""
+
+    secret_id: str
+    hint: str
+    location: str
+    reported_at: float
+
+
+@dataclass(frozen=True)
 class Workload:
     """An application or managed identity with the facts its assessment needs."""
 
@@ -85,6 +95,7 @@ class Workload:
     sources: tuple[str, ...] = ()  # distinct source addresses in the window, most used first
     last_signin_at: float | None = None
     resource: bool = False  # has an identifier URI: other workloads get tokens for it
+    leaks: tuple[LeakNote, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -186,6 +197,12 @@ def workload_findings(w: Workload, now: float, th: Thresholds) -> list[Finding]:
     if len(live_secrets) > 1:
         out.append(Finding("several_active_secrets", f"{len(live_secrets)} active secrets: each is a copy to lose; "
                                                      f"keep one only while rotating"))
+    live = {c.credential.id for c in w.credentials}
+    for leak in w.leaks:
+        if leak.secret_id not in live:  # revoked by the report; a live one is the credential's own finding
+            out.append(Finding("leaked", f"secret {leak.hint}... was reported leaked ({leak.location}) and revoked: "
+                                         f"copies of secrets get out; climb to a credential that cannot leak",
+                               leak.secret_id))
     if w.kind == "identity" and w.signins == 0 and now - w.created_at > th.unused:
         out.append(Finding("unused", f"no sign-in in the last {_days(th.window)}"))
     return out

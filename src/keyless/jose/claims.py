@@ -28,7 +28,7 @@ def numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
     if name not in claims:
         return None
     value = claims[name]
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):  # a tuple: `int | float` is rebuilt per call
         raise InvalidClaim(name, "is not a NumericDate")
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidClaim(name, "is not a NumericDate")

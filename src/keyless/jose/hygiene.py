@@ -67,18 +67,21 @@ def _bounded_int(text: str) -> int:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise MalformedJose("duplicate member in JOSE JSON")
-        out[key] = value
+    out = dict(pairs)
+    if len(out) != len(pairs):  # a repeated name collapsed into one entry
+        raise MalformedJose("duplicate member in JOSE JSON")
     return out
+
+
+# One decoder for every call: `json.loads` with hooks builds a new decoder and scanner each time, a
+# measurable share of a token validation (docs/verify.md, "Performance"). The decoder holds no state.
+_STRICT = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant,
+                           parse_float=_finite_float, parse_int=_bounded_int)
 
 
 def loads_strict(data: bytes) -> Any:
     try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant,
-                          parse_float=_finite_float, parse_int=_bounded_int)
+        return _STRICT.decode(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         if isinstance(exc, MalformedJose):
             raise

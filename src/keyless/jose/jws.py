@@ -1,5 +1,10 @@
 """Sign and verify JWS with PyJWT, always with an explicit algorithm allow-list.
 
+`sign` (the server's own tokens, on the token endpoint's hot path) builds the compact form itself
+(RFC 7515 §7.1) around PyJWT's algorithm objects: the protected header segment is encoded once per
+(alg, kid, typ), the payload with orjson where it is installed (the server extra), so a token costs
+its signature plus a few microseconds (issue 18). The signature is PyJWT's, byte for byte.
+
 `verify` takes the key set from the caller (never from the token's `jwk`/`jku`/`x5u`/`x5c`
 headers, catalog B16/J05/J06) and binds each key to exactly one algorithm (R-8725-1): a token whose
 header names another algorithm than the key's is refused before the library sees it.
@@ -7,7 +12,9 @@ header names another algorithm than the key's is refused before the library sees
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,10 +44,45 @@ class VerificationKey:
 
 
 _JWS = jwt.PyJWS()
+_SIGNERS = {name: impl for name, impl in jwt.algorithms.get_default_algorithms().items() if name in ASYMMETRIC_ALGS}
+_HEADER_SEGMENTS: dict[tuple[str, str, str], bytes] = {}
+
+
+def _compact_json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode("utf-8")
+
+
+try:  # the server extra installs orjson; the client and verifier work without it
+    import orjson
+
+    _dumps: Callable[[Any], bytes] = orjson.dumps
+except ImportError:  # pragma: no cover - exercised by installs without the server extra
+    _dumps = _compact_json
+
+
+def _b64u(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def _header_segment(alg: str, kid: str, typ: str) -> bytes:
+    key = (alg, kid, typ)
+    segment = _HEADER_SEGMENTS.get(key)
+    if segment is None:
+        segment = _b64u(_compact_json({"alg": alg, "kid": kid, "typ": typ}))
+        if len(_HEADER_SEGMENTS) >= 256:  # keys rotate; a handful are ever live
+            _HEADER_SEGMENTS.clear()
+        _HEADER_SEGMENTS[key] = segment
+    return segment
 
 
 def sign(claims: Mapping[str, Any], key: PrivateKey, *, alg: str, kid: str, typ: str) -> str:
-    return jwt.encode(dict(claims), key, algorithm=alg, headers={"kid": kid, "typ": typ})
+    """A compact JWS over `claims` with the protected header {alg, kid, typ} (RFC 7515 §7.1)."""
+    algorithm = _SIGNERS.get(alg)
+    if algorithm is None:
+        raise ValueError("only asymmetric JWS algorithms are signed here")
+    signing_input = _header_segment(alg, kid, typ) + b"." + _b64u(_dumps(dict(claims)))
+    signature = algorithm.sign(signing_input, algorithm.prepare_key(key))
+    return (signing_input + b"." + _b64u(signature)).decode("ascii")
 
 
 def sign_with_headers(claims: Mapping[str, Any], key: PrivateKey, *, alg: str, headers: Mapping[str, Any]) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import secrets
+import base64
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -71,4 +72,6 @@ def mint(key: ActiveKey, claims: dict[str, Any]) -> str:
 
 
 def new_token_id() -> str:
-    return secrets.token_urlsafe(16)
+    """128 random bits, base64url (what `secrets.token_urlsafe(16)` gives, without its two extra calls
+    per token)."""
+    return base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode("ascii")

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 from keyless.errors import KeylessError
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+DNS_TIMEOUT = 5.0  # a resolver that never answers costs a request this long at most
 
 
 class AddressRefused(KeylessError):
@@ -75,8 +76,9 @@ class AddressGuard:
         except ValueError:
             pass
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError:
+            async with asyncio.timeout(DNS_TIMEOUT):
+                infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, TimeoutError):
             raise AddressRefused("dns_failed") from None
         found: list[IpAddress] = []
         for info in infos:

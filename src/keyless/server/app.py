@@ -2,6 +2,8 @@
 
 The hot routes (token, discovery, JWKS, health) are plain Starlette routes; the management API is a
 FastAPI application mounted behind them, so the token endpoint pays nothing for OpenAPI machinery.
+A token POST does not even go through Starlette: `dispatch` hands it to the raw ASGI handler in
+`routes/token.py`, inside the same error shield and request timing as every other request.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from keyless.server.console.app import console_routes
 from keyless.server.context import ServerContext
 from keyless.server.limits import BodyLimit
 from keyless.server.manage.api import create_management_app
@@ -26,7 +29,7 @@ from keyless.server.manage.problems import problem
 from keyless.server.observe import Observed
 from keyless.server.routes import agent, discovery, health, leak_report, token
 from keyless.server.routes.common import json_response
-from keyless.server.schedules import failure_sweep_loop, key_rotation_loop
+from keyless.server.schedules import failure_sweep_loop, key_rotation_loop, notice_scan_loop
 from keyless.server.vault.app import VaultApi
 from keyless.server.vault.resource import ensure_all
 
@@ -82,8 +85,9 @@ def create_app(ctx: ServerContext) -> ASGIApp:
             await ensure_all(ctx)
             sweeper = asyncio.create_task(purge_sweeper(ctx), name="vault-purge")
         rotation = failures = outbox = None
-        if ctx.outbox_worker is not None:
+        if ctx.outbox_worker is not None and ctx.settings.outbox_worker:
             outbox = asyncio.create_task(ctx.outbox_worker.run(), name="outbox")
+        notices = asyncio.create_task(notice_scan_loop(ctx), name="notice-scan")
         if ctx.settings.key_rotation_interval > 0:
             rotation = asyncio.create_task(key_rotation_loop(ctx), name="key-rotation")
         if ctx.engine.dialect.name == "postgresql":
@@ -93,7 +97,7 @@ def create_app(ctx: ServerContext) -> ASGIApp:
             yield
         finally:
             ctx.ready = False
-            for task in (sweeper, rotation, failures, outbox):
+            for task in (sweeper, rotation, failures, outbox, notices):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -122,14 +126,26 @@ def create_app(ctx: ServerContext) -> ASGIApp:
         Route("/healthz", health.healthz),
         Route("/readyz", health.readyz),
         Route("/metrics", health.metrics),
+        *console_routes(ctx),
         Mount("", app=BodyLimit(management, MANAGEMENT_MAX_BODY)),
     ]
     # Unmatched paths fall through to the management app, which answers with problem details; a path
     # that not even the mount matches (a decoded CR or LF in it) gets the same problem, not plain text.
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found})
     app.state.ctx = ctx
+    endpoint = token.TokenEndpoint(ctx)
+
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        """A token POST goes straight to its raw ASGI handler (issue 18); everything else to Starlette."""
+        if scope["type"] == "http" and scope["method"] == "POST":
+            match = token.token_tenant(scope["path"])
+            if match is not None:
+                await endpoint(scope, receive, send, *match)
+                return
+        await app(scope, receive, send)
+
     access_log = ctx.settings.access_log
-    main = Observed(ErrorShield(app), "main", access_log=access_log)
+    main = Observed(ErrorShield(dispatch), "main", access_log=access_log)
     if not ctx.settings.vault_enabled:
         return main
     vault = Observed(ErrorShield(VaultApi(ctx)), "vault", access_log=access_log)

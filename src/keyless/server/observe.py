@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,7 +41,7 @@ class Observed:
         self.app = app
         self.surface = surface
         self.access_log = access_log
-        self._observe = REQUEST_SECONDS.labels  # bound once: the hot path pays one lookup per request
+        self._children: dict[str, Any] = {}  # route template -> its histogram child, labelled once
         if access_log:  # asked for explicitly: shown whatever the server's log level
             access.setLevel(logging.INFO)
 
@@ -62,7 +63,10 @@ class Observed:
         finally:
             elapsed = time.perf_counter() - started
             template = route_template(scope, self.surface)
-            self._observe(self.surface, template).observe(elapsed)
+            child = self._children.get(template)
+            if child is None:  # templates are a fixed, small set (never a concrete path)
+                child = self._children[template] = REQUEST_SECONDS.labels(self.surface, template)
+            child.observe(elapsed)
             if self.access_log:
                 access.info("request", extra={"event": "http_request", "surface": self.surface,
                                               "method": scope.get("method"), "route": template,

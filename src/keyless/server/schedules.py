@@ -7,12 +7,15 @@ import logging
 import uuid
 
 from keyless.directory.key_schedule import rotate_due_keys
+from keyless.directory.notices import NoticeRules, notices
+from keyless.domain.model import Tenant
 from keyless.server.context import ServerContext
 from keyless.store.failures import SqlFailureLedger
 from keyless.store.leases import SqlLeases
 
 log = logging.getLogger("keyless.server")
 KEY_ROTATION_LEASE = "signing-key-rotation"
+NOTICE_SCAN_LEASE = "notification-scan"
 
 
 async def key_rotation_loop(ctx: ServerContext) -> None:
@@ -52,3 +55,43 @@ async def failure_sweep_loop(ctx: ServerContext, every: float = 300.0) -> None:
             await ledger.sweep(idle_for=max(budgets) + 60)
         except Exception:
             log.exception("failure bucket sweep failed", extra={"event": "failure_sweep_failed"})
+
+
+async def scan_tenant(ctx: ServerContext, tenant: Tenant, rules: NoticeRules) -> int:
+    """Emit the notices due for every credential of `tenant` (deduplicated: a notice already sent is
+    not sent again); returns how many were new."""
+    names = {a.client_id: a.display_name for a in await ctx.store.list_applications(tenant.id)}
+    if ctx.hosts is not None:
+        names |= {h.id: h.name for h in await ctx.hosts.list_hosts(tenant)}
+    found = notices(tenant.id, await ctx.store.credentials(tenant.id), ctx.clock.now(), rules, names)
+    if not found or ctx.outbox is None:
+        return 0
+    new = await ctx.outbox.emit(found)
+    if new and ctx.outbox_worker is not None:
+        ctx.outbox_worker.wake()
+    return new
+
+
+async def notice_scan_loop(ctx: ServerContext) -> None:
+    """Every `notice_scan_interval` seconds, the replica holding the lease scans every tenant's
+    credentials for expiry and disuse (docs/notifications.md, "Scheduled scans")."""
+    settings = ctx.settings
+    rules = NoticeRules(expiry_days=tuple(settings.expiry_notice_days), unused_days=settings.unused_notice_days)
+    every, leases, holder = settings.notice_scan_interval, SqlLeases(ctx.engine, ctx.clock), uuid.uuid4().hex
+    try:
+        while True:
+            try:
+                if await leases.acquire(NOTICE_SCAN_LEASE, holder, every * 3):
+                    for tenant in await ctx.store.list_tenants():
+                        new = await scan_tenant(ctx, tenant, rules)
+                        if new:
+                            log.info("credential notices emitted", extra={
+                                "event": "notices_emitted", "tenant_id": tenant.id, "count": new})
+            except Exception:
+                log.exception("notification scan failed", extra={"event": "notice_scan_failed"})
+            await asyncio.sleep(every)
+    finally:
+        try:
+            await asyncio.shield(leases.release(NOTICE_SCAN_LEASE, holder))
+        except Exception:  # stopping anyway: the lease expires by itself
+            log.warning("could not release the notification-scan lease", extra={"event": "lease_release_failed"})

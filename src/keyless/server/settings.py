@@ -70,6 +70,14 @@ class ServerSettings(BaseSettings):
         "(an internal receiver the operator trusts, or tests); empty by default (catalog O01)",
     )
     webhook_ca_bundle: Path | None = Field(default=None, description="extra CA certificates to trust for webhooks")
+    outbox_worker: bool = Field(default=True, description="deliver webhooks from this replica (any replica may; "
+                                "turn it off to keep delivery on dedicated replicas)")
+    notice_scan_interval: float = Field(default=3600, gt=0, le=86400,
+                                        description="seconds between scans for expiring and unused credentials")
+    expiry_notice_days: list[float] = Field(default_factory=lambda: [30.0, 7.0, 1.0],
+                                            description="credential.expiring is sent this many days before expiry")
+    unused_notice_days: float = Field(default=90, ge=0, description="credential.unused after this many days "
+                                      "without a sign-in (0: never)")
     outbox_poll_interval: float = Field(default=2.0, gt=0, le=300,
                                         description="seconds between looks for due webhook deliveries")
     leak_report_keys: Path | None = Field(

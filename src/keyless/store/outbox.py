@@ -61,8 +61,8 @@ class SqlOutbox:
         e, d, w = outbox_events, webhook_deliveries, webhook_endpoints
         now = self._clock.now()
         async with self.engine.begin() as conn:
-            q = select(e.c.id, e.c.tenant_id, e.c.type).where(e.c.dispatched_at.is_(None)).order_by(e.c.time)
-            q = q.limit(limit)
+            q = select(e.c.id, e.c.tenant_id, e.c.type, e.c.time).where(e.c.dispatched_at.is_(None))
+            q = q.order_by(e.c.time).limit(limit)
             rows = (await conn.execute(q.with_for_update(skip_locked=True) if self._locking else q)).all()
             if not rows:
                 return 0
@@ -71,7 +71,8 @@ class SqlOutbox:
             queued = [
                 {"id": f"dlv_{uuid.uuid4().hex}", "tenant_id": r.tenant_id, "event_id": r.id, "endpoint_id": ep.id,
                  "state": "pending", "attempts": 0, "next_attempt_at": now, "claim": None, "created_at": now}
-                for r in rows for ep in endpoints if ep.tenant_id == r.tenant_id and ep.wants(r.type)
+                for r in rows for ep in endpoints
+                if ep.tenant_id == r.tenant_id and ep.wants(r.type) and ep.created_at <= r.time  # no older news
             ]
             if queued:
                 await conn.execute(insert(d), queued)

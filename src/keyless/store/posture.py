@@ -19,11 +19,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyless.crypto.issued import issued_by
 from keyless.domain.credentials import Credential, Owner
-from keyless.domain.posture import CredentialFacts, CredentialFlags, PostureFacts, Usage, Workload, WorkloadKind
+from keyless.domain.posture import (
+    CredentialFacts,
+    CredentialFlags,
+    LeakNote,
+    PostureFacts,
+    Usage,
+    Workload,
+    WorkloadKind,
+)
 from keyless.oauth.federation.rules import lint
 from keyless.store import tables as t
 from keyless.store.base import SqlRepository
 from keyless.store.federation import federated_credential
+from keyless.store.leak_tables import leaks as lk
 
 apps, mi, cs, certs, fc, sl, hosts = (t.applications, t.managed_identities, t.client_secrets, t.certificates,
                                       t.federated_credentials, t.signin_log, t.hosts)
@@ -98,6 +107,20 @@ async def host_map(conn: AsyncConnection, tenant_id: str, since: float) -> dict[
     return {source: next(iter(names)) for source, names in found.items() if len(names) == 1}
 
 
+async def _leaks(conn: AsyncConnection, tenant_id: str, first: str, last: str) -> dict[str, list[LeakNote]]:
+    """Leak reports about the page's secrets, newest first (one per secret)."""
+    q = (select(lk.c.client_id, lk.c.secret_id, lk.c.hint, lk.c.location, lk.c.reported_at)
+         .where(lk.c.tenant_id == tenant_id, _in_range(lk.c.client_id, first, last))
+         .order_by(lk.c.reported_at.desc()))
+    found: dict[str, list[LeakNote]] = defaultdict(list)
+    seen: set[str] = set()
+    for r in await conn.execute(q):
+        if r.secret_id not in seen:
+            seen.add(r.secret_id)
+            found[r.client_id].append(LeakNote(r.secret_id, r.hint, r.location, r.reported_at))
+    return found
+
+
 class SqlPostureStore(SqlRepository):
     async def posture_facts(self, tenant_id: str, *, now: float, since: float, after: str | None, limit: int,
                             client_id: str | None = None, ca_pem: bytes | None = None) -> PostureFacts:
@@ -118,7 +141,8 @@ class SqlPostureStore(SqlRepository):
             if not page:
                 return PostureFacts((), host_of, None)
             first, last = page[0].client_id, page[-1].client_id
-            creds = await self._credentials(conn, tenant_id, first, last, ca_pem)
+            leaks = await _leaks(conn, tenant_id, first, last)
+            creds = await self._credentials(conn, tenant_id, first, last, ca_pem, leaks)
             usage = await _usage(conn, tenant_id, since, first, last)
             assigned = await self._assigned_hosts(conn, first, last)
         workloads = []
@@ -131,7 +155,7 @@ class SqlPostureStore(SqlRepository):
             workloads.append(Workload(
                 client_id=r.client_id, display_name=r.display_name, kind=kind, created_at=r.created_at,
                 credentials=mine, identity_kind=r.identity_kind, hosts=identity_hosts, signins=n, sources=sources,
-                last_signin_at=last_at, resource=r.identifier_uri is not None,
+                last_signin_at=last_at, resource=r.identifier_uri is not None, leaks=tuple(leaks.get(r.client_id, ())),
             ))
         return PostureFacts(tuple(workloads), host_of, page[-1].client_id if more else None)
 
@@ -146,19 +170,22 @@ class SqlPostureStore(SqlRepository):
         return found
 
     @staticmethod
-    async def _credentials(conn: AsyncConnection, tenant_id: str, first: str, last: str,
-                           ca_pem: bytes | None) -> dict[str, list[CredentialFacts]]:
-        """The unrevoked secrets, application certificates and federated credentials of the page's
-        workloads, by client id. Rows of another tenant's clients in the range are dropped by the
-        caller's lookup (the page's client ids are this tenant's)."""
+    async def _credentials(conn: AsyncConnection, tenant_id: str, first: str, last: str, ca_pem: bytes | None,
+                           leaks: Mapping[str, list[LeakNote]]) -> dict[str, list[CredentialFacts]]:
+        """The unrevoked secrets (marked when a leak was reported and not revoked, `keyless scan`),
+        application certificates and federated credentials of the page's workloads, by client id.
+        Rows of another tenant's clients in the range are dropped by the caller's lookup (the page's
+        client ids are this tenant's)."""
         found: dict[str, list[CredentialFacts]] = defaultdict(list)
+        leaked = {n.secret_id for notes in leaks.values() for n in notes}
         q_secrets = (select(cs.c.id, cs.c.client_id, cs.c.hint, cs.c.display_name, cs.c.created_at,
                             cs.c.expires_at, cs.c.last_used_at)
                      .where(_in_range(cs.c.client_id, first, last), cs.c.revoked_at.is_(None)))
         for r in await conn.execute(q_secrets):
             found[r.client_id].append(CredentialFacts(Credential(
                 id=r.id, kind="secret", owner=Owner("application", r.client_id), display_name=r.display_name,
-                created_at=r.created_at, expires_at=r.expires_at, last_used_at=r.last_used_at, label=r.hint)))
+                created_at=r.created_at, expires_at=r.expires_at, last_used_at=r.last_used_at, label=r.hint),
+                leaked=r.id in leaked))
         q_certs = (select(certs.c.id, certs.c.owner_id, certs.c.der, certs.c.x5t_s256, certs.c.display_name,
                           certs.c.created_at, certs.c.not_before, certs.c.not_after, certs.c.last_used_at)
                    .where(certs.c.owner_kind == "application", _in_range(certs.c.owner_id, first, last),

@@ -300,3 +300,21 @@ failure_buckets = Table(
     Column("updated_at", Double, nullable=False),
     Index("ix_failure_buckets_updated_at", "updated_at"),
 )
+
+# Web console sessions (migration 0014; keyless.store.console): in the database so every replica
+# agrees on them and sign-out ends one everywhere. `id` is the SHA-256 of the cookie's value, never
+# the value itself, so a copy of the table opens no session.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", GUID, nullable=False),
+    Column("client_id", GUID, nullable=False),
+    Column("object_id", String(64), nullable=False),
+    Column("roles", String(256), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("last_seen_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("ended_at", Double, nullable=True),
+    Index("ix_console_sessions_expires_at", "expires_at"),
+)

@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import httpx
 
@@ -58,8 +58,7 @@ class _KeySet:
     raw: Mapping[str, str] = field(default_factory=dict)  # kid -> canonical JWK, to reuse parsed keys
 
 
-@dataclass(frozen=True)
-class _Parsed:
+class _Parsed(NamedTuple):  # a tuple: built once per first-seen token, cheaper than a frozen dataclass
     kid: str
     alg: str
     header_segment: str
@@ -137,8 +136,9 @@ class TokenValidator:
         self.jwks_fetches = 0
         self._jwks_uri = jwks_uri
         self._clock = clock
-        self._tls: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca) if ca else True
-        self._http = http or httpx.Client(verify=self._tls, follow_redirects=False, timeout=10)
+        self._ca = ca
+        self._tls_context: ssl.SSLContext | bool | None = None
+        self._client = http  # made on first fetch: a default client loads the CA bundle (~20 ms of CPU)
         self._async_http = async_http
         self._static = False
         self._keyset = _KeySet(keys={}, fetched_at=float("-inf"))
@@ -159,7 +159,22 @@ class TokenValidator:
         return validator
 
     def close(self) -> None:
-        self._http.close()
+        if self._client is not None:
+            self._client.close()
+
+    @property
+    def _tls(self) -> ssl.SSLContext | bool:
+        if self._tls_context is None:
+            self._tls_context = ssl.create_default_context(cafile=self._ca) if self._ca else True
+        return self._tls_context
+
+    @property
+    def _http(self) -> httpx.Client:
+        """The JWKS client, made when first needed: a `from_jwks` validator never fetches, and one made
+        per request or per test should not pay for loading a trust store it never uses."""
+        if self._client is None:
+            self._client = httpx.Client(verify=self._tls, follow_redirects=False, timeout=10)
+        return self._client
 
     @property
     def kids(self) -> frozenset[str]:

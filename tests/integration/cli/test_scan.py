@@ -68,6 +68,9 @@ def test_scan_finds_live_secret_in_history_and_revoke_kills_it(server: RunningSe
     assert secret not in json.dumps(audit)
     assert f"{commit}:deploy.env:2" in json.dumps(audit)
 
+    table = server.cli("scan", str(repo), "--git", check=False)  # for people: location and hint only
+    assert table.returncode == 0 and secret not in table.stdout + table.stderr
+    assert f"kls_{secret[4:7]}…" in table.stdout and "revoked" in table.stdout
     again = server.cli("scan", str(repo), "--git", "--revoke", "-o", "json", check=False)
     assert again.returncode == 0, again.stderr  # nothing live any more
     assert {f["status"] for f in json.loads(again.stdout)["findings"]} == {"revoked", "unknown"}
@@ -79,8 +82,9 @@ def test_scan_finds_live_secret_in_history_and_revoke_kills_it(server: RunningSe
 
 def test_offline_needs_no_server_and_fails_on_any_secret(tmp_path: Path, server: RunningServer) -> None:
     (tmp_path / "a.txt").write_text(new_client_secret())
+    secret = (tmp_path / "a.txt").read_text()
     out = server.cli("scan", str(tmp_path), "--offline", "--server", "https://127.0.0.1:9", check=False)
-    assert out.returncode == 1
+    assert out.returncode == 1 and secret not in out.stdout + out.stderr
     assert "unverified" in out.stdout and "1 secret(s) found" in out.stderr
     clean = tmp_path / "clean"
     clean.mkdir()

@@ -187,3 +187,26 @@ def test_cli_prints_the_report(ladder: Ladder) -> None:
     assert "secret" in table and f"keyless secret revoke {ladder.secret_app} {ladder.secret_id}" in table
     refused = ladder.server.cli("posture", "--app", "no-such-app", check=False)
     assert refused.returncode == 1 and refused.stderr.count("\n") == 1 and "no-such-app" in refused.stderr
+
+
+def test_a_reported_leak_shows_on_the_workload_and_the_next_step_avoids_a_new_secret(ladder: Ladder) -> None:
+    """`POST /leaks` (what `keyless scan --revoke` sends) revokes the secret; the report keeps the leak
+    as the workload's finding and, with no credential left, advises a certificate, not a new secret."""
+    with Admin(ladder.server) as admin:
+        leaky = admin.app("leaky-app")["client_id"]
+        created = admin.secret(leaky)
+        admin.api.call("POST", "/leaks", json_body={"secret": created["secret"], "location": "repo:.env:3"})
+    w = _by_id(_report(ladder, client_id=leaky))[leaky]
+    assert w["rung"] == "none" and w["credentials"] == []
+    assert [(r["risk"], r["credential_id"]) for r in w["risks"]] == [("leaked", created["id"])]
+    assert "repo:.env:3" in w["risks"][0]["message"]
+    assert w["next_step"]["commands"] == [f"keyless cert new {leaky} --out <dir-on-the-workload-host>"]
+
+
+def test_no_secret_value_in_the_report_or_the_cli_output(ladder: Ladder) -> None:
+    """Catalog O14: the report names a secret by id and hint only, in every page, filter and output."""
+    bodies = [json.dumps(_report(ladder, **params)) for params in
+              ({}, {"rung": "secret"}, {"client_id": ladder.secret_app}, {"limit": 1})]
+    bodies += [ladder.server.cli("posture", "-o", "json").stdout, ladder.server.cli("posture", "--steps").stdout]
+    for body in bodies:
+        assert ladder.secret_value not in body and ladder.secret_value[:12] not in body

@@ -8,7 +8,7 @@ import shlex
 
 from keyless.directory.advice import fix, identity_name, next_step
 from keyless.domain.credentials import Credential, Owner
-from keyless.domain.posture import DAY, CredentialFacts, Thresholds, Workload, assess
+from keyless.domain.posture import DAY, CredentialFacts, LeakNote, Thresholds, Workload, assess
 
 NOW = 1_800_000_000.0
 APP = "22222222-2222-2222-2222-222222222222"
@@ -83,6 +83,14 @@ def test_top_rungs_have_no_step_and_a_leak_comes_first() -> None:
     assert next_step(assess(workload(kind="identity"), {}, NOW, Thresholds()), NOW) is None
     guide, commands = step_of(workload(cred("secret", "s1", leaked=True), cred("certificate", "c1")))
     assert guide.endswith("#a-leaked-credential") and commands == (f"keyless secret revoke {APP} s1",)
+
+
+def test_a_workload_whose_leaked_secret_was_revoked_gets_a_certificate_not_a_new_secret() -> None:
+    w = Workload(client_id=APP, display_name="w", kind="application", created_at=NOW - DAY,
+                 leaks=(LeakNote("s1", "kls_Ab3", "repo:.env:1", NOW - DAY),))
+    guide, commands = step_of(w)
+    assert guide.endswith("#a-leaked-credential")
+    assert commands == (f"keyless cert new {APP} --out <dir-on-the-workload-host>",)
 
 
 def test_fix_for_several_secrets_keeps_the_newest() -> None:

@@ -10,6 +10,7 @@ from keyless.domain.posture import (
     DAY,
     CredentialFacts,
     CredentialFlags,
+    LeakNote,
     Thresholds,
     Usage,
     Workload,
@@ -133,6 +134,17 @@ def test_unused_identity() -> None:
 def test_leaked() -> None:
     assert "leaked" in risks(app(facts(cred(), leaked=True)))
     assert "leaked" not in risks(app(facts(cred())))
+
+
+def test_a_leak_that_revoked_the_secret_stays_a_finding_of_the_workload() -> None:
+    note = LeakNote("gone", "kls_Ab3", "github.com/acme/api/blob/main/.env:3", NOW - DAY)
+    w = Workload(client_id=APP, display_name="w", kind="application", created_at=NOW - DAY, leaks=(note,))
+    found = assess(w, {}, NOW, TH).findings
+    assert [(f.risk, f.credential_id) for f in found] == [("leaked", "gone")]
+    assert "kls_Ab3..." in found[0].message and ".env:3" in found[0].message
+    live = Workload(client_id=APP, display_name="w", kind="application", created_at=NOW - DAY, leaks=(note,),
+                    credentials=(facts(cred(cid="gone"), leaked=True),))
+    assert [f.risk for f in assess(live, {}, NOW, TH).findings] == ["leaked"]  # once, as the credential's
 
 
 def test_agent_hosts_come_from_the_host_map_and_the_rest_stays_unknown() -> None:

@@ -183,6 +183,12 @@ def test_duplicate_member_in_payload_refused() -> None:
         check_compact(tok, max_length=MAX)
 
 
+def test_byte_order_mark_refused_by_the_shared_decoder() -> None:
+    # json.loads refuses a BOM itself; the decoder reused across calls must refuse it too.
+    with pytest.raises(MalformedJose):
+        hygiene.loads_strict(b'\xef\xbb\xbf{"sub":"alice"}')
+
+
 def test_escaped_duplicate_member_refused() -> None:
     # "\u0061lg" is "alg": a duplicate after JSON unescaping.
     tok = raw_token(b'{"alg":"RS256","\\u0061lg":"none"}')

@@ -400,3 +400,34 @@ def test_loads_payload() -> None:
         loads_payload(b'{"a":1,"a":2}')
     with pytest.raises(InvalidJws, match="not valid UTF-8 JSON"):
         loads_payload(b"\xff")
+
+
+def test_sign_fast_path_is_pyjwt_byte_for_byte(rsa_key: PrivateKey, rsa_kid: str) -> None:
+    """`sign` builds the compact form itself (precomputed header segment, orjson payload): for RS256,
+    whose PKCS#1 v1.5 signatures are deterministic, the token is exactly what PyJWT encodes."""
+    claims = {"iss": "https://issuer.example/t/v2.0", "aud": "api://x", "iat": 1700000000, "exp": 1700003600,
+              "roles": ["A", "B"]}
+    ours = sign(claims, rsa_key, alg="RS256", kid=rsa_kid, typ="at+jwt")
+    theirs = jwt.encode(claims, rsa_key, algorithm="RS256", headers={"kid": rsa_kid, "typ": "at+jwt"})
+    head = ours.split(".")[0]
+    assert json.loads(base64.urlsafe_b64decode(head + "==")) == {"alg": "RS256", "kid": rsa_kid, "typ": "at+jwt"}
+    assert jwt.decode(ours, public_of(rsa_key), algorithms=["RS256"], audience="api://x",
+                      options={"verify_exp": False}) == claims
+    assert ours == theirs
+
+
+def test_sign_non_ascii_claims_round_trip(ec_key: PrivateKey, ec_kid: str) -> None:
+    """orjson writes UTF-8 where PyJWT's json escapes to \\u: the same JSON text to any verifier."""
+    token = sign({"name": "caf\u00e9 \u6771\u4eac"}, ec_key, alg="ES256", kid=ec_kid, typ="JWT")
+    assert jwt.decode(token, public_of(ec_key), algorithms=["ES256"]) == {"name": "caf\u00e9 \u6771\u4eac"}
+
+
+def test_sign_fast_path_es256_verifies_with_pyjwt(ec_key: PrivateKey, ec_kid: str) -> None:
+    token = sign({"sub": "x", "n": 1}, ec_key, alg="ES256", kid=ec_kid, typ="JWT")
+    assert jwt.decode(token, public_of(ec_key), algorithms=["ES256"]) == {"sub": "x", "n": 1}
+    assert len(base64.urlsafe_b64decode(token.split(".")[2] + "==")) == 64  # raw r || s, RFC 7518 §3.4
+
+
+def test_sign_refuses_symmetric_algorithms(ec_key: PrivateKey) -> None:
+    with pytest.raises(ValueError, match="asymmetric"):
+        sign({"sub": "x"}, ec_key, alg="HS256", kid="k", typ="JWT")

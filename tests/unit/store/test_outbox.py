@@ -160,3 +160,14 @@ async def test_removing_an_endpoint_removes_its_deliveries(box: Box) -> None:
     assert await box.hooks.remove_endpoint(TENANT, ep.id, audit("webhook.delete"))
     assert await box.hooks.list_deliveries(TENANT) == []
     assert not await box.hooks.remove_endpoint(TENANT, ep.id, audit("webhook.delete"))
+
+
+async def test_an_endpoint_gets_no_event_older_than_itself(box: Box) -> None:
+    """An event still waiting for fan-out when an endpoint is registered (the worker was down) is not
+    news to that endpoint."""
+    await box.outbox.emit([Event(SIGNING_KEY_ROTATED, TENANT, T0 - 1, "kid-0", {"kid": "kid-0"})])
+    await add_endpoint(box)
+    await box.outbox.emit([event()])
+    assert await box.outbox.dispatch() == 1
+    [due] = await box.outbox.claim(10, hold=60)
+    assert '"kid-1"' in due.payload

@@ -20,6 +20,7 @@ from keyless.crypto.client_keys import certificate_signing_request, generate_cli
 from keyless.domain.posture import DAY
 from keyless.store import db
 from keyless.store import tables as t
+from keyless.store.leak_tables import leaks as lk
 from keyless.store.posture import SqlPostureStore
 
 NOW = 1_800_000_000.0
@@ -110,6 +111,12 @@ async def world(url: str) -> AsyncIterator[World]:
         await _cert(conn, "host", guid(71), guid(4071), host_pem)
         await _signin(conn, tid, guid(70), guid(4071), "certificate", "10.0.0.5", n=3)
         await _signin(conn, tid, guid(10), guid(1010), "secret", "10.0.0.5")  # app 10 also runs on web-01
+        # A leak report about app 11's live secret and, older, about a revoked one of app 12.
+        await _secret(conn, guid(12), guid(912), revoked=True)
+        for n, (cid, sid) in enumerate([(guid(11), guid(1011)), (guid(12), guid(912))]):
+            await conn.execute(insert(lk).values(
+                id=guid(5000 + n), tenant_id=tid, client_id=cid, secret_id=sid, hint="kls_abc", location=f"f:{n}",
+                source="scan", reporter="test", reported_at=NOW - n * DAY, status_before="active", revoked=n == 1))
         # Another tenant's application sorts inside this tenant's range: it must never appear.
         await _app(conn, other, INTRUDER, "intruder")
         await _secret(conn, INTRUDER, guid(36_000))
@@ -167,6 +174,8 @@ async def test_usage_host_map_and_credentials(world: World) -> None:
     usage = app10.credentials[0].usage
     assert usage.signins == 3 and usage.sources == ("10.0.1.10", "10.0.0.5")  # most used first; old one out
     assert app10.signins == 3 and app10.sources == ("10.0.1.10", "10.0.0.5")
+    assert [(c.credential.id, c.leaked) for c in by_id[guid(11)].credentials] == [(guid(1011), True)]
+    assert [n.secret_id for n in by_id[guid(12)].leaks] == [guid(912)] and not by_id[guid(12)].credentials[0].leaked
     certs = {c.credential.id: c.from_internal_ca for c in by_id[guid(50)].credentials}
     assert certs == {guid(2050): True, guid(2051): False}
     fed = by_id[guid(60)].credentials[0]

@@ -21,7 +21,7 @@ from keyless.directory.errors import Invalid as DirectoryInvalid
 from keyless.domain.ports import LogQuery
 from keyless.oauth.keyring import key_states
 from keyless.server.context import ServerContext
-from keyless.server.manage import docs, openapi, posture_api
+from keyless.server.manage import console_api, docs, openapi, posture_api
 from keyless.server.manage import federation as federation_api
 from keyless.server.manage import schemas as s
 from keyless.server.manage.auth import AuthProblem, Caller
@@ -31,6 +31,7 @@ from keyless.server.manage.leaks_api import router as leaks_router
 from keyless.server.manage.problems import problem
 from keyless.server.manage.strict_json import StrictJsonRoute
 from keyless.server.manage.vault_api import router as vault_router
+from keyless.server.manage.webhooks_api import router as webhooks_router
 from keyless.vault.errors import VaultError
 
 _ctx = context_of
@@ -272,6 +273,8 @@ def create_management_app() -> FastAPI:
     app.include_router(federation_api.router)
     app.include_router(posture_api.router)
     app.include_router(leaks_router)
+    app.include_router(console_api.router)
+    app.include_router(webhooks_router)
     docs.install(app)
     openapi.install(app)  # refuses to build if an operation declares no access
 

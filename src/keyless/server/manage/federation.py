@@ -25,11 +25,9 @@ from keyless.domain.federation import (
     KEYLESS_EXCHANGE_AUDIENCE,
     FederatedCredential,
 )
-from keyless.jose.hygiene import MalformedJose, split_compact
-from keyless.oauth.client_auth import federated
 from keyless.oauth.client_auth.private_key_jwt import MAX_ASSERTION
 from keyless.oauth.federation import rules
-from keyless.oauth.federation.issuers import IssuerKeys
+from keyless.server.federation_dryrun import dry_run
 from keyless.server.manage.auth import Caller
 from keyless.server.manage.deps import PREFIX, Admin, Reader, context_of
 from keyless.server.manage.schemas import Strict
@@ -210,62 +208,8 @@ async def lint(request: Request, caller: Reader, client_id: str | None = None,
                        severity=f.severity, code=f.code, message=f.message) for f in rules.lint(credentials)]
 
 
-def _claim_summary(header: dict[str, Any], claims: dict[str, Any]) -> dict[str, Any]:
-    """The claims that decide a federated sign-in; never the signature or the whole token."""
-    shown: dict[str, Any] = {k: claims[k] for k in ("iss", "sub", "aud", "exp", "nbf", "iat") if k in claims}
-    shown["jti_present"] = "jti" in claims
-    shown["alg"] = header.get("alg")
-    shown["kid"] = header.get("kid")
-    return shown
-
-
-def _verdicts(credentials: list[FederatedCredential], found: federated.Examination) -> list[dict[str, Any]]:
-    by_id = {o.credential.id: o for o in found.outcomes}
-    out = []
-    for c in credentials:
-        row: dict[str, Any] = {"id": c.id, "name": c.name, "issuer": c.issuer, "subject": c.subject,
-                               "audience": c.audience}
-        outcome = by_id.get(c.id)
-        if c.issuer != found.issuer:
-            row.update(result="issuer differs", passed=[])
-        elif outcome is None:
-            row.update(result=f"not evaluated: {federated.DESCRIPTIONS[found.failed or 'subject']}", passed=[])
-        elif outcome.matched:
-            row.update(result="match", passed=list(outcome.passed))
-        else:
-            row.update(result=f"{outcome.failed}: {rules.EXPLANATIONS[outcome.failed or 'subject']}",
-                       passed=list(outcome.passed))
-        out.append(row)
-    return out
-
-
 async def _test(request: Request, owner: Owner, token: str, caller: Caller) -> dict[str, Any]:
-    ctx = _ctx(request)
-    credentials = list(await _service(request).credentials(caller.tenant, owner))
-    try:
-        header, claims = split_compact(token.strip(), max_length=MAX_ASSERTION)
-    except MalformedJose as exc:
-        raise Invalid("not_a_jwt", f"the token is not a compact signed JWT ({exc})") from None
-    issuer_keys: IssuerKeys | None = ctx.issuer_keys
-    assert issuer_keys is not None
-    found = await federated.examine(token.strip(), header, claims, credentials, issuer_keys, ctx.clock)
-    app = await ctx.directory.get_application(caller.tenant.id, owner.id)
-    result = "match" if found.failed is None else "no_match"
-    if found.failed is None and app is not None and not app.enabled:
-        result = "no_match"
-    return {
-        "result": result,
-        "client_id": owner.id,
-        "matched": found.matched.name if found.matched else None,
-        "failed_check": found.failed,
-        "explanation": (f"credential {found.matched.name!r} matches" if found.matched
-                        else federated.DESCRIPTIONS[found.failed or "subject"]),
-        "issuer_fetch_error": found.fetch_error,
-        "application_enabled": app.enabled if app else None,
-        "replay": found.matched.replay if found.matched else None,
-        "token": _claim_summary(header, claims),
-        "credentials": _verdicts(credentials, found),
-    }
+    return await dry_run(_ctx(request), caller.tenant, owner, token)
 
 
 @router.post("/applications/{client_id}/federated-credentials/test", response_model=TokenTestOut,

@@ -1,0 +1,69 @@
+"""What the scheduled scans notice about credentials (docs/notifications.md, "Scheduled scans").
+
+Pure rules over the one credential model (`keyless.domain.credentials.Credential`), so every kind of
+every owner is scanned alike: a credential **expiring** within one of the configured thresholds
+(30, 7 and 1 days by default; one notice per threshold, the tightest one crossed), one that has
+**expired**, and one **unused** for N days (never used: N days after it was made). Each notice has a
+dedupe key naming the credential and the fact, so scanning again — on this replica or another — sends
+nothing new; a credential used again and then idle again earns a new unused notice.
+
+Last use is recorded (in batches, off the token path) for secrets and certificates; a federated
+credential's use is not tracked yet, so it is never reported unused rather than always.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from keyless.domain.credentials import Credential
+from keyless.domain.events import CREDENTIAL_EXPIRED, CREDENTIAL_EXPIRING, CREDENTIAL_UNUSED, Event
+
+DAY = 86400.0
+USE_TRACKED = frozenset({"secret", "certificate"})
+
+
+@dataclass(frozen=True)
+class NoticeRules:
+    expiry_days: tuple[float, ...] = (30, 7, 1)
+    unused_days: float = 90  # 0: no unused notices
+
+
+def credential_data(c: Credential, owner_name: str | None = None) -> dict[str, object]:
+    """What an event says about a credential: ids, names, times and the label the CLI shows (a
+    secret's hint, a certificate's thumbprint, a federated credential's issuer and subject)."""
+    return {"credential_id": c.id, "kind": c.kind, "owner_kind": c.owner.kind, "owner_id": c.owner.id,
+            "owner_name": owner_name, "display_name": c.display_name, "label": c.label,
+            "created_at": c.created_at, "expires_at": c.expires_at, "last_used_at": c.last_used_at}
+
+
+def _event(kind: str, tenant_id: str, now: float, c: Credential, names: Mapping[str, str], dedupe: str,
+           **extra: object) -> Event:
+    return Event(kind, tenant_id, now, c.id, {**credential_data(c, names.get(c.owner.id)), **extra}, dedupe=dedupe)
+
+
+def notices(tenant_id: str, credentials: Iterable[Credential], now: float, rules: NoticeRules,
+            names: Mapping[str, str] | None = None) -> Sequence[Event]:
+    """The notices due for `credentials` at `now`; `names` maps owner ids to names for the payload."""
+    names = names or {}
+    found: list[Event] = []
+    for c in credentials:
+        state = c.state(now)
+        if state == "revoked":
+            continue
+        if state == "expired" and c.expires_at is not None:
+            found.append(_event(CREDENTIAL_EXPIRED, tenant_id, now, c, names, f"expired:{c.id}:{c.expires_at:.0f}"))
+            continue
+        if state == "active" and c.expires_at is not None:
+            crossed = [d for d in rules.expiry_days if c.expires_at - now <= d * DAY]
+            if crossed:
+                days = min(crossed)
+                found.append(_event(CREDENTIAL_EXPIRING, tenant_id, now, c, names,
+                                    f"expiring:{days:g}:{c.id}:{c.expires_at:.0f}", days=days))
+        if rules.unused_days > 0 and state == "active" and c.kind in USE_TRACKED:
+            since = c.last_used_at if c.last_used_at is not None else c.created_at
+            if now - since >= rules.unused_days * DAY:
+                found.append(_event(CREDENTIAL_UNUSED, tenant_id, now, c, names,
+                                    f"unused:{rules.unused_days:g}:{c.id}:{since:.0f}", days=rules.unused_days,
+                                    never_used=c.last_used_at is None))
+    return found

@@ -1,0 +1,1 @@
+"""The web console under `/console/` (issue 15, docs/console.md)."""

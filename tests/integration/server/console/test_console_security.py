@@ -1,0 +1,187 @@
+"""The console's defences in a real Chromium and over plain HTTPS (catalog O10-O13, docs/console.md):
+a login code works once; every console write refuses a request with no session, a Reader session,
+a missing CSRF token or another origin — walked over the console's own route table, the way the
+management API's authz matrix walks its OpenAPI document; strict CSP and no framing on every page;
+stored HTML in names and log fields is shown as text; sign-out ends the session on every replica."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+import pytest
+from playwright.sync_api import Dialog, expect
+
+from keyless.server.console.access import SAFE_METHODS, VAULT_DATA
+from keyless.server.console.pages import ROUTES
+from keyless.server.console.sessions import COOKIE
+from tests.integration.server.conftest import client_for
+from tests.integration.server.console.conftest import Site
+from tests.support.server import start_replica, stop_server
+
+XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
+
+
+def _session(site: Site, link: str) -> tuple[httpx.Client, str]:
+    """An HTTPS client holding a console session opened with `link`, and the session's CSRF token."""
+    http = client_for(site.server)
+    code = link.split("#", 1)[1]
+    resp = http.post(site.url("/login"), data={"code": code})
+    assert resp.status_code == 303, resp.text
+    http.cookies.set(COOKIE, resp.cookies[COOKIE], domain="127.0.0.1", path="/console")
+    page = http.get(site.url("/"))
+    return http, re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+
+
+def _params(site: Site) -> dict[str, str]:
+    app = site.admin.app(f"walk-{uuid.uuid4().hex[:6]}")
+    vault = f"wv{uuid.uuid4().hex[:10]}"
+    site.admin.api.call("POST", "/vaults", json_body={"name": vault, "grant_self": True})
+    site.admin.api.call("PUT", f"/vaults/{vault}/secrets/walk", json_body={"value": "v"})
+    guid = str(uuid.uuid4())
+    return {"client_id": app["client_id"], "vault": vault, "name": "walk", "secret_id": guid,
+            "certificate_id": guid, "grant_id": guid, "ref": guid}
+
+
+def _writes() -> list[tuple[str, str, bool]]:
+    """(method, path, vault data?) of every state-changing console route but sign-out."""
+    return [(m, r.path, r.requirement is VAULT_DATA) for r in ROUTES for m in r.methods
+            if m not in SAFE_METHODS and r.path != "/logout"]
+
+
+def test_a_login_code_works_once(site: Site) -> None:
+    link = site.admin_link()
+    first = site.signed_in(link)
+    again = site.context().new_page()
+    again.goto(link)
+    expect(again.locator(".message")).to_contain_text("not valid")
+    assert again.url == site.url("/login")
+    assert COOKIE not in {c["name"] for c in again.context.cookies()}
+    site.shot(again, "login-refused")
+    first.context.close()
+    again.context.close()
+
+
+@pytest.mark.parametrize("code", ["", "x" * 60, "A" * 2000, "AfUPpJ6CI0Q1s0WwHYV9VgDa9Msv_DHT_axlC_U-GZwgyA7A2EPmy"])
+def test_a_forged_or_malformed_code_is_refused_with_one_answer(site: Site, code: str) -> None:
+    resp = site.http.post(site.url("/login"), data={"code": code})
+    assert resp.status_code == 401
+    assert "set-cookie" not in resp.headers
+    assert "not valid" in resp.text
+
+
+def test_every_console_write_refuses_no_session_reader_missing_csrf_and_another_origin(site: Site) -> None:
+    params = _params(site)
+    reader, reader_csrf = _session(site, site.reader_link())
+    admin, admin_csrf = _session(site, site.admin_link())
+    before = site.audit()
+    anonymous = client_for(site.server)
+    try:
+        for method, path, vault_data in _writes():
+            url = site.url(path.format(**params))
+            form = {"csrf": reader_csrf, "confirm": "yes", "display_name": "walk", "value": "Walk.Role",
+                    "resource": "api://none", "role": "x", "alg": "ES256"}
+            resp = anonymous.request(method, url, data=form)
+            assert resp.status_code == 401, f"{method} {path} without a session: {resp.status_code}"
+            resp = reader.request(method, url, data=form)
+            # Vault data follows the vault's own grants, as on the vault APIs: the Reader holds none, so
+            # a named secret does not exist for it (catalog G04).
+            refused = (403, 404) if vault_data else (403,)
+            assert resp.status_code in refused, f"{method} {path} as Reader: {resp.status_code}"
+            resp = admin.request(method, url, data={**form, "csrf": ""})
+            assert resp.status_code == 403, f"{method} {path} without the CSRF token: {resp.status_code}"
+            resp = admin.request(method, url, data={**form, "csrf": admin_csrf},
+                                 headers={"Origin": "https://evil.example"})
+            assert resp.status_code == 403, f"{method} {path} from another origin: {resp.status_code}"
+            assert resp.headers["content-type"].startswith("text/html")
+        assert site.audit() == before  # nothing refused changed anything
+    finally:
+        for client in (reader, admin, anonymous):
+            client.close()
+
+
+def test_a_reader_session_sees_no_write_controls_and_its_forged_post_is_refused(site: Site) -> None:
+    page = site.signed_in(site.reader_link())
+    expect(page.locator("form.who")).to_contain_text("Reader")
+    page.goto(site.url("/applications"))
+    expect(page.locator("a:has-text('New application')")).to_have_count(0)
+    client_id = site.admin.app(f"reader-sees-{uuid.uuid4().hex[:6]}")["client_id"]
+    site.admin.secret(client_id)
+    page.goto(site.url(f"/applications/{client_id}"))
+    expect(page.locator("button:has-text('Revoke')")).to_have_count(0)
+    expect(page.locator("#add-secret")).to_have_count(0)
+    site.shot(page, "reader")
+    csrf = page.locator("input[name=csrf]").first.input_value()
+    name = f"forged-{uuid.uuid4().hex[:6]}"
+    resp = page.request.post(site.url("/applications"), form={"csrf": csrf, "display_name": name})
+    assert resp.status == 403
+    assert name not in str(site.admin.api.call("GET", "/applications"))
+    page.context.close()
+
+
+def test_every_page_carries_a_strict_csp_and_refuses_framing(site: Site) -> None:
+    params = _params(site)
+    http, _ = _session(site, site.admin_link())
+    pages = [r.path.format(**params) for r in ROUTES if "GET" in r.methods]
+    try:
+        for path in [*pages, "/login", "/no-such-page", "/static/console.css"]:
+            resp = http.get(site.url(path))
+            assert resp.status_code in (200, 404), f"{path}: {resp.status_code}"
+            csp = resp.headers["content-security-policy"]
+            assert "script-src 'self'" in csp and "style-src 'self'" in csp and "'unsafe-inline'" not in csp, path
+            assert "frame-ancestors 'none'" in csp, path
+            assert resp.headers["x-frame-options"] == "DENY", path
+            assert resp.headers["x-content-type-options"] == "nosniff", path
+            if resp.headers["content-type"].startswith("text/html"):
+                assert "<script>" not in resp.text and "style=" not in resp.text, f"{path}: inline script or style"
+                assert resp.headers["cache-control"] == "no-store", path
+    finally:
+        http.close()
+
+
+def test_stored_html_in_names_and_log_fields_is_shown_as_text(site: Site) -> None:
+    client_id = site.admin.app(XSS)["client_id"]
+    site.http.post(site.server.token_endpoint, data={"grant_type": "client_credentials", "client_id": client_id,
+                                                     "client_secret": "kls_wrong", "scope": XSS})
+    page = site.signed_in()
+    dialogs: list[Dialog] = []
+    page.on("dialog", lambda d: dialogs.append(d))
+    for path in ("/", f"/applications?q={client_id}", f"/applications/{client_id}", "/logs/audit",
+                 f"/logs/signins?client_id={client_id}"):
+        page.goto(site.url(path))
+        assert page.evaluate("window.__xss") is None, path
+    page.goto(site.url(f"/applications/{client_id}"))
+    expect(page.locator("h1")).to_have_text(XSS)
+    assert page.locator("main img").count() == 0
+    assert dialogs == []
+    page.context.close()
+
+
+def test_framing_by_another_page_is_refused_by_the_browser(site: Site) -> None:
+    page = site.signed_in()
+    page.goto("about:blank")
+    page.set_content(f'<iframe id="f" src="{site.url("/")}"></iframe>')
+    page.wait_for_timeout(1500)
+    frame = page.frame_locator("#f")
+    expect(frame.locator("a.brand")).to_have_count(0)  # Chromium shows its own "refused" page instead
+    page.context.close()
+
+
+def test_sign_out_ends_the_session_on_every_replica(site: Site, tmp_path_factory: pytest.TempPathFactory) -> None:
+    replica = start_replica(site.server, tmp_path_factory.mktemp("replica"))
+    try:
+        page = site.signed_in()
+        cookie = next(c["value"] for c in page.context.cookies() if c["name"] == COOKIE)
+        with client_for(replica) as other:
+            other.cookies.set(COOKIE, cookie, domain="127.0.0.1", path="/console")
+            assert other.get(f"{replica.url}/console/").status_code == 200  # one session, any replica
+            page.click("form.who button")
+            page.wait_for_url(re.compile(r".*/console/login.*"))
+            assert other.get(f"{replica.url}/console/").status_code == 303
+            assert other.post(f"{replica.url}/console/applications", data={"display_name": "x"}).status_code == 401
+        ended = site.audit(action="console.session.end")
+        assert ended and {r["actor"] for r in ended} == {site.admin.api.target.client_id}
+        page.context.close()
+    finally:
+        stop_server(replica)

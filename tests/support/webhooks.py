@@ -1,0 +1,131 @@
+"""A real webhook receiver on loopback: HTTPS with its own CA (the Keyless server trusts it through
+`KEYLESS_WEBHOOK_CA_BUNDLE` and may call loopback through `KEYLESS_WEBHOOK_ALLOW_PRIVATE`). It runs in
+a thread of the test process and records every request; knobs make it fail, stall, flood or redirect
+(catalog O02)."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+
+from keyless.crypto.ca import create_ca, issue_server_cert
+from keyless.crypto.keys import private_from_der
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    time: float
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that hang up (timeouts, size caps) are what some tests do on purpose."""
+
+
+class Receiver:
+    def __init__(self, tmp: Path) -> None:
+        now = time.time()
+        ca = create_ca("webhook test CA", now=now)
+        tls = issue_server_cert(ca, hostnames=["localhost"], ips=["127.0.0.1"], now=now)
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.ca_path = tmp / "receiver-ca.pem"
+        self.ca_path.write_bytes(ca.cert_pem)
+        cert_path, key_path = tmp / "receiver-tls.pem", tmp / "receiver-tls.key"
+        cert_path.write_bytes(tls.cert_pem)
+        key_path.write_bytes(private_from_der(tls.key_der).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        self.received: list[Received] = []
+        self.status = 204
+        self.delay = 0.0
+        self.body = b""
+        self.redirect_to: str | None = None
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                receiver._serve(self)
+
+            def do_GET(self) -> None:
+                receiver._serve(self)
+
+        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(cert_path), str(key_path))
+        self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
+        self.port = self._httpd.server_address[1]
+        self.url = f"https://127.0.0.1:{self.port}/hook"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def env(self) -> dict[str, str]:
+        """What a Keyless server needs to deliver here."""
+        return {"KEYLESS_WEBHOOK_ALLOW_PRIVATE": '["127.0.0.1"]', "KEYLESS_WEBHOOK_CA_BUNDLE": str(self.ca_path),
+                "KEYLESS_OUTBOX_POLL_INTERVAL": "0.2"}
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        with self._lock:
+            self.received.append(Received(handler.path, {k.lower(): v for k, v in handler.headers.items()},
+                                          body, time.time()))
+        if self.delay:
+            time.sleep(self.delay)
+        if self.redirect_to is not None:
+            handler.send_response(302)
+            handler.send_header("Location", self.redirect_to)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
+        handler.send_response(self.status)
+        handler.send_header("Content-Length", str(len(self.body)))
+        handler.end_headers()
+        if self.body:
+            with suppress(OSError):
+                handler.wfile.write(self.body)
+
+    def wait_for(self, count: int, timeout: float = 15.0, *, event_type: str | None = None) -> list[Received]:
+        """The requests received so far (of `event_type`), once there are at least `count` of them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                got = [r for r in self.received if event_type is None or r.json().get("type") == event_type]
+            if len(got) >= count or time.monotonic() > deadline:
+                return got
+            time.sleep(0.05)
+
+
+@contextmanager
+def receiver(tmp: Path) -> Iterator[Receiver]:
+    r = Receiver(tmp)
+    try:
+        yield r
+    finally:
+        r.close()
