@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from keyless.cli.common import (
+    LimitOpt,
     Output,
+    client,
     emit,
     fail,
     when,
@@ -73,12 +76,15 @@ def create(
 
 @app.command("list")
 @shared(Output.table)
-def list_apps(*, opts: Shared) -> None:
+def list_apps(
+    limit: LimitOpt = None,
+    *, opts: Shared,
+) -> None:
     """List the tenant's applications.
 
     Example: keyless app list -o json
     """
-    emit(opts.client().call("GET", "/applications"), opts.output,
+    emit(opts.client().collect("/applications", limit=limit), opts.output,
          columns=LIST_COLUMNS if opts.output is Output.table else None, formatters=FORMATTERS)
 
 
@@ -95,10 +101,11 @@ def show(
     show_app(opts.client().resolve_app(ref), opts.output)
 
 
-def _set_enabled(ref: str, enabled: bool, opts: Shared) -> None:
-    api = opts.client()
+def _set_enabled(ref: str, enabled: bool, data_dir: Path, server: str | None, ca: Path | None,
+                 output: Output) -> None:
+    api = client(data_dir, server, ca)
     found = api.resolve_app(ref)
-    show_app(api.call("PATCH", f"/applications/{found['client_id']}", json_body={"enabled": enabled}), opts.output)
+    show_app(api.call("PATCH", f"/applications/{found['client_id']}", json_body={"enabled": enabled}), output)
 
 
 @app.command("disable")
@@ -111,7 +118,7 @@ def disable(
 
     Example: keyless app disable orders-worker
     """
-    _set_enabled(ref, False, opts)
+    _set_enabled(ref, False, opts.data_dir, opts.server, opts.ca, opts.output)
 
 
 @app.command("enable")
@@ -124,7 +131,7 @@ def enable(
 
     Example: keyless app enable orders-worker
     """
-    _set_enabled(ref, True, opts)
+    _set_enabled(ref, True, opts.data_dir, opts.server, opts.ca, opts.output)
 
 
 @app.command("delete")

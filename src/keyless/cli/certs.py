@@ -14,6 +14,7 @@ from urllib.parse import quote
 import typer
 
 from keyless.cli.common import (
+    LimitOpt,
     ManagementClient,
     Output,
     emit,
@@ -173,6 +174,7 @@ def add(
 @shared(Output.table)
 def list_certificates(
     app_ref: AppArg,
+    limit: LimitOpt = None,
     *, opts: Shared,
 ) -> None:
     """List an application's certificates: id, name, subject, key, thumbprint and dates (never key material).
@@ -181,7 +183,7 @@ def list_certificates(
     """
     api = opts.client()
     found = api.resolve_app(app_ref)
-    rows: list[dict[str, Any]] = api.call("GET", f"/applications/{found['client_id']}/certificates")
+    rows: list[dict[str, Any]] = api.collect(f"/applications/{found['client_id']}/certificates", limit=limit)
     if opts.output is Output.json:
         emit(rows, opts.output)
         return

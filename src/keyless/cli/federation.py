@@ -12,6 +12,7 @@ from urllib.parse import quote
 import typer
 
 from keyless.cli.common import (
+    LimitOpt,
     ManagementClient,
     Output,
     emit,
@@ -141,6 +142,7 @@ def add(
 def list_credentials(
     app_ref: AppArg = None,
     identity: IdentityOpt = None,
+    limit: LimitOpt = None,
     *, opts: Shared,
 ) -> None:
     """List an application's (or a user-assigned identity's) federated credentials.
@@ -152,7 +154,7 @@ def list_credentials(
     _one_of(app_ref, identity)
     api = opts.client()
     path, _, _ = _owner(api, app_ref, identity)
-    rows: list[dict[str, Any]] = api.call("GET", f"{path}/federated-credentials")
+    rows: list[dict[str, Any]] = api.collect(f"{path}/federated-credentials", limit=limit)
     if opts.output is Output.json:
         emit(rows, opts.output)
         return
@@ -242,6 +244,7 @@ def lint(
         metavar="[APP]", help="Only this application (default: every application and identity of the tenant).",
         show_default=False)] = None,
     identity: IdentityOpt = None,
+    limit: LimitOpt = None,
     *, opts: Shared,
 ) -> None:
     """Flag federated credentials broader than one repository or namespace, and other risks.
@@ -257,7 +260,7 @@ def lint(
     if app_ref is not None or identity is not None:
         _, client_id, _ = _owner(api, app_ref, identity)
         params = {"identity" if identity is not None else "client_id": client_id}
-    findings: list[dict[str, Any]] = api.call("GET", "/federated-credentials/lint", params=params)
+    findings: list[dict[str, Any]] = api.collect("/federated-credentials/lint", params=params, limit=limit)
     if opts.output is Output.json:
         emit(findings, opts.output)
     elif findings:
@@ -308,6 +311,7 @@ def outbound_allow(
 def outbound_list(
     app_ref: AppArg = None,
     identity: OutboundIdentityOpt = None,
+    limit: LimitOpt = None,
     *, opts: Shared,
 ) -> None:
     """List the audiences the application may get identity tokens for.
@@ -319,7 +323,7 @@ def outbound_list(
     _one_of(app_ref, identity)
     api = opts.client()
     path, client_id, label = _owner(api, app_ref, identity)
-    _emit_audiences(client_id, label, api.call("GET", f"{path}/identity-token-audiences"), opts.output)
+    _emit_audiences(client_id, label, api.collect(f"{path}/identity-token-audiences", limit=limit), opts.output)
 
 
 @outbound.command("deny")
@@ -339,7 +343,7 @@ def outbound_deny(
     api = opts.client()
     path, client_id, label = _owner(api, app_ref, identity)
     api.call("DELETE", f"{path}/identity-token-audiences", params={"audience": audience})
-    _emit_audiences(client_id, label, api.call("GET", f"{path}/identity-token-audiences"), opts.output)
+    _emit_audiences(client_id, label, api.collect(f"{path}/identity-token-audiences"), opts.output)
 
 
 def _emit_audiences(client_id: str, label: str, allowed: list[str], output: Output) -> None:

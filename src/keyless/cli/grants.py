@@ -8,6 +8,7 @@ from urllib.parse import quote
 import typer
 
 from keyless.cli.common import (
+    LimitOpt,
     Output,
     emit,
     when,
@@ -48,6 +49,7 @@ def list_grants(
     ] = None,
     resource: Annotated[str | None, typer.Option(
         "--resource", metavar="URI", help="Only grants on this resource (identifier URI or client id).")] = None,
+    limit: LimitOpt = None,
     *, opts: Shared,
 ) -> None:
     """List role grants, optionally for one client or one resource.
@@ -56,12 +58,12 @@ def list_grants(
     """
     api = opts.client()
     client_id = api.resolve_app(client_ref)["client_id"] if client_ref is not None else None
-    rows: list[dict[str, Any]] = api.call("GET", "/grants", params={"client_id": client_id,
-                                                                    "resource": resource})
+    rows: list[dict[str, Any]] = api.collect("/grants", params={"client_id": client_id, "resource": resource},
+                                                 limit=limit)
     if opts.output is Output.json:
         emit(rows, opts.output)
         return
-    apps = api.call("GET", "/applications")
+    apps = api.collect("/applications")
     names = {a["client_id"]: a["display_name"] for a in apps}
     uris = {a["client_id"]: a["identifier_uri"] or a["display_name"] for a in apps}
     table = [{"id": r["id"], "client": _named(names, r["client_id"]),

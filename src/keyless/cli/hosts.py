@@ -8,6 +8,7 @@ from urllib.parse import quote
 import typer
 
 from keyless.cli.common import (
+    LimitOpt,
     Output,
     emit,
     seconds,
@@ -66,12 +67,15 @@ def join_token(
 
 @app.command("list")
 @shared(Output.table)
-def list_hosts(*, opts: Shared) -> None:
+def list_hosts(
+    limit: LimitOpt = None,
+    *, opts: Shared,
+) -> None:
     """List hosts: pending (join token outstanding) or enrolled.
 
     Example: keyless host list --output json
     """
-    rows = opts.client().call("GET", "/hosts")
+    rows = opts.client().collect("/hosts", limit=limit)
     emit(rows, opts.output, columns=("id", "name", "status", "system_client_id", "enrolled_at", "created_at"),
          formatters=FORMATTERS)
 

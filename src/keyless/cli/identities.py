@@ -8,6 +8,7 @@ from urllib.parse import quote
 import typer
 
 from keyless.cli.common import (
+    LimitOpt,
     ManagementClient,
     Output,
     emit,
@@ -45,6 +46,7 @@ def create(
 @shared(Output.table)
 def list_identities(
     kind: Annotated[str | None, typer.Option("--kind", help="system or user.")] = None,
+    limit: LimitOpt = None,
     *, opts: Shared,
 ) -> None:
     """List managed identities.
@@ -53,7 +55,7 @@ def list_identities(
     """
     if kind not in {None, "system", "user"}:
         usage("--kind must be system or user")
-    rows = opts.client().call("GET", "/identities", params={"kind": kind})
+    rows = opts.client().collect("/identities", params={"kind": kind}, limit=limit)
     emit(rows, opts.output, columns=COLUMNS)
 
 
@@ -145,13 +147,15 @@ def _number(value: str | None, kind: str) -> int | None:
 def bindings(
     host: Annotated[str | None, typer.Option("--host", metavar="HOST", help="Only this host's bindings.")] = None,
     identity: Annotated[str | None, typer.Option("--identity", help="Only this identity's bindings.")] = None,
+    limit: LimitOpt = None,
     *, opts: Shared,
 ) -> None:
     """List workload bindings.
 
     Example: keyless identity bindings --host build-01
     """
-    rows = opts.client().call("GET", "/bindings", params={"host": host, "identity": identity})
+    rows = opts.client().collect("/bindings", params={"host": host, "identity": identity},
+                                                limit=limit)
     emit(rows, opts.output, columns=("id", "identity_client_id", "host_id", "uid", "gid", "exe", "unit"))
 
 

@@ -11,6 +11,7 @@ import typer
 
 from keyless.cli.apps import confirmed
 from keyless.cli.common import (
+    LimitOpt,
     Output,
     emit,
     seconds,
@@ -41,12 +42,15 @@ def activation_delay(value: str) -> int:
 
 @app.command("list")
 @shared(Output.table)
-def list_keys(*, opts: Shared) -> None:
+def list_keys(
+    limit: LimitOpt = None,
+    *, opts: Shared,
+) -> None:
     """List signing keys: the active one, the next (published, not yet signing), previous and retired.
 
     Example: keyless key list
     """
-    rows: list[dict[str, Any]] = opts.client().call("GET", "/keys")
+    rows: list[dict[str, Any]] = opts.client().collect("/keys", limit=limit)
     emit(rows, opts.output, columns=COLUMNS if opts.output is Output.table else None, formatters=FORMATTERS)
 
 

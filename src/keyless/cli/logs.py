@@ -26,7 +26,8 @@ class Result(StrEnum):
 
 ClientOpt = Annotated[str | None, typer.Option("--client", metavar="ID", help="Only events of this client id.")]
 SinceOpt = Annotated[str | None, typer.Option("--since", help="Only events newer than this, e.g. 15m, 1h, 7d.")]
-LimitOpt = Annotated[int, typer.Option("--limit", min=1, max=1000, help="At most this many events.")]
+LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="At most this many events, newest first.")]
+AllOpt = Annotated[bool, typer.Option("--all", help="Every matching event (follows the pages; ignores --limit).")]
 
 SIGNIN_COLUMNS = ("time", "client_id", "result", "error", "detail", "credential_type", "resource", "source")
 AUDIT_COLUMNS = ("time", "actor", "action", "target_type", "target_id", "details")
@@ -47,6 +48,7 @@ def signins(
     result: Annotated[Result | None, typer.Option("--result", help="Only successes or only failures.")] = None,
     since: SinceOpt = None,
     limit: LimitOpt = 100,
+    every: AllOpt = False,
     *, opts: Shared,
 ) -> None:
     """Show token requests: who asked, for what, and why a request was refused.
@@ -54,10 +56,9 @@ def signins(
     Example: keyless log signins --result failure --since 1h
     """
     start = since_epoch(since)
-    rows = opts.client().call(
-        "GET", "/logs/signins",
-        params={"client_id": client_id, "result": result.value if result else None, "since": start,
-                "limit": limit},
+    rows = opts.client().collect(
+        "/logs/signins", params={"client_id": client_id, "result": result.value if result else None, "since": start},
+        limit=None if every else limit,
     )
     _show(rows, opts.output, SIGNIN_COLUMNS)
 
@@ -70,6 +71,7 @@ def audit(
     action: Annotated[str | None, typer.Option("--action", help="Only this action, e.g. secret.add.")] = None,
     since: SinceOpt = None,
     limit: LimitOpt = 100,
+    every: AllOpt = False,
     *, opts: Shared,
 ) -> None:
     """Show directory changes: who created, changed or removed which object, and when.
@@ -77,8 +79,8 @@ def audit(
     Example: keyless log audit --action secret.add --since 7d
     """
     start = since_epoch(since)
-    rows = opts.client().call(
-        "GET", "/logs/audit",
-        params={"client_id": client_id, "action": action, "since": start, "limit": limit},
+    rows = opts.client().collect(
+        "/logs/audit", params={"client_id": client_id, "action": action, "since": start},
+        limit=None if every else limit,
     )
     _show(rows, opts.output, AUDIT_COLUMNS)

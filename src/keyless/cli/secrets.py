@@ -8,6 +8,7 @@ from urllib.parse import quote
 import typer
 
 from keyless.cli.common import (
+    LimitOpt,
     Output,
     emit,
     seconds,
@@ -61,6 +62,7 @@ def add(
 @shared(Output.table)
 def list_secrets(
     client_ref: ClientArg,
+    limit: LimitOpt = None,
     *, opts: Shared,
 ) -> None:
     """List an application's secrets: id, hint, name and dates (never the secret itself).
@@ -69,7 +71,7 @@ def list_secrets(
     """
     api = opts.client()
     found = api.resolve_app(client_ref)
-    rows: list[dict[str, Any]] = api.call("GET", f"/applications/{found['client_id']}/secrets")
+    rows: list[dict[str, Any]] = api.collect(f"/applications/{found['client_id']}/secrets", limit=limit)
     if opts.output is Output.json:
         emit([{**r, "expires": iso_utc(r["expires_at"])} for r in rows], opts.output)
         return

@@ -49,7 +49,7 @@ def _demo(api: ManagementClient, data_dir: Path) -> tuple[dict[str, Any], str]:
     demo_path, secret_path = data_dir / DEMO_FILE, data_dir / SECRET_FILE
     if demo_path.exists() and secret_path.exists():
         return json.loads(demo_path.read_text()), secret_path.read_text()
-    apps = {a["display_name"]: a for a in api.call("GET", "/applications")}
+    apps = {a["display_name"]: a for a in api.collect("/applications")}
     if "orders-api" not in apps:
         api.call("POST", "/applications", json_body={"display_name": "orders-api", "identifier_uri": DEMO_API,
                                                        "roles": [DEMO_ROLE, "Orders.Write"]})
@@ -67,7 +67,7 @@ def _vault_demo(api: ManagementClient, demo: dict[str, Any], demo_secret: str, r
                 vault_port: int) -> str:
     """The default vault with one secret the demo worker may read, read by the worker exactly as
     `azure-keyvault-secrets` would: token for the vault resource, GET at the vault's URL root."""
-    if VAULT not in {v["name"] for v in api.call("GET", "/vaults")}:
+    if VAULT not in {v["name"] for v in api.collect("/vaults")}:
         api.call("POST", "/vaults", json_body={"name": VAULT})
     if VAULT_SECRET not in {s["name"] for s in api.call("GET", f"/vaults/{VAULT}/secrets")["items"]}:
         api.call("PUT", f"/vaults/{VAULT}/secrets/{VAULT_SECRET}", json_body={"value": secrets.token_urlsafe(24),

@@ -8,7 +8,11 @@ from typing import Annotated
 import typer
 
 from keyless.cli import vault_secrets
-from keyless.cli.common import Output, emit
+from keyless.cli.common import (
+    LimitOpt,
+    Output,
+    emit,
+)
 from keyless.cli.options import Shared, shared
 from keyless.cli.vault_secrets import TIMES, VaultArg
 from keyless.cli.vault_secrets import vault_path as _path
@@ -43,12 +47,12 @@ def create(
 
 @app.command("list")
 @shared(Output.table)
-def list_vaults(*, opts: Shared) -> None:
+def list_vaults(limit: LimitOpt = None, *, opts: Shared) -> None:
     """List the tenant's vaults and their URLs.
 
     Example: keyless vault list -o json
     """
-    emit(opts.client().call("GET", "/vaults"), opts.output, VAULT_COLUMNS)
+    emit(opts.client().collect("/vaults", limit=limit), opts.output, VAULT_COLUMNS)
 
 
 @app.command("show")
@@ -101,12 +105,12 @@ def grant(
 
 @app.command("grants")
 @shared(Output.table)
-def list_grants(name: VaultArg, *, opts: Shared) -> None:
+def list_grants(name: VaultArg, limit: LimitOpt = None, *, opts: Shared) -> None:
     """List who holds which roles on a vault.
 
     Example: keyless vault grants payments
     """
-    emit(opts.client().call("GET", _path(name, "grants")), opts.output,
+    emit(opts.client().collect(_path(name, "grants"), limit=limit), opts.output,
          ("id", "principal_client_id", "role", "secret"))
 
 

@@ -17,6 +17,7 @@ from urllib.parse import quote
 import typer
 
 from keyless.cli.common import (
+    LimitOpt,
     ManagementClient,
     Output,
     emit,
@@ -170,35 +171,36 @@ def secret_update(
                                          json_body=body, headers=headers), opts.output, formatters=TIMES)
 
 
-def _all_pages(api: ManagementClient, path: str) -> list[dict[str, Any]]:
+def _all_pages(api: ManagementClient, path: str, limit: int | None) -> list[dict[str, Any]]:
+    """The vault's own pages (Key Vault's `nextLink` style, docs/vault.md): every item, or the first `limit`."""
     items: list[dict[str, Any]] = []
     token = None
     while True:
         page = api.call("GET", path, params={"page_token": token})
         items += page["items"]
         token = page["next_page_token"]
-        if not token:
-            return items
+        if not token or (limit is not None and len(items) >= limit):
+            return items[:limit]
 
 
 @app.command("list")
 @shared(Output.table)
-def secret_list(vault: VaultArg, *, opts: Shared) -> None:
+def secret_list(vault: VaultArg, limit: LimitOpt = None, *, opts: Shared) -> None:
     """List the secrets you may see (names and attributes, never values).
 
     Example: keyless vault secret list payments
     """
-    emit(_all_pages(opts.client(), vault_path(vault, "secrets")), opts.output, SECRET_COLUMNS, TIMES)
+    emit(_all_pages(opts.client(), vault_path(vault, "secrets"), limit), opts.output, SECRET_COLUMNS, TIMES)
 
 
 @app.command("versions")
 @shared(Output.table)
-def secret_versions(vault: VaultArg, name: NameArg, *, opts: Shared) -> None:
+def secret_versions(vault: VaultArg, name: NameArg, limit: LimitOpt = None, *, opts: Shared) -> None:
     """List a secret's versions, oldest first.
 
     Example: keyless vault secret versions payments db-password
     """
-    emit(_all_pages(opts.client(), vault_path(vault, "secrets", name, "versions")), opts.output,
+    emit(_all_pages(opts.client(), vault_path(vault, "secrets", name, "versions"), limit), opts.output,
          SECRET_COLUMNS, TIMES)
 
 
@@ -214,12 +216,12 @@ def secret_delete(vault: VaultArg, name: NameArg, *, opts: Shared) -> None:
 
 @app.command("deleted")
 @shared(Output.table)
-def secret_deleted(vault: VaultArg, *, opts: Shared) -> None:
+def secret_deleted(vault: VaultArg, limit: LimitOpt = None, *, opts: Shared) -> None:
     """List soft-deleted secrets and when each will be purged.
 
     Example: keyless vault secret deleted payments
     """
-    emit(_all_pages(opts.client(), vault_path(vault, "deleted")), opts.output, DELETED_COLUMNS, TIMES)
+    emit(_all_pages(opts.client(), vault_path(vault, "deleted"), limit), opts.output, DELETED_COLUMNS, TIMES)
 
 
 @app.command("recover")

@@ -10,6 +10,7 @@ from urllib.parse import quote
 import typer
 
 from keyless.cli.common import (
+    LimitOpt,
     Output,
     emit,
     when,
@@ -56,12 +57,16 @@ def add(
 
 @app.command("list")
 @shared(Output.table)
-def list_webhooks(*, opts: Shared) -> None:
+def list_webhooks(
+    limit: LimitOpt = None,
+    *, opts: Shared,
+) -> None:
     """List webhook endpoints (never their secrets).
 
     Example: keyless webhook list -o json
     """
-    emit(opts.client().call("GET", "/webhooks"), opts.output, columns=HOOK_COLUMNS, formatters=FORMATTERS)
+    emit(opts.client().collect("/webhooks", limit=limit), opts.output, columns=HOOK_COLUMNS,
+         formatters=FORMATTERS)
 
 
 @app.command("remove")
@@ -88,7 +93,7 @@ def deliveries(
         metavar="[DELIVERY_ID]", help="Show this delivery and every attempt at it.", show_default=False)] = None,
     webhook: Annotated[str | None, typer.Option("--webhook", help="Only this endpoint's deliveries.")] = None,
     state: Annotated[State | None, typer.Option("--state", help="Only deliveries in this state.")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="At most this many, newest first.")] = 100,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many, newest first.")] = 100,
     *, opts: Shared,
 ) -> None:
     """The delivery log, newest first; with a DELIVERY_ID, that delivery and its attempts.
@@ -103,12 +108,12 @@ def deliveries(
                                     for a in data["log"]]}
         emit(data, opts.output, formatters=FORMATTERS)
         return
-    params: dict[str, str | int] = {"limit": limit}
+    params: dict[str, str | int] = {}
     if webhook:
         params["webhook"] = webhook
     if state:
         params["state"] = str(state)
-    emit(api.call("GET", "/webhook-deliveries", params=params), opts.output, columns=DELIVERY_COLUMNS,
+    emit(api.collect("/webhook-deliveries", params=params, limit=limit), opts.output, columns=DELIVERY_COLUMNS,
          formatters=FORMATTERS)
 
 

@@ -45,6 +45,7 @@ class LogQuery:
     since: float | None = None
     until: float | None = None
     limit: int = 100
+    before_seq: int | None = None  # only rows numbered below this (the next page, newest first)
 
 
 class TenantReader(Protocol):

@@ -185,3 +185,25 @@ def test_sign_out_ends_the_session_on_every_replica(site: Site, tmp_path_factory
         page.context.close()
     finally:
         stop_server(replica)
+
+
+def test_a_session_ends_when_its_credential_loses_the_role(site: Site) -> None:
+    """A console session never outlives its credential's access: remove the management role (or
+    disable the application) and the next request is sent to sign in, on every replica alike."""
+    from keyless.directory.bootstrap import MANAGEMENT_URI, READER_ROLE
+    from tests.support.matrix import token_for
+
+    app = site.admin.app(f"console-demoted-{uuid.uuid4().hex[:6]}")
+    secret = site.admin.secret(app["client_id"])["secret"]
+    grant = site.admin.grant(app["client_id"], MANAGEMENT_URI, READER_ROLE)
+    token = token_for(site.http, site.server, app["client_id"], secret, MANAGEMENT_URI)
+    resp = site.http.post(f"{site.server.url}/{site.server.tenant_id}/manage/v1/console/login-codes",
+                          headers={"Authorization": f"Bearer {token}"})
+    http, _ = _session(site, resp.json()["url"])
+    try:
+        assert http.get(site.url("/applications")).status_code == 200
+        site.admin.api.call("DELETE", f"/grants/{grant['id']}")
+        resp = http.get(site.url("/applications"))
+        assert (resp.status_code, resp.headers["location"]) == (303, "/console/login")
+    finally:
+        http.close()
