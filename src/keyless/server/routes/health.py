@@ -8,7 +8,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from keyless.server.metrics import AUDIT_DROPPED, CHANGE_FEED_UP, CHANGE_NOTIFICATIONS, SIGNIN_DROPPED
+from keyless.server.posture_metrics import gauges_for
 from keyless.server.routes.common import ctx_of, json_response
+from keyless.store.posture import SqlPostureStore
 
 
 async def healthz(request: Request) -> Response:
@@ -40,6 +42,7 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     ctx = ctx_of(request)
+    await gauges_for(ctx.engine, SqlPostureStore(ctx.engine)).refresh(ctx.clock.now())
     SIGNIN_DROPPED.set(ctx.signins.dropped)
     AUDIT_DROPPED.set(ctx.audits.dropped)
     if ctx.changes is not None and ctx.changes.state != "local":
