@@ -18,6 +18,7 @@ from keyless.cli import (
     keys,
     login,
     logs,
+    policies,
     posture,
     scan,
     secrets,
@@ -96,6 +97,7 @@ app.add_typer(identity_app, name="identity")
 app.add_typer(agent_app, name="agent")
 app.add_typer(federation.app, name="federation")
 app.add_typer(webhooks.app, name="webhook")
+app.add_typer(policies.app, name="policy")
 
 
 def main() -> None:
