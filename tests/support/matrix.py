@@ -343,6 +343,12 @@ class Recipes:
             ("get", "/{kind}/{ref}/identity-token-audiences"): lambda: P({"kind": "applications", "ref": app()}),
             ("post", "/{kind}/{ref}/identity-token-audiences"): audience(False),
             ("delete", "/{kind}/{ref}/identity-token-audiences"): audience(True),
+            # An empty policy (no rule) keeps the shared server's behaviour for every other operation.
+            ("get", "/policy"): lambda: P({}),
+            ("put", "/policy"): lambda: P({}, body={}),
+            ("post", "/policy/test"): lambda: P({}, body={"policy": {}}),
+            ("get", "/applications/{client_id}/policy"): with_app(),
+            ("put", "/applications/{client_id}/policy"): with_app(),
         }
 
 

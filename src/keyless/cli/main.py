@@ -19,6 +19,7 @@ from keyless.cli import (
     keys,
     login,
     logs,
+    policies,
     posture,
     scan,
     secrets,
@@ -86,6 +87,7 @@ app.add_typer(identity_app, name="identity")
 app.add_typer(agent_app, name="agent")
 app.add_typer(federation.app, name="federation")
 app.add_typer(webhooks.app, name="webhook")
+app.add_typer(policies.app, name="policy")
 app.add_typer(credentials.app, name="credentials")
 
 

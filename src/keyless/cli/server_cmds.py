@@ -98,6 +98,9 @@ def serve(
     allow_private_issuer: Annotated[list[str] | None, typer.Option(
         "--allow-private-issuer", help="Host name or network of an external issuer exempt from the "
         "public-address rule (repeatable; for tests, never production).")] = None,
+    trusted_proxy: Annotated[list[str] | None, typer.Option(
+        "--trusted-proxy", help="Address or CIDR of a reverse proxy whose X-Forwarded-For/Forwarded header "
+        "names the client (repeatable; default: none, the headers are ignored; docs/policies.md).")] = None,
 ) -> None:
     """Run the identity server over HTTPS (TLS 1.2+) until interrupted: the token service and the
     management API on PORT, the vault on VAULT_PORT.
@@ -116,6 +119,8 @@ def serve(
         overrides["federation_ca_bundle"] = federation_ca
     if allow_private_issuer:
         overrides["allow_private_issuers"] = allow_private_issuer
+    if trusted_proxy:
+        overrides["trusted_proxies"] = trusted_proxy
     try:
         settings = ServerSettings(
             data_dir=data_dir, host=host, port=chosen, database_url=database_url, public_url=public_url,

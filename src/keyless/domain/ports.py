@@ -23,6 +23,7 @@ from keyless.domain.model import (
     SigningKey,
     Tenant,
 )
+from keyless.domain.policies import PolicyStore
 from keyless.errors import KeylessError
 
 __all__ = [
@@ -123,7 +124,7 @@ class LogStore(Protocol):
 
 class DirectoryStore(
     DirectoryReader, OneTimeUses, TenantStore, ApplicationStore, CredentialStore, AssignmentStore,
-    SigningKeyStore, LogStore, LeakStore, Protocol,
+    SigningKeyStore, LogStore, LeakStore, PolicyStore, Protocol,
 ):
     """Every directory port at once: what `keyless.store.directory.SqlDirectoryStore` offers the
     server's wiring. Services take the narrow ports above, never this."""

@@ -10,12 +10,13 @@ refreshes; see `keyless.cache`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from keyless.cache import TtlCache
 from keyless.clock import Clock
 from keyless.domain.federation import FederatedCredential, FederationReader, OwnerType
 from keyless.domain.model import Application, ClientRecord, SigningKey, Tenant
+from keyless.domain.policies import Policy, PolicyStore, effective
 from keyless.domain.ports import DirectoryReader
 
 
@@ -89,3 +90,24 @@ class CachedFederationReader:
             (tenant_id, owner_type, owner_id),
             lambda: self._reader.federated_credentials(tenant_id, owner_type, owner_id),
         )
+
+
+class CachedPolicies:
+    """The token endpoint's view of credential policies (`keyless.oauth.policy_check`): each tenant's
+    stored policies and each client's effective policy, for `ttl` seconds, cleared by every policy
+    write in this process and by the change feed from the others."""
+
+    def __init__(self, store: PolicyStore, clock: Clock, ttl: float = 5.0) -> None:
+        self._store = store
+        self._tenants: TtlCache[Mapping[str | None, Policy]] = TtlCache(clock, ttl, 1_000)
+        self._effective: TtlCache[Policy] = TtlCache(clock, ttl)
+
+    def invalidate(self) -> None:
+        self._tenants.clear()
+        self._effective.clear()
+
+    async def policy(self, tenant_id: str, client_id: str) -> Policy:
+        async def load() -> Policy:
+            stored = await self._tenants.get((tenant_id,), lambda: self._store.policies(tenant_id))
+            return effective(stored, client_id)
+        return await self._effective.get((tenant_id, client_id), load)

@@ -322,3 +322,14 @@ console_sessions = Table(
     Column("ended_at", Double, nullable=True),
     Index("ix_console_sessions_expires_at", "expires_at"),
 )
+
+# Credential policies (migration 0011; keyless.store.policies): the tenant's default (client_id "")
+# and per-application overrides, each a JSON document (keyless.domain.policies.policy_to_json).
+credential_policies = Table(
+    "credential_policies",
+    metadata,
+    Column("tenant_id", GUID, ForeignKey("tenants.id"), primary_key=True),
+    Column("client_id", String(64), primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
