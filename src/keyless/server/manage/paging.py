@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from fastapi import Depends, Query, Request, Response
 
-from keyless.paging import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, Key, Order, Window
+from keyless.paging import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, Key, Order, Window, encode
 
 T = TypeVar("T")
 
@@ -51,6 +51,13 @@ class Page:
         page, cursor = self.window.cut(rows, key)
         self._link(cursor)
         return page
+
+    def next_after(self, key: Key | None) -> str | None:
+        """For a list whose store pages (and filters) by itself: the cursor of the page after `key`
+        (None: this is the last page), also sent as the `Link`."""
+        cursor = None if key is None else encode(self.window.scope, key)
+        self._link(cursor)
+        return cursor
 
     def _link(self, cursor: str | None) -> None:
         if cursor is None:
