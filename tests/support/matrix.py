@@ -331,6 +331,7 @@ class Recipes:
             ("post", "/leaks/lookup"): leaked(None),
             ("post", "/leaks"): leaked(f"repo/{_u('mx')}.env:1"),
             ("get", "/leaks"): lambda: P({}),
+            ("get", "/credentials"): lambda: P({}),
             ("get", "/webhooks"): lambda: P({}),
             ("post", "/webhooks"): lambda: P({}, body={"url": f"https://127.0.0.1:9/{_u('mx-hook')}",
                                                        "event_types": []}),

@@ -13,6 +13,7 @@ from keyless.cli import (
     ca,
     certs,
     console,
+    credentials,
     federation,
     grants,
     keys,
@@ -87,6 +88,7 @@ app.add_typer(agent_app, name="agent")
 app.add_typer(federation.app, name="federation")
 app.add_typer(webhooks.app, name="webhook")
 app.add_typer(policies.app, name="policy")
+app.add_typer(credentials.app, name="credentials")
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ from keyless.server.bearer import BearerVerifier
 from keyless.server.client_address import Network
 from keyless.server.datadir import CA_KEY_AAD, DataDir, load_kek, secret_hasher
 from keyless.server.federation_fetch import HttpMetadataFetcher
+from keyless.server.metrics import CHANGE_PROPAGATION
 from keyless.server.outbox_worker import OutboxWorker
 from keyless.server.settings import ServerSettings
 from keyless.server.signin_log import SignInBatcher
@@ -146,7 +147,7 @@ class ServerContext:
             vaults.invalidate()
             fed_reader.invalidate()
 
-        changes = ChangeFeed(engine, clear_caches)
+        changes = ChangeFeed(engine, clear_caches, on_lag=CHANGE_PROPAGATION.observe)
         outbox = SqlOutbox(engine, clock)
         sender = WebhookSender(allow_private=settings.webhook_allow_private, ca_bundle=settings.webhook_ca_bundle)
         worker = OutboxWorker(outbox, sender, kek, clock, poll_interval=settings.outbox_poll_interval)

@@ -5,7 +5,9 @@ The token endpoint must not pay a database round trip per request (DESIGN.md §7
 few seconds (`ttl`), negative answers included (bounded, so a spray of random client ids cannot grow
 memory), and every write through the directory services in this process clears the cache at
 once. Other replicas see a change within twice `ttl` (an expired entry may be served once more while it
-refreshes; see `keyless.cache`).
+refreshes; see `keyless.cache`), or at once through the change feed (`keyless.store.changes`); and a
+credential check that fails against a cached client re-reads it once (`get_client_since`), so a
+credential added on another replica is never refused for want of the notification.
 """
 
 from __future__ import annotations
@@ -30,10 +32,22 @@ class CachedDirectory:
         self._apps: TtlCache[Application | None] = TtlCache(clock, ttl)
         self._resources: TtlCache[Application | None] = TtlCache(clock, ttl)
         self._roles: TtlCache[tuple[str, ...] | None] = TtlCache(clock, ttl)
+        self.clears = 0
 
     def invalidate(self) -> None:
+        self.clears += 1
         for cache in (self._tenants, self._clients, self._apps, self._resources, self._roles):
             cache.clear()
+
+    def sizes(self) -> dict[str, int]:
+        """Entries per cache (the `keyless_cache_entries` gauge)."""
+        return {"tenants": len(self._tenants), "clients": len(self._clients), "applications": len(self._apps),
+                "resources": len(self._resources), "roles": len(self._roles)}
+
+    @property
+    def rereads(self) -> int:
+        """Client records re-read after a failed credential check (`get_client_since`)."""
+        return self._clients.fresh_loads
 
     async def get_tenant(self, name_or_id: str) -> Tenant | None:
         key = name_or_id.lower()
@@ -41,6 +55,13 @@ class CachedDirectory:
 
     async def get_client(self, tenant_id: str, client_id: str) -> ClientRecord | None:
         return await self._clients.get((tenant_id, client_id), lambda: self._reader.get_client(tenant_id, client_id))
+
+    async def get_client_since(self, tenant_id: str, client_id: str, since: float) -> ClientRecord | None:
+        """`FreshClientReads`: the cached record if it was read at or after `since`, else one new read
+        shared by every caller asking at once."""
+        return await self._clients.get_fresh(
+            (tenant_id, client_id), lambda: self._reader.get_client(tenant_id, client_id), since
+        )
 
     async def get_application(self, tenant_id: str, client_id: str) -> Application | None:
         return await self._apps.get(
