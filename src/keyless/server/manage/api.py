@@ -29,8 +29,10 @@ from keyless.server.manage import schemas as s
 from keyless.server.manage.auth import AuthProblem, Caller
 from keyless.server.manage.deps import PREFIX, Admin, Reader, context_of
 from keyless.server.manage.hosts_api import router as hosts_router
+from keyless.server.manage.inventory_api import router as inventory_router
 from keyless.server.manage.leaks_api import router as leaks_router
 from keyless.server.manage.paging import Page, Paging
+from keyless.server.manage.policies_api import router as policies_router
 from keyless.server.manage.problems import problem
 from keyless.server.manage.strict_json import StrictJsonRoute
 from keyless.server.manage.vault_api import router as vault_router
@@ -286,10 +288,12 @@ def create_management_app() -> FastAPI:
     app.include_router(vault_router)
     app.include_router(hosts_router)
     app.include_router(federation_api.router)
+    app.include_router(policies_router)
     app.include_router(posture_api.router)
     app.include_router(leaks_router)
     app.include_router(console_api.router)
     app.include_router(webhooks_router)
+    app.include_router(inventory_router)
     docs.install(app)
     openapi.install(app)  # refuses to build if an operation declares no access
 
