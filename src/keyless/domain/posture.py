@@ -15,7 +15,7 @@ No fact ever holds a secret value: a secret is known by its id and hint (catalog
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -329,7 +329,8 @@ class PostureFacts:
 
 class PostureStore(Protocol):
     async def posture_facts(self, tenant_id: str, *, usage: SignInUsage, after: str | None, limit: int,
-                            client_id: str | None = None, ca_pem: bytes | None = None) -> PostureFacts:
+                            client_id: str | None = None,
+                            internal_ca: Callable[[bytes], bool] | None = None) -> PostureFacts:
         """A page of workloads (by client id, after `after`) with their credentials, and their use
         from `usage`, in a fixed number of aggregated queries whatever the page size."""
         ...

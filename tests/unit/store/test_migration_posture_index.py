@@ -12,6 +12,7 @@ from sqlalchemy import Connection, inspect, text
 from keyless.store import db
 
 REVISION = "0015"
+PREVIOUS = "0011"  # the last migration on main when 0015 landed
 
 
 def _to(revision: str, *, down: bool = False) -> Any:
@@ -32,7 +33,7 @@ async def test_upgrade_adds_the_index_and_downgrade_removes_only_it(url: str) ->
         async with engine.begin() as conn:
             await conn.run_sync(_to(REVISION))
             after = await conn.run_sync(_indexes)
-            await conn.run_sync(_to("0014", down=True))
+            await conn.run_sync(_to(PREVIOUS, down=True))
             before = await conn.run_sync(_indexes)
         assert after - before == {"ix_applications_tenant_client"}
         assert "ix_applications_tenant" in before

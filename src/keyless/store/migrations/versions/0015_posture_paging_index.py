@@ -5,13 +5,13 @@ The report pages a tenant's applications in client-id order (`keyless.store.post
 temporary B-tree; measured in docs/benchmarks.md, "Posture"): with this index a page is a range scan.
 
 Revision ID: 0015
-Revises: 0014
+Revises: 0011
 """
 
 from alembic import op
 
 revision = "0015"
-down_revision = "0014"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
