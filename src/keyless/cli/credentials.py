@@ -11,18 +11,13 @@ from typing import Annotated, Any
 import typer
 
 from keyless.cli.common import (
-    DEFAULT_DATA_DIR,
-    CaOpt,
-    DataDirOpt,
     LimitOpt,
     Output,
-    OutputOpt,
-    ServerOpt,
-    client,
     emit,
     seconds,
     when,
 )
+from keyless.cli.options import Shared, shared
 
 app = typer.Typer(help="The credential inventory: every credential of every owner.", no_args_is_help=True)
 
@@ -34,6 +29,7 @@ FORMATTERS = {c: when for c in ("created_at", "not_before", "expires_at", "last_
 
 
 @app.command("list")
+@shared(Output.table)
 def list_credentials(
     expiring: Annotated[str | None, typer.Option(
         "--expiring", help="Only active credentials that expire within this time (e.g. 30d).")] = None,
@@ -43,11 +39,8 @@ def list_credentials(
     owner_kind: Annotated[OwnerKind | None, typer.Option("--owner-kind", help="Only this owner kind.")] = None,
     owner: Annotated[str | None, typer.Option("--owner", help="Only this owner's (client id or host id).")] = None,
     state: Annotated[State | None, typer.Option("--state", help="Only credentials in this state.")] = None,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.table,
     limit: LimitOpt = None,
+    *, opts: Shared,
 ) -> None:
     """List credentials of every kind and owner, oldest first, with expiry, last use and its source.
 
@@ -59,5 +52,5 @@ def list_credentials(
         "kind": str(kind) if kind else None, "owner_kind": str(owner_kind) if owner_kind else None,
         "owner": owner, "state": str(state) if state else None,
     }
-    rows = client(data_dir, server, ca).collect("/credentials", params=params, limit=limit)
-    emit(rows, output, columns=COLUMNS, formatters=FORMATTERS)
+    rows = opts.client().collect("/credentials", params=params, limit=limit)
+    emit(rows, opts.output, columns=COLUMNS, formatters=FORMATTERS)

@@ -12,17 +12,12 @@ from typing import Annotated, Any
 import typer
 
 from keyless.cli.common import (
-    DEFAULT_DATA_DIR,
-    CaOpt,
-    DataDirOpt,
     Output,
-    OutputOpt,
-    ServerOpt,
-    client,
     emit,
     fail,
     when,
 )
+from keyless.cli.options import Shared, shared
 
 app = typer.Typer(help="Credential policies: show, set, test (dry run).", no_args_is_help=True)
 
@@ -52,34 +47,30 @@ def _document(file: Path | None, clear: bool) -> Any:
 
 
 @app.command("show")
+@shared(Output.json)
 def show(
     app_ref: AppOpt = None,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Show the tenant's default policy, or an application's override and the policy in effect for it.
 
     Example: keyless policy show --app orders-worker
     """
-    api = client(data_dir, server, ca)
+    api = opts.client()
     if app_ref is None:
-        emit(api.call("GET", "/policy"), output)
+        emit(api.call("GET", "/policy"), opts.output)
         return
     found = api.resolve_app(app_ref)
-    emit(api.call("GET", f"/applications/{found['client_id']}/policy"), output)
+    emit(api.call("GET", f"/applications/{found['client_id']}/policy"), opts.output)
 
 
 @app.command("set")
+@shared(Output.json)
 def set_policy(
     file: FileOpt = None,
     app_ref: AppOpt = None,
     clear: Annotated[bool, typer.Option("--clear", help="Remove every rule at this level.")] = False,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Replace the tenant's default policy (or, with --app, one application's override) with a document.
     Run `keyless policy test` with the same file first.
@@ -87,23 +78,21 @@ def set_policy(
     Example: keyless policy set --file policy.json
     """
     doc = _document(file, clear)
-    api = client(data_dir, server, ca)
+    api = opts.client()
     if app_ref is None:
-        emit(api.call("PUT", "/policy", json_body=doc), output)
+        emit(api.call("PUT", "/policy", json_body=doc), opts.output)
         return
     found = api.resolve_app(app_ref)
-    emit(api.call("PUT", f"/applications/{found['client_id']}/policy", json_body=doc), output)
+    emit(api.call("PUT", f"/applications/{found['client_id']}/policy", json_body=doc), opts.output)
 
 
 @app.command("test")
+@shared(Output.table)
 def test_policy(
     file: FileOpt = None,
     app_ref: AppOpt = None,
     days: Annotated[int, typer.Option("--days", min=1, max=90, help="How far back to read sign-ins.")] = 30,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    *, opts: Shared,
 ) -> None:
     """Dry run: every existing credential and recent successful sign-in the candidate policy would refuse
     (enforce) or report (audit). Changes nothing.
@@ -111,15 +100,15 @@ def test_policy(
     Example: keyless policy test --file policy.json --days 7 -o json
     """
     doc = _document(file, False)
-    api = client(data_dir, server, ca)
+    api = opts.client()
     body: dict[str, Any] = {"policy": doc, "days": days}
     if app_ref is not None:
         body["client_id"] = api.resolve_app(app_ref)["client_id"]
     result: dict[str, Any] = api.call("POST", "/policy/test", json_body=body)
-    if output is Output.json:
-        emit(result, output)
+    if opts.output is Output.json:
+        emit(result, opts.output)
         return
     for title, key in (("credentials", "credentials"), ("recent sign-ins", "signins")):
         typer.echo(f"{title}: {len(result[key])} finding(s), {result['refused_' + key]} refused")
         if result[key]:
-            emit(result[key], output, columns=list(FINDING_COLUMNS), formatters={"time": when})
+            emit(result[key], opts.output, columns=list(FINDING_COLUMNS), formatters={"time": when})
