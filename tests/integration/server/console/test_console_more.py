@@ -123,3 +123,17 @@ def test_tenant_settings_change_through_the_console(site: Site) -> None:
     assert record["actor"] == site.admin.api.target.client_id
     site.admin.api.call("PATCH", "/tenant", json_body={"token_lifetime": 3600})
     page.context.close()
+
+
+def test_hosts_and_identities_show_agent_state_and_bindings(site: Site) -> None:
+    host = site.admin.api.call("POST", "/hosts", json_body={"name": f"h-{uuid.uuid4().hex[:6]}"})
+    identity = site.admin.api.call("POST", "/identities", json_body={"name": f"id-{uuid.uuid4().hex[:6]}"})
+    site.admin.api.call("PUT", f"/identities/{identity['name']}/hosts/{host['id']}")
+    site.admin.api.call("POST", f"/identities/{identity['name']}/bindings", json_body={"host": host["id"], "uid": 1000})
+    page = site.signed_in()
+    page.goto(site.url("/hosts"))
+    expect(page.locator("#hosts tr", has_text=host["name"])).to_contain_text("waiting to join (token until")
+    expect(page.locator("#identities")).to_contain_text(identity["name"])
+    expect(page.locator("main")).to_contain_text("uid=1000")
+    site.shot(page, "hosts")
+    page.context.close()
