@@ -900,7 +900,7 @@ PROFILE_BUCKETS: list[tuple[str, str]] = [
     (r"^(PyJWS|PyJWT)\.encode |^sign \(keyless/jose/", "JWT serialisation (PyJWT: json, base64url)"),
     (r"^(access_token_claims|new_token_id) ", "claims + jti (secrets.token_urlsafe)"),
     (r"^(SignInBatcher\.flush|(SqlDirectoryStore|SqlLogStore|SqlCredentialStore|SqlRepository)\."
-     r"(record_signins|mark_secrets_used|mark_certificates_used|_mark_used)) ",
+     r"(record_signins|mark_used|_mark_used)) ",
      "sign-in log flush (SQLAlchemy insert, every 0.5 s)"),
     # SQLAlchemy's async work runs in greenlets, whose stacks py-spy shows without the caller's frames.
     (r"sqlalchemy/|aiosqlite/|asyncpg/", "database calls (SQLAlchemy: sign-in flush, cache refills)"),

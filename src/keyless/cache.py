@@ -7,6 +7,11 @@ and queueing 64 identical queries on SQLite (p99 of 300+ ms). Here concurrent mi
 load, and an expired entry is served for at most one more `ttl` while a single background refresh
 replaces it. `clear()` drops everything, including loads already in flight, so a write in this
 process is visible to the next read.
+
+`get_fresh(key, load, since)` answers from a load that *began* at or after `since`: the cached value
+if it is that recent, else a load already in flight that is, else a new one. It is how a replica
+re-reads a record it may hold from before another replica's change, once, without a stampede
+(docs/deployment.md, "A new credential works at once on every replica").
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ class TtlCache(Generic[V]):
         self._clock = clock
         self._ttl = ttl
         self._max = max_entries
-        self._data: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
-        self._inflight: dict[Hashable, asyncio.Future[V]] = {}
+        self._data: OrderedDict[Hashable, tuple[float, V, float]] = OrderedDict()  # expires, value, load began
+        self._inflight: dict[Hashable, tuple[asyncio.Future[V], float]] = {}
         self._generation = 0
+        self.fresh_loads = 0  # loads `get_fresh` had to start (a metric: keyless_client_rereads)
 
     def clear(self) -> None:
         self._data.clear()
@@ -43,7 +49,7 @@ class TtlCache(Generic[V]):
         now = self._clock.now()
         hit = self._data.get(key)
         if hit is not None:
-            expires, value = hit
+            expires, value, _ = hit
             if now < expires:
                 return value
             if now < expires + self._ttl:
@@ -51,22 +57,37 @@ class TtlCache(Generic[V]):
                 return value
         return await asyncio.shield(self._start(key, load))
 
-    def _start(self, key: Hashable, load: Callable[[], Awaitable[V]]) -> asyncio.Future[V]:
+    async def get_fresh(self, key: Hashable, load: Callable[[], Awaitable[V]], since: float) -> V:
+        hit = self._data.get(key)
+        if hit is not None and hit[2] >= since:
+            return hit[1]
         pending = self._inflight.get(key)
-        if pending is None:
-            pending = asyncio.ensure_future(self._load(key, load, self._generation))
-            pending.add_done_callback(_consume_error)
-            self._inflight[key] = pending
-        return pending
+        if pending is None or pending[1] < since:
+            self.fresh_loads += 1
+        return await asyncio.shield(self._start(key, load, since))
 
-    async def _load(self, key: Hashable, load: Callable[[], Awaitable[V]], generation: int) -> V:
+    def _start(self, key: Hashable, load: Callable[[], Awaitable[V]],
+               since: float | None = None) -> asyncio.Future[V]:
+        pending = self._inflight.get(key)
+        if pending is not None and (since is None or pending[1] >= since):
+            return pending[0]
+        began = self._clock.now()
+        future = asyncio.ensure_future(self._load(key, load, self._generation, began))
+        future.add_done_callback(_consume_error)
+        self._inflight[key] = (future, began)
+        return future
+
+    async def _load(self, key: Hashable, load: Callable[[], Awaitable[V]], generation: int, began: float) -> V:
         try:
             value = await load()
         finally:
-            if generation == self._generation:
+            pending = self._inflight.get(key)
+            if generation == self._generation and pending is not None and pending[1] == began:
                 self._inflight.pop(key, None)
-        if generation == self._generation:  # a clear() since the load began makes its answer stale
-            self._data[key] = (self._clock.now() + self._ttl, value)
+        current = self._data.get(key)
+        # A clear() since the load began makes its answer stale, and so does a newer load's answer.
+        if generation == self._generation and (current is None or current[2] <= began):
+            self._data[key] = (self._clock.now() + self._ttl, value, began)
             self._data.move_to_end(key)
             if len(self._data) > self._max:
                 self._data.popitem(last=False)

@@ -62,6 +62,7 @@ def test_up_shows_keyless_working_and_resumes(tmp_path: Path) -> None:
     assert "Keyless is up." in first, first
     assert "It just got a token, verified against the JWKS: aud=api://orders roles=['Orders.Read']" in first
     assert f"It read secret 'orders-db' from vault 'default' at https://127.0.0.1:{port + 2}" in first
+    assert f"web console     https://127.0.0.1:{port}/console/" in first  # issue 15: the link to sign in from
     # examples/worker.py got a token and called examples/orders_api.py, which validated it.
     called = next(line for line in first.splitlines() if "examples/worker.py called examples/orders_api.py" in line)
     assert '"orders":[]' in called and '"caller":"' in called

@@ -331,6 +331,7 @@ class Recipes:
             ("post", "/leaks/lookup"): leaked(None),
             ("post", "/leaks"): leaked(f"repo/{_u('mx')}.env:1"),
             ("get", "/leaks"): lambda: P({}),
+            ("get", "/credentials"): lambda: P({}),
             ("get", "/webhooks"): lambda: P({}),
             ("post", "/webhooks"): lambda: P({}, body={"url": f"https://127.0.0.1:9/{_u('mx-hook')}",
                                                        "event_types": []}),
@@ -342,6 +343,12 @@ class Recipes:
             ("get", "/{kind}/{ref}/identity-token-audiences"): lambda: P({"kind": "applications", "ref": app()}),
             ("post", "/{kind}/{ref}/identity-token-audiences"): audience(False),
             ("delete", "/{kind}/{ref}/identity-token-audiences"): audience(True),
+            # An empty policy (no rule) keeps the shared server's behaviour for every other operation.
+            ("get", "/policy"): lambda: P({}),
+            ("put", "/policy"): lambda: P({}, body={}),
+            ("post", "/policy/test"): lambda: P({}, body={"policy": {}}),
+            ("get", "/applications/{client_id}/policy"): with_app(),
+            ("put", "/applications/{client_id}/policy"): with_app(),
         }
 
 

@@ -76,3 +76,41 @@ async def test_size_is_bounded() -> None:
     for key in "abcde":
         await cache.get(key, src.load)
     assert len(cache) == 3
+
+
+async def test_get_fresh_reads_again_only_when_the_entry_began_before_since() -> None:
+    clock, source = FrozenClock(0), Source()
+    cache: TtlCache[int] = TtlCache(clock, ttl=5)
+    assert await cache.get("k", source.load) == 1
+    source.value = 2
+    assert await cache.get_fresh("k", source.load, since=0) == 1  # read at 0: recent enough
+    assert source.loads == 1
+    clock.advance(0.1)
+    assert await cache.get_fresh("k", source.load, since=clock.now()) == 2  # older than since: one new read
+    assert await cache.get("k", source.load) == 2  # and it replaced the cached answer
+    assert source.loads == 2
+
+
+async def test_concurrent_get_fresh_share_one_read_and_an_older_read_never_overwrites_a_newer() -> None:
+    clock = FrozenClock(0)
+    cache: TtlCache[int] = TtlCache(clock, ttl=5)
+    slow_gate, reads = asyncio.Event(), []
+
+    async def slow_old() -> int:
+        reads.append("old")
+        await slow_gate.wait()
+        return 1
+
+    async def new() -> int:
+        reads.append("new")
+        await asyncio.sleep(0)
+        return 2
+
+    old = asyncio.ensure_future(cache.get("k", slow_old))
+    await asyncio.sleep(0)
+    clock.advance(0.1)
+    fresh = await asyncio.gather(*(cache.get_fresh("k", new, since=clock.now()) for _ in range(10)))
+    assert fresh == [2] * 10 and reads == ["old", "new"]
+    slow_gate.set()
+    assert await old == 1  # its own caller gets its answer ...
+    assert await cache.get("k", new) == 2  # ... but the cache keeps the newer one

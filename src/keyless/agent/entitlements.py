@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from keyless.agent.peer import Binding, Peer, bound_identities
@@ -52,7 +53,7 @@ class Entitlements:
         return cls(identities=identities, bindings=bindings, _by_ref=by_ref,
                    _bound=frozenset(b.identity_client_id for b in bindings))
 
-    @property
+    @cached_property  # asked on every default-identity request; the entitlements never change
     def system(self) -> Identity | None:
         return next((i for i in self.identities if i.kind == "system"), None)
 

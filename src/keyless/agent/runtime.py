@@ -265,6 +265,7 @@ class Agent:
         config = uvicorn.Config(
             create_endpoints(self, self.clock.now), http=guarded(self.settings.limits, PeerProtocol), lifespan="off",
             access_log=False, server_header=False, date_header=False, log_level="warning",
+            proxy_headers=False,  # proxied requests are refused (F02): no middleware reading them first
             **self.settings.limits.uvicorn_options(),
         )
         self._server = uvicorn.Server(config)

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from keyless.cli.common import Output, OutputOpt, emit, fail, usage, when
+from keyless.cli.common import Output, emit, fail, usage, when
+from keyless.cli.options import Shared, shared
 
 DEFAULT_STATE = Path("/var/lib/keyless-agent")
 DEFAULT_LISTEN = "127.0.0.1:50342"
@@ -89,10 +90,11 @@ def agent(
 
 
 @app.command("status")
+@shared(Output.json, remote=False, data_dir=False)
 def status(
     listen: Annotated[str, typer.Option("--listen", help="The agent's HOST:PORT.")] = DEFAULT_LISTEN,
     socket_path: Annotated[Path | None, typer.Option("--socket", help="Ask over this Unix socket instead.")] = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Show the running agent's state: ok, degraded (server unreachable, serving cached tokens) or
     revoked (the host was removed); its host, certificate expiry and cached tokens.
@@ -113,6 +115,7 @@ def status(
     if resp.status_code != 200:
         fail(f"the agent answered HTTP {resp.status_code}")
     data = json.loads(resp.content)
+    output = opts.output
     if output is Output.table:
         data = {**data, "identities": [f"{i['name']} ({i['kind']})" for i in data.get("identities", [])]}
     emit(data, output, formatters={k: when for k in ("certificate_not_after", "certificate_renew_at", "last_poll",

@@ -9,17 +9,14 @@ from typing import Annotated, Any
 import typer
 
 from keyless.cli.common import (
-    DEFAULT_DATA_DIR,
-    CaOpt,
-    DataDirOpt,
+    LimitOpt,
     Output,
-    OutputOpt,
-    ServerOpt,
     client,
     emit,
     fail,
     when,
 )
+from keyless.cli.options import Shared, shared
 
 app = typer.Typer(help="Applications: workloads (clients) and the APIs they call (resources).",
                   no_args_is_help=True)
@@ -56,6 +53,7 @@ def confirmed(yes: bool, question: str, what: str) -> None:
 
 
 @app.command("create")
+@shared(Output.json)
 def create(
     name: Annotated[str, typer.Argument(help="Display name.", show_default=False)],
     identifier_uri: Annotated[str | None, typer.Option(
@@ -65,10 +63,7 @@ def create(
         "--role", help="An app role the resource offers (repeatable; needs --identifier-uri).")] = None,
     open_to_tenant: Annotated[bool, typer.Option(
         "--open", help="Any app of the tenant may get a token for this resource without a grant.")] = False,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Register an application and print it (client_id, object_id, roles…).
 
@@ -76,37 +71,34 @@ def create(
     """
     body = {"display_name": name, "identifier_uri": identifier_uri, "roles": list(role or []),
             "open_to_tenant": open_to_tenant}
-    show_app(client(data_dir, server, ca).call("POST", "/applications", json_body=body), output)
+    show_app(opts.client().call("POST", "/applications", json_body=body), opts.output)
 
 
 @app.command("list")
+@shared(Output.table)
 def list_apps(
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    limit: LimitOpt = None,
+    *, opts: Shared,
 ) -> None:
     """List the tenant's applications.
 
     Example: keyless app list -o json
     """
-    emit(client(data_dir, server, ca).call("GET", "/applications"), output,
-         columns=LIST_COLUMNS if output is Output.table else None, formatters=FORMATTERS)
+    emit(opts.client().collect("/applications", limit=limit), opts.output,
+         columns=LIST_COLUMNS if opts.output is Output.table else None, formatters=FORMATTERS)
 
 
 @app.command("show")
+@shared(Output.json)
 def show(
     ref: RefArg,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Show one application.
 
     Example: keyless app show api://orders
     """
-    show_app(client(data_dir, server, ca).resolve_app(ref), output)
+    show_app(opts.client().resolve_app(ref), opts.output)
 
 
 def _set_enabled(ref: str, enabled: bool, data_dir: Path, server: str | None, ca: Path | None,
@@ -117,72 +109,64 @@ def _set_enabled(ref: str, enabled: bool, data_dir: Path, server: str | None, ca
 
 
 @app.command("disable")
+@shared(Output.json)
 def disable(
     ref: RefArg,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Disable an application: it gets no more tokens until enabled again.
 
     Example: keyless app disable orders-worker
     """
-    _set_enabled(ref, False, data_dir, server, ca, output)
+    _set_enabled(ref, False, opts.data_dir, opts.server, opts.ca, opts.output)
 
 
 @app.command("enable")
+@shared(Output.json)
 def enable(
     ref: RefArg,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Enable a disabled application.
 
     Example: keyless app enable orders-worker
     """
-    _set_enabled(ref, True, data_dir, server, ca, output)
+    _set_enabled(ref, True, opts.data_dir, opts.server, opts.ca, opts.output)
 
 
 @app.command("delete")
+@shared(Output.json)
 def delete(
     ref: RefArg,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Delete an application with its secrets, roles and grants. Cannot be undone.
 
     Example: keyless app delete orders-worker --yes
     """
-    api = client(data_dir, server, ca)
+    api = opts.client()
     found = api.resolve_app(ref)
     confirmed(yes, f"Delete application {found['display_name']} ({found['client_id']})?", "delete")
     api.call("DELETE", f"/applications/{found['client_id']}")
-    if output is Output.json:
-        emit({"deleted": True, "client_id": found["client_id"]}, output)
+    if opts.output is Output.json:
+        emit({"deleted": True, "client_id": found["client_id"]}, opts.output)
     else:
         typer.echo(f"deleted application {found['display_name']} ({found['client_id']})")
 
 
 @app.command("add-role")
+@shared(Output.json)
 def add_role(
     ref: RefArg,
     role: Annotated[str, typer.Argument(help="Role value, e.g. Orders.Write.", show_default=False)],
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Add an app role to a resource (an application with an identifier URI).
 
     Example: keyless app add-role api://orders Orders.Write
     """
-    api = client(data_dir, server, ca)
+    api = opts.client()
     found = api.resolve_app(ref)
     created = api.call("POST", f"/applications/{found['client_id']}/roles", json_body={"value": role})
-    emit({**created, "client_id": found["client_id"]}, output)
+    emit({**created, "client_id": found["client_id"]}, opts.output)

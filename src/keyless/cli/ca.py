@@ -11,16 +11,11 @@ from typing import Annotated, Any
 import typer
 
 from keyless.cli.common import (
-    DEFAULT_DATA_DIR,
-    CaOpt,
-    DataDirOpt,
     Output,
-    OutputOpt,
-    ServerOpt,
-    client,
     emit,
     fail,
 )
+from keyless.cli.options import Shared, shared
 
 app = typer.Typer(help="The local CA: show its certificate, sign a CSR for an application.", no_args_is_help=True)
 
@@ -30,24 +25,21 @@ def _pem(text: str) -> None:
 
 
 @app.command("show")
-def show(
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.table,
-) -> None:
+@shared(Output.table)
+def show(*, opts: Shared) -> None:
     """Print the local CA's certificate (PEM), the trust anchor of the certificates it issues.
 
     Example: keyless ca show > keyless-ca.pem
     """
-    body: dict[str, Any] = client(data_dir, server, ca).call("GET", "/ca")
-    if output is Output.json:
-        emit({"certificate": body["certificate"]}, output)
+    body: dict[str, Any] = opts.client().call("GET", "/ca")
+    if opts.output is Output.json:
+        emit({"certificate": body["certificate"]}, opts.output)
     else:
         _pem(str(body["certificate"]))
 
 
 @app.command("sign")
+@shared(Output.table)
 def sign(
     csr_file: Annotated[Path, typer.Argument(metavar="CSR_FILE", help="PEM certificate signing request.",
                                              show_default=False)],
@@ -58,10 +50,7 @@ def sign(
     name: Annotated[str, typer.Option("--name", help="A note to tell certificates apart.")] = "",
     out: Annotated[Path | None, typer.Option("--out", help="Write the certificate here (never overwrites).",
                                              show_default=False)] = None,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    *, opts: Shared,
 ) -> None:
     """Issue a client certificate for APP from a CSR and register it; print (or write) the PEM.
 
@@ -73,7 +62,7 @@ def sign(
         csr = csr_file.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"cannot read {csr_file} as a PEM CSR: {getattr(exc, 'strerror', None) or type(exc).__name__}")
-    api = client(data_dir, server, ca)
+    api = opts.client()
     found = api.resolve_app(app_ref)
     issued: dict[str, Any] = api.call("POST", "/ca/sign", json_body={
         "client_id": found["client_id"], "csr": csr, "days": days, "display_name": name})
@@ -87,8 +76,8 @@ def sign(
             fail(f"cannot create {out}: {exc.strerror or type(exc).__name__}")
         with os.fdopen(fd, "w", encoding="ascii") as fh:
             fh.write(pem if pem.endswith("\n") else pem + "\n")
-    if output is Output.json:
-        emit(issued, output)
+    if opts.output is Output.json:
+        emit(issued, opts.output)
     elif out is not None:
         typer.echo(f"issued certificate {issued['id']} for {found['display_name']} ({found['client_id']}): {out}")
     else:

@@ -14,19 +14,15 @@ from urllib.parse import quote
 import typer
 
 from keyless.cli.common import (
-    DEFAULT_DATA_DIR,
-    CaOpt,
-    DataDirOpt,
+    LimitOpt,
     ManagementClient,
     Output,
-    OutputOpt,
-    ServerOpt,
-    client,
     emit,
     fail,
     usage,
     when,
 )
+from keyless.cli.options import Shared, shared
 from keyless.crypto.certificates import CertificateRejected, load_certificate
 from keyless.crypto.client_keys import (
     ClientKeyKind,
@@ -95,6 +91,7 @@ def _register(api: ManagementClient, found: dict[str, Any], key_kind: ClientKeyK
 
 
 @app.command("new")
+@shared(Output.json)
 def new(
     app_ref: AppArg,
     out: Annotated[Path, typer.Option("--out", help="Directory for APP-NAME.key and APP-NAME.pem.")] = Path("."),
@@ -107,10 +104,7 @@ def new(
         "--days", min=1, help=f"Validity (default: {SELF_SIGNED_DAYS} self-signed, {CA_DAYS} from the CA).",
         show_default=False)] = None,
     name: Annotated[str, typer.Option("--name", help="A note to tell certificates apart.")] = "",
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Make a key pair on this host, register only its certificate, and write both files.
 
@@ -124,7 +118,7 @@ def new(
     if out.exists() and not out.is_dir():
         fail(f"--out: {out} is not a directory")
     out.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new directory for key files is private
-    api = client(data_dir, server, ca)
+    api = opts.client()
     found = api.resolve_app(app_ref)
     stem = _file_stem(found)
     key_path, cert_path = out / f"{stem}.key", out / f"{stem}.pem"
@@ -145,19 +139,17 @@ def new(
         "not_after": record["not_after"],
         "key_type": record["key_type"],
     }
-    emit(result, output, formatters={"not_after": when})
+    emit(result, opts.output, formatters={"not_after": when})
 
 
 @app.command("add")
+@shared(Output.json)
 def add(
     app_ref: AppArg,
     cert: Annotated[Path, typer.Option("--cert", help="The certificate file (PEM or DER), without its key.",
                                        show_default=False)],
     name: Annotated[str, typer.Option("--name", help="A note to tell certificates apart.")] = "",
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Register an existing certificate. A file that holds a private key is refused and never sent.
 
@@ -171,33 +163,32 @@ def add(
         info = load_certificate(data)  # the same gate as the server's: no key material leaves this host
     except CertificateRejected as exc:
         fail(exc.message)
-    api = client(data_dir, server, ca)
+    api = opts.client()
     found = api.resolve_app(app_ref)
     record: dict[str, Any] = api.call("POST", f"/applications/{found['client_id']}/certificates", json_body={
         "certificate": base64.b64encode(info.der).decode("ascii"), "display_name": name})
-    emit(record, output, formatters={c: when for c in ("not_before", "not_after", "created_at", "last_used_at")})
+    emit(record, opts.output, formatters={c: when for c in ("not_before", "not_after", "created_at", "last_used_at")})
 
 
 @app.command("list")
+@shared(Output.table)
 def list_certificates(
     app_ref: AppArg,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    limit: LimitOpt = None,
+    *, opts: Shared,
 ) -> None:
     """List an application's certificates: id, name, subject, key, thumbprint and dates (never key material).
 
     Example: keyless cert list orders-worker
     """
-    api = client(data_dir, server, ca)
+    api = opts.client()
     found = api.resolve_app(app_ref)
-    rows: list[dict[str, Any]] = api.call("GET", f"/applications/{found['client_id']}/certificates")
-    if output is Output.json:
-        emit(rows, output)
+    rows: list[dict[str, Any]] = api.collect(f"/applications/{found['client_id']}/certificates", limit=limit)
+    if opts.output is Output.json:
+        emit(rows, opts.output)
         return
     table = [{HEADINGS.get(k, k): _column(r, k) for k in LIST_COLUMNS} for r in rows]
-    emit(table, output, columns=[HEADINGS.get(k, k) for k in LIST_COLUMNS])
+    emit(table, opts.output, columns=[HEADINGS.get(k, k) for k in LIST_COLUMNS])
 
 
 def _column(row: dict[str, Any], key: str) -> Any:
@@ -209,23 +200,21 @@ def _column(row: dict[str, Any], key: str) -> Any:
 
 
 @app.command("revoke")
+@shared(Output.json)
 def revoke(
     app_ref: AppArg,
     certificate_id: Annotated[str, typer.Argument(
         metavar="CERT_ID", help="Id of the certificate (from `keyless cert list`).", show_default=False)],
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Revoke a certificate at once: assertions signed with its key are no longer accepted.
 
     Example: keyless cert revoke orders-worker 5f0c2a8e-1d5b-4f7e-9a63-0b1c2d3e4f50
     """
-    api = client(data_dir, server, ca)
+    api = opts.client()
     found = api.resolve_app(app_ref)
     api.call("DELETE", f"/applications/{found['client_id']}/certificates/{quote(certificate_id, safe='')}")
-    if output is Output.json:
-        emit({"revoked": True, "client_id": found["client_id"], "id": certificate_id}, output)
+    if opts.output is Output.json:
+        emit({"revoked": True, "client_id": found["client_id"], "id": certificate_id}, opts.output)
     else:
         typer.echo(f"revoked certificate {certificate_id} of {found['display_name']} ({found['client_id']})")

@@ -44,6 +44,9 @@ CaOpt = Annotated[
     Path | None, typer.Option("--ca", envvar="KEYLESS_CA", help="CA bundle to trust (default: the data dir's CA).")
 ]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table for people, json for scripts.")]
+LimitOpt = Annotated[int | None, typer.Option(
+    "--limit", min=1, help="At most this many rows (default: all of them, fetched page by page).")]
+SERVER_PAGE = 1000  # the management API's largest page (keyless.paging.MAX_LIMIT)
 DEFAULT_DATA_DIR = Path(".keyless")
 
 
@@ -263,6 +266,31 @@ class ManagementClient:
         if resp.status_code >= 400:
             fail(problem_line(resp))
         return resp.json() if resp.content else None
+
+    def collect(self, path: str, *, params: dict[str, Any] | None = None, limit: int | None = None) -> list[Any]:
+        """The items of a paged list (docs/api.md, "Paging"): every one, following each answer's
+        `Link: <…>; rel="next"`, or the first `limit`. So JSON output stays the one array it always was.
+        A next link must stay on this server (a path), so the token is never sent anywhere else."""
+        url = f"{self.target.server}/{self.target.tenant}/manage/v1{path}"
+        query: dict[str, Any] | None = {k: v for k, v in (params or {}).items() if v is not None}
+        query = {**(query or {}), "limit": min(limit or SERVER_PAGE, SERVER_PAGE)}
+        items: list[Any] = []
+        seen: set[str] = set()
+        while True:
+            resp = self._send("GET", url, params=query, headers={"Authorization": f"Bearer {self.token()}"})
+            if resp.status_code >= 400:
+                fail(problem_line(resp))
+            page = resp.json()
+            if not isinstance(page, list):
+                fail("the server answered a list request with something other than a list")
+            items += page
+            following = resp.links.get("next", {}).get("url")
+            if not following or (limit is not None and len(items) >= limit):
+                return items[:limit]
+            if not following.startswith("/") or following.startswith("//") or following in seen:
+                fail("the server's next-page link is not a new path on this server")
+            seen.add(following)
+            url, query = self.target.server + following, None
 
     def resolve_app(self, ref: str) -> dict[str, Any]:
         found = self.call("GET", "/applications", params={"ref": ref})

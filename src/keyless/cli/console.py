@@ -12,16 +12,15 @@ from typing import Annotated, Any
 
 import typer
 
-from keyless.cli.common import DEFAULT_DATA_DIR, CaOpt, DataDirOpt, Output, OutputOpt, ServerOpt, client, emit
+from keyless.cli.common import Output, emit
+from keyless.cli.options import Shared, shared
 
 
+@shared(Output.table)
 def console(
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the sign-in link; do not open a "
                                              "browser (open it yourself within 60 seconds).")] = False,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    *, opts: Shared,
 ) -> None:
     """Open the web console, signed in with this CLI's credential (Admin or Reader, as it holds).
 
@@ -29,15 +28,15 @@ def console(
 
     Example: keyless console --no-browser
     """
-    issued: dict[str, Any] = client(data_dir, server, ca).call("POST", "/console/login-codes")
+    issued: dict[str, Any] = opts.client().call("POST", "/console/login-codes")
     opened = False
-    if not no_browser and output is Output.table:
+    if not no_browser and opts.output is Output.table:
         try:
             opened = webbrowser.open(issued["url"])
         except webbrowser.Error:
             opened = False
-    if output is Output.json:
-        emit({"url": issued["url"], "expires_at": issued["expires_at"]}, output)
+    if opts.output is Output.json:
+        emit({"url": issued["url"], "expires_at": issued["expires_at"]}, opts.output)
         return
     if opened:
         typer.echo("Opened the web console in your browser (the sign-in link works once, for 60 seconds).")

@@ -12,20 +12,16 @@ from urllib.parse import quote
 import typer
 
 from keyless.cli.common import (
-    DEFAULT_DATA_DIR,
-    CaOpt,
-    DataDirOpt,
+    LimitOpt,
     ManagementClient,
     Output,
-    OutputOpt,
-    ServerOpt,
-    client,
     emit,
     fail,
     seconds,
     usage,
     when,
 )
+from keyless.cli.options import Shared, shared
 
 app = typer.Typer(help="Federated identity credentials: add, list, remove, test a token, lint.",
                   no_args_is_help=True)
@@ -84,6 +80,7 @@ def _claims(pairs: list[str]) -> dict[str, str]:
 
 
 @app.command("add")
+@shared(Output.json)
 def add(
     name: Annotated[str, typer.Option("--name", help="Name of the credential (unique per application).",
                                       show_default=False)],
@@ -113,10 +110,7 @@ def add(
     )] = "1h",  # noqa: S107
     description: Annotated[str, typer.Option("--description", help="A note for admins.")] = "",
     identity: IdentityOpt = None,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Trust an external issuer's tokens for one subject as this application's (or identity's) credential.
 
@@ -137,20 +131,19 @@ def add(
     if alg:
         body["algorithms"] = alg
     _one_of(app_ref, identity)
-    api = client(data_dir, server, ca)
+    api = opts.client()
     path, _, _ = _owner(api, app_ref, identity)
     record = api.call("POST", f"{path}/federated-credentials", json_body=body)
-    emit(record, output, formatters={"created_at": when})
+    emit(record, opts.output, formatters={"created_at": when})
 
 
 @app.command("list")
+@shared(Output.table)
 def list_credentials(
     app_ref: AppArg = None,
     identity: IdentityOpt = None,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    limit: LimitOpt = None,
+    *, opts: Shared,
 ) -> None:
     """List an application's (or a user-assigned identity's) federated credentials.
 
@@ -159,28 +152,26 @@ def list_credentials(
     Example: keyless federation list --identity billing-api
     """
     _one_of(app_ref, identity)
-    api = client(data_dir, server, ca)
+    api = opts.client()
     path, _, _ = _owner(api, app_ref, identity)
-    rows: list[dict[str, Any]] = api.call("GET", f"{path}/federated-credentials")
-    if output is Output.json:
-        emit(rows, output)
+    rows: list[dict[str, Any]] = api.collect(f"{path}/federated-credentials", limit=limit)
+    if opts.output is Output.json:
+        emit(rows, opts.output)
         return
     for row in rows:
         if row.get("subject_is_pattern"):
             row["subject"] = f"{row['subject']} (pattern)"
-    emit(rows, output, columns=LIST_COLUMNS)
+    emit(rows, opts.output, columns=LIST_COLUMNS)
 
 
 @app.command("remove")
+@shared(Output.json)
 def remove(
     app_ref: AppArg = None,
     credential: Annotated[str | None, typer.Argument(metavar="CREDENTIAL", help="Name or id of the credential.",
                                                      show_default=False)] = None,
     identity: IdentityOpt = None,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Stop trusting a federated credential at once (within the server's few-second cache).
 
@@ -190,25 +181,23 @@ def remove(
     """
     app_ref, credential = _shifted(app_ref, credential, identity, "CREDENTIAL")
     _one_of(app_ref, identity)
-    api = client(data_dir, server, ca)
+    api = opts.client()
     path, client_id, label = _owner(api, app_ref, identity)
     api.call("DELETE", f"{path}/federated-credentials/{quote(credential, safe='')}")
-    if output is Output.json:
-        emit({"removed": True, "client_id": client_id, "credential": credential}, output)
+    if opts.output is Output.json:
+        emit({"removed": True, "client_id": client_id, "credential": credential}, opts.output)
     else:
         typer.echo(f"removed federated credential {credential} of {label} ({client_id})")
 
 
 @app.command("test")
+@shared(Output.table)
 def test(
     token: Annotated[Path, typer.Option("--token", help="File holding the external token ('-' reads stdin).",
                                         show_default=False)],
     app_ref: AppArg = None,
     identity: IdentityOpt = None,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    *, opts: Shared,
 ) -> None:
     """Explain which federated credential a token matches, or exactly why none does.
 
@@ -223,11 +212,11 @@ def test(
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"cannot read {token}: {getattr(exc, 'strerror', None) or type(exc).__name__}")
     _one_of(app_ref, identity)
-    api = client(data_dir, server, ca)
+    api = opts.client()
     path, _, _ = _owner(api, app_ref, identity)
     report: dict[str, Any] = api.call("POST", f"{path}/federated-credentials/test", json_body={"token": text.strip()})
-    if output is Output.json:
-        emit(report, output)
+    if opts.output is Output.json:
+        emit(report, opts.output)
     else:
         _print_report(report)
     if report.get("result") != "match":
@@ -249,15 +238,14 @@ def _print_report(report: dict[str, Any]) -> None:
 
 
 @app.command("lint")
+@shared(Output.table)
 def lint(
     app_ref: Annotated[str | None, typer.Argument(
         metavar="[APP]", help="Only this application (default: every application and identity of the tenant).",
         show_default=False)] = None,
     identity: IdentityOpt = None,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    limit: LimitOpt = None,
+    *, opts: Shared,
 ) -> None:
     """Flag federated credentials broader than one repository or namespace, and other risks.
 
@@ -267,16 +255,16 @@ def lint(
 
     Example: keyless federation lint --identity billing-api
     """
-    api = client(data_dir, server, ca)
+    api = opts.client()
     params: dict[str, str] | None = None
     if app_ref is not None or identity is not None:
         _, client_id, _ = _owner(api, app_ref, identity)
         params = {"identity" if identity is not None else "client_id": client_id}
-    findings: list[dict[str, Any]] = api.call("GET", "/federated-credentials/lint", params=params)
-    if output is Output.json:
-        emit(findings, output)
+    findings: list[dict[str, Any]] = api.collect("/federated-credentials/lint", params=params, limit=limit)
+    if opts.output is Output.json:
+        emit(findings, opts.output)
     elif findings:
-        emit(findings, output, columns=("severity", "code", "name", "client_id", "message"))
+        emit(findings, opts.output, columns=("severity", "code", "name", "client_id", "message"))
     else:
         typer.echo("no findings")
     if any(f["severity"] == "error" for f in findings):
@@ -297,14 +285,12 @@ OutboundIdentityOpt = Annotated[str | None, typer.Option(
 
 
 @outbound.command("allow")
+@shared(Output.table)
 def outbound_allow(
     app_ref: AppArg = None,
     audience: AudienceArg = None,
     identity: OutboundIdentityOpt = None,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    *, opts: Shared,
 ) -> None:
     """Let the application ask for identity tokens with this audience (scope AUDIENCE/.default).
 
@@ -314,20 +300,19 @@ def outbound_allow(
     """
     app_ref, audience = _shifted(app_ref, audience, identity, "AUDIENCE")
     _one_of(app_ref, identity)
-    api = client(data_dir, server, ca)
+    api = opts.client()
     path, client_id, label = _owner(api, app_ref, identity)
     allowed = api.call("POST", f"{path}/identity-token-audiences", json_body={"audience": audience})
-    _emit_audiences(client_id, label, allowed, output)
+    _emit_audiences(client_id, label, allowed, opts.output)
 
 
 @outbound.command("list")
+@shared(Output.table)
 def outbound_list(
     app_ref: AppArg = None,
     identity: OutboundIdentityOpt = None,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    limit: LimitOpt = None,
+    *, opts: Shared,
 ) -> None:
     """List the audiences the application may get identity tokens for.
 
@@ -336,20 +321,18 @@ def outbound_list(
     Example: keyless federation outbound list --identity billing-api
     """
     _one_of(app_ref, identity)
-    api = client(data_dir, server, ca)
+    api = opts.client()
     path, client_id, label = _owner(api, app_ref, identity)
-    _emit_audiences(client_id, label, api.call("GET", f"{path}/identity-token-audiences"), output)
+    _emit_audiences(client_id, label, api.collect(f"{path}/identity-token-audiences", limit=limit), opts.output)
 
 
 @outbound.command("deny")
+@shared(Output.table)
 def outbound_deny(
     app_ref: AppArg = None,
     audience: AudienceArg = None,
     identity: OutboundIdentityOpt = None,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    *, opts: Shared,
 ) -> None:
     """Stop issuing identity tokens with this audience to the application.
 
@@ -357,10 +340,10 @@ def outbound_deny(
     """
     app_ref, audience = _shifted(app_ref, audience, identity, "AUDIENCE")
     _one_of(app_ref, identity)
-    api = client(data_dir, server, ca)
+    api = opts.client()
     path, client_id, label = _owner(api, app_ref, identity)
     api.call("DELETE", f"{path}/identity-token-audiences", params={"audience": audience})
-    _emit_audiences(client_id, label, api.call("GET", f"{path}/identity-token-audiences"), output)
+    _emit_audiences(client_id, label, api.collect(f"{path}/identity-token-audiences"), opts.output)
 
 
 def _emit_audiences(client_id: str, label: str, allowed: list[str], output: Output) -> None:

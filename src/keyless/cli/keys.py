@@ -11,18 +11,14 @@ import typer
 
 from keyless.cli.apps import confirmed
 from keyless.cli.common import (
-    DEFAULT_DATA_DIR,
-    CaOpt,
-    DataDirOpt,
+    LimitOpt,
     Output,
-    OutputOpt,
-    ServerOpt,
-    client,
     emit,
     seconds,
     usage,
     when,
 )
+from keyless.cli.options import Shared, shared
 
 app = typer.Typer(help="Token-signing keys: list, rotate, retire.", no_args_is_help=True)
 
@@ -45,31 +41,28 @@ def activation_delay(value: str) -> int:
 
 
 @app.command("list")
+@shared(Output.table)
 def list_keys(
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    limit: LimitOpt = None,
+    *, opts: Shared,
 ) -> None:
     """List signing keys: the active one, the next (published, not yet signing), previous and retired.
 
     Example: keyless key list
     """
-    rows: list[dict[str, Any]] = client(data_dir, server, ca).call("GET", "/keys")
-    emit(rows, output, columns=COLUMNS if output is Output.table else None, formatters=FORMATTERS)
+    rows: list[dict[str, Any]] = opts.client().collect("/keys", limit=limit)
+    emit(rows, opts.output, columns=COLUMNS if opts.output is Output.table else None, formatters=FORMATTERS)
 
 
 @app.command("rotate")
+@shared(Output.json)
 def rotate(
     activate_in: Annotated[str | None, typer.Option(
         "--activate-in", help="Start signing with the new key after this delay, e.g. 10m; 0 for as soon as "
         "every replica publishes it (2 s) (default: long enough for clients to refresh the JWKS).")] = None,
     alg: Annotated[Alg | None, typer.Option("--alg", help="Algorithm of the new key "
                                             "(default: the tenant's).")] = None,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Publish a new signing key now; it signs after the activation delay, and the old keys stay
     published until every token they signed has expired.
@@ -79,31 +72,29 @@ def rotate(
     delay = activation_delay(activate_in) if activate_in is not None else None
     if delay is not None and delay > 7 * 86400:
         usage("--activate-in: at most 7 days")
-    key = client(data_dir, server, ca).call(
+    key = opts.client().call(
         "POST", "/keys/rotate", json_body={"activate_in": delay, "alg": alg.value if alg else None}
     )
-    emit(key, output, columns=COLUMNS if output is Output.table else None, formatters=FORMATTERS)
+    emit(key, opts.output, columns=COLUMNS if opts.output is Output.table else None, formatters=FORMATTERS)
 
 
 @app.command("retire")
+@shared(Output.json)
 def retire(
     kid: Annotated[str, typer.Argument(metavar="KID", help="Key id (from `keyless key list`).",
                                        show_default=False)],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm: tokens this key signed stop "
                                       "validating at once.")] = False,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Remove a key from the JWKS at once (after a compromise). Tokens it signed stop validating.
 
     Example: keyless key retire 2a1f9c0e --yes
     """
-    api = client(data_dir, server, ca)
+    api = opts.client()
     confirmed(yes, f"Retire signing key {kid}? Tokens it signed stop validating.", "retire a key")
     api.call("POST", f"/keys/{quote(kid, safe='')}/retire")
-    if output is Output.json:
-        emit({"retired": True, "kid": kid}, output)
+    if opts.output is Output.json:
+        emit({"retired": True, "kid": kid}, opts.output)
     else:
         typer.echo(f"retired signing key {kid}")

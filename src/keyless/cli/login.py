@@ -18,17 +18,16 @@ from urllib.parse import quote
 import typer
 
 from keyless.cli.certs import AppArg, _create_private, _create_public, _register
-from keyless.cli.common import DEFAULT_DATA_DIR, CaOpt, DataDirOpt, Output, OutputOpt, ServerOpt, client, emit, fail
+from keyless.cli.common import Output, emit, fail
+from keyless.cli.options import Shared, shared
 from keyless.client.default import DEVELOPER_CERTIFICATE, DEVELOPER_KEY, developer_profile_path
 
 
+@shared(Output.json)
 def login(
     app_ref: AppArg,
     days: Annotated[int, typer.Option("--days", min=1, max=90, help="Lifetime of the certificate.")] = 30,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Become APP on this workstation for DefaultCredential: make a key pair here, register only its
     certificate on APP, and write the developer profile (KEYLESS_DEVELOPER_PROFILE, default
@@ -40,7 +39,7 @@ def login(
     folder = profile.parent
     if profile.exists():
         fail(f"{profile} exists: already logged in (keyless logout first)")
-    api = client(data_dir, server, ca)
+    api = opts.client()
     found = api.resolve_app(app_ref)
     if found.get("managed_resource_id"):
         fail("a managed identity cannot be a developer login: choose an application")
@@ -59,10 +58,11 @@ def login(
     }
     _create_private(profile, json.dumps(content, indent=2).encode() + b"\n")
     emit({"profile": str(profile), "client_id": found["client_id"], "display_name": found["display_name"],
-          "certificate_id": record["id"], "not_after": record["not_after"]}, output)
+          "certificate_id": record["id"], "not_after": record["not_after"]}, opts.output)
 
 
-def logout(data_dir: DataDirOpt = DEFAULT_DATA_DIR, server: ServerOpt = None, ca: CaOpt = None) -> None:
+@shared(None)
+def logout(*, opts: Shared) -> None:
     """Revoke the developer login's certificate and delete the developer profile and its key.
 
     Example: keyless logout
@@ -74,7 +74,7 @@ def logout(data_dir: DataDirOpt = DEFAULT_DATA_DIR, server: ServerOpt = None, ca
         fail(f"not logged in ({profile} does not exist)")
     except (OSError, ValueError) as exc:
         fail(f"cannot read {profile}: {exc}")
-    api = client(data_dir, server, ca)
+    api = opts.client()
     api.call("DELETE", f"/applications/{quote(content['client_id'], safe='')}/certificates/"
                        f"{quote(content['certificate_id'], safe='')}")
     for path in (profile.parent / content.get("private_key", DEVELOPER_KEY),

@@ -9,17 +9,12 @@ from typing import Annotated, Any
 import typer
 
 from keyless.cli.common import (
-    DEFAULT_DATA_DIR,
-    CaOpt,
-    DataDirOpt,
     Output,
-    OutputOpt,
-    ServerOpt,
-    client,
     emit,
     seconds,
     when,
 )
+from keyless.cli.options import Shared, shared
 
 app = typer.Typer(help="Sign-in and audit logs, newest first.", no_args_is_help=True)
 
@@ -31,7 +26,8 @@ class Result(StrEnum):
 
 ClientOpt = Annotated[str | None, typer.Option("--client", metavar="ID", help="Only events of this client id.")]
 SinceOpt = Annotated[str | None, typer.Option("--since", help="Only events newer than this, e.g. 15m, 1h, 7d.")]
-LimitOpt = Annotated[int, typer.Option("--limit", min=1, max=1000, help="At most this many events.")]
+LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="At most this many events, newest first.")]
+AllOpt = Annotated[bool, typer.Option("--all", help="Every matching event (follows the pages; ignores --limit).")]
 
 SIGNIN_COLUMNS = ("time", "client_id", "result", "error", "detail", "credential_type", "resource", "source")
 AUDIT_COLUMNS = ("time", "actor", "action", "target_type", "target_id", "details")
@@ -46,48 +42,45 @@ def _show(rows: list[dict[str, Any]], output: Output, columns: tuple[str, ...]) 
 
 
 @app.command("signins")
+@shared(Output.table)
 def signins(
     client_id: ClientOpt = None,
     result: Annotated[Result | None, typer.Option("--result", help="Only successes or only failures.")] = None,
     since: SinceOpt = None,
     limit: LimitOpt = 100,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    every: AllOpt = False,
+    *, opts: Shared,
 ) -> None:
     """Show token requests: who asked, for what, and why a request was refused.
 
     Example: keyless log signins --result failure --since 1h
     """
     start = since_epoch(since)
-    rows = client(data_dir, server, ca).call(
-        "GET", "/logs/signins",
-        params={"client_id": client_id, "result": result.value if result else None, "since": start,
-                "limit": limit},
+    rows = opts.client().collect(
+        "/logs/signins", params={"client_id": client_id, "result": result.value if result else None, "since": start},
+        limit=None if every else limit,
     )
-    _show(rows, output, SIGNIN_COLUMNS)
+    _show(rows, opts.output, SIGNIN_COLUMNS)
 
 
 @app.command("audit")
+@shared(Output.table)
 def audit(
     client_id: Annotated[str | None, typer.Option(
         "--client", metavar="ID", help="Only changes made by or to this client id.")] = None,
     action: Annotated[str | None, typer.Option("--action", help="Only this action, e.g. secret.add.")] = None,
     since: SinceOpt = None,
     limit: LimitOpt = 100,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    every: AllOpt = False,
+    *, opts: Shared,
 ) -> None:
     """Show directory changes: who created, changed or removed which object, and when.
 
     Example: keyless log audit --action secret.add --since 7d
     """
     start = since_epoch(since)
-    rows = client(data_dir, server, ca).call(
-        "GET", "/logs/audit",
-        params={"client_id": client_id, "action": action, "since": start, "limit": limit},
+    rows = opts.client().collect(
+        "/logs/audit", params={"client_id": client_id, "action": action, "since": start},
+        limit=None if every else limit,
     )
-    _show(rows, output, AUDIT_COLUMNS)
+    _show(rows, opts.output, AUDIT_COLUMNS)

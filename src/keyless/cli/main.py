@@ -13,11 +13,13 @@ from keyless.cli import (
     ca,
     certs,
     console,
+    credentials,
     federation,
     grants,
     keys,
     login,
     logs,
+    policies,
     posture,
     scan,
     secrets,
@@ -32,6 +34,7 @@ from keyless.cli.agent import app as agent_app
 from keyless.cli.common import CliError, UsageError
 from keyless.cli.hosts import app as host_app
 from keyless.cli.identities import app as identity_app
+from keyless.cli.options import RootCaOpt, RootDataDirOpt, RootOutputOpt, RootServerOpt
 from keyless.errors import KeylessError
 
 app = typer.Typer(
@@ -58,8 +61,18 @@ def _version(value: bool) -> None:
 def _root(
     show_version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    data_dir: RootDataDirOpt = None,
+    server: RootServerOpt = None,
+    ca: RootCaOpt = None,
+    output: RootOutputOpt = None,
 ) -> None:
-    """Keyless: workload identity without shared secrets. Run `keyless up` to try it."""
+    """Keyless: workload identity without shared secrets. Run `keyless up` to try it.
+
+    The shared options may come before the command (`keyless --data-dir DIR app list`) or after it;
+    each command reads them through keyless.cli.options.
+    """
+
+
 app.command("init")(server_cmds.init)
 app.command("serve")(server_cmds.serve)
 app.command("up")(up.up)
@@ -85,6 +98,8 @@ app.add_typer(identity_app, name="identity")
 app.add_typer(agent_app, name="agent")
 app.add_typer(federation.app, name="federation")
 app.add_typer(webhooks.app, name="webhook")
+app.add_typer(policies.app, name="policy")
+app.add_typer(credentials.app, name="credentials")
 
 
 def main() -> None:

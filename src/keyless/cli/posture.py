@@ -12,19 +12,14 @@ from typing import Annotated, Any
 import typer
 
 from keyless.cli.common import (
-    DEFAULT_DATA_DIR,
-    CaOpt,
     CliError,
-    DataDirOpt,
     ManagementClient,
     Output,
-    OutputOpt,
-    ServerOpt,
-    client,
     emit,
     fail,
     safe_cell,
 )
+from keyless.cli.options import Shared, shared
 from keyless.domain.posture import RISKS, RUNGS
 
 Rung = StrEnum("Rung", {r: r for r in ("none", *RUNGS)})  # type: ignore[misc]
@@ -82,6 +77,7 @@ def _print_table(report: dict[str, Any], detailed: bool) -> None:
                 typer.echo("  " + safe_cell(command))
 
 
+@shared(Output.table)
 def posture(
     app_ref: Annotated[str | None, typer.Option(
         "--app", metavar="REF", help="Only this application (name, client id or identifier URI) or identity name; "
@@ -89,10 +85,7 @@ def posture(
     rung: Annotated[Rung | None, typer.Option("--rung", help="Only workloads on this rung.")] = None,
     risk: Annotated[Risk | None, typer.Option("--risk", help="Only workloads with this risk factor.")] = None,
     steps: Annotated[bool, typer.Option("--steps", help="Also print every workload's risks and commands.")] = False,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    *, opts: Shared,
 ) -> None:
     """Each workload's rung on the credential ladder (secret, certificate, federated, managed identity),
     its risk factors and the commands of its next step up, with the tenant's score (docs/ladder.md).
@@ -101,10 +94,10 @@ def posture(
 
     Example: keyless posture --app orders-worker -o json
     """
-    api = client(data_dir, server, ca)
+    api = opts.client()
     client_id = _app_id(api, app_ref) if app_ref is not None else None
     report = fetch(api, client_id=client_id, rung=rung.value if rung else None, risk=risk.value if risk else None)
-    if output is Output.json:
-        emit(report, output)
+    if opts.output is Output.json:
+        emit(report, opts.output)
         return
     _print_table(report, detailed=steps or app_ref is not None)

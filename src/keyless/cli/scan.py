@@ -17,18 +17,13 @@ from typing import Annotated, Any
 import typer
 
 from keyless.cli.common import (
-    DEFAULT_DATA_DIR,
-    CaOpt,
-    DataDirOpt,
     ManagementClient,
     Output,
-    OutputOpt,
-    ServerOpt,
-    client,
     emit,
     fail,
     usage,
 )
+from keyless.cli.options import Shared, shared
 from keyless.leaks.hook import finding_json, result_json, shown
 from keyless.leaks.scanner import DEFAULT_MAX_BYTES, Finding, ScanError, ScanResult
 from keyless.leaks.scanner import scan as run_scan
@@ -56,6 +51,7 @@ def _revoke(api: ManagementClient, findings: list[Finding]) -> dict[str, Any]:
     return last
 
 
+@shared(Output.table)
 def scan(
     paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Files, directories or git work trees.",
                                                 show_default=False)],
@@ -67,10 +63,7 @@ def scan(
     max_file_size: Annotated[int, typer.Option("--max-file-size", metavar="BYTES",
                                                help="Skip (and report) files and blobs larger than this.")]
     = DEFAULT_MAX_BYTES,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    *, opts: Shared,
 ) -> None:
     """Find Keyless client secrets (never printing them); exit 1 if a live one is found.
 
@@ -87,7 +80,7 @@ def scan(
     answers: dict[str, dict[str, Any]] = {}
     revoked: set[str] = set()
     if not offline and result.findings:
-        api = client(data_dir, server, ca)
+        api = opts.client()
         try:
             answers = _resolve(api, result)
             if revoke:
@@ -107,15 +100,15 @@ def scan(
         rows.append(row)
     live = {f.secret for f in result.findings if answers.get(f.secret, {}).get("status") == "active"}
     bad = bool(result.findings) if offline else bool(live)
-    if output is Output.json:
+    if opts.output is Output.json:
         body = {**result_json(result), "findings": rows, "active": len(live), "revoked": len(revoked)}
-        emit(body, output, times=False)
+        emit(body, opts.output, times=False)
     else:
         table = [{"location": r["location"], "secret": shown(r["hint"]), "status": r["status"],
                   "application": r["display_name"] or r["client_id"] or "",
                   "action": "revoked" if r["revoked"] else ""} for r in rows]
         if table:
-            emit(table, output, columns=list(COLUMNS))
+            emit(table, opts.output, columns=list(COLUMNS))
         for s in result.skipped:
             typer.echo(f"{s.path}: not scanned ({s.reason})", err=True)
         typer.echo(f"{len(result.secrets())} secret(s) found, {len(live)} live, {len(revoked)} revoked "

@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 
 import typer
 
-from keyless.cli.common import DEFAULT_DATA_DIR, DataDirOpt, Output, OutputOpt, emit, fail, usage
+from keyless.cli.common import Output, emit, fail, usage
+from keyless.cli.options import Shared, shared
 
 SigningAlgOpt = Annotated[str, typer.Option("--signing-alg", help="Token signing algorithm: RS256 or ES256.")]
 DatabaseOpt = Annotated[
@@ -41,14 +42,14 @@ VaultDomainOpt = Annotated[
 ]
 
 
+@shared(Output.json, remote=False)
 def init(
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     database_url: DatabaseOpt = None,
     port: Annotated[int, typer.Option(help="Port the server will listen on (goes into its URL).")] = 8443,
     server_url: Annotated[str | None, typer.Option(help="Public URL; default https://127.0.0.1:PORT.")] = None,
     signing_alg: SigningAlgOpt = "RS256",
     vault_domain: VaultDomainOpt = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Create a data directory: database at head, default tenant, signing key, local CA and TLS
     certificate, key-encryption key (0600) and the CLI's admin credential (0600).
@@ -63,25 +64,25 @@ def init(
         usage("--signing-alg must be RS256 or ES256")
     url = server_url or f"https://127.0.0.1:{port}"
     result = asyncio.run(
-        initialize(data_dir, database_url=database_url, server_url=url, signing_alg=signing_alg,
+        initialize(opts.data_dir, database_url=database_url, server_url=url, signing_alg=signing_alg,
                    vault_domain=vault_domain or "vault.localhost")
     )
     emit(
         {
-            "data_dir": str(data_dir.resolve()),
+            "data_dir": str(opts.data_dir.resolve()),
             "tenant_id": result.boot.tenant.id,
             "tenant_name": result.boot.tenant.name,
             "server_url": url,
             "issuer": f"{url}/{result.boot.tenant.id}/v2.0",
-            "ca": str((data_dir / "ca" / "ca.pem").resolve()),
+            "ca": str((opts.data_dir / "ca" / "ca.pem").resolve()),
             "cli_client_id": result.boot.cli.client_id,
         },
-        output,
+        opts.output,
     )
 
 
+@shared(None, remote=False)
 def serve(
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int | None, typer.Option(help="Port (default: the one in the data dir's URL, or 8443).")] = None,
     database_url: DatabaseOpt = None,
@@ -98,6 +99,10 @@ def serve(
     allow_private_issuer: Annotated[list[str] | None, typer.Option(
         "--allow-private-issuer", help="Host name or network of an external issuer exempt from the "
         "public-address rule (repeatable; for tests, never production).")] = None,
+    trusted_proxy: Annotated[list[str] | None, typer.Option(
+        "--trusted-proxy", help="Address or CIDR of a reverse proxy whose X-Forwarded-For/Forwarded header "
+        "names the client (repeatable; default: none, the headers are ignored; docs/policies.md).")] = None,
+    *, opts: Shared,
 ) -> None:
     """Run the identity server over HTTPS (TLS 1.2+) until interrupted: the token service and the
     management API on PORT, the vault on VAULT_PORT.
@@ -109,16 +114,18 @@ def serve(
     from keyless.server.run import run_server, serve
     from keyless.server.settings import ServerSettings
 
-    chosen = port or config_port(data_dir) or 8443
-    domain = vault_domain or str(_config(data_dir).get("vault_domain", "vault.localhost"))
+    chosen = port or config_port(opts.data_dir) or 8443
+    domain = vault_domain or str(_config(opts.data_dir).get("vault_domain", "vault.localhost"))
     overrides: dict[str, Any] = {}  # only what was given, so KEYLESS_* environment settings still apply
     if federation_ca is not None:
         overrides["federation_ca_bundle"] = federation_ca
     if allow_private_issuer:
         overrides["allow_private_issuers"] = allow_private_issuer
+    if trusted_proxy:
+        overrides["trusted_proxies"] = trusted_proxy
     try:
         settings = ServerSettings(
-            data_dir=data_dir, host=host, port=chosen, database_url=database_url, public_url=public_url,
+            data_dir=opts.data_dir, host=host, port=chosen, database_url=database_url, public_url=public_url,
             log_level=log_level, vault_port=chosen + 2 if vault_port is None else vault_port, vault_domain=domain,
             default_vault=default_vault, **overrides,
         )
@@ -133,15 +140,16 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
 
 @db_app.command("upgrade")
-def db_upgrade(data_dir: DataDirOpt = DEFAULT_DATA_DIR, database_url: DatabaseOpt = None) -> None:
+@shared(None, remote=False)
+def db_upgrade(database_url: DatabaseOpt = None, *, opts: Shared) -> None:
     """Migrate the database to this build's schema (Alembic head).
 
     Example: keyless db upgrade --database-url postgresql://keyless@db/keyless
     """
     from keyless.store import db
 
-    url = database_url or json.loads((data_dir / "config.json").read_text()).get("database_url")
-    url = url or db.sqlite_url(data_dir / "keyless.db")
+    url = database_url or json.loads((opts.data_dir / "config.json").read_text()).get("database_url")
+    url = url or db.sqlite_url(opts.data_dir / "keyless.db")
 
     async def run() -> str | None:
         engine = db.create_engine(url)
@@ -155,11 +163,11 @@ def db_upgrade(data_dir: DataDirOpt = DEFAULT_DATA_DIR, database_url: DatabaseOp
 
 
 @db_app.command("set-public-url")
+@shared(Output.json, remote=False)
 def db_set_public_url(
     url: Annotated[str, typer.Argument(help="The new public base URL, e.g. https://keyless.example.com")],
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     database_url: DatabaseOpt = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Move the installation to a new public URL: every tenant's issuer becomes URL/{tenant}/v2.0.
 
@@ -175,10 +183,10 @@ def db_set_public_url(
     parsed = urlsplit(url)
     if parsed.scheme != "https" or not parsed.hostname or parsed.query or parsed.fragment:
         fail("the public URL must be https://HOST[:PORT][/PATH] with no query or fragment")
-    config = _config(data_dir)
+    config = _config(opts.data_dir)
     if not config:
-        fail(f"{data_dir} is not a Keyless data directory: run `keyless init` first")
-    target = database_url or config.get("database_url") or db.sqlite_url(data_dir / "keyless.db")
+        fail(f"{opts.data_dir} is not a Keyless data directory: run `keyless init` first")
+    target = database_url or config.get("database_url") or db.sqlite_url(opts.data_dir / "keyless.db")
 
     async def run() -> str:
         engine = db.create_engine(str(target))
@@ -190,5 +198,5 @@ def db_set_public_url(
 
     moved = asyncio.run(run())
     config["server_url"] = moved
-    (data_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    emit({"public_url": moved, "data_dir": str(data_dir.resolve())}, output)
+    (opts.data_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    emit({"public_url": moved, "data_dir": str(opts.data_dir.resolve())}, opts.output)

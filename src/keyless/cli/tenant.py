@@ -8,17 +8,12 @@ from typing import Annotated, Any
 import typer
 
 from keyless.cli.common import (
-    DEFAULT_DATA_DIR,
-    CaOpt,
-    DataDirOpt,
     Output,
-    OutputOpt,
-    ServerOpt,
-    client,
     emit,
     fail,
     seconds,
 )
+from keyless.cli.options import Shared, shared
 
 app = typer.Typer(help="Tenant settings.", no_args_is_help=True)
 
@@ -53,20 +48,17 @@ def _seconds(value: str | None, option: str) -> int | None:
 
 
 @app.command("show")
-def show(
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.json,
-) -> None:
+@shared(Output.json)
+def show(*, opts: Shared) -> None:
     """Show the tenant: id, issuer, token lifetime, signing algorithm and secret limits (in seconds).
 
     Example: keyless tenant show -o table
     """
-    _show(client(data_dir, server, ca).call("GET", "/tenant"), output)
+    _show(opts.client().call("GET", "/tenant"), opts.output)
 
 
 @app.command("set")
+@shared(Output.json)
 def set_settings(
     token_lifetime: Annotated[str | None, typer.Option(
         "--token-lifetime", help="Access token lifetime, 5m to 24h, e.g. 1h.")] = None,
@@ -80,10 +72,7 @@ def set_settings(
     assertion_audience: Annotated[AudienceMode | None, typer.Option(
         "--assertion-audience", help="Client assertion audiences: entra (Entra-compatible) or strict.")
     ] = None,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Change tenant settings; only the options given change. Prints the tenant afterwards.
 
@@ -99,4 +88,4 @@ def set_settings(
     body = {k: v for k, v in body.items() if v is not None}
     if not body:
         fail("nothing to change: pass at least one setting (see keyless tenant set --help)")
-    _show(client(data_dir, server, ca).call("PATCH", "/tenant", json_body=body), output)
+    _show(opts.client().call("PATCH", "/tenant", json_body=body), opts.output)

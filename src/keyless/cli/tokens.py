@@ -18,23 +18,18 @@ import httpx
 import typer
 
 from keyless.cli.common import (
-    DEFAULT_DATA_DIR,
-    CaOpt,
-    DataDirOpt,
     Output,
-    OutputOpt,
-    ServerOpt,
     Target,
     emit,
     fail,
     post_assertion_token,
     post_token,
     problem_line,
-    resolve,
     trust,
     usage,
     when,
 )
+from keyless.cli.options import Shared, shared
 from keyless.jose.claims import numeric_date
 from keyless.jose.hygiene import InvalidClaim, MalformedJose, loads_strict
 
@@ -78,6 +73,7 @@ def request_token(target: Target, client_id: str, secret: str, scope: str, *, ba
 
 
 @app.command("get")
+@shared(Output.json)
 def get(
     client_id: Annotated[str, typer.Argument(metavar="CLIENT_ID", help="The application's client id.",
                                              show_default=False)],
@@ -95,10 +91,7 @@ def get(
     key_password_env: Annotated[str | None, typer.Option(
         "--key-password-env", metavar="VAR", help="Environment variable holding the password of an encrypted --key.",
         show_default=False)] = None,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Request an access token with the client credentials grant and print the token response.
 
@@ -116,7 +109,7 @@ def get(
             usage("--cert needs --key (and --key needs --cert)")
         if basic:
             usage("--basic applies to client secrets only")
-        target = resolve(data_dir, server, ca)
+        target = opts.target()
         with httpx.Client(verify=trust(target.ca), timeout=30, follow_redirects=False) as http:
             resp = post_assertion_token(http, target, client_id, cert, key, scope,
                                         key_password=_key_password(key_password_env))
@@ -124,11 +117,11 @@ def get(
         if key_password_env is not None:
             usage("--key-password-env applies to --key only")
         credential = _secret(secret)
-        target = resolve(data_dir, server, ca)
+        target = opts.target()
         resp = request_token(target, client_id, credential, scope, basic=basic)
     if resp.status_code != 200:
         fail(problem_line(resp))
-    if output is Output.json:
+    if opts.output is Output.json:
         text = resp.text
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
@@ -136,7 +129,7 @@ def get(
         body = resp.json()
     except ValueError:
         fail("the token endpoint answered 200 without JSON")
-    emit(body, output)
+    emit(body, opts.output)
 
 
 def _b64url_json(segment: str, what: str) -> dict[str, Any]:
@@ -153,13 +146,11 @@ def _b64url_json(segment: str, what: str) -> dict[str, Any]:
 
 
 @app.command("decode")
+@shared(Output.json)
 def decode(
     jwt: Annotated[str, typer.Argument(metavar="TOKEN|-", help="A JWT, or - to read it from stdin.",
                                          show_default=False)],
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Print a JWT's header and claims WITHOUT verifying its signature, issuer or lifetime.
 
@@ -167,22 +158,21 @@ def decode(
 
     Example: keyless token get "$ID" --scope api://orders/.default | jq -r .access_token | keyless token decode -
     """
-    del data_dir, server, ca  # accepted for uniformity; decoding needs no server
     value = _read_stdin("token") if jwt == "-" else jwt.strip()
     parts = value.split(".")
     if len(parts) != 3 or not parts[0] or not parts[1]:
         fail("not a JWT: expected three dot-separated parts (header.payload.signature)")
     header = _b64url_json(parts[0], "header")
     claims = _b64url_json(parts[1], "payload")
-    if output is Output.json:
+    if opts.output is Output.json:
         emit({"verified": False, "warning": "UNVERIFIED: signature, issuer and lifetime were not checked",
-              "header": header, "claims": claims}, output, times=False)  # claims as the token has them
+              "header": header, "claims": claims}, opts.output, times=False)  # claims as the token has them
         return
     typer.echo("UNVERIFIED token: signature, issuer and lifetime were not checked")
     typer.echo("header:")
-    emit(header, output)
+    emit(header, opts.output)
     typer.echo("claims:")
-    emit(claims, output, formatters={c: _time_claim for c in TIME_CLAIMS})
+    emit(claims, opts.output, formatters={c: _time_claim for c in TIME_CLAIMS})
 
 
 def _time_claim(value: Any) -> str:

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from keyless.cli.common import DEFAULT_DATA_DIR, DataDirOpt, ManagementClient, resolve
+from keyless.cli.common import ManagementClient, resolve
+from keyless.cli.options import Shared, shared
 from keyless.cli.server_cmds import config_port
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def _demo(api: ManagementClient, data_dir: Path) -> tuple[dict[str, Any], str]:
     demo_path, secret_path = data_dir / DEMO_FILE, data_dir / SECRET_FILE
     if demo_path.exists() and secret_path.exists():
         return json.loads(demo_path.read_text()), secret_path.read_text()
-    apps = {a["display_name"]: a for a in api.call("GET", "/applications")}
+    apps = {a["display_name"]: a for a in api.collect("/applications")}
     if "orders-api" not in apps:
         api.call("POST", "/applications", json_body={"display_name": "orders-api", "identifier_uri": DEMO_API,
                                                        "roles": [DEMO_ROLE, "Orders.Write"]})
@@ -66,7 +67,7 @@ def _vault_demo(api: ManagementClient, demo: dict[str, Any], demo_secret: str, r
                 vault_port: int) -> str:
     """The default vault with one secret the demo worker may read, read by the worker exactly as
     `azure-keyvault-secrets` would: token for the vault resource, GET at the vault's URL root."""
-    if VAULT not in {v["name"] for v in api.call("GET", "/vaults")}:
+    if VAULT not in {v["name"] for v in api.collect("/vaults")}:
         api.call("POST", "/vaults", json_body={"name": VAULT})
     if VAULT_SECRET not in {s["name"] for s in api.call("GET", f"/vaults/{VAULT}/secrets")["items"]}:
         api.call("PUT", f"/vaults/{VAULT}/secrets/{VAULT_SECRET}", json_body={"value": secrets.token_urlsafe(24),
@@ -202,9 +203,10 @@ def _show_with(api: ManagementClient, data_dir: Path, settings: ServerSettings,
     typer.echo("\n".join(lines))
 
 
+@shared(None, remote=False)
 def up(
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     port: Annotated[int | None, typer.Option(help="HTTPS port (default 8443, or the data dir's).")] = None,
+    *, opts: Shared,
 ) -> None:
     """Initialise if needed, serve (token service on PORT, vault on PORT+2), create a demo API, worker
     and vault secret, fetch and verify a token, read the secret as the worker, and keep serving until
@@ -216,17 +218,17 @@ def up(
     from keyless.server.run import run_server, serve
     from keyless.server.settings import ServerSettings
 
-    chosen = port or config_port(data_dir) or 8443
-    if not (data_dir / "config.json").exists():
-        typer.echo(f"Initialising {data_dir} (database, signing key, local CA, TLS certificate) ...")
-        asyncio.run(initialize(data_dir, server_url=f"https://127.0.0.1:{chosen}"))
+    chosen = port or config_port(opts.data_dir) or 8443
+    if not (opts.data_dir / "config.json").exists():
+        typer.echo(f"Initialising {opts.data_dir} (database, signing key, local CA, TLS certificate) ...")
+        asyncio.run(initialize(opts.data_dir, server_url=f"https://127.0.0.1:{chosen}"))
     typer.echo(f"Starting the server on https://127.0.0.1:{chosen} (vault on port {chosen + 2}) ...")
-    config = json.loads((data_dir / "config.json").read_text())
+    config = json.loads((opts.data_dir / "config.json").read_text())
     url = f"https://127.0.0.1:{chosen}"
     if config.get("server_url") != url:  # `up --port N` on an existing directory: the dev server moves
         config["server_url"] = url
-        (data_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    settings = ServerSettings(data_dir=data_dir, port=chosen, log_level="warning", vault_port=chosen + 2,
+        (opts.data_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    settings = ServerSettings(data_dir=opts.data_dir, port=chosen, log_level="warning", vault_port=chosen + 2,
                               vault_domain=config.get("vault_domain", "vault.localhost"),
                               public_url=url, move_public_url=True)
     failure: list[BaseException] = []
@@ -237,7 +239,7 @@ def up(
 
         def work() -> None:
             try:
-                _show(data_dir, chosen, settings, started)
+                _show(opts.data_dir, chosen, settings, started)
             except BaseException as exc:  # shown, and the server keeps running for inspection
                 failure.append(exc)
                 typer.echo(f"error: the demo failed: {exc}", err=True)

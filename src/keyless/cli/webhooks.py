@@ -10,16 +10,12 @@ from urllib.parse import quote
 import typer
 
 from keyless.cli.common import (
-    DEFAULT_DATA_DIR,
-    CaOpt,
-    DataDirOpt,
+    LimitOpt,
     Output,
-    OutputOpt,
-    ServerOpt,
-    client,
     emit,
     when,
 )
+from keyless.cli.options import Shared, shared
 from keyless.domain.events import EVENT_TYPES
 
 app = typer.Typer(help="Webhooks: signed notifications of expiring, unused and leaked credentials and more.",
@@ -36,15 +32,13 @@ DeliveryArg = Annotated[str, typer.Argument(metavar="DELIVERY_ID", help="Deliver
 
 
 @app.command("add")
+@shared(Output.json)
 def add(
     url: Annotated[str, typer.Argument(help="https URL of the receiver.", show_default=False)],
     event: Annotated[list[EventType] | None, typer.Option(
         "--event", help="An event type to receive (repeat); default: every type.")] = None,
     description: Annotated[str, typer.Option("--description", help="What the endpoint is for.")] = "",
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Register a webhook endpoint; print its signing secret (whsec_…) once.
 
@@ -55,89 +49,83 @@ def add(
     Example: keyless webhook add https://hooks.example.com/keyless --event credential.expiring --event leak.reported
     """
     body = {"url": url, "description": description, "event_types": [str(e) for e in event or []]}
-    created = client(data_dir, server, ca).call("POST", "/webhooks", json_body=body)
-    emit(created, output, formatters=FORMATTERS)
-    if output is Output.table:
+    created = opts.client().call("POST", "/webhooks", json_body=body)
+    emit(created, opts.output, formatters=FORMATTERS)
+    if opts.output is Output.table:
         typer.echo("The secret is shown once: store it with the receiver now.", err=True)
 
 
 @app.command("list")
+@shared(Output.table)
 def list_webhooks(
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    limit: LimitOpt = None,
+    *, opts: Shared,
 ) -> None:
     """List webhook endpoints (never their secrets).
 
     Example: keyless webhook list -o json
     """
-    emit(client(data_dir, server, ca).call("GET", "/webhooks"), output, columns=HOOK_COLUMNS, formatters=FORMATTERS)
+    emit(opts.client().collect("/webhooks", limit=limit), opts.output, columns=HOOK_COLUMNS,
+         formatters=FORMATTERS)
 
 
 @app.command("remove")
+@shared(Output.json)
 def remove(
     webhook: WebhookArg,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Remove a webhook endpoint and its delivery log.
 
     Example: keyless webhook remove 0b6f3c9e-8d1a-4c55-9a4e-2f1f0f6b7c11
     """
-    client(data_dir, server, ca).call("DELETE", f"/webhooks/{quote(webhook, safe='')}")
-    if output is Output.json:
-        emit({"removed": True, "webhook": webhook}, output)
+    opts.client().call("DELETE", f"/webhooks/{quote(webhook, safe='')}")
+    if opts.output is Output.json:
+        emit({"removed": True, "webhook": webhook}, opts.output)
     else:
         typer.echo(f"removed webhook {webhook}")
 
 
 @app.command("deliveries")
+@shared(Output.table)
 def deliveries(
     delivery: Annotated[str | None, typer.Argument(
         metavar="[DELIVERY_ID]", help="Show this delivery and every attempt at it.", show_default=False)] = None,
     webhook: Annotated[str | None, typer.Option("--webhook", help="Only this endpoint's deliveries.")] = None,
     state: Annotated[State | None, typer.Option("--state", help="Only deliveries in this state.")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="At most this many, newest first.")] = 100,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.table,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many, newest first.")] = 100,
+    *, opts: Shared,
 ) -> None:
     """The delivery log, newest first; with a DELIVERY_ID, that delivery and its attempts.
 
     Example: keyless webhook deliveries --state failed -o json
     """
-    api = client(data_dir, server, ca)
+    api = opts.client()
     if delivery is not None:
         data = api.call("GET", f"/webhook-deliveries/{quote(delivery, safe='')}")
-        if output is Output.table:
+        if opts.output is Output.table:
             data = {**data, "log": [f"{when(a['time'])} {a['status'] or '-'} {a['error'] or 'ok'} {a['duration_ms']} ms"
                                     for a in data["log"]]}
-        emit(data, output, formatters=FORMATTERS)
+        emit(data, opts.output, formatters=FORMATTERS)
         return
-    params: dict[str, str | int] = {"limit": limit}
+    params: dict[str, str | int] = {}
     if webhook:
         params["webhook"] = webhook
     if state:
         params["state"] = str(state)
-    emit(api.call("GET", "/webhook-deliveries", params=params), output, columns=DELIVERY_COLUMNS,
+    emit(api.collect("/webhook-deliveries", params=params, limit=limit), opts.output, columns=DELIVERY_COLUMNS,
          formatters=FORMATTERS)
 
 
 @app.command("redeliver")
+@shared(Output.json)
 def redeliver(
     delivery: DeliveryArg,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
-    server: ServerOpt = None,
-    ca: CaOpt = None,
-    output: OutputOpt = Output.json,
+    *, opts: Shared,
 ) -> None:
     """Send a delivery again now, with the same webhook-id (receivers deduplicate on it).
 
     Example: keyless webhook redeliver dlv_3f0c1e2d4b5a69788796a5b4c3d2e1f0
     """
-    emit(client(data_dir, server, ca).call("POST", f"/webhook-deliveries/{quote(delivery, safe='')}/redeliver"),
-         output, formatters=FORMATTERS)
+    emit(opts.client().call("POST", f"/webhook-deliveries/{quote(delivery, safe='')}/redeliver"),
+         opts.output, formatters=FORMATTERS)

@@ -13,7 +13,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -161,3 +161,30 @@ def issue_client_certificate(
         .sign(ca_key, hashes.SHA384())
     )
     return cert.public_bytes(serialization.Encoding.PEM)
+
+
+class IssuedByCa:
+    """Whether a certificate was issued by this installation's CA (credential policy "internal CA",
+    docs/policies.md): its issuer name is the CA's subject and the CA's key verifies its signature.
+    Answers are remembered per certificate (a few thousand), so a sign-in pays one dict lookup."""
+
+    def __init__(self, ca_pem: bytes, limit: int = 4096) -> None:
+        self._ca = x509.load_pem_x509_certificate(ca_pem)
+        self._seen: dict[bytes, bool] = {}
+        self._limit = limit
+
+    def __call__(self, der: bytes) -> bool:
+        known = self._seen.get(der)
+        if known is None:
+            known = self._check(der)
+            if len(self._seen) >= self._limit:
+                self._seen.clear()
+            self._seen[der] = known
+        return known
+
+    def _check(self, der: bytes) -> bool:
+        try:
+            x509.load_der_x509_certificate(der).verify_directly_issued_by(self._ca)
+        except (ValueError, TypeError, UnsupportedAlgorithm, InvalidSignature):
+            return False
+        return True

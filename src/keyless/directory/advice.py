@@ -128,8 +128,9 @@ def next_step(a: Assessment, now: float) -> Step | None:
     return None
 
 
-def fix(a: Assessment, finding: Finding, now: float) -> tuple[str, ...]:
-    """Commands that remove one risk factor."""
+def fix(a: Assessment, finding: Finding, now: float, step: Step | None) -> tuple[str, ...]:
+    """Commands that remove one risk factor (`step`: the workload's `next_step`, the fix of the risks
+    that only climbing removes)."""
     w = a.workload
     c = next((x for x in w.credentials if x.credential.id == finding.credential_id), None)
     cid = q(w.client_id)
@@ -146,5 +147,4 @@ def fix(a: Assessment, finding: Finding, now: float) -> tuple[str, ...]:
         return (f"keyless secret add {cid} --expires-in 90d", _revoke(a, c))
     if finding.risk in ("expiring_soon", "certificate_not_internal_ca") and c.credential.kind == "certificate":
         return (f"keyless cert new {cid} --out <dir-on-the-workload-host>", _revoke(a, c))
-    step = next_step(a, now)
     return step.commands if step is not None else ()

@@ -17,10 +17,12 @@ from keyless.crypto.secrets import SecretHasher
 from keyless.directory.applications import ApplicationService
 from keyless.directory.base import UseCases, _nothing
 from keyless.directory.errors import Conflict, Invalid, NotFound
+from keyless.directory.policies import PolicyService, audit_details, with_notice
 from keyless.directory.tenants import HARD_MAX_SECRET_LIFETIME
 from keyless.domain.credentials import Credential, CredentialStore, Owner
 from keyless.domain.identities import Host, HostCertificate
 from keyless.domain.model import Application, ClientCertificate, ClientSecret, Tenant
+from keyless.domain.policies import CredentialFacts
 from keyless.ids import new_guid
 
 MAX_SECRETS_PER_APP = 10
@@ -29,21 +31,44 @@ MAX_CERTIFICATES_PER_APP = 10
 
 class CredentialService(UseCases):
     def __init__(self, store: CredentialStore, apps: ApplicationService, clock: Clock, hasher: SecretHasher,
-                 on_change: Callable[[], None] = _nothing) -> None:
+                 on_change: Callable[[], None] = _nothing, policies: PolicyService | None = None) -> None:
         super().__init__(clock, on_change)
         self._store = store
         self._apps = apps
         self._hasher = hasher
+        self.policies = policies
 
-    async def inventory(self, tenant: Tenant, *, owner: Owner | None = None,
-                        expiring_within: float | None = None) -> Sequence[Credential]:
-        """Every unrevoked credential of the tenant (or of one owner), of every kind and owner kind;
-        with `expiring_within`, only the active ones that expire within that many seconds."""
+    async def _admit(self, tenant: Tenant, owner: str | None, facts: CredentialFacts) -> dict[str, object]:
+        """The credential policy's word on a new credential (`PolicyRefused` when an enforced rule
+        forbids it): the audit details naming the audit-mode rules it breaks."""
+        if self.policies is None:
+            return {}
+        return audit_details(await self.policies.check_write(tenant, owner, facts))
+
+    def _from_internal_ca(self, der: bytes) -> bool:
+        check = self.policies.internal_ca if self.policies is not None else None
+        return check is not None and check(der)
+
+    async def admit_host_certificate(self, tenant: Tenant, cert: HostCertificate) -> dict[str, object]:
+        """Agent enrollment and renewal: a host certificate answers to the tenant's default policy."""
+        return await self._admit(tenant, None, CredentialFacts(
+            "certificate", cert.id, lifetime=cert.not_after - cert.not_before, key_type=cert.key_type,
+            key_size=cert.key_size, from_internal_ca=True))
+
+    async def inventory(self, tenant: Tenant, *, owner: Owner | None = None, expiring_within: float | None = None,
+                        unused_for: float | None = None, kind: str | None = None, owner_kind: str | None = None,
+                        state: str | None = None) -> Sequence[Credential]:
+        """Every unrevoked credential of the tenant (or of one owner), of every kind and owner kind,
+        oldest first; each filter narrows it: `expiring_within` (active and expiring within that many
+        seconds), `unused_for` (no sign-in for that many seconds; never used: made that long ago),
+        `kind`, `owner_kind`, `state` (active, not_yet_valid, expired)."""
         found = await self._store.credentials(tenant.id, owner)
-        if expiring_within is None:
-            return found
         now = self._clock.now()
-        return [c for c in found if c.expires_within(now, expiring_within)]
+        return [c for c in found
+                if (expiring_within is None or c.expires_within(now, expiring_within))
+                and (unused_for is None or now - (c.last_used_at or c.created_at) >= unused_for)
+                and (kind is None or c.kind == kind) and (owner_kind is None or c.owner.kind == owner_kind)
+                and (state is None or c.state(now) == state)]
 
     def issue_host_certificate(self, ca: IssuedCert, csr: bytes, host: Host,
                                days: int) -> tuple[HostCertificate, bytes]:
@@ -83,6 +108,7 @@ class CredentialService(UseCases):
         live = [s for s in await self._store.list_secrets(tenant.id, client_id) if s.usable_at(self._clock.now())]
         if len(live) >= MAX_SECRETS_PER_APP:
             raise Conflict("too_many_secrets", f"at most {MAX_SECRETS_PER_APP} live secrets; revoke one first")
+        noted = await self._admit(tenant, client_id, CredentialFacts("secret", lifetime=lifetime))
         plaintext = secret_format.new_client_secret()
         now = self._clock.now()
         record = ClientSecret(
@@ -92,8 +118,8 @@ class CredentialService(UseCases):
         )
         await self._store.add_secret(
             tenant.id, record,
-            self._audit(tenant.id, actor, "secret.add", "application", client_id, secret_id=record.id,
-                        hint=record.hint, expires_at=record.expires_at),
+            with_notice(self._audit(tenant.id, actor, "secret.add", "application", client_id, secret_id=record.id,
+                                    hint=record.hint, expires_at=record.expires_at, **noted), record.id, "secret"),
         )
         self._on_change()
         return record, plaintext
@@ -134,6 +160,9 @@ class CredentialService(UseCases):
             raise Invalid("certificate_lifetime_too_long",
                           f"the tenant allows certificates valid for at most "
                           f"{tenant.max_certificate_lifetime // 86400} days")
+        noted = await self._admit(tenant, client_id, CredentialFacts(
+            "certificate", lifetime=info.not_after - info.not_before, key_type=info.key_type, key_size=info.key_size,
+            from_internal_ca=issued_by_ca or self._from_internal_ca(info.der)))
         live = await self._store.list_certificates(tenant.id, client_id)
         if any(c.x5t_s256 == info.x5t_s256 for c in live):
             raise Conflict("certificate_exists", "this certificate is already registered on the application")
@@ -147,9 +176,10 @@ class CredentialService(UseCases):
         )
         await self._store.add_certificate(
             tenant.id, cert,
-            self._audit(tenant.id, actor, "certificate.add", "application", client_id, certificate_id=cert.id,
-                        x5t_s256=cert.x5t_s256, not_after=cert.not_after, key_type=cert.key_type,
-                        key_size=cert.key_size, issued_by_ca=issued_by_ca),
+            with_notice(self._audit(
+                tenant.id, actor, "certificate.add", "application", client_id, certificate_id=cert.id,
+                x5t_s256=cert.x5t_s256, not_after=cert.not_after, key_type=cert.key_type, key_size=cert.key_size,
+                issued_by_ca=issued_by_ca, **noted), cert.id, "certificate"),
         )
         self._on_change()
         return cert

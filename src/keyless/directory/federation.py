@@ -13,6 +13,7 @@ from typing import Protocol
 from keyless.clock import Clock
 from keyless.directory import validation as v
 from keyless.directory.errors import Conflict, Invalid, NotFound
+from keyless.directory.policies import PolicyService, audit_details, with_notice
 from keyless.domain.credentials import Owner
 from keyless.domain.federation import (
     DEFAULT_ALGORITHMS,
@@ -27,6 +28,7 @@ from keyless.domain.federation import (
 )
 from keyless.domain.identities import ManagedIdentity
 from keyless.domain.model import AuditEvent, Tenant
+from keyless.domain.policies import CredentialFacts
 from keyless.domain.ports import DirectoryReader, UniqueViolation
 from keyless.ids import new_guid
 from keyless.jose.jws import ASYMMETRIC_ALGS
@@ -55,7 +57,9 @@ class FederationService:
     def __init__(
         self, store: FederationStore, directory: DirectoryReader, clock: Clock,
         on_change: Callable[[], None] = lambda: None, identities: IdentityLookup | None = None,
+        policies: PolicyService | None = None,
     ) -> None:
+        self._policies = policies
         self._store = store
         self._directory = directory
         self._clock = clock
@@ -128,6 +132,8 @@ class FederationService:
         if any(c.issuer == issuer and c.subject == subject and c.audience == audience for c in existing):
             raise Conflict("federated_credential_exists",
                            f"the {owner.kind} already trusts this issuer, subject and audience")
+        noted = audit_details(await self._policies.check_write(tenant, owner.id, CredentialFacts(
+            "federated", issuer=issuer, max_token_lifetime=max_token_lifetime))) if self._policies else {}
         credential = FederatedCredential(
             id=new_guid(), tenant_id=tenant.id, owner_type=_owner_type(owner), owner_id=owner.id, name=name,
             issuer=issuer, subject=subject, audience=audience, subject_is_pattern=subject_is_pattern,
@@ -136,7 +142,8 @@ class FederationService:
         )
         audit = self._audit(tenant, actor, "federated_credential.add", owner, credential_id=credential.id,
                             name=name, issuer=issuer, subject=subject, audience=audience,
-                            subject_is_pattern=subject_is_pattern, claims=conditions, replay=replay)
+                            subject_is_pattern=subject_is_pattern, claims=conditions, replay=replay, **noted)
+        audit = with_notice(audit, credential.id, "federated")
         try:
             await self._store.add_federated_credential(credential, audit)
         except UniqueViolation:

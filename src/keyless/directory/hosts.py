@@ -19,6 +19,7 @@ from keyless.crypto.ca import IssuedCert
 from keyless.crypto.secrets import SecretHasher
 from keyless.directory.credentials import CredentialService
 from keyless.directory.errors import Conflict, Invalid, NotFound
+from keyless.directory.policies import with_notice
 from keyless.domain.identities import (
     Host,
     HostCertificate,
@@ -175,11 +176,12 @@ class HostService:
         if not SecretHasher.matches(digest, host.join_digest):
             raise JoinRefused
         cert, pem = self._credentials.issue_host_certificate(ca, csr, host, days)  # a bad CSR does not spend the token
+        noted = await self._credentials.admit_host_certificate(tenant, cert)  # nor does a refusal by policy
         if not await self._store.consume(JOIN_TOKEN_KIND, host.id, digest.hex(), host.join_expires_at):
             raise JoinRefused
-        if not await self._store.enroll(host.id, cert, self._audit(
+        if not await self._store.enroll(host.id, cert, with_notice(self._audit(
                 tenant.id, f"host:{host.name}", "host.enroll", "host", host.id, certificate_id=cert.id,
-                x5t_s256=cert.x5t_s256, not_after=cert.not_after)):
+                x5t_s256=cert.x5t_s256, not_after=cert.not_after, **noted), cert.id, "certificate")):
             raise JoinRefused
         self._on_change()
         return Enrollment(host=host, certificate=cert, certificate_pem=pem)
@@ -189,9 +191,10 @@ class HostService:
         """A new certificate for a new host key. The certificate that signed this request stays valid
         (requests already signed with it still succeed); any older one is dropped."""
         cert, pem = self._credentials.issue_host_certificate(ca, csr, host, days)
-        await self._store.renew(host.id, cert, used_certificate_id, self._audit(
+        noted = await self._credentials.admit_host_certificate(tenant, cert)
+        await self._store.renew(host.id, cert, used_certificate_id, with_notice(self._audit(
             tenant.id, f"host:{host.name}", "host.renew", "host", host.id, certificate_id=cert.id,
-            x5t_s256=cert.x5t_s256, not_after=cert.not_after))
+            x5t_s256=cert.x5t_s256, not_after=cert.not_after, **noted), cert.id, "certificate"))
         self._on_change()
         return Enrollment(host=host, certificate=cert, certificate_pem=pem)
 

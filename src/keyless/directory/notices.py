@@ -7,8 +7,7 @@ every owner is scanned alike: a credential **expiring** within one of the config
 dedupe key naming the credential and the fact, so scanning again — on this replica or another — sends
 nothing new; a credential used again and then idle again earns a new unused notice.
 
-Last use is recorded (in batches, off the token path) for secrets and certificates; a federated
-credential's use is not tracked yet, so it is never reported unused rather than always.
+Last use is recorded for every kind, in batches off the token path (`keyless.server.signin_log`).
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from keyless.domain.credentials import Credential
 from keyless.domain.events import CREDENTIAL_EXPIRED, CREDENTIAL_EXPIRING, CREDENTIAL_UNUSED, Event
 
 DAY = 86400.0
-USE_TRACKED = frozenset({"secret", "certificate"})
+USE_TRACKED = frozenset({"secret", "certificate", "federated"})
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,25 @@ appears by id and hint only (catalog O14).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from keyless.cache import TtlCache
 from keyless.clock import Clock
+from keyless.crypto.ca import IssuedByCa
 from keyless.directory.advice import Step, fix, next_step
 from keyless.directory.errors import NotFound
 from keyless.domain.model import Tenant
-from keyless.domain.posture import Assessment, Finding, PostureStore, Score, Thresholds, assess, score_of
+from keyless.domain.posture import (
+    Assessment,
+    Finding,
+    PostureStore,
+    Score,
+    SignInUsage,
+    Thresholds,
+    assess,
+    score_of,
+)
 
 MAX_PAGE = 1000
 
@@ -35,10 +46,19 @@ class Report:
 
 
 class PostureService:
-    def __init__(self, store: PostureStore, clock: Clock, thresholds: Thresholds = Thresholds()) -> None:
+    def __init__(self, store: PostureStore, clock: Clock, thresholds: Thresholds = Thresholds(),
+                 host_map_ttl: float = 60.0) -> None:
         self._store = store
         self._clock = clock
         self.thresholds = thresholds
+        # The sign-in window's facts (each credential's use, each host's addresses) are the tenant's,
+        # not the page's: read once per minute, not once per page, so a report of many pages scans
+        # the window once. A report may so lag the sign-in log by up to `host_map_ttl` seconds.
+        self._host_maps: TtlCache[Mapping[str, str]] = TtlCache(clock, host_map_ttl, max_entries=64)
+        self._usage: TtlCache[SignInUsage] = TtlCache(clock, host_map_ttl, max_entries=64)
+        # "Issued by our CA" needs the CA's signature checked; answers are kept per certificate, so a
+        # report pays each check once per process (large enough for every certificate of an estate).
+        self._issuers: dict[bytes, IssuedByCa] = {}
 
     async def report(self, tenant: Tenant, *, after: str | None = None, limit: int = 100,
                      client_id: str | None = None, rung: str | None = None, risk: str | None = None,
@@ -47,19 +67,26 @@ class PostureService:
         assessed (a page may hold fewer than `limit` entries and still have a next one); `client_id`
         selects one workload (NotFound when the tenant has none of that id)."""
         now, th = self._clock.now(), self.thresholds
-        facts = await self._store.posture_facts(tenant.id, now=now, since=now - th.window, after=after,
+        since = now - th.window
+        usage = await self._usage.get(tenant.id, lambda: self._store.signin_usage(tenant.id, since))
+        internal_ca = None
+        if ca_pem is not None:
+            internal_ca = self._issuers.get(ca_pem) or self._issuers.setdefault(ca_pem, IssuedByCa(ca_pem, 65536))
+        facts = await self._store.posture_facts(tenant.id, usage=usage, after=after,
                                                 limit=max(1, min(limit, MAX_PAGE)), client_id=client_id,
-                                                ca_pem=ca_pem)
+                                                internal_ca=internal_ca)
         if client_id is not None and not facts.workloads:
             raise NotFound("application_not_found", "no application or identity with this client id")
+        host_of = await self._host_maps.get(tenant.id, lambda: self._store.host_map(tenant.id, since))
         entries = []
         for w in facts.workloads:
-            a = assess(w, facts.host_of, now, th)
+            a = assess(w, host_of, now, th)
             if rung is not None and a.rung != rung:
                 continue
             if risk is not None and all(f.risk != risk for f in a.findings):
                 continue
-            entries.append(Entry(a, next_step(a, now), tuple((f, fix(a, f, now)) for f in a.findings)))
+            step = next_step(a, now)
+            entries.append(Entry(a, step, tuple((f, fix(a, f, now, step)) for f in a.findings)))
         return Report(entries, facts.next_after)
 
     async def score(self, tenant: Tenant) -> Score:

@@ -18,8 +18,10 @@ from keyless.directory.base import _nothing
 from keyless.directory.credentials import MAX_CERTIFICATES_PER_APP, MAX_SECRETS_PER_APP, CredentialService
 from keyless.directory.leaks import LeakService
 from keyless.directory.logs import LogService
+from keyless.directory.policies import InternalCa, NoPolicies, PolicyService
 from keyless.directory.signing_keys import DEFAULT_ACTIVATION_DELAY, MIN_ACTIVATION_DELAY, SigningKeyService
 from keyless.directory.tenants import HARD_MAX_SECRET_LIFETIME, MIN_TOKEN_LIFETIME, TenantService
+from keyless.domain.policies import PolicyStore
 from keyless.domain.ports import DirectoryStore
 
 __all__ = [
@@ -36,11 +38,17 @@ class DirectoryService:
         hasher: SecretHasher,
         kek: bytes,
         on_change: Callable[[], None] = _nothing,
+        internal_ca: InternalCa | None = None,
+        policy_store: PolicyStore | None = None,
     ) -> None:
+        # Credential policies (docs/policies.md) are enforced when the wiring passes their store (the
+        # server does; `keyless init` writes before any policy can exist).
+        self.policies = PolicyService(policy_store or NoPolicies(), clock, on_change, internal_ca)
         self.signing_keys = SigningKeyService(store, clock, kek, on_change)
         self.tenants = TenantService(store, self.signing_keys, clock, on_change)
         self.applications = ApplicationService(store, clock, on_change)
-        self.credentials = CredentialService(store, self.applications, clock, hasher, on_change)
+        self.credentials = CredentialService(store, self.applications, clock, hasher, on_change,
+                                             policies=self.policies)
         self.grants = GrantService(store, self.applications, clock, on_change)
         self.logs = LogService(store)
         self.leaks = LeakService(store, clock, hasher, on_change)

@@ -85,10 +85,11 @@ class WebhookService(UseCases):
         self._on_change()
 
     async def deliveries(self, tenant_id: str, *, endpoint_id: str | None = None, state: str | None = None,
-                         limit: int = 100) -> Sequence[Delivery]:
+                         limit: int = 100, after: tuple[float, str] | None = None) -> Sequence[Delivery]:
         if endpoint_id is not None:
             await self.get(tenant_id, endpoint_id)
-        return await self._store.list_deliveries(tenant_id, endpoint_id=endpoint_id, state=state, limit=limit)
+        return await self._store.list_deliveries(tenant_id, endpoint_id=endpoint_id, state=state, limit=limit,
+                                                 after=after)
 
     async def delivery(self, tenant_id: str, delivery_id: str) -> tuple[Delivery, Sequence[Attempt]]:
         found = await self._store.get_delivery(tenant_id, delivery_id)

@@ -51,6 +51,7 @@ class Credential:
     not_before: float | None = None
     last_used_at: float | None = None
     revoked_at: float | None = None
+    last_used_from: str | None = None  # the source address of that last sign-in
     # What an admin recognises it by: a secret's hint, a certificate's x5t#S256, a federated
     # credential's issuer and subject.
     label: str = ""
@@ -100,6 +101,26 @@ def credential_of(
     )
 
 
+@dataclass(frozen=True)
+class LastUse:
+    """A credential's latest successful sign-in: when, and from which address (as the server saw it)."""
+
+    at: float
+    source: str | None = None
+
+
+def latest_uses(
+    uses: Sequence[tuple[CredentialKind, str, float, str | None]],
+) -> dict[CredentialKind, dict[str, LastUse]]:
+    """The latest use per credential, by kind, out of a batch of (kind, id, time, source)."""
+    latest: dict[CredentialKind, dict[str, LastUse]] = {}
+    for kind, credential_id, at, source in uses:
+        seen = latest.setdefault(kind, {})
+        if credential_id not in seen or seen[credential_id].at < at:
+            seen[credential_id] = LastUse(at, source)
+    return latest
+
+
 class CredentialStore(Protocol):
     """The credentials of every owner: an application's secrets and certificates are written here;
     a host's certificates with its enrollment and renewal (`HostStore`), federated credentials by
@@ -112,11 +133,13 @@ class CredentialStore(Protocol):
     async def list_secrets(self, tenant_id: str, client_id: str) -> Sequence[ClientSecret]: ...
     async def add_secret(self, tenant_id: str, secret: ClientSecret, audit: AuditEvent) -> None: ...
     async def revoke_secret(self, tenant_id: str, client_id: str, secret_id: str, audit: AuditEvent) -> bool: ...
-    async def mark_secrets_used(self, last_used: Mapping[str, float]) -> None: ...
 
     async def list_certificates(self, tenant_id: str, client_id: str) -> Sequence[ClientCertificate]: ...
     async def add_certificate(self, tenant_id: str, certificate: ClientCertificate, audit: AuditEvent) -> None: ...
     async def revoke_certificate(
         self, tenant_id: str, client_id: str, certificate_id: str, audit: AuditEvent
     ) -> bool: ...
-    async def mark_certificates_used(self, last_used: Mapping[str, float]) -> None: ...
+    async def mark_used(self, kind: CredentialKind, uses: Mapping[str, LastUse]) -> None:
+        """Move each credential's last use forward (batches may arrive out of order); written in
+        batches off the token path (`keyless.server.signin_log`), for every kind."""
+        ...

@@ -148,6 +148,7 @@ class SignInEvent:
     token_id: str | None = None
     grant_type: str | None = None
     auth_method: str | None = None  # client_secret_post, client_secret_basic, private_key_jwt, ...
+    seq: int | None = None  # the log row's number, once stored (orders the log; pages it: keyless.paging)
 
 
 @dataclass(frozen=True)
@@ -162,3 +163,4 @@ class AuditEvent:
     # Notification events caused by this change: written to the outbox in the same transaction as the
     # audit row (keyless.domain.events).
     notify: tuple[Event, ...] = ()
+    seq: int | None = None  # the log row's number, once stored

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from keyless.domain.credentials import CredentialStore
 from keyless.domain.leaks import LeakStore
@@ -23,6 +23,7 @@ from keyless.domain.model import (
     SigningKey,
     Tenant,
 )
+from keyless.domain.policies import PolicyStore
 from keyless.errors import KeylessError
 
 __all__ = [
@@ -45,6 +46,7 @@ class LogQuery:
     since: float | None = None
     until: float | None = None
     limit: int = 100
+    before_seq: int | None = None  # only rows numbered below this (the next page, newest first)
 
 
 class TenantReader(Protocol):
@@ -69,6 +71,16 @@ class DirectoryReader(TenantReader, ApplicationReader, SigningKeyReader, Protoco
     ) -> tuple[str, ...] | None:
         """Role values assigned to the principal on the resource; None when it has no assignment."""
         ...
+
+
+@runtime_checkable
+class FreshClientReads(Protocol):
+    """Offered by a reader that caches (`CachedDirectory`): a client record read from the store no
+    earlier than `since`. A credential check that fails against a cached record asks once more with
+    `since` = the request's arrival, so a secret or certificate created on another replica a moment
+    before works at once, before that replica's change notification arrives (issue 16 item 3)."""
+
+    async def get_client_since(self, tenant_id: str, client_id: str, since: float) -> ClientRecord | None: ...
 
 
 class OneTimeUses(Protocol):
@@ -122,7 +134,7 @@ class LogStore(Protocol):
 
 class DirectoryStore(
     DirectoryReader, OneTimeUses, TenantStore, ApplicationStore, CredentialStore, AssignmentStore,
-    SigningKeyStore, LogStore, LeakStore, Protocol,
+    SigningKeyStore, LogStore, LeakStore, PolicyStore, Protocol,
 ):
     """Every directory port at once: what `keyless.store.directory.SqlDirectoryStore` offers the
     server's wiring. Services take the narrow ports above, never this."""

@@ -14,7 +14,8 @@ No fact ever holds a secret value: a secret is known by its id and hint (catalog
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -59,6 +60,50 @@ class Usage:
     signins: int = 0
     sources: tuple[str, ...] = ()  # distinct source addresses, most used first
     last_at: float | None = None
+
+
+class SignInUsage:
+    """Sign-in usage per credential and per workload, from the sign-in log grouped by (client,
+    credential, source) over the window."""
+
+    def __init__(self) -> None:
+        self.by_credential: dict[str, dict[str, int]] = defaultdict(dict)
+        self.by_client: dict[str, dict[str, int]] = defaultdict(dict)
+        self.last_credential: dict[str, float] = {}
+        self.last_client: dict[str, float] = {}
+        # Answers are computed once (the usage is cached and serves every page of many reports).
+        self._credential_usage: dict[str, Usage] = {}
+        self._client_usage: dict[str, tuple[int, tuple[str, ...], float | None]] = {}
+
+    def add(self, client_id: str, credential_id: str | None, source: str | None, n: int, last: float) -> None:
+        src = source or ""
+        per_client = self.by_client[client_id]
+        per_client[src] = per_client.get(src, 0) + n
+        self.last_client[client_id] = max(last, self.last_client.get(client_id, 0.0))
+        if credential_id:
+            per_cred = self.by_credential[credential_id]
+            per_cred[src] = per_cred.get(src, 0) + n
+            self.last_credential[credential_id] = max(last, self.last_credential.get(credential_id, 0.0))
+
+    @staticmethod
+    def _sources(counts: Mapping[str, int]) -> tuple[str, ...]:
+        return tuple(s for s, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if s)
+
+    def of_credential(self, credential_id: str) -> Usage:
+        found = self._credential_usage.get(credential_id)
+        if found is None:
+            counts = self.by_credential.get(credential_id, {})
+            found = Usage(sum(counts.values()), self._sources(counts), self.last_credential.get(credential_id))
+            self._credential_usage[credential_id] = found
+        return found
+
+    def of_client(self, client_id: str) -> tuple[int, tuple[str, ...], float | None]:
+        found = self._client_usage.get(client_id)
+        if found is None:
+            counts = self.by_client.get(client_id, {})
+            found = sum(counts.values()), self._sources(counts), self.last_client.get(client_id)
+            self._client_usage[client_id] = found
+        return found
 
 
 @dataclass(frozen=True)
@@ -276,19 +321,27 @@ def score_of(signins_by_rung: Mapping[str, int], groups: Sequence[CredentialFlag
 
 @dataclass(frozen=True)
 class PostureFacts:
-    """One page of workloads with the tenant's host map: the input of `assess`."""
+    """One page of workloads: with the tenant's host map, the input of `assess`."""
 
     workloads: tuple[Workload, ...]
-    host_of: Mapping[str, str]
     next_after: str | None  # the last client id of the page when more may follow
 
 
 class PostureStore(Protocol):
-    async def posture_facts(self, tenant_id: str, *, now: float, since: float, after: str | None, limit: int,
-                            client_id: str | None = None, ca_pem: bytes | None = None) -> PostureFacts:
-        """A page of workloads (by client id, after `after`) with their credentials and sign-in usage
-        since `since`, in a fixed number of aggregated queries whatever the page size."""
+    async def posture_facts(self, tenant_id: str, *, usage: SignInUsage, after: str | None, limit: int,
+                            client_id: str | None = None,
+                            internal_ca: Callable[[bytes], bool] | None = None) -> PostureFacts:
+        """A page of workloads (by client id, after `after`) with their credentials, and their use
+        from `usage`, in a fixed number of aggregated queries whatever the page size."""
+        ...
+
+    async def host_map(self, tenant_id: str, since: float) -> Mapping[str, str]:
+        """Source address → the host whose Keyless agent signed in from it since `since`."""
+        ...
+
+    async def signin_usage(self, tenant_id: str, since: float) -> SignInUsage:
+        """The tenant's successful sign-ins since `since` by client, credential and source."""
         ...
 
     async def credential_flags(self, tenant_id: str, now: float) -> Sequence[CredentialFlags]: ...
-    async def signins_by_rung(self, tenant_id: str, since: float) -> Mapping[str, int]: ...
+    async def signins_by_rung(self, tenant_id: str | None, since: float) -> Mapping[str, int]: ...

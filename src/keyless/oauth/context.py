@@ -61,6 +61,7 @@ class TokenContext:
     resource: str | None = None  # the audience a token was (or would have been) issued for
     token_id: str | None = None
     response: dict[str, object] = field(default_factory=dict)
+    note: str | None = None  # a successful request's `detail` in the sign-in log (a policy in audit mode)
 
     @property
     def req(self) -> TokenRequest:

@@ -194,7 +194,7 @@ class TokenService:
                 resource=ctx.resource,
                 result="failure" if err else "success",
                 error=err.error if err else None,
-                detail=err.detail[:256] if err else None,
+                detail=err.detail[:256] if err else ctx.note,
                 source=ctx.http.source,
                 token_id=ctx.token_id,
                 grant_type=text.stored(ctx.param("grant_type"), 64),

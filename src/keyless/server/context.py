@@ -8,9 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyless.clock import Clock, SystemClock
 from keyless.crypto import aead
-from keyless.crypto.ca import IssuedCert
+from keyless.crypto.ca import IssuedByCa, IssuedCert
 from keyless.directory.federation import FederationService
 from keyless.directory.hosts import HostService
+from keyless.directory.posture import PostureService
 from keyless.directory.service import DirectoryService
 from keyless.directory.webhooks import WebhookService
 from keyless.domain.events import Event
@@ -19,18 +20,21 @@ from keyless.oauth.context import FederationContext
 from keyless.oauth.federation.issuers import IssuerKeys
 from keyless.oauth.keyring import KeyRing
 from keyless.oauth.metadata import issuer
+from keyless.oauth.policy_check import SignInPolicy
 from keyless.oauth.ratelimit import Budget, FailureThrottle
 from keyless.oauth.service import TokenService
 from keyless.server.batching import BatchWriter
 from keyless.server.bearer import BearerVerifier
+from keyless.server.client_address import Network
 from keyless.server.datadir import CA_KEY_AAD, DataDir, load_kek, secret_hasher
 from keyless.server.federation_fetch import HttpMetadataFetcher
+from keyless.server.metrics import CHANGE_PROPAGATION
 from keyless.server.outbox_worker import OutboxWorker
 from keyless.server.settings import ServerSettings
 from keyless.server.signin_log import SignInBatcher
 from keyless.server.webhook_sender import WebhookSender
 from keyless.store import db
-from keyless.store.cache import CachedDirectory, CachedFederationReader
+from keyless.store.cache import CachedDirectory, CachedFederationReader, CachedPolicies
 from keyless.store.changes import ChangeFeed
 from keyless.store.directory import SqlDirectoryStore
 from keyless.store.failures import shared_throttle
@@ -38,6 +42,7 @@ from keyless.store.federation import SqlFederationStore
 from keyless.store.hosts import SqlHostStore
 from keyless.store.installation import agree_public_url
 from keyless.store.outbox import SqlOutbox
+from keyless.store.posture import SqlPostureStore
 from keyless.store.vault import SqlVaultStore
 from keyless.store.webhooks import SqlWebhookStore
 from keyless.vault.service import VaultService
@@ -67,12 +72,14 @@ class ServerContext:
     _ca: IssuedCert | None = field(default=None, repr=False)
     hosts: HostService | None = field(default=None, repr=False)
     changes: ChangeFeed | None = field(default=None, repr=False)  # set by `open`; None only in hand-built contexts
+    posture: PostureService | None = field(default=None, repr=False)  # made on first use: `posture_service`
     outbox: SqlOutbox | None = field(default=None, repr=False)
     webhooks: WebhookService | None = field(default=None, repr=False)
     outbox_worker: OutboxWorker | None = field(default=None, repr=False)
     webhook_sender: WebhookSender | None = field(default=None, repr=False)
     # Events seen on a hot path (a sign-in in audit mode): recorded without I/O, written in batches.
     events: BatchWriter[Event] | None = field(default=None, repr=False)
+    trusted_proxies: tuple[Network, ...] = ()  # settings.trusted_proxies, parsed once (server.client_address)
 
     def ca(self) -> IssuedCert:
         """The local CA, opened from the data directory on first use (sealed under the KEK)."""
@@ -81,6 +88,13 @@ class ServerContext:
             key_der = aead.open_sealed(self.kek, data.ca_key.read_bytes(), CA_KEY_AAD)
             self._ca = IssuedCert(cert_pem=data.ca_cert.read_bytes(), key_der=key_der)
         return self._ca
+
+    def posture_service(self) -> PostureService:
+        """The process's one posture service: its cache of the sign-in window's facts serves every page
+        of a report, from the API and the console alike."""
+        if self.posture is None:
+            self.posture = PostureService(SqlPostureStore(self.engine), self.clock)
+        return self.posture
 
     def issuer(self, tenant: Tenant) -> str:
         return issuer(self.base_url, tenant)
@@ -123,13 +137,17 @@ class ServerContext:
                                       allow_private=settings.allow_private_issuers)
         issuer_keys = IssuerKeys(fetcher, clock, refresh_interval=settings.federation_key_refresh_interval)
 
+        policies = CachedPolicies(store, clock, ttl=settings.cache_ttl)
+        internal_ca = IssuedByCa(data.ca_cert.read_bytes()) if data.ca_cert.exists() else None
+
         def clear_caches() -> None:
+            policies.invalidate()
             directory.invalidate()
             keyring.invalidate()
             vaults.invalidate()
             fed_reader.invalidate()
 
-        changes = ChangeFeed(engine, clear_caches)
+        changes = ChangeFeed(engine, clear_caches, on_lag=CHANGE_PROPAGATION.observe)
         outbox = SqlOutbox(engine, clock)
         sender = WebhookSender(allow_private=settings.webhook_allow_private, ca_bundle=settings.webhook_ca_bundle)
         worker = OutboxWorker(outbox, sender, kek, clock, poll_interval=settings.outbox_poll_interval)
@@ -155,23 +173,27 @@ class ServerContext:
         # One budget across replicas on PostgreSQL; SQLite is one process's database.
         throttle = (shared_throttle(engine, clock, **budgets) if engine.dialect.name == "postgresql"
                     else FailureThrottle.in_process(clock, **budgets))
+        sign_in_policy = SignInPolicy(policies, directory, fed_reader, internal_ca, events=events.record,
+                                      clock=clock)
         tokens = TokenService(
             directory=directory, keyring=keyring, hasher=hasher, clock=clock, sink=signins, replay=store,
             base_url=base_url,
             throttle=throttle,
             federation=FederationContext(credentials=fed_reader, issuer_keys=issuer_keys),
+            after_client_auth=(("policy", sign_in_policy.step),),
         )
-        admin = DirectoryService(store, clock, hasher, kek, on_change)
+        admin = DirectoryService(store, clock, hasher, kek, on_change, internal_ca=internal_ca, policy_store=store)
         return cls(
             settings=settings, clock=clock, engine=engine, store=store, directory=directory, keyring=keyring,
             tokens=tokens, admin=admin, signins=signins,
             base_url=base_url, kek=kek, bearers=BearerVerifier(keyring, clock, base_url), vaults=vaults,
             audits=audits, vault_resource=settings.vault_resource(),
             hosts=HostService(host_store, clock, hasher, on_change, credentials=admin.credentials),
-            federation=FederationService(fed_store, store, clock, on_change, identities=host_store),
+            federation=FederationService(fed_store, store, clock, on_change, identities=host_store,
+                                         policies=admin.policies),
             issuer_keys=issuer_keys, fetcher=fetcher, changes=changes, outbox=outbox, outbox_worker=worker,
             webhooks=WebhookService(SqlWebhookStore(engine), clock, kek, sender.guard.refusal, on_change),
-            webhook_sender=sender, events=events,
+            webhook_sender=sender, events=events, trusted_proxies=settings.proxy_networks(),
         )
 
     async def close(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 TOKEN_REQUESTS = Counter(
     "keyless_token_requests_total", "Token requests by result and OAuth error code", ["result", "error"]
@@ -17,6 +17,11 @@ CHANGE_FEED_UP = Gauge(
     "keyless_change_feed_up",
     "1 while this replica hears the other replicas' changes (PostgreSQL LISTEN), 0 while it clears its caches "
     "every second instead; absent on SQLite",
+)
+CHANGE_PROPAGATION = Histogram(
+    "keyless_change_propagation_seconds",
+    "From a change's commit on another replica to this replica clearing its caches (docs/deployment.md promises 1 s)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 CHANGE_NOTIFICATIONS = Gauge(
     "keyless_change_notifications", "Change notifications this replica sent and received", ["direction"]

@@ -10,6 +10,7 @@ from keyless.directory.key_schedule import rotate_due_keys
 from keyless.directory.notices import NoticeRules, notices
 from keyless.domain.model import Tenant
 from keyless.server.context import ServerContext
+from keyless.server.owners import owner_names
 from keyless.store.failures import SqlFailureLedger
 from keyless.store.leases import SqlLeases
 
@@ -60,9 +61,7 @@ async def failure_sweep_loop(ctx: ServerContext, every: float = 300.0) -> None:
 async def scan_tenant(ctx: ServerContext, tenant: Tenant, rules: NoticeRules) -> int:
     """Emit the notices due for every credential of `tenant` (deduplicated: a notice already sent is
     not sent again); returns how many were new."""
-    names = {a.client_id: a.display_name for a in await ctx.store.list_applications(tenant.id)}
-    if ctx.hosts is not None:
-        names |= {h.id: h.name for h in await ctx.hosts.list_hosts(tenant)}
+    names = await owner_names(ctx, tenant)
     found = notices(tenant.id, await ctx.store.credentials(tenant.id), ctx.clock.now(), rules, names)
     if not found or ctx.outbox is None:
         return 0

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from keyless.listen import ListenerLimits
 from keyless.oauth.ratelimit import Budget
+from keyless.server.client_address import Network, parse_networks
 
 DOMAIN = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$"
 
@@ -91,9 +92,23 @@ class ServerSettings(BaseSettings):
     max_connections_per_source: int = Field(default=64, ge=1, le=1_000_000, description="from one address")
     max_idle_connections: int = Field(default=512, ge=1, le=1_000_000, description="idle keep-alive connections")
     shutdown_timeout: float = Field(default=5.0, gt=0, le=3600, description="on SIGTERM, for requests in flight")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses or CIDRs of reverse proxies whose X-Forwarded-For/Forwarded header names the "
+        "client (docs/policies.md, 'Trusted proxies'); empty: the headers are ignored and the peer is the client",
+    )
     insecure_world_readable_files: bool = Field(
         default=False, description="skip the 0600 check on key files (never in production)"
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        parse_networks(value)
+        return value
+
+    def proxy_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     def listener_limits(self) -> ListenerLimits:
         return ListenerLimits(

@@ -1,13 +1,17 @@
 """Sign-in events, written in batches off the token endpoint's request path (`BatchWriter`),
-together with the "last used" time of each secret and certificate that signed in."""
+together with the last use (time and source address) of each credential that signed in, of every
+kind: the token endpoint itself writes nothing per request (issue 13 item 2, the inventory)."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, cast
 
+from keyless.domain.credentials import CredentialKind, latest_uses
 from keyless.domain.model import SignInEvent
 from keyless.domain.ports import CredentialStore, LogStore
 from keyless.server.batching import BatchWriter
+
+CREDENTIAL_KINDS = frozenset({"secret", "certificate", "federated"})
 
 
 class SignInStore(LogStore, CredentialStore, Protocol):
@@ -20,11 +24,10 @@ class SignInBatcher(BatchWriter[SignInEvent]):
         self._store = store
 
     async def _write_batch(self, batch: list[SignInEvent]) -> None:
-        used: dict[str, dict[str, float]] = {"secret": {}, "certificate": {}}
-        for e in batch:
-            if e.result == "success" and e.credential_id and e.credential_type in used:
-                seen = used[e.credential_type]
-                seen[e.credential_id] = max(e.time, seen.get(e.credential_id, 0.0))
+        used = latest_uses([
+            (cast(CredentialKind, e.credential_type), e.credential_id, e.time, e.source) for e in batch
+            if e.result == "success" and e.credential_id and e.credential_type in CREDENTIAL_KINDS
+        ])
         await self._store.record_signins(batch)
-        await self._store.mark_secrets_used(used["secret"])
-        await self._store.mark_certificates_used(used["certificate"])
+        for kind, uses in used.items():
+            await self._store.mark_used(kind, uses)

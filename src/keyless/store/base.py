@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyless import text
+from keyless.domain.credentials import LastUse
 from keyless.domain.events import Event
 from keyless.domain.model import AuditEvent
 from keyless.store import tables as t
@@ -66,14 +67,14 @@ class SqlRepository:
     async def _audit(self, conn: AsyncConnection, event: AuditEvent) -> None:
         await insert_audit(conn, event)
 
-    async def _mark_used(self, table: Table, last_used: Mapping[str, float]) -> None:
-        """Move `last_used_at` forward only (batches may arrive out of order)."""
-        if not last_used:
+    async def _mark_used(self, table: Table, uses: Mapping[str, LastUse]) -> None:
+        """Move `last_used_at` (and `last_used_from` with it) forward only: batches may arrive out of order."""
+        if not uses:
             return
         async with self.engine.begin() as conn:
-            for row_id, when in last_used.items():
+            for row_id, use in uses.items():
                 await conn.execute(
                     update(table)
-                    .where(table.c.id == row_id, or_(table.c.last_used_at.is_(None), table.c.last_used_at < when))
-                    .values(last_used_at=when)
+                    .where(table.c.id == row_id, or_(table.c.last_used_at.is_(None), table.c.last_used_at < use.at))
+                    .values(last_used_at=use.at, last_used_from=text.stored(use.source, 64))
                 )

@@ -5,17 +5,20 @@ The token endpoint must not pay a database round trip per request (DESIGN.md §7
 few seconds (`ttl`), negative answers included (bounded, so a spray of random client ids cannot grow
 memory), and every write through the directory services in this process clears the cache at
 once. Other replicas see a change within twice `ttl` (an expired entry may be served once more while it
-refreshes; see `keyless.cache`).
+refreshes; see `keyless.cache`), or at once through the change feed (`keyless.store.changes`); and a
+credential check that fails against a cached client re-reads it once (`get_client_since`), so a
+credential added on another replica is never refused for want of the notification.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from keyless.cache import TtlCache
 from keyless.clock import Clock
 from keyless.domain.federation import FederatedCredential, FederationReader, OwnerType
 from keyless.domain.model import Application, ClientRecord, SigningKey, Tenant
+from keyless.domain.policies import Policy, PolicyStore, effective
 from keyless.domain.ports import DirectoryReader
 
 
@@ -29,10 +32,22 @@ class CachedDirectory:
         self._apps: TtlCache[Application | None] = TtlCache(clock, ttl)
         self._resources: TtlCache[Application | None] = TtlCache(clock, ttl)
         self._roles: TtlCache[tuple[str, ...] | None] = TtlCache(clock, ttl)
+        self.clears = 0
 
     def invalidate(self) -> None:
+        self.clears += 1
         for cache in (self._tenants, self._clients, self._apps, self._resources, self._roles):
             cache.clear()
+
+    def sizes(self) -> dict[str, int]:
+        """Entries per cache (the `keyless_cache_entries` gauge)."""
+        return {"tenants": len(self._tenants), "clients": len(self._clients), "applications": len(self._apps),
+                "resources": len(self._resources), "roles": len(self._roles)}
+
+    @property
+    def rereads(self) -> int:
+        """Client records re-read after a failed credential check (`get_client_since`)."""
+        return self._clients.fresh_loads
 
     async def get_tenant(self, name_or_id: str) -> Tenant | None:
         key = name_or_id.lower()
@@ -40,6 +55,13 @@ class CachedDirectory:
 
     async def get_client(self, tenant_id: str, client_id: str) -> ClientRecord | None:
         return await self._clients.get((tenant_id, client_id), lambda: self._reader.get_client(tenant_id, client_id))
+
+    async def get_client_since(self, tenant_id: str, client_id: str, since: float) -> ClientRecord | None:
+        """`FreshClientReads`: the cached record if it was read at or after `since`, else one new read
+        shared by every caller asking at once."""
+        return await self._clients.get_fresh(
+            (tenant_id, client_id), lambda: self._reader.get_client(tenant_id, client_id), since
+        )
 
     async def get_application(self, tenant_id: str, client_id: str) -> Application | None:
         return await self._apps.get(
@@ -89,3 +111,24 @@ class CachedFederationReader:
             (tenant_id, owner_type, owner_id),
             lambda: self._reader.federated_credentials(tenant_id, owner_type, owner_id),
         )
+
+
+class CachedPolicies:
+    """The token endpoint's view of credential policies (`keyless.oauth.policy_check`): each tenant's
+    stored policies and each client's effective policy, for `ttl` seconds, cleared by every policy
+    write in this process and by the change feed from the others."""
+
+    def __init__(self, store: PolicyStore, clock: Clock, ttl: float = 5.0) -> None:
+        self._store = store
+        self._tenants: TtlCache[Mapping[str | None, Policy]] = TtlCache(clock, ttl, 1_000)
+        self._effective: TtlCache[Policy] = TtlCache(clock, ttl)
+
+    def invalidate(self) -> None:
+        self._tenants.clear()
+        self._effective.clear()
+
+    async def policy(self, tenant_id: str, client_id: str) -> Policy:
+        async def load() -> Policy:
+            stored = await self._tenants.get((tenant_id,), lambda: self._store.policies(tenant_id))
+            return effective(stored, client_id)
+        return await self._effective.get((tenant_id, client_id), load)

@@ -11,6 +11,11 @@ If the listening connection drops, the replica cannot know what changed elsewher
 listened again it clears its caches every `fallback_interval` seconds (1 s), so nothing is served
 stale past the same bound, at the price of more database reads; `/readyz` and the
 `keyless_change_feed_up` gauge say so. SQLite is one process's database: there is nothing to feed.
+
+Each notification carries its sender's id and the wall-clock time its change committed, so a
+receiver can measure how long propagation took (`on_lag`, the `keyless_change_propagation_seconds`
+histogram; meaningful where the replicas' clocks agree, as NTP keeps them). A payload of the id
+alone, from an older replica during a rolling upgrade, is applied all the same.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -34,8 +40,10 @@ class ChangeFeed:
     """Publishes this replica's changes and applies every other replica's (`on_remote_change`)."""
 
     def __init__(self, engine: AsyncEngine, on_remote_change: Callable[[], None], *,
-                 fallback_interval: float = 1.0, retry_interval: float = 1.0) -> None:
+                 fallback_interval: float = 1.0, retry_interval: float = 1.0,
+                 on_lag: Callable[[float], None] | None = None) -> None:
         self._engine = engine
+        self._on_lag = on_lag
         parsed = engine.url
         self._dsn = (
             parsed.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -81,15 +89,15 @@ class ChangeFeed:
         """Tell the other replicas that something changed (called after the change committed)."""
         if self._dsn is None:
             return
-        task = asyncio.get_running_loop().create_task(self._notify())
+        task = asyncio.get_running_loop().create_task(self._notify(time.time()))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _notify(self) -> None:
+    async def _notify(self, committed_at: float) -> None:
         try:
             async with self._engine.connect() as conn:
                 await conn.execute(text("SELECT pg_notify(:channel, :sender)"),
-                                   {"channel": CHANNEL, "sender": self._me})
+                                   {"channel": CHANNEL, "sender": f"{self._me} {committed_at:.6f}"})
                 await conn.commit()
             self.sent += 1
         except Exception as exc:
@@ -98,9 +106,13 @@ class ChangeFeed:
                                                              "error": type(exc).__name__})
 
     def _received(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        if payload != self._me:
+        sender, _, committed_at = payload.partition(" ")
+        if sender != self._me:
             self.received += 1
             self._on_remote()
+            if self._on_lag is not None and committed_at:
+                with contextlib.suppress(ValueError):
+                    self._on_lag(max(0.0, time.time() - float(committed_at)))
 
     def _dropped(self, _conn: Any) -> None:
         self._lost.set()

@@ -9,12 +9,13 @@ records a host's certificates inside the host store's enrollment and renewal tra
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 from sqlalchemy import Row, and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from keyless.domain.credentials import Credential, Owner, credential_of
+from keyless.domain.credentials import Credential, CredentialKind, LastUse, Owner, credential_of
 from keyless.domain.identities import HostCertificate
 from keyless.domain.model import AuditEvent, ClientCertificate, ClientRecord, ClientSecret
 from keyless.ids import is_guid
@@ -123,16 +124,22 @@ async def _inventory(conn: AsyncConnection, tenant_id: str, owner_id: str | None
         q_app_certs = q_app_certs.where(c.c.owner_id == owner_id)
         q_host_certs = q_host_certs.where(c.c.owner_id == owner_id)
         q_federated = q_federated.where(fc.c.owner_id == owner_id)
-    found = [credential_of(secret_of(r), owner_kind=_app_owner_kind(r)) for r in (await conn.execute(q_secrets))]
-    found += [credential_of(certificate_of(r), owner_kind=_app_owner_kind(r))
+    found = [_used(credential_of(secret_of(r), owner_kind=_app_owner_kind(r)), r)
+             for r in (await conn.execute(q_secrets))]
+    found += [_used(credential_of(certificate_of(r), owner_kind=_app_owner_kind(r)), r)
               for r in (await conn.execute(q_app_certs))]
-    found += [credential_of(host_certificate_of(r)) for r in (await conn.execute(q_host_certs))]
+    found += [_used(credential_of(host_certificate_of(r)), r) for r in (await conn.execute(q_host_certs))]
     found += [
-        Credential(id=r.id, kind="federated", owner=Owner(r.owner_type, r.owner_id), display_name=r.name,
-                   created_at=r.created_at, label=f"{r.issuer} {r.subject}")
+        _used(Credential(id=r.id, kind="federated", owner=Owner(r.owner_type, r.owner_id), display_name=r.name,
+                         created_at=r.created_at, label=f"{r.issuer} {r.subject}"), r)
         for r in (await conn.execute(q_federated))
     ]
     return found
+
+
+def _used(credential: Credential, row: Any) -> Credential:
+    """The credential with its row's last use (time and source address), whatever its kind."""
+    return replace(credential, last_used_at=row.last_used_at, last_used_from=row.last_used_from)
 
 
 class SqlCredentialStore(SqlRepository):
@@ -209,8 +216,9 @@ class SqlCredentialStore(SqlRepository):
         cs = t.client_secrets
         return await self._revoke(cs, cs.c.client_id, tenant_id, client_id, secret_id, audit)
 
-    async def mark_secrets_used(self, last_used: Mapping[str, float]) -> None:
-        await self._mark_used(t.client_secrets, last_used)
+    async def mark_used(self, kind: CredentialKind, uses: Mapping[str, LastUse]) -> None:
+        table = {"secret": t.client_secrets, "certificate": t.certificates, "federated": t.federated_credentials}[kind]
+        await self._mark_used(table, uses)
 
     # -- certificates ------------------------------------------------------------------------------
     async def list_certificates(self, tenant_id: str, client_id: str) -> Sequence[ClientCertificate]:
@@ -244,5 +252,3 @@ class SqlCredentialStore(SqlRepository):
         cc = t.certificates
         return await self._revoke(cc, cc.c.owner_id, tenant_id, client_id, certificate_id, audit)
 
-    async def mark_certificates_used(self, last_used: Mapping[str, float]) -> None:
-        await self._mark_used(t.certificates, last_used)

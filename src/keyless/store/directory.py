@@ -17,13 +17,14 @@ from keyless.store.credentials import SqlCredentialStore
 from keyless.store.leaks import SqlLeakStore
 from keyless.store.logs import SqlLogStore
 from keyless.store.one_time import OneTimeStore
+from keyless.store.policies import SqlPolicyStore
 from keyless.store.signing_keys import SqlSigningKeyStore
 from keyless.store.tenants import SqlTenantStore
 
 
 class SqlDirectoryStore(
     SqlTenantStore, SqlApplicationStore, SqlCredentialStore, SqlAssignmentStore, SqlSigningKeyStore, SqlLogStore,
-    SqlLeakStore,
+    SqlLeakStore, SqlPolicyStore,
 ):
     """Every directory port on one engine (`keyless.domain.ports.DirectoryStore`)."""
 

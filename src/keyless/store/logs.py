@@ -16,11 +16,13 @@ from keyless.store.base import SqlRepository
 from keyless.store.logrows import signin_row
 
 
-def _window(q: Any, col_time: Any, query: LogQuery) -> Any:
+def _window(q: Any, col_time: Any, col_seq: Any, query: LogQuery) -> Any:
     if query.since is not None:
         q = q.where(col_time >= query.since)
     if query.until is not None:
         q = q.where(col_time < query.until)
+    if query.before_seq is not None:
+        q = q.where(col_seq < query.before_seq)
     return q
 
 
@@ -42,7 +44,7 @@ class SqlLogStore(SqlRepository):
             q = q.where(s.c.client_id == query.client_id)
         if query.result:
             q = q.where(s.c.result == query.result)
-        q = _window(q, s.c.time, query).order_by(s.c.id.desc()).limit(query.limit)
+        q = _window(q, s.c.time, s.c.id, query).order_by(s.c.id.desc()).limit(query.limit)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q)).all()
         return [
@@ -50,7 +52,7 @@ class SqlLogStore(SqlRepository):
                 time=r.time, tenant_id=r.tenant_id, client_id=r.client_id, credential_id=r.credential_id,
                 credential_type=r.credential_type, resource=r.resource, result=r.result, error=r.error,
                 detail=r.detail, source=r.source, token_id=r.token_id, grant_type=r.grant_type,
-                auth_method=r.auth_method,
+                auth_method=r.auth_method, seq=r.id,
             )
             for r in rows
         ]
@@ -62,13 +64,13 @@ class SqlLogStore(SqlRepository):
             q = q.where(or_(a.c.actor == query.client_id, a.c.target_id == query.client_id))
         if query.action:
             q = q.where(a.c.action == query.action)
-        q = _window(q, a.c.time, query).order_by(a.c.id.desc()).limit(query.limit)
+        q = _window(q, a.c.time, a.c.id, query).order_by(a.c.id.desc()).limit(query.limit)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q)).all()
         return [
             AuditEvent(
                 time=r.time, tenant_id=r.tenant_id, actor=r.actor, action=r.action, target_type=r.target_type,
-                target_id=r.target_id, details=json.loads(r.details),
+                target_id=r.target_id, details=json.loads(r.details), seq=r.id,
             )
             for r in rows
         ]

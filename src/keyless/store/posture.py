@@ -11,20 +11,19 @@ agent signs in from). The score is two grouped counts over the whole tenant. doc
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from keyless.crypto.issued import issued_by
 from keyless.domain.credentials import Credential, Owner
 from keyless.domain.posture import (
     CredentialFacts,
     CredentialFlags,
     LeakNote,
     PostureFacts,
-    Usage,
+    SignInUsage,
     Workload,
     WorkloadKind,
 )
@@ -42,68 +41,35 @@ def _in_range(col: Any, first: str, last: str) -> Any:
     return and_(col >= first, col <= last)
 
 
-class _Usage:
-    """Sign-in usage per credential and per workload, from rows grouped by (client, credential, source)."""
-
-    def __init__(self) -> None:
-        self.by_credential: dict[str, dict[str, int]] = defaultdict(dict)
-        self.by_client: dict[str, dict[str, int]] = defaultdict(dict)
-        self.last_credential: dict[str, float] = {}
-        self.last_client: dict[str, float] = {}
-
-    def add(self, client_id: str, credential_id: str | None, source: str | None, n: int, last: float) -> None:
-        src = source or ""
-        per_client = self.by_client[client_id]
-        per_client[src] = per_client.get(src, 0) + n
-        self.last_client[client_id] = max(last, self.last_client.get(client_id, 0.0))
-        if credential_id:
-            per_cred = self.by_credential[credential_id]
-            per_cred[src] = per_cred.get(src, 0) + n
-            self.last_credential[credential_id] = max(last, self.last_credential.get(credential_id, 0.0))
-
-    @staticmethod
-    def _sources(counts: Mapping[str, int]) -> tuple[str, ...]:
-        return tuple(s for s, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if s)
-
-    def of_credential(self, credential_id: str) -> Usage:
-        counts = self.by_credential.get(credential_id, {})
-        return Usage(sum(counts.values()), self._sources(counts), self.last_credential.get(credential_id))
-
-    def of_client(self, client_id: str) -> tuple[int, tuple[str, ...], float | None]:
-        counts = self.by_client.get(client_id, {})
-        return sum(counts.values()), self._sources(counts), self.last_client.get(client_id)
-
-
-async def _usage(conn: AsyncConnection, tenant_id: str, since: float, first: str, last: str) -> _Usage:
+async def _usage(conn: AsyncConnection, tenant_id: str, since: float) -> SignInUsage:
+    """The tenant's successful sign-ins since `since`, grouped by (client, credential, source): one scan
+    of the window (index `ix_signin_log_tenant_time`), shared by every page of a report."""
     q = (select(sl.c.client_id, sl.c.credential_id, sl.c.source, func.count().label("n"),
                 func.max(sl.c.time).label("last"))
          .where(sl.c.tenant_id == tenant_id, sl.c.time >= since, sl.c.result == "success",
-                _in_range(sl.c.client_id, first, last))
+                sl.c.client_id.is_not(None))
          .group_by(sl.c.client_id, sl.c.credential_id, sl.c.source))
-    usage = _Usage()
+    usage = SignInUsage()
     for r in await conn.execute(q):
         usage.add(r.client_id, r.credential_id, r.source, int(r.n), float(r.last))
     return usage
 
 
 async def host_map(conn: AsyncConnection, tenant_id: str, since: float) -> dict[str, str]:
-    """Source address → name of the host whose agent signed in from it in the window (a host's own
-    identity, or any identity with the host's certificate). An address used by several hosts (NAT)
-    is left out: it proves nothing about where a workload runs."""
-    host_cert = select(certs.c.id).where(certs.c.owner_kind == "host")
-    q = (select(hosts.c.name, sl.c.source).distinct()
-         .select_from(sl.join(hosts, and_(hosts.c.tenant_id == sl.c.tenant_id,
-                                          or_(hosts.c.system_client_id == sl.c.client_id,
-                                              sl.c.credential_id.in_(
-                                                  select(certs.c.id).where(certs.c.owner_kind == "host",
-                                                                           certs.c.owner_id == hosts.c.id)))))
-                      )
-         .where(sl.c.tenant_id == tenant_id, sl.c.time >= since, sl.c.result == "success",
-                sl.c.source.is_not(None), or_(sl.c.credential_id.in_(host_cert),
-                                              sl.c.client_id.in_(select(hosts.c.system_client_id)))))
+    """Source address → name of the host whose agent signed in from it in the window: as the host's
+    own identity, or with the host's certificate for an identity assigned to it. An address used by
+    several hosts (NAT) is left out: it proves nothing about where a workload runs. Two joins without
+    an OR, so each can use an index."""
+    window = and_(sl.c.tenant_id == tenant_id, sl.c.time >= since, sl.c.result == "success", sl.c.source.is_not(None))
+    as_system = (select(hosts.c.name, sl.c.source).distinct()
+                 .select_from(sl.join(hosts, hosts.c.system_client_id == sl.c.client_id)).where(window))
+    with_cert = (select(hosts.c.name, sl.c.source).distinct()
+                 .select_from(sl.join(certs, and_(certs.c.id == sl.c.credential_id, certs.c.owner_kind == "host"))
+                              .join(hosts, hosts.c.id == certs.c.owner_id)).where(window))
     found: dict[str, set[str]] = defaultdict(set)
-    for r in await conn.execute(q):
-        found[r.source].add(r.name)
+    for q in (as_system, with_cert):
+        for r in await conn.execute(q):
+            found[r.source].add(r.name)
     return {source: next(iter(names)) for source, names in found.items() if len(names) == 1}
 
 
@@ -122,8 +88,9 @@ async def _leaks(conn: AsyncConnection, tenant_id: str, first: str, last: str) -
 
 
 class SqlPostureStore(SqlRepository):
-    async def posture_facts(self, tenant_id: str, *, now: float, since: float, after: str | None, limit: int,
-                            client_id: str | None = None, ca_pem: bytes | None = None) -> PostureFacts:
+    async def posture_facts(self, tenant_id: str, *, usage: SignInUsage, after: str | None, limit: int,
+                            client_id: str | None = None,
+                            internal_ca: Callable[[bytes], bool] | None = None) -> PostureFacts:
         page_q = (select(apps.c.client_id, apps.c.display_name, apps.c.created_at, apps.c.identifier_uri,
                          apps.c.managed_resource_id, mi.c.kind.label("identity_kind"), hosts.c.name.label("host"))
                   .select_from(apps.outerjoin(mi, mi.c.client_id == apps.c.client_id)
@@ -137,13 +104,11 @@ class SqlPostureStore(SqlRepository):
             page = list(await conn.execute(page_q))
             more = len(page) > limit
             page = page[:limit]
-            host_of = await host_map(conn, tenant_id, since)
             if not page:
-                return PostureFacts((), host_of, None)
+                return PostureFacts((), None)
             first, last = page[0].client_id, page[-1].client_id
             leaks = await _leaks(conn, tenant_id, first, last)
-            creds = await self._credentials(conn, tenant_id, first, last, ca_pem, leaks)
-            usage = await _usage(conn, tenant_id, since, first, last)
+            creds = await self._credentials(conn, tenant_id, first, last, internal_ca, leaks)
             assigned = await self._assigned_hosts(conn, first, last)
         workloads = []
         for r in page:
@@ -157,7 +122,15 @@ class SqlPostureStore(SqlRepository):
                 credentials=mine, identity_kind=r.identity_kind, hosts=identity_hosts, signins=n, sources=sources,
                 last_signin_at=last_at, resource=r.identifier_uri is not None, leaks=tuple(leaks.get(r.client_id, ())),
             ))
-        return PostureFacts(tuple(workloads), host_of, page[-1].client_id if more else None)
+        return PostureFacts(tuple(workloads), page[-1].client_id if more else None)
+
+    async def host_map(self, tenant_id: str, since: float) -> Mapping[str, str]:
+        async with self.engine.connect() as conn:
+            return await host_map(conn, tenant_id, since)
+
+    async def signin_usage(self, tenant_id: str, since: float) -> SignInUsage:
+        async with self.engine.connect() as conn:
+            return await _usage(conn, tenant_id, since)
 
     @staticmethod
     async def _assigned_hosts(conn: AsyncConnection, first: str, last: str) -> dict[str, list[str]]:
@@ -170,7 +143,8 @@ class SqlPostureStore(SqlRepository):
         return found
 
     @staticmethod
-    async def _credentials(conn: AsyncConnection, tenant_id: str, first: str, last: str, ca_pem: bytes | None,
+    async def _credentials(conn: AsyncConnection, tenant_id: str, first: str, last: str,
+                           internal_ca: Callable[[bytes], bool] | None,
                            leaks: Mapping[str, list[LeakNote]]) -> dict[str, list[CredentialFacts]]:
         """The unrevoked secrets (marked when a leak was reported and not revoked, `keyless scan`),
         application certificates and federated credentials of the page's workloads, by client id.
@@ -191,7 +165,7 @@ class SqlPostureStore(SqlRepository):
                    .where(certs.c.owner_kind == "application", _in_range(certs.c.owner_id, first, last),
                           certs.c.revoked_at.is_(None)))
         for c in await conn.execute(q_certs):
-            internal = issued_by(bytes(c.der), ca_pem) if ca_pem is not None else None
+            internal = internal_ca(bytes(c.der)) if internal_ca is not None else None
             found[c.owner_id].append(CredentialFacts(Credential(
                 id=c.id, kind="certificate", owner=Owner("application", c.owner_id), display_name=c.display_name,
                 created_at=c.created_at, expires_at=c.not_after, not_before=c.not_before,
@@ -209,7 +183,10 @@ class SqlPostureStore(SqlRepository):
                                     cs.c.expires_at > now)
         has_cert = exists().where(certs.c.owner_kind == "application", certs.c.owner_id == apps.c.client_id,
                                   certs.c.revoked_at.is_(None), certs.c.not_after > now)
-        has_fed = exists().where(fc.c.owner_id == apps.c.client_id, fc.c.tenant_id == tenant_id)
+        # owner_type and owner_id together use the index (an identity's own federated credentials do not
+        # change its rung, so only an application's count).
+        has_fed = exists().where(fc.c.tenant_id == tenant_id, fc.c.owner_type == "application",
+                                 fc.c.owner_id == apps.c.client_id)
         managed = apps.c.managed_resource_id.is_not(None)
         cols = [case((managed, 1), else_=0).label("managed"), case((has_secret, 1), else_=0).label("s"),
                 case((has_cert, 1), else_=0).label("c"), case((has_fed, 1), else_=0).label("f")]
@@ -220,13 +197,33 @@ class SqlPostureStore(SqlRepository):
                                 frozenset(k for k, flag in (("secret", r.s), ("certificate", r.c), ("federated", r.f))
                                           if flag), int(r.n)) for r in rows]
 
-    async def signins_by_rung(self, tenant_id: str, since: float) -> Mapping[str, int]:
+    async def signins_by_rung(self, tenant_id: str | None, since: float) -> Mapping[str, int]:
+        """Successful sign-ins since `since` by rung (of one tenant, or of all with None): a managed
+        identity's count as `managed_identity` whatever its host presented."""
         rung = case((apps.c.managed_resource_id.is_not(None), "managed_identity"),
                     else_=sl.c.credential_type).label("rung")
         q = (select(rung, func.count().label("n")).select_from(sl.join(apps, apps.c.client_id == sl.c.client_id))
-             .where(sl.c.tenant_id == tenant_id, sl.c.time >= since, sl.c.result == "success").group_by(rung))
+             .where(sl.c.time >= since, sl.c.result == "success").group_by(rung))
+        if tenant_id is not None:
+            q = q.where(sl.c.tenant_id == tenant_id)
         async with self.engine.connect() as conn:
             return {r.rung: int(r.n) for r in await conn.execute(q) if r.rung}
+
+    async def credential_counts(self, now: float) -> dict[tuple[str, str], int]:
+        """Every credential of the installation by (kind, state): three grouped counts, for the metrics."""
+        secret_state = case((cs.c.revoked_at.is_not(None), "revoked"), (cs.c.expires_at <= now, "expired"),
+                            else_="active").label("state")
+        cert_state = case((certs.c.revoked_at.is_not(None), "revoked"), (certs.c.not_after <= now, "expired"),
+                          (certs.c.not_before > now, "not_yet_valid"), else_="active").label("state")
+        found: dict[tuple[str, str], int] = {}
+        async with self.engine.connect() as conn:
+            for kind, q in (("secret", select(secret_state, func.count().label("n")).group_by(secret_state)),
+                            ("certificate", select(cert_state, func.count().label("n")).group_by(cert_state))):
+                for r in await conn.execute(q):
+                    found[(kind, r.state)] = int(r.n)
+            federated = await conn.execute(select(func.count()).select_from(fc))
+            found[("federated", "active")] = int(federated.scalar_one())
+        return found
 
 
 # `keyless federation lint` findings that make a subject pattern broader than one repository or namespace.

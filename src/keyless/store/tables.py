@@ -58,6 +58,7 @@ applications = Table(
     Column("managed_resource_id", String(512), nullable=True),  # managed identities only (migration 0005)
     UniqueConstraint("tenant_id", "identifier_uri", name="uq_applications_tenant_identifier"),
     Index("ix_applications_tenant", "tenant_id"),
+    Index("ix_applications_tenant_client", "tenant_id", "client_id"),  # the posture report's pages (0015)
 )
 
 app_roles = Table(
@@ -83,6 +84,7 @@ client_secrets = Table(
     Column("created_at", Double, nullable=False),
     Column("expires_at", Double, nullable=False),
     Column("last_used_at", Double, nullable=True),
+    Column("last_used_from", String(64), nullable=True),  # source address of that sign-in (0016)
     Column("revoked_at", Double, nullable=True),
     Index("ix_client_secrets_client", "client_id"),
     Index("ix_client_secrets_digest", "digest"),  # a presented secret's keyed-hash lookup (leaks, 0013)
@@ -107,6 +109,7 @@ certificates = Table(
     Column("created_at", Double, nullable=False),
     Column("display_name", String(256), nullable=False),
     Column("last_used_at", Double, nullable=True),
+    Column("last_used_from", String(64), nullable=True),
     Column("revoked_at", Double, nullable=True),
     Index("ix_certificates_owner", "owner_kind", "owner_id"),
 )
@@ -258,6 +261,8 @@ federated_credentials = Table(
     Column("max_token_lifetime", Integer, nullable=False),
     Column("description", String(512), nullable=False),
     Column("created_at", Double, nullable=False),
+    Column("last_used_at", Double, nullable=True),  # 0016
+    Column("last_used_from", String(64), nullable=True),
     UniqueConstraint("tenant_id", "owner_type", "owner_id", "name", name="uq_federated_credentials_owner_name"),
     Index("ix_federated_credentials_owner", "tenant_id", "owner_type", "owner_id"),
 )
@@ -317,4 +322,15 @@ console_sessions = Table(
     Column("expires_at", Double, nullable=False),
     Column("ended_at", Double, nullable=True),
     Index("ix_console_sessions_expires_at", "expires_at"),
+)
+
+# Credential policies (migration 0011; keyless.store.policies): the tenant's default (client_id "")
+# and per-application overrides, each a JSON document (keyless.domain.policies.policy_to_json).
+credential_policies = Table(
+    "credential_policies",
+    metadata,
+    Column("tenant_id", GUID, ForeignKey("tenants.id"), primary_key=True),
+    Column("client_id", String(64), primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("updated_at", Double, nullable=False),
 )

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 
 from keyless.domain.model import AuditEvent
 from keyless.domain.webhooks import Attempt, Delivery, WebhookEndpoint
@@ -66,9 +66,12 @@ class SqlWebhookStore(SqlRepository):
         return select(d, e.c.type).join(e, e.c.id == d.c.event_id)
 
     async def list_deliveries(self, tenant_id: str, *, endpoint_id: str | None = None,
-                              state: str | None = None, limit: int = 100) -> Sequence[Delivery]:
+                              state: str | None = None, limit: int = 100,
+                              after: tuple[float, str] | None = None) -> Sequence[Delivery]:
         d = webhook_deliveries
         q = self._deliveries().where(d.c.tenant_id == tenant_id)
+        if after is not None:
+            q = q.where(or_(d.c.created_at < after[0], and_(d.c.created_at == after[0], d.c.id > after[1])))
         if endpoint_id is not None:
             q = q.where(d.c.endpoint_id == endpoint_id)
         if state is not None:

@@ -38,6 +38,7 @@ FORBIDDEN = {"type": "urn:keyless:problem:forbidden", "title": "Forbidden", "sta
 NO_ROLE = "Matrix.Unrelated"
 NOT_WRITES = {("post", "/{tenant}/manage/v1/applications/{client_id}/federated-credentials/test"),
               ("post", "/{tenant}/manage/v1/identities/{ref}/federated-credentials/test"),
+              ("post", "/{tenant}/manage/v1/policy/test"),
               ("post", "/{tenant}/manage/v1/leaks/lookup"),  # a read with the secrets in the body, not the URL
               ("post", "/{tenant}/manage/v1/console/login-codes")}  # a sealed code: nothing stored, nothing audited
 

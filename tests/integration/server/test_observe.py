@@ -67,3 +67,32 @@ def test_latency_histogram_is_labelled_by_route_template(tmp_path: Path) -> None
         assert '"http_request"' not in server.logs()
     finally:
         stop_server(server)
+
+
+def _gauge(metrics: str, name: str, **labels: str) -> float | None:
+    for line in metrics.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def test_expiry_and_cache_gauges(tmp_path: Path) -> None:
+    """`/metrics` says how soon the next credential and the signing key expire (seconds, per tenant
+    name, kind and owner kind) and how the caches fare; never a tenant id or credential id."""
+    server = start_server(tmp_path, env={"KEYLESS_KEY_ROTATION_INTERVAL": str(30 * 86400)})
+    try:
+        with Admin(server) as admin, server.http() as http:
+            app = admin.app(f"gauged-{uuid.uuid4().hex[:6]}")
+            record = admin.secret(app["client_id"], expires_in=3600)
+            metrics = http.get(f"{server.url}/metrics").text
+        secret_left = _gauge(metrics, "keyless_credential_expiry_seconds", tenant="default", kind="secret",
+                             owner="application")
+        assert secret_left is not None and 3500 < secret_left <= 3600, secret_left
+        key_left = _gauge(metrics, "keyless_signing_key_expiry_seconds", tenant="default")
+        assert key_left is not None and 29 * 86400 < key_left <= 30 * 86400
+        assert _gauge(metrics, "keyless_signing_key_age_seconds", tenant="default") is not None
+        assert _gauge(metrics, "keyless_cache_entries", cache="clients") is not None
+        assert "keyless_cache_clears " in metrics and "keyless_client_rereads " in metrics
+        assert server.tenant_id not in metrics and record["id"] not in metrics and app["client_id"] not in metrics
+    finally:
+        stop_server(server)

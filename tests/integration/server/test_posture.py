@@ -160,6 +160,11 @@ def test_pages_cover_every_workload_once(ladder: Ladder) -> None:
         if cursor is None:
             break
     assert paged == everything and len(everything) >= 6
+    with Admin(ladder.server) as admin:
+        first = manage(ladder.server, admin, "GET", "/posture", params={"limit": 2, "rung": "certificate"})
+    cursor = first.json()["next_cursor"]
+    assert first.headers["link"] == (f"</{ladder.server.tenant_id}/manage/v1/posture?rung=certificate&limit=2"
+                                     f"&cursor={cursor}>; rel=\"next\"")
     only = _report(ladder, rung="federated")["workloads"]
     assert [w["client_id"] for w in only] == [ladder.fed_app]
 
@@ -210,3 +215,20 @@ def test_no_secret_value_in_the_report_or_the_cli_output(ladder: Ladder) -> None
     bodies += [ladder.server.cli("posture", "-o", "json").stdout, ladder.server.cli("posture", "--steps").stdout]
     for body in bodies:
         assert ladder.secret_value not in body and ladder.secret_value[:12] not in body
+
+
+def _gauge(metrics: str, name: str, **labels: str) -> float:
+    want = name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+    line = next(x for x in metrics.splitlines() if x.startswith(want + " "))
+    return float(line.rsplit(" ", 1)[1])
+
+
+def test_metrics_count_credentials_by_kind_and_state_and_sign_ins_by_rung(ladder: Ladder) -> None:
+    with ladder.server.http() as http:
+        metrics = http.get(f"{ladder.server.url}/metrics").text
+    assert _gauge(metrics, "keyless_credentials", kind="secret", state="active") >= 1
+    assert _gauge(metrics, "keyless_credentials", kind="certificate", state="active") >= 4  # CA, foreign, host, CLI
+    assert _gauge(metrics, "keyless_credentials", kind="federated", state="active") == 1
+    assert _gauge(metrics, "keyless_signins_24h", rung="managed_identity") >= 1
+    assert _gauge(metrics, "keyless_signins_24h", rung="secret") >= 1
+    assert ladder.secret_app not in metrics and ladder.server.tenant_id not in metrics

@@ -63,6 +63,14 @@ def test_a_secret_revoked_on_one_replica_is_refused_by_another_within_a_second(
     assert refused.status_code == 401
     assert refused.json() == AUTH_FAILED
     assert took < BOUND, f"replica B accepted a revoked secret for {took:.2f} s"
+    with second.http() as http:  # and B measured how long the news took (keyless_change_propagation_seconds)
+        metrics = http.get(f"{second.url}/metrics").text
+    counts = [float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+              if line.startswith("keyless_change_propagation_seconds_count")]
+    assert counts and counts[0] >= 1
+    within = [line for line in metrics.splitlines()
+              if line.startswith('keyless_change_propagation_seconds_bucket{le="1.0"}')]
+    assert within and float(within[0].rsplit(" ", 1)[1]) == counts[0]
 
 
 def test_a_grant_removed_on_one_replica_is_refused_by_another_within_a_second(

@@ -99,7 +99,7 @@ def test_fix_for_several_secrets_keeps_the_newest() -> None:
                                        created_at=NOW - 10, expires_at=NOW + 60 * DAY))
     a = assess(workload(older, newer), {}, NOW, Thresholds())
     finding = next(f for f in a.findings if f.risk == "several_active_secrets")
-    assert fix(a, finding, NOW) == (f"keyless secret revoke {APP} old",)
+    assert fix(a, finding, NOW, next_step(a, NOW)) == (f"keyless secret revoke {APP} old",)
 
 
 def test_stored_names_cannot_inject_into_the_pasted_commands() -> None:

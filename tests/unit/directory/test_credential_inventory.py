@@ -11,7 +11,7 @@ from keyless.crypto.client_keys import certificate_signing_request, generate_cli
 from keyless.directory.errors import Invalid
 from keyless.directory.federation import FederationService
 from keyless.directory.hosts import HostService
-from keyless.domain.credentials import Credential, Owner
+from keyless.domain.credentials import Credential, LastUse, Owner
 from keyless.store.federation import SqlFederationStore
 from keyless.store.hosts import SqlHostStore
 from tests.unit.directory.conftest import START, Env
@@ -98,3 +98,40 @@ async def test_a_host_has_no_federated_credentials(env: Env) -> None:
         await federation.credentials(env.tenant, Owner("host", "00000000-0000-0000-0000-000000000000"))
     assert (refused.value.code, refused.value.message) == (
         "invalid_owner", "only applications and managed identities have federated credentials")
+
+
+async def test_last_use_and_source_of_every_kind_and_the_filters(env: Env) -> None:
+    """Last use (time and source address) is kept for secrets, application and host certificates and
+    federated credentials; only a later use moves it; the inventory filters by kind, owner kind,
+    state, expiry and disuse."""
+    svc = env.service
+    app = await svc.create_application(env.tenant, "worker", actor="t")
+    secret, _ = await svc.add_secret(env.tenant, app.client_id, actor="t", expires_in=86400)
+    pem = self_signed_certificate(generate_client_key("p256"), "worker", now=START, days=30)
+    cert = await svc.add_certificate(env.tenant, app.client_id, pem, actor="t")
+    hosts, host_store = _hosts(env)
+    _, _, token = await hosts.add_host(env.tenant, "web1", actor="t")
+    enrolled = await hosts.enroll(env.tenant, token, certificate_signing_request(generate_client_key("p256"), "a"),
+                                  ca=create_ca("test CA", now=START), days=7)
+    await hosts.create_identity(env.tenant, "billing", actor="t")
+    federation = FederationService(SqlFederationStore(env.store.engine), env.store, env.clock,
+                                   identities=host_store)
+    fed = await federation.add(env.tenant, await federation.identity(env.tenant, "billing"), actor="t",
+                               name="prod", issuer=ISSUER, subject="repo:x")
+    await env.store.mark_used("secret", {secret.id: LastUse(START + 5, "10.0.0.5")})
+    await env.store.mark_used("secret", {secret.id: LastUse(START + 4, "10.0.0.4")})  # older: ignored
+    await env.store.mark_used("certificate", {cert.id: LastUse(START + 6, "10.0.0.6"),
+                                              enrolled.certificate.id: LastUse(START + 7, "192.0.2.7")})
+    await env.store.mark_used("federated", {fed.id: LastUse(START + 8, "2001:db8::8")})
+    found = {c.id: (c.last_used_at, c.last_used_from) for c in await svc.credentials.inventory(env.tenant)}
+    assert found == {secret.id: (START + 5, "10.0.0.5"), cert.id: (START + 6, "10.0.0.6"),
+                     enrolled.certificate.id: (START + 7, "192.0.2.7"), fed.id: (START + 8, "2001:db8::8")}
+
+    env.clock.advance(100 * 86400)
+    assert {c.id for c in await svc.credentials.inventory(env.tenant, unused_for=90 * 86400)} == set(found)
+    assert await svc.credentials.inventory(env.tenant, unused_for=101 * 86400) == []
+    assert [c.id for c in await svc.credentials.inventory(env.tenant, kind="federated")] == [fed.id]
+    assert [c.id for c in await svc.credentials.inventory(env.tenant, owner_kind="host")] == [
+        enrolled.certificate.id]
+    assert {c.id for c in await svc.credentials.inventory(env.tenant, state="expired")} == {
+        secret.id, cert.id, enrolled.certificate.id}

@@ -58,12 +58,13 @@ def test_unused_for_n_days_and_never_used_since_creation() -> None:
     assert notices("t", [cred(used_ago=None, age=400 * DAY)], NOW, NoticeRules(unused_days=0)) == []
 
 
-def test_every_owner_kind_is_scanned_but_untracked_use_is_never_called_unused() -> None:
+def test_every_kind_and_owner_kind_is_scanned() -> None:
     host_cert = cred("certificate", expires_in=2 * DAY, owner=Owner("host", "h-1"))
     identity_secret = cred(expires_in=2 * DAY, owner=Owner("identity", "mi-1"))
     federated = cred("federated", expires_in=None, used_ago=None, age=400 * DAY, owner=Owner("identity", "mi-1"))
     found = notices("t", [host_cert, identity_secret, federated], NOW, RULES, names={"h-1": "web-01"})
-    assert [(e.type, e.data["owner_kind"]) for e in found] == [(CREDENTIAL_EXPIRING, "host"),
-                                                               (CREDENTIAL_EXPIRING, "identity")]
+    assert [(e.type, e.data["owner_kind"], e.data["kind"]) for e in found] == [
+        (CREDENTIAL_EXPIRING, "host", "certificate"), (CREDENTIAL_EXPIRING, "identity", "secret"),
+        (CREDENTIAL_UNUSED, "identity", "federated")]
     assert found[0].data["owner_name"] == "web-01"
     assert all("secret" not in e.data for e in found)

@@ -34,6 +34,7 @@ from keyless.store import db
 from keyless.store import tables as t
 from keyless.store.directory import SqlDirectoryStore
 from keyless.store.hosts import SqlHostStore
+from keyless.store.outbox_tables import outbox_events
 from tests.unit.oauth.fakes import BASE_URL, ListSink, http_request
 
 START = 1_800_000_000.0
@@ -117,6 +118,9 @@ async def _fill_previous_head(engine: AsyncEngine, service: DirectoryService, ho
 async def _made_by_previous_head(engine: AsyncEngine) -> tuple[SqlDirectoryStore, Old, bytes]:
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade_to(_previous_head()))
+        # Today's code records a notification event with each key rotation (making the tenant makes
+        # one); the previous head has no outbox yet: lend it the table for the setup only.
+        await conn.run_sync(outbox_events.create)
     clock = FrozenClock(START)
     kek = aead.new_key()
     hasher = SecretHasher(aead.derive(kek, "pepper"))
@@ -124,6 +128,8 @@ async def _made_by_previous_head(engine: AsyncEngine) -> tuple[SqlDirectoryStore
     service = DirectoryService(store, clock, hasher, kek)
     hosts = HostService(SqlHostStore(engine, store), clock, hasher, credentials=service.credentials)
     old = await _fill_previous_head(engine, service, hosts)
+    async with engine.begin() as conn:
+        await conn.run_sync(outbox_events.drop)
     return store, old, kek
 
 

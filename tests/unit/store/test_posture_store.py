@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import event, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from keyless.crypto.ca import create_ca, issue_client_certificate
+from keyless.crypto.ca import IssuedByCa, create_ca, issue_client_certificate
 from keyless.crypto.certificates import load_certificate
 from keyless.crypto.client_keys import certificate_signing_request, generate_client_key, self_signed_certificate
-from keyless.domain.posture import DAY
+from keyless.domain.posture import DAY, SignInUsage
 from keyless.store import db
 from keyless.store import tables as t
 from keyless.store.leak_tables import leaks as lk
@@ -70,6 +70,9 @@ class World:
     def __init__(self, engine: AsyncEngine, ca_pem: bytes) -> None:
         self.engine, self.ca_pem = engine, ca_pem
         self.store = SqlPostureStore(engine)
+
+    async def usage(self) -> SignInUsage:
+        return await self.store.signin_usage(guid(1), SINCE)
 
 
 @pytest.fixture
@@ -142,9 +145,9 @@ async def _count_queries(engine: AsyncEngine, coro: Any) -> tuple[Any, int]:
 
 async def test_a_page_costs_the_same_queries_whatever_its_size(world: World) -> None:
     small, n_small = await _count_queries(world.engine, world.store.posture_facts(
-        guid(1), now=NOW, since=SINCE, after=None, limit=2, ca_pem=world.ca_pem))
+        guid(1), usage=await world.usage(), after=None, limit=2, internal_ca=IssuedByCa(world.ca_pem)))
     big, n_big = await _count_queries(world.engine, world.store.posture_facts(
-        guid(1), now=NOW, since=SINCE, after=None, limit=1000, ca_pem=world.ca_pem))
+        guid(1), usage=await world.usage(), after=None, limit=1000, internal_ca=IssuedByCa(world.ca_pem)))
     assert len(small.workloads) == 2 and small.next_after == guid(11)
     assert len(big.workloads) == 33 and big.next_after is None
     assert n_small == n_big <= 8
@@ -153,22 +156,22 @@ async def test_a_page_costs_the_same_queries_whatever_its_size(world: World) -> 
 async def test_pages_follow_each_other_without_gaps_or_other_tenants(world: World) -> None:
     seen, after = [], None
     while True:
-        page = await world.store.posture_facts(guid(1), now=NOW, since=SINCE, after=after, limit=7)
+        page = await world.store.posture_facts(guid(1), usage=await world.usage(), after=after, limit=7)
         seen += [w.client_id for w in page.workloads]
         if page.next_after is None:
             break
         after = page.next_after
     assert len(seen) == len(set(seen)) == 33 and INTRUDER not in seen
     intruder_secret = guid(36_000)
-    page = await world.store.posture_facts(guid(1), now=NOW, since=SINCE, after=None, limit=1000)
+    page = await world.store.posture_facts(guid(1), usage=await world.usage(), after=None, limit=1000)
     assert all(c.credential.id != intruder_secret for w in page.workloads for c in w.credentials)
 
 
 async def test_usage_host_map_and_credentials(world: World) -> None:
-    page = await world.store.posture_facts(guid(1), now=NOW, since=SINCE, after=None, limit=1000,
-                                           ca_pem=world.ca_pem)
+    page = await world.store.posture_facts(guid(1), usage=await world.usage(), after=None, limit=1000,
+                                           internal_ca=IssuedByCa(world.ca_pem))
     by_id = {w.client_id: w for w in page.workloads}
-    assert page.host_of == {"10.0.0.5": "web-01"}
+    assert await world.store.host_map(guid(1), SINCE) == {"10.0.0.5": "web-01"}
     app10 = by_id[guid(10)]
     assert [c.credential.id for c in app10.credentials] == [guid(1010)]  # the revoked one is gone
     usage = app10.credentials[0].usage
@@ -182,7 +185,7 @@ async def test_usage_host_map_and_credentials(world: World) -> None:
     assert fed.credential.kind == "federated" and fed.broad_subject
     host = by_id[guid(70)]
     assert host.kind == "identity" and host.identity_kind == "system" and host.hosts == ("web-01",)
-    one = await world.store.posture_facts(guid(1), now=NOW, since=SINCE, after=None, limit=10, client_id=guid(50))
+    one = await world.store.posture_facts(guid(1), usage=await world.usage(), after=None, limit=10, client_id=guid(50))
     assert [w.client_id for w in one.workloads] == [guid(50)]
 
 

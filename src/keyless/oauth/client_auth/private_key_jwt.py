@@ -20,8 +20,8 @@ from typing import Any
 
 from keyless.clock import Clock
 from keyless.crypto.certificates import CertificateInfo, CertificateRejected, thumbprint_matches, x5c_der
-from keyless.domain.model import ClientCertificate, Tenant
-from keyless.domain.ports import DirectoryReader, OneTimeUses
+from keyless.domain.model import ClientCertificate, ClientRecord, Tenant
+from keyless.domain.ports import DirectoryReader, FreshClientReads, OneTimeUses
 from keyless.jose.claims import numeric_date
 from keyless.jose.hygiene import InvalidClaim
 from keyless.jose.jws import InvalidJws, verify_with_key
@@ -101,6 +101,25 @@ def _check_audience(aud: object, tenant: Tenant, issuer: str, token_endpoints: C
     raise _fail("audience_mismatch")
 
 
+def _choose(assertion: str, header: dict[str, Any], alg: str, record: ClientRecord | None,
+            certificates: CertificateCache) -> tuple[ClientCertificate | None, str]:
+    """The registered certificate whose key verifies the assertion, or why none does."""
+    if record is None:
+        return None, "unknown_client"
+    matches = _candidates(header, record.certificates, certificates)
+    if not matches:
+        return None, "no_matching_certificate"
+    for cert, info in matches:
+        if alg not in info.algorithms:
+            continue  # B13/B14: the algorithm follows the registered key, never the header
+        try:
+            verify_with_key(assertion, info.public_key, alg=alg)
+        except InvalidJws:
+            continue
+        return cert, ""
+    return None, "bad_signature_or_alg"
+
+
 async def verify(
     assertion: str,
     body_client_id: str | None,
@@ -133,25 +152,16 @@ async def verify(
     if body_client_id is not None and body_client_id != sub:
         raise InvalidRequest("client_id does not match the client assertion", detail="client_id_mismatch")
 
+    arrived = clock.now()
     record = await directory.get_client(tenant.id, sub)
-    if record is None:
-        raise _fail("unknown_client")
+    chosen, failure = _choose(assertion, header, alg, record, certificates)
+    if chosen is None and isinstance(directory, FreshClientReads):
+        # A certificate registered on another replica a moment ago: the cached record may predate it.
+        record = await directory.get_client_since(tenant.id, sub, arrived)
+        chosen, failure = _choose(assertion, header, alg, record, certificates)
+    if record is None or chosen is None:
+        raise _fail(failure)
     now = clock.now()
-    matches = _candidates(header, record.certificates, certificates)
-    if not matches:
-        raise _fail("no_matching_certificate")
-    chosen: ClientCertificate | None = None
-    for cert, info in matches:
-        if alg not in info.algorithms:
-            continue  # B13/B14: the algorithm follows the registered key, never the header
-        try:
-            verify_with_key(assertion, info.public_key, alg=alg)
-        except InvalidJws:
-            continue
-        chosen = cert
-        break
-    if chosen is None:
-        raise _fail("bad_signature_or_alg")
     if not chosen.valid_at(now):
         raise _fail("certificate_not_valid_now")
 

@@ -6,14 +6,19 @@ and compared in constant time with each live secret of the client (catalog L01, 
 comparison, against a digest nothing matches, and the store does the same queries for every client
 id: an unknown client costs what a wrong secret costs (docs/security.md, "Equal work for unknown and
 known clients").
+
+A secret that matches nothing in a *cached* client record is checked once more against a record read
+since the request arrived (`FreshClientReads`): a secret created on another replica is usable as soon
+as its creation is acknowledged, even before that replica's change notification arrives here. Known
+and unknown clients take that second read alike, so the equal-work rule holds.
 """
 
 from __future__ import annotations
 
 from keyless.clock import Clock
 from keyless.crypto.secrets import MAX_PRESENTED_LEN, SecretHasher
-from keyless.domain.model import Tenant
-from keyless.domain.ports import DirectoryReader
+from keyless.domain.model import ClientRecord, ClientSecret, Tenant
+from keyless.domain.ports import DirectoryReader, FreshClientReads
 from keyless.oauth.client_auth.result import AuthenticatedClient
 from keyless.oauth.context import TokenContext, TokenEnv
 from keyless.oauth.errors import InvalidClient, InvalidRequest
@@ -37,16 +42,15 @@ async def verify(
     if len(presented) > MAX_PRESENTED_LEN:
         raise InvalidClient(detail="secret_too_long", basic=basic)
     digest = hasher.digest(presented)
+    arrived = clock.now()
     record = await directory.get_client(tenant.id, client_id)
-    if record is None or not record.secrets:
-        hasher.matches(digest, _NO_DIGEST)
+    matched = _match(record, digest, hasher)
+    if matched is None and isinstance(directory, FreshClientReads):
+        record = await directory.get_client_since(tenant.id, client_id, arrived)
+        matched = _match(record, digest, hasher)
     if record is None:
         raise InvalidClient(detail="unknown_client", basic=basic)
     now = clock.now()
-    matched = None
-    for candidate in record.secrets:
-        if hasher.matches(digest, candidate.digest):
-            matched = candidate
     if matched is None:
         raise InvalidClient(
             detail="no_secret_registered" if not record.secrets else "wrong_secret", basic=basic
@@ -58,6 +62,18 @@ async def verify(
     return AuthenticatedClient(
         app=record.app, method=method, credential_type="secret", credential_id=matched.id, azpacr="1"
     )
+
+
+def _match(record: ClientRecord | None, digest: bytes, hasher: SecretHasher) -> ClientSecret | None:
+    """The live-or-not secret whose digest matches, comparing with every one (constant time each)."""
+    if record is None or not record.secrets:
+        hasher.matches(digest, _NO_DIGEST)
+        return None
+    matched = None
+    for candidate in record.secrets:
+        if hasher.matches(digest, candidate.digest):
+            matched = candidate
+    return matched
 
 
 class SecretBasic:

@@ -3,16 +3,17 @@
 
 A route is a `ConsoleRoute(path, endpoint, requirement, methods)`; `guarded` wraps its endpoint so
 that the declaration is also the enforcement: no live session → sign in first (a GET is redirected
-to the sign-in page, anything else gets 401); a session without one of the requirement's roles →
-403; and any state-changing method must come from our own origin (`Origin`, when the browser
-sends it, must name this host) and carry the session's CSRF token. `check_declarations` refuses a
+to the sign-in page, anything else gets 401; so does a session whose credential has since been
+disabled or lost its management role); a session without one of the requirement's roles → 403;
+and any state-changing method must come from our own origin (`Origin`, when the browser sends it,
+must name this host) and carry the session's CSRF token. `check_declarations` refuses a
 console whose route declares nothing, and the authz tests walk the same table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from keyless.directory.bootstrap import MANAGEMENT_URI
 from keyless.domain.console import ConsoleSession
 from keyless.domain.model import Tenant
 from keyless.errors import KeylessError
@@ -113,6 +115,17 @@ def same_origin(request: Request) -> bool:
     return parts.scheme == "https" and parts.netloc == request.headers.get("host", "")
 
 
+async def current_roles(ctx: ServerContext, session: ConsoleSession) -> frozenset[str]:
+    """The session's roles that its credential still holds now: a session never outlives the
+    credential's access (disabled, deleted, or its management role removed), on any replica."""
+    app = await ctx.directory.get_application(session.tenant_id, session.client_id)
+    management = await ctx.directory.find_resource(session.tenant_id, MANAGEMENT_URI)
+    if app is None or not app.enabled or management is None:
+        return frozenset()
+    held = await ctx.directory.assigned_roles(session.tenant_id, session.object_id, management.client_id)
+    return session.roles & frozenset(held or ())
+
+
 def guarded(route: ConsoleRoute, sessions: Callable[[Request], Sessions]) -> Callable[[Request], Awaitable[Any]]:
     async def endpoint(request: Request) -> Response:
         ctx: ServerContext = request.app.state.ctx
@@ -123,8 +136,12 @@ def guarded(route: ConsoleRoute, sessions: Callable[[Request], Sessions]) -> Cal
                 return RedirectResponse("/console/login", status_code=303)
             raise Refused(401, "Sign in first: this console session is missing, expired or ended.")
         tenant = await ctx.directory.get_tenant(session.tenant_id)
-        if tenant is None:
-            raise Refused(401, "Sign in first: this console session's tenant is gone.")
+        roles = await current_roles(ctx, session) if tenant is not None else frozenset()
+        if tenant is None or not roles:
+            if request.method in SAFE_METHODS:
+                return RedirectResponse("/console/login", status_code=303)
+            raise Refused(401, "Sign in first: this console session's credential lost its access.")
+        session = replace(session, roles=roles)
         form = None
         if request.method not in SAFE_METHODS:
             if not same_origin(request):

@@ -18,8 +18,10 @@ from starlette.responses import Response
 
 from keyless.directory.errors import DirectoryError
 from keyless.directory.errors import Invalid as DirectoryInvalid
+from keyless.domain.model import Application, AuditEvent, SignInEvent
 from keyless.domain.ports import LogQuery
 from keyless.oauth.keyring import key_states
+from keyless.paging import BY_CREATED, InvalidCursor, Order
 from keyless.server.context import ServerContext
 from keyless.server.manage import console_api, docs, openapi, posture_api
 from keyless.server.manage import federation as federation_api
@@ -27,7 +29,10 @@ from keyless.server.manage import schemas as s
 from keyless.server.manage.auth import AuthProblem, Caller
 from keyless.server.manage.deps import PREFIX, Admin, Reader, context_of
 from keyless.server.manage.hosts_api import router as hosts_router
+from keyless.server.manage.inventory_api import router as inventory_router
 from keyless.server.manage.leaks_api import router as leaks_router
+from keyless.server.manage.paging import Page, Paging
+from keyless.server.manage.policies_api import router as policies_router
 from keyless.server.manage.problems import problem
 from keyless.server.manage.strict_json import StrictJsonRoute
 from keyless.server.manage.vault_api import router as vault_router
@@ -36,6 +41,11 @@ from keyless.vault.errors import VaultError
 
 _ctx = context_of
 router = APIRouter(prefix=PREFIX, route_class=StrictJsonRoute)
+
+# The order of each list (docs/api.md, "Paging"): creation time, then the id that breaks ties.
+BY_APP: Order[Application] = Order(lambda a: (a.created_at, a.client_id), (float, str))
+BY_ACTIVATION: Order[s.KeyOut] = Order(lambda k: (k.activates_at, k.kid), (float, str))
+NEWEST_FIRST = (int,)  # the logs: the row's sequence number, descending
 
 
 @router.get("/tenant", response_model=s.TenantOut, summary="Show the tenant's settings")
@@ -53,12 +63,12 @@ async def patch_tenant(request: Request, body: s.TenantPatch, caller: Admin) -> 
 
 @router.get("/applications", response_model=list[s.ApplicationOut], summary="List, or find by ?ref=")
 async def list_applications(
-    request: Request, caller: Reader, ref: Annotated[str | None, Query(max_length=512)] = None
+    request: Request, caller: Reader, page: Paging, ref: Annotated[str | None, Query(max_length=512)] = None
 ) -> list[s.ApplicationOut]:
     ctx = _ctx(request)
     if ref is not None:
         return [s.ApplicationOut.of(await ctx.admin.resolve_application(caller.tenant, ref))]
-    return [s.ApplicationOut.of(a) for a in await ctx.admin.list_applications(caller.tenant)]
+    return [s.ApplicationOut.of(a) for a in page.take(await ctx.admin.list_applications(caller.tenant), BY_APP)]
 
 
 @router.post("/applications", response_model=s.ApplicationOut, status_code=201, summary="Register an application")
@@ -101,8 +111,9 @@ async def add_role(request: Request, client_id: str, body: s.RoleCreate, caller:
 
 @router.get("/applications/{client_id}/secrets", response_model=list[s.SecretOut],
             summary="List an application's client secrets (never their values)")
-async def list_secrets(request: Request, client_id: str, caller: Reader) -> list[s.SecretOut]:
-    return [s.SecretOut.of(x) for x in await _ctx(request).admin.list_secrets(caller.tenant, client_id)]
+async def list_secrets(request: Request, client_id: str, caller: Reader, page: Paging) -> list[s.SecretOut]:
+    found = await _ctx(request).admin.list_secrets(caller.tenant, client_id)
+    return [s.SecretOut.of(x) for x in page.take(found, BY_CREATED)]
 
 
 @router.post("/applications/{client_id}/secrets", response_model=s.SecretCreated, status_code=201,
@@ -137,9 +148,9 @@ def _certificate_bytes(text: str) -> bytes:
 
 @router.get("/applications/{client_id}/certificates", response_model=list[s.CertificateOut],
             summary="List an application's certificate credentials")
-async def list_certificates(request: Request, client_id: str, caller: Reader) -> list[s.CertificateOut]:
+async def list_certificates(request: Request, client_id: str, caller: Reader, page: Paging) -> list[s.CertificateOut]:
     certs = await _ctx(request).admin.list_certificates(caller.tenant, client_id)
-    return [s.CertificateOut.of(c) for c in certs]
+    return [s.CertificateOut.of(c) for c in page.take(certs, BY_CREATED)]
 
 
 @router.post("/applications/{client_id}/certificates", response_model=s.CertificateOut, status_code=201,
@@ -180,14 +191,14 @@ async def sign_csr(request: Request, body: s.CertificateSign, caller: Admin) -> 
 @router.get("/grants", response_model=list[s.GrantOut],
             summary="List role grants, by client (?client_id=) or resource (?resource=)")
 async def list_grants(
-    request: Request, caller: Reader, client_id: str | None = None, resource: str | None = None
+    request: Request, caller: Reader, page: Paging, client_id: str | None = None, resource: str | None = None
 ) -> list[s.GrantOut]:
     ctx = _ctx(request)
     resource_id = None
     if resource is not None:
         resource_id = (await ctx.admin.resolve_application(caller.tenant, resource)).client_id
     grants = await ctx.admin.list_grants(caller.tenant, client_id=client_id, resource_client_id=resource_id)
-    return [s.GrantOut.of(g) for g in grants]
+    return [s.GrantOut.of(g) for g in page.take(grants, BY_CREATED)]
 
 
 @router.post("/grants", response_model=s.GrantOut, status_code=201, summary="Grant a client a role on a resource")
@@ -210,8 +221,8 @@ async def _key_list(ctx: ServerContext, caller: Caller) -> list[s.KeyOut]:
 
 
 @router.get("/keys", response_model=list[s.KeyOut], summary="Signing keys and their rotation state")
-async def list_keys(request: Request, caller: Reader) -> list[s.KeyOut]:
-    return await _key_list(_ctx(request), caller)
+async def list_keys(request: Request, caller: Reader, page: Paging) -> list[s.KeyOut]:
+    return page.take(await _key_list(_ctx(request), caller), BY_ACTIVATION)
 
 
 @router.post("/keys/rotate", response_model=s.KeyOut, status_code=201,
@@ -232,34 +243,40 @@ async def retire_key(request: Request, kid: str, caller: Admin) -> Response:
 
 
 def _query(caller: Caller, client_id: str | None, result: str | None, action: str | None,
-           since: float | None, until: float | None, limit: int) -> LogQuery:
+           since: float | None, until: float | None, page: Page) -> LogQuery:
+    after = page.after(NEWEST_FIRST)
     return LogQuery(tenant_id=caller.tenant.id, client_id=client_id, result=result, action=action,
-                    since=since, until=until, limit=limit)
+                    since=since, until=until, limit=page.limit + 1,
+                    before_seq=None if after is None else -int(after[0]))
+
+
+def _newest_first(event: SignInEvent | AuditEvent) -> tuple[int]:
+    return (-(event.seq or 0),)
 
 
 @router.get("/logs/signins", response_model=list[s.SignInOut], summary="Sign-in log, newest first")
 async def signins(
-    request: Request, caller: Reader, client_id: str | None = None,
+    request: Request, caller: Reader, page: Paging, client_id: str | None = None,
     result: Annotated[str | None, Query(pattern="^(success|failure)$")] = None,
-    since: float | None = None, until: float | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    since: float | None = None, until: float | None = None,
 ) -> list[s.SignInOut]:
     ctx = _ctx(request)
     with contextlib.suppress(Exception):  # a store hiccup must not hide what is already written
         await ctx.signins.flush()
-    q = _query(caller, client_id, result, None, since, until, limit)
-    return [s.SignInOut.of(e) for e in await ctx.admin.signins(q)]
+    q = _query(caller, client_id, result, None, since, until, page)
+    return [s.SignInOut.of(e) for e in page.cut(await ctx.admin.signins(q), _newest_first)]
 
 
 @router.get("/logs/audit", response_model=list[s.AuditOut], summary="Audit log of directory changes, newest first")
 async def audit(
-    request: Request, caller: Reader, client_id: str | None = None, action: str | None = None,
-    since: float | None = None, until: float | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    request: Request, caller: Reader, page: Paging, client_id: str | None = None, action: str | None = None,
+    since: float | None = None, until: float | None = None,
 ) -> list[s.AuditOut]:
     ctx = _ctx(request)
     with contextlib.suppress(Exception):  # vault reads are audited in batches; show what is recorded
         await ctx.audits.flush()
-    q = _query(caller, client_id, None, action, since, until, limit)
-    return [s.AuditOut.of(e) for e in await ctx.admin.audit(q)]
+    q = _query(caller, client_id, None, action, since, until, page)
+    return [s.AuditOut.of(e) for e in page.cut(await ctx.admin.audit(q), _newest_first)]
 
 
 def create_management_app() -> FastAPI:
@@ -271,10 +288,12 @@ def create_management_app() -> FastAPI:
     app.include_router(vault_router)
     app.include_router(hosts_router)
     app.include_router(federation_api.router)
+    app.include_router(policies_router)
     app.include_router(posture_api.router)
     app.include_router(leaks_router)
     app.include_router(console_api.router)
     app.include_router(webhooks_router)
+    app.include_router(inventory_router)
     docs.install(app)
     openapi.install(app)  # refuses to build if an operation declares no access
 
@@ -285,6 +304,10 @@ def create_management_app() -> FastAPI:
     @app.exception_handler(VaultError)
     async def vault_error(request: Request, exc: VaultError) -> Response:
         return problem(exc.status, exc.problem, HTTPStatus(exc.status).phrase, exc.message)
+
+    @app.exception_handler(InvalidCursor)
+    async def cursor_error(request: Request, exc: InvalidCursor) -> Response:
+        return problem(400, exc.code, "Invalid request", str(exc))
 
     @app.exception_handler(AuthProblem)
     async def auth_error(request: Request, exc: AuthProblem) -> Response:

@@ -27,9 +27,11 @@ from keyless.domain.federation import (
 )
 from keyless.oauth.client_auth.private_key_jwt import MAX_ASSERTION
 from keyless.oauth.federation import rules
+from keyless.paging import BY_CREATED, Order
 from keyless.server.federation_dryrun import dry_run
 from keyless.server.manage.auth import Caller
 from keyless.server.manage.deps import PREFIX, Admin, Reader, context_of
+from keyless.server.manage.paging import Page, Paging
 from keyless.server.manage.schemas import Strict
 from keyless.server.manage.strict_json import StrictJsonRoute
 
@@ -124,6 +126,10 @@ class FindingOut(BaseModel):
     message: str
 
 
+BY_FINDING: Order[FindingOut] = Order(lambda f: (f.credential_id, f.code, f.message), (str, str, str))
+BY_VALUE: Order[str] = Order(lambda v: (v,), (str,))
+
+
 async def _application(request: Request, client_id: str, caller: Caller) -> Owner:
     return await _service(request).application(caller.tenant, client_id)
 
@@ -132,8 +138,9 @@ async def _identity(request: Request, ref: str, caller: Caller) -> Owner:
     return await _service(request).identity(caller.tenant, ref)
 
 
-async def _list(request: Request, owner: Owner, caller: Caller) -> list[FederatedCredentialOut]:
-    return [FederatedCredentialOut.of(c) for c in await _service(request).credentials(caller.tenant, owner)]
+async def _list(request: Request, owner: Owner, caller: Caller, page: Page) -> list[FederatedCredentialOut]:
+    found = await _service(request).credentials(caller.tenant, owner)
+    return [FederatedCredentialOut.of(c) for c in page.take(found, BY_CREATED)]
 
 
 async def _add(request: Request, owner: Owner, body: FederatedCredentialCreate, caller: Caller
@@ -149,14 +156,16 @@ async def _add(request: Request, owner: Owner, body: FederatedCredentialCreate, 
 
 @router.get("/applications/{client_id}/federated-credentials", response_model=list[FederatedCredentialOut],
             summary="List an application's federated identity credentials")
-async def list_credentials(request: Request, client_id: str, caller: Reader) -> list[FederatedCredentialOut]:
-    return await _list(request, await _application(request, client_id, caller), caller)
+async def list_credentials(request: Request, client_id: str, caller: Reader, page: Paging
+                           ) -> list[FederatedCredentialOut]:
+    return await _list(request, await _application(request, client_id, caller), caller, page)
 
 
 @router.get("/identities/{ref}/federated-credentials", response_model=list[FederatedCredentialOut],
             summary="List a user-assigned identity's federated identity credentials")
-async def list_identity_credentials(request: Request, ref: str, caller: Reader) -> list[FederatedCredentialOut]:
-    return await _list(request, await _identity(request, ref, caller), caller)
+async def list_identity_credentials(request: Request, ref: str, caller: Reader, page: Paging
+                                    ) -> list[FederatedCredentialOut]:
+    return await _list(request, await _identity(request, ref, caller), caller, page)
 
 
 @router.post("/applications/{client_id}/federated-credentials", response_model=FederatedCredentialOut,
@@ -193,7 +202,7 @@ async def remove_identity_credential(request: Request, identity: str, ref: str, 
 
 @router.get("/federated-credentials/lint", response_model=list[FindingOut],
             summary="Federated credentials that trust more than one repository or namespace, and other risks")
-async def lint(request: Request, caller: Reader, client_id: str | None = None,
+async def lint(request: Request, caller: Reader, page: Paging, client_id: str | None = None,
                identity: Annotated[str | None, Query(max_length=512)] = None) -> list[FindingOut]:
     service = _service(request)
     if client_id is not None and identity is not None:
@@ -204,8 +213,9 @@ async def lint(request: Request, caller: Reader, client_id: str | None = None,
         credentials = list(await service.credentials(caller.tenant, await _identity(request, identity, caller)))
     else:
         credentials = list(await service.list_all(caller.tenant))
-    return [FindingOut(credential_id=f.credential_id, client_id=f.owner_id, owner_type=f.owner_type, name=f.name,
-                       severity=f.severity, code=f.code, message=f.message) for f in rules.lint(credentials)]
+    findings = [FindingOut(credential_id=f.credential_id, client_id=f.owner_id, owner_type=f.owner_type, name=f.name,
+                           severity=f.severity, code=f.code, message=f.message) for f in rules.lint(credentials)]
+    return page.take(findings, BY_FINDING)
 
 
 async def _test(request: Request, owner: Owner, token: str, caller: Caller) -> dict[str, Any]:
@@ -236,9 +246,9 @@ async def _outbound(request: Request, kind: str, ref: str, caller: Caller) -> Ow
 
 @router.get("/{kind}/{ref}/identity-token-audiences", response_model=list[str],
             summary="Audiences an application or managed identity may get an outbound identity token for")
-async def list_audiences(request: Request, kind: OwnerPath, ref: str, caller: Reader) -> list[str]:
+async def list_audiences(request: Request, kind: OwnerPath, ref: str, caller: Reader, page: Paging) -> list[str]:
     owner = await _outbound(request, kind, ref, caller)
-    return sorted(await _service(request).identity_token_audiences(caller.tenant, owner))
+    return page.take(await _service(request).identity_token_audiences(caller.tenant, owner), BY_VALUE)
 
 
 @router.post("/{kind}/{ref}/identity-token-audiences", response_model=list[str], status_code=201,

@@ -11,8 +11,10 @@ from starlette.responses import Response
 
 from keyless.directory.hosts import DEFAULT_JOIN_TTL, HostService
 from keyless.domain.identities import Host, ManagedIdentity, WorkloadBinding
+from keyless.paging import BY_CREATED, Order
 from keyless.server.context import ServerContext
 from keyless.server.manage.deps import PREFIX, Admin, Reader
+from keyless.server.manage.paging import Paging
 from keyless.server.manage.schemas import Strict
 from keyless.server.manage.strict_json import StrictJsonRoute
 
@@ -110,9 +112,12 @@ class BindingOut(BaseModel):
                    exe=b.exe, unit=b.unit, created_at=b.created_at)
 
 
+BY_IDENTITY: Order[ManagedIdentity] = Order(lambda i: (i.created_at, i.client_id), (float, str))
+
+
 @router.get("/hosts", response_model=list[HostOut], summary="List hosts")
-async def list_hosts(request: Request, caller: Reader) -> list[HostOut]:
-    return [HostOut.of(h) for h in await hosts_of(request).list_hosts(caller.tenant)]
+async def list_hosts(request: Request, caller: Reader, page: Paging) -> list[HostOut]:
+    return [HostOut.of(h) for h in page.take(await hosts_of(request).list_hosts(caller.tenant), BY_CREATED)]
 
 
 @router.post("/hosts", response_model=HostCreated, status_code=201,
@@ -155,13 +160,13 @@ async def remove_host(request: Request, ref: str, caller: Admin) -> Response:
 
 @router.get("/identities", response_model=list[IdentityOut],
             summary="List managed identities, or find one by ?ref= (name, client id, object id, resource id)")
-async def list_identities(request: Request, caller: Reader,
+async def list_identities(request: Request, caller: Reader, page: Paging,
                           kind: Annotated[str | None, Query(pattern="^(system|user)$")] = None,
                           ref: Annotated[str | None, Query(max_length=512)] = None) -> list[IdentityOut]:
     if ref is not None:
         return [IdentityOut.of(await hosts_of(request).identity(caller.tenant, ref))]
-    found = await hosts_of(request).list_identities(caller.tenant)
-    return [IdentityOut.of(i) for i in found if kind is None or i.kind == kind]
+    found = [i for i in await hosts_of(request).list_identities(caller.tenant) if kind is None or i.kind == kind]
+    return [IdentityOut.of(i) for i in page.take(found, BY_IDENTITY)]
 
 
 @router.post("/identities", response_model=IdentityOut, status_code=201, summary="Create a user-assigned identity")
@@ -202,13 +207,14 @@ async def bind(request: Request, ref: str, body: BindingCreate, caller: Admin) -
 
 
 @router.get("/bindings", response_model=list[BindingOut], summary="List workload bindings")
-async def list_bindings(request: Request, caller: Reader,
+async def list_bindings(request: Request, caller: Reader, page: Paging,
                         host: Annotated[str | None, Query(max_length=64)] = None,
                         identity: Annotated[str | None, Query(max_length=512)] = None) -> list[BindingOut]:
     service = hosts_of(request)
     h = await service.host(caller.tenant, host) if host else None
     i = await service.identity(caller.tenant, identity) if identity else None
-    return [BindingOut.of(b) for b in await service.list_bindings(caller.tenant, host=h, identity=i)]
+    return [BindingOut.of(b) for b in page.take(await service.list_bindings(caller.tenant, host=h, identity=i),
+                                                BY_CREATED)]
 
 
 @router.delete("/bindings/{binding_id}", status_code=204, summary="Remove a workload binding")

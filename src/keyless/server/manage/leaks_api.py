@@ -20,12 +20,15 @@ from pydantic import BaseModel, Field
 from keyless.directory.errors import NotFound
 from keyless.directory.leaks import MAX_LOOKUP, Lookup
 from keyless.domain.leaks import MAX_LOCATION_LEN, MAX_SOURCE_LEN, Leak
+from keyless.paging import Order
 from keyless.server.manage.deps import PREFIX, Admin, Reader, context_of
+from keyless.server.manage.paging import Paging
 from keyless.server.manage.schemas import Strict
 from keyless.server.manage.strict_json import StrictJsonRoute
 
 router = APIRouter(prefix=PREFIX, route_class=StrictJsonRoute)
 _PRESENTED = Annotated[str, Field(max_length=512)]
+NEWEST_FIRST: Order[Leak] = Order(lambda x: (-x.reported_at, x.id), (float, str))  # docs/api.md, "Paging"
 
 
 class LookupIn(Strict):
@@ -93,6 +96,7 @@ async def report(request: Request, body: LeakReport, caller: Admin) -> LeakOut:
 
 
 @router.get("/leaks", response_model=list[LeakOut], summary="Recorded leaks, newest first")
-async def list_leaks(request: Request, caller: Reader,
+async def list_leaks(request: Request, caller: Reader, page: Paging,
                      client_id: Annotated[str | None, Query(max_length=64)] = None) -> list[LeakOut]:
-    return [LeakOut.of(x) for x in await context_of(request).admin.leaks.leaks(caller.tenant, client_id)]
+    found = await context_of(request).admin.leaks.leaks(caller.tenant, client_id)
+    return [LeakOut.of(x) for x in page.take(found, NEWEST_FIRST)]

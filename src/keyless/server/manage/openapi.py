@@ -6,7 +6,8 @@ only Keyless knows, from the same objects that enforce it (docs/api.md, "Access"
   `x-keyless-role`, and a sentence in the description (`access.py` is the one declaration);
 - the problem+json errors (RFC 9457) the server really sends, with their stable `code`s: 400 for a
   request that does not validate (never FastAPI's default 422, which this server never sends),
-  401/403 for the token and the role, 404/409/412/413 where they can happen.
+  401/403 for the token and the role, 404/409/412/413 where they can happen;
+- the `Link` header of a paged list (`keyless.server.manage.paging`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fastapi.openapi.utils import get_openapi
 
 from keyless.directory.bootstrap import MANAGEMENT_URI
 from keyless.server.manage.access import BEARER_SCHEME, ROLE_EXTENSION, Requirement, check_declarations
+from keyless.server.manage.paging import LINK_HEADER_DOC
 from keyless.server.manage.problems import PROBLEM
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -39,8 +41,8 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 _ERRORS: dict[str, str] = {
-    "400": "The request does not validate: `validation_failed` (with `errors`), or a value the directory "
-           "refuses (for example `invalid_token_lifetime`, `not_a_certificate`, `vault_bad_parameter`).",
+    "400": "The request does not validate: `validation_failed` (with `errors`), `invalid_cursor`, or a value "
+           "the directory refuses (for example `invalid_token_lifetime`, `not_a_certificate`, `vault_bad_parameter`).",
     "401": "No token, or an invalid one (expired, wrong audience, unknown key, another tenant's), or an "
            "unknown tenant: `unauthenticated` or `invalid_token`, with a `WWW-Authenticate: Bearer` challenge.",
     "403": "The token is valid but lacks the declared role: `forbidden` (or `vault_forbidden` when the "
@@ -98,6 +100,8 @@ def complete(app: FastAPI) -> dict[str, Any]:
             responses.pop("422", None)
             for status in _statuses(method, path, requirement, operation):
                 responses.setdefault(status, _error(status))
+            if any(p.get("name") == "cursor" for p in operation.get("parameters", [])) and "200" in responses:
+                responses["200"].setdefault("headers", {})["Link"] = LINK_HEADER_DOC  # a paged list
     return doc
 
 

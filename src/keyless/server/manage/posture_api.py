@@ -1,26 +1,27 @@
 """`GET /{tenant}/manage/v1/posture`: the posture report (docs/api.md, "Posture"; docs/ladder.md).
 
 Reader access: the report names credentials by id and hint only, never a secret value (catalog O14),
-and changes nothing. Paged in client-id order; the tenant score comes with the first page.
+and changes nothing. Paged in client-id order by the API's one convention (`limit`, `cursor`, `Link`,
+docs/api.md "Paging"), with the cursor also in the body's `next_cursor`; the tenant score comes
+with the first page.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-from typing import Annotated
+from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
+from starlette.responses import Response
 
-from keyless.directory.errors import Invalid
 from keyless.directory.posture import Entry, PostureService
 from keyless.domain.posture import RISKS, RUNGS, CredentialFacts, Score, Shares
 from keyless.server.context import ServerContext
 from keyless.server.manage.deps import PREFIX, Reader
+from keyless.server.manage.paging import Paging
 from keyless.server.manage.strict_json import StrictJsonRoute
-from keyless.store.posture import SqlPostureStore
 
 router = APIRouter(prefix=PREFIX, route_class=StrictJsonRoute)
 MAX_SOURCES = 10  # addresses shown per workload and credential (the count is always complete)
@@ -59,7 +60,8 @@ class RiskOut(BaseModel):
     risk: str
     message: str
     credential_id: str | None
-    fix: list[str]
+    fix: list[str]  # commands of this risk's own fix; empty when `by_next_step`
+    by_next_step: bool  # the workload's next step is the fix (its commands are not repeated here)
 
 
 class PostureCredentialOut(BaseModel):
@@ -75,14 +77,6 @@ class PostureCredentialOut(BaseModel):
     sources: list[str]
     from_internal_ca: bool | None
 
-    @classmethod
-    def of(cls, c: CredentialFacts, now: float) -> PostureCredentialOut:
-        cred = c.credential
-        return cls(id=cred.id, kind=cred.kind, display_name=cred.display_name, label=cred.label,
-                   state=cred.state(now), created_at=cred.created_at, expires_at=cred.expires_at,
-                   last_used_at=max(cred.last_used_at or 0.0, c.usage.last_at or 0.0) or None,
-                   signins=c.usage.signins, sources=list(c.usage.sources[:MAX_SOURCES]),
-                   from_internal_ca=c.from_internal_ca)
 
 
 class WorkloadOut(BaseModel):
@@ -100,20 +94,34 @@ class WorkloadOut(BaseModel):
     risks: list[RiskOut]
     next_step: StepOut | None
 
-    @classmethod
-    def of(cls, e: Entry, now: float) -> WorkloadOut:
-        a, w = e.assessment, e.assessment.workload
-        step = e.next_step
-        return cls(
-            client_id=w.client_id, display_name=w.display_name, kind=w.kind, identity_kind=w.identity_kind,
-            rung=a.rung, hosts=list(w.hosts), signins=w.signins, sources=list(w.sources[:MAX_SOURCES]),
-            agent_hosts=list(a.agent_hosts), last_signin_at=w.last_signin_at,
-            credentials=[PostureCredentialOut.of(c, now) for c in w.credentials],
-            risks=[RiskOut(risk=f.risk, message=f.message, credential_id=f.credential_id, fix=list(cmds))
-                   for f, cmds in e.fixes],
-            next_step=None if step is None else StepOut(summary=step.summary, commands=list(step.commands),
-                                                        guide=step.guide),
-        )
+
+
+def _credential(c: CredentialFacts, now: float) -> dict[str, Any]:
+    cred = c.credential
+    return {"id": cred.id, "kind": cred.kind, "display_name": cred.display_name, "label": cred.label,
+            "state": cred.state(now), "created_at": cred.created_at, "expires_at": cred.expires_at,
+            "last_used_at": max(cred.last_used_at or 0.0, c.usage.last_at or 0.0) or None,
+            "signins": c.usage.signins, "sources": list(c.usage.sources[:MAX_SOURCES]),
+            "from_internal_ca": c.from_internal_ca}
+
+
+def workload_json(e: Entry, now: float) -> dict[str, Any]:
+    """One `WorkloadOut` as plain JSON data. Built directly rather than through the models: a report of
+    20,000 workloads is ~100,000 objects, and model validation cost more than the queries
+    (docs/benchmarks.md, "Posture"); the models stay the documented schema, which the authorization
+    matrix validates every answer against."""
+    a, w, step = e.assessment, e.assessment.workload, e.next_step
+    return {
+        "client_id": w.client_id, "display_name": w.display_name, "kind": w.kind, "identity_kind": w.identity_kind,
+        "rung": a.rung, "hosts": list(w.hosts), "signins": w.signins, "sources": list(w.sources[:MAX_SOURCES]),
+        "agent_hosts": list(a.agent_hosts), "last_signin_at": w.last_signin_at,
+        "credentials": [_credential(c, now) for c in w.credentials],
+        "risks": [{"risk": f.risk, "message": f.message, "credential_id": f.credential_id,
+                   "by_next_step": step is not None and cmds is step.commands,
+                   "fix": [] if step is not None and cmds is step.commands else list(cmds)} for f, cmds in e.fixes],
+        "next_step": None if step is None else {"summary": step.summary, "commands": list(step.commands),
+                                                "guide": step.guide},
+    }
 
 
 class PostureOut(BaseModel):
@@ -124,23 +132,7 @@ class PostureOut(BaseModel):
 
 def posture_of(request: Request) -> tuple[ServerContext, PostureService]:
     ctx: ServerContext = request.app.state.ctx
-    return ctx, PostureService(SqlPostureStore(ctx.engine), ctx.clock)
-
-
-def _cursor(after: str | None) -> str | None:
-    return None if after is None else base64.urlsafe_b64encode(after.encode()).decode().rstrip("=")
-
-
-def _after(cursor: str | None) -> str | None:
-    if cursor is None:
-        return None
-    try:
-        after = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode("ascii")
-    except (binascii.Error, ValueError):
-        raise Invalid("invalid_cursor", "the cursor is not one this API returned") from None
-    if not after:
-        raise Invalid("invalid_cursor", "the cursor is not one this API returned")
-    return after
+    return ctx, ctx.posture_service()
 
 
 _RUNG = f"^({'|'.join(RUNGS)}|none)$"
@@ -150,21 +142,22 @@ _RISK = f"^({'|'.join(RISKS)})$"
 @router.get("/posture", response_model=PostureOut,
             summary="Each workload's rung on the credential ladder, its risk factors and next step; the tenant score")
 async def posture(
-    request: Request, caller: Reader,
+    request: Request, response: Response, caller: Reader, page: Paging,
     client_id: Annotated[str | None, Query(max_length=64, description="Only this application or identity")] = None,
     rung: Annotated[str | None, Query(pattern=_RUNG, description="Only workloads on this rung")] = None,
     risk: Annotated[str | None, Query(pattern=_RISK, description="Only workloads with this risk factor")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> PostureOut:
+) -> Response:
     ctx, service = posture_of(request)
-    after = _after(cursor)
+    after_key = page.after((str,))
+    after = str(after_key[0]) if after_key is not None else None
     with contextlib.suppress(Exception):  # a store hiccup must not hide what is already written
         await ctx.signins.flush()  # the sign-ins of the last half second count too
-    report = await service.report(caller.tenant, after=after, limit=limit, client_id=client_id, rung=rung, risk=risk,
-                                  ca_pem=ctx.ca().cert_pem)
-    score = await service.score(caller.tenant) if cursor is None else None
+    report = await service.report(caller.tenant, after=after, limit=page.limit, client_id=client_id, rung=rung,
+                                  risk=risk, ca_pem=ctx.ca().cert_pem)
+    score = await service.score(caller.tenant) if after is None else None
     now = ctx.clock.now()
-    return PostureOut(score=None if score is None else ScoreOut.of(score),
-                      workloads=[WorkloadOut.of(e, now) for e in report.entries],
-                      next_cursor=_cursor(report.next_after))
+    cursor = page.next_after(None if report.next_after is None else (report.next_after,))
+    body = {"score": None if score is None else ScoreOut.of(score).model_dump(),
+            "workloads": [workload_json(e, now) for e in report.entries], "next_cursor": cursor}
+    link = {"Link": response.headers["link"]} if "link" in response.headers else None  # set by `page`
+    return Response(orjson.dumps(body), media_type="application/json", headers=link)

@@ -12,10 +12,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
+from keyless.paging import BY_CREATED, Order
 from keyless.server.context import ServerContext
 from keyless.server.manage import vault_schemas as vs
 from keyless.server.manage.auth import Caller
 from keyless.server.manage.deps import PREFIX, Admin, Reader, VaultData
+from keyless.server.manage.paging import Paging
 from keyless.server.manage.strict_json import StrictJsonRoute
 from keyless.server.vault.resource import ensure_vault_resource
 from keyless.vault import model as m
@@ -25,6 +27,7 @@ router = APIRouter(prefix=PREFIX + "/vaults", tags=["vault"], route_class=Strict
 PageSize = Annotated[int | None, Query(ge=1, le=25)]
 PageToken = Annotated[str | None, Query(max_length=200)]
 IfMatch = Annotated[str | None, Header(max_length=64)]
+BY_NAME: Order[m.Vault] = Order(lambda v: (v.name,), (str,))
 
 
 def _ctx(request: Request) -> ServerContext:
@@ -45,9 +48,9 @@ async def _vault(request: Request, caller: Caller, name: str) -> m.Vault:
 
 
 @router.get("", response_model=list[vs.VaultOut], summary="List the tenant's vaults")
-async def list_vaults(request: Request, caller: Reader) -> list[vs.VaultOut]:
+async def list_vaults(request: Request, caller: Reader, page: Paging) -> list[vs.VaultOut]:
     ctx = _ctx(request)
-    return [vs.VaultOut.of(v, _url(ctx, v)) for v in await ctx.vaults.list_vaults(caller.tenant.id)]
+    return [vs.VaultOut.of(v, _url(ctx, v)) for v in page.take(await ctx.vaults.list_vaults(caller.tenant.id), BY_NAME)]
 
 
 @router.post("", response_model=vs.VaultOut, status_code=201, summary="Create a vault")
@@ -84,8 +87,9 @@ async def rotate_key(request: Request, vault: str, caller: Admin) -> vs.KeyRotat
 
 
 @router.get("/{vault}/grants", response_model=list[vs.VaultGrantOut], summary="List the vault's grants")
-async def list_grants(request: Request, vault: str, caller: Reader) -> list[vs.VaultGrantOut]:
-    return [vs.VaultGrantOut.of(g) for g in await _ctx(request).vaults.list_grants(caller.tenant.id, vault)]
+async def list_grants(request: Request, vault: str, caller: Reader, page: Paging) -> list[vs.VaultGrantOut]:
+    grants = await _ctx(request).vaults.list_grants(caller.tenant.id, vault)
+    return [vs.VaultGrantOut.of(g) for g in page.take(grants, BY_CREATED)]
 
 
 @router.post("/{vault}/grants", response_model=list[vs.VaultGrantOut], status_code=201,

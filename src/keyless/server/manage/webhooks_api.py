@@ -14,7 +14,9 @@ from starlette.responses import Response
 
 from keyless.directory.webhooks import WebhookService
 from keyless.domain.webhooks import Attempt, Delivery, WebhookEndpoint
+from keyless.paging import BY_CREATED
 from keyless.server.manage.deps import PREFIX, Admin, Reader, context_of
+from keyless.server.manage.paging import Paging
 from keyless.server.manage.schemas import Strict
 from keyless.server.manage.strict_json import StrictJsonRoute
 
@@ -90,8 +92,8 @@ class DeliveryDetail(DeliveryOut):
 
 
 @router.get("/webhooks", response_model=list[WebhookOut], summary="List webhook endpoints")
-async def list_webhooks(request: Request, caller: Reader) -> list[WebhookOut]:
-    return [WebhookOut.of(e) for e in await webhooks_of(request).list(caller.tenant.id)]
+async def list_webhooks(request: Request, caller: Reader, page: Paging) -> list[WebhookOut]:
+    return [WebhookOut.of(e) for e in page.take(await webhooks_of(request).list(caller.tenant.id), BY_CREATED)]
 
 
 @router.post("/webhooks", response_model=WebhookCreated, status_code=201,
@@ -117,13 +119,15 @@ async def remove_webhook(request: Request, webhook_id: str, caller: Admin) -> Re
 
 @router.get("/webhook-deliveries", response_model=list[DeliveryOut], summary="The delivery log, newest first")
 async def list_deliveries(
-    request: Request, caller: Reader,
+    request: Request, caller: Reader, page: Paging,
     webhook: Annotated[str | None, Query(max_length=64, description="one endpoint's deliveries")] = None,
     state: Annotated[Literal["pending", "delivered", "failed"] | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[DeliveryOut]:
-    found = await webhooks_of(request).deliveries(caller.tenant.id, endpoint_id=webhook, state=state, limit=limit)
-    return [DeliveryOut.of(d) for d in found]
+    after = page.after((float, str))  # newest first: (created_at, id) of the last one shown
+    found = await webhooks_of(request).deliveries(
+        caller.tenant.id, endpoint_id=webhook, state=state, limit=page.limit + 1,
+        after=None if after is None else (float(after[0]), str(after[1])))
+    return [DeliveryOut.of(d) for d in page.cut(found, lambda d: (d.created_at, d.id))]
 
 
 @router.get("/webhook-deliveries/{delivery_id}", response_model=DeliveryDetail,

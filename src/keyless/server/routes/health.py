@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import Response
 
+from keyless.server.gauges import Gauges
 from keyless.server.metrics import AUDIT_DROPPED, CHANGE_FEED_UP, CHANGE_NOTIFICATIONS, SIGNIN_DROPPED
+from keyless.server.posture_metrics import gauges_for
 from keyless.server.routes.common import ctx_of, json_response
+from keyless.store.posture import SqlPostureStore
 
 
 async def healthz(request: Request) -> Response:
@@ -40,10 +45,19 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     ctx = ctx_of(request)
+    await gauges_for(ctx.engine, SqlPostureStore(ctx.engine)).refresh(ctx.clock.now())
     SIGNIN_DROPPED.set(ctx.signins.dropped)
     AUDIT_DROPPED.set(ctx.audits.dropped)
     if ctx.changes is not None and ctx.changes.state != "local":
         CHANGE_FEED_UP.set(1 if ctx.changes.state == "ok" else 0)
         CHANGE_NOTIFICATIONS.labels("sent").set(ctx.changes.sent)
         CHANGE_NOTIFICATIONS.labels("received").set(ctx.changes.received)
+    gauges = getattr(request.app.state, "gauges", None)
+    if gauges is None:
+        gauges = request.app.state.gauges = Gauges()
+    try:
+        await gauges.refresh(ctx)
+    except Exception:  # a store hiccup must not take the metrics of everything else down with it
+        logging.getLogger("keyless.metrics").warning("expiry gauges not refreshed", exc_info=True,
+                                                     extra={"event": "gauges_failed"})
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from keyless.oauth.request import MAX_BODY, TokenHttpRequest
 from keyless.oauth.service import TokenResult
+from keyless.server.client_address import client_address
 from keyless.server.context import ServerContext
 from keyless.server.metrics import TOKEN_REQUESTS
 from keyless.server.routes.common import BodyTooLarge, ctx_of, json_response, read_capped
@@ -54,7 +55,10 @@ async def token(request: Request) -> Response:
         authorization=auth[0] if auth else None,
         query=request.scope.get("query_string", b""),
         body=body,
-        source=request.client.host if request.client else None,
+        source=client_address(request.client.host if request.client else None,
+                              forwarded=headers.getlist("forwarded"),
+                              x_forwarded_for=headers.getlist("x-forwarded-for"),
+                              trusted_proxies=ctx.trusted_proxies),
         body_too_large=too_large,
         repeated_header=len(auth) > 1 or len(headers.getlist("content-type")) > 1,
     )
@@ -124,11 +128,17 @@ class TokenEndpoint:
             return
         authorization: list[str] = []
         content_types: list[str] = []
+        forwarded: list[str] = []  # read only from a trusted proxy (server.client_address)
+        x_forwarded_for: list[str] = []
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization.append(value.decode("latin-1"))
             elif name == b"content-type":
                 content_types.append(value.decode("latin-1"))
+            elif name == b"forwarded":
+                forwarded.append(value.decode("latin-1"))
+            elif name == b"x-forwarded-for":
+                x_forwarded_for.append(value.decode("latin-1"))
         client = scope.get("client")
         http = TokenHttpRequest(
             method="POST",
@@ -136,7 +146,8 @@ class TokenEndpoint:
             authorization=authorization[0] if authorization else None,
             query=scope.get("query_string", b""),
             body=body or b"",
-            source=client[0] if client else None,
+            source=client_address(client[0] if client else None, forwarded=forwarded,
+                                  x_forwarded_for=x_forwarded_for, trusted_proxies=self.ctx.trusted_proxies),
             body_too_large=body is None,
             repeated_header=len(authorization) > 1 or len(content_types) > 1,
         )

@@ -119,7 +119,9 @@ def test_reveal_a_vault_value_and_find_the_audit_record(site: Site) -> None:
     page.goto(site.url(f"/vaults/{vault}"))
     assert value not in page.content()  # names, versions and dates only
     site.shot(page, "vault")
-    page.locator(".vault-secret button.reveal").click()
+    with page.expect_response(lambda r: r.url.endswith("/reveal")) as revealed:
+        page.locator(".vault-secret button.reveal").click()
+    assert revealed.value.headers["cache-control"] == "no-store"  # not kept in the browser's cache
     expect(page.locator("#revealed")).to_have_value(value)
     assert value not in page.url
     page.goto(site.url(f"/logs/audit?action=vault.secret.get&client_id={site.admin.api.target.client_id}"))

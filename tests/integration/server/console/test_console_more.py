@@ -109,3 +109,31 @@ def test_keyless_console_prints_a_one_time_link(site: Site) -> None:
     assert out[0].startswith("Open this link within 60 seconds")
     assert re.fullmatch(rf"{re.escape(site.server.url)}/console/login#[A-Za-z0-9_-]{{100,}}", out[1])
     assert "Example: keyless console" in site.server.cli("console", "--help").stdout
+
+
+def test_tenant_settings_change_through_the_console(site: Site) -> None:
+    page = site.signed_in()
+    page.goto(site.url("/tenant"))
+    page.fill("input[name=token_lifetime]", "30m")
+    page.click("button:has-text('Save')")
+    page.wait_for_url(site.url("/tenant"))
+    expect(page.locator("dl.facts")).to_contain_text("1800 s")
+    assert site.admin.api.call("GET", "/tenant")["token_lifetime"] == 1800
+    [record] = [r for r in site.audit(action="tenant.update") if r["details"].get("token_lifetime") == 1800]
+    assert record["actor"] == site.admin.api.target.client_id
+    site.admin.api.call("PATCH", "/tenant", json_body={"token_lifetime": 3600})
+    page.context.close()
+
+
+def test_hosts_and_identities_show_agent_state_and_bindings(site: Site) -> None:
+    host = site.admin.api.call("POST", "/hosts", json_body={"name": f"h-{uuid.uuid4().hex[:6]}"})
+    identity = site.admin.api.call("POST", "/identities", json_body={"name": f"id-{uuid.uuid4().hex[:6]}"})
+    site.admin.api.call("PUT", f"/identities/{identity['name']}/hosts/{host['id']}")
+    site.admin.api.call("POST", f"/identities/{identity['name']}/bindings", json_body={"host": host["id"], "uid": 1000})
+    page = site.signed_in()
+    page.goto(site.url("/hosts"))
+    expect(page.locator("#hosts tr", has_text=host["name"])).to_contain_text("waiting to join (token until")
+    expect(page.locator("#identities")).to_contain_text(identity["name"])
+    expect(page.locator("main")).to_contain_text("uid=1000")
+    site.shot(page, "hosts")
+    page.context.close()

@@ -185,3 +185,51 @@ def test_sign_out_ends_the_session_on_every_replica(site: Site, tmp_path_factory
         page.context.close()
     finally:
         stop_server(replica)
+
+
+def test_a_session_ends_when_its_credential_loses_the_role(site: Site) -> None:
+    """A console session never outlives its credential's access: remove the management role (or
+    disable the application) and the next request is sent to sign in, on every replica alike."""
+    from keyless.directory.bootstrap import MANAGEMENT_URI, READER_ROLE
+    from tests.support.matrix import token_for
+
+    app = site.admin.app(f"console-demoted-{uuid.uuid4().hex[:6]}")
+    secret = site.admin.secret(app["client_id"])["secret"]
+    grant = site.admin.grant(app["client_id"], MANAGEMENT_URI, READER_ROLE)
+    token = token_for(site.http, site.server, app["client_id"], secret, MANAGEMENT_URI)
+    resp = site.http.post(f"{site.server.url}/{site.server.tenant_id}/manage/v1/console/login-codes",
+                          headers={"Authorization": f"Bearer {token}"})
+    http, _ = _session(site, resp.json()["url"])
+    try:
+        assert http.get(site.url("/applications")).status_code == 200
+        site.admin.api.call("DELETE", f"/grants/{grant['id']}")
+        resp = http.get(site.url("/applications"))
+        assert (resp.status_code, resp.headers["location"]) == (303, "/console/login")
+    finally:
+        http.close()
+
+
+def test_an_expired_login_code_is_refused_in_the_browser(site: Site) -> None:
+    """A genuine code for the admin credential, sealed with the installation's own KEK (read from the
+    data directory: the server's clock cannot be moved), whose 60 seconds ended a minute ago."""
+    import time
+
+    from keyless.clock import FrozenClock
+    from keyless.server.console.sessions import CODE_LIFETIME, Binding, LoginCodes
+    from keyless.server.datadir import DataDir, load_kek
+
+    admin_id = site.admin.api.target.client_id
+    assert admin_id is not None
+    me = site.admin.api.call("GET", f"/applications/{admin_id}")
+    binding = Binding(tenant_id=site.server.tenant_id, client_id=admin_id, object_id=me["object_id"],
+                      roles=frozenset({"Keyless.Admin"}))
+    codes = LoginCodes(load_kek(DataDir(site.server.data_dir)), FrozenClock(time.time() - CODE_LIFETIME - 60))
+    expired, _ = codes.issue(binding)
+    fresh, _ = LoginCodes(load_kek(DataDir(site.server.data_dir)), FrozenClock()).issue(binding)
+    page = site.context().new_page()
+    page.goto(site.url(f"/login#{expired}"))
+    expect(page.locator(".message")).to_contain_text("expired")
+    assert COOKIE not in {c["name"] for c in page.context.cookies()}
+    page.goto(site.url(f"/login#{fresh}"))  # same binding, in time: signed in (only the fragment changed)
+    page.wait_for_url(site.url("/"))
+    page.context.close()

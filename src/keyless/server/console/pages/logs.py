@@ -30,7 +30,7 @@ def _query(c: Console, **extra: str | None) -> tuple[LogQuery, dict[str, str]]:
     filters["limit"] = str(limit)
     q = LogQuery(tenant_id=c.tenant.id, client_id=filters["client_id"] or None,
                  since=_instant(filters["since"]), until=_instant(filters["until"]), limit=limit,
-                 **{k: filters[k] or None for k in extra})
+                 result=filters.get("result") or None, action=filters.get("action") or None)
     return q, filters
 
 

@@ -12,13 +12,12 @@ from keyless.directory.posture import PostureService
 from keyless.domain.posture import RISKS, RUNGS
 from keyless.server.console.access import READER, Console, ConsoleRoute
 from keyless.server.console.render import page
-from keyless.store.posture import SqlPostureStore
 
 PAGE = 50
 
 
 def service(c: Console) -> PostureService:
-    return PostureService(SqlPostureStore(c.ctx.engine), c.ctx.clock)
+    return c.ctx.posture_service()  # the process's one: its sign-in facts are shared with the API
 
 
 async def posture(c: Console) -> Response:

@@ -1,0 +1,30 @@
+"""credential policies: a tenant default and per-application overrides (docs/policies.md)
+
+Revision ID: 0011
+Revises: 0016 (numbered 0011 when assigned; chained after the migrations that landed first)
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0011"
+down_revision = "0016"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "credential_policies",
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("client_id", sa.String(length=64), nullable=False),
+        sa.Column("document", sa.Text(), nullable=False),
+        sa.Column("updated_at", sa.Double(), nullable=False),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"],
+                                name=op.f("fk_credential_policies_tenant_id_tenants")),
+        sa.PrimaryKeyConstraint("tenant_id", "client_id", name=op.f("pk_credential_policies")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("credential_policies")

@@ -1,0 +1,94 @@
+"""The shared options (`--data-dir`, `--server`, `--ca`, `-o`) are declared once (keyless.cli.options) and
+accepted both before the command and after it, where docs/cli.md puts them; the most specific wins:
+after the command, before it, the environment, the default."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from keyless.cli.main import app as keyless_app
+from tests.integration.cli.helpers import one_error_line
+from tests.support.server import RunningServer, cli_command
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("KEYLESS_")}
+    return subprocess.run(cli_command(*args), capture_output=True, text=True, timeout=60, check=False,
+                          env={**clean, **(env or {})})
+
+
+def _data_dir_used(proc: subprocess.CompletedProcess[str]) -> str:
+    """With no server configured, the CLI names the data directory it looked in (one error line)."""
+    assert proc.returncode == 1, proc.stderr
+    line = one_error_line(proc.stderr)
+    assert "(no data directory at " in line, line
+    return line.rsplit("(no data directory at ", 1)[1].rstrip(")")
+
+
+def test_data_dir_before_the_command_is_used(tmp_path: Path) -> None:
+    assert _data_dir_used(_run("--data-dir", str(tmp_path / "root"), "app", "list")) == str(tmp_path / "root")
+
+
+def test_data_dir_after_the_command_beats_the_one_before(tmp_path: Path) -> None:
+    proc = _run("--data-dir", str(tmp_path / "root"), "app", "list", "--data-dir", str(tmp_path / "leaf"))
+    assert _data_dir_used(proc) == str(tmp_path / "leaf")
+
+
+def test_data_dir_before_the_command_beats_the_environment(tmp_path: Path) -> None:
+    proc = _run("--data-dir", str(tmp_path / "root"), "app", "list", env={"KEYLESS_DATA_DIR": str(tmp_path / "env")})
+    assert _data_dir_used(proc) == str(tmp_path / "root")
+
+
+def test_environment_is_used_when_no_option_is_given(tmp_path: Path) -> None:
+    proc = _run("vault", "list", env={"KEYLESS_DATA_DIR": str(tmp_path / "env")})
+    assert _data_dir_used(proc) == str(tmp_path / "env")
+
+
+def test_server_before_the_command_is_checked_like_the_one_after(tmp_path: Path) -> None:
+    for args in (("--server", "http://plain.example", "app", "list"),
+                 ("app", "list", "--server", "http://plain.example")):
+        proc = _run(*args, "--data-dir", str(tmp_path))
+        assert proc.returncode == 1
+        assert one_error_line(proc.stderr) == "error: the server URL must start with https://"
+
+
+def test_init_takes_the_data_dir_before_the_command(tmp_path: Path) -> None:
+    proc = _run("--data-dir", str(tmp_path / "made"), "init", "--port", "18998")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["data_dir"] == str((tmp_path / "made").resolve())
+
+
+def test_output_before_the_command_overrides_the_command_default(server: RunningServer) -> None:
+    table = server.cli("app", "list").stdout
+    assert not table.lstrip().startswith("[")
+    rows = json.loads(server.cli("-o", "json", "app", "list").stdout)
+    assert isinstance(rows, list) and all("client_id" in r for r in rows)
+    # … and the option after the command still wins over the one before it.
+    assert not server.cli("--output", "json", "app", "list", "-o", "table").stdout.lstrip().startswith("[")
+
+
+def _leaves() -> list[tuple[str, Any]]:
+    found: list[tuple[str, Any]] = []
+
+    def walk(group: Any, path: str) -> None:
+        for name, cmd in group.commands.items():
+            if hasattr(cmd, "commands"):
+                walk(cmd, f"{path} {name}".strip())
+            else:
+                found.append((f"{path} {name}".strip(), cmd))
+
+    walk(typer.main.get_command(keyless_app), "")
+    return found
+
+
+def test_every_command_with_a_data_dir_gets_it_from_the_shared_declaration() -> None:
+    """A command that declared `--data-dir` itself would silently ignore `keyless --data-dir DIR cmd`."""
+    own = [path for path, cmd in _leaves()
+           if any(p.name == "data_dir" for p in cmd.params) and not hasattr(cmd.callback, "__wrapped__")]
+    assert own == [], own
