@@ -137,3 +137,29 @@ def test_hosts_and_identities_show_agent_state_and_bindings(site: Site) -> None:
     expect(page.locator("main")).to_contain_text("uid=1000")
     site.shot(page, "hosts")
     page.context.close()
+
+
+def test_policies_are_shown_and_replaced_through_the_service(site: Site) -> None:
+    client_id = site.admin.app(f"policy-{uuid.uuid4().hex[:6]}")["client_id"]
+    page = site.signed_in()
+    page.goto(site.url("/policies"))
+    expect(page.locator("#overrides")).to_contain_text("No overrides")
+    page.select_option("#policy-target", client_id)
+    page.fill("#policy-document", '{"block_secrets": {"mode": "nonsense"}}')
+    page.check("input[name=confirm]")
+    page.click("#set-policy")
+    expect(page.locator(".message")).to_contain_text("block_secrets.mode must be off, audit or enforce")
+    page.go_back()
+    page.select_option("#policy-target", client_id)
+    page.fill("#policy-document", '{"source_networks": {"mode": "audit", "networks": ["10.20.0.0/16"]}}')
+    page.check("input[name=confirm]")
+    page.click("#set-policy")
+    page.wait_for_url(site.url("/policies"))
+    expect(page.locator("#overrides")).to_contain_text("10.20.0.0/16")
+    site.shot(page, "policies")
+    override = site.admin.api.call("GET", f"/applications/{client_id}/policy")["override"]
+    assert override["source_networks"] == {"mode": "audit", "networks": ["10.20.0.0/16"]}
+    [record] = [r for r in site.audit(action="policy.set") if r["target_id"] == client_id]
+    assert record["actor"] == site.admin.api.target.client_id
+    site.admin.api.call("PUT", f"/applications/{client_id}/policy", json_body={})
+    page.context.close()
