@@ -105,6 +105,8 @@ async def notice_scan_loop(ctx: ServerContext) -> None:
                         if new:
                             log.info("credential notices emitted", extra={
                                 "event": "notices_emitted", "tenant_id": tenant.id, "count": new})
+                    if ctx.outbox is not None:
+                        await ctx.outbox.purge(ctx.clock.now() - settings.webhook_log_retention_days * 86400)
             except Exception:
                 log.exception("notification scan failed", extra={"event": "notice_scan_failed"})
             await asyncio.sleep(every)

@@ -85,6 +85,8 @@ class ServerSettings(BaseSettings):
                                     "and certificates unused this many days, after a warning 7 days before (0: off)")
     reap_delete_after_days: float = Field(default=0, ge=0, description="delete disabled (revoked) secrets and "
                                           "certificates this many days after (0: off)")
+    webhook_log_retention_days: float = Field(default=30, gt=0, description="delivered and failed webhook "
+                                              "deliveries and their log are kept this many days")
     outbox_poll_interval: float = Field(default=2.0, gt=0, le=300,
                                         description="seconds between looks for due webhook deliveries")
     leak_report_keys: Path | None = Field(
