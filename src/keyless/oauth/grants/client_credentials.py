@@ -68,7 +68,8 @@ class ClientCredentials:
         claims = tokens.access_token_claims(
             issuer=env.issuer, tenant=ctx.tenant, client=client.app, audience=grant.audience, roles=grant.roles,
             azpacr=client.azpacr, now=int(env.clock.now()), lifetime=lifetime, token_id=ctx.token_id,
-            extra=tokens.managed_identity_claims(client.app),
+            extra={**(tokens.managed_identity_claims(client.app) or {}),
+                   **tokens.credential_claims(grant.resource, client.credential_id, client.credential_type)},
         )
         ctx.response = {
             "token_type": "Bearer",
