@@ -34,6 +34,7 @@ from keyless.agent.peer import Peer, still_same
 from keyless.agent.ratelimit import CallerLimiter
 from keyless.agent.server_api import ID_TOKEN_TYPE, Refused, ServerUnavailable
 from keyless.client.core import Token
+from keyless.errors import KeylessError
 from keyless.ids import is_guid
 
 log = logging.getLogger("keyless.agent")
@@ -96,7 +97,7 @@ class AgentCore(Protocol):
     def status(self) -> dict[str, Any]: ...
 
 
-class Refusal(Exception):
+class Refusal(KeylessError):
     """An error answer. Its description is held to RFC 6749 §5.2's set here, where every refusal is
     built, whatever a caller of this class passes (keyless.text)."""
 

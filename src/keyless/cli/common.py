@@ -25,6 +25,7 @@ import httpx
 import typer
 
 from keyless import text
+from keyless.errors import KeylessError
 
 MANAGEMENT_SCOPE = "urn:keyless:management/.default"
 
@@ -50,7 +51,7 @@ SERVER_PAGE = 1000  # the management API's largest page (keyless.paging.MAX_LIMI
 DEFAULT_DATA_DIR = Path(".keyless")
 
 
-class CliError(Exception):
+class CliError(KeylessError):
     """Printed as one line on stderr; the command exits 1."""
 
 
@@ -190,7 +191,6 @@ def post_assertion_token(http: httpx.Client, target: Target, client_id: str, cer
     """A client_credentials request authenticated with a client assertion (`private_key_jwt`) signed
     by the certificate credential's key, for the tenant's issuer as audience."""
     from keyless.client import CLIENT_ASSERTION_TYPE, build_client_assertion, load_certificate_credential
-    from keyless.errors import KeylessError
 
     try:
         private_key, cert_pem = load_certificate_credential(certificate, key, key_password)

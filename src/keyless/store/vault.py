@@ -21,7 +21,7 @@ from keyless.ids import new_guid
 from keyless.store import tables as t
 from keyless.store import vault_tables as vt
 from keyless.store.logrows import audit_row as _audit_row
-from keyless.vault.errors import Conflict, PreconditionFailed
+from keyless.vault.errors import PreconditionFailed, VaultConflict
 from keyless.vault.model import (
     DeletedSecret,
     SealedVersion,
@@ -201,7 +201,8 @@ class SqlVaultStore:
                                                          created_at=sealed.version.created_at))
                 else:
                     if secret.deleted_at is not None:
-                        raise Conflict("a secret of that name is deleted but recoverable: recover or purge it first")
+                        raise VaultConflict(
+                            "a secret of that name is deleted but recoverable: recover or purge it first")
                     secret_id = secret.id
                     latest = (await conn.execute(select(v_.c.version, v_.c.seq).where(v_.c.secret_id == secret_id)
                                                  .order_by(v_.c.seq.desc()).limit(1))).first()
@@ -368,7 +369,7 @@ class SqlVaultStore:
                     await conn.execute(insert(v_).values(**_version_values(secret_id, seq, sealed)))
                 await self._audit(conn, audit)
         except IntegrityError:
-            raise Conflict("a secret of that name exists in this vault (live or deleted)") from None
+            raise VaultConflict("a secret of that name exists in this vault (live or deleted)") from None
 
     # -- key rotation ------------------------------------------------------------------------------
     async def wrapped_keys(self, vault_id: str, *, not_key: str, limit: int) -> Sequence[WrappedKey]:

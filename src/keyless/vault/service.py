@@ -29,11 +29,11 @@ from keyless.vault import model as m
 from keyless.vault.access import Access
 from keyless.vault.errors import (
     BadParameter,
-    Conflict,
     Forbidden,
     SecretNotFound,
     TooLarge,
     Unreadable,
+    VaultConflict,
     VaultNotFound,
 )
 from keyless.vault.ports import VaultStore
@@ -117,7 +117,7 @@ class VaultService:
         name = names.vault_name(name)
         _check_retention(retention_days)
         if await self._store.get_vault(name) is not None:
-            raise Conflict("a vault with that name exists")
+            raise VaultConflict("a vault with that name exists")
 
     async def create_vault(self, tenant_id: str, name: str, *, actor: str,
                            retention_days: int = m.DEFAULT_RETENTION_DAYS, purge_protection: bool = False,
@@ -141,7 +141,7 @@ class VaultService:
         try:
             await self._store.create_vault(vault, key, grants, audit)
         except UniqueViolation:
-            raise Conflict("a vault with that name exists") from None
+            raise VaultConflict("a vault with that name exists") from None
         self._wrote()
         return vault
 
@@ -149,7 +149,7 @@ class VaultService:
                            purge_protection: bool | None = None) -> m.Vault:
         vault = await self.vault(tenant_id, name)
         if purge_protection is False and vault.purge_protection:
-            raise Conflict("purge protection cannot be turned off once on")
+            raise VaultConflict("purge protection cannot be turned off once on")
         if retention_days is not None:
             _check_retention(retention_days)
         updated = replace(vault, retention_days=vault.retention_days if retention_days is None else retention_days,
