@@ -13,6 +13,7 @@ import json
 import os
 import ssl
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,9 +26,9 @@ import httpx
 import typer
 
 from keyless import text
+from keyless.cli.session import TOKEN_FILE, TokenCacheFile, fetch_token, refusal_line
+from keyless.client import ClientAuthenticationError, OAuthError
 from keyless.errors import KeylessError
-
-MANAGEMENT_SCOPE = "urn:keyless:management/.default"
 
 
 class Output(StrEnum):
@@ -79,6 +80,7 @@ class Target:
     client_secret: str | None = field(default=None, repr=False)
     client_certificate: Path | None = None  # certificate credential: the PEM certificate …
     client_key: Path | None = None  # … and its private key, which never leaves this host
+    token_cache: Path | None = None  # where the management token is kept (cli/session.py)
 
 
 def resolve(data_dir: Path, server: str | None, ca: Path | None) -> Target:
@@ -109,6 +111,8 @@ def resolve(data_dir: Path, server: str | None, ca: Path | None) -> Target:
         target.client_key = Path(os.environ["KEYLESS_ADMIN_CLIENT_KEY"])
     elif cred_file.exists():
         _read_credential(target, cred_file)
+    if cred_file.parent.is_dir():
+        target.token_cache = cred_file.parent / TOKEN_FILE
     return target
 
 
@@ -223,6 +227,16 @@ def _problem_line(resp: httpx.Response) -> str:
     return f"server answered {resp.status_code}"
 
 
+def _credential_material(target: Target) -> bytes:
+    """What names the CLI's credential for its token cache: the certificate file, or the secret."""
+    if target.client_certificate is not None and target.client_key is not None:
+        try:
+            return b"certificate:" + target.client_certificate.read_bytes()
+        except OSError:
+            return b"certificate:" + os.fsencode(target.client_certificate)
+    return b"secret:" + (target.client_secret or "").encode()
+
+
 class ManagementClient:
     """Calls `/{tenant}/manage/v1/…` with a token obtained from the same server."""
 
@@ -234,19 +248,36 @@ class ManagementClient:
         self.target = target
         self.http = http or httpx.Client(verify=trust(target.ca), timeout=30, follow_redirects=False)
         self._token: str | None = None
+        self._from_cache = False
+        self._cache = (TokenCacheFile(target.token_cache, target.server, target.tenant, target.client_id,
+                                      _credential_material(target))
+                       if target.token_cache is not None else None)
 
     def token(self) -> str:
+        """The management token: the one on disk while it has time left, else a new one (cli/session.py)."""
         if self._token is None:
-            target = self.target
-            if target.client_certificate is not None and target.client_key is not None:
-                resp = post_assertion_token(self.http, target, target.client_id or "", target.client_certificate,
-                                            target.client_key, MANAGEMENT_SCOPE)
-            else:
-                resp = self.request_token(target.client_id or "", target.client_secret or "", MANAGEMENT_SCOPE)
-            if resp.status_code != 200:
-                fail("could not authenticate the CLI: " + problem_line(resp))
-            self._token = resp.json()["access_token"]
+            self._token = self._cache.read(time.time()) if self._cache is not None else None
+            self._from_cache = self._token is not None
+            if self._token is None:
+                self._token = self._sign_in()
         return self._token
+
+    def _sign_in(self) -> str:
+        target = self.target
+        certificate = target.client_certificate if target.client_key is not None else None
+        try:
+            token, expires_on = fetch_token(self.http, target.server, target.tenant, target.client_id or "",
+                                            secret=target.client_secret, certificate=certificate,
+                                            key=target.client_key)
+        except OAuthError as exc:
+            fail("could not authenticate the CLI: " + text.terminal(refusal_line(exc)))
+        except ClientAuthenticationError as exc:  # unreachable, or an answer that is no token response
+            fail(text.terminal(str(exc)))
+        except KeylessError as exc:  # the credential files cannot be used
+            fail(f"cannot use the certificate credential: {exc}")
+        if self._cache is not None:
+            self._cache.write(token, expires_on)
+        return token
 
     def request_token(self, client_id: str, client_secret: str, scope: str) -> httpx.Response:
         return post_token(self.http, self.target, client_id, client_secret, scope)
@@ -260,9 +291,19 @@ class ManagementClient:
     def call(self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None,
              headers: dict[str, str] | None = None) -> Any:
         url = f"{self.target.server}/{self.target.tenant}/manage/v1{path}"
-        resp = self._send(method, url, json=json_body, params={k: v for k, v in (params or {}).items()
-                                                                  if v is not None},
-                          headers={**(headers or {}), "Authorization": f"Bearer {self.token()}"})
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+
+        def send() -> httpx.Response:
+            return self._send(method, url, json=json_body, params=query,
+                              headers={**(headers or {}), "Authorization": f"Bearer {self.token()}"})
+
+        resp = send()
+        if resp.status_code in (401, 403) and self._from_cache and self._cache is not None:
+            # The token on disk is no longer accepted (a retired key: 401) or predates a role the CLI's
+            # application was given since (403): sign in again, once, and ask again.
+            self._cache.drop()
+            self._token, self._from_cache = self._sign_in(), False
+            resp = send()
         if resp.status_code >= 400:
             fail(problem_line(resp))
         return resp.json() if resp.content else None
