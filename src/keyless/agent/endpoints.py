@@ -32,7 +32,7 @@ from keyless.agent.cache import TokenCache
 from keyless.agent.entitlements import Entitlements, Identity
 from keyless.agent.peer import Peer, still_same
 from keyless.agent.ratelimit import CallerLimiter
-from keyless.agent.server_api import ID_TOKEN_TYPE, Refused, ServerUnavailable
+from keyless.agent.server_api import ID_TOKEN_TYPE, ServerRefused, ServerUnavailable
 from keyless.client.core import Token
 from keyless.errors import KeylessError
 from keyless.ids import is_guid
@@ -320,7 +320,7 @@ def create_endpoints(core: AgentCore, now: Callable[[], float]) -> Callable[[dic
     async def fetch(cache: TokenCache, identity: Identity, resource: str, target: str) -> Token:
         try:
             return await cache.get(identity.client_id, resource)
-        except Refused as exc:
+        except ServerRefused as exc:
             if exc.error == "invalid_client":
                 raise Refusal(400, "invalid_request", NOT_FOUND_IDENTITY) from None
             if target == "audience":
