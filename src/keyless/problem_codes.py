@@ -46,10 +46,20 @@ _FEDERATION = frozenset({
     "invalid_condition", "invalid_issuer", "invalid_subject", "invalid_subject_pattern", "too_many_conditions",
 })
 
+# Credential policies (keyless.directory.policies): a write an enforced rule refuses answers with the
+# rule's reason (`PolicyRefused`, built from keyless.domain.policies' violations), and the policy API's own.
+_POLICIES = frozenset({
+    "policy_changed", "policy_federated_lifetime", "policy_issuer_not_allowed", "policy_key_type",
+    "policy_lifetime_exceeded", "policy_not_internal_ca", "policy_secret_blocked", "policies_unavailable",
+})
+
+# The web console's forms (keyless.server.console), where they refuse like the API.
+_CONSOLE = frozenset({"invalid_alg"})
+
 # The vault's native API (keyless.vault.errors: each error's `problem`).
 _VAULT = frozenset({
     "secret_not_found", "secret_unreadable", "vault_bad_parameter", "vault_bad_request", "vault_conflict",
     "vault_forbidden", "vault_not_found", "vault_precondition_failed", "vault_value_too_large",
 })
 
-PROBLEM_CODES: frozenset[str] = _SERVER | _DIRECTORY | _CERTIFICATES | _FEDERATION | _VAULT
+PROBLEM_CODES: frozenset[str] = _SERVER | _DIRECTORY | _CERTIFICATES | _FEDERATION | _POLICIES | _CONSOLE | _VAULT
