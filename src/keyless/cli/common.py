@@ -229,22 +229,27 @@ class ManagementClient:
     def close(self) -> None:
         self.http.close()
 
+    def _authorized(self, method: str, url: str, *, headers: dict[str, str] | None = None,
+                    **kwargs: Any) -> httpx.Response:
+        """One request with the management token. The token on disk may no longer be accepted (a
+        retired key: 401) or predate a role the CLI's application was given since (403): then the CLI
+        signs in again, once, and asks again."""
+        def send() -> httpx.Response:
+            return self._send(method, url, headers={**(headers or {}), "Authorization": f"Bearer {self.token()}"},
+                              **kwargs)
+
+        resp = send()
+        if resp.status_code in (401, 403) and self._from_cache and self._cache is not None:
+            self._cache.drop()
+            self._token, self._from_cache = self._sign_in(), False
+            resp = send()
+        return resp
+
     def call(self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None,
              headers: dict[str, str] | None = None) -> Any:
         url = f"{self.target.server}/{self.target.tenant}/manage/v1{path}"
         query = {k: v for k, v in (params or {}).items() if v is not None}
-
-        def send() -> httpx.Response:
-            return self._send(method, url, json=json_body, params=query,
-                              headers={**(headers or {}), "Authorization": f"Bearer {self.token()}"})
-
-        resp = send()
-        if resp.status_code in (401, 403) and self._from_cache and self._cache is not None:
-            # The token on disk is no longer accepted (a retired key: 401) or predates a role the CLI's
-            # application was given since (403): sign in again, once, and ask again.
-            self._cache.drop()
-            self._token, self._from_cache = self._sign_in(), False
-            resp = send()
+        resp = self._authorized(method, url, json=json_body, params=query, headers=headers)
         if resp.status_code >= 400:
             fail(problem_line(resp))
         return resp.json() if resp.content else None
@@ -259,7 +264,7 @@ class ManagementClient:
         items: list[Any] = []
         seen: set[str] = set()
         while True:
-            resp = self._send("GET", url, params=query, headers={"Authorization": f"Bearer {self.token()}"})
+            resp = self._authorized("GET", url, params=query)
             if resp.status_code >= 400:
                 fail(problem_line(resp))
             page = resp.json()
