@@ -30,6 +30,7 @@ import orjson
 from keyless import text
 from keyless.agent.cache import TokenCache
 from keyless.agent.entitlements import Entitlements, Identity
+from keyless.agent.metrics import metrics_text
 from keyless.agent.peer import Peer, still_same
 from keyless.agent.ratelimit import CallerLimiter
 from keyless.agent.server_api import ID_TOKEN_TYPE, ServerRefused, ServerUnavailable
@@ -201,26 +202,6 @@ def identity_token_body(token: Token, identity: Identity, audience: str, now: fl
         "token": token.access_token, "audience": audience, "client_id": identity.client_id,
         "expires_in": max(0, expires_on - int(now)), "expires_on": expires_on, "issued_token_type": ID_TOKEN_TYPE,
     })
-
-
-def metrics_text(status: dict[str, Any], counts: dict[tuple[str, int], int]) -> bytes:
-    """Prometheus text exposition: request counts and the agent's state (no identities, no tokens)."""
-    lines = ["# HELP keyless_agent_requests_total Requests answered, by endpoint and HTTP status.",
-             "# TYPE keyless_agent_requests_total counter"]
-    lines += [f'keyless_agent_requests_total{{endpoint="{e}",status="{c}"}} {n}'
-              for (e, c), n in sorted(counts.items())]
-    lines += ["# HELP keyless_agent_state 1 for the agent's current state.", "# TYPE keyless_agent_state gauge"]
-    lines += [f'keyless_agent_state{{state="{x}"}} {int(status["state"] == x)}' for x in ("ok", "degraded", "revoked")]
-    gauges = {
-        "keyless_agent_cached_tokens": ("Tokens in the cache.", status["cached_tokens"]),
-        "keyless_agent_certificate_renewals_total": ("Host certificate renewals since start.", status["renewals"]),
-        "keyless_agent_certificate_not_after_seconds": ("Expiry of the host certificate (epoch seconds).",
-                                                        status["certificate_not_after"] or 0),
-    }
-    for name, (help_text, value) in gauges.items():
-        kind = "counter" if name.endswith("_total") else "gauge"
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {value}"]
-    return ("\n".join(lines) + "\n").encode()
 
 
 def create_endpoints(core: AgentCore, now: Callable[[], float]) -> Callable[[dict[str, Any], Receive, Send],
