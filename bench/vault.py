@@ -168,7 +168,10 @@ def main(argv: list[str]) -> int:
                 before = proc_cpu_seconds(proc.pid)
                 started = time.monotonic()
                 result = run_wrk(target, token, c, args.duration)
-                result["server_cpu"] = (proc_cpu_seconds(proc.pid) - before) / (time.monotonic() - started)
+                used = proc_cpu_seconds(proc.pid) - before
+                result["server_cpu"] = used / (time.monotonic() - started)
+                # CPU per read: what one core gives whatever else runs on the machine (1e6 / this).
+                result["server_us"] = used / max(1, result["requests"]) * 1e6
                 result["concurrency"] = c
                 rows.append(result)
             if args.py_spy is not None:
@@ -178,10 +181,12 @@ def main(argv: list[str]) -> int:
             proc.wait(timeout=30)
     print(f"# vault get-secret, server on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU}, TLS + keep-alive, "
           f"{'PostgreSQL' if args.database_url else 'SQLite'}; {info['cpu_model']}, {info['date']}")
-    print(f"{'c':>4} {'reads/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'server CPU':>10}")
+    print(f"{'c':>4} {'reads/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'server CPU':>10} {'µs/read':>8} "
+          f"{'reads/CPU-s':>11}")
     for r in rows:
         print(f"{r['concurrency']:>4} {r['rate']:>9,.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
-              f"{int(r['errors']):>7} {r['server_cpu']:>10.0%}")
+              f"{int(r['errors']):>7} {r['server_cpu']:>10.0%} {r['server_us']:>8.0f} "
+              f"{1e6 / max(r['server_us'], 1):>11,.0f}")
     if args.json:
         print(json.dumps({"machine": info, "rows": rows}, indent=2))
     if any(r["errors"] for r in rows):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from keyless.cache import TtlCache
 from keyless.clock import Clock
+from keyless.crypto.ca import IssuedByCa
 from keyless.directory.advice import Step, fix, next_step
 from keyless.directory.errors import NotFound
 from keyless.domain.model import Tenant
@@ -55,6 +56,9 @@ class PostureService:
         # the window once. A report may so lag the sign-in log by up to `host_map_ttl` seconds.
         self._host_maps: TtlCache[Mapping[str, str]] = TtlCache(clock, host_map_ttl, max_entries=64)
         self._usage: TtlCache[SignInUsage] = TtlCache(clock, host_map_ttl, max_entries=64)
+        # "Issued by our CA" needs the CA's signature checked; answers are kept per certificate, so a
+        # report pays each check once per process (large enough for every certificate of an estate).
+        self._issuers: dict[bytes, IssuedByCa] = {}
 
     async def report(self, tenant: Tenant, *, after: str | None = None, limit: int = 100,
                      client_id: str | None = None, rung: str | None = None, risk: str | None = None,
@@ -65,9 +69,12 @@ class PostureService:
         now, th = self._clock.now(), self.thresholds
         since = now - th.window
         usage = await self._usage.get(tenant.id, lambda: self._store.signin_usage(tenant.id, since))
+        internal_ca = None
+        if ca_pem is not None:
+            internal_ca = self._issuers.get(ca_pem) or self._issuers.setdefault(ca_pem, IssuedByCa(ca_pem, 65536))
         facts = await self._store.posture_facts(tenant.id, usage=usage, after=after,
                                                 limit=max(1, min(limit, MAX_PAGE)), client_id=client_id,
-                                                ca_pem=ca_pem)
+                                                internal_ca=internal_ca)
         if client_id is not None and not facts.workloads:
             raise NotFound("application_not_found", "no application or identity with this client id")
         host_of = await self._host_maps.get(tenant.id, lambda: self._store.host_map(tenant.id, since))

@@ -15,7 +15,7 @@ No fact ever holds a secret value: a secret is known by its id and hint (catalog
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -71,6 +71,9 @@ class SignInUsage:
         self.by_client: dict[str, dict[str, int]] = defaultdict(dict)
         self.last_credential: dict[str, float] = {}
         self.last_client: dict[str, float] = {}
+        # Answers are computed once (the usage is cached and serves every page of many reports).
+        self._credential_usage: dict[str, Usage] = {}
+        self._client_usage: dict[str, tuple[int, tuple[str, ...], float | None]] = {}
 
     def add(self, client_id: str, credential_id: str | None, source: str | None, n: int, last: float) -> None:
         src = source or ""
@@ -87,12 +90,20 @@ class SignInUsage:
         return tuple(s for s, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if s)
 
     def of_credential(self, credential_id: str) -> Usage:
-        counts = self.by_credential.get(credential_id, {})
-        return Usage(sum(counts.values()), self._sources(counts), self.last_credential.get(credential_id))
+        found = self._credential_usage.get(credential_id)
+        if found is None:
+            counts = self.by_credential.get(credential_id, {})
+            found = Usage(sum(counts.values()), self._sources(counts), self.last_credential.get(credential_id))
+            self._credential_usage[credential_id] = found
+        return found
 
     def of_client(self, client_id: str) -> tuple[int, tuple[str, ...], float | None]:
-        counts = self.by_client.get(client_id, {})
-        return sum(counts.values()), self._sources(counts), self.last_client.get(client_id)
+        found = self._client_usage.get(client_id)
+        if found is None:
+            counts = self.by_client.get(client_id, {})
+            found = sum(counts.values()), self._sources(counts), self.last_client.get(client_id)
+            self._client_usage[client_id] = found
+        return found
 
 
 @dataclass(frozen=True)
@@ -318,7 +329,8 @@ class PostureFacts:
 
 class PostureStore(Protocol):
     async def posture_facts(self, tenant_id: str, *, usage: SignInUsage, after: str | None, limit: int,
-                            client_id: str | None = None, ca_pem: bytes | None = None) -> PostureFacts:
+                            client_id: str | None = None,
+                            internal_ca: Callable[[bytes], bool] | None = None) -> PostureFacts:
         """A page of workloads (by client id, after `after`) with their credentials, and their use
         from `usage`, in a fixed number of aggregated queries whatever the page size."""
         ...

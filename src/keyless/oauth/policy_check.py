@@ -28,14 +28,14 @@ from keyless.clock import Clock, SystemClock
 from keyless.domain.events import POLICY_VIOLATION, Event
 from keyless.domain.federation import FederationReader, owner_type_of
 from keyless.domain.model import ClientCertificate, ClientSecret, Tenant
-from keyless.domain.policies import CredentialFacts, Policy, check_sign_in, facts_of
+from keyless.domain.policies import CredentialFacts, Policy, Violation, check_sign_in, facts_of
 from keyless.domain.ports import DirectoryReader
 from keyless.oauth.client_auth.result import AuthenticatedClient
 from keyless.oauth.context import TokenContext, TokenEnv
 from keyless.oauth.errors import InvalidClient
 
 AUDIT_PREFIX = "policy_audit:"
-MAX_REMEMBERED = 10_000  # dedupe keys of notifications this process queued recently
+MAX_REMEMBERED = 10_000  # verdicts, and dedupe keys of notifications this process queued recently
 
 
 class EffectivePolicies(Protocol):
@@ -56,6 +56,7 @@ class SignInPolicy:
         self._events = events
         self._clock = clock or SystemClock()
         self._notified: set[str] = set()
+        self._verdicts: dict[tuple[str, str, str | None, str], tuple[Policy, list[Violation]]] = {}
 
     async def step(self, ctx: TokenContext, env: TokenEnv) -> None:
         """The token endpoint's `policy` step (`keyless.oauth.service`), right after client authentication."""
@@ -71,9 +72,19 @@ class SignInPolicy:
         policy = await self._policies.policy(tenant.id, client.app.client_id)
         if policy.empty:
             return None
-        facts = await self._facts(tenant, client) if policy.judges_credentials else None
-        found = check_sign_in(policy, facts, source=source, tenant_audience_mode=tenant.assertion_audience,
-                              assertion=client.credential_type == "certificate")
+        # The verdict depends on nothing else (a credential's lifetime, key and issuer never change), so
+        # it is remembered for as long as this policy object is the cached one (a few seconds).
+        key = (client.credential_id, client.credential_type, source, tenant.assertion_audience)
+        memo = self._verdicts.get(key)
+        if memo is not None and memo[0] is policy:
+            found = memo[1]
+        else:
+            facts = await self._facts(tenant, client) if policy.judges_credentials else None
+            found = check_sign_in(policy, facts, source=source, tenant_audience_mode=tenant.assertion_audience,
+                                  assertion=client.credential_type == "certificate")
+            if len(self._verdicts) >= MAX_REMEMBERED:
+                self._verdicts.clear()
+            self._verdicts[key] = (policy, found)
         if not found:
             return None
         refused = next((v for v in found if v.enforced), None)

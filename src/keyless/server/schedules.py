@@ -8,6 +8,7 @@ import uuid
 
 from keyless.directory.key_schedule import rotate_due_keys
 from keyless.directory.notices import NoticeRules, notices
+from keyless.directory.reaping import Reaper, ReapRules
 from keyless.domain.model import Tenant
 from keyless.server.context import ServerContext
 from keyless.server.owners import owner_names
@@ -58,11 +59,25 @@ async def failure_sweep_loop(ctx: ServerContext, every: float = 300.0) -> None:
             log.exception("failure bucket sweep failed", extra={"event": "failure_sweep_failed"})
 
 
-async def scan_tenant(ctx: ServerContext, tenant: Tenant, rules: NoticeRules) -> int:
+async def scan_tenant(ctx: ServerContext, tenant: Tenant, rules: NoticeRules,
+                      reaping: ReapRules | None = None) -> int:
     """Emit the notices due for every credential of `tenant` (deduplicated: a notice already sent is
-    not sent again); returns how many were new."""
+    not sent again) and, when reaping is configured, disable and delete what it names; returns how
+    many notices were new."""
     names = await owner_names(ctx, tenant)
-    found = notices(tenant.id, await ctx.store.credentials(tenant.id), ctx.clock.now(), rules, names)
+    credentials = await ctx.store.credentials(tenant.id)
+    found = list(notices(tenant.id, credentials, ctx.clock.now(), rules, names))
+    if reaping is not None and reaping.enabled:
+        warnings, disabled, deleted = await Reaper(ctx.store, ctx.clock).run(tenant.id, credentials, reaping, names)
+        found += warnings
+        if disabled or deleted:
+            log.info("credentials reaped", extra={"event": "credentials_reaped", "tenant_id": tenant.id,
+                                                  "disabled": disabled, "deleted": deleted})
+            ctx.directory.invalidate()  # a disabled secret is refused here at once, elsewhere on notice
+            if ctx.changes is not None:
+                ctx.changes.publish()
+            if ctx.outbox_worker is not None:
+                ctx.outbox_worker.wake()
     if not found or ctx.outbox is None:
         return 0
     new = await ctx.outbox.emit(found)
@@ -76,13 +91,14 @@ async def notice_scan_loop(ctx: ServerContext) -> None:
     credentials for expiry and disuse (docs/notifications.md, "Scheduled scans")."""
     settings = ctx.settings
     rules = NoticeRules(expiry_days=tuple(settings.expiry_notice_days), unused_days=settings.unused_notice_days)
+    reaping = ReapRules(unused_days=settings.reap_unused_days, delete_after_days=settings.reap_delete_after_days)
     every, leases, holder = settings.notice_scan_interval, SqlLeases(ctx.engine, ctx.clock), uuid.uuid4().hex
     try:
         while True:
             try:
                 if await leases.acquire(NOTICE_SCAN_LEASE, holder, every * 3):
                     for tenant in await ctx.store.list_tenants():
-                        new = await scan_tenant(ctx, tenant, rules)
+                        new = await scan_tenant(ctx, tenant, rules, reaping)
                         if new:
                             log.info("credential notices emitted", extra={
                                 "event": "notices_emitted", "tenant_id": tenant.id, "count": new})

@@ -79,6 +79,10 @@ class ServerSettings(BaseSettings):
                                             description="credential.expiring is sent this many days before expiry")
     unused_notice_days: float = Field(default=90, ge=0, description="credential.unused after this many days "
                                       "without a sign-in (0: never)")
+    reap_unused_days: float = Field(default=0, ge=0, description="disable applications' and identities' secrets "
+                                    "and certificates unused this many days, after a warning 7 days before (0: off)")
+    reap_delete_after_days: float = Field(default=0, ge=0, description="delete disabled (revoked) secrets and "
+                                          "certificates this many days after (0: off)")
     outbox_poll_interval: float = Field(default=2.0, gt=0, le=300,
                                         description="seconds between looks for due webhook deliveries")
     leak_report_keys: Path | None = Field(

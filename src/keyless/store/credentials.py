@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
-from sqlalchemy import Row, and_, delete, insert, or_, select, update
+from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyless.domain.credentials import Credential, CredentialKind, LastUse, Owner, credential_of
@@ -252,3 +252,49 @@ class SqlCredentialStore(SqlRepository):
         cc = t.certificates
         return await self._revoke(cc, cc.c.owner_id, tenant_id, client_id, certificate_id, audit)
 
+
+    # -- reaping (keyless.directory.reaping) -------------------------------------------------------
+    async def disable_unused(self, tenant_id: str, credential: Credential, used_before: float,
+                             audit: AuditEvent) -> bool:
+        """Revoke an application's or identity's secret or certificate, only if it is still active and
+        still unused since `used_before` (a sign-in between the scan and now saves it)."""
+        table = {"secret": t.client_secrets, "certificate": t.certificates}[credential.kind]
+        owner = table.c.client_id if credential.kind == "secret" else table.c.owner_id
+        async with self.engine.begin() as conn:
+            res = await conn.execute(
+                update(table).where(
+                    table.c.id == credential.id, owner.in_(_owned_by(tenant_id, credential.owner.id)),
+                    table.c.revoked_at.is_(None),
+                    func.coalesce(table.c.last_used_at, table.c.created_at) <= used_before,
+                ).values(revoked_at=audit.time))
+            if res.rowcount != 1:
+                await conn.rollback()
+                return False
+            await self._audit(conn, audit)
+        return True
+
+    async def revoked_before(self, tenant_id: str, before: float) -> Sequence[tuple[CredentialKind, str, str]]:
+        """(kind, id, owner client id) of the applications' and identities' secrets and certificates
+        revoked before `before`."""
+        apps, cs, c = t.applications, t.client_secrets, t.certificates
+        async with self.engine.connect() as conn:
+            secrets = await conn.execute(select(cs.c.id, cs.c.client_id).join(apps, apps.c.client_id == cs.c.client_id)
+                                         .where(apps.c.tenant_id == tenant_id, cs.c.revoked_at < before))
+            certs = await conn.execute(select(c.c.id, c.c.owner_id).join(apps, apps.c.client_id == c.c.owner_id)
+                                       .where(c.c.owner_kind == "application", apps.c.tenant_id == tenant_id,
+                                              c.c.revoked_at < before))
+            return [("secret", r.id, r.client_id) for r in secrets] + [("certificate", r.id, r.owner_id)
+                                                                       for r in certs]
+
+    async def delete_revoked(self, tenant_id: str, kind: CredentialKind, credential_id: str, owner_id: str,
+                             before: float, audit: AuditEvent) -> bool:
+        table = {"secret": t.client_secrets, "certificate": t.certificates}[kind]
+        owner = table.c.client_id if kind == "secret" else table.c.owner_id
+        async with self.engine.begin() as conn:
+            res = await conn.execute(delete(table).where(
+                table.c.id == credential_id, owner.in_(_owned_by(tenant_id, owner_id)), table.c.revoked_at < before))
+            if res.rowcount != 1:
+                await conn.rollback()
+                return False
+            await self._audit(conn, audit)
+        return True

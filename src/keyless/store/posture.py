@@ -11,13 +11,12 @@ agent signs in from). The score is two grouped counts over the whole tenant. doc
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from keyless.crypto.issued import issued_by
 from keyless.domain.credentials import Credential, Owner
 from keyless.domain.posture import (
     CredentialFacts,
@@ -90,7 +89,8 @@ async def _leaks(conn: AsyncConnection, tenant_id: str, first: str, last: str) -
 
 class SqlPostureStore(SqlRepository):
     async def posture_facts(self, tenant_id: str, *, usage: SignInUsage, after: str | None, limit: int,
-                            client_id: str | None = None, ca_pem: bytes | None = None) -> PostureFacts:
+                            client_id: str | None = None,
+                            internal_ca: Callable[[bytes], bool] | None = None) -> PostureFacts:
         page_q = (select(apps.c.client_id, apps.c.display_name, apps.c.created_at, apps.c.identifier_uri,
                          apps.c.managed_resource_id, mi.c.kind.label("identity_kind"), hosts.c.name.label("host"))
                   .select_from(apps.outerjoin(mi, mi.c.client_id == apps.c.client_id)
@@ -108,7 +108,7 @@ class SqlPostureStore(SqlRepository):
                 return PostureFacts((), None)
             first, last = page[0].client_id, page[-1].client_id
             leaks = await _leaks(conn, tenant_id, first, last)
-            creds = await self._credentials(conn, tenant_id, first, last, ca_pem, leaks)
+            creds = await self._credentials(conn, tenant_id, first, last, internal_ca, leaks)
             assigned = await self._assigned_hosts(conn, first, last)
         workloads = []
         for r in page:
@@ -143,7 +143,8 @@ class SqlPostureStore(SqlRepository):
         return found
 
     @staticmethod
-    async def _credentials(conn: AsyncConnection, tenant_id: str, first: str, last: str, ca_pem: bytes | None,
+    async def _credentials(conn: AsyncConnection, tenant_id: str, first: str, last: str,
+                           internal_ca: Callable[[bytes], bool] | None,
                            leaks: Mapping[str, list[LeakNote]]) -> dict[str, list[CredentialFacts]]:
         """The unrevoked secrets (marked when a leak was reported and not revoked, `keyless scan`),
         application certificates and federated credentials of the page's workloads, by client id.
@@ -164,7 +165,7 @@ class SqlPostureStore(SqlRepository):
                    .where(certs.c.owner_kind == "application", _in_range(certs.c.owner_id, first, last),
                           certs.c.revoked_at.is_(None)))
         for c in await conn.execute(q_certs):
-            internal = issued_by(bytes(c.der), ca_pem) if ca_pem is not None else None
+            internal = internal_ca(bytes(c.der)) if internal_ca is not None else None
             found[c.owner_id].append(CredentialFacts(Credential(
                 id=c.id, kind="certificate", owner=Owner("application", c.owner_id), display_name=c.display_name,
                 created_at=c.created_at, expires_at=c.not_after, not_before=c.not_before,

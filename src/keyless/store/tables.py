@@ -58,6 +58,7 @@ applications = Table(
     Column("managed_resource_id", String(512), nullable=True),  # managed identities only (migration 0005)
     UniqueConstraint("tenant_id", "identifier_uri", name="uq_applications_tenant_identifier"),
     Index("ix_applications_tenant", "tenant_id"),
+    Index("ix_applications_tenant_client", "tenant_id", "client_id"),  # the posture report's pages (0015)
 )
 
 app_roles = Table(

@@ -91,6 +91,17 @@ def test_api_version_is_required(server: RunningServer, admin: Admin, vault: str
     assert resp.status_code == 400 and resp.json()["error"]["code"] == "BadParameter"
 
 
+def test_remembered_requests_are_still_checked_each_time(server: RunningServer, admin: Admin, vault: str) -> None:
+    # Accepted routes, hosts and api-versions are remembered (issue 18 item 4); a bad api-version is
+    # refused every time, and a good query after it still works, with or without a token.
+    user = new_user(admin, vault)
+    with VaultHttp(server, vault, vault_token(server, user)) as kv:
+        for _ in range(3):
+            assert kv.request("GET", "/secrets", api="api-version=0.0.0").status_code == 400
+            assert kv.request("GET", "/secrets").status_code == 200
+            assert kv.request("GET", "/secrets", auth=False).status_code == 401
+
+
 @pytest.mark.parametrize(("path", "body"), [
     ("/vaults/nosuchvault/secrets", {"error": {"code": "VaultNotFound", "message": "no such vault"}}),
     ("/vaults/", {"error": {"code": "NotFound", "message": "no such operation"}}),

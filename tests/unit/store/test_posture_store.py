@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import event, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from keyless.crypto.ca import create_ca, issue_client_certificate
+from keyless.crypto.ca import IssuedByCa, create_ca, issue_client_certificate
 from keyless.crypto.certificates import load_certificate
 from keyless.crypto.client_keys import certificate_signing_request, generate_client_key, self_signed_certificate
 from keyless.domain.posture import DAY, SignInUsage
@@ -145,9 +145,9 @@ async def _count_queries(engine: AsyncEngine, coro: Any) -> tuple[Any, int]:
 
 async def test_a_page_costs_the_same_queries_whatever_its_size(world: World) -> None:
     small, n_small = await _count_queries(world.engine, world.store.posture_facts(
-        guid(1), usage=await world.usage(), after=None, limit=2, ca_pem=world.ca_pem))
+        guid(1), usage=await world.usage(), after=None, limit=2, internal_ca=IssuedByCa(world.ca_pem)))
     big, n_big = await _count_queries(world.engine, world.store.posture_facts(
-        guid(1), usage=await world.usage(), after=None, limit=1000, ca_pem=world.ca_pem))
+        guid(1), usage=await world.usage(), after=None, limit=1000, internal_ca=IssuedByCa(world.ca_pem)))
     assert len(small.workloads) == 2 and small.next_after == guid(11)
     assert len(big.workloads) == 33 and big.next_after is None
     assert n_small == n_big <= 8
@@ -169,7 +169,7 @@ async def test_pages_follow_each_other_without_gaps_or_other_tenants(world: Worl
 
 async def test_usage_host_map_and_credentials(world: World) -> None:
     page = await world.store.posture_facts(guid(1), usage=await world.usage(), after=None, limit=1000,
-                                           ca_pem=world.ca_pem)
+                                           internal_ca=IssuedByCa(world.ca_pem))
     by_id = {w.client_id: w for w in page.workloads}
     assert await world.store.host_map(guid(1), SINCE) == {"10.0.0.5": "web-01"}
     app10 = by_id[guid(10)]

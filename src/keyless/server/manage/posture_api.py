@@ -9,9 +9,9 @@ with the first page.
 from __future__ import annotations
 
 import contextlib
-import json
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 from starlette.responses import Response
@@ -160,4 +160,4 @@ async def posture(
     body = {"score": None if score is None else ScoreOut.of(score).model_dump(),
             "workloads": [workload_json(e, now) for e in report.entries], "next_cursor": cursor}
     link = {"Link": response.headers["link"]} if "link" in response.headers else None  # set by `page`
-    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json", headers=link)
+    return Response(orjson.dumps(body), media_type="application/json", headers=link)

@@ -54,12 +54,22 @@ class VaultApi:
         self._default = settings.default_vault
         self._canonical = f"https://{settings.url_host}:{settings.vault_port}"
         self._plain_hosts = {"localhost", "127.0.0.1", "[::1]", settings.url_host}
+        self._counters: dict[tuple[str, int], Any] = {}
+        # Pure functions of what a client sends again and again (its Host header, its query string):
+        # remembered, boundedly, when accepted; a refused input is checked afresh each time.
+        self._addresses: dict[str, tuple[str, str]] = {}
+        self._api_versions: dict[bytes, bool] = {}
+        self._routes: dict[tuple[str, str], Route] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         operation: list[str] = []
         response = await self.handle(request, operation)
-        VAULT_REQUESTS.labels(operation[0] if operation else "none", str(response.status_code)).inc()
+        key = (operation[0] if operation else "none", response.status_code)
+        counter = self._counters.get(key)
+        if counter is None:  # operations and statuses are a small fixed set: label each pair once
+            counter = self._counters[key] = VAULT_REQUESTS.labels(key[0], str(key[1]))
+        counter.inc()
         await response(scope, receive, send)
 
     # -- request pipeline --------------------------------------------------------------------------
@@ -78,6 +88,12 @@ class VaultApi:
     def _address(self, request: Request) -> tuple[str, str]:
         """(vault name, URL base for `id`s and `nextLink`s) from the Host header."""
         host = request.headers.get("host", "").lower()
+        known = self._addresses.get(host)
+        if known is None:
+            known = _remember(self._addresses, host, self._resolve_host(host))
+        return known
+
+    def _resolve_host(self, host: str) -> tuple[str, str]:
         hostname, _, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
         if not hostname or not port.isdigit():
             hostname, port = host, ""
@@ -100,12 +116,13 @@ class VaultApi:
                 name, raw, request.state.vault_links = by_path
                 base = self.ctx.settings.vault_url(name)
             vault = await self.ctx.vaults.find(name)
-            r = route(request.method, raw)
+            r = self._routes.get((request.method, raw)) or _remember(self._routes, (request.method, raw),
+                                                                     route(request.method, raw))
             operation.append(r.action)
             declared = request.headers.get("content-length", "0")
             if not declared.isdigit() or int(declared) > (MAX_RESTORE_BODY if r.action == "restore" else MAX_BODY):
                 raise TooLarge("the request body is too large")
-            if not _API_VERSION.fullmatch(request.query_params.get("api-version", "")):
+            if not self._api_version_ok(request):
                 raise BadParameter("api-version is missing or not a known version")
             tenant = await self.ctx.directory.get_tenant(vault.tenant_id)
             if tenant is None:
@@ -131,6 +148,15 @@ class VaultApi:
                 self.ctx.audits.record(self.ctx.vaults.denied(vault, who, operation[-1], exc.code))
             return _error(exc.status, exc.code, exc.message)
 
+    def _api_version_ok(self, request: Request) -> bool:
+        raw: bytes = request.scope.get("query_string", b"")
+        ok = self._api_versions.get(raw)
+        if ok is None:
+            ok = bool(_API_VERSION.fullmatch(request.query_params.get("api-version", "")))
+            if ok:
+                _remember(self._api_versions, raw, ok)
+        return ok
+
     def _challenge(self, vault: m.Vault, message: str, *, error: str | None = None) -> Response:
         value = f'Bearer authorization="{self.ctx.base_url}/{vault.tenant_id}", resource="{self.ctx.vault_resource}"'
         if error:
@@ -149,6 +175,15 @@ class VaultApi:
         if not isinstance(data, dict):
             raise BadParameter("the body must be a JSON object")
         return data
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any, limit: int = 256) -> Any:
+    """Store `value` under `key`, emptying `memo` first once it holds `limit` entries (memory stays
+    bounded whatever clients send); returns `value`."""
+    if len(memo) >= limit:
+        memo.clear()
+    memo[key] = value
+    return value
 
 
 def _number(value: object, what: str) -> float | None:

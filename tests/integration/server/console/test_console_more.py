@@ -123,3 +123,43 @@ def test_tenant_settings_change_through_the_console(site: Site) -> None:
     assert record["actor"] == site.admin.api.target.client_id
     site.admin.api.call("PATCH", "/tenant", json_body={"token_lifetime": 3600})
     page.context.close()
+
+
+def test_hosts_and_identities_show_agent_state_and_bindings(site: Site) -> None:
+    host = site.admin.api.call("POST", "/hosts", json_body={"name": f"h-{uuid.uuid4().hex[:6]}"})
+    identity = site.admin.api.call("POST", "/identities", json_body={"name": f"id-{uuid.uuid4().hex[:6]}"})
+    site.admin.api.call("PUT", f"/identities/{identity['name']}/hosts/{host['id']}")
+    site.admin.api.call("POST", f"/identities/{identity['name']}/bindings", json_body={"host": host["id"], "uid": 1000})
+    page = site.signed_in()
+    page.goto(site.url("/hosts"))
+    expect(page.locator("#hosts tr", has_text=host["name"])).to_contain_text("waiting to join (token until")
+    expect(page.locator("#identities")).to_contain_text(identity["name"])
+    expect(page.locator("main")).to_contain_text("uid=1000")
+    site.shot(page, "hosts")
+    page.context.close()
+
+
+def test_policies_are_shown_and_replaced_through_the_service(site: Site) -> None:
+    client_id = site.admin.app(f"policy-{uuid.uuid4().hex[:6]}")["client_id"]
+    page = site.signed_in()
+    page.goto(site.url("/policies"))
+    expect(page.locator("#overrides")).to_contain_text("No overrides")
+    page.select_option("#policy-target", client_id)
+    page.fill("#policy-document", '{"block_secrets": {"mode": "nonsense"}}')
+    page.check("input[name=confirm]")
+    page.click("#set-policy")
+    expect(page.locator(".message")).to_contain_text("block_secrets.mode must be off, audit or enforce")
+    page.go_back()
+    page.select_option("#policy-target", client_id)
+    page.fill("#policy-document", '{"source_networks": {"mode": "audit", "networks": ["10.20.0.0/16"]}}')
+    page.check("input[name=confirm]")
+    page.click("#set-policy")
+    page.wait_for_url(site.url("/policies"))
+    expect(page.locator("#overrides")).to_contain_text("10.20.0.0/16")
+    site.shot(page, "policies")
+    override = site.admin.api.call("GET", f"/applications/{client_id}/policy")["override"]
+    assert override["source_networks"] == {"mode": "audit", "networks": ["10.20.0.0/16"]}
+    [record] = [r for r in site.audit(action="policy.set") if r["target_id"] == client_id]
+    assert record["actor"] == site.admin.api.target.client_id
+    site.admin.api.call("PUT", f"/applications/{client_id}/policy", json_body={})
+    page.context.close()

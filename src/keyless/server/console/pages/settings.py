@@ -48,10 +48,15 @@ async def update_tenant(c: Console) -> Response:
 async def hosts(c: Console) -> Response:
     service = c.ctx.hosts
     if service is None:
-        return page(c, "hosts.html", title="Hosts and identities", hosts=[], identities=[], bindings=[], seen={})
+        return page(c, "hosts.html", title="Hosts and identities", hosts=[], identities=[], bindings=[], seen={},
+                    valid_until={})
     credentials = await c.ctx.admin.credentials.inventory(c.tenant)
+    valid_until: dict[str, float] = {}  # the agent renews its certificate well before this
+    for cred in credentials:
+        if cred.owner.kind == "host" and cred.expires_at is not None:
+            valid_until[cred.owner.id] = max(valid_until.get(cred.owner.id, 0.0), cred.expires_at)
     return page(c, "hosts.html", title="Hosts and identities", hosts=await service.list_hosts(c.tenant),
-                identities=await service.list_identities(c.tenant),
+                identities=await service.list_identities(c.tenant), valid_until=valid_until,
                 bindings=await service.list_bindings(c.tenant), seen=last_seen(credentials))
 
 

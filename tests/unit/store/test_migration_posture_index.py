@@ -1,0 +1,56 @@
+"""Migration 0015 (applications by tenant and client id, for the posture report's pages) on SQLite
+and PostgreSQL: upgrade adds the index, the page query uses it instead of sorting (SQLite's plan),
+and downgrade removes only it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic import command
+from sqlalchemy import Connection, inspect, text
+
+from keyless.store import db
+
+REVISION = "0015"
+PREVIOUS = "0011"  # the last migration on main when 0015 landed
+
+
+def _to(revision: str, *, down: bool = False) -> Any:
+    def run(connection: Connection) -> None:
+        cfg = db.alembic_config()
+        cfg.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(cfg, revision)
+    return run
+
+
+def _indexes(connection: Connection) -> set[str]:
+    return {str(i["name"]) for i in inspect(connection).get_indexes("applications")}
+
+
+async def test_upgrade_adds_the_index_and_downgrade_removes_only_it(url: str) -> None:
+    engine = db.create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_to(REVISION))
+            after = await conn.run_sync(_indexes)
+            await conn.run_sync(_to(PREVIOUS, down=True))
+            before = await conn.run_sync(_indexes)
+        assert after - before == {"ix_applications_tenant_client"}
+        assert "ix_applications_tenant" in before
+    finally:
+        await engine.dispose()
+
+
+async def test_a_posture_page_is_a_range_scan_not_a_sort(url: str) -> None:
+    if not url.startswith("sqlite"):
+        return  # PostgreSQL's plan depends on its statistics; the index's presence is tested above
+    engine = db.create_engine(url)
+    try:
+        await db.migrate(engine)
+        async with engine.connect() as conn:
+            plan = [str(r[-1]) for r in await conn.execute(text(
+                "EXPLAIN QUERY PLAN SELECT client_id FROM applications WHERE tenant_id = 't' AND client_id > 'a' "
+                "ORDER BY client_id LIMIT 1001"))]
+        assert any("ix_applications_tenant_client" in p for p in plan) and not any("TEMP B-TREE" in p for p in plan)
+    finally:
+        await engine.dispose()
