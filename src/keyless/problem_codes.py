@@ -54,7 +54,7 @@ _POLICIES = frozenset({
 })
 
 # The web console's forms (keyless.server.console), where they refuse like the API.
-_CONSOLE = frozenset({"invalid_alg"})
+_CONSOLE = frozenset({"invalid_alg", "invalid_policy"})
 
 # The vault's native API (keyless.vault.errors: each error's `problem`).
 _VAULT = frozenset({
