@@ -94,7 +94,8 @@ class GuardedProtocol(HttpToolsProtocol):
 
     guard: ClassVar[Guard]
     _source: str | None = None
-    _deadline: asyncio.TimerHandle | None = None
+    _deadline: asyncio.TimerHandle | None = None  # the connection's one timer, reused across requests
+    _due: float | None = None  # loop time by which the current phase (head or body) must end; None: none
 
     def source_key(self) -> str:
         """Whom the per-source cap counts: the peer address (a Unix socket's callers share one key
@@ -116,7 +117,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._arm(self.guard.limits.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._cancel()
         if self._source is not None:
             self.guard.busy(self)
             self.guard.release(self._source)
@@ -131,7 +132,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._deadline is None:  # a new request on a kept-alive connection: its head has a deadline too
+        if self._due is None:  # a new request on a kept-alive connection: its head has a deadline too
             self._arm(self.guard.limits.header_timeout)
 
     def on_headers_complete(self) -> None:
@@ -159,21 +160,43 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def end(self) -> None:
         """Close from the server's side now: no TLS close handshake a silent client could stall."""
-        self._disarm()
+        self._cancel()
         self.guard.busy(self)
         self.transport.abort()
 
     def _arm(self, seconds: float) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(seconds, self._too_slow)
+        """Give the current phase `seconds` from now. Setting and clearing a timer twice per request
+        was 4 % of a vault read (docs/benchmarks.md), so the connection keeps one timer: it is moved
+        only when the new deadline is earlier than the timer, and a timer that fires before the
+        deadline re-schedules itself for the rest. A deadline is never later than asked for."""
+        due = self.loop.time() + seconds
+        self._due = due
+        timer = self._deadline
+        if timer is not None:
+            if timer.when() <= due:
+                return
+            timer.cancel()
+        self._deadline = self.loop.call_at(due, self._expired)
 
     def _disarm(self) -> None:
+        """No deadline until the next `_arm`: the timer stays, and finds nothing due when it fires."""
+        self._due = None
+
+    def _cancel(self) -> None:
+        """The connection is over: drop the timer too (it holds a reference to this connection)."""
+        self._due = None
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
 
-    def _too_slow(self) -> None:
+    def _expired(self) -> None:
         self._deadline = None
+        due = self._due
+        if due is None:
+            return  # the phase ended in time
+        if due - self.loop.time() > 0.001:  # re-armed since: wait for what is left (timers fire to the ms)
+            self._deadline = self.loop.call_at(due, self._expired)
+            return
         self.guard.timed_out += 1
         self.end()
 

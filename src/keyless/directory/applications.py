@@ -72,8 +72,10 @@ class ApplicationService(UseCases):
             raise Conflict("ambiguous_name", "several applications have that display name; use the client id")
         raise NotFound("application_not_found", "no such application in this tenant")
 
-    async def list_applications(self, tenant: Tenant) -> Sequence[Application]:
-        return await self._store.list_applications(tenant.id)
+    async def list_applications(self, tenant: Tenant, *, after: tuple[float, str] | None = None,
+                                limit: int | None = None) -> Sequence[Application]:
+        """Every application, or one page of them (`after` a (created_at, client id) key, at most `limit`)."""
+        return await self._store.list_applications(tenant.id, after=after, limit=limit)
 
     @staticmethod
     def _refuse_lockout(app: Application, actor: str, what: str) -> None:

@@ -21,10 +21,14 @@ from keyless.store import tables as t
 from keyless.store.base import SqlRepository
 
 
-async def load_applications(conn: AsyncConnection, *where: Any, roles_anyway: str | None = None) -> list[Application]:
-    """Applications matching `where`, with their roles (two queries, whatever the count; the roles
-    query runs for `roles_anyway` when nothing matched, so a miss costs what a hit costs)."""
-    query = select(t.applications).where(*where).order_by(t.applications.c.created_at)
+async def load_applications(conn: AsyncConnection, *where: Any, roles_anyway: str | None = None,
+                            limit: int | None = None) -> list[Application]:
+    """Applications matching `where` in creation order (at most `limit`), with their roles (two queries,
+    whatever the count; the roles query runs for `roles_anyway` when nothing matched, so a miss costs
+    what a hit costs)."""
+    query = select(t.applications).where(*where).order_by(t.applications.c.created_at, t.applications.c.client_id)
+    if limit is not None:
+        query = query.limit(limit)
     rows = (await conn.execute(query)).all()
     ids = [r.client_id for r in rows] or ([roles_anyway] if roles_anyway else [])
     if not ids:
@@ -68,9 +72,14 @@ class SqlApplicationStore(SqlRepository):
             apps = await load_applications(conn, t.applications.c.tenant_id == tenant_id, cond)
         return apps[0] if apps else None
 
-    async def list_applications(self, tenant_id: str) -> Sequence[Application]:
+    async def list_applications(self, tenant_id: str, *, after: tuple[float, str] | None = None,
+                                limit: int | None = None) -> Sequence[Application]:
+        a = t.applications.c
+        where = [a.tenant_id == tenant_id]
+        if after is not None:
+            where.append(or_(a.created_at > after[0], and_(a.created_at == after[0], a.client_id > after[1])))
         async with self.engine.connect() as conn:
-            return await load_applications(conn, t.applications.c.tenant_id == tenant_id)
+            return await load_applications(conn, *where, limit=limit)
 
     async def identifier_in_use(self, tenant_id: str, identifier_uri: str) -> bool:
         async with self.engine.connect() as conn:

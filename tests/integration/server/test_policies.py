@@ -243,3 +243,35 @@ def test_cli_policy_set_show_and_a_refused_write_is_one_line(world: tuple[Runnin
     bad = server.cli("policy", "set", "--app", cid, "--file", str(tmp_path / "missing.json"), check=False)
     assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1
     assert server.cli_json("policy", "set", "--app", cid, "--clear")["override"] == {}
+
+
+def _violation_events(server: RunningServer, subject: str) -> list[dict[str, Any]]:
+    """The outbox rows of `policy.violation` events about `subject`, read from the server's SQLite file."""
+    import sqlite3
+
+    with sqlite3.connect(server.data_dir / "keyless.db") as db:
+        rows = db.execute("SELECT payload FROM outbox_events WHERE type = 'policy.violation' AND subject = ?",
+                          (subject,)).fetchall()
+    return [json.loads(r[0]) for r in rows]
+
+
+def test_audit_mode_violations_become_policy_violation_events(world: tuple[RunningServer, Admin]) -> None:
+    server, admin = world
+    cid, secret, scope = _client(admin)
+    _override(server, admin, cid, {"source_networks": {"mode": "audit", "networks": ["10.20.0.0/16"]}})
+    with client_for(server) as http:
+        for _ in range(3):
+            assert token_request(http, server, secret_post(cid, secret, scope)).status_code == 200
+    credential_id = _last(server, admin, cid)["credential_id"]
+    deadline = time.monotonic() + 5
+    while not (found := _violation_events(server, credential_id)) and time.monotonic() < deadline:
+        time.sleep(0.1)  # sign-in events reach the outbox in batches, off the request path
+    assert len(found) == 1  # three sign-ins, one notice a day
+    assert found[0]["data"]["during"] == "sign_in"
+    assert found[0]["data"]["reasons"] == ["policy_source_network"] and found[0]["data"]["source"] == "127.0.0.1"
+    # A write in audit mode: its event is in the outbox with the write itself.
+    _override(server, admin, cid, {"block_secrets": {"mode": "audit"}})
+    made = manage(server, admin, "POST", f"/applications/{cid}/secrets", json={})
+    assert made.status_code == 201
+    [event] = _violation_events(server, made.json()["id"])
+    assert (event["data"]["during"], event["data"]["reasons"]) == ("write", ["policy_secret_blocked"])

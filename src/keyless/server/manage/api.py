@@ -68,7 +68,10 @@ async def list_applications(
     ctx = _ctx(request)
     if ref is not None:
         return [s.ApplicationOut.of(await ctx.admin.resolve_application(caller.tenant, ref))]
-    return [s.ApplicationOut.of(a) for a in page.take(await ctx.admin.list_applications(caller.tenant), BY_APP)]
+    after = page.after(BY_APP.shape)  # the store pages: 20,000 applications are never all loaded for one page
+    apps = await ctx.admin.list_applications(caller.tenant, limit=page.limit + 1,
+                                             after=None if after is None else (float(after[0]), str(after[1])))
+    return [s.ApplicationOut.of(a) for a in page.cut(apps, BY_APP.key)]
 
 
 @router.post("/applications", response_model=s.ApplicationOut, status_code=201, summary="Register an application")

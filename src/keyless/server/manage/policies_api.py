@@ -9,21 +9,20 @@ the whole document: `{}` clears every rule at that level.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from keyless.directory.policies import Finding, OwnedCredential
+from keyless.directory.policies import Finding
 from keyless.domain.model import Tenant
-from keyless.domain.policies import Policy, facts_of
+from keyless.domain.policies import Policy
 from keyless.domain.policy_document import policy_to_json
-from keyless.domain.ports import LogQuery
 from keyless.server.context import ServerContext
 from keyless.server.manage.deps import PREFIX, Admin, Reader, context_of
 from keyless.server.manage.schemas import Strict
 from keyless.server.manage.strict_json import StrictJsonRoute
+from keyless.server.policy_dryrun import policy_dry_run
 
 router = APIRouter(prefix=PREFIX, route_class=StrictJsonRoute)
 
@@ -177,42 +176,12 @@ async def put_app_policy(request: Request, client_id: str, body: PolicyDoc, call
     return await _app_policy(ctx, caller.tenant, app.client_id)
 
 
-async def _inventory(ctx: ServerContext, tenant: Tenant) -> list[OwnedCredential]:
-    """Every live credential of the tenant with what the rules may ask of it."""
-    now = ctx.clock.now()
-    ca = ctx.admin.policies.internal_ca
-    out: list[OwnedCredential] = []
-    for app in await ctx.admin.list_applications(tenant):
-        out += [OwnedCredential(app.client_id, facts_of(s)) for s in await ctx.admin.list_secrets(tenant, app.client_id)
-                if s.usable_at(now)]
-        out += [OwnedCredential(app.client_id, facts_of(c, ca))
-                for c in await ctx.admin.list_certificates(tenant, app.client_id) if now < c.not_after]
-    if ctx.federation is not None:
-        out += [OwnedCredential(f.owner_id, facts_of(f)) for f in await ctx.federation.list_all(tenant)]
-    if ctx.hosts is not None:
-        for host in await ctx.hosts.list_hosts(tenant):
-            out += [OwnedCredential(host.id, facts_of(c, ca)) for c in await ctx.hosts.host_certificates(host)
-                    if now < c.not_after]
-    return out
-
-
 @router.post("/policy/test", response_model=PolicyTestOut,
             response_model_exclude_none=True,
              summary="Dry run: what a candidate policy would refuse among credentials and recent sign-ins")
 async def dry_run(request: Request, body: PolicyTestIn, caller: Admin) -> PolicyTestOut:
-    ctx = context_of(request)
-    policies = ctx.admin.policies
-    candidate = policies.parse(_doc(body.policy))
-    target = None
-    if body.client_id is not None:
-        target = (await ctx.admin.application(caller.tenant, body.client_id)).client_id
-    with contextlib.suppress(Exception):  # a store hiccup must not hide what is already written
-        await ctx.signins.flush()
-    signins = await ctx.admin.signins(LogQuery(tenant_id=caller.tenant.id, result="success",
-                                               since=ctx.clock.now() - body.days * 86400, limit=MAX_SIGNINS))
-    stored = await policies.all_stored(caller.tenant)
-    creds, signs = policies.test(candidate, target, stored, await _inventory(ctx, caller.tenant), signins,
-                                 caller.tenant)
+    creds, signs = await policy_dry_run(context_of(request), caller.tenant, _doc(body.policy),
+                                        client_id=body.client_id, days=body.days, max_signins=MAX_SIGNINS)
     return PolicyTestOut(credentials=[FindingOut.of(f) for f in creds], signins=[FindingOut.of(f) for f in signs],
                          refused_credentials=sum(f.violation.enforced for f in creds),
                          refused_signins=sum(f.violation.enforced for f in signs))

@@ -163,3 +163,21 @@ def test_policies_are_shown_and_replaced_through_the_service(site: Site) -> None
     assert record["actor"] == site.admin.api.target.client_id
     site.admin.api.call("PUT", f"/applications/{client_id}/policy", json_body={})
     page.context.close()
+
+
+def test_a_policy_dry_run_in_the_console_writes_nothing(site: Site) -> None:
+    name = f"dry-{uuid.uuid4().hex[:6]}"
+    client_id = site.admin.app(name)["client_id"]
+    site.admin.secret(client_id, expires_in=30 * 86400)
+    before = site.admin.api.call("GET", "/policy")
+    page = site.signed_in()
+    audits = len(site.audit())  # after the sign-in's own record
+    page.goto(site.url("/policies"))
+    page.fill("#policy-document", '{"max_lifetime": {"mode": "enforce", "secret": 86400}}')
+    page.click("#test-policy")  # no confirmation needed: nothing is written
+    page.wait_for_url(site.url("/policies/test"))
+    expect(page.locator("#credential-findings tr", has_text=name)).to_contain_text("enforce")
+    site.shot(page, "policy-test")
+    assert site.admin.api.call("GET", "/policy") == before
+    assert len(site.audit()) == audits
+    page.context.close()

@@ -1,8 +1,8 @@
 """Credential policies in the console (docs/policies.md): the tenant default, each application's
 override, and replacing either with a JSON document — through `ctx.admin.policies`, the service
 `PUT /policy` and `PUT /applications/{id}/policy` use, which checks the document strictly and audits
-the change with the session's credential. The dry run (`keyless policy test`) stays on the CLI and
-the API."""
+the change with the session's credential; and the dry run (`keyless policy test`, shared with the
+API in `keyless.server.policy_dryrun`), which writes nothing."""
 
 from __future__ import annotations
 
@@ -15,8 +15,11 @@ from keyless.domain.policies import Policy
 from keyless.domain.policy_document import policy_to_json
 from keyless.server.console.access import ADMIN, READER, Console, ConsoleRoute
 from keyless.server.console.render import page
+from keyless.server.policy_dryrun import policy_dry_run
 
 MAX_DOCUMENT = 64 * 1024
+TEST_DAYS = 30  # the dry run looks at this many days of successful sign-ins …
+MAX_SIGNINS = 1000  # … at most this many, newest first (as `POST /policy/test`)
 
 
 def _pretty(policy: Policy) -> str:
@@ -32,14 +35,18 @@ async def policies(c: Console) -> Response:
                 overrides=overrides, apps=sorted(apps.values(), key=lambda a: a.display_name.lower()))
 
 
-async def set_policy(c: Console) -> Response:
+def _document(c: Console) -> object:
     text = c.field("document")
     if len(text) > MAX_DOCUMENT:
         raise Invalid("invalid_policy", "a policy document is at most 64 KiB")
     try:
-        document = json.loads(text or "{}")
+        return json.loads(text or "{}")
     except ValueError:
         raise Invalid("invalid_policy", "the policy is not valid JSON") from None
+
+
+async def set_policy(c: Console) -> Response:
+    document = _document(c)
     c.require_confirmation()
     client_id = c.field("client_id") or None
     if client_id is not None:
@@ -48,7 +55,17 @@ async def set_policy(c: Console) -> Response:
     return RedirectResponse("/console/policies", status_code=303)
 
 
+async def test_policy(c: Console) -> Response:
+    """The dry run `keyless policy test` makes: nothing is written."""
+    creds, signs = await policy_dry_run(c.ctx, c.tenant, _document(c), client_id=c.field("client_id") or None,
+                                        days=TEST_DAYS, max_signins=MAX_SIGNINS)
+    names = {a.client_id: a.display_name for a in await c.ctx.admin.list_applications(c.tenant)}
+    return page(c, "policy_test.html", title="Policy dry run", credentials=creds, signins=signs, names=names,
+                days=TEST_DAYS, document=c.field("document"))
+
+
 ROUTES = (
     ConsoleRoute("/policies", policies, READER),
     ConsoleRoute("/policies", set_policy, ADMIN, methods=("POST",)),
+    ConsoleRoute("/policies/test", test_policy, ADMIN, methods=("POST",)),
 )
