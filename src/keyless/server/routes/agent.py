@@ -154,6 +154,8 @@ async def _authenticated(request: Request) -> tuple[ServerContext, Tenant, Host,
     if host is None:  # an assertion for a user-assigned identity does not speak for a host
         _limiter(request).take(_source(request))
         return _error(401, "invalid_client", "client authentication failed")
+    if ctx.contacts is not None and client.credential_id:  # no I/O here: written in batches
+        ctx.contacts.record((client.credential_id, ctx.clock.now(), request.client.host if request.client else None))
     return ctx, tenant, host, client.credential_id, body
 
 
