@@ -28,7 +28,7 @@ from keyless.agent.endpoints import create_endpoints
 from keyless.agent.entitlements import Entitlements
 from keyless.agent.peer import Peer, peer_of, tcp_peer_uid
 from keyless.agent.ratelimit import CallerLimiter
-from keyless.agent.server_api import Refused, ServerApi, ServerUnavailable
+from keyless.agent.server_api import ServerApi, ServerRefused, ServerUnavailable
 from keyless.agent.settings import AgentSettings
 from keyless.agent.state import IDENTITY_HEADER_FILE, StateDir
 from keyless.client.core import Token
@@ -147,7 +147,7 @@ class Agent:
         except ServerUnavailable:
             self.server_reachable = False
             raise
-        except Refused as exc:
+        except ServerRefused as exc:
             self.server_reachable = True
             if exc.error == "invalid_client" and client_id == cred.host.system_client_id:
                 self._confirm_soon()  # removed? the host view says for sure (one refusal may be replica lag)
@@ -214,7 +214,7 @@ class Agent:
         except ServerUnavailable:
             self.server_reachable = False
             return False
-        except Refused as exc:
+        except ServerRefused as exc:
             if exc.error == "invalid_client":
                 await self.poll()  # the host view confirms a removal (and revokes)
             else:
@@ -235,7 +235,7 @@ class Agent:
         except ServerUnavailable:
             self.server_reachable = False
             return
-        except Refused as exc:
+        except ServerRefused as exc:
             self.server_reachable = True
             if exc.error == "invalid_client":
                 self._revoke()
