@@ -65,7 +65,7 @@ class ApplicationService(UseCases):
         app = await self._store.find_resource(tenant.id, ref)
         if app is not None:
             return app
-        matches = [a for a in await self._store.list_applications(tenant.id) if a.display_name == ref]
+        matches = await self._store.named(tenant.id, ref)  # never every application of the tenant
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:

@@ -219,18 +219,20 @@ def credential_findings(c: CredentialFacts, newest_secret_at: float | None, now:
     if cred.kind == "federated" and c.broad_subject:
         add("broad_federation_subject", "its subject pattern trusts more than one repository or namespace")
     if _unused(c, now, th):
-        add("unused", f"not used for {_days(th.unused) if cred.kind != 'federated' else _days(th.window)}: "
+        by_window = cred.kind == "federated" and cred.last_used_at is None
+        add("unused", f"not used for {_days(th.window) if by_window else _days(th.unused)}: "
                       f"remove it if nothing needs it")
     return out
 
 
 def _unused(c: CredentialFacts, now: float, th: Thresholds) -> bool:
-    """Created long enough ago and not used since: `last_used_at` for secrets and certificates, the
-    sign-in window for federated credentials (their use is only in the sign-in log)."""
+    """Created long enough ago and not used since, by `last_used_at` (recorded for every kind since
+    migration 0016); a federated credential with none recorded (unused, or last used before 0016) is
+    judged by the sign-in window."""
     cred = c.credential
     if cred.state(now) != "active" or now - cred.created_at <= th.unused:
         return False
-    if cred.kind == "federated":
+    if cred.kind == "federated" and cred.last_used_at is None:
         return c.usage.signins == 0
     last = max(cred.last_used_at or 0.0, c.usage.last_at or 0.0)
     return now - last > th.unused

@@ -81,6 +81,12 @@ class SqlApplicationStore(SqlRepository):
         async with self.engine.connect() as conn:
             return await load_applications(conn, *where, limit=limit)
 
+    async def named(self, tenant_id: str, display_name: str, *, limit: int = 2) -> Sequence[Application]:
+        a = t.applications.c
+        async with self.engine.connect() as conn:
+            return await load_applications(conn, a.tenant_id == tenant_id, a.display_name == display_name,
+                                           limit=limit)
+
     async def identifier_in_use(self, tenant_id: str, identifier_uri: str) -> bool:
         async with self.engine.connect() as conn:
             row = (

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyless.clock import Clock
@@ -126,3 +126,17 @@ class SqlOutbox:
                 delivery_id=due.delivery_id, time=now, status=outcome.status, error=outcome.error,
                 duration_ms=outcome.duration_ms))
         return True
+
+    async def purge(self, before: float) -> int:
+        """Forget what is done and older than `before`: delivered and failed deliveries with their log,
+        then dispatched events no delivery needs any more. An event with a dedupe key stays (it is the
+        memory that a scan's notice was sent), as does everything still pending. Returns the number of
+        deliveries removed."""
+        d, a, e = webhook_deliveries, webhook_attempts, outbox_events
+        done = select(d.c.id).where(d.c.state.in_(("delivered", "failed")), d.c.created_at < before)
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(a).where(a.c.delivery_id.in_(done)))
+            gone = await conn.execute(delete(d).where(d.c.state.in_(("delivered", "failed")), d.c.created_at < before))
+            await conn.execute(delete(e).where(
+                e.c.dispatched_at < before, e.c.dedupe.is_(None), ~exists().where(d.c.event_id == e.c.id)))
+        return int(gone.rowcount)

@@ -174,7 +174,8 @@ class SqlPostureStore(SqlRepository):
         for f in await conn.execute(q_fed):
             found[f.owner_id].append(CredentialFacts(Credential(
                 id=f.id, kind="federated", owner=Owner(f.owner_type, f.owner_id), display_name=f.name,
-                created_at=f.created_at, label=f"{f.issuer} {f.subject}"), broad_subject=_broad(f)))
+                created_at=f.created_at, last_used_at=f.last_used_at, label=f"{f.issuer} {f.subject}"),
+                broad_subject=_broad(f)))
         return found
 
     async def credential_flags(self, tenant_id: str, now: float) -> Sequence[CredentialFlags]:

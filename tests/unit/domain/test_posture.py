@@ -119,10 +119,14 @@ def test_unused_secret_and_certificate_by_last_use() -> None:
     assert "unused" not in risks(app(young))
 
 
-def test_unused_federated_credential_by_the_sign_in_window() -> None:
+def test_unused_federated_credential_by_its_last_use_else_the_sign_in_window() -> None:
     old = cred("federated", created=NOW - TH.unused - 1, last_used=None)
     assert "unused" in risks(app(facts(old)))
     assert "unused" not in risks(app(facts(old, usage=Usage(signins=1, sources=("10.0.0.1",), last_at=NOW))))
+    stale = cred("federated", created=NOW - TH.unused - 10, last_used=NOW - TH.unused - 1)
+    assert "unused" in risks(app(facts(stale)))
+    recent = cred("federated", created=NOW - TH.unused - 10, last_used=NOW - TH.unused + 1)
+    assert "unused" not in risks(app(facts(recent)))
 
 
 def test_unused_identity() -> None:
