@@ -30,10 +30,12 @@ import orjson
 from keyless import text
 from keyless.agent.cache import TokenCache
 from keyless.agent.entitlements import Entitlements, Identity
+from keyless.agent.metrics import metrics_text
 from keyless.agent.peer import Peer, still_same
 from keyless.agent.ratelimit import CallerLimiter
-from keyless.agent.server_api import ID_TOKEN_TYPE, Refused, ServerUnavailable
+from keyless.agent.server_api import ID_TOKEN_TYPE, ServerRefused, ServerUnavailable
 from keyless.client.core import Token
+from keyless.errors import KeylessError
 from keyless.ids import is_guid
 
 log = logging.getLogger("keyless.agent")
@@ -96,7 +98,7 @@ class AgentCore(Protocol):
     def status(self) -> dict[str, Any]: ...
 
 
-class Refusal(Exception):
+class Refusal(KeylessError):
     """An error answer. Its description is held to RFC 6749 §5.2's set here, where every refusal is
     built, whatever a caller of this class passes (keyless.text)."""
 
@@ -202,26 +204,6 @@ def identity_token_body(token: Token, identity: Identity, audience: str, now: fl
     })
 
 
-def metrics_text(status: dict[str, Any], counts: dict[tuple[str, int], int]) -> bytes:
-    """Prometheus text exposition: request counts and the agent's state (no identities, no tokens)."""
-    lines = ["# HELP keyless_agent_requests_total Requests answered, by endpoint and HTTP status.",
-             "# TYPE keyless_agent_requests_total counter"]
-    lines += [f'keyless_agent_requests_total{{endpoint="{e}",status="{c}"}} {n}'
-              for (e, c), n in sorted(counts.items())]
-    lines += ["# HELP keyless_agent_state 1 for the agent's current state.", "# TYPE keyless_agent_state gauge"]
-    lines += [f'keyless_agent_state{{state="{x}"}} {int(status["state"] == x)}' for x in ("ok", "degraded", "revoked")]
-    gauges = {
-        "keyless_agent_cached_tokens": ("Tokens in the cache.", status["cached_tokens"]),
-        "keyless_agent_certificate_renewals_total": ("Host certificate renewals since start.", status["renewals"]),
-        "keyless_agent_certificate_not_after_seconds": ("Expiry of the host certificate (epoch seconds).",
-                                                        status["certificate_not_after"] or 0),
-    }
-    for name, (help_text, value) in gauges.items():
-        kind = "counter" if name.endswith("_total") else "gauge"
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {value}"]
-    return ("\n".join(lines) + "\n").encode()
-
-
 def create_endpoints(core: AgentCore, now: Callable[[], float]) -> Callable[[dict[str, Any], Receive, Send],
                                                                           Awaitable[None]]:
     counts: dict[tuple[str, int], int] = {}
@@ -319,7 +301,7 @@ def create_endpoints(core: AgentCore, now: Callable[[], float]) -> Callable[[dic
     async def fetch(cache: TokenCache, identity: Identity, resource: str, target: str) -> Token:
         try:
             return await cache.get(identity.client_id, resource)
-        except Refused as exc:
+        except ServerRefused as exc:
             if exc.error == "invalid_client":
                 raise Refusal(400, "invalid_request", NOT_FOUND_IDENTITY) from None
             if target == "audience":

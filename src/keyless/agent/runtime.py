@@ -26,46 +26,17 @@ from keyless.agent.cache import TokenCache
 from keyless.agent.credential import HostCredential
 from keyless.agent.endpoints import create_endpoints
 from keyless.agent.entitlements import Entitlements
-from keyless.agent.peer import Peer, peer_of, tcp_peer_uid
+from keyless.agent.protocol import PeerProtocol
 from keyless.agent.ratelimit import CallerLimiter
-from keyless.agent.server_api import Refused, ServerApi, ServerUnavailable
+from keyless.agent.server_api import ServerApi, ServerRefused, ServerUnavailable
 from keyless.agent.settings import AgentSettings
 from keyless.agent.state import IDENTITY_HEADER_FILE, StateDir
 from keyless.client.core import Token
 from keyless.clock import Clock, SystemClock
 from keyless.errors import ConfigurationError
-from keyless.listen import GuardedProtocol, guarded
+from keyless.listen import guarded
 
 log = logging.getLogger("keyless.agent")
-
-
-class PeerProtocol(GuardedProtocol):
-    """uvicorn's HTTP protocol with the listener guard, plus the kernel's peer credentials of Unix-socket
-    callers in the ASGI scope (`scope["extensions"]["keyless.peer"]`)."""
-
-    peer: Peer | None = None
-    tcp_uid: int | None = None
-
-    def source_key(self) -> str:
-        """On the Unix socket each local user has its own connection cap (one user cannot fill it)."""
-        sock = self.transport.get_extra_info("socket")
-        if sock is not None and sock.family == socket.AF_UNIX:
-            self.peer = peer_of(sock)
-            return f"uid:{self.peer.uid}" if self.peer is not None else "local"
-        return super().source_key()
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        client, local = self.client, self.server
-        if self.admitted and self.peer is None and client is not None and local is not None and local[1] is not None:
-            self.tcp_uid = tcp_peer_uid(client, (local[0], local[1]))  # once per connection
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        if self.peer is not None:
-            self.scope["extensions"] = {"keyless.peer": self.peer}  # type: ignore[dict-item]
-        elif self.tcp_uid is not None:
-            self.scope["extensions"] = {"keyless.tcp_uid": self.tcp_uid}  # type: ignore[dict-item]
 
 
 class Agent:
@@ -147,7 +118,7 @@ class Agent:
         except ServerUnavailable:
             self.server_reachable = False
             raise
-        except Refused as exc:
+        except ServerRefused as exc:
             self.server_reachable = True
             if exc.error == "invalid_client" and client_id == cred.host.system_client_id:
                 self._confirm_soon()  # removed? the host view says for sure (one refusal may be replica lag)
@@ -214,7 +185,7 @@ class Agent:
         except ServerUnavailable:
             self.server_reachable = False
             return False
-        except Refused as exc:
+        except ServerRefused as exc:
             if exc.error == "invalid_client":
                 await self.poll()  # the host view confirms a removal (and revokes)
             else:
@@ -235,7 +206,7 @@ class Agent:
         except ServerUnavailable:
             self.server_reachable = False
             return
-        except Refused as exc:
+        except ServerRefused as exc:
             self.server_reachable = True
             if exc.error == "invalid_client":
                 self._revoke()

@@ -29,7 +29,7 @@ class ServerUnavailable(KeylessError):
     """The server could not be reached or answered with a server error: try again later."""
 
 
-class Refused(KeylessError):
+class ServerRefused(KeylessError):
     """The server refused the request (OAuth error): `error` says why."""
 
     def __init__(self, error: str, description: str | None, status: int) -> None:
@@ -94,11 +94,11 @@ class ServerApi:
         return HttpResponse.of(resp.status_code, dict(resp.headers), body)
 
     @staticmethod
-    def _refused(resp: HttpResponse) -> Refused:
+    def _refused(resp: HttpResponse) -> ServerRefused:
         err = parse_error(resp)
         if isinstance(err, OAuthError):
-            return Refused(err.error, err.error_description, resp.status)
-        return Refused("invalid_response", str(err), resp.status)
+            return ServerRefused(err.error, err.error_description, resp.status)
+        return ServerRefused("invalid_response", str(err), resp.status)
 
     async def _json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         resp = await self._post(self._url(path), json=body)
@@ -131,7 +131,7 @@ class ServerApi:
         try:
             return parse_token_response(resp, self._clock.now()), resp
         except OAuthError as exc:
-            raise Refused(exc.error, exc.error_description, exc.status) from None
+            raise ServerRefused(exc.error, exc.error_description, exc.status) from None
         except TokenRequestError as exc:
             raise ServerUnavailable(str(exc)) from None
 
@@ -149,5 +149,5 @@ class ServerApi:
         except ValueError:
             issued = None
         if issued != ID_TOKEN_TYPE:
-            raise Refused("invalid_scope", "the audience is not an identity-token audience", resp.status)
+            raise ServerRefused("invalid_scope", "the audience is not an identity-token audience", resp.status)
         return token

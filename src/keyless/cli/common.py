@@ -8,26 +8,26 @@ keys and database directly.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import ssl
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
-from urllib.parse import quote_plus
 
 import httpx
 import orjson
 import typer
 
 from keyless import text
-
-MANAGEMENT_SCOPE = "urn:keyless:management/.default"
+from keyless.cli.session import TOKEN_FILE, TokenCacheFile, fetch_token, refusal_line
+from keyless.client import ClientAuthenticationError, OAuthError
+from keyless.errors import KeylessError
 
 
 class Output(StrEnum):
@@ -51,7 +51,7 @@ SERVER_PAGE = 1000  # the management API's largest page (keyless.paging.MAX_LIMI
 DEFAULT_DATA_DIR = Path(".keyless")
 
 
-class CliError(Exception):
+class CliError(KeylessError):
     """Printed as one line on stderr; the command exits 1."""
 
 
@@ -79,6 +79,7 @@ class Target:
     client_secret: str | None = field(default=None, repr=False)
     client_certificate: Path | None = None  # certificate credential: the PEM certificate …
     client_key: Path | None = None  # … and its private key, which never leaves this host
+    token_cache: Path | None = None  # where the management token is kept (cli/session.py)
 
 
 def resolve(data_dir: Path, server: str | None, ca: Path | None) -> Target:
@@ -109,6 +110,8 @@ def resolve(data_dir: Path, server: str | None, ca: Path | None) -> Target:
         target.client_key = Path(os.environ["KEYLESS_ADMIN_CLIENT_KEY"])
     elif cred_file.exists():
         _read_credential(target, cred_file)
+    if cred_file.parent.is_dir():
+        target.token_cache = cred_file.parent / TOKEN_FILE
     return target
 
 
@@ -150,61 +153,6 @@ def send(http: httpx.Client, target: Target, method: str, url: str, **kwargs: An
         fail(f"request to {target.server} failed: {type(exc).__name__}")
 
 
-def post_token(http: httpx.Client, target: Target, client_id: str, secret: str, scope: str, *,
-               basic: bool = False) -> httpx.Response:
-    """A client_credentials request with a client secret, in the body or (RFC 6749 §2.3.1) as Basic,
-    where both parts are form-urlencoded before Base64."""
-    form = {"grant_type": "client_credentials", "scope": scope}
-    headers = {"Accept": "application/json"}
-    if basic:
-        pair = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
-        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
-    else:
-        form.update(client_id=client_id, client_secret=secret)
-    return send(http, target, "POST", f"{target.server}/{target.tenant}/oauth2/v2.0/token", data=form,
-                headers=headers)
-
-
-_DISCOVERY: dict[tuple[str, str], dict[str, Any]] = {}
-
-
-def discover(http: httpx.Client, target: Target) -> dict[str, Any]:
-    """The tenant's OpenID configuration (issuer, token endpoint), fetched once per process."""
-    cache_key = (target.server, target.tenant)
-    if cache_key not in _DISCOVERY:
-        url = f"{target.server}/{target.tenant}/v2.0/.well-known/openid-configuration"
-        resp = send(http, target, "GET", url, headers={"Accept": "application/json"})
-        if resp.status_code != 200:
-            fail(f"cannot read the server's OpenID configuration: {problem_line(resp)}")
-        try:
-            doc = resp.json()
-            if not isinstance(doc["issuer"], str) or not isinstance(doc["token_endpoint"], str):
-                raise TypeError
-        except (ValueError, KeyError, TypeError):
-            fail("the server's OpenID configuration has no issuer or token endpoint")
-        _DISCOVERY[cache_key] = doc
-    return _DISCOVERY[cache_key]
-
-
-def post_assertion_token(http: httpx.Client, target: Target, client_id: str, certificate: Path, key: Path,
-                         scope: str, *, key_password: str | None = None) -> httpx.Response:
-    """A client_credentials request authenticated with a client assertion (`private_key_jwt`) signed
-    by the certificate credential's key, for the tenant's issuer as audience."""
-    from keyless.client import CLIENT_ASSERTION_TYPE, build_client_assertion, load_certificate_credential
-    from keyless.errors import KeylessError
-
-    try:
-        private_key, cert_pem = load_certificate_credential(certificate, key, key_password)
-    except KeylessError as exc:
-        fail(f"cannot use the certificate credential: {exc}")
-    doc = discover(http, target)
-    assertion = build_client_assertion(client_id=client_id, audience=doc["issuer"], private_key=private_key,
-                                       certificate_pem=cert_pem)
-    form = {"grant_type": "client_credentials", "scope": scope, "client_id": client_id,
-            "client_assertion_type": CLIENT_ASSERTION_TYPE, "client_assertion": assertion}
-    return send(http, target, "POST", doc["token_endpoint"], data=form, headers={"Accept": "application/json"})
-
-
 def problem_line(resp: httpx.Response) -> str:
     """One line for an error answer, its texts shown escaped like table cells (keyless.text)."""
     return text.terminal(_problem_line(resp))
@@ -224,6 +172,16 @@ def _problem_line(resp: httpx.Response) -> str:
     return f"server answered {resp.status_code}"
 
 
+def _credential_material(target: Target) -> bytes:
+    """What names the CLI's credential for its token cache: the certificate file, or the secret."""
+    if target.client_certificate is not None and target.client_key is not None:
+        try:
+            return b"certificate:" + target.client_certificate.read_bytes()
+        except OSError:
+            return b"certificate:" + os.fsencode(target.client_certificate)
+    return b"secret:" + (target.client_secret or "").encode()
+
+
 class ManagementClient:
     """Calls `/{tenant}/manage/v1/…` with a token obtained from the same server."""
 
@@ -235,22 +193,36 @@ class ManagementClient:
         self.target = target
         self.http = http or httpx.Client(verify=trust(target.ca), timeout=30, follow_redirects=False)
         self._token: str | None = None
+        self._from_cache = False
+        self._cache = (TokenCacheFile(target.token_cache, target.server, target.tenant, target.client_id,
+                                      _credential_material(target))
+                       if target.token_cache is not None else None)
 
     def token(self) -> str:
+        """The management token: the one on disk while it has time left, else a new one (cli/session.py)."""
         if self._token is None:
-            target = self.target
-            if target.client_certificate is not None and target.client_key is not None:
-                resp = post_assertion_token(self.http, target, target.client_id or "", target.client_certificate,
-                                            target.client_key, MANAGEMENT_SCOPE)
-            else:
-                resp = self.request_token(target.client_id or "", target.client_secret or "", MANAGEMENT_SCOPE)
-            if resp.status_code != 200:
-                fail("could not authenticate the CLI: " + problem_line(resp))
-            self._token = resp.json()["access_token"]
+            self._token = self._cache.read(time.time()) if self._cache is not None else None
+            self._from_cache = self._token is not None
+            if self._token is None:
+                self._token = self._sign_in()
         return self._token
 
-    def request_token(self, client_id: str, client_secret: str, scope: str) -> httpx.Response:
-        return post_token(self.http, self.target, client_id, client_secret, scope)
+    def _sign_in(self) -> str:
+        target = self.target
+        certificate = target.client_certificate if target.client_key is not None else None
+        try:
+            token, expires_on = fetch_token(self.http, target.server, target.tenant, target.client_id or "",
+                                            secret=target.client_secret, certificate=certificate,
+                                            key=target.client_key)
+        except OAuthError as exc:
+            fail("could not authenticate the CLI: " + text.terminal(refusal_line(exc)))
+        except ClientAuthenticationError as exc:  # unreachable, or an answer that is no token response
+            fail(text.terminal(str(exc)))
+        except KeylessError as exc:  # the credential files cannot be used
+            fail(f"cannot use the certificate credential: {exc}")
+        if self._cache is not None:
+            self._cache.write(token, expires_on)
+        return token
 
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         return send(self.http, self.target, method, url, **kwargs)
@@ -258,12 +230,27 @@ class ManagementClient:
     def close(self) -> None:
         self.http.close()
 
+    def _authorized(self, method: str, url: str, *, headers: dict[str, str] | None = None,
+                    **kwargs: Any) -> httpx.Response:
+        """One request with the management token. The token on disk may no longer be accepted (a
+        retired key: 401) or predate a role the CLI's application was given since (403): then the CLI
+        signs in again, once, and asks again."""
+        def send() -> httpx.Response:
+            return self._send(method, url, headers={**(headers or {}), "Authorization": f"Bearer {self.token()}"},
+                              **kwargs)
+
+        resp = send()
+        if resp.status_code in (401, 403) and self._from_cache and self._cache is not None:
+            self._cache.drop()
+            self._token, self._from_cache = self._sign_in(), False
+            resp = send()
+        return resp
+
     def call(self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None,
              headers: dict[str, str] | None = None) -> Any:
         url = f"{self.target.server}/{self.target.tenant}/manage/v1{path}"
-        resp = self._send(method, url, json=json_body, params={k: v for k, v in (params or {}).items()
-                                                                  if v is not None},
-                          headers={**(headers or {}), "Authorization": f"Bearer {self.token()}"})
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        resp = self._authorized(method, url, json=json_body, params=query, headers=headers)
         if resp.status_code >= 400:
             fail(problem_line(resp))
         # orjson: a posture report is ~30 MB of JSON, and the standard parser takes three times as long.
@@ -279,7 +266,7 @@ class ManagementClient:
         items: list[Any] = []
         seen: set[str] = set()
         while True:
-            resp = self._send("GET", url, params=query, headers={"Authorization": f"Bearer {self.token()}"})
+            resp = self._authorized("GET", url, params=query)
             if resp.status_code >= 400:
                 fail(problem_line(resp))
             page = resp.json()

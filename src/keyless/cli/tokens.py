@@ -22,14 +22,13 @@ from keyless.cli.common import (
     Target,
     emit,
     fail,
-    post_assertion_token,
-    post_token,
     problem_line,
     trust,
     usage,
     when,
 )
 from keyless.cli.options import Shared, shared
+from keyless.cli.token_requests import post_assertion_token, post_token
 from keyless.jose.claims import numeric_date
 from keyless.jose.hygiene import InvalidClaim, MalformedJose, loads_strict
 

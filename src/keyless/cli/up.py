@@ -26,6 +26,7 @@ import typer
 from keyless.cli.common import ManagementClient, resolve
 from keyless.cli.options import Shared, shared
 from keyless.cli.server_cmds import config_port
+from keyless.cli.token_requests import post_token
 
 if TYPE_CHECKING:
     from keyless.server.settings import ServerSettings
@@ -74,7 +75,7 @@ def _vault_demo(api: ManagementClient, demo: dict[str, Any], demo_secret: str, r
                                                                                "content_type": "text/plain"})
     api.call("POST", f"/vaults/{VAULT}/grants", json_body={"principal": demo["client_id"], "roles": ["Secrets.Get"],
                                                           "secret": VAULT_SECRET})
-    resp = api.request_token(demo["client_id"], demo_secret, f"{resource}/.default")
+    resp = post_token(api.http, api.target, demo["client_id"], demo_secret, f"{resource}/.default")
     resp.raise_for_status()
     url = f"https://127.0.0.1:{vault_port}"
     read = api.http.get(f"{url}/secrets/{VAULT_SECRET}/?api-version=7.6",
@@ -158,7 +159,7 @@ def _show_with(api: ManagementClient, data_dir: Path, settings: ServerSettings,
 
     target = api.target
     demo, demo_secret = _demo(api, data_dir)
-    resp = api.request_token(demo["client_id"], demo_secret, f"{DEMO_API}/.default")
+    resp = post_token(api.http, api.target, demo["client_id"], demo_secret, f"{DEMO_API}/.default")
     resp.raise_for_status()
     token = resp.json()["access_token"]
     tenant = api.call("GET", "/tenant")

@@ -37,6 +37,7 @@ from keyless.client.credentials import (
 )
 from keyless.client.errors import CredentialUnavailableError
 from keyless.client.tokens import AccessToken, AccessTokenInfo, TokenRequestOptions
+from keyless.errors import KeylessError
 
 if TYPE_CHECKING:
     from keyless.client.adapters import AsyncHttpxAuth, HttpxAuth
@@ -52,7 +53,7 @@ def developer_profile_path() -> Path:
     return Path(os.environ.get("KEYLESS_DEVELOPER_PROFILE") or Path.home() / ".config" / "keyless" / "developer.json")
 
 
-class _NotSetUp(Exception):
+class _NotSetUp(KeylessError):
     """This link is simply not configured here (as opposed to configured and broken)."""
 
 

@@ -20,11 +20,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from keyless.errors import KeylessError
+
 MAX_KEY_ID_LEN = 128
 MAX_SIGNATURE_LEN = 256  # base64 of a DER ECDSA P-256 signature is at most 96 characters
 
 
-class SenderKeysInvalid(ValueError):
+class SenderKeysInvalid(KeylessError, ValueError):
     """The sender key document is not in the published format, or holds a key that is not P-256."""
 
 

@@ -31,6 +31,7 @@ from keyless.domain.identities import (
 )
 from keyless.domain.model import Application, AuditEvent, Tenant
 from keyless.domain.ports import OneTimeUses, UniqueViolation
+from keyless.errors import KeylessError
 from keyless.ids import is_guid, new_guid
 
 JOIN_TOKEN_PREFIX = "kjt"  # noqa: S105 - the recognisable prefix of join tokens, not a secret
@@ -48,7 +49,7 @@ class HostDirectory(HostStore, OneTimeUses, Protocol):
     """What the host use cases need from storage."""
 
 
-class JoinRefused(Exception):
+class JoinRefused(KeylessError):
     """Every failed enrollment looks the same to the caller: unknown host, wrong, expired or spent token."""
 
 

@@ -93,8 +93,9 @@ class LeakService(UseCases):
         details = {"credential_id": match.secret_id, "client_id": match.client_id, "hint": match.hint,
                    "location": leak.location, "source": leak.source, "reporter": leak.reporter,
                    "status_before": before}
+        # The actor as given (audit_row sanitises it): an `Actor` names the credential it signed in with.
         audit = notifying(
-            self._audit(match.tenant_id, leak.reporter, LEAK_ACTION, "application", match.client_id,
+            self._audit(match.tenant_id, reporter, LEAK_ACTION, "application", match.client_id,
                         secret_id=match.secret_id, revoked=leak.revoked, **details),
             # The owners' webhooks hear of it in the same transaction (docs/notifications.md); a
             # repeated report writes nothing, so it notifies nobody twice.

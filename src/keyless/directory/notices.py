@@ -16,7 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from keyless.domain.credentials import Credential
-from keyless.domain.events import CREDENTIAL_EXPIRED, CREDENTIAL_EXPIRING, CREDENTIAL_UNUSED, Event
+from keyless.domain.events import AGENT_SILENT, CREDENTIAL_EXPIRED, CREDENTIAL_EXPIRING, CREDENTIAL_UNUSED, Event
+from keyless.domain.identities import Host
 
 DAY = 86400.0
 USE_TRACKED = frozenset({"secret", "certificate", "federated"})
@@ -65,4 +66,26 @@ def notices(tenant_id: str, credentials: Iterable[Credential], now: float, rules
                 found.append(_event(CREDENTIAL_UNUSED, tenant_id, now, c, names,
                                     f"unused:{rules.unused_days:g}:{c.id}:{since:.0f}", days=rules.unused_days,
                                     never_used=c.last_used_at is None))
+    return found
+
+
+def silent_agents(tenant_id: str, hosts: Iterable[Host], credentials: Iterable[Credential], now: float,
+                  minutes: float) -> Sequence[Event]:
+    """`agent.silent` for each enrolled host whose agent has not called the server (enrollment, renewal
+    or its regular poll, each recorded as its certificate's last use) for `minutes`; once per silence."""
+    if minutes <= 0:
+        return []
+    heard: dict[str, float] = {}
+    for c in credentials:
+        if c.owner.kind == "host" and c.last_used_at is not None:
+            heard[c.owner.id] = max(heard.get(c.owner.id, 0.0), c.last_used_at)
+    found = []
+    for h in hosts:
+        if h.enrolled_at is None:
+            continue
+        last = max(heard.get(h.id, 0.0), h.enrolled_at)
+        if now - last >= minutes * 60:
+            found.append(Event(AGENT_SILENT, tenant_id, now, h.id,
+                               {"host_id": h.id, "host_name": h.name, "last_seen_at": last, "minutes": minutes},
+                               dedupe=f"agent-silent:{h.id}:{last:.0f}"))
     return found

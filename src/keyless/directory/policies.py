@@ -128,6 +128,14 @@ class PolicyService(UseCases):
             raise PolicyRefused(refused[0].reason, refused[0].message)
         return found
 
+    async def check_audience_mode(self, tenant: Tenant, mode: str) -> None:
+        """A tenant's assertion audience mode may not move away from what an enforced tenant-default
+        `audience_mode` rule requires (the rule also judges sign-ins, `keyless.oauth.policy_check`)."""
+        rule = (await self.effective(tenant, None)).audience_mode
+        if rule is not None and rule.mode == "enforce" and mode != rule.required:
+            raise PolicyRefused("policy_audience_mode",
+                                f"the tenant's policy requires the {rule.required} assertion audience mode")
+
     def test(self, candidate: Policy, target: str | None, stored: Mapping[str | None, Policy],
              credentials: Iterable[OwnedCredential], signins: Sequence[SignInEvent],
              tenant: Tenant) -> tuple[list[Finding], list[Finding]]:

@@ -45,7 +45,7 @@ class DirectoryService:
         # server does; `keyless init` writes before any policy can exist).
         self.policies = PolicyService(policy_store or NoPolicies(), clock, on_change, internal_ca)
         self.signing_keys = SigningKeyService(store, clock, kek, on_change)
-        self.tenants = TenantService(store, self.signing_keys, clock, on_change)
+        self.tenants = TenantService(store, self.signing_keys, clock, on_change, policies=self.policies)
         self.applications = ApplicationService(store, clock, on_change)
         self.credentials = CredentialService(store, self.applications, clock, hasher, on_change,
                                              policies=self.policies)

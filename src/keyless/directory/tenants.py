@@ -10,6 +10,7 @@ from keyless.clock import Clock
 from keyless.directory import validation as v
 from keyless.directory.base import UseCases, _nothing
 from keyless.directory.errors import Conflict, Invalid, NotFound
+from keyless.directory.policies import PolicyService
 from keyless.directory.signing_keys import SigningKeyService
 from keyless.domain.model import Tenant
 from keyless.domain.ports import TenantStore
@@ -22,10 +23,11 @@ HARD_MAX_SECRET_LIFETIME = 730 * 86400
 
 class TenantService(UseCases):
     def __init__(self, store: TenantStore, keys: SigningKeyService, clock: Clock,
-                 on_change: Callable[[], None] = _nothing) -> None:
+                 on_change: Callable[[], None] = _nothing, policies: PolicyService | None = None) -> None:
         super().__init__(clock, on_change)
         self._store = store
         self._keys = keys
+        self._policies = policies
 
     async def tenant(self, ref: str) -> Tenant:
         tenant = await self._store.get_tenant(ref)
@@ -75,6 +77,8 @@ class TenantService(UseCases):
             if assertion_audience not in {"entra", "strict"}:
                 raise Invalid("invalid_audience_mode", "assertion audience mode must be entra or strict")
             changes["assertion_audience"] = assertion_audience
+            if self._policies is not None:
+                await self._policies.check_audience_mode(tenant, assertion_audience)
         updated = replace(tenant, **changes)  # type: ignore[arg-type]
         if not 3600 <= updated.default_secret_lifetime <= updated.max_secret_lifetime:
             raise Invalid("invalid_secret_lifetime", "default secret lifetime must be 1 hour to the maximum")

@@ -12,6 +12,10 @@ from keyless.domain.events import Event
 
 AudienceMode = Literal["entra", "strict"]
 
+#: The management API's resource URI (its own tenant's resource, keyless.directory.management); its
+#: tokens, alone, carry the caller's credential (keyless.oauth.tokens.credential_claims).
+MANAGEMENT_URI = "urn:keyless:management"
+
 
 @dataclass(frozen=True)
 class Tenant:
@@ -151,11 +155,28 @@ class SignInEvent:
     seq: int | None = None  # the log row's number, once stored (orders the log; pages it: keyless.paging)
 
 
+class Actor(str):
+    """Who makes a change: the caller's client id — what the audit log's `actor` column holds and its
+    filters match — carrying the credential it signed in with (the secret's or certificate's id and
+    its kind), so the record says which of an application's credentials was used (issue 20 item 3;
+    what a leak investigation asks first). A plain `str` actor (`keyless-init`, the agent, tests)
+    names no credential. Being a `str`, it passes through every use case's `actor` unchanged."""
+
+    credential_id: str | None
+    credential_type: str | None
+
+    def __new__(cls, client_id: str, credential_id: str | None = None, credential_type: str | None = None) -> Actor:
+        actor = super().__new__(cls, client_id)
+        actor.credential_id = credential_id
+        actor.credential_type = credential_type
+        return actor
+
+
 @dataclass(frozen=True)
 class AuditEvent:
     time: float
     tenant_id: str
-    actor: str  # client_id of the caller, or "keyless-init"
+    actor: str  # client_id of the caller (an `Actor` when it signed in with a known credential), or "keyless-init"
     action: str  # e.g. application.create
     target_type: str
     target_id: str
@@ -164,3 +185,11 @@ class AuditEvent:
     # audit row (keyless.domain.events).
     notify: tuple[Event, ...] = ()
     seq: int | None = None  # the log row's number, once stored
+
+    def actor_credential(self) -> dict[str, str]:
+        """The acting credential as audit details (`actor_credential_id`, `actor_credential_type`): an
+        id, never the secret or key itself; empty when the actor names none."""
+        if not isinstance(self.actor, Actor) or not self.actor.credential_id:
+            return {}
+        return {"actor_credential_id": self.actor.credential_id,
+                "actor_credential_type": self.actor.credential_type or "unknown"}

@@ -7,6 +7,7 @@ from typing import Any
 
 from keyless.crypto.keys import PublicKey, is_public_key
 from keyless.crypto.thumbprints import jwk_thumbprint, required_members
+from keyless.errors import KeylessError
 
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "k", "oth"})
 
@@ -56,7 +57,7 @@ VerificationKeys = dict[str, JwkEntry]
 MIN_RSA_BITS = 2048
 
 
-class JwkSetRejected(ValueError):
+class JwkSetRejected(KeylessError, ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from keyless.crypto import secrets as secret_format
+from keyless.errors import KeylessError
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 _CANDIDATE = re.compile(rb"kls_[0-9A-Za-z]{49}")
@@ -34,7 +35,7 @@ _SKIP_DIRS = frozenset({".git", ".hg", ".svn"})
 GIT_TIMEOUT = 600.0
 
 
-class ScanError(Exception):
+class ScanError(KeylessError):
     """A path cannot be scanned as asked (missing, not a git repository, git absent)."""
 
 

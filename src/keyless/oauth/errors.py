@@ -14,7 +14,7 @@ from keyless.errors import KeylessError
 DETAIL_LIMIT = 256
 
 
-class OAuthError(KeylessError):
+class OAuthErrorResponse(KeylessError):
     error: str = "server_error"
     status: int = 400
     default_description: str = ""
@@ -31,12 +31,12 @@ class OAuthError(KeylessError):
         return body
 
 
-class InvalidRequest(OAuthError):
+class InvalidRequest(OAuthErrorResponse):
     error = "invalid_request"
     status = 400
 
 
-class InvalidClient(OAuthError):
+class InvalidClient(OAuthErrorResponse):
     """Every failed client authentication, whatever the reason: one body, one status (§1.1)."""
 
     error = "invalid_client"
@@ -53,28 +53,28 @@ class InvalidClient(OAuthError):
         self.auth_method = auth_method  # for the sign-in log, when known better than from the request
 
 
-class UnauthorizedClient(OAuthError):
+class UnauthorizedClient(OAuthErrorResponse):
     error = "unauthorized_client"
     status = 400
 
 
-class UnsupportedGrantType(OAuthError):
+class UnsupportedGrantType(OAuthErrorResponse):
     error = "unsupported_grant_type"
     status = 400
     default_description = "only grant_type=client_credentials is supported"
 
 
-class InvalidScope(OAuthError):
+class InvalidScope(OAuthErrorResponse):
     error = "invalid_scope"
     status = 400
 
 
-class InvalidTarget(OAuthError):
+class InvalidTarget(OAuthErrorResponse):
     error = "invalid_target"
     status = 400
 
 
-class RateLimited(OAuthError):
+class RateLimited(OAuthErrorResponse):
     """Too many failed attempts: 429 with Retry-After (OAuth has no code for this; §1.1 picks this one)."""
 
     error = "invalid_request"
@@ -86,13 +86,13 @@ class RateLimited(OAuthError):
         self.retry_after = retry_after
 
 
-class MethodNotAllowed(OAuthError):
+class MethodNotAllowed(OAuthErrorResponse):
     error = "invalid_request"
     status = 405
     default_description = "the token endpoint accepts POST only"
 
 
-class ServerError(OAuthError):
+class ServerError(OAuthErrorResponse):
     error = "server_error"
     status = 500
     default_description = "internal error"

@@ -1,7 +1,7 @@
 """The token endpoint as ordered steps over one request context: raw request in, status/headers/body
 out, sign-in event recorded (issue 12 scope 3; node-oidc-provider's `actions/` are the model).
 
-The steps, in this order, each free to refuse with an `OAuthError`:
+The steps, in this order, each free to refuse with an `OAuthErrorResponse`:
 
 1. `request`: what the HTTP shell refused (body too large, a repeated header), then the request's
    shape (`keyless.oauth.request`); the client assertion is decoded here, once.
@@ -33,7 +33,7 @@ from keyless.oauth.client_auth.assertion import ClientAssertion
 from keyless.oauth.client_auth.certificates import CertificateCache
 from keyless.oauth.client_auth.registry import DEFAULT_METHODS, ClientAuthMethod, authenticate
 from keyless.oauth.context import FederationContext, TokenContext, TokenEnv
-from keyless.oauth.errors import InvalidClient, InvalidRequest, OAuthError, RateLimited, UnsupportedGrantType
+from keyless.oauth.errors import InvalidClient, InvalidRequest, OAuthErrorResponse, RateLimited, UnsupportedGrantType
 from keyless.oauth.grants.registry import DEFAULT_GRANTS, Grant
 from keyless.oauth.keyring import KeyRing
 from keyless.oauth.metadata import issuer
@@ -56,10 +56,10 @@ class TokenResult:
     status: int
     body: dict[str, object]
     headers: dict[str, str] = field(default_factory=lambda: dict(NO_STORE))
-    error: OAuthError | None = None
+    error: OAuthErrorResponse | None = None
 
 
-def error_result(err: OAuthError) -> TokenResult:
+def error_result(err: OAuthErrorResponse) -> TokenResult:
     headers = dict(NO_STORE)
     if isinstance(err, InvalidClient) and err.basic:
         headers["WWW-Authenticate"] = 'Basic realm="keyless"'
@@ -133,7 +133,7 @@ class TokenService:
         try:
             for _name, step in self.steps:
                 await step(ctx, env)
-        except OAuthError as err:
+        except OAuthErrorResponse as err:
             self._record(ctx, env, err)
             return error_result(err)
         self._record(ctx, env, None)
@@ -176,7 +176,7 @@ class TokenService:
             ctx.method = next((m.name for m in self._auth_methods.values() if m.presented(ctx, env)), None)
         return ctx.method
 
-    def _record(self, ctx: TokenContext, env: TokenEnv, err: OAuthError | None) -> None:
+    def _record(self, ctx: TokenContext, env: TokenEnv, err: OAuthErrorResponse | None) -> None:
         client = ctx.client
         if client is not None:
             method: str | None = client.method

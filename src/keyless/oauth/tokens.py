@@ -8,11 +8,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from keyless.domain.model import Application, Tenant
+from keyless.domain.model import MANAGEMENT_URI, Application, Tenant
 from keyless.jose.jws import sign
 from keyless.oauth.keyring import ActiveKey
 
 ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 - a media type, not a secret
+#: Private claims (RFC 7519 §4.3) of management API tokens: the id and kind of the credential the
+#: caller signed in with, so each audit record names it (issue 20 item 3). An id, never key material.
+CREDENTIAL_ID_CLAIM = "keyless_credential_id"
+CREDENTIAL_TYPE_CLAIM = "keyless_credential_type"
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,15 @@ def managed_identity_claims(client: Application) -> dict[str, Any] | None:
     if client.managed_resource_id is None:
         return None
     return {"xms_mirid": client.managed_resource_id}
+
+
+def credential_claims(resource: Application, credential_id: str, credential_type: str) -> dict[str, Any]:
+    """The acting credential, for tokens whose audience is the management API only: other resource
+    servers (third parties among them) learn nothing about which of a client's credentials it used,
+    and their tokens stay what Entra issues."""
+    if resource.identifier_uri != MANAGEMENT_URI or not credential_id:
+        return {}
+    return {CREDENTIAL_ID_CLAIM: credential_id, CREDENTIAL_TYPE_CLAIM: credential_type}
 
 
 def mint(key: ActiveKey, claims: dict[str, Any]) -> str:

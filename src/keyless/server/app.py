@@ -78,6 +78,8 @@ def create_app(ctx: ServerContext) -> ASGIApp:
         ctx.audits.start()
         if ctx.events is not None:
             ctx.events.start()
+        if ctx.contacts is not None:
+            ctx.contacts.start()
         if ctx.changes is not None:
             await ctx.changes.start()
         sweeper = None

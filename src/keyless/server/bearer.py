@@ -17,6 +17,7 @@ from collections import OrderedDict
 
 from keyless.clock import Clock
 from keyless.domain.model import Tenant
+from keyless.errors import KeylessError
 from keyless.jose.jwk import public_key_from_jwk
 from keyless.jose.jws import InvalidJws, VerificationKey, unverified_header, verify
 from keyless.oauth.keyring import KeyRing
@@ -28,11 +29,11 @@ MEMO_SECONDS = 60.0
 MEMO_ENTRIES = 10_000
 
 
-class BearerMissing(Exception):
+class BearerMissing(KeylessError):
     """No `Authorization: Bearer` at all: the caller should be told how to get a token."""
 
 
-class BearerInvalid(Exception):
+class BearerInvalid(KeylessError):
     """A bearer token that does not verify, or is for another tenant or resource."""
 
 

@@ -14,6 +14,7 @@ from keyless.directory.hosts import HostService
 from keyless.directory.posture import PostureService
 from keyless.directory.service import DirectoryService
 from keyless.directory.webhooks import WebhookService
+from keyless.domain.credentials import latest_uses
 from keyless.domain.events import Event
 from keyless.domain.model import AuditEvent, Tenant
 from keyless.oauth.context import FederationContext
@@ -79,6 +80,9 @@ class ServerContext:
     webhook_sender: WebhookSender | None = field(default=None, repr=False)
     # Events seen on a hot path (a sign-in in audit mode): recorded without I/O, written in batches.
     events: BatchWriter[Event] | None = field(default=None, repr=False)
+    # Each authenticated agent call: (host certificate id, time, source), written in batches as the
+    # certificate's last use, which is how a silent agent is noticed (docs/notifications.md).
+    contacts: BatchWriter[tuple[str, float, str | None]] | None = field(default=None, repr=False)
     trusted_proxies: tuple[Network, ...] = ()  # settings.trusted_proxies, parsed once (server.client_address)
 
     def ca(self) -> IssuedCert:
@@ -158,6 +162,12 @@ class ServerContext:
 
         events: BatchWriter[Event] = BatchWriter(emit_batch, settings.signin_flush_interval, name="events")
 
+        async def contacts_batch(batch: list[tuple[str, float, str | None]]) -> None:
+            await store.mark_used("certificate", latest_uses([("certificate", *c) for c in batch])["certificate"])
+
+        contacts: BatchWriter[tuple[str, float, str | None]] = BatchWriter(
+            contacts_batch, settings.signin_flush_interval, name="agent-contacts")
+
         def on_change() -> None:
             """A write committed in this replica: clear here at once, tell the others, and let the outbox
             worker look for events the write may have emitted."""
@@ -193,7 +203,7 @@ class ServerContext:
                                          policies=admin.policies),
             issuer_keys=issuer_keys, fetcher=fetcher, changes=changes, outbox=outbox, outbox_worker=worker,
             webhooks=WebhookService(SqlWebhookStore(engine), clock, kek, sender.guard.refusal, on_change),
-            webhook_sender=sender, events=events, trusted_proxies=settings.proxy_networks(),
+            webhook_sender=sender, events=events, contacts=contacts, trusted_proxies=settings.proxy_networks(),
         )
 
     async def close(self) -> None:
@@ -203,6 +213,8 @@ class ServerContext:
         await self.audits.close()
         if self.events is not None:
             await self.events.close()
+        if self.contacts is not None:
+            await self.contacts.close()
         if self.fetcher is not None:
             await self.fetcher.aclose()
         if self.webhook_sender is not None:

@@ -7,7 +7,7 @@ import logging
 import uuid
 
 from keyless.directory.key_schedule import rotate_due_keys
-from keyless.directory.notices import NoticeRules, notices
+from keyless.directory.notices import NoticeRules, notices, silent_agents
 from keyless.directory.reaping import Reaper, ReapRules
 from keyless.domain.model import Tenant
 from keyless.server.context import ServerContext
@@ -67,6 +67,9 @@ async def scan_tenant(ctx: ServerContext, tenant: Tenant, rules: NoticeRules,
     names = await owner_names(ctx, tenant)
     credentials = await ctx.store.credentials(tenant.id)
     found = list(notices(tenant.id, credentials, ctx.clock.now(), rules, names))
+    if ctx.hosts is not None and ctx.settings.agent_silent_minutes > 0:
+        found += silent_agents(tenant.id, await ctx.hosts.list_hosts(tenant), credentials, ctx.clock.now(),
+                               ctx.settings.agent_silent_minutes)
     if reaping is not None and reaping.enabled:
         warnings, disabled, deleted = await Reaper(ctx.store, ctx.clock).run(tenant.id, credentials, reaping, names)
         found += warnings
@@ -102,6 +105,8 @@ async def notice_scan_loop(ctx: ServerContext) -> None:
                         if new:
                             log.info("credential notices emitted", extra={
                                 "event": "notices_emitted", "tenant_id": tenant.id, "count": new})
+                    if ctx.outbox is not None:
+                        await ctx.outbox.purge(ctx.clock.now() - settings.webhook_log_retention_days * 86400)
             except Exception:
                 log.exception("notification scan failed", extra={"event": "notice_scan_failed"})
             await asyncio.sleep(every)

@@ -73,16 +73,20 @@ class ServerSettings(BaseSettings):
     webhook_ca_bundle: Path | None = Field(default=None, description="extra CA certificates to trust for webhooks")
     outbox_worker: bool = Field(default=True, description="deliver webhooks from this replica (any replica may; "
                                 "turn it off to keep delivery on dedicated replicas)")
-    notice_scan_interval: float = Field(default=3600, gt=0, le=86400,
+    notice_scan_interval: float = Field(default=300, gt=0, le=86400,
                                         description="seconds between scans for expiring and unused credentials")
     expiry_notice_days: list[float] = Field(default_factory=lambda: [30.0, 7.0, 1.0],
                                             description="credential.expiring is sent this many days before expiry")
     unused_notice_days: float = Field(default=90, ge=0, description="credential.unused after this many days "
                                       "without a sign-in (0: never)")
+    agent_silent_minutes: float = Field(default=60, ge=0, description="agent.silent when an enrolled host's agent "
+                                        "has not called the server for this many minutes (0: never)")
     reap_unused_days: float = Field(default=0, ge=0, description="disable applications' and identities' secrets "
                                     "and certificates unused this many days, after a warning 7 days before (0: off)")
     reap_delete_after_days: float = Field(default=0, ge=0, description="delete disabled (revoked) secrets and "
                                           "certificates this many days after (0: off)")
+    webhook_log_retention_days: float = Field(default=30, gt=0, description="delivered and failed webhook "
+                                              "deliveries and their log are kept this many days")
     outbox_poll_interval: float = Field(default=2.0, gt=0, le=300,
                                         description="seconds between looks for due webhook deliveries")
     leak_report_keys: Path | None = Field(

@@ -19,12 +19,14 @@ AUDIT_TEXT_LIMIT = 1024
 
 def audit_row(event: AuditEvent) -> dict[str, Any]:
     """The one write path of the audit log: every text passes the sanitiser (keyless.text), so no row
-    can carry a terminal escape or forge a line, whoever built the event."""
+    can carry a terminal escape or forge a line, whoever built the event; the acting credential, when
+    the actor names one, joins the details here, so every builder of an event records it."""
     return {
         "time": event.time, "tenant_id": event.tenant_id, "actor": text.stored(event.actor, 64) or "",
         "action": text.stored(event.action, 64) or "", "target_type": text.stored(event.target_type, 32) or "",
         "target_id": text.stored(event.target_id, 128) or "",
-        "details": json.dumps(text.stored_tree(event.details, AUDIT_TEXT_LIMIT), sort_keys=True, default=str),
+        "details": json.dumps(text.stored_tree({**event.details, **event.actor_credential()}, AUDIT_TEXT_LIMIT),
+                              sort_keys=True, default=str),
     }
 
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyless.clock import Clock
@@ -42,6 +42,12 @@ class Outcome:
 def endpoint_of(row: Any) -> WebhookEndpoint:
     return WebhookEndpoint(id=row.id, tenant_id=row.tenant_id, url=row.url, description=row.description,
                            event_types=tuple(json.loads(row.event_types)), created_at=row.created_at)
+
+
+def delivery_row(tenant_id: str, event_id: str, endpoint_id: str, now: float) -> dict[str, Any]:
+    """A new delivery of one event to one endpoint, due now."""
+    return {"id": f"dlv_{uuid.uuid4().hex}", "tenant_id": tenant_id, "event_id": event_id, "endpoint_id": endpoint_id,
+            "state": "pending", "attempts": 0, "next_attempt_at": now, "claim": None, "created_at": now}
 
 
 class SqlOutbox:
@@ -69,9 +75,7 @@ class SqlOutbox:
             tenants = {r.tenant_id for r in rows}
             endpoints = [endpoint_of(r) for r in await conn.execute(select(w).where(w.c.tenant_id.in_(tenants)))]
             queued = [
-                {"id": f"dlv_{uuid.uuid4().hex}", "tenant_id": r.tenant_id, "event_id": r.id, "endpoint_id": ep.id,
-                 "state": "pending", "attempts": 0, "next_attempt_at": now, "claim": None, "created_at": now}
-                for r in rows for ep in endpoints
+                delivery_row(r.tenant_id, r.id, ep.id, now) for r in rows for ep in endpoints
                 if ep.tenant_id == r.tenant_id and ep.wants(r.type) and ep.created_at <= r.time  # no older news
             ]
             if queued:
@@ -126,3 +130,17 @@ class SqlOutbox:
                 delivery_id=due.delivery_id, time=now, status=outcome.status, error=outcome.error,
                 duration_ms=outcome.duration_ms))
         return True
+
+    async def purge(self, before: float) -> int:
+        """Forget what is done and older than `before`: delivered and failed deliveries with their log,
+        then dispatched events no delivery needs any more. An event with a dedupe key stays (it is the
+        memory that a scan's notice was sent), as does everything still pending. Returns the number of
+        deliveries removed."""
+        d, a, e = webhook_deliveries, webhook_attempts, outbox_events
+        done = select(d.c.id).where(d.c.state.in_(("delivered", "failed")), d.c.created_at < before)
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(a).where(a.c.delivery_id.in_(done)))
+            gone = await conn.execute(delete(d).where(d.c.state.in_(("delivered", "failed")), d.c.created_at < before))
+            await conn.execute(delete(e).where(
+                e.c.dispatched_at < before, e.c.dedupe.is_(None), ~exists().where(d.c.event_id == e.c.id)))
+        return int(gone.rowcount)

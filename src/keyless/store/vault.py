@@ -7,11 +7,10 @@ Every write commits with its audit row; an acknowledged write is a committed tra
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, and_, delete, exists, func, insert, select, update
+from sqlalchemy import and_, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -21,7 +20,13 @@ from keyless.ids import new_guid
 from keyless.store import tables as t
 from keyless.store import vault_tables as vt
 from keyless.store.logrows import audit_row as _audit_row
-from keyless.vault.errors import Conflict, PreconditionFailed
+from keyless.store.vault_rows import attribute_values as _attribute_values
+from keyless.store.vault_rows import grant_of as _grant
+from keyless.store.vault_rows import sealed_of as _sealed
+from keyless.store.vault_rows import vault_of as _vault
+from keyless.store.vault_rows import version_of as _version
+from keyless.store.vault_rows import version_values as _version_values
+from keyless.vault.errors import PreconditionFailed, VaultConflict
 from keyless.vault.model import (
     DeletedSecret,
     SealedVersion,
@@ -36,40 +41,6 @@ from keyless.vault.ports import WrappedKey
 T = TypeVar("T")
 RACE_RETRIES = 8
 s_, v_ = vt.vault_secrets, vt.vault_versions
-
-
-def _vault(row: Row[Any]) -> Vault:
-    return Vault(id=row.id, tenant_id=row.tenant_id, name=row.name, retention_days=row.retention_days,
-                 purge_protection=bool(row.purge_protection), created_at=row.created_at)
-
-
-def _grant(row: Row[Any]) -> VaultGrant:
-    return VaultGrant(id=row.id, vault_id=row.vault_id, principal_object_id=row.principal_object_id,
-                      principal_client_id=row.principal_client_id, role=row.role,
-                      secret_name=row.secret_name or None, created_at=row.created_at)
-
-
-def _version(row: Any) -> SecretVersion:
-    attributes = SecretAttributes(enabled=bool(row.enabled), not_before=row.not_before, expires=row.expires,
-                                  content_type=row.content_type, tags=json.loads(row.tags) if row.tags else None)
-    return SecretVersion(name=row.name, version=row.version, attributes=attributes, created_at=row.created_at,
-                         updated_at=row.updated_at)
-
-
-def _sealed(row: Any) -> SealedVersion:
-    return SealedVersion(version=_version(row), key_id=row.key_id, wrapped_dek=bytes(row.wrapped_dek),
-                         ciphertext=bytes(row.ciphertext))
-
-
-def _attribute_values(a: SecretAttributes) -> dict[str, Any]:
-    return {"enabled": a.enabled, "not_before": a.not_before, "expires": a.expires, "content_type": a.content_type,
-            "tags": json.dumps(a.tags, sort_keys=True) if a.tags is not None else None}
-
-
-def _version_values(secret_id: str, seq: int, s: SealedVersion) -> dict[str, Any]:
-    return {"secret_id": secret_id, "version": s.version.version, "seq": seq, "created_at": s.version.created_at,
-            "updated_at": s.version.updated_at, "key_id": s.key_id, "wrapped_dek": s.wrapped_dek,
-            "ciphertext": s.ciphertext, **_attribute_values(s.version.attributes)}
 
 
 _VERSION_COLUMNS = (s_.c.name, v_.c.version, v_.c.seq, v_.c.enabled, v_.c.not_before, v_.c.expires,
@@ -201,7 +172,8 @@ class SqlVaultStore:
                                                          created_at=sealed.version.created_at))
                 else:
                     if secret.deleted_at is not None:
-                        raise Conflict("a secret of that name is deleted but recoverable: recover or purge it first")
+                        raise VaultConflict(
+                            "a secret of that name is deleted but recoverable: recover or purge it first")
                     secret_id = secret.id
                     latest = (await conn.execute(select(v_.c.version, v_.c.seq).where(v_.c.secret_id == secret_id)
                                                  .order_by(v_.c.seq.desc()).limit(1))).first()
@@ -368,7 +340,7 @@ class SqlVaultStore:
                     await conn.execute(insert(v_).values(**_version_values(secret_id, seq, sealed)))
                 await self._audit(conn, audit)
         except IntegrityError:
-            raise Conflict("a secret of that name exists in this vault (live or deleted)") from None
+            raise VaultConflict("a secret of that name exists in this vault (live or deleted)") from None
 
     # -- key rotation ------------------------------------------------------------------------------
     async def wrapped_keys(self, vault_id: str, *, not_key: str, limit: int) -> Sequence[WrappedKey]:

@@ -44,7 +44,7 @@ class Forbidden(VaultError):
     problem = "vault_forbidden"
 
 
-class Conflict(VaultError):
+class VaultConflict(VaultError):
     status = 409
     code = "Conflict"
     problem = "vault_conflict"

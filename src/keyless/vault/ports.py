@@ -55,7 +55,7 @@ class VaultStore(Protocol):
 
     async def add_version(self, vault_id: str, name: str, sealed: SealedVersion, *, if_match: str | None,
                           audit: AuditEvent) -> None:
-        """Append a version, creating the secret on first use. Raises `vault.errors.Conflict` when the
+        """Append a version, creating the secret on first use. Raises `vault.errors.VaultConflict` when the
         secret is soft-deleted, `PreconditionFailed` when `if_match` is not the latest version."""
         ...
 
@@ -89,7 +89,7 @@ class VaultStore(Protocol):
 
     async def all_versions(self, vault_id: str, name_key: str) -> Sequence[SealedVersion]: ...
     async def restore(self, vault_id: str, name: str, versions: Sequence[SealedVersion], audit: AuditEvent) -> None:
-        """Raises `vault.errors.Conflict` when a secret of that name exists, live or deleted."""
+        """Raises `vault.errors.VaultConflict` when a secret of that name exists, live or deleted."""
         ...
 
     async def add_vault_key(self, key: VaultKey, audit: AuditEvent) -> None: ...

@@ -15,9 +15,10 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, Literal
 
+from keyless.errors import KeylessError
 from keyless.jose.jws import MAX_TOKEN_LENGTH
 from keyless.verify.claims import AccessToken, InvalidToken
-from keyless.verify.errors import InsufficientScope, InvalidRequest, TokenTooLarge, challenge
+from keyless.verify.errors import InsufficientScope, MalformedAuthorization, TokenTooLarge, challenge
 from keyless.verify.validator import TokenValidator, authorize
 
 Kind = Literal["app", "delegated"] | None
@@ -32,12 +33,12 @@ MAX_AUTHORIZATION = MAX_TOKEN_LENGTH + len("Bearer ") + 16
 def bearer_token(values: list[str]) -> str | None:
     """The token of the one `Authorization: Bearer` header; None when no Bearer credentials were sent.
 
-    Raises `InvalidRequest` for several Authorization headers or an oversized one (J09: refused before
+    Raises `MalformedAuthorization` for several Authorization headers or an oversized one (J09: refused before
     any parsing)."""
     if not values:
         return None
     if len(values) > 1:
-        raise InvalidRequest("several Authorization headers")
+        raise MalformedAuthorization("several Authorization headers")
     value = values[0]
     if len(value) > MAX_AUTHORIZATION:
         raise TokenTooLarge("Authorization header too large")
@@ -46,7 +47,7 @@ def bearer_token(values: list[str]) -> str | None:
         return None  # another scheme: a bare challenge, no error code (RFC 6750 §3.1)
     token = token.strip(" ")
     if not token:
-        raise InvalidRequest("Bearer without a token")
+        raise MalformedAuthorization("Bearer without a token")
     return token
 
 
@@ -88,7 +89,7 @@ def _dependency(validator: TokenValidator, *, roles: tuple[str, ...], scopes: tu
     return fastapi.Depends(dependency)
 
 
-class _NoCredentials(Exception):
+class _NoCredentials(KeylessError):
     pass
 
 

@@ -19,7 +19,7 @@ class TokenTooLarge(InvalidToken):
     """The credential exceeds the size cap; refused before any parsing (catalog J09)."""
 
 
-class InvalidRequest(InvalidToken):
+class MalformedAuthorization(InvalidToken):
     """The Authorization header is malformed (several of them, a scheme without a token, ...)."""
 
 
@@ -53,7 +53,7 @@ def challenge(
         status, error = 401, None
     elif isinstance(exc, InsufficientScope):
         status, error = 403, "insufficient_scope"
-    elif isinstance(exc, TokenTooLarge | InvalidRequest):
+    elif isinstance(exc, TokenTooLarge | MalformedAuthorization):
         status, error = 400, "invalid_request"
     else:
         status, error = 401, "invalid_token"

@@ -21,41 +21,24 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import re
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 import httpx
 
 from keyless.jose.hygiene import MalformedJose, b64u_decode, check_compact, loads_strict
-from keyless.jose.jwk import public_key_from_jwk
 from keyless.jose.jws import ASYMMETRIC_ALGS, MAX_TOKEN_LENGTH, VerificationKey, verify_signature
 from keyless.verify.claims import MAX_LEEWAY, AccessToken, InvalidToken, check_access_token
 from keyless.verify.errors import InsufficientScope, KeysUnavailable, TokenTooLarge
+from keyless.verify.jwks import KeySet, https_url, metadata_json, parse_jwks
 
-MAX_JWKS_BYTES = 64 * 1024
-MAX_KEYS = 50
 MAX_CACHED_HEADERS = 64
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
-# The key type each algorithm may be used with: a JWKS entry whose `kty`/`crv` disagree is ignored.
-_KEY_TYPES: dict[str, tuple[str, str | None]] = {
-    "RS256": ("RSA", None), "RS384": ("RSA", None), "RS512": ("RSA", None),
-    "PS256": ("RSA", None), "PS384": ("RSA", None), "PS512": ("RSA", None),
-    "ES256": ("EC", "P-256"), "ES384": ("EC", "P-384"), "EdDSA": ("OKP", "Ed25519"),
-}
 _B64U = re.compile(r"[A-Za-z0-9_-]+")
-
-
-@dataclass(frozen=True)
-class _KeySet:
-    keys: Mapping[str, VerificationKey]
-    fetched_at: float
-    raw: Mapping[str, str] = field(default_factory=dict)  # kid -> canonical JWK, to reuse parsed keys
 
 
 class _Parsed(NamedTuple):  # a tuple: built once per first-seen token, cheaper than a frozen dataclass
@@ -141,7 +124,7 @@ class TokenValidator:
         self._client = http  # made on first fetch: a default client loads the CA bundle (~20 ms of CPU)
         self._async_http = async_http
         self._static = False
-        self._keyset = _KeySet(keys={}, fetched_at=float("-inf"))
+        self._keyset = KeySet(keys={}, fetched_at=float("-inf"))
         self._attempted_at = float("-inf")
         self._lock = threading.Lock()
         self._alock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
@@ -182,35 +165,8 @@ class TokenValidator:
 
     # -- key set -------------------------------------------------------------------------------
 
-    def _parse_jwks(self, jwks: dict[str, Any], *, now: float) -> _KeySet:
-        previous = self._keyset
-        keys: dict[str, VerificationKey] = {}
-        raw: dict[str, str] = {}
-        seen: set[str] = set()
-        entries = jwks.get("keys")
-        for jwk in (entries if isinstance(entries, list) else [])[:MAX_KEYS]:
-            if not isinstance(jwk, dict):
-                continue
-            kid, alg = jwk.get("kid"), jwk.get("alg")
-            if not isinstance(kid, str) or not isinstance(alg, str) or alg not in self.algorithms:
-                continue
-            if jwk.get("use", "sig") != "sig" or (jwk.get("kty"), jwk.get("crv")) != _KEY_TYPES[alg]:
-                continue
-            if kid in seen:  # an ambiguous kid verifies nothing (catalog I05)
-                keys.pop(kid, None)
-                continue
-            seen.add(kid)
-            canonical = json.dumps(jwk, sort_keys=True)
-            old = previous.keys.get(kid)
-            if old is not None and previous.raw.get(kid) == canonical:
-                keys[kid], raw[kid] = old, canonical  # unchanged: keep the parsed key (and remembered tokens)
-                continue
-            try:
-                keys[kid] = VerificationKey(kid=kid, alg=alg, key=public_key_from_jwk(jwk))
-            except ValueError:
-                continue
-            raw[kid] = canonical
-        return _KeySet(keys=keys, fetched_at=now, raw=raw)
+    def _parse_jwks(self, jwks: dict[str, Any], *, now: float) -> KeySet:
+        return parse_jwks(jwks, self.algorithms, self._keyset, now=now)
 
     def _needs_keys(self, kid: str | None, now: float) -> bool:
         """The cached JWKS is stale or lacks `kid` (checked without the lock, on every validation)."""
@@ -229,36 +185,19 @@ class TokenValidator:
             raise KeysUnavailable("signing keys are stale and could not be refreshed")
         return keyset.keys
 
-    def _check_url(self, url: object) -> str:
-        if not isinstance(url, str) or not url.startswith("https://"):
-            raise KeysUnavailable("refusing a non-https metadata URL")
-        return url
-
-    @staticmethod
-    def _json(resp: httpx.Response) -> dict[str, Any]:
-        if resp.status_code != 200 or len(resp.content) > MAX_JWKS_BYTES:
-            raise KeysUnavailable("could not fetch issuer metadata")
-        try:
-            data = resp.json()
-        except ValueError:
-            raise KeysUnavailable("issuer metadata is not JSON") from None
-        if not isinstance(data, dict):
-            raise KeysUnavailable("issuer metadata is not an object")
-        return data
-
     def _metadata_jwks_uri(self, doc: dict[str, Any]) -> str:
         if doc.get("issuer") != self.issuer:
             raise KeysUnavailable("issuer metadata does not match the configured issuer")
-        return self._check_url(doc.get("jwks_uri"))
+        return https_url(doc.get("jwks_uri"))
 
     def refresh(self) -> None:
         """Fetch the JWKS now (synchronously), whatever the cache says."""
         try:
             if self._jwks_uri is None:
-                url = self._check_url(self.issuer + "/.well-known/openid-configuration")
-                self._jwks_uri = self._metadata_jwks_uri(self._json(self._http.get(url)))
+                url = https_url(self.issuer + "/.well-known/openid-configuration")
+                self._jwks_uri = self._metadata_jwks_uri(metadata_json(self._http.get(url)))
             self.jwks_fetches += 1
-            jwks = self._json(self._http.get(self._check_url(self._jwks_uri)))
+            jwks = metadata_json(self._http.get(https_url(self._jwks_uri)))
         except httpx.HTTPError:
             raise KeysUnavailable("could not fetch issuer metadata") from None
         self._keyset = self._parse_jwks(jwks, now=self._clock())
@@ -268,10 +207,10 @@ class TokenValidator:
         client = self._async_http or httpx.AsyncClient(verify=self._tls, follow_redirects=False, timeout=10)
         try:
             if self._jwks_uri is None:
-                url = self._check_url(self.issuer + "/.well-known/openid-configuration")
-                self._jwks_uri = self._metadata_jwks_uri(self._json(await client.get(url)))
+                url = https_url(self.issuer + "/.well-known/openid-configuration")
+                self._jwks_uri = self._metadata_jwks_uri(metadata_json(await client.get(url)))
             self.jwks_fetches += 1
-            jwks = self._json(await client.get(self._check_url(self._jwks_uri)))
+            jwks = metadata_json(await client.get(https_url(self._jwks_uri)))
         except httpx.HTTPError:
             raise KeysUnavailable("could not fetch issuer metadata") from None
         finally:

@@ -19,7 +19,7 @@ import pytest
 
 from keyless.agent.credential import load
 from keyless.agent.runtime import Agent
-from keyless.agent.server_api import Refused
+from keyless.agent.server_api import ServerRefused
 from keyless.agent.settings import AgentSettings
 from keyless.agent.state import StateDir
 from keyless.clock import FrozenClock
@@ -114,7 +114,7 @@ async def test_host_removal_stops_tokens(running: tuple[Agent, FrozenClock, str]
         server.cli("host", "remove", host.host_id)
         # The server refuses the host at once, for tokens and for renewal.
         assert agent.api is not None
-        with pytest.raises(Refused) as refused:
+        with pytest.raises(ServerRefused) as refused:
             await agent.api.token(host.system_client_id, uri, agent.credential.assertion(host.system_client_id))
         assert refused.value.error == "invalid_client"
         await agent.poll()  # the agent learns on its next poll and drops its cache

@@ -51,6 +51,7 @@ class World:
     doc: dict[str, Any]
     tokens: dict[str, str | None]
     admin_client_id: str
+    admin_credential_id: str  # the id of the client secret the admin caller signed in with
     secrets: list[str]
     recipes: Recipes
 
@@ -66,11 +67,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             management = admin.api.call("GET", f"/applications?ref={MANAGEMENT_URI}")[0]["client_id"]
             admin.api.call("POST", f"/applications/{management}/roles", json_body={"value": NO_ROLE})
             callers: dict[str, tuple[str, str]] = {}
+            secret_ids: dict[str, str] = {}
             for name, role in (("admin", ADMIN_ROLE), ("reader", READER_ROLE), ("no_role", NO_ROLE)):
                 app = admin.app(f"matrix-{name}-{uuid.uuid4().hex[:6]}")
-                secret = admin.secret(app["client_id"])["secret"]
+                admin.secret(app["client_id"])  # a second credential, unused: the record must name the right one
+                made = admin.secret(app["client_id"])
                 admin.grant(app["client_id"], MANAGEMENT_URI, role)
-                callers[name] = (app["client_id"], secret)
+                callers[name] = (app["client_id"], made["secret"])
+                secret_ids[name] = made["id"]
             other_uri = f"api://matrix-other-{uuid.uuid4().hex[:6]}"
             client, other_secret = admin.client_with_role(other_uri)
             tokens: dict[str, str | None] = {
@@ -87,7 +91,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                             headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
             secrets = [s for _, s in callers.values()] + [other_secret]
             recipes = Recipes(server, admin, doc, callers["admin"][0])
-            yield World(server, http, admin, doc, tokens, callers["admin"][0], secrets, recipes)
+            yield World(server, http, admin, doc, tokens, callers["admin"][0], secret_ids["admin"], secrets, recipes)
     finally:
         stop_server(server)
 
@@ -190,12 +194,26 @@ def test_every_operation_answers_every_caller_as_declared(world: World, method: 
     assert len(added) == 1, f"{what} wrote {len(added)} audit records: {added}"
     record = added[0]
     assert record["actor"] == world.admin_client_id, what
+    # … and names the credential the caller signed in with, by id (issue 20 item 3).
+    credential = {k: record["details"].get(k) for k in ("actor_credential_id", "actor_credential_type")}
+    assert credential == {"actor_credential_id": world.admin_credential_id, "actor_credential_type": "secret"}, what
     targets = {str(v) for v in prepared.path.values()} | strings(resp.json() if resp.content else None)
     targets |= prepared.targets
     assert record["target_id"] in targets, f"{what}: audit target {record['target_id']!r} names no target"
     shown = json.dumps(record)
     for secret in world.secrets + prepared.secrets + _secret_values(resp, prepared):
         assert secret not in shown, f"{what}: a secret value is in the audit record"
+
+
+def test_only_management_tokens_name_the_signing_in_credential(world: World) -> None:
+    """The credential id travels in management API tokens alone: a resource server (perhaps a third
+    party) learns nothing about which of a client's credentials was used."""
+    def claims(token: str | None) -> dict[str, Any]:
+        return dict(json.loads(_b64(str(token).split(".")[1])))
+
+    assert claims(world.tokens["admin"])["keyless_credential_id"] == world.admin_credential_id
+    other = claims(world.tokens["other_audience"])
+    assert not {k for k in other if k.startswith("keyless_")}, other
 
 
 def _success(operation: dict[str, Any]) -> str:

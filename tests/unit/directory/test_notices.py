@@ -68,3 +68,19 @@ def test_every_kind_and_owner_kind_is_scanned() -> None:
         (CREDENTIAL_UNUSED, "identity", "federated")]
     assert found[0].data["owner_name"] == "web-01"
     assert all("secret" not in e.data for e in found)
+
+
+def test_an_enrolled_host_whose_agent_went_quiet_is_noticed_once_per_silence() -> None:
+    from keyless.directory.notices import silent_agents
+    from keyless.domain.identities import Host
+
+    enrolled = Host(id="h-1", tenant_id="t", name="web-01", system_client_id="c", created_at=0, enrolled_at=NOW - DAY)
+    pending = Host(id="h-2", tenant_id="t", name="web-02", system_client_id="c2", created_at=0)
+    heard = cred("certificate", owner=Owner("host", "h-1"), used_ago=30 * 60)
+    assert silent_agents("t", [enrolled, pending], [heard], NOW, 60) == []
+    [silent] = silent_agents("t", [enrolled, pending], [heard], NOW + 31 * 60, 60)
+    assert (silent.type, silent.subject, silent.data["host_name"]) == ("agent.silent", "h-1", "web-01")
+    assert silent_agents("t", [enrolled], [heard], NOW + 90 * 60, 60)[0].dedupe == silent.dedupe
+    assert silent_agents("t", [enrolled], [heard], NOW + 31 * 60, 0) == []
+    never_heard = silent_agents("t", [enrolled], [], NOW, 60)  # enrolled a day ago, silent since
+    assert never_heard[0].data["last_seen_at"] == NOW - DAY

@@ -97,3 +97,17 @@ def test_dry_run_puts_the_candidate_at_its_level(env: Env, service: DirectorySer
         ("new", "policy_lifetime_exceeded", True)]
     assert [(f.owner, f.violation.reason, f.source) for f in signs] == [
         ("new", "policy_lifetime_exceeded", "10.0.0.1")]
+
+
+async def test_enforced_audience_mode_refuses_moving_the_tenant_away(env: Env, service: DirectoryService) -> None:
+    tenant = await service.update_tenant(env.tenant, actor="test", assertion_audience="strict")
+    await service.policies.set_policy(tenant, None, {"audience_mode": {"mode": "enforce", "required": "strict"}},
+                                      actor="test")
+    with pytest.raises(PolicyRefused) as refused:
+        await service.update_tenant(tenant, actor="test", assertion_audience="entra")
+    assert refused.value.code == "policy_audience_mode"
+    assert (await service.tenant(tenant.id)).assertion_audience == "strict"
+    await service.update_tenant(tenant, actor="test", token_lifetime=1800)  # other settings still change
+    await service.policies.set_policy(tenant, None, {"audience_mode": {"mode": "audit", "required": "strict"}},
+                                      actor="test")
+    assert (await service.update_tenant(tenant, actor="test", assertion_audience="entra")).assertion_audience == "entra"

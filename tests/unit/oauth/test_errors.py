@@ -12,7 +12,7 @@ from keyless.oauth.errors import (
     InvalidScope,
     InvalidTarget,
     MethodNotAllowed,
-    OAuthError,
+    OAuthErrorResponse,
     RateLimited,
     ServerError,
     UnauthorizedClient,
@@ -35,7 +35,7 @@ ALLOWED = {chr(c) for c in [0x20, 0x21, *range(0x23, 0x5C), *range(0x5D, 0x7F)]}
         (ServerError, "server_error", 500),
     ],
 )
-def test_codes_and_statuses(cls: type[OAuthError], error: str, status: int) -> None:
+def test_codes_and_statuses(cls: type[OAuthErrorResponse], error: str, status: int) -> None:
     err = cls()
     assert (err.error, err.status, err.detail) == (error, status, error)
     assert err.body()["error"] == error

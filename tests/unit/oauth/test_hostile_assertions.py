@@ -18,7 +18,7 @@ from keyless.crypto.keys import generate, public_of
 from keyless.domain.federation import FederatedCredential
 from keyless.jose.jwk import public_jwk
 from keyless.oauth.client_auth import federated, private_key_jwt
-from keyless.oauth.errors import OAuthError
+from keyless.oauth.errors import OAuthErrorResponse
 from keyless.oauth.federation.issuers import IssuerKeys
 from tests.support.hostile import json_number_texts, numeric_date_value, with_claim
 from tests.unit.oauth.fakes import START
@@ -122,7 +122,7 @@ async def test_federated_tokens_over_the_json_number_space_match_only_with_in_ra
     token = fed.token(with_claim(fed.claims(), name, text))
     try:
         found = await fed.examine(token)
-    except OAuthError as exc:  # refused by the shared parse: the ordinary invalid_client
+    except OAuthErrorResponse as exc:  # refused by the shared parse: the ordinary invalid_client
         assert expected is None, text
         assert (exc.status, exc.error) == (401, "invalid_client")
         return

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keyless.oauth.errors import InvalidRequest, MethodNotAllowed, OAuthError
+from keyless.oauth.errors import InvalidRequest, MethodNotAllowed, OAuthErrorResponse
 from keyless.oauth.request import (
     DEFAULT_MAX_VALUE,
     MAX_BODY,
@@ -32,7 +32,7 @@ def basic(user: str, password: str, *, encode: bool = True) -> str:
     return "Basic " + base64.b64encode(raw.encode("utf-8")).decode("ascii")
 
 
-def refused(exc: pytest.ExceptionInfo[OAuthError], detail: str, description: str) -> None:
+def refused(exc: pytest.ExceptionInfo[OAuthErrorResponse], detail: str, description: str) -> None:
     err = exc.value
     assert (err.status, err.error, err.detail, err.description) == (400, "invalid_request", detail, description)
     assert err.body() == {"error": "invalid_request", "error_description": description}

@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keyless.oauth.errors import InvalidScope, InvalidTarget, OAuthError
+from keyless.oauth.errors import InvalidScope, InvalidTarget, OAuthErrorResponse
 from keyless.oauth.scope import RequestedResource, requested_resource
 
 
-def check(exc: pytest.ExceptionInfo[OAuthError], error: str, detail: str, description: str) -> None:
+def check(exc: pytest.ExceptionInfo[OAuthErrorResponse], error: str, detail: str, description: str) -> None:
     err = exc.value
     assert (err.status, err.error, err.detail) == (400, error, detail)
     assert err.body() == {"error": error, "error_description": description}

@@ -171,3 +171,24 @@ async def test_an_endpoint_gets_no_event_older_than_itself(box: Box) -> None:
     assert await box.outbox.dispatch() == 1
     [due] = await box.outbox.claim(10, hold=60)
     assert '"kid-1"' in due.payload
+
+
+async def test_purge_forgets_finished_deliveries_but_not_pending_ones_nor_dedupe_memory(box: Box) -> None:
+    await add_endpoint(box)
+    await box.outbox.emit([event(), event(), event(CREDENTIAL_EXPIRING, "expiring:7:c:1")])
+    await box.outbox.dispatch()
+    first, second, third = await box.outbox.claim(10, hold=60)
+    await box.outbox.finish(first, Outcome(True, 204, None, 3))
+    await box.outbox.finish(second, Outcome(False, 500, "http_500", 3, retry_at=None))  # failed for good
+    box.clock.advance(10)
+    assert await box.outbox.purge(before=T0) == 0  # nothing older than that
+    assert await box.outbox.purge(before=box.clock.now()) == 2  # the third is still pending (held)
+    remaining = await box.hooks.list_deliveries(TENANT)
+    assert [d.id for d in remaining] == [third.delivery_id]
+    assert await box.hooks.attempts(TENANT, first.delivery_id) == []
+    async with box.engine.connect() as conn:
+        kept = {r.id: r.dedupe for r in await conn.execute(select(outbox_events.c.id, outbox_events.c.dedupe))}
+    # what stays: the pending delivery's event, and the event that carries a dedupe key
+    assert set(kept) == {third.event_id} | {i for i, key in kept.items() if key is not None}
+    assert "expiring:7:c:1" in kept.values()
+    assert await box.outbox.emit([event(CREDENTIAL_EXPIRING, "expiring:7:c:1")]) == 0  # still remembered

@@ -8,11 +8,11 @@ import pytest
 from keyless.vault import model as m
 from keyless.vault.errors import (
     BadParameter,
-    Conflict,
     Forbidden,
     PreconditionFailed,
     SecretNotFound,
     TooLarge,
+    VaultConflict,
     VaultNotFound,
 )
 from tests.unit.vault.conftest import Env
@@ -119,7 +119,7 @@ async def test_g06_delete_recover_purge_and_retention(env: Env) -> None:
     assert deleted.scheduled_purge_at == env.clock.now() + 90 * 86400
     with pytest.raises(SecretNotFound):
         await s.get_secret(v, who, "gone", None)
-    with pytest.raises(Conflict):  # the name stays reserved while recoverable
+    with pytest.raises(VaultConflict):  # the name stays reserved while recoverable
         await s.set_secret(v, who, "gone", "y", PLAIN)
     assert [d.latest.name for d in (await s.list_deleted(v, who, token=None, limit=None))[0]] == ["gone"]
     await s.recover(v, who, "gone")
@@ -158,7 +158,7 @@ async def test_g06_purge_protection(env: Env) -> None:
     await s.delete_secret(vault, who, "a")
     with pytest.raises(Forbidden):
         await s.purge(vault, who, "a")
-    with pytest.raises(Conflict):
+    with pytest.raises(VaultConflict):
         await s.update_vault(env.tenant.id, "locked", actor="t", purge_protection=False)
     await s.recover(vault, who, "a")
 
@@ -168,10 +168,10 @@ async def test_backup_and_restore_keep_every_version(env: Env) -> None:
     one = await s.set_secret(v, who, "bk", "1", m.SecretAttributes(tags={"k": "v"}))
     two = await s.set_secret(v, who, "bk", "2", PLAIN)
     blob = await s.backup(v, who, "bk")
-    with pytest.raises(Conflict):
+    with pytest.raises(VaultConflict):
         await s.restore(v, who, blob)  # the name exists
     await s.delete_secret(v, who, "bk")
-    with pytest.raises(Conflict):
+    with pytest.raises(VaultConflict):
         await s.restore(v, who, blob)  # … even deleted
     await s.grant(env.tenant.id, v.name, who, [m.PURGE], actor="t")
     await s.purge(v, who, "bk")
@@ -236,7 +236,7 @@ async def test_grants_are_idempotent_validated_and_revocable(env: Env) -> None:
 
 
 async def test_vault_names_are_unique_across_tenants(env: Env) -> None:
-    with pytest.raises(Conflict):
+    with pytest.raises(VaultConflict):
         await env.service.create_vault("another-tenant-id", "payments", actor="t")
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from keyless.verify import AccessToken, InsufficientScope, InvalidToken, TokenTooLarge, authorize, challenge
 from keyless.verify.adapters import bearer_token
-from keyless.verify.errors import InvalidRequest
+from keyless.verify.errors import MalformedAuthorization
 
 
 def test_no_credentials_bare_challenge() -> None:
@@ -55,7 +55,7 @@ def test_bearer_token_parsing(values: list[str], expected: str | None) -> None:
 
 @pytest.mark.parametrize("values", [["Bearer a", "Bearer b"], ["Bearer"], ["Bearer   "], ["Bearer " + "a" * 9000]])
 def test_bearer_token_refusals(values: list[str]) -> None:
-    with pytest.raises((InvalidRequest, TokenTooLarge)):
+    with pytest.raises((MalformedAuthorization, TokenTooLarge)):
         bearer_token(values)
 
 

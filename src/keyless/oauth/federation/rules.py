@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from keyless.domain.federation import DEFAULT_MAX_TOKEN_LIFETIME, FederatedCredential
+from keyless.errors import KeylessError
 
 SEGMENT_BOUNDARIES = (":", "/")
 NAME_CLAIMS = frozenset({"email", "email_verified", "preferred_username", "name", "given_name", "family_name",
@@ -25,7 +26,7 @@ RESERVED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
 MAX_CLAIM_CONDITIONS = 10
 
 
-class RuleError(ValueError):
+class RuleError(KeylessError, ValueError):
     """A credential that must not be stored; `code` is stable for scripts."""
 
     def __init__(self, code: str, message: str) -> None:

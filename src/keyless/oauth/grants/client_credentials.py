@@ -18,7 +18,7 @@ from keyless.domain.ports import DirectoryReader
 from keyless.oauth import tokens
 from keyless.oauth.client_auth.result import AuthenticatedClient
 from keyless.oauth.context import TokenContext, TokenEnv
-from keyless.oauth.errors import InvalidScope, InvalidTarget, OAuthError
+from keyless.oauth.errors import InvalidScope, InvalidTarget, OAuthErrorResponse
 from keyless.oauth.federation import identity_tokens
 from keyless.oauth.scope import RequestedResource, requested_resource
 
@@ -37,7 +37,7 @@ async def authorize(
     resource: Application | None,
 ) -> Authorization:
     """The client's roles on `resource` (found for `target`, enabled), or the refusal."""
-    error: type[OAuthError] = InvalidTarget if target.via_resource_param else InvalidScope
+    error: type[OAuthErrorResponse] = InvalidTarget if target.via_resource_param else InvalidScope
     if resource is None or not resource.enabled:
         raise error("the requested resource is not registered in this tenant", detail="resource_unknown")
     roles = await directory.assigned_roles(tenant_id, client.app.object_id, resource.client_id)
@@ -68,7 +68,8 @@ class ClientCredentials:
         claims = tokens.access_token_claims(
             issuer=env.issuer, tenant=ctx.tenant, client=client.app, audience=grant.audience, roles=grant.roles,
             azpacr=client.azpacr, now=int(env.clock.now()), lifetime=lifetime, token_id=ctx.token_id,
-            extra=tokens.managed_identity_claims(client.app),
+            extra={**(tokens.managed_identity_claims(client.app) or {}),
+                   **tokens.credential_claims(grant.resource, client.credential_id, client.credential_type)},
         )
         ctx.response = {
             "token_type": "Bearer",

@@ -22,7 +22,7 @@ class Grant(Protocol):
 
     async def issue(self, ctx: TokenContext, env: TokenEnv) -> None:
         """Authorize the authenticated client and fill `ctx.response`, `ctx.resource`, `ctx.token_id`;
-        raises an `OAuthError` to refuse."""
+        raises an `OAuthErrorResponse` to refuse."""
         ...
 
 

@@ -21,8 +21,11 @@ from keyless.server.console.pages import ROUTES
 from keyless.server.console.render import SecurityHeaders, page
 from keyless.server.console.sessions import Sessions
 from keyless.server.context import ServerContext
+from keyless.server.limits import BodyLimit
 from keyless.store.console import SqlConsoleStore
 from keyless.vault.errors import VaultError
+
+MAX_BODY = 256 * 1024  # a policy document (64 KiB) or a certificate (64 KiB) with room to spare
 
 
 def _sessions(request: Request) -> Sessions:
@@ -59,6 +62,8 @@ async def _root(request: Request) -> Response:
 
 
 def create_console_app(ctx: ServerContext) -> SecurityHeaders:
+    """The console's routes behind its security headers; request bodies (forms, a certificate
+    upload) are capped at `MAX_BODY` before any is buffered."""
     check_declarations(ROUTES)
     routes: list[BaseRoute] = [
         Route("/login", login.login_page, methods=["GET"]),
@@ -72,7 +77,7 @@ def create_console_app(ctx: ServerContext) -> SecurityHeaders:
     })
     app.state.ctx = ctx
     app.state.sessions = Sessions(SqlConsoleStore(ctx.engine), ctx.clock)
-    return SecurityHeaders(app)
+    return SecurityHeaders(BodyLimit(app, MAX_BODY))
 
 
 def console_routes(ctx: ServerContext) -> list[BaseRoute]:

@@ -57,7 +57,7 @@ async def get_tenant(request: Request, caller: Reader) -> s.TenantOut:
 @router.patch("/tenant", response_model=s.TenantOut, summary="Change token lifetime, signing algorithm, limits")
 async def patch_tenant(request: Request, body: s.TenantPatch, caller: Admin) -> s.TenantOut:
     ctx = _ctx(request)
-    t = await ctx.admin.update_tenant(caller.tenant, actor=caller.client_id, **body.model_dump(exclude_none=True))
+    t = await ctx.admin.update_tenant(caller.tenant, actor=caller.actor, **body.model_dump(exclude_none=True))
     return s.TenantOut.of(t, ctx.issuer(t))
 
 
@@ -77,7 +77,7 @@ async def list_applications(
 @router.post("/applications", response_model=s.ApplicationOut, status_code=201, summary="Register an application")
 async def create_application(request: Request, body: s.ApplicationCreate, caller: Admin) -> s.ApplicationOut:
     app = await _ctx(request).admin.create_application(
-        caller.tenant, body.display_name, actor=caller.client_id, identifier_uri=body.identifier_uri,
+        caller.tenant, body.display_name, actor=caller.actor, identifier_uri=body.identifier_uri,
         roles=body.roles, open_to_tenant=body.open_to_tenant,
     )
     return s.ApplicationOut.of(app)
@@ -93,7 +93,7 @@ async def patch_application(
     request: Request, client_id: str, body: s.ApplicationPatch, caller: Admin
 ) -> s.ApplicationOut:
     app = await _ctx(request).admin.update_application(
-        caller.tenant, client_id, actor=caller.client_id, **body.model_dump(exclude_none=True)
+        caller.tenant, client_id, actor=caller.actor, **body.model_dump(exclude_none=True)
     )
     return s.ApplicationOut.of(app)
 
@@ -101,14 +101,14 @@ async def patch_application(
 @router.delete("/applications/{client_id}", status_code=204,
                 summary="Delete an application, its credentials and grants")
 async def delete_application(request: Request, client_id: str, caller: Admin) -> Response:
-    await _ctx(request).admin.delete_application(caller.tenant, client_id, actor=caller.client_id)
+    await _ctx(request).admin.delete_application(caller.tenant, client_id, actor=caller.actor)
     return Response(status_code=204)
 
 
 @router.post("/applications/{client_id}/roles", response_model=s.RoleOut, status_code=201,
              summary="Add an app role other applications can be granted")
 async def add_role(request: Request, client_id: str, body: s.RoleCreate, caller: Admin) -> s.RoleOut:
-    role = await _ctx(request).admin.add_role(caller.tenant, client_id, body.value, actor=caller.client_id)
+    role = await _ctx(request).admin.add_role(caller.tenant, client_id, body.value, actor=caller.actor)
     return s.RoleOut(id=role.id, value=role.value, enabled=role.enabled)
 
 
@@ -123,7 +123,7 @@ async def list_secrets(request: Request, client_id: str, caller: Reader, page: P
              summary="Create a client secret (returned once)")
 async def add_secret(request: Request, client_id: str, body: s.SecretCreate, caller: Admin) -> Response:
     record, plaintext = await _ctx(request).admin.add_secret(
-        caller.tenant, client_id, actor=caller.client_id, expires_in=body.expires_in,
+        caller.tenant, client_id, actor=caller.actor, expires_in=body.expires_in,
         display_name=body.display_name,
     )
     out = s.SecretCreated(**s.SecretOut.of(record).model_dump(), secret=plaintext)
@@ -134,7 +134,7 @@ async def add_secret(request: Request, client_id: str, body: s.SecretCreate, cal
 @router.delete("/applications/{client_id}/secrets/{secret_id}", status_code=204,
                 summary="Revoke a client secret at once")
 async def revoke_secret(request: Request, client_id: str, secret_id: str, caller: Admin) -> Response:
-    await _ctx(request).admin.revoke_secret(caller.tenant, client_id, secret_id, actor=caller.client_id)
+    await _ctx(request).admin.revoke_secret(caller.tenant, client_id, secret_id, actor=caller.actor)
     return Response(status_code=204)
 
 
@@ -162,7 +162,7 @@ async def add_certificate(
     request: Request, client_id: str, body: s.CertificateUpload, caller: Admin
 ) -> s.CertificateOut:
     cert = await _ctx(request).admin.add_certificate(
-        caller.tenant, client_id, _certificate_bytes(body.certificate), actor=caller.client_id,
+        caller.tenant, client_id, _certificate_bytes(body.certificate), actor=caller.actor,
         display_name=body.display_name,
     )
     return s.CertificateOut.of(cert)
@@ -171,7 +171,7 @@ async def add_certificate(
 @router.delete("/applications/{client_id}/certificates/{certificate_id}", status_code=204,
                 summary="Revoke a certificate credential at once")
 async def revoke_certificate(request: Request, client_id: str, certificate_id: str, caller: Admin) -> Response:
-    await _ctx(request).admin.revoke_certificate(caller.tenant, client_id, certificate_id, actor=caller.client_id)
+    await _ctx(request).admin.revoke_certificate(caller.tenant, client_id, certificate_id, actor=caller.actor)
     return Response(status_code=204)
 
 
@@ -185,7 +185,7 @@ async def show_ca(request: Request, caller: Reader) -> s.CaOut:
 async def sign_csr(request: Request, body: s.CertificateSign, caller: Admin) -> s.CertificateIssued:
     ctx = _ctx(request)
     cert, pem = await ctx.admin.issue_certificate(
-        caller.tenant, body.client_id, body.csr.encode("ascii", "replace"), actor=caller.client_id,
+        caller.tenant, body.client_id, body.csr.encode("ascii", "replace"), actor=caller.actor,
         ca=ctx.ca(), days=body.days, display_name=body.display_name,
     )
     return s.CertificateIssued(**s.CertificateOut.of(cert).model_dump(), certificate=pem.decode("ascii"))
@@ -207,13 +207,13 @@ async def list_grants(
 @router.post("/grants", response_model=s.GrantOut, status_code=201, summary="Grant a client a role on a resource")
 async def add_grant(request: Request, body: s.GrantCreate, caller: Admin) -> s.GrantOut:
     g = await _ctx(request).admin.grant(caller.tenant, body.client_id, body.resource, body.role,
-                                        actor=caller.client_id)
+                                        actor=caller.actor)
     return s.GrantOut.of(g)
 
 
 @router.delete("/grants/{grant_id}", status_code=204, summary="Remove a role grant")
 async def remove_grant(request: Request, grant_id: str, caller: Admin) -> Response:
-    await _ctx(request).admin.revoke_grant(caller.tenant, grant_id, actor=caller.client_id)
+    await _ctx(request).admin.revoke_grant(caller.tenant, grant_id, actor=caller.actor)
     return Response(status_code=204)
 
 
@@ -235,13 +235,13 @@ async def rotate_key(request: Request, body: s.KeyRotate, caller: Admin) -> s.Ke
     kwargs: dict[str, object] = {}
     if body.activate_in is not None:
         kwargs["activate_in"] = body.activate_in
-    key = await ctx.admin.rotate_key(caller.tenant, actor=caller.client_id, alg=body.alg, **kwargs)  # type: ignore[arg-type]
+    key = await ctx.admin.rotate_key(caller.tenant, actor=caller.actor, alg=body.alg, **kwargs)  # type: ignore[arg-type]
     return next(k for k in await _key_list(ctx, caller) if k.kid == key.kid)
 
 
 @router.post("/keys/{kid}/retire", status_code=204, summary="Remove a key from the JWKS at once")
 async def retire_key(request: Request, kid: str, caller: Admin) -> Response:
-    await _ctx(request).admin.retire_key(caller.tenant, kid, actor=caller.client_id)
+    await _ctx(request).admin.retire_key(caller.tenant, kid, actor=caller.actor)
     return Response(status_code=204)
 
 

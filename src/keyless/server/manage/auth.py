@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from keyless.directory.bootstrap import MANAGEMENT_URI
-from keyless.domain.model import Tenant
+from keyless.domain.model import Actor, Tenant
+from keyless.errors import KeylessError
+from keyless.oauth.tokens import CREDENTIAL_ID_CLAIM, CREDENTIAL_TYPE_CLAIM
 from keyless.server.bearer import BearerInvalid, BearerMissing
 from keyless.server.context import ServerContext
 
 
-class AuthProblem(Exception):
+class AuthProblem(KeylessError):
     def __init__(self, status: int, code: str, detail: str, challenge: str) -> None:
         super().__init__(detail)
         self.status = status
@@ -29,6 +31,13 @@ class Caller:
     client_id: str
     roles: frozenset[str]
     object_id: str = ""
+    credential_id: str | None = None  # from the token's private claims (keyless.oauth.tokens)
+    credential_type: str | None = None
+
+    @property
+    def actor(self) -> Actor:
+        """The caller as the use cases audit it: its client id and the credential it signed in with."""
+        return Actor(self.client_id, self.credential_id, self.credential_type)
 
 
 def _challenge(error: str | None = None) -> str:
@@ -51,4 +60,7 @@ async def authenticate(ctx: ServerContext, request: Request, tenant_ref: str, *,
     if not access.roles & roles:
         raise AuthProblem(403, "forbidden", "the caller lacks the role this operation needs",
                           _challenge("insufficient_scope"))
-    return Caller(tenant=tenant, client_id=access.client_id, roles=access.roles, object_id=access.subject)
+    credential_id, credential_type = access.claims.get(CREDENTIAL_ID_CLAIM), access.claims.get(CREDENTIAL_TYPE_CLAIM)
+    return Caller(tenant=tenant, client_id=access.client_id, roles=access.roles, object_id=access.subject,
+                  credential_id=credential_id if isinstance(credential_id, str) else None,
+                  credential_type=credential_type if isinstance(credential_type, str) else None)

@@ -146,7 +146,7 @@ async def _list(request: Request, owner: Owner, caller: Caller, page: Page) -> l
 async def _add(request: Request, owner: Owner, body: FederatedCredentialCreate, caller: Caller
                ) -> FederatedCredentialOut:
     credential = await _service(request).add(
-        caller.tenant, owner, actor=caller.client_id, name=body.name, issuer=body.issuer,
+        caller.tenant, owner, actor=caller.actor, name=body.name, issuer=body.issuer,
         subject=body.subject, audiences=body.audiences, subject_is_pattern=body.subject_is_pattern,
         claims=body.claims, algorithms=body.algorithms, replay=body.replay,
         max_token_lifetime=body.max_token_lifetime, description=body.description,
@@ -188,7 +188,7 @@ async def add_identity_credential(
                summary="Remove a federated credential (by id or name)")
 async def remove_credential(request: Request, client_id: str, ref: str, caller: Admin) -> Response:
     owner = await _application(request, client_id, caller)
-    await _service(request).remove(caller.tenant, owner, ref, actor=caller.client_id)
+    await _service(request).remove(caller.tenant, owner, ref, actor=caller.actor)
     return Response(status_code=204)
 
 
@@ -196,7 +196,7 @@ async def remove_credential(request: Request, client_id: str, ref: str, caller: 
                summary="Remove a user-assigned identity's federated credential (by id or name)")
 async def remove_identity_credential(request: Request, identity: str, ref: str, caller: Admin) -> Response:
     owner = await _identity(request, identity, caller)
-    await _service(request).remove(caller.tenant, owner, ref, actor=caller.client_id)
+    await _service(request).remove(caller.tenant, owner, ref, actor=caller.actor)
     return Response(status_code=204)
 
 
@@ -256,7 +256,7 @@ async def list_audiences(request: Request, kind: OwnerPath, ref: str, caller: Re
 async def allow_audience(request: Request, kind: OwnerPath, ref: str, body: AudienceIn, caller: Admin) -> list[str]:
     service = _service(request)
     owner = await _outbound(request, kind, ref, caller)
-    await service.allow_identity_token_audience(caller.tenant, owner, body.audience, actor=caller.client_id)
+    await service.allow_identity_token_audience(caller.tenant, owner, body.audience, actor=caller.actor)
     return sorted(await service.identity_token_audiences(caller.tenant, owner))
 
 
@@ -264,5 +264,5 @@ async def allow_audience(request: Request, kind: OwnerPath, ref: str, body: Audi
                summary="Stop issuing identity tokens for an audience")
 async def disallow_audience(request: Request, kind: OwnerPath, ref: str, audience: str, caller: Admin) -> Response:
     owner = await _outbound(request, kind, ref, caller)
-    await _service(request).disallow_identity_token_audience(caller.tenant, owner, audience, actor=caller.client_id)
+    await _service(request).disallow_identity_token_audience(caller.tenant, owner, audience, actor=caller.actor)
     return Response(status_code=204)

@@ -123,7 +123,7 @@ async def list_hosts(request: Request, caller: Reader, page: Paging) -> list[Hos
 @router.post("/hosts", response_model=HostCreated, status_code=201,
              summary="Add a host (with its system-assigned identity); returns a single-use join token once")
 async def add_host(request: Request, body: HostCreate, caller: Admin) -> Response:
-    host, identity, token = await hosts_of(request).add_host(caller.tenant, body.name, actor=caller.client_id,
+    host, identity, token = await hosts_of(request).add_host(caller.tenant, body.name, actor=caller.actor,
                                                              join_ttl=body.join_ttl)
     out = HostCreated(**HostOut.of(host).model_dump(), join_token=token, system_identity=IdentityOut.of(identity))
     return Response(out.model_dump_json(), status_code=201, media_type="application/json",
@@ -145,7 +145,7 @@ async def get_host(request: Request, ref: str, caller: Reader) -> HostDetail:
 @router.post("/hosts/{ref}/join-token", response_model=JoinToken, status_code=201,
              summary="A new join token for a host that has not enrolled yet")
 async def new_join_token(request: Request, ref: str, body: JoinTokenCreate, caller: Admin) -> Response:
-    host, token = await hosts_of(request).new_join_token(caller.tenant, ref, actor=caller.client_id,
+    host, token = await hosts_of(request).new_join_token(caller.tenant, ref, actor=caller.actor,
                                                          join_ttl=body.join_ttl)
     out = JoinToken(host_id=host.id, join_token=token, join_expires_at=host.join_expires_at or 0.0)
     return Response(out.model_dump_json(), status_code=201, media_type="application/json",
@@ -154,7 +154,7 @@ async def new_join_token(request: Request, ref: str, body: JoinTokenCreate, call
 
 @router.delete("/hosts/{ref}", status_code=204, summary="Remove a host: its tokens stop at once")
 async def remove_host(request: Request, ref: str, caller: Admin) -> Response:
-    await hosts_of(request).remove_host(caller.tenant, ref, actor=caller.client_id)
+    await hosts_of(request).remove_host(caller.tenant, ref, actor=caller.actor)
     return Response(status_code=204)
 
 
@@ -171,7 +171,7 @@ async def list_identities(request: Request, caller: Reader, page: Paging,
 
 @router.post("/identities", response_model=IdentityOut, status_code=201, summary="Create a user-assigned identity")
 async def create_identity(request: Request, body: IdentityCreate, caller: Admin) -> IdentityOut:
-    return IdentityOut.of(await hosts_of(request).create_identity(caller.tenant, body.name, actor=caller.client_id))
+    return IdentityOut.of(await hosts_of(request).create_identity(caller.tenant, body.name, actor=caller.actor))
 
 
 @router.get("/identities/{ref}", response_model=IdentityOut,
@@ -182,26 +182,26 @@ async def get_identity(request: Request, ref: str, caller: Reader) -> IdentityOu
 
 @router.delete("/identities/{ref}", status_code=204, summary="Delete a user-assigned identity")
 async def delete_identity(request: Request, ref: str, caller: Admin) -> Response:
-    await hosts_of(request).delete_identity(caller.tenant, ref, actor=caller.client_id)
+    await hosts_of(request).delete_identity(caller.tenant, ref, actor=caller.actor)
     return Response(status_code=204)
 
 
 @router.put("/identities/{ref}/hosts/{host}", response_model=IdentityOut,
             summary="Assign a user-assigned identity to a host")
 async def assign(request: Request, ref: str, host: str, caller: Admin) -> IdentityOut:
-    return IdentityOut.of(await hosts_of(request).assign(caller.tenant, ref, host, actor=caller.client_id))
+    return IdentityOut.of(await hosts_of(request).assign(caller.tenant, ref, host, actor=caller.actor))
 
 
 @router.delete("/identities/{ref}/hosts/{host}", status_code=204, summary="Take an identity away from a host")
 async def unassign(request: Request, ref: str, host: str, caller: Admin) -> Response:
-    await hosts_of(request).unassign(caller.tenant, ref, host, actor=caller.client_id)
+    await hosts_of(request).unassign(caller.tenant, ref, host, actor=caller.actor)
     return Response(status_code=204)
 
 
 @router.post("/identities/{ref}/bindings", response_model=BindingOut, status_code=201,
              summary="Bind local callers on a host (uid, gid, exe, unit) to a user-assigned identity")
 async def bind(request: Request, ref: str, body: BindingCreate, caller: Admin) -> BindingOut:
-    binding = await hosts_of(request).bind(caller.tenant, ref, body.host, actor=caller.client_id, uid=body.uid,
+    binding = await hosts_of(request).bind(caller.tenant, ref, body.host, actor=caller.actor, uid=body.uid,
                                            gid=body.gid, exe=body.exe, unit=body.unit)
     return BindingOut.of(binding)
 
@@ -219,5 +219,5 @@ async def list_bindings(request: Request, caller: Reader, page: Paging,
 
 @router.delete("/bindings/{binding_id}", status_code=204, summary="Remove a workload binding")
 async def unbind(request: Request, binding_id: str, caller: Admin) -> Response:
-    await hosts_of(request).unbind(caller.tenant, binding_id, actor=caller.client_id)
+    await hosts_of(request).unbind(caller.tenant, binding_id, actor=caller.actor)
     return Response(status_code=204)

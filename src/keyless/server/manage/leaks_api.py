@@ -87,7 +87,7 @@ async def lookup(request: Request, body: LookupIn, caller: Reader) -> list[Looku
 @router.post("/leaks", response_model=LeakOut, summary="Report where a secret was seen; revoke it if live")
 async def report(request: Request, body: LeakReport, caller: Admin) -> LeakOut:
     outcome = await context_of(request).admin.leaks.report(
-        body.secret, tenant=caller.tenant, location=body.location, source=body.source, reporter=caller.client_id,
+        body.secret, tenant=caller.tenant, location=body.location, source=body.source, reporter=caller.actor,
     )
     if outcome is None:
         raise NotFound("secret_not_found", "no such secret in this tenant")

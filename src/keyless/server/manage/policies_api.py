@@ -146,7 +146,7 @@ async def get_policy(request: Request, caller: Reader) -> TenantPolicyOut:
             response_model_exclude_none=True, summary="Replace the tenant's default credential policy")
 async def put_policy(request: Request, body: PolicyDoc, caller: Admin) -> TenantPolicyOut:
     policy = await context_of(request).admin.policies.set_policy(caller.tenant, None, _doc(body),
-                                                                 actor=caller.client_id)
+                                                                 actor=caller.actor)
     return TenantPolicyOut(policy=PolicyDoc.of(policy))
 
 
@@ -172,7 +172,7 @@ async def get_app_policy(request: Request, client_id: str, caller: Reader) -> Ap
 async def put_app_policy(request: Request, client_id: str, body: PolicyDoc, caller: Admin) -> AppPolicyOut:
     ctx = context_of(request)
     app = await ctx.admin.application(caller.tenant, client_id)
-    await ctx.admin.policies.set_policy(caller.tenant, app.client_id, _doc(body), actor=caller.client_id)
+    await ctx.admin.policies.set_policy(caller.tenant, app.client_id, _doc(body), actor=caller.actor)
     return await _app_policy(ctx, caller.tenant, app.client_id)
 
 

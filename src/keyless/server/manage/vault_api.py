@@ -36,7 +36,7 @@ def _ctx(request: Request) -> ServerContext:
 
 
 def _who(caller: Caller) -> m.Principal:
-    return m.Principal(tenant_id=caller.tenant.id, object_id=caller.object_id, client_id=caller.client_id)
+    return m.Principal(tenant_id=caller.tenant.id, object_id=caller.object_id, client_id=caller.actor)
 
 
 def _url(ctx: ServerContext, vault: m.Vault) -> str:
@@ -59,8 +59,8 @@ async def create_vault(request: Request, body: vs.VaultCreate, caller: Admin) ->
     # The tenant's vault resource must exist for anyone to get a vault token; make it only for a
     # create that will succeed, so a refused request changes nothing.
     await ctx.vaults.check_available(body.name, body.retention_days)
-    await ensure_vault_resource(ctx, caller.tenant, actor=caller.client_id)
-    vault = await ctx.vaults.create_vault(caller.tenant.id, body.name, actor=caller.client_id,
+    await ensure_vault_resource(ctx, caller.tenant, actor=caller.actor)
+    vault = await ctx.vaults.create_vault(caller.tenant.id, body.name, actor=caller.actor,
                                           retention_days=body.retention_days, purge_protection=body.purge_protection,
                                           owner=_who(caller) if body.grant_self else None)
     return vs.VaultOut.of(vault, _url(ctx, vault))
@@ -74,7 +74,7 @@ async def get_vault(request: Request, vault: str, caller: Reader) -> vs.VaultOut
 @router.patch("/{vault}", response_model=vs.VaultOut, summary="Change retention; turn on purge protection")
 async def patch_vault(request: Request, vault: str, body: vs.VaultPatch, caller: Admin) -> vs.VaultOut:
     ctx = _ctx(request)
-    v = await ctx.vaults.update_vault(caller.tenant.id, vault, actor=caller.client_id,
+    v = await ctx.vaults.update_vault(caller.tenant.id, vault, actor=caller.actor,
                                       retention_days=body.retention_days, purge_protection=body.purge_protection)
     return vs.VaultOut.of(v, _url(ctx, v))
 
@@ -82,7 +82,7 @@ async def patch_vault(request: Request, vault: str, body: vs.VaultPatch, caller:
 @router.post("/{vault}/rotate-key", response_model=vs.KeyRotated,
              summary="New vault key; re-wrap every data key under it (values are not re-encrypted)")
 async def rotate_key(request: Request, vault: str, caller: Admin) -> vs.KeyRotated:
-    result = await _ctx(request).vaults.rotate_key(caller.tenant.id, vault, actor=caller.client_id)
+    result = await _ctx(request).vaults.rotate_key(caller.tenant.id, vault, actor=caller.actor)
     return vs.KeyRotated.model_validate(result)
 
 
@@ -98,14 +98,14 @@ async def add_grant(request: Request, vault: str, body: vs.VaultGrantCreate, cal
     ctx = _ctx(request)
     app = await ctx.admin.resolve_application(caller.tenant, body.principal)
     principal = m.Principal(tenant_id=caller.tenant.id, object_id=app.object_id, client_id=app.client_id)
-    grants = await ctx.vaults.grant(caller.tenant.id, vault, principal, body.roles, actor=caller.client_id,
+    grants = await ctx.vaults.grant(caller.tenant.id, vault, principal, body.roles, actor=caller.actor,
                                     secret=body.secret)
     return [vs.VaultGrantOut.of(g) for g in grants]
 
 
 @router.delete("/{vault}/grants/{grant_id}", status_code=204, summary="Remove a vault grant")
 async def remove_grant(request: Request, vault: str, grant_id: str, caller: Admin) -> Response:
-    await _ctx(request).vaults.revoke(caller.tenant.id, vault, grant_id, actor=caller.client_id)
+    await _ctx(request).vaults.revoke(caller.tenant.id, vault, grant_id, actor=caller.actor)
     return Response(status_code=204)
 
 

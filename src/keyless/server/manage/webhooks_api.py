@@ -99,7 +99,7 @@ async def list_webhooks(request: Request, caller: Reader, page: Paging) -> list[
 @router.post("/webhooks", response_model=WebhookCreated, status_code=201,
              summary="Register a webhook endpoint; returns its signing secret once")
 async def add_webhook(request: Request, body: WebhookCreate, caller: Admin) -> Response:
-    endpoint, secret = await webhooks_of(request).add(caller.tenant.id, body.url, actor=caller.client_id,
+    endpoint, secret = await webhooks_of(request).add(caller.tenant.id, body.url, actor=caller.actor,
                                                       description=body.description, event_types=body.event_types)
     out = WebhookCreated(**WebhookOut.of(endpoint).model_dump(), secret=secret)
     return Response(out.model_dump_json(), status_code=201, media_type="application/json",
@@ -113,8 +113,14 @@ async def get_webhook(request: Request, webhook_id: str, caller: Reader) -> Webh
 
 @router.delete("/webhooks/{webhook_id}", status_code=204, summary="Remove a webhook endpoint and its deliveries")
 async def remove_webhook(request: Request, webhook_id: str, caller: Admin) -> Response:
-    await webhooks_of(request).remove(caller.tenant.id, webhook_id, actor=caller.client_id)
+    await webhooks_of(request).remove(caller.tenant.id, webhook_id, actor=caller.actor)
     return Response(status_code=204)
+
+
+@router.post("/webhooks/{webhook_id}/ping", response_model=DeliveryOut, status_code=201,
+             summary="Send a webhook.ping to this endpoint alone (a receiver's end-to-end check)")
+async def ping_webhook(request: Request, webhook_id: str, caller: Admin) -> DeliveryOut:
+    return DeliveryOut.of(await webhooks_of(request).ping(caller.tenant.id, webhook_id, actor=caller.actor))
 
 
 @router.get("/webhook-deliveries", response_model=list[DeliveryOut], summary="The delivery log, newest first")
@@ -140,4 +146,4 @@ async def get_delivery(request: Request, delivery_id: str, caller: Reader) -> De
 @router.post("/webhook-deliveries/{delivery_id}/redeliver", response_model=DeliveryOut,
              summary="Send a delivery again now, with the same webhook-id")
 async def redeliver(request: Request, delivery_id: str, caller: Admin) -> DeliveryOut:
-    return DeliveryOut.of(await webhooks_of(request).redeliver(caller.tenant.id, delivery_id, actor=caller.client_id))
+    return DeliveryOut.of(await webhooks_of(request).redeliver(caller.tenant.id, delivery_id, actor=caller.actor))

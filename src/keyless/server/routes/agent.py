@@ -27,7 +27,7 @@ from keyless.domain.identities import Host
 from keyless.domain.model import Tenant
 from keyless.oauth.client_auth.certificates import CertificateCache
 from keyless.oauth.client_auth.private_key_jwt import verify as verify_assertion
-from keyless.oauth.errors import OAuthError
+from keyless.oauth.errors import OAuthErrorResponse
 from keyless.ratelimit import TokenBuckets
 from keyless.server.context import ServerContext
 from keyless.server.routes.common import BodyTooLarge, ctx_of, json_response, read_capped
@@ -146,7 +146,7 @@ async def _authenticated(request: Request) -> tuple[ServerContext, Tenant, Host,
     try:
         client = await verify_assertion(assertion, None, tenant, ctx.directory, ctx.store, ctx.clock, _certificates,
                                         issuer=ctx.issuer(tenant), token_endpoints=endpoints)
-    except OAuthError as exc:
+    except OAuthErrorResponse as exc:
         _limiter(request).take(_source(request))
         log.info("agent authentication refused", extra={"event": "agent_auth_refused", "detail": exc.detail})
         return _error(401, "invalid_client", "client authentication failed")
@@ -154,6 +154,8 @@ async def _authenticated(request: Request) -> tuple[ServerContext, Tenant, Host,
     if host is None:  # an assertion for a user-assigned identity does not speak for a host
         _limiter(request).take(_source(request))
         return _error(401, "invalid_client", "client authentication failed")
+    if ctx.contacts is not None and client.credential_id:  # no I/O here: written in batches
+        ctx.contacts.record((client.credential_id, ctx.clock.now(), request.client.host if request.client else None))
     return ctx, tenant, host, client.credential_id, body
 
 

@@ -8,6 +8,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from keyless.errors import KeylessError
 from keyless.server.context import ServerContext
 
 
@@ -21,7 +22,7 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(orjson.dumps(body), status_code=status, headers=headers, media_type=media_type)
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(KeylessError):
     pass
 
 

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from keyless.errors import KeylessError
 from keyless.oauth.request import MAX_BODY, TokenHttpRequest
 from keyless.oauth.service import TokenResult
 from keyless.server.client_address import client_address
@@ -88,7 +89,7 @@ class _Route:
 _ROUTES = {template: _Route(template) for template in TEMPLATES.values()}
 
 
-class _ClientGone(Exception):
+class _ClientGone(KeylessError):
     """The client disconnected before its body was complete: nothing to answer, nothing to process."""
 
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from keyless.errors import KeylessError
 from keyless.vault import model as m
 from keyless.vault.errors import BadParameter
 
 
-class NoRoute(Exception):
+class NoRoute(KeylessError):
     def __init__(self, status: int) -> None:
         self.status = status
 

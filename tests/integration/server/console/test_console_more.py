@@ -181,3 +181,17 @@ def test_a_policy_dry_run_in_the_console_writes_nothing(site: Site) -> None:
     assert site.admin.api.call("GET", "/policy") == before
     assert len(site.audit()) == audits
     page.context.close()
+
+
+def test_an_oversized_form_is_refused_before_it_is_read(site: Site) -> None:
+    from tests.integration.server.console.test_console_security import _session
+
+    http, csrf = _session(site, site.admin_link())
+    try:
+        before = len(site.audit())
+        resp = http.post(site.url("/applications"), data={"csrf": csrf, "display_name": "x" * (300 * 1024)})
+        assert resp.status_code == 413
+        assert resp.headers["x-frame-options"] == "DENY"
+        assert len(site.audit()) == before
+    finally:
+        http.close()
