@@ -27,7 +27,7 @@ from keyless.cli.common import (
     safe_cell,
 )
 from keyless.cli.options import Shared, shared
-from keyless.cli.times import iso_times
+from keyless.cli.times import iso_times, iso_value
 from keyless.domain.posture import RISKS, RUNGS
 from keyless.text import terminal
 
@@ -35,6 +35,13 @@ Rung = StrEnum("Rung", {r: r for r in ("none", *RUNGS)})  # type: ignore[misc]
 Risk = StrEnum("Risk", {r: r for r in RISKS})  # type: ignore[misc]
 PAGE = 1000
 COLUMNS = ("display_name", "client_id", "kind", "rung", "risks", "next_step")
+# The keys of a workload and of its parts (docs/api.md, "Posture"), and which of them hold instants.
+WORKLOAD_KEYS = {"client_id", "display_name", "kind", "identity_kind", "rung", "hosts", "signins", "sources",
+                 "agent_hosts", "last_signin_at", "credentials", "risks", "next_step"}
+CREDENTIAL_KEYS = {"id", "kind", "display_name", "label", "state", "created_at", "expires_at", "last_used_at",
+                   "signins", "sources", "from_internal_ca"}
+RISK_KEYS = {"risk", "message", "credential_id", "fix", "by_next_step"}
+STEP_KEYS = {"summary", "commands", "guide"}
 
 
 def _app_id(api: ManagementClient, ref: str) -> str:
@@ -70,12 +77,26 @@ def _print_json(report: dict[str, Any]) -> None:
     printable ASCII raw where `json.dumps` escapes them (`\\u202e`, `\\u007f`), so such a report, and only
     such a one, goes through `json.dumps`; the report's only floats are shares rounded to 4 places,
     which both encoders write alike (instants are ISO 8601 strings by then)."""
-    data = iso_times(report)
+    data = {**report, "score": iso_times(report["score"]), "workloads": [_iso(w) for w in report["workloads"]]}
     out = orjson.dumps(data, option=orjson.OPT_INDENT_2)
     if out.isascii() and b"\x7f" not in out:
         sys.stdout.write(out.decode("ascii") + "\n")
     else:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _iso(w: dict[str, Any]) -> Any:
+    """`iso_times(w)`, without walking every value: a workload of the documented shape holds instants at
+    four known keys only. Any other shape (a newer server's extra key) takes the general walk."""
+    step = w.get("next_step")
+    if (w.keys() != WORKLOAD_KEYS or (step is not None and step.keys() != STEP_KEYS)
+            or any(r.keys() != RISK_KEYS for r in w["risks"])
+            or any(c.keys() != CREDENTIAL_KEYS for c in w["credentials"])):
+        return iso_times(w)
+    return {**w, "last_signin_at": iso_value("last_signin_at", w["last_signin_at"]),
+            "credentials": [{**c, "created_at": iso_value("created_at", c["created_at"]),
+                             "expires_at": iso_value("expires_at", c["expires_at"]),
+                             "last_used_at": iso_value("last_used_at", c["last_used_at"])} for c in w["credentials"]]}
 
 
 def _table_lines(rows: Sequence[tuple[str, ...]]) -> list[str]:

@@ -26,6 +26,11 @@ def _is_instant(key: str, value: Any) -> bool:
         and (key.endswith("_at") or key in INSTANT_KEYS)
 
 
+def iso_value(key: str, value: Any) -> Any:
+    """`value` as ISO 8601 UTC if `key` names an instant and `value` is a number; otherwise `value`."""
+    return iso_utc(value) if _is_instant(key, value) else value
+
+
 def iso_times(data: Any) -> Any:
     """`data` with every instant (by key, at any depth) as ISO 8601 UTC; other values untouched.
     Strings and numbers in lists are never instants, so only containers are walked into (a posture

@@ -35,3 +35,24 @@ def test_table_escapes_control_and_format_characters_and_aligns_columns() -> Non
     assert "evil\\x1b[2J\\u202e" in lines[1]
     assert lines[0].split()[:2] == ["display_name", "client_id"]
     assert len({line.index("c2" if "c2" in line else "c1" if "c1" in line else "client_id") for line in lines}) == 1
+
+
+@pytest.mark.parametrize("where", ["none", "workload", "credential", "risk"])
+def test_json_output_converts_instants_at_keys_it_does_not_know(where: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The documented shape ("none") takes the short path; a newer server's extra instant anywhere is
+    still written as ISO 8601, as `emit` would."""
+    report = json.loads(json.dumps(REPORT))
+    w = report["workloads"][0]
+    w.update({"hosts": [], "sources": [], "agent_hosts": [], "kind": "application", "identity_kind": None,
+              "rung": "secret", "signins": 1})
+    w["credentials"][0].update({"kind": "secret", "display_name": "", "label": "kls_Ab3", "state": "active",
+                                "last_used_at": None, "signins": 1, "from_internal_ca": None})
+    w["risks"][0].update({"credential_id": "s1", "fix": [], "by_next_step": False})
+    target = {"none": {}, "workload": w, "credential": w["credentials"][0], "risk": w["risks"][0]}[where]
+    target["found_at"] = 1764655044
+    posture._print_json(report)
+    printed = capsys.readouterr().out
+    assert printed == json.dumps(iso_times(report), indent=2, default=str) + "\n"
+    assert (w.keys() == posture.WORKLOAD_KEYS) is (where != "workload")  # "none" is the documented shape
+    assert ('"found_at": "2025-12-02T05:57:24Z"' in printed) is (where != "none")
+    assert '"created_at": "2025-12-02T05:57:24Z"' in printed
