@@ -91,7 +91,7 @@ def is_description(value: str) -> bool:
 
 def terminal(value: str) -> str:
     """`value` for a terminal: unsafe characters shown as Python-style escapes (`\\x1b`, `\\u202e`)."""
-    if not any(_unsafe(c) for c in value):
+    if value.isprintable():  # the same test as `_unsafe` on every character, in C (a 20,000-row table)
         return value
     out = []
     for c in value:

@@ -337,6 +337,7 @@ class Recipes:
                                                        "event_types": []}),
             ("get", "/webhooks/{webhook_id}"): lambda: P({"webhook_id": self.webhook()}),
             ("delete", "/webhooks/{webhook_id}"): lambda: P({"webhook_id": self.webhook()}),
+            ("post", "/webhooks/{webhook_id}/ping"): lambda: P({"webhook_id": self.webhook()}),
             ("get", "/webhook-deliveries"): lambda: P({}),
             ("get", "/webhook-deliveries/{delivery_id}"): lambda: P({"delivery_id": self.delivery()}),
             ("post", "/webhook-deliveries/{delivery_id}/redeliver"): lambda: P({"delivery_id": self.delivery()}),

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import httpx
+import orjson
 import typer
 
 from keyless import text
@@ -252,7 +253,8 @@ class ManagementClient:
         resp = self._authorized(method, url, json=json_body, params=query, headers=headers)
         if resp.status_code >= 400:
             fail(problem_line(resp))
-        return resp.json() if resp.content else None
+        # orjson: a posture report is ~30 MB of JSON, and the standard parser takes three times as long.
+        return orjson.loads(resp.content) if resp.content else None
 
     def collect(self, path: str, *, params: dict[str, Any] | None = None, limit: int | None = None) -> list[Any]:
         """The items of a paged list (docs/api.md, "Paging"): every one, following each answer's

@@ -1,26 +1,35 @@
 """`keyless posture`: where each application and managed identity stands on the credential ladder,
 what is risky about its credentials, and the commands that move it up (docs/ladder.md).
 
-Follows the API's pages to the end, so the output covers every workload (docs/cli.md).
+Follows the API's pages to the end, so the output covers every workload (docs/cli.md). Built to print
+20,000 workloads in well under a second of its own (docs/benchmarks.md, "Posture"): the table is laid
+out here rather than by rich, whose tables measure and wrap every cell (13 CPU-seconds for 20,000 rows),
+and JSON is encoded by orjson whenever that gives the very bytes `json.dumps` would.
 """
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Annotated, Any
 
+import orjson
 import typer
+from rich.cells import cell_len
 
 from keyless.cli.common import (
     CliError,
     ManagementClient,
     Output,
-    emit,
     fail,
     safe_cell,
 )
 from keyless.cli.options import Shared, shared
+from keyless.cli.times import iso_times
 from keyless.domain.posture import RISKS, RUNGS
+from keyless.text import terminal
 
 Rung = StrEnum("Rung", {r: r for r in ("none", *RUNGS)})  # type: ignore[misc]
 Risk = StrEnum("Risk", {r: r for r in RISKS})  # type: ignore[misc]
@@ -56,10 +65,34 @@ def _percent(shares: dict[str, Any]) -> str:
     return ", ".join(f"{rung} {round(100 * share)}%" for rung, share in shares["shares"].items())
 
 
+def _print_json(report: dict[str, Any]) -> None:
+    """What `emit(report, Output.json)` prints, byte for byte. orjson writes characters outside
+    printable ASCII raw where `json.dumps` escapes them (`\\u202e`, `\\u007f`), so such a report, and only
+    such a one, goes through `json.dumps`; the report's only floats are shares rounded to 4 places,
+    which both encoders write alike (instants are ISO 8601 strings by then)."""
+    data = iso_times(report)
+    out = orjson.dumps(data, option=orjson.OPT_INDENT_2)
+    if out.isascii() and b"\x7f" not in out:
+        sys.stdout.write(out.decode("ascii") + "\n")
+    else:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _table_lines(rows: Sequence[tuple[str, ...]]) -> list[str]:
+    """Rows under a header, each column padded to its widest cell (terminal cells, so wide characters
+    line up); the last column unpadded. Every cell is shown through `text.terminal` (control and format
+    characters escaped, docs/cli.md "Output"), and nothing is interpreted as markup."""
+    cells = [tuple(terminal(c) for c in row) for row in [COLUMNS, *rows]]
+    widths = [max(map(cell_len, column)) for column in list(zip(*cells, strict=True))[:-1]]
+    return ["  ".join([*(c + " " * (w - cell_len(c)) for c, w in zip(row, widths, strict=False)), row[-1]]).rstrip()
+            for row in cells]
+
+
 def _print_table(report: dict[str, Any], detailed: bool) -> None:
-    rows = [{**w, "risks": ", ".join(dict.fromkeys(r["risk"] for r in w["risks"])) or "-",
-             "next_step": (w["next_step"] or {}).get("summary", "-")} for w in report["workloads"]]
-    emit(rows, Output.table, columns=COLUMNS)
+    rows = [(w["display_name"], w["client_id"], w["kind"], w["rung"],
+             ", ".join(dict.fromkeys(r["risk"] for r in w["risks"])) or "-",
+             (w["next_step"] or {}).get("summary", "-")) for w in report["workloads"]]
+    sys.stdout.write("\n".join(_table_lines(rows)) + "\n")
     score = report["score"]
     if score is not None:
         typer.echo(f"ladder index {score['index']}/100; sign-ins in the last {score['window_days']} days: "
@@ -98,6 +131,6 @@ def posture(
     client_id = _app_id(api, app_ref) if app_ref is not None else None
     report = fetch(api, client_id=client_id, rung=rung.value if rung else None, risk=risk.value if risk else None)
     if opts.output is Output.json:
-        emit(report, opts.output)
+        _print_json(report)
         return
     _print_table(report, detailed=steps or app_ref is not None)

@@ -129,3 +129,17 @@ def redeliver(
     """
     emit(opts.client().call("POST", f"/webhook-deliveries/{quote(delivery, safe='')}/redeliver"),
          opts.output, formatters=FORMATTERS)
+
+
+@app.command("ping")
+@shared(Output.json)
+def ping(
+    webhook: WebhookArg,
+    *, opts: Shared,
+) -> None:
+    """Send a webhook.ping to this endpoint alone, to check its URL, TLS and signature check end to end.
+
+    Example: keyless webhook ping 0b6f3c9e-8d1a-4c55-9a4e-2f1f0f6b7c11
+    """
+    emit(opts.client().call("POST", f"/webhooks/{quote(webhook, safe='')}/ping"), opts.output,
+         formatters=FORMATTERS)

@@ -18,7 +18,7 @@ from keyless.crypto import aead
 from keyless.crypto import webhooks as signing
 from keyless.directory.base import UseCases, _nothing
 from keyless.directory.errors import Invalid, NotFound
-from keyless.domain.events import EVENT_TYPES
+from keyless.domain.events import EVENT_TYPES, WEBHOOK_PING, Event
 from keyless.domain.webhooks import Attempt, Delivery, WebhookEndpoint, WebhookStore
 from keyless.ids import new_guid
 
@@ -96,6 +96,17 @@ class WebhookService(UseCases):
         if found is None:
             raise NotFound("delivery_not_found", "no such delivery")
         return found, await self._store.attempts(tenant_id, delivery_id)
+
+    async def ping(self, tenant_id: str, endpoint_id: str, *, actor: str) -> Delivery:
+        """Send a `webhook.ping` to this endpoint alone: a receiver's end-to-end check of URL, TLS and
+        signature."""
+        endpoint = await self.get(tenant_id, endpoint_id)
+        event = Event(WEBHOOK_PING, tenant_id, self._clock.now(), endpoint.id, {"webhook_id": endpoint.id})
+        delivery_id = await self._store.ping(endpoint, event, self._audit(
+            tenant_id, actor, "webhook.ping", "webhook", endpoint.id, event_id=event.id))
+        self._on_change()
+        delivery, _ = await self.delivery(tenant_id, delivery_id)
+        return delivery
 
     async def redeliver(self, tenant_id: str, delivery_id: str, *, actor: str) -> Delivery:
         """Send the delivery again now, with the same event id (receivers deduplicate on it)."""

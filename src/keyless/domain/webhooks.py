@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from keyless.domain.events import Event
 from keyless.domain.model import AuditEvent
 
 DeliveryState = Literal["pending", "delivered", "failed"]
@@ -84,6 +85,10 @@ class WebhookStore(Protocol):
         ...
     async def get_delivery(self, tenant_id: str, delivery_id: str) -> Delivery | None: ...
     async def attempts(self, tenant_id: str, delivery_id: str) -> Sequence[Attempt]: ...
+    async def ping(self, endpoint: WebhookEndpoint, event: Event, audit: AuditEvent) -> str:
+        """Deliver `event` to `endpoint` only; the delivery's id."""
+        ...
+
     async def redeliver(self, tenant_id: str, delivery_id: str, at: float, audit: AuditEvent) -> bool:
         """Queue the delivery again now (whatever its state), keeping its event id (receivers dedupe)."""
         ...

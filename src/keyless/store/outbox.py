@@ -44,6 +44,12 @@ def endpoint_of(row: Any) -> WebhookEndpoint:
                            event_types=tuple(json.loads(row.event_types)), created_at=row.created_at)
 
 
+def delivery_row(tenant_id: str, event_id: str, endpoint_id: str, now: float) -> dict[str, Any]:
+    """A new delivery of one event to one endpoint, due now."""
+    return {"id": f"dlv_{uuid.uuid4().hex}", "tenant_id": tenant_id, "event_id": event_id, "endpoint_id": endpoint_id,
+            "state": "pending", "attempts": 0, "next_attempt_at": now, "claim": None, "created_at": now}
+
+
 class SqlOutbox:
     def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
         self.engine = engine
@@ -69,9 +75,7 @@ class SqlOutbox:
             tenants = {r.tenant_id for r in rows}
             endpoints = [endpoint_of(r) for r in await conn.execute(select(w).where(w.c.tenant_id.in_(tenants)))]
             queued = [
-                {"id": f"dlv_{uuid.uuid4().hex}", "tenant_id": r.tenant_id, "event_id": r.id, "endpoint_id": ep.id,
-                 "state": "pending", "attempts": 0, "next_attempt_at": now, "claim": None, "created_at": now}
-                for r in rows for ep in endpoints
+                delivery_row(r.tenant_id, r.id, ep.id, now) for r in rows for ep in endpoints
                 if ep.tenant_id == r.tenant_id and ep.wants(r.type) and ep.created_at <= r.time  # no older news
             ]
             if queued:

@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy import and_, delete, insert, or_, select, update
 
+from keyless.domain.events import Event
 from keyless.domain.model import AuditEvent
 from keyless.domain.webhooks import Attempt, Delivery, WebhookEndpoint
-from keyless.store.base import SqlRepository
-from keyless.store.outbox import endpoint_of
+from keyless.store.base import SqlRepository, insert_events
+from keyless.store.outbox import delivery_row, endpoint_of
 from keyless.store.outbox_tables import outbox_events, webhook_attempts, webhook_deliveries, webhook_endpoints
 
 
@@ -95,6 +96,18 @@ class SqlWebhookStore(SqlRepository):
                 .where(d.c.tenant_id == tenant_id, a.c.delivery_id == delivery_id).order_by(a.c.time, a.c.id))
             return [Attempt(delivery_id=r.delivery_id, time=r.time, status=r.status, error=r.error,
                             duration_ms=r.duration_ms) for r in rows]
+
+    async def ping(self, endpoint: WebhookEndpoint, event: Event, audit: AuditEvent) -> str:
+        """A `webhook.ping` event delivered to this endpoint only (dispatched at once, so the fan-out
+        sends it nowhere else); returns the delivery's id."""
+        row = delivery_row(endpoint.tenant_id, event.id, endpoint.id, event.time)
+        async with self.engine.begin() as conn:
+            await insert_events(conn, [event])
+            await conn.execute(update(outbox_events).where(outbox_events.c.id == event.id)
+                               .values(dispatched_at=event.time))
+            await conn.execute(insert(webhook_deliveries).values(**row))
+            await self._audit(conn, audit)
+        return str(row["id"])
 
     async def redeliver(self, tenant_id: str, delivery_id: str, at: float, audit: AuditEvent) -> bool:
         d = webhook_deliveries

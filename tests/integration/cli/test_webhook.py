@@ -50,6 +50,14 @@ def test_add_list_deliveries_redeliver_remove(hooked: tuple[RunningServer, Recei
     assert again["state"] == "pending" and again["event_id"] == delivery["event_id"]
     assert [r.headers["webhook-id"] for r in hooks.wait_for(2)] == [delivery["event_id"]] * 2
 
+    other = srv.cli_json("webhook", "add", hooks.url.replace("/hook", "/other"))  # every type
+    pinged = srv.cli_json("webhook", "ping", added["id"])
+    assert (pinged["event_type"], pinged["endpoint_id"]) == ("webhook.ping", added["id"])
+    got = [r for r in hooks.wait_for(3) if r.json()["type"] == "webhook.ping"]
+    assert [r.path for r in got] == ["/hook"]  # that endpoint alone, whatever the others subscribe to
+    assert Webhook(added["secret"]).verify(got[0].body, got[0].headers)["subject"] == added["id"]
+    srv.cli_json("webhook", "remove", other["id"])
+
     assert srv.cli_json("webhook", "remove", added["id"]) == {"removed": True, "webhook": added["id"]}
     assert srv.cli_json("webhook", "list") == []
 

@@ -117,6 +117,12 @@ async def remove_webhook(request: Request, webhook_id: str, caller: Admin) -> Re
     return Response(status_code=204)
 
 
+@router.post("/webhooks/{webhook_id}/ping", response_model=DeliveryOut, status_code=201,
+             summary="Send a webhook.ping to this endpoint alone (a receiver's end-to-end check)")
+async def ping_webhook(request: Request, webhook_id: str, caller: Admin) -> DeliveryOut:
+    return DeliveryOut.of(await webhooks_of(request).ping(caller.tenant.id, webhook_id, actor=caller.actor))
+
+
 @router.get("/webhook-deliveries", response_model=list[DeliveryOut], summary="The delivery log, newest first")
 async def list_deliveries(
     request: Request, caller: Reader, page: Paging,
