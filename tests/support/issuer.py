@@ -35,20 +35,33 @@ JWKS_PATH = "/openid/v1/jwks"
 
 
 class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hangs up mid-answer (size caps, timeouts) is what some tests do on purpose."""
+
+
+def serve_tls(tmp: Path, ca: IssuedCert, name: str, handler: type[BaseHTTPRequestHandler],
+              ips: tuple[str, ...] = ("127.0.0.1",)) -> ThreadingHTTPServer:
+    """A threaded HTTPS server on a free loopback port, its certificate issued by `ca` for localhost
+    and `ips`, serving in a daemon thread (stop it with `shutdown()` and `server_close()`)."""
+    tls = issue_server_cert(ca, hostnames=["localhost"], ips=list(ips), now=time.time())
+    tmp.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = tmp / f"{name}-tls.pem", tmp / f"{name}-tls.key"
+    cert_path.write_bytes(tls.cert_pem)
+    key_path.write_bytes(private_from_der(tls.key_der).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    httpd = _QuietServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert_path), str(key_path))
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
 
 
 class ExternalIssuer:
     def __init__(self, tmp: Path, ca: IssuedCert, *, alg: str = "RS256", path: str = "",
                  tls_ips: tuple[str, ...] = ("127.0.0.1",)) -> None:
-        now = time.time()
-        tls = issue_server_cert(ca, hostnames=["localhost"], ips=list(tls_ips), now=now)
-        tmp.mkdir(parents=True, exist_ok=True)
-        cert_path, key_path = tmp / "issuer-tls.pem", tmp / "issuer-tls.key"
-        cert_path.write_bytes(tls.cert_pem)
-        key_path.write_bytes(private_from_der(tls.key_der).private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
         self.alg = alg
         self.keys: dict[str, PrivateKey] = {}
         self.published: list[str] = []
@@ -71,16 +84,11 @@ class ExternalIssuer:
             def do_GET(self) -> None:
                 issuer._serve(self)
 
-        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(str(cert_path), str(key_path))
-        self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
+        self._httpd = serve_tls(tmp, ca, "issuer", Handler, tls_ips)
         self.port = self._httpd.server_address[1]
         self.base = f"https://127.0.0.1:{self.port}"
         self.issuer = self.base + path
         self._path = path
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
 
     def close(self) -> None:
         self._httpd.shutdown()

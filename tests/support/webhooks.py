@@ -6,20 +6,17 @@ a thread of the test process and records every request; knobs make it fail, stal
 from __future__ import annotations
 
 import json
-import ssl
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-
-from keyless.crypto.ca import create_ca, issue_server_cert
-from keyless.crypto.keys import private_from_der
+from keyless.crypto.ca import create_ca
+from tests.support.issuer import serve_tls
 
 
 @dataclass(frozen=True)
@@ -33,25 +30,12 @@ class Received:
         return json.loads(self.body)
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients that hang up (timeouts, size caps) are what some tests do on purpose."""
-
-
 class Receiver:
     def __init__(self, tmp: Path) -> None:
-        now = time.time()
-        ca = create_ca("webhook test CA", now=now)
-        tls = issue_server_cert(ca, hostnames=["localhost"], ips=["127.0.0.1"], now=now)
+        ca = create_ca("webhook test CA", now=time.time())
         tmp.mkdir(parents=True, exist_ok=True)
         self.ca_path = tmp / "receiver-ca.pem"
         self.ca_path.write_bytes(ca.cert_pem)
-        cert_path, key_path = tmp / "receiver-tls.pem", tmp / "receiver-tls.key"
-        cert_path.write_bytes(tls.cert_pem)
-        key_path.write_bytes(private_from_der(tls.key_der).private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
         self.received: list[Received] = []
         self.status = 204
         self.delay = 0.0
@@ -72,14 +56,9 @@ class Receiver:
             def do_GET(self) -> None:
                 receiver._serve(self)
 
-        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(str(cert_path), str(key_path))
-        self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
+        self._httpd = serve_tls(tmp, ca, "receiver", Handler)
         self.port = self._httpd.server_address[1]
         self.url = f"https://127.0.0.1:{self.port}/hook"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
 
     def env(self) -> dict[str, str]:
         """What a Keyless server needs to deliver here."""

@@ -4,6 +4,9 @@ secrets, certificates and federated credentials of applications, identities and 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import pytest
 
 from keyless.crypto.ca import create_ca
@@ -48,7 +51,21 @@ def test_expires_within_counts_only_active_credentials() -> None:
                           expires_at=START).expires_within(START, 3600)
 
 
-async def test_inventory_spans_every_kind_and_owner_kind(env: Env) -> None:
+@dataclass
+class EveryKind:
+    app: Any
+    secret: Any
+    plaintext: str
+    cert: Any
+    host: Any
+    host_cert: Any
+    identity: Any
+    fed: Any
+
+
+async def every_kind(env: Env) -> EveryKind:
+    """One credential of each kind and owner kind: an application's secret and certificate, a host's
+    certificate, a managed identity's federated credential."""
     svc = env.service
     app = await svc.create_application(env.tenant, "worker", actor="t")
     secret, plaintext = await svc.add_secret(env.tenant, app.client_id, actor="t", expires_in=86400)
@@ -63,22 +80,31 @@ async def test_inventory_spans_every_kind_and_owner_kind(env: Env) -> None:
                                    identities=host_store)
     owner = await federation.identity(env.tenant, "billing")
     fed = await federation.add(env.tenant, owner, actor="t", name="prod", issuer=ISSUER, subject="repo:x")
+    return EveryKind(app, secret, plaintext, cert, host, enrolled.certificate, identity, fed)
+
+
+async def test_inventory_spans_every_kind_and_owner_kind(env: Env) -> None:
+    svc = env.service
+    made = await every_kind(env)
+    app, secret, plaintext, cert, host, identity, fed = (made.app, made.secret, made.plaintext, made.cert,
+                                                         made.host, made.identity, made.fed)
+    host_cert_id = made.host_cert.id
 
     found = {c.id: c for c in await svc.credentials.inventory(env.tenant)}
-    assert set(found) == {secret.id, cert.id, enrolled.certificate.id, fed.id}
+    assert set(found) == {secret.id, cert.id, host_cert_id, fed.id}
     assert (found[secret.id].kind, found[secret.id].owner) == ("secret", Owner("application", app.client_id))
     assert found[secret.id].label == secret.hint and plaintext not in repr(found[secret.id])
     assert (found[secret.id].expires_at, found[secret.id].state(START)) == (START + 86400, "active")
     assert (found[cert.id].kind, found[cert.id].owner, found[cert.id].label) == (
         "certificate", Owner("application", app.client_id), cert.x5t_s256)
-    host_cert = found[enrolled.certificate.id]
+    host_cert = found[host_cert_id]
     assert (host_cert.kind, host_cert.owner, host_cert.expires_at) == (
-        "certificate", Owner("host", host.id), enrolled.certificate.not_after)
+        "certificate", Owner("host", host.id), made.host_cert.not_after)
     assert (found[fed.id].kind, found[fed.id].owner, found[fed.id].expires_at) == (
         "federated", Owner("identity", identity.client_id), None)
 
     only_host = await svc.credentials.inventory(env.tenant, owner=Owner("host", host.id))
-    assert [c.id for c in only_host] == [enrolled.certificate.id]
+    assert [c.id for c in only_host] == [host_cert_id]
     expiring = await svc.credentials.inventory(env.tenant, expiring_within=2 * 86400)
     assert {c.id for c in expiring} == {secret.id}
 
@@ -105,33 +131,23 @@ async def test_last_use_and_source_of_every_kind_and_the_filters(env: Env) -> No
     federated credentials; only a later use moves it; the inventory filters by kind, owner kind,
     state, expiry and disuse."""
     svc = env.service
-    app = await svc.create_application(env.tenant, "worker", actor="t")
-    secret, _ = await svc.add_secret(env.tenant, app.client_id, actor="t", expires_in=86400)
-    pem = self_signed_certificate(generate_client_key("p256"), "worker", now=START, days=30)
-    cert = await svc.add_certificate(env.tenant, app.client_id, pem, actor="t")
-    hosts, host_store = _hosts(env)
-    _, _, token = await hosts.add_host(env.tenant, "web1", actor="t")
-    enrolled = await hosts.enroll(env.tenant, token, certificate_signing_request(generate_client_key("p256"), "a"),
-                                  ca=create_ca("test CA", now=START), days=7)
-    await hosts.create_identity(env.tenant, "billing", actor="t")
-    federation = FederationService(SqlFederationStore(env.store.engine), env.store, env.clock,
-                                   identities=host_store)
-    fed = await federation.add(env.tenant, await federation.identity(env.tenant, "billing"), actor="t",
-                               name="prod", issuer=ISSUER, subject="repo:x")
+    made = await every_kind(env)
+    secret, cert, fed = made.secret, made.cert, made.fed
+    host_cert_id = made.host_cert.id
     await env.store.mark_used("secret", {secret.id: LastUse(START + 5, "10.0.0.5")})
     await env.store.mark_used("secret", {secret.id: LastUse(START + 4, "10.0.0.4")})  # older: ignored
     await env.store.mark_used("certificate", {cert.id: LastUse(START + 6, "10.0.0.6"),
-                                              enrolled.certificate.id: LastUse(START + 7, "192.0.2.7")})
+                                              host_cert_id: LastUse(START + 7, "192.0.2.7")})
     await env.store.mark_used("federated", {fed.id: LastUse(START + 8, "2001:db8::8")})
     found = {c.id: (c.last_used_at, c.last_used_from) for c in await svc.credentials.inventory(env.tenant)}
     assert found == {secret.id: (START + 5, "10.0.0.5"), cert.id: (START + 6, "10.0.0.6"),
-                     enrolled.certificate.id: (START + 7, "192.0.2.7"), fed.id: (START + 8, "2001:db8::8")}
+                     host_cert_id: (START + 7, "192.0.2.7"), fed.id: (START + 8, "2001:db8::8")}
 
     env.clock.advance(100 * 86400)
     assert {c.id for c in await svc.credentials.inventory(env.tenant, unused_for=90 * 86400)} == set(found)
     assert await svc.credentials.inventory(env.tenant, unused_for=101 * 86400) == []
     assert [c.id for c in await svc.credentials.inventory(env.tenant, kind="federated")] == [fed.id]
     assert [c.id for c in await svc.credentials.inventory(env.tenant, owner_kind="host")] == [
-        enrolled.certificate.id]
+        host_cert_id]
     assert {c.id for c in await svc.credentials.inventory(env.tenant, state="expired")} == {
-        secret.id, cert.id, enrolled.certificate.id}
+        secret.id, cert.id, host_cert_id}
