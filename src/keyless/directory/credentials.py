@@ -3,11 +3,21 @@ owner kind; an application's client secrets and certificates, within the tenant'
 and the per-application counts (nobody may revoke their own last credential); and the certificates
 the local CA issues, for applications and for hosts (agent enrollment and renewal go through
 `issue_host_certificate`). Managed identities hold none of their own: their hosts authenticate for
-them (`directory.hosts`)."""
+them (`directory.hosts`).
+
+Every new credential of every owner kind is written through `record`, the one funnel where the
+credential policy (docs/policies.md) is asked, the audit record is completed with the audit-mode
+rules the credential breaks and their `policy.violation` notice, and the caches are told: an
+application's secrets and certificates here, federated credentials from `directory.federation`, and
+host certificates at enrollment and renewal from `directory.hosts` (whose store writes the
+certificate in the same transaction as the enrollment it belongs to, so that write is the caller's).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from typing import TypeVar
 
 from keyless.clock import Clock
 from keyless.crypto import secrets as secret_format
@@ -21,12 +31,13 @@ from keyless.directory.policies import PolicyService, audit_details, with_notice
 from keyless.directory.tenants import HARD_MAX_SECRET_LIFETIME
 from keyless.domain.credentials import Credential, CredentialStore, Owner
 from keyless.domain.identities import Host, HostCertificate
-from keyless.domain.model import Application, ClientCertificate, ClientSecret, Tenant
+from keyless.domain.model import Application, AuditEvent, ClientCertificate, ClientSecret, Tenant
 from keyless.domain.policies import CredentialFacts
 from keyless.ids import new_guid
 
 MAX_SECRETS_PER_APP = 10
 MAX_CERTIFICATES_PER_APP = 10
+T = TypeVar("T")
 
 
 class CredentialService(UseCases):
@@ -49,11 +60,27 @@ class CredentialService(UseCases):
         check = self.policies.internal_ca if self.policies is not None else None
         return check is not None and check(der)
 
-    async def admit_host_certificate(self, tenant: Tenant, cert: HostCertificate) -> dict[str, object]:
-        """Agent enrollment and renewal: a host certificate answers to the tenant's default policy."""
-        return await self._admit(tenant, None, CredentialFacts(
-            "certificate", cert.id, lifetime=cert.not_after - cert.not_before, key_type=cert.key_type,
-            key_size=cert.key_size, from_internal_ca=True))
+    async def record(self, tenant: Tenant, owner: str | None, facts: CredentialFacts, audit: AuditEvent,
+                     credential_id: str, write: Callable[[AuditEvent], Awaitable[T]]) -> T:
+        """Write one new credential of any kind and owner: `PolicyRefused` (before anything is written)
+        when an enforced rule forbids it; else `write` gets `audit` completed with the audit-mode rules
+        it breaks and their notice (written in the same transaction), and the caches hear of it.
+        `owner` is the client id the policy is looked up for (None: the tenant's default policy)."""
+        noted = await self._admit(tenant, owner, facts)
+        completed = replace(audit, details={**audit.details, **noted}) if noted else audit
+        result = await write(with_notice(completed, credential_id, facts.kind))
+        self._on_change()
+        return result
+
+    async def record_host_certificate(self, tenant: Tenant, host: Host, cert: HostCertificate, action: str,
+                                      write: Callable[[AuditEvent], Awaitable[T]]) -> T:
+        """Agent enrollment and renewal (`action`): a host certificate answers to the tenant's default
+        policy; the host is the actor and the target of the audit record."""
+        facts = CredentialFacts("certificate", cert.id, lifetime=cert.not_after - cert.not_before,
+                                key_type=cert.key_type, key_size=cert.key_size, from_internal_ca=True)
+        audit = self._audit(tenant.id, f"host:{host.name}", action, "host", host.id, certificate_id=cert.id,
+                            x5t_s256=cert.x5t_s256, not_after=cert.not_after)
+        return await self.record(tenant, None, facts, audit, cert.id, write)
 
     async def inventory(self, tenant: Tenant, *, owner: Owner | None = None, expiring_within: float | None = None,
                         unused_for: float | None = None, kind: str | None = None, owner_kind: str | None = None,
@@ -108,7 +135,6 @@ class CredentialService(UseCases):
         live = [s for s in await self._store.list_secrets(tenant.id, client_id) if s.usable_at(self._clock.now())]
         if len(live) >= MAX_SECRETS_PER_APP:
             raise Conflict("too_many_secrets", f"at most {MAX_SECRETS_PER_APP} live secrets; revoke one first")
-        noted = await self._admit(tenant, client_id, CredentialFacts("secret", lifetime=lifetime))
         plaintext = secret_format.new_client_secret()
         now = self._clock.now()
         record = ClientSecret(
@@ -116,12 +142,12 @@ class CredentialService(UseCases):
             digest=self._hasher.digest(plaintext), pepper_id=self._hasher.pepper_id, created_at=now,
             expires_at=now + lifetime, display_name=display_name[:256],
         )
-        await self._store.add_secret(
-            tenant.id, record,
-            with_notice(self._audit(tenant.id, actor, "secret.add", "application", client_id, secret_id=record.id,
-                                    hint=record.hint, expires_at=record.expires_at, **noted), record.id, "secret"),
+        await self.record(
+            tenant, client_id, CredentialFacts("secret", lifetime=lifetime),
+            self._audit(tenant.id, actor, "secret.add", "application", client_id, secret_id=record.id,
+                        hint=record.hint, expires_at=record.expires_at), record.id,
+            lambda audit: self._store.add_secret(tenant.id, record, audit),
         )
-        self._on_change()
         return record, plaintext
 
     async def list_secrets(self, tenant: Tenant, client_id: str) -> Sequence[ClientSecret]:
@@ -160,9 +186,9 @@ class CredentialService(UseCases):
             raise Invalid("certificate_lifetime_too_long",
                           f"the tenant allows certificates valid for at most "
                           f"{tenant.max_certificate_lifetime // 86400} days")
-        noted = await self._admit(tenant, client_id, CredentialFacts(
+        facts = CredentialFacts(
             "certificate", lifetime=info.not_after - info.not_before, key_type=info.key_type, key_size=info.key_size,
-            from_internal_ca=issued_by_ca or self._from_internal_ca(info.der)))
+            from_internal_ca=issued_by_ca or self._from_internal_ca(info.der))
         live = await self._store.list_certificates(tenant.id, client_id)
         if any(c.x5t_s256 == info.x5t_s256 for c in live):
             raise Conflict("certificate_exists", "this certificate is already registered on the application")
@@ -174,14 +200,13 @@ class CredentialService(UseCases):
             subject=info.subject[:512], key_type=info.key_type, key_size=info.key_size,
             not_before=info.not_before, not_after=info.not_after, created_at=now, display_name=display_name[:256],
         )
-        await self._store.add_certificate(
-            tenant.id, cert,
-            with_notice(self._audit(
-                tenant.id, actor, "certificate.add", "application", client_id, certificate_id=cert.id,
-                x5t_s256=cert.x5t_s256, not_after=cert.not_after, key_type=cert.key_type, key_size=cert.key_size,
-                issued_by_ca=issued_by_ca, **noted), cert.id, "certificate"),
+        await self.record(
+            tenant, client_id, facts,
+            self._audit(tenant.id, actor, "certificate.add", "application", client_id, certificate_id=cert.id,
+                        x5t_s256=cert.x5t_s256, not_after=cert.not_after, key_type=cert.key_type,
+                        key_size=cert.key_size, issued_by_ca=issued_by_ca), cert.id,
+            lambda audit: self._store.add_certificate(tenant.id, cert, audit),
         )
-        self._on_change()
         return cert
 
     async def issue_certificate(

@@ -12,8 +12,8 @@ from typing import Protocol
 
 from keyless.clock import Clock
 from keyless.directory import validation as v
+from keyless.directory.credentials import CredentialService
 from keyless.directory.errors import Conflict, Invalid, NotFound
-from keyless.directory.policies import PolicyService, audit_details, with_notice
 from keyless.domain.credentials import Owner
 from keyless.domain.federation import (
     DEFAULT_ALGORITHMS,
@@ -56,10 +56,10 @@ class IdentityLookup(Protocol):
 class FederationService:
     def __init__(
         self, store: FederationStore, directory: DirectoryReader, clock: Clock,
-        on_change: Callable[[], None] = lambda: None, identities: IdentityLookup | None = None,
-        policies: PolicyService | None = None,
+        on_change: Callable[[], None] = lambda: None, identities: IdentityLookup | None = None, *,
+        credentials: CredentialService,
     ) -> None:
-        self._policies = policies
+        self._credentials = credentials
         self._store = store
         self._directory = directory
         self._clock = clock
@@ -132,8 +132,6 @@ class FederationService:
         if any(c.issuer == issuer and c.subject == subject and c.audience == audience for c in existing):
             raise Conflict("federated_credential_exists",
                            f"the {owner.kind} already trusts this issuer, subject and audience")
-        noted = audit_details(await self._policies.check_write(tenant, owner.id, CredentialFacts(
-            "federated", issuer=issuer, max_token_lifetime=max_token_lifetime))) if self._policies else {}
         credential = FederatedCredential(
             id=new_guid(), tenant_id=tenant.id, owner_type=_owner_type(owner), owner_id=owner.id, name=name,
             issuer=issuer, subject=subject, audience=audience, subject_is_pattern=subject_is_pattern,
@@ -142,14 +140,15 @@ class FederationService:
         )
         audit = self._audit(tenant, actor, "federated_credential.add", owner, credential_id=credential.id,
                             name=name, issuer=issuer, subject=subject, audience=audience,
-                            subject_is_pattern=subject_is_pattern, claims=conditions, replay=replay, **noted)
-        audit = with_notice(audit, credential.id, "federated")
-        try:
-            await self._store.add_federated_credential(credential, audit)
+                            subject_is_pattern=subject_is_pattern, claims=conditions, replay=replay)
+        facts = CredentialFacts("federated", issuer=issuer, max_token_lifetime=max_token_lifetime)
+        try:  # through the one credential funnel: policy, audit and notice as for every other kind
+            await self._credentials.record(
+                tenant, owner.id, facts, audit, credential.id,
+                lambda completed: self._store.add_federated_credential(credential, completed))
         except UniqueViolation:
             raise Conflict("federated_credential_exists",
                            f"the {owner.kind} has a federated credential of that name") from None
-        self._on_change()
         return credential
 
     async def remove(self, tenant: Tenant, owner: Owner, ref: str, *, actor: str) -> None:

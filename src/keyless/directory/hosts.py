@@ -19,7 +19,6 @@ from keyless.crypto.ca import IssuedCert
 from keyless.crypto.secrets import SecretHasher
 from keyless.directory.credentials import CredentialService
 from keyless.directory.errors import Conflict, Invalid, NotFound
-from keyless.directory.policies import with_notice
 from keyless.domain.identities import (
     Host,
     HostCertificate,
@@ -177,14 +176,15 @@ class HostService:
         if not SecretHasher.matches(digest, host.join_digest):
             raise JoinRefused
         cert, pem = self._credentials.issue_host_certificate(ca, csr, host, days)  # a bad CSR does not spend the token
-        noted = await self._credentials.admit_host_certificate(tenant, cert)  # nor does a refusal by policy
-        if not await self._store.consume(JOIN_TOKEN_KIND, host.id, digest.hex(), host.join_expires_at):
-            raise JoinRefused
-        if not await self._store.enroll(host.id, cert, with_notice(self._audit(
-                tenant.id, f"host:{host.name}", "host.enroll", "host", host.id, certificate_id=cert.id,
-                x5t_s256=cert.x5t_s256, not_after=cert.not_after, **noted), cert.id, "certificate")):
-            raise JoinRefused
-        self._on_change()
+        host_id, join_expires_at = host.id, host.join_expires_at
+
+        async def spend_and_enroll(audit: AuditEvent) -> None:  # nor does a refusal by policy: that comes first
+            if not await self._store.consume(JOIN_TOKEN_KIND, host_id, digest.hex(), join_expires_at):
+                raise JoinRefused
+            if not await self._store.enroll(host_id, cert, audit):
+                raise JoinRefused
+
+        await self._credentials.record_host_certificate(tenant, host, cert, "host.enroll", spend_and_enroll)
         return Enrollment(host=host, certificate=cert, certificate_pem=pem)
 
     async def renew(self, tenant: Tenant, host: Host, used_certificate_id: str, csr: bytes, *, ca: IssuedCert,
@@ -192,11 +192,9 @@ class HostService:
         """A new certificate for a new host key. The certificate that signed this request stays valid
         (requests already signed with it still succeed); any older one is dropped."""
         cert, pem = self._credentials.issue_host_certificate(ca, csr, host, days)
-        noted = await self._credentials.admit_host_certificate(tenant, cert)
-        await self._store.renew(host.id, cert, used_certificate_id, with_notice(self._audit(
-            tenant.id, f"host:{host.name}", "host.renew", "host", host.id, certificate_id=cert.id,
-            x5t_s256=cert.x5t_s256, not_after=cert.not_after, **noted), cert.id, "certificate"))
-        self._on_change()
+        await self._credentials.record_host_certificate(
+            tenant, host, cert, "host.renew",
+            lambda audit: self._store.renew(host.id, cert, used_certificate_id, audit))
         return Enrollment(host=host, certificate=cert, certificate_pem=pem)
 
     async def host_for_identity(self, tenant: Tenant, system_client_id: str) -> Host | None:

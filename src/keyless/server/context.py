@@ -200,7 +200,7 @@ class ServerContext:
             audits=audits, vault_resource=settings.vault_resource(),
             hosts=HostService(host_store, clock, hasher, on_change, credentials=admin.credentials),
             federation=FederationService(fed_store, store, clock, on_change, identities=host_store,
-                                         policies=admin.policies),
+                                         credentials=admin.credentials),
             issuer_keys=issuer_keys, fetcher=fetcher, changes=changes, outbox=outbox, outbox_worker=worker,
             webhooks=WebhookService(SqlWebhookStore(engine), clock, kek, sender.guard.refusal, on_change),
             webhook_sender=sender, events=events, contacts=contacts, trusted_proxies=settings.proxy_networks(),

@@ -77,7 +77,7 @@ async def every_kind(env: Env) -> EveryKind:
                                   ca=create_ca("test CA", now=START), days=7)
     identity = await hosts.create_identity(env.tenant, "billing", actor="t")
     federation = FederationService(SqlFederationStore(env.store.engine), env.store, env.clock,
-                                   identities=host_store)
+                                   identities=host_store, credentials=env.service.credentials)
     owner = await federation.identity(env.tenant, "billing")
     fed = await federation.add(env.tenant, owner, actor="t", name="prod", issuer=ISSUER, subject="repo:x")
     return EveryKind(app, secret, plaintext, cert, host, enrolled.certificate, identity, fed)
@@ -119,7 +119,8 @@ async def test_inventory_leaves_out_revoked_credentials(env: Env) -> None:
 
 
 async def test_a_host_has_no_federated_credentials(env: Env) -> None:
-    federation = FederationService(SqlFederationStore(env.store.engine), env.store, env.clock)
+    federation = FederationService(SqlFederationStore(env.store.engine), env.store, env.clock,
+                                   credentials=env.service.credentials)
     with pytest.raises(Invalid) as refused:
         await federation.credentials(env.tenant, Owner("host", "00000000-0000-0000-0000-000000000000"))
     assert (refused.value.code, refused.value.message) == (

@@ -25,7 +25,8 @@ AUDIENCE = "api://KeylessTokenExchange"
 def _services(env: Env) -> tuple[FederationService, HostService, SqlFederationStore]:
     hosts = SqlHostStore(env.store.engine, env.store)
     fed_store = SqlFederationStore(env.store.engine)
-    return (FederationService(fed_store, env.store, env.clock, identities=hosts),
+    return (FederationService(fed_store, env.store, env.clock, identities=hosts,
+                              credentials=env.service.credentials),
             HostService(hosts, env.clock, env.hasher, credentials=env.service.credentials), fed_store)
 
 

@@ -15,7 +15,7 @@ from keyless.directory.tenants import TenantService
 from tests.unit.directory.conftest import Env
 
 # Added with the credential model; reached as `service.credentials.<name>`, not flattened.
-NOT_FLATTENED = {"inventory", "issue_host_certificate", "admit_host_certificate"}
+NOT_FLATTENED = {"inventory", "issue_host_certificate", "record", "record_host_certificate"}
 
 
 def test_every_aggregate_method_is_forwarded_to_the_aggregate_itself(env: Env) -> None:
