@@ -246,10 +246,18 @@ class ManagementClient:
             resp = send()
         return resp
 
+    def _url(self, path: str, params: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+        """The URL of a management path and its query: a query written into `path` is kept and merged
+        with `params` (httpx replaces a URL's query with `params` when both are given, which silently
+        dropped filters written as `/grants?client_id=…`)."""
+        url = httpx.URL(f"{self.target.server}/{self.target.tenant}/manage/v1{path}")
+        query: dict[str, Any] = dict(url.params)
+        query.update({k: v for k, v in (params or {}).items() if v is not None})
+        return str(url.copy_with(query=None)), query
+
     def call(self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None,
              headers: dict[str, str] | None = None) -> Any:
-        url = f"{self.target.server}/{self.target.tenant}/manage/v1{path}"
-        query = {k: v for k, v in (params or {}).items() if v is not None}
+        url, query = self._url(path, params)
         resp = self._authorized(method, url, json=json_body, params=query, headers=headers)
         if resp.status_code >= 400:
             fail(problem_line(resp))
@@ -260,9 +268,8 @@ class ManagementClient:
         """The items of a paged list (docs/api.md, "Paging"): every one, following each answer's
         `Link: <…>; rel="next"`, or the first `limit`. So JSON output stays the one array it always was.
         A next link must stay on this server (a path), so the token is never sent anywhere else."""
-        url = f"{self.target.server}/{self.target.tenant}/manage/v1{path}"
-        query: dict[str, Any] | None = {k: v for k, v in (params or {}).items() if v is not None}
-        query = {**(query or {}), "limit": min(limit or SERVER_PAGE, SERVER_PAGE)}
+        url, query = self._url(path, params)
+        query = {**query, "limit": min(limit or SERVER_PAGE, SERVER_PAGE)}
         items: list[Any] = []
         seen: set[str] = set()
         while True:

@@ -31,6 +31,7 @@ from keyless.cli.common import (
     Target,
     client,
     resolve,
+    usage,
 )
 
 #: The root callback's spelling of the shared options (no environment variables there: the command's
@@ -83,6 +84,9 @@ def _resolve(ctx: typer.Context, given: dict[str, Any], default_output: Output |
         if name in given and _explicit(ctx, name):
             values[name] = given[name]
         elif root is not ctx and _explicit(root, name) and root.params[name] is not None:
+            if name not in given:  # e.g. `keyless --server URL init`: say so rather than ignore it
+                usage(f"`{ctx.command_path.removeprefix(root.info_name or '').strip()}` does not take "
+                      f"--{name.replace('_', '-')}")
             values[name] = root.params[name]
         elif name in given:
             values[name] = given[name]

@@ -227,7 +227,7 @@ def credential_findings(c: CredentialFacts, newest_secret_at: float | None, now:
 
 def _unused(c: CredentialFacts, now: float, th: Thresholds) -> bool:
     """Created long enough ago and not used since, by `last_used_at` (recorded for every kind since
-    migration 0016); a federated credential with none recorded (unused, or last used before 0016) is
+    migration 0014); a federated credential with none recorded (unused, or last used before 0014) is
     judged by the sign-in window."""
     cred = c.credential
     if cred.state(now) != "active" or now - cred.created_at <= th.unused:

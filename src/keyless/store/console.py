@@ -1,4 +1,4 @@
-"""Web console sessions on SQLAlchemy Core (migration 0014): one row per sign-in, shared by every
+"""Web console sessions on SQLAlchemy Core (migration 0013): one row per sign-in, shared by every
 replica, so a session opened on one is accepted by the others and sign-out ends it everywhere.
 Starting and ending a session are audited in the same transaction, like every other change."""
 

@@ -1,4 +1,4 @@
-"""Leak records (migration 0013, on the shared `metadata`): where a secret was reported seen, by whom,
+"""Leak records (migration 0012, on the shared `metadata`): where a secret was reported seen, by whom,
 and whether that report revoked it. One row per (secret, location): a repeated report is a no-op."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Outbox and webhook tables (on the shared `metadata`; migration 0012; docs/notifications.md).
+"""Outbox and webhook tables (on the shared `metadata`; migration 0011; docs/notifications.md).
 
 `outbox_events` holds each event once, written in the transaction of the change that caused it;
 `webhook_deliveries` one row per (event, endpoint) once a dispatcher has fanned the event out, with

@@ -58,7 +58,7 @@ applications = Table(
     Column("managed_resource_id", String(512), nullable=True),  # managed identities only (migration 0005)
     UniqueConstraint("tenant_id", "identifier_uri", name="uq_applications_tenant_identifier"),
     Index("ix_applications_tenant", "tenant_id"),
-    Index("ix_applications_tenant_client", "tenant_id", "client_id"),  # the posture report's pages (0015)
+    Index("ix_applications_tenant_client", "tenant_id", "client_id"),  # the posture report's pages (0016)
 )
 
 app_roles = Table(
@@ -84,10 +84,10 @@ client_secrets = Table(
     Column("created_at", Double, nullable=False),
     Column("expires_at", Double, nullable=False),
     Column("last_used_at", Double, nullable=True),
-    Column("last_used_from", String(64), nullable=True),  # source address of that sign-in (0016)
+    Column("last_used_from", String(64), nullable=True),  # source address of that sign-in (0014)
     Column("revoked_at", Double, nullable=True),
     Index("ix_client_secrets_client", "client_id"),
-    Index("ix_client_secrets_digest", "digest"),  # a presented secret's keyed-hash lookup (leaks, 0013)
+    Index("ix_client_secrets_digest", "digest"),  # a presented secret's keyed-hash lookup (leaks, 0012)
 )
 
 certificates = Table(
@@ -261,7 +261,7 @@ federated_credentials = Table(
     Column("max_token_lifetime", Integer, nullable=False),
     Column("description", String(512), nullable=False),
     Column("created_at", Double, nullable=False),
-    Column("last_used_at", Double, nullable=True),  # 0016
+    Column("last_used_at", Double, nullable=True),  # 0014
     Column("last_used_from", String(64), nullable=True),
     UniqueConstraint("tenant_id", "owner_type", "owner_id", "name", name="uq_federated_credentials_owner_name"),
     Index("ix_federated_credentials_owner", "tenant_id", "owner_type", "owner_id"),
@@ -306,7 +306,7 @@ failure_buckets = Table(
     Index("ix_failure_buckets_updated_at", "updated_at"),
 )
 
-# Web console sessions (migration 0014; keyless.store.console): in the database so every replica
+# Web console sessions (migration 0013; keyless.store.console): in the database so every replica
 # agrees on them and sign-out ends one everywhere. `id` is the SHA-256 of the cookie's value, never
 # the value itself, so a copy of the table opens no session.
 console_sessions = Table(
@@ -324,7 +324,7 @@ console_sessions = Table(
     Index("ix_console_sessions_expires_at", "expires_at"),
 )
 
-# Credential policies (migration 0011; keyless.store.policies): the tenant's default (client_id "")
+# Credential policies (migration 0015; keyless.store.policies): the tenant's default (client_id "")
 # and per-application overrides, each a JSON document (keyless.domain.policies.policy_to_json).
 credential_policies = Table(
     "credential_policies",

@@ -58,6 +58,13 @@ def test_server_before_the_command_is_checked_like_the_one_after(tmp_path: Path)
         assert one_error_line(proc.stderr) == "error: the server URL must start with https://"
 
 
+def test_an_option_before_a_command_that_does_not_take_it_is_a_usage_error(tmp_path: Path) -> None:
+    proc = _run("--server", "https://keyless.example", "init", "--data-dir", str(tmp_path / "d"))
+    assert proc.returncode == 2
+    assert one_error_line(proc.stderr) == "error: `init` does not take --server (see --help)"
+    assert not (tmp_path / "d").exists()
+
+
 def test_init_takes_the_data_dir_before_the_command(tmp_path: Path) -> None:
     proc = _run("--data-dir", str(tmp_path / "made"), "init", "--port", "18998")
     assert proc.returncode == 0, proc.stderr

@@ -1,4 +1,4 @@
-"""Console sessions in the database (migration 0014) on SQLite and PostgreSQL: a session is found by
+"""Console sessions in the database (migration 0013) on SQLite and PostgreSQL: a session is found by
 its cookie only, ends after the idle or the absolute timeout, and once ended (sign-out) is refused by
 every reader of the table; starting and ending are audited with the session's credential."""
 

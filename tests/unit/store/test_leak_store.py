@@ -1,6 +1,6 @@
-"""Migration 0013 (leak records, keyed-hash index) and the leak store on SQLite and PostgreSQL: a
+"""Migration 0012 (leak records, keyed-hash index) and the leak store on SQLite and PostgreSQL: a
 database made by the previous head keeps its secrets and can record leaks after the upgrade; the
-downgrade removes only what 0013 added; two replicas recording the same report at once leave one
+downgrade removes only what 0012 added; two replicas recording the same report at once leave one
 record, one revocation and one audit row (idempotent per token, catalog O07)."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from keyless.store import tables as t
 from keyless.store.directory import SqlDirectoryStore
 from keyless.store.leak_tables import leaks
 
-LEAKS_REVISION = "0013"
+LEAKS_REVISION = "0012"
 START = 1_800_000_000.0
 
 

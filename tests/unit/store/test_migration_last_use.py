@@ -1,4 +1,4 @@
-"""Migration 0016 (last use of every credential kind, with its source address) on SQLite and
+"""Migration 0014 (last use of every credential kind, with its source address) on SQLite and
 PostgreSQL: it adds its columns to existing rows (null: not used since) and downgrades cleanly."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from sqlalchemy import Connection, inspect
 
 from keyless.store import db
 
-REVISION, PREVIOUS = "0016", "0014"
+REVISION, PREVIOUS = "0014", "0013"
 ADDED = {"client_secrets": {"last_used_from"}, "certificates": {"last_used_from"},
          "federated_credentials": {"last_used_at", "last_used_from"}}
 

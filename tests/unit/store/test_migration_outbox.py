@@ -1,4 +1,4 @@
-"""Migration 0012 (the event outbox and webhooks) on a database made by the revision before it, on
+"""Migration 0011 (the event outbox and webhooks) on a database made by the revision before it, on
 SQLite and PostgreSQL: it adds its four tables, and downgrading removes them and nothing else."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from sqlalchemy import Connection, inspect
 
 from keyless.store import db
 
-OUTBOX_REVISION = "0012"
+OUTBOX_REVISION = "0011"
 TABLES = {"outbox_events", "webhook_endpoints", "webhook_deliveries", "webhook_attempts"}
 
 

@@ -1,4 +1,4 @@
-"""Migration 0015 (applications by tenant and client id, for the posture report's pages) on SQLite
+"""Migration 0016 (applications by tenant and client id, for the posture report's pages) on SQLite
 and PostgreSQL: upgrade adds the index, the page query uses it instead of sorting (SQLite's plan),
 and downgrade removes only it."""
 
@@ -11,8 +11,8 @@ from sqlalchemy import Connection, inspect, text
 
 from keyless.store import db
 
-REVISION = "0015"
-PREVIOUS = "0011"  # the last migration on main when 0015 landed
+REVISION = "0016"
+PREVIOUS = "0015"
 
 
 def _to(revision: str, *, down: bool = False) -> Any:

@@ -1,4 +1,4 @@
-"""Migration 0011 and the policy store (keyless.store.policies) on SQLite and PostgreSQL: the table
+"""Migration 0015 and the policy store (keyless.store.policies) on SQLite and PostgreSQL: the table
 appears on a database made by the previous head and goes on downgrade; the tenant default and each
 application's override are kept apart, replaced whole, audited in the same transaction, and read back
 as the policies they were (docs/policies.md)."""
@@ -18,7 +18,7 @@ from keyless.store import db
 from keyless.store import tables as t
 from keyless.store.directory import SqlDirectoryStore
 
-POLICY_REVISION = "0011"
+POLICY_REVISION = "0015"
 
 
 def _to(revision: str, down: bool = False) -> Callable[[Connection], None]:

@@ -1,15 +1,15 @@
 """last use of every credential kind: the source address beside the time, and federated credentials'
 last use (issue 13 item 2, the inventory)
 
-Revision ID: 0016
-Revises: 0014
+Revision ID: 0014
+Revises: 0013
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0014"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

@@ -1,14 +1,14 @@
 """leak records, and the keyed-hash index a presented secret is looked up by (issue 14)
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0012
+Revises: 0011
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -4,14 +4,14 @@ The report pages a tenant's applications in client-id order (`keyless.store.post
 `ix_applications_tenant`, each page read every application of the tenant and sorted them (SQLite's
 temporary B-tree; measured in docs/benchmarks.md, "Posture"): with this index a page is a range scan.
 
-Revision ID: 0015
-Revises: 0011
+Revision ID: 0016
+Revises: 0015
 """
 
 from alembic import op
 
-revision = "0015"
-down_revision = "0011"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

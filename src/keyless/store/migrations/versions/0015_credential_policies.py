@@ -1,14 +1,14 @@
 """credential policies: a tenant default and per-application overrides (docs/policies.md)
 
-Revision ID: 0011
-Revises: 0016 (numbered 0011 when assigned; chained after the migrations that landed first)
+Revision ID: 0015
+Revises: 0014
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0016"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

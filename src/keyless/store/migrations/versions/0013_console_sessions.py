@@ -5,15 +5,15 @@ the credential the one-time login code was issued to and its roles, and the idle
 limits. Keeping sessions in the database lets every replica accept them and lets sign-out end a
 session everywhere; they also survive a restart (the documented choice).
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0013
+Revises: 0012
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

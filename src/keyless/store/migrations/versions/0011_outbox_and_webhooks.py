@@ -1,13 +1,13 @@
 """the event outbox, webhook endpoints, deliveries and the delivery log (issue 13 item 3)
 
-Revision ID: 0012
+Revision ID: 0011
 Revises: 0010
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
