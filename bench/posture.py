@@ -226,13 +226,18 @@ def measure(name: str, apps: int, runs: int) -> dict[str, Any]:
             warm = [timed(full, env, pid) for _ in range(runs)]
             first = [timed(cli_command("posture", "--rung", "federated", "-o", "json"), env, pid)[0]
                      for _ in range(runs)]
+            # The default output, the table people read (it cost 13 CLI CPU-seconds when rich laid it out).
+            table = sorted(timed(cli_command("posture"), env, pid) for _ in range(runs))[runs // 2]
             median = sorted(warm)[len(warm) // 2]
             result = {"backend": name, "workloads": cold[3], "cold": cold[0], "cold_server_cpu": cold[1],
                       "warm": median[0], "warm_server_cpu": median[1], "warm_cli_cpu": median[2],
-                      "filtered": statistics.median(first), "load": os.getloadavg()[0]}
+                      "filtered": statistics.median(first), "table": table[0], "table_server_cpu": table[1],
+                      "table_cli_cpu": table[2], "load": os.getloadavg()[0]}
             print(f"{name}: {cold[3]:,} workloads; cold {cold[0]:.2f} s (server CPU {cold[1]:.2f} s), warm median "
                   f"{median[0]:.2f} s (server CPU {median[1]:.2f} s, CLI CPU {median[2]:.2f} s), --rung federated "
-                  f"{result['filtered']:.2f} s; load average {result['load']:.1f}", flush=True)
+                  f"{result['filtered']:.2f} s, table {table[0]:.2f} s (server CPU {table[1]:.2f} s, "
+                  f"CLI CPU {table[2]:.2f} s); "
+                  f"load average {result['load']:.1f}", flush=True)
             return result
         finally:
             stop_server(server)
@@ -250,13 +255,16 @@ def main() -> int:
             print("postgresql: skipped, no server answers", flush=True)
             continue
         results.append(measure(name, args.apps, args.runs))
-    print("\n| backend | workloads | cold (server CPU) | warm (server CPU, CLI CPU) | --rung federated | load |")
-    print("|---|---|---|---|---|---|")
+    print("\n| backend | workloads | cold (server CPU) | warm (server CPU, CLI CPU) | --rung federated "
+          "| table (server CPU, CLI CPU) | load |")
+    print("|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['backend']} | {r['workloads']:,} | {r['cold']:.2f} s ({r['cold_server_cpu']:.2f} s) "
               f"| {r['warm']:.2f} s ({r['warm_server_cpu']:.2f} s, {r['warm_cli_cpu']:.2f} s) "
-              f"| {r['filtered']:.2f} s | {r['load']:.1f} |")
-    return 2 if any(r["cold"] >= TARGET or r["warm"] >= TARGET for r in results) else 0
+              f"| {r['filtered']:.2f} s "
+              f"| {r['table']:.2f} s ({r['table_server_cpu']:.2f} s, {r['table_cli_cpu']:.2f} s) "
+              f"| {r['load']:.1f} |")
+    return 2 if any(r["cold"] >= TARGET or r["warm"] >= TARGET or r["table"] >= TARGET for r in results) else 0
 
 
 if __name__ == "__main__":

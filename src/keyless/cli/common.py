@@ -268,8 +268,8 @@ class ManagementClient:
         """The items of a paged list (docs/api.md, "Paging"): every one, following each answer's
         `Link: <…>; rel="next"`, or the first `limit`. So JSON output stays the one array it always was.
         A next link must stay on this server (a path), so the token is never sent anywhere else."""
-        url, query = self._url(path, params)
-        query = {**query, "limit": min(limit or SERVER_PAGE, SERVER_PAGE)}
+        url, first = self._url(path, params)
+        query: dict[str, Any] | None = {**first, "limit": min(limit or SERVER_PAGE, SERVER_PAGE)}
         items: list[Any] = []
         seen: set[str] = set()
         while True:

@@ -181,6 +181,22 @@ def test_bad_queries_are_problems(ladder: Ladder, params: dict[str, Any], status
     assert resp.status_code == status and resp.json()["code"] == code
 
 
+def test_the_summary_view_is_the_full_report_cut_to_what_the_table_shows(ladder: Ladder) -> None:
+    """`view=summary` (what `keyless posture`'s table asks for): same workloads, same score, same
+    order, only name, kind, rung, risk names and the next step's summary."""
+    full, summary = _report(ladder, limit=1000), _report(ladder, limit=1000, view="summary")
+    assert summary["score"] == full["score"] and summary["next_cursor"] == full["next_cursor"]
+    assert summary["workloads"] == [
+        {"client_id": w["client_id"], "display_name": w["display_name"], "kind": w["kind"], "rung": w["rung"],
+         "risks": [{"risk": r["risk"]} for r in w["risks"]],
+         "next_step": None if w["next_step"] is None else {"summary": w["next_step"]["summary"]}}
+        for w in full["workloads"]]
+    assert any(w["risks"] for w in summary["workloads"]) and any(w["next_step"] for w in summary["workloads"])
+    with Admin(ladder.server) as admin:
+        bad = manage(ladder.server, admin, "GET", "/posture", params={"view": "everything"})
+    assert bad.status_code == 400 and bad.headers["content-type"].startswith("application/problem+json")
+
+
 def test_cli_prints_the_report(ladder: Ladder) -> None:
     out = ladder.server.cli("posture", "-o", "json")
     assert ladder.secret_value not in out.stdout
@@ -188,6 +204,8 @@ def test_cli_prints_the_report(ladder: Ladder) -> None:
     assert {w["client_id"] for w in report["workloads"]} == set(_by_id(_report(ladder)))
     assert report["workloads"][0]["credentials"] is not None and "score" in report
     name = _by_id(report)[ladder.secret_app]["display_name"]
+    everyone = ladder.server.cli("posture").stdout  # the summary view
+    assert name in everyone and ladder.secret_app in everyone and "ladder index" in everyone
     table = ladder.server.cli("posture", "--app", name).stdout
     assert "secret" in table and f"keyless secret revoke {ladder.secret_app} {ladder.secret_id}" in table
     refused = ladder.server.cli("posture", "--app", "no-such-app", check=False)

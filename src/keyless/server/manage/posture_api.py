@@ -124,9 +124,34 @@ def workload_json(e: Entry, now: float) -> dict[str, Any]:
     }
 
 
+class RiskNameOut(BaseModel):
+    risk: str
+
+
+class StepSummaryOut(BaseModel):
+    summary: str
+
+
+class WorkloadSummaryOut(BaseModel):
+    """A workload in `view=summary`: what `keyless posture`'s table shows, a tenth of the full answer."""
+    client_id: str
+    display_name: str
+    kind: str
+    rung: str
+    risks: list[RiskNameOut]
+    next_step: StepSummaryOut | None
+
+
+def workload_summary_json(e: Entry) -> dict[str, Any]:
+    a, w, step = e.assessment, e.assessment.workload, e.next_step
+    return {"client_id": w.client_id, "display_name": w.display_name, "kind": w.kind, "rung": a.rung,
+            "risks": [{"risk": f.risk} for f, _ in e.fixes],
+            "next_step": None if step is None else {"summary": step.summary}}
+
+
 class PostureOut(BaseModel):
     score: ScoreOut | None  # on the first page only (no cursor)
-    workloads: list[WorkloadOut]
+    workloads: list[WorkloadOut] | list[WorkloadSummaryOut]  # the second with `view=summary`
     next_cursor: str | None  # pass as ?cursor= for the next page; null on the last page
 
 
@@ -146,6 +171,8 @@ async def posture(
     client_id: Annotated[str | None, Query(max_length=64, description="Only this application or identity")] = None,
     rung: Annotated[str | None, Query(pattern=_RUNG, description="Only workloads on this rung")] = None,
     risk: Annotated[str | None, Query(pattern=_RISK, description="Only workloads with this risk factor")] = None,
+    view: Annotated[str, Query(pattern="^(full|summary)$", description="`summary`: each workload's name, kind, "
+                               "rung, risk names and next step's summary only")] = "full",
 ) -> Response:
     ctx, service = posture_of(request)
     after_key = page.after((str,))
@@ -158,6 +185,7 @@ async def posture(
     now = ctx.clock.now()
     cursor = page.next_after(None if report.next_after is None else (report.next_after,))
     body = {"score": None if score is None else ScoreOut.of(score).model_dump(),
-            "workloads": [workload_json(e, now) for e in report.entries], "next_cursor": cursor}
+            "workloads": [workload_summary_json(e) for e in report.entries] if view == "summary"
+            else [workload_json(e, now) for e in report.entries], "next_cursor": cursor}
     link = {"Link": response.headers["link"]} if "link" in response.headers else None  # set by `page`
     return Response(orjson.dumps(body), media_type="application/json", headers=link)
