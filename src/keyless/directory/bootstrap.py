@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from keyless.crypto.ca import IssuedCert
 from keyless.directory.management import ADMIN_ROLE, MANAGEMENT_URI, READER_ROLE
 from keyless.directory.service import DirectoryService
-from keyless.domain.model import Application, ClientCertificate, Tenant
+from keyless.domain.model import Application, Certificate, Tenant
 
 __all__ = ["ADMIN_ROLE", "MANAGEMENT_URI", "READER_ROLE", "Bootstrap", "bootstrap"]
 
@@ -26,7 +26,7 @@ class Bootstrap:
     tenant: Tenant
     management: Application
     cli: Application
-    cli_certificate: ClientCertificate
+    cli_certificate: Certificate
     cli_certificate_pem: bytes
 
 

@@ -30,8 +30,8 @@ from keyless.directory.errors import Conflict, Invalid, NotFound
 from keyless.directory.policies import PolicyService, audit_details, with_notice
 from keyless.directory.tenants import HARD_MAX_SECRET_LIFETIME
 from keyless.domain.credentials import Credential, CredentialStore, Owner
-from keyless.domain.identities import Host, HostCertificate
-from keyless.domain.model import Application, AuditEvent, ClientCertificate, ClientSecret, Tenant
+from keyless.domain.identities import Host
+from keyless.domain.model import Application, AuditEvent, Certificate, ClientSecret, Tenant
 from keyless.domain.policies import CredentialFacts
 from keyless.ids import new_guid
 
@@ -72,7 +72,7 @@ class CredentialService(UseCases):
         self._on_change()
         return result
 
-    async def record_host_certificate(self, tenant: Tenant, host: Host, cert: HostCertificate, action: str,
+    async def record_host_certificate(self, tenant: Tenant, host: Host, cert: Certificate, action: str,
                                       write: Callable[[AuditEvent], Awaitable[T]]) -> T:
         """Agent enrollment and renewal (`action`): a host certificate answers to the tenant's default
         policy; the host is the actor and the target of the audit record."""
@@ -98,7 +98,7 @@ class CredentialService(UseCases):
                 and (state is None or c.state(now) == state)]
 
     def issue_host_certificate(self, ca: IssuedCert, csr: bytes, host: Host,
-                               days: int) -> tuple[HostCertificate, bytes]:
+                               days: int) -> tuple[Certificate, bytes]:
         """A certificate from the local CA for the key in `csr`, made on the host (the server never
         sees the private key); the caller records it with the enrollment or renewal it belongs to."""
         now = self._clock.now()
@@ -108,8 +108,8 @@ class CredentialService(UseCases):
             info = load_certificate(pem)
         except CertificateRejected as exc:
             raise Invalid(exc.code, exc.message) from None
-        cert = HostCertificate(
-            id=new_guid(), host_id=host.id, x5t=info.x5t, x5t_s256=info.x5t_s256, der=info.der,
+        cert = Certificate(
+            id=new_guid(), owner_id=host.id, owner_kind="host", x5t=info.x5t, x5t_s256=info.x5t_s256, der=info.der,
             subject=info.subject[:512], key_type=info.key_type, key_size=info.key_size,
             not_before=info.not_before, not_after=info.not_after, created_at=now,
         )
@@ -174,7 +174,7 @@ class CredentialService(UseCases):
     async def add_certificate(
         self, tenant: Tenant, client_id: str, data: bytes, *, actor: str, display_name: str = "",
         issued_by_ca: bool = False,
-    ) -> ClientCertificate:
+    ) -> Certificate:
         """Register a certificate (never a key: uploads holding one are refused, B27 key policy)."""
         app = self._credential_holder(await self._apps.application(tenant, client_id))
         now = self._clock.now()
@@ -195,8 +195,8 @@ class CredentialService(UseCases):
         if len(live) >= MAX_CERTIFICATES_PER_APP:
             raise Conflict("too_many_certificates",
                            f"at most {MAX_CERTIFICATES_PER_APP} certificates per application; revoke one first")
-        cert = ClientCertificate(
-            id=new_guid(), client_id=app.client_id, x5t=info.x5t, x5t_s256=info.x5t_s256, der=info.der,
+        cert = Certificate(
+            id=new_guid(), owner_id=app.client_id, x5t=info.x5t, x5t_s256=info.x5t_s256, der=info.der,
             subject=info.subject[:512], key_type=info.key_type, key_size=info.key_size,
             not_before=info.not_before, not_after=info.not_after, created_at=now, display_name=display_name[:256],
         )
@@ -212,7 +212,7 @@ class CredentialService(UseCases):
     async def issue_certificate(
         self, tenant: Tenant, client_id: str, csr: bytes, *, actor: str, ca: IssuedCert, days: int = 90,
         display_name: str = "",
-    ) -> tuple[ClientCertificate, bytes]:
+    ) -> tuple[Certificate, bytes]:
         """Sign a CSR with the local CA for this application and register the result. The requester
         made the key pair; the CA decides the subject, lifetime and extensions."""
         app = await self._apps.application(tenant, client_id)
@@ -228,7 +228,7 @@ class CredentialService(UseCases):
                                           issued_by_ca=True)
         return cert, pem
 
-    async def list_certificates(self, tenant: Tenant, client_id: str) -> Sequence[ClientCertificate]:
+    async def list_certificates(self, tenant: Tenant, client_id: str) -> Sequence[Certificate]:
         await self._apps.application(tenant, client_id)
         return await self._store.list_certificates(tenant.id, client_id)
 

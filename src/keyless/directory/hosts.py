@@ -21,14 +21,13 @@ from keyless.directory.credentials import CredentialService
 from keyless.directory.errors import Conflict, Invalid, NotFound
 from keyless.domain.identities import (
     Host,
-    HostCertificate,
     HostStore,
     ManagedIdentity,
     WorkloadBinding,
     system_resource_id,
     user_resource_id,
 )
-from keyless.domain.model import Application, AuditEvent, Tenant
+from keyless.domain.model import Application, AuditEvent, Certificate, Tenant
 from keyless.domain.ports import OneTimeUses, UniqueViolation
 from keyless.errors import KeylessError
 from keyless.ids import is_guid, new_guid
@@ -55,7 +54,7 @@ class JoinRefused(KeylessError):
 @dataclass(frozen=True)
 class Enrollment:
     host: Host
-    certificate: HostCertificate
+    certificate: Certificate
     certificate_pem: bytes = field(repr=False)
 
 
@@ -200,7 +199,7 @@ class HostService:
     async def host_for_identity(self, tenant: Tenant, system_client_id: str) -> Host | None:
         return await self._store.host_for_identity(tenant.id, system_client_id)
 
-    async def host_certificates(self, host: Host) -> Sequence[HostCertificate]:
+    async def host_certificates(self, host: Host) -> Sequence[Certificate]:
         return await self._store.host_certificates(host.id)
 
     # -- identities --------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ host (a host's certificate authenticates for every identity the host may act for
 before, expires), last use and state, so an inventory, a policy or an expiry rule is written once
 against `Credential` and applies to every kind and owner alike.
 
-The kind-specific records (`ClientSecret`, `ClientCertificate`, `HostCertificate`,
+The kind-specific records (`ClientSecret`, `Certificate` of an application, identity or host, and
 `FederatedCredential`) carry what authentication itself needs (a keyed hash, a DER certificate, a
 subject rule); `Credential` is their common view, built by `credential_of`.
 """
@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from keyless.domain.federation import FederatedCredential
-from keyless.domain.identities import HostCertificate
-from keyless.domain.model import AuditEvent, ClientCertificate, ClientSecret
+from keyless.domain.model import AuditEvent, Certificate, ClientSecret
 
 OwnerKind = Literal["application", "identity", "host"]
 CredentialKind = Literal["secret", "certificate", "federated"]
@@ -71,7 +70,7 @@ class Credential:
 
 
 def credential_of(
-    record: ClientSecret | ClientCertificate | HostCertificate | FederatedCredential, *,
+    record: ClientSecret | Certificate | FederatedCredential, *,
     owner_kind: OwnerKind = "application", revoked_at: float | None = None,
 ) -> Credential:
     """The common view of a kind-specific record. `owner_kind` tells an identity's client id from an
@@ -82,18 +81,13 @@ def credential_of(
             created_at=record.created_at, expires_at=record.expires_at, last_used_at=record.last_used_at,
             revoked_at=revoked_at, label=record.hint,
         )
-    if isinstance(record, ClientCertificate):
+    if isinstance(record, Certificate):
+        host = record.owner_kind == "host"
         return Credential(
-            id=record.id, kind="certificate", owner=Owner(owner_kind, record.client_id),
-            display_name=record.display_name, created_at=record.created_at, expires_at=record.not_after,
-            not_before=record.not_before, last_used_at=record.last_used_at, revoked_at=revoked_at,
-            label=record.x5t_s256,
-        )
-    if isinstance(record, HostCertificate):
-        return Credential(
-            id=record.id, kind="certificate", owner=Owner("host", record.host_id), display_name="host certificate",
-            created_at=record.created_at, expires_at=record.not_after, not_before=record.not_before,
-            revoked_at=revoked_at, label=record.x5t_s256,
+            id=record.id, kind="certificate", owner=Owner("host" if host else owner_kind, record.owner_id),
+            display_name="host certificate" if host else record.display_name, created_at=record.created_at,
+            expires_at=record.not_after, not_before=record.not_before,
+            last_used_at=None if host else record.last_used_at, revoked_at=revoked_at, label=record.x5t_s256,
         )
     return Credential(
         id=record.id, kind="federated", owner=Owner(record.owner_type, record.owner_id), display_name=record.name,
@@ -134,8 +128,8 @@ class CredentialStore(Protocol):
     async def add_secret(self, tenant_id: str, secret: ClientSecret, audit: AuditEvent) -> None: ...
     async def revoke_secret(self, tenant_id: str, client_id: str, secret_id: str, audit: AuditEvent) -> bool: ...
 
-    async def list_certificates(self, tenant_id: str, client_id: str) -> Sequence[ClientCertificate]: ...
-    async def add_certificate(self, tenant_id: str, certificate: ClientCertificate, audit: AuditEvent) -> None: ...
+    async def list_certificates(self, tenant_id: str, client_id: str) -> Sequence[Certificate]: ...
+    async def add_certificate(self, tenant_id: str, certificate: Certificate, audit: AuditEvent) -> None: ...
     async def revoke_certificate(
         self, tenant_id: str, client_id: str, certificate_id: str, audit: AuditEvent
     ) -> bool: ...

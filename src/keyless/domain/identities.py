@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from keyless.domain.model import Application, AuditEvent, ClientCertificate
+from keyless.domain.model import Application, AuditEvent, Certificate
 
 IdentityKind = Literal["system", "user"]
 RESOURCE_PREFIX = "/tenants/{tenant}/providers/Keyless.ManagedIdentity"
@@ -57,31 +57,6 @@ class ManagedIdentity:
 
 
 @dataclass(frozen=True)
-class HostCertificate:
-    """A host's certificate from the local CA; the key stays on the host."""
-
-    id: str
-    host_id: str
-    x5t: str
-    x5t_s256: str
-    der: bytes = field(repr=False)
-    subject: str
-    key_type: str
-    key_size: int
-    not_before: float
-    not_after: float
-    created_at: float
-
-    def as_credential(self, client_id: str) -> ClientCertificate:
-        """The certificate as a credential of one identity the host may act for."""
-        return ClientCertificate(
-            id=self.id, client_id=client_id, x5t=self.x5t, x5t_s256=self.x5t_s256, der=self.der,
-            subject=self.subject, key_type=self.key_type, key_size=self.key_size, not_before=self.not_before,
-            not_after=self.not_after, created_at=self.created_at, display_name="host certificate",
-        )
-
-
-@dataclass(frozen=True)
 class WorkloadBinding:
     """Local callers on one host that may use one user-assigned identity. Every selector that is set
     must match the caller; at least one is set."""
@@ -111,16 +86,16 @@ class HostStore(Protocol):
         ...
 
     async def set_join_token(self, host_id: str, digest: bytes, expires_at: float, audit: AuditEvent) -> None: ...
-    async def enroll(self, host_id: str, certificate: HostCertificate, audit: AuditEvent) -> bool:
+    async def enroll(self, host_id: str, certificate: Certificate, audit: AuditEvent) -> bool:
         """Record the first certificate and spend the join token; False if the host was enrolled
         meanwhile (a race the caller lost)."""
         ...
 
-    async def renew(self, host_id: str, certificate: HostCertificate, keep: str, audit: AuditEvent) -> None:
+    async def renew(self, host_id: str, certificate: Certificate, keep: str, audit: AuditEvent) -> None:
         """Add `certificate`; of the older ones keep only `keep` (the one the renewal was signed with)."""
         ...
 
-    async def host_certificates(self, host_id: str) -> Sequence[HostCertificate]: ...
+    async def host_certificates(self, host_id: str) -> Sequence[Certificate]: ...
 
     async def create_identity(self, identity_app: Application, identity: ManagedIdentity,
                               audit: AuditEvent) -> None: ...

@@ -5,7 +5,7 @@ Times are Unix epoch seconds (float) everywhere: one representation from the wir
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from keyless.domain.events import Event
@@ -75,12 +75,20 @@ class ClientSecret:
         return now < self.expires_at
 
 
+CertificateOwnerKind = Literal["application", "host"]
+
+
 @dataclass(frozen=True)
-class ClientCertificate:
-    """A certificate credential: Keyless holds only the certificate; the key stays on the app's host."""
+class Certificate:
+    """A certificate credential of any owner (one record type, as it is one `certificates` table
+    since migration 0010): Keyless holds only the certificate; the key stays with its owner. An
+    application or a managed identity (`owner_kind` "application", `owner_id` its client id) has
+    certificates registered or issued by the local CA; a host (`owner_kind` "host", `owner_id` its
+    host id) gets one from the local CA at enrollment and renewal, and that certificate
+    authenticates for every identity the host may act for (`for_identity`)."""
 
     id: str
-    client_id: str
+    owner_id: str
     x5t: str  # base64url SHA-1 thumbprint, unpadded
     x5t_s256: str  # base64url SHA-256 thumbprint, unpadded
     der: bytes = field(repr=False)
@@ -92,6 +100,12 @@ class ClientCertificate:
     created_at: float
     last_used_at: float | None = None
     display_name: str = ""
+    owner_kind: CertificateOwnerKind = "application"
+
+    def for_identity(self, client_id: str) -> Certificate:
+        """A host's certificate as a credential of one identity the host may act for (the token
+        endpoint's client lookup, `keyless.store.credentials.entitled_certificates`)."""
+        return replace(self, owner_kind="application", owner_id=client_id, display_name="host certificate")
 
     def valid_at(self, now: float) -> bool:
         return self.not_before <= now < self.not_after
@@ -134,7 +148,7 @@ class ClientRecord:
 
     app: Application
     secrets: tuple[ClientSecret, ...]
-    certificates: tuple[ClientCertificate, ...] = ()
+    certificates: tuple[Certificate, ...] = ()
 
 
 @dataclass(frozen=True)

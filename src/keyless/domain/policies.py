@@ -22,8 +22,7 @@ from functools import cached_property
 from typing import Literal, Protocol
 
 from keyless.domain.federation import FederatedCredential
-from keyless.domain.identities import HostCertificate
-from keyless.domain.model import AuditEvent, ClientCertificate, ClientSecret
+from keyless.domain.model import AuditEvent, Certificate, ClientSecret
 from keyless.errors import KeylessError
 
 Mode = Literal["off", "audit", "enforce"]
@@ -178,13 +177,13 @@ class CredentialFacts:
     max_token_lifetime: int | None = None
 
 
-def facts_of(record: ClientSecret | ClientCertificate | HostCertificate | FederatedCredential,
+def facts_of(record: ClientSecret | Certificate | FederatedCredential,
              internal_ca: Callable[[bytes], bool] | None = None) -> CredentialFacts:
     """What the rules may ask of a stored credential of any kind (`internal_ca`: DER certificate ->
     issued by this installation's CA; without it that is unknown and the rule passes)."""
     if isinstance(record, ClientSecret):
         return CredentialFacts("secret", record.id, lifetime=record.expires_at - record.created_at)
-    if isinstance(record, ClientCertificate | HostCertificate):
+    if isinstance(record, Certificate):
         return CredentialFacts(
             "certificate", record.id, lifetime=record.not_after - record.not_before, key_type=record.key_type,
             key_size=record.key_size, from_internal_ca=internal_ca(record.der) if internal_ca else None,

@@ -27,7 +27,7 @@ from typing import Protocol
 from keyless.clock import Clock, SystemClock
 from keyless.domain.events import POLICY_VIOLATION, Event
 from keyless.domain.federation import FederationReader, owner_type_of
-from keyless.domain.model import ClientCertificate, ClientSecret, Tenant
+from keyless.domain.model import Certificate, ClientSecret, Tenant
 from keyless.domain.policies import CredentialFacts, Policy, Violation, check_sign_in, facts_of
 from keyless.domain.ports import DirectoryReader
 from keyless.oauth.client_auth.result import AuthenticatedClient
@@ -124,6 +124,6 @@ class SignInPolicy:
         record = await self._directory.get_client(tenant.id, client.app.client_id)
         if record is None:
             return None
-        used: list[ClientSecret | ClientCertificate] = [*record.secrets, *record.certificates]
+        used: list[ClientSecret | Certificate] = [*record.secrets, *record.certificates]
         found = next((c for c in used if c.id == cid), None)
         return None if found is None else facts_of(found, self._internal_ca)

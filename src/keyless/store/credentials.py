@@ -16,8 +16,7 @@ from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyless.domain.credentials import Credential, CredentialKind, LastUse, Owner, credential_of
-from keyless.domain.identities import HostCertificate
-from keyless.domain.model import AuditEvent, ClientCertificate, ClientRecord, ClientSecret
+from keyless.domain.model import AuditEvent, Certificate, ClientRecord, ClientSecret
 from keyless.ids import is_guid
 from keyless.store import tables as t
 from keyless.store.applications import load_applications
@@ -32,24 +31,17 @@ def secret_of(row: Row[Any]) -> ClientSecret:
     )
 
 
-def certificate_of(row: Row[Any]) -> ClientCertificate:
-    return ClientCertificate(
-        id=row.id, client_id=row.owner_id, x5t=row.x5t, x5t_s256=row.x5t_s256, der=bytes(row.der),
+def certificate_of(row: Row[Any]) -> Certificate:
+    """A `certificates` row of either owner kind."""
+    return Certificate(
+        id=row.id, owner_id=row.owner_id, x5t=row.x5t, x5t_s256=row.x5t_s256, der=bytes(row.der),
         subject=row.subject, key_type=row.key_type, key_size=row.key_size, not_before=row.not_before,
         not_after=row.not_after, created_at=row.created_at, last_used_at=row.last_used_at,
-        display_name=row.display_name,
+        display_name=row.display_name, owner_kind="host" if row.owner_kind == "host" else "application",
     )
 
 
-def host_certificate_of(row: Row[Any]) -> HostCertificate:
-    return HostCertificate(
-        id=row.id, host_id=row.owner_id, x5t=row.x5t, x5t_s256=row.x5t_s256, der=bytes(row.der),
-        subject=row.subject, key_type=row.key_type, key_size=row.key_size, not_before=row.not_before,
-        not_after=row.not_after, created_at=row.created_at,
-    )
-
-
-async def entitled_certificates(conn: AsyncConnection, client_id: str) -> tuple[ClientCertificate, ...]:
+async def entitled_certificates(conn: AsyncConnection, client_id: str) -> tuple[Certificate, ...]:
     """The certificates of every host that may act for the managed identity `client_id` right now:
     its own host (system-assigned) and the hosts it is assigned to (user-assigned). Called by the
     token endpoint's client lookup, so the entitlement is checked on every request."""
@@ -59,7 +51,7 @@ async def entitled_certificates(conn: AsyncConnection, client_id: str) -> tuple[
     rows = (await conn.execute(select(c).where(
         c.c.owner_kind == "host", or_(c.c.owner_id.in_(assigned), c.c.owner_id.in_(owning)), c.c.revoked_at.is_(None)
     ))).all()
-    return tuple(host_certificate_of(r).as_credential(client_id) for r in rows)
+    return tuple(certificate_of(r).for_identity(client_id) for r in rows)
 
 
 def _of_host(host_id: str) -> Any:
@@ -67,11 +59,11 @@ def _of_host(host_id: str) -> Any:
     return and_(c.c.owner_kind == "host", c.c.owner_id == host_id)
 
 
-async def insert_host_certificate(conn: AsyncConnection, cert: HostCertificate) -> None:
+async def insert_host_certificate(conn: AsyncConnection, cert: Certificate) -> None:
     """Record a host's certificate in the caller's transaction (its enrollment or renewal)."""
     await conn.execute(
         insert(t.certificates).values(
-            id=cert.id, owner_kind="host", owner_id=cert.host_id, x5t=cert.x5t, x5t_s256=cert.x5t_s256,
+            id=cert.id, owner_kind="host", owner_id=cert.owner_id, x5t=cert.x5t, x5t_s256=cert.x5t_s256,
             der=cert.der, subject=cert.subject, key_type=cert.key_type, key_size=cert.key_size,
             not_before=cert.not_before, not_after=cert.not_after, created_at=cert.created_at, display_name="",
             last_used_at=None, revoked_at=None,
@@ -87,10 +79,10 @@ async def drop_host_certificates(conn: AsyncConnection, host_id: str, *, keep: s
     await conn.execute(delete(c).where(where))
 
 
-async def read_host_certificates(conn: AsyncConnection, host_id: str) -> list[HostCertificate]:
+async def read_host_certificates(conn: AsyncConnection, host_id: str) -> list[Certificate]:
     c = t.certificates
     rows = (await conn.execute(select(c).where(_of_host(host_id)).order_by(c.c.created_at))).all()
-    return [host_certificate_of(r) for r in rows]
+    return [certificate_of(r) for r in rows]
 
 
 def _owned_by(tenant_id: str, client_id: str) -> Any:
@@ -128,7 +120,7 @@ async def _inventory(conn: AsyncConnection, tenant_id: str, owner_id: str | None
              for r in (await conn.execute(q_secrets))]
     found += [_used(credential_of(certificate_of(r), owner_kind=_app_owner_kind(r)), r)
               for r in (await conn.execute(q_app_certs))]
-    found += [_used(credential_of(host_certificate_of(r)), r) for r in (await conn.execute(q_host_certs))]
+    found += [_used(credential_of(certificate_of(r)), r) for r in (await conn.execute(q_host_certs))]
     found += [
         _used(Credential(id=r.id, kind="federated", owner=Owner(r.owner_type, r.owner_id), display_name=r.name,
                          created_at=r.created_at, label=f"{r.issuer} {r.subject}"), r)
@@ -221,7 +213,7 @@ class SqlCredentialStore(SqlRepository):
         await self._mark_used(table, uses)
 
     # -- certificates ------------------------------------------------------------------------------
-    async def list_certificates(self, tenant_id: str, client_id: str) -> Sequence[ClientCertificate]:
+    async def list_certificates(self, tenant_id: str, client_id: str) -> Sequence[Certificate]:
         cc = t.certificates
         q = (
             select(cc)
@@ -232,12 +224,12 @@ class SqlCredentialStore(SqlRepository):
         async with self.engine.connect() as conn:
             return [certificate_of(r) for r in (await conn.execute(q)).all()]
 
-    async def add_certificate(self, tenant_id: str, certificate: ClientCertificate, audit: AuditEvent) -> None:
+    async def add_certificate(self, tenant_id: str, certificate: Certificate, audit: AuditEvent) -> None:
         cert = certificate
         async with self.engine.begin() as conn:
             await conn.execute(
                 insert(t.certificates).values(
-                    id=cert.id, owner_kind="application", owner_id=cert.client_id, x5t=cert.x5t,
+                    id=cert.id, owner_kind="application", owner_id=cert.owner_id, x5t=cert.x5t,
                     x5t_s256=cert.x5t_s256, der=cert.der,
                     subject=cert.subject, key_type=cert.key_type, key_size=cert.key_size,
                     not_before=cert.not_before, not_after=cert.not_after, display_name=cert.display_name,

@@ -12,8 +12,8 @@ from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from keyless.domain.identities import Host, HostCertificate, ManagedIdentity, WorkloadBinding
-from keyless.domain.model import Application, AuditEvent
+from keyless.domain.identities import Host, ManagedIdentity, WorkloadBinding
+from keyless.domain.model import Application, AuditEvent, Certificate
 from keyless.domain.ports import OneTimeUses, UniqueViolation
 from keyless.ids import is_guid
 from keyless.store import tables as t
@@ -135,7 +135,7 @@ class SqlHostStore(SqlRepository):
             )
             await self._audit(conn, audit)
 
-    async def enroll(self, host_id: str, certificate: HostCertificate, audit: AuditEvent) -> bool:
+    async def enroll(self, host_id: str, certificate: Certificate, audit: AuditEvent) -> bool:
         async with self.engine.begin() as conn:
             res = await conn.execute(
                 update(t.hosts)
@@ -148,13 +148,13 @@ class SqlHostStore(SqlRepository):
             await self._audit(conn, audit)
         return True
 
-    async def renew(self, host_id: str, certificate: HostCertificate, keep: str, audit: AuditEvent) -> None:
+    async def renew(self, host_id: str, certificate: Certificate, keep: str, audit: AuditEvent) -> None:
         async with self.engine.begin() as conn:
             await drop_host_certificates(conn, host_id, keep=keep)
             await insert_host_certificate(conn, certificate)
             await self._audit(conn, audit)
 
-    async def host_certificates(self, host_id: str) -> Sequence[HostCertificate]:
+    async def host_certificates(self, host_id: str) -> Sequence[Certificate]:
         async with self.engine.connect() as conn:
             return await read_host_certificates(conn, host_id)
 

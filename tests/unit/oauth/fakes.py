@@ -21,7 +21,7 @@ from keyless.crypto.secrets import SecretHasher, hint, new_client_secret
 from keyless.domain.model import (
     Application,
     AppRole,
-    ClientCertificate,
+    Certificate,
     ClientRecord,
     ClientSecret,
     RoleAssignment,
@@ -54,7 +54,7 @@ class FakeDirectory:
         self.tenants: dict[str, Tenant] = {}
         self.apps: dict[tuple[str, str], Application] = {}
         self.secrets: dict[str, list[ClientSecret]] = {}
-        self.certificates: dict[str, list[ClientCertificate]] = {}
+        self.certificates: dict[str, list[Certificate]] = {}
         self.revoked: set[str] = set()
         self.assignments: list[RoleAssignment] = []
         self.keys: dict[str, list[SigningKey]] = {}
@@ -106,10 +106,10 @@ class FakeDirectory:
         )
         return plaintext
 
-    def add_certificate(self, app: Application, pem: bytes) -> ClientCertificate:
+    def add_certificate(self, app: Application, pem: bytes) -> Certificate:
         info = load_certificate(pem)
-        cert = ClientCertificate(
-            id=guid(), client_id=app.client_id, x5t=info.x5t, x5t_s256=info.x5t_s256, der=info.der,
+        cert = Certificate(
+            id=guid(), owner_id=app.client_id, x5t=info.x5t, x5t_s256=info.x5t_s256, der=info.der,
             subject=info.subject, key_type=info.key_type, key_size=info.key_size, not_before=info.not_before,
             not_after=info.not_after, created_at=self.clock.now(),
         )

@@ -11,7 +11,7 @@ import pytest
 
 from keyless.crypto.client_keys import generate_client_key, self_signed_certificate
 from keyless.crypto.keys import PrivateKey
-from keyless.domain.model import ClientCertificate
+from keyless.domain.model import Certificate
 from keyless.jose.jws import sign_with_headers
 from keyless.oauth.client_auth import ASSERTION_TYPE
 from keyless.oauth.service import TokenResult
@@ -25,7 +25,7 @@ class CertWorld:
         self.w: World = make_world()
         self.key: PrivateKey = generate_client_key("p256")
         pem = self_signed_certificate(self.key, "worker", now=self.w.clock.now(), days=30)
-        self.cert: ClientCertificate = self.w.directory.add_certificate(self.w.client, pem)
+        self.cert: Certificate = self.w.directory.add_certificate(self.w.client, pem)
 
     @property
     def token_endpoint(self) -> str:

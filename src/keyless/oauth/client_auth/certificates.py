@@ -4,7 +4,7 @@ parsing DER on every request would cost more than the signature it checks."""
 from __future__ import annotations
 
 from keyless.crypto.certificates import CertificateInfo, load_certificate
-from keyless.domain.model import ClientCertificate
+from keyless.domain.model import Certificate
 
 
 class CertificateCache:
@@ -12,7 +12,7 @@ class CertificateCache:
         self._parsed: dict[str, CertificateInfo] = {}
         self._max = max_entries
 
-    def info(self, cert: ClientCertificate) -> CertificateInfo:
+    def info(self, cert: Certificate) -> CertificateInfo:
         parsed = self._parsed.get(cert.id)
         if parsed is None:
             parsed = load_certificate(cert.der)

@@ -20,7 +20,7 @@ from typing import Any
 
 from keyless.clock import Clock
 from keyless.crypto.certificates import CertificateInfo, CertificateRejected, thumbprint_matches, x5c_der
-from keyless.domain.model import ClientCertificate, ClientRecord, Tenant
+from keyless.domain.model import Certificate, ClientRecord, Tenant
 from keyless.domain.ports import DirectoryReader, FreshClientReads, OneTimeUses
 from keyless.jose.claims import numeric_date
 from keyless.jose.hygiene import InvalidClaim
@@ -64,8 +64,8 @@ def _number(claims: dict[str, Any], name: str) -> float | None:
 
 
 def _candidates(
-    header: dict[str, Any], certs: Collection[ClientCertificate], cache: CertificateCache
-) -> list[tuple[ClientCertificate, CertificateInfo]]:
+    header: dict[str, Any], certs: Collection[Certificate], cache: CertificateCache
+) -> list[tuple[Certificate, CertificateInfo]]:
     """Registered certificates the header points at; every registered one when it names none."""
     parsed = [(c, cache.info(c)) for c in certs]
     s256, s1, kid, x5c = header.get("x5t#S256"), header.get("x5t"), header.get("kid"), header.get("x5c")
@@ -102,7 +102,7 @@ def _check_audience(aud: object, tenant: Tenant, issuer: str, token_endpoints: C
 
 
 def _choose(assertion: str, header: dict[str, Any], alg: str, record: ClientRecord | None,
-            certificates: CertificateCache) -> tuple[ClientCertificate | None, str]:
+            certificates: CertificateCache) -> tuple[Certificate | None, str]:
     """The registered certificate whose key verifies the assertion, or why none does."""
     if record is None:
         return None, "unknown_client"

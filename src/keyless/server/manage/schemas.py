@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from keyless.domain.model import (
     Application,
     AuditEvent,
-    ClientCertificate,
+    Certificate,
     ClientSecret,
     RoleAssignment,
     SignInEvent,
@@ -143,8 +143,8 @@ class CertificateOut(BaseModel):
     last_used_at: float | None
 
     @classmethod
-    def of(cls, c: ClientCertificate) -> CertificateOut:
-        return cls(id=c.id, client_id=c.client_id, x5t=c.x5t, x5t_s256=c.x5t_s256, subject=c.subject,
+    def of(cls, c: Certificate) -> CertificateOut:
+        return cls(id=c.id, client_id=c.owner_id, x5t=c.x5t, x5t_s256=c.x5t_s256, subject=c.subject,
                    key_type=c.key_type, key_size=c.key_size, not_before=c.not_before, not_after=c.not_after,
                    display_name=c.display_name, created_at=c.created_at, last_used_at=c.last_used_at)
 
