@@ -1,7 +1,7 @@
 """Credential-policy use cases (`keyless.domain.policies`): show, set and clear the tenant's default
-and per-application overrides; check a credential about to be written (every write path calls
-`check_write`: secrets and certificates in `directory.credentials`, host certificates at agent
-enrollment and renewal, federated credentials in `directory.federation`); and the dry run that lists
+and per-application overrides; check a credential about to be written (`check_write`, called only by
+`CredentialService.record` in `directory.credentials`, the funnel every new secret, certificate,
+host certificate and federated credential is written through); and the dry run that lists
 what a candidate policy would refuse among existing credentials and recent sign-ins (docs/policies.md).
 
 Changing any policy, an override that loosens the tenant's rules included, needs Keyless.Admin (the
