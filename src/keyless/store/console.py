@@ -24,6 +24,7 @@ class SqlConsoleStore(SqlRepository):
                 id=session.id, tenant_id=session.tenant_id, client_id=session.client_id,
                 object_id=session.object_id, roles=",".join(sorted(session.roles)), created_at=session.created_at,
                 last_seen_at=session.last_seen_at, expires_at=session.expires_at, ended_at=None,
+                credential_id=session.credential_id, credential_type=session.credential_type,
             ))
             await self._audit(conn, audit)
 
@@ -37,6 +38,7 @@ class SqlConsoleStore(SqlRepository):
             id=row.id, tenant_id=row.tenant_id, client_id=row.client_id, object_id=row.object_id,
             roles=frozenset(r for r in row.roles.split(",") if r), created_at=row.created_at,
             last_seen_at=row.last_seen_at, expires_at=row.expires_at, ended_at=row.ended_at,
+            credential_id=row.credential_id, credential_type=row.credential_type,
         )
 
     async def touch(self, session_id: str, now: float) -> None:

@@ -321,6 +321,9 @@ console_sessions = Table(
     Column("last_seen_at", Double, nullable=False),
     Column("expires_at", Double, nullable=False),
     Column("ended_at", Double, nullable=True),
+    # The credential the session signed in with (its id and kind; never a value), for audit records.
+    Column("credential_id", String(64), nullable=True),
+    Column("credential_type", String(16), nullable=True),
     Index("ix_console_sessions_expires_at", "expires_at"),
 )
 

@@ -23,7 +23,7 @@ from starlette.responses import RedirectResponse, Response
 
 from keyless.directory.bootstrap import MANAGEMENT_URI
 from keyless.domain.console import ConsoleSession
-from keyless.domain.model import Tenant
+from keyless.domain.model import Actor, Tenant
 from keyless.errors import KeylessError
 from keyless.server.console.sessions import COOKIE, Sessions, csrf_ok, csrf_token
 from keyless.server.context import ServerContext
@@ -58,9 +58,10 @@ class Console:
     form: FormData | None = None
 
     @property
-    def actor(self) -> str:
-        """Audit records of console actions name the session's credential (issue 15)."""
-        return self.session.client_id
+    def actor(self) -> Actor:
+        """Audit records of console actions name the session's credential (issue 15): the client id
+        and the id and kind of the credential the CLI signed in with (issue 20 item 3)."""
+        return self.session.actor
 
     @property
     def is_admin(self) -> bool:

@@ -9,8 +9,9 @@ is useless after `CODE_LIFETIME` seconds. It is used once on every replica alike
 it inserts its nonce into the single-use table (`keyless.store.one_time`), whose unique key refuses
 the second insert.
 
-A session is a random 256-bit cookie value; the database keeps only its SHA-256, the credential and
-roles, and the idle and absolute limits. Its CSRF token is derived from the cookie value (HMAC), so
+A session is a random 256-bit cookie value; the database keeps only its SHA-256, the credential (the
+application, and the id and kind of the secret or certificate it signed in with) and roles, and the
+idle and absolute limits. Its CSRF token is derived from the cookie value (HMAC), so
 a page from another origin, which cannot read the cookie, cannot compute it.
 """
 
@@ -50,6 +51,10 @@ class Binding:
     client_id: str
     object_id: str
     roles: frozenset[str]
+    # The credential the code's requester signed in with (the management token's private claims), so
+    # the session's audit records name it as management API writes do (issue 20 item 3).
+    credential_id: str | None = None
+    credential_type: str | None = None
 
 
 def _b64(data: bytes) -> str:
@@ -58,6 +63,10 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _optional(value: object) -> str | None:
+    return str(value) if value is not None else None
 
 
 def _session_id(cookie: str) -> str:
@@ -73,7 +82,8 @@ class LoginCodes:
         """A sealed one-time code and its expiry (epoch seconds)."""
         expires = self._clock.now() + CODE_LIFETIME
         body = {"t": binding.tenant_id, "c": binding.client_id, "o": binding.object_id,
-                "r": sorted(binding.roles), "e": expires, "n": secrets.token_hex(16)}
+                "r": sorted(binding.roles), "e": expires, "n": secrets.token_hex(16),
+                "ci": binding.credential_id, "ct": binding.credential_type}
         return _b64(aead.seal(self._key, json.dumps(body, separators=(",", ":")).encode(), _CODE_AAD)), expires
 
     def open(self, code: str) -> tuple[Binding, str, float]:
@@ -83,7 +93,8 @@ class LoginCodes:
                 raise ValueError("length")
             body = json.loads(aead.open_sealed(self._key, _unb64(code), _CODE_AAD))
             binding = Binding(tenant_id=str(body["t"]), client_id=str(body["c"]), object_id=str(body["o"]),
-                              roles=frozenset(str(r) for r in body["r"]))
+                              roles=frozenset(str(r) for r in body["r"]),
+                              credential_id=_optional(body.get("ci")), credential_type=_optional(body.get("ct")))
             expires, nonce = float(body["e"]), str(body["n"])
         except (ValueError, KeyError, TypeError, aead.DecryptionFailed, UnicodeError):
             raise LoginRefused("the sign-in code is not valid") from None
@@ -104,9 +115,10 @@ class Sessions:
         session = ConsoleSession(
             id=_session_id(cookie), tenant_id=binding.tenant_id, client_id=binding.client_id,
             object_id=binding.object_id, roles=binding.roles, created_at=now, last_seen_at=now,
-            expires_at=now + ABSOLUTE_TIMEOUT,
+            expires_at=now + ABSOLUTE_TIMEOUT, credential_id=binding.credential_id,
+            credential_type=binding.credential_type,
         )
-        audit = AuditEvent(time=now, tenant_id=binding.tenant_id, actor=binding.client_id,
+        audit = AuditEvent(time=now, tenant_id=binding.tenant_id, actor=session.actor,
                            action="console.session.start", target_type="console_session", target_id=session.id[:16],
                            details={"roles": sorted(binding.roles)})
         await self._store.start(session, audit)
@@ -126,7 +138,7 @@ class Sessions:
 
     async def end(self, session: ConsoleSession) -> None:
         now = self._clock.now()
-        audit = AuditEvent(time=now, tenant_id=session.tenant_id, actor=session.client_id,
+        audit = AuditEvent(time=now, tenant_id=session.tenant_id, actor=session.actor,
                            action="console.session.end", target_type="console_session", target_id=session.id[:16])
         await self._store.end(session.id, now, audit)
 

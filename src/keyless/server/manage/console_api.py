@@ -4,7 +4,9 @@ caller may ask (a Reader gets a read-only console); the code is shown to the cal
 at most 60 seconds and is used once on every replica (`keyless.server.console.sessions`).
 
 Issuing a code changes nothing (the code is sealed, not stored), so it writes no audit record; the
-sign-in that redeems it does (`console.session.start`, naming the credential)."""
+sign-in that redeems it does (`console.session.start`, naming the credential). The code carries the
+id and kind of the credential the caller's token was issued for, so the session's records name it
+as the management API's own records do (issue 20 item 3)."""
 
 from __future__ import annotations
 
@@ -33,7 +35,8 @@ async def issue_login_code(request: Request, caller: Reader) -> Response:
     ctx = context_of(request)
     roles = caller.roles & {ADMIN_ROLE, READER_ROLE}
     binding = Binding(tenant_id=caller.tenant.id, client_id=caller.client_id, object_id=caller.object_id,
-                      roles=frozenset(roles))
+                      roles=frozenset(roles), credential_id=caller.credential_id,
+                      credential_type=caller.credential_type)
     code, expires_at = LoginCodes(ctx.kek, ctx.clock).issue(binding)
     out = ConsoleCodeOut(url=f"{ctx.base_url}/console/login#{code}", code=code, expires_at=expires_at)
     return Response(out.model_dump_json(), status_code=201, media_type="application/json",

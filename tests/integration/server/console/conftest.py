@@ -7,6 +7,8 @@ Screenshots go under the run's temp dir (`shots`)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -16,6 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from keyless.directory.bootstrap import MANAGEMENT_URI, READER_ROLE
 from tests.conftest import SHARED_ENV
@@ -67,6 +71,26 @@ class Site:
 
     def audit(self, **params: Any) -> list[dict[str, Any]]:
         return list(self.admin.api.call("GET", "/logs/audit", params={**params, "limit": 1000}))
+
+    def cli_credential(self) -> dict[str, str]:
+        """The CLI credential `keyless console` signed in with, as audit details name it (issue 20
+        item 3): its certificate found by thumbprint among the application's, or its only secret."""
+        target = self.admin.api.target
+        if target.client_certificate is None:
+            [secret] = self.admin.api.call("GET", f"/applications/{target.client_id}/secrets")
+            return {"actor_credential_id": secret["id"], "actor_credential_type": "secret"}
+        der = x509.load_pem_x509_certificate(target.client_certificate.read_bytes()).public_bytes(Encoding.DER)
+        thumbprint = base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
+        [cert] = [c for c in self.admin.api.call("GET", f"/applications/{target.client_id}/certificates")
+                  if c["x5t_s256"] == thumbprint]
+        return {"actor_credential_id": cert["id"], "actor_credential_type": "certificate"}
+
+    def names_cli_credential(self, record: dict[str, Any]) -> bool:
+        """The record is the console session's: its actor is the CLI's client and its details name
+        the very credential the CLI signed in with."""
+        details = record["details"]
+        return record["actor"] == self.admin.api.target.client_id and \
+            {k: details.get(k) for k in ("actor_credential_id", "actor_credential_type")} == self.cli_credential()
 
 
 @pytest.fixture(scope="module")

@@ -120,7 +120,7 @@ def test_tenant_settings_change_through_the_console(site: Site) -> None:
     expect(page.locator("dl.facts")).to_contain_text("1800 s")
     assert site.admin.api.call("GET", "/tenant")["token_lifetime"] == 1800
     [record] = [r for r in site.audit(action="tenant.update") if r["details"].get("token_lifetime") == 1800]
-    assert record["actor"] == site.admin.api.target.client_id
+    assert site.names_cli_credential(record), record
     site.admin.api.call("PATCH", "/tenant", json_body={"token_lifetime": 3600})
     page.context.close()
 
@@ -160,7 +160,7 @@ def test_policies_are_shown_and_replaced_through_the_service(site: Site) -> None
     override = site.admin.api.call("GET", f"/applications/{client_id}/policy")["override"]
     assert override["source_networks"] == {"mode": "audit", "networks": ["10.20.0.0/16"]}
     [record] = [r for r in site.audit(action="policy.set") if r["target_id"] == client_id]
-    assert record["actor"] == site.admin.api.target.client_id
+    assert site.names_cli_credential(record), record
     site.admin.api.call("PUT", f"/applications/{client_id}/policy", json_body={})
     page.context.close()
 

@@ -182,6 +182,10 @@ def test_sign_out_ends_the_session_on_every_replica(site: Site, tmp_path_factory
             assert other.post(f"{replica.url}/console/applications", data={"display_name": "x"}).status_code == 401
         ended = site.audit(action="console.session.end")
         assert ended and {r["actor"] for r in ended} == {site.admin.api.target.client_id}
+        # Sign-in and sign-out alike name the credential the CLI signed in with (issue 20 item 3).
+        started = [r for r in site.audit(action="console.session.start")
+                   if r["actor"] == site.admin.api.target.client_id]  # not the Reader's sign-ins
+        assert started and all(site.names_cli_credential(r) for r in started + ended), started + ended
         page.context.close()
     finally:
         stop_server(replica)

@@ -9,7 +9,8 @@ from keyless.clock import FrozenClock
 from keyless.crypto import aead
 from keyless.server.console.sessions import CODE_LIFETIME, Binding, LoginCodes, LoginRefused, csrf_ok, csrf_token
 
-BINDING = Binding(tenant_id="t-1", client_id="c-1", object_id="o-1", roles=frozenset({"Keyless.Reader"}))
+BINDING = Binding(tenant_id="t-1", client_id="c-1", object_id="o-1", roles=frozenset({"Keyless.Reader"}),
+                  credential_id="s-1", credential_type="secret")
 
 
 def test_a_code_opens_to_its_binding_within_its_lifetime() -> None:
@@ -19,7 +20,7 @@ def test_a_code_opens_to_its_binding_within_its_lifetime() -> None:
     assert expires == 1_000_000.0 + CODE_LIFETIME <= 1_000_000.0 + 60
     clock.advance(CODE_LIFETIME - 1)
     binding, nonce, _ = codes.open(code)
-    assert binding == BINDING
+    assert binding == BINDING  # the credential the requester signed in with included (issue 20 item 3)
     assert len(nonce) == 32  # 128 bits, the single-use key
 
 
@@ -68,3 +69,11 @@ def test_the_csrf_token_belongs_to_one_session() -> None:
     assert not csrf_ok("cookie-b", csrf_token("cookie-a"))
     assert not csrf_ok("cookie-a", None)
     assert not csrf_ok("cookie-a", "")
+
+
+def test_a_code_for_a_token_naming_no_credential_opens_without_one() -> None:
+    """Tokens issued before the credential claims existed name none: the code says so, not a guess."""
+    codes = LoginCodes(aead.new_key(), FrozenClock())
+    bare = Binding(tenant_id="t-1", client_id="c-1", object_id="o-1", roles=frozenset({"Keyless.Admin"}))
+    binding, _, _ = codes.open(codes.issue(bare)[0])
+    assert binding == bare and binding.credential_id is None and binding.credential_type is None
