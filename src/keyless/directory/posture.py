@@ -62,8 +62,9 @@ class PostureService:
 
     async def report(self, tenant: Tenant, *, after: str | None = None, limit: int = 100,
                      client_id: str | None = None, rung: str | None = None, risk: str | None = None,
-                     ca_pem: bytes | None = None) -> Report:
-        """One page of workloads in client-id order. `rung` and `risk` filter the page after it is
+                     ca_pem: bytes | None = None, commands: bool = True) -> Report:
+        """One page of workloads in client-id order (without each risk's fix commands unless `commands`:
+        a summary does not show them). `rung` and `risk` filter the page after it is
         assessed (a page may hold fewer than `limit` entries and still have a next one); `client_id`
         selects one workload (NotFound when the tenant has none of that id)."""
         now, th = self._clock.now(), self.thresholds
@@ -86,7 +87,7 @@ class PostureService:
             if risk is not None and all(f.risk != risk for f in a.findings):
                 continue
             step = next_step(a, now)
-            entries.append(Entry(a, step, tuple((f, fix(a, f, now, step)) for f in a.findings)))
+            entries.append(Entry(a, step, tuple((f, fix(a, f, now, step) if commands else ()) for f in a.findings)))
         return Report(entries, facts.next_after)
 
     async def score(self, tenant: Tenant) -> Score:

@@ -4,7 +4,7 @@
 A route is a `ConsoleRoute(path, endpoint, requirement, methods)`; `guarded` wraps its endpoint so
 that the declaration is also the enforcement: no live session → sign in first (a GET is redirected
 to the sign-in page, anything else gets 401; so does a session whose credential has since been
-disabled or lost its management role); a session without one of the requirement's roles → 403;
+disabled, revoked or lost its management role); a session without one of the requirement's roles → 403;
 and any state-changing method must come from our own origin (`Origin`, when the browser sends it,
 must name this host) and carry the session's CSRF token. `check_declarations` refuses a
 console whose route declares nothing, and the authz tests walk the same table.
@@ -23,14 +23,14 @@ from starlette.responses import RedirectResponse, Response
 
 from keyless.directory.bootstrap import MANAGEMENT_URI
 from keyless.domain.console import ConsoleSession
-from keyless.domain.model import Actor, Tenant
+from keyless.domain.model import Actor, ClientRecord, Tenant
 from keyless.errors import KeylessError
 from keyless.server.console.sessions import COOKIE, Sessions, csrf_ok, csrf_token
 from keyless.server.context import ServerContext
 from keyless.server.manage.access import ADMIN, READER, VAULT_DATA, Requirement
 
 __all__ = ["ADMIN", "READER", "SAFE_METHODS", "SESSION", "VAULT_DATA", "Console", "ConsoleRoute", "Refused",
-           "check_declarations", "guarded", "same_origin"]
+           "check_declarations", "guarded", "same_origin", "signed_in_with_live"]
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 # Any live session, whatever its role: only signing out, which every session may do to itself.
@@ -116,12 +116,27 @@ def same_origin(request: Request) -> bool:
     return parts.scheme == "https" and parts.netloc == request.headers.get("host", "")
 
 
+def signed_in_with_live(client: ClientRecord, credential_id: str | None, credential_type: str | None,
+                        now: float) -> bool:
+    """The secret or certificate a session (or its login code) signed in with is still one the application may sign in
+    with (not revoked, not expired): revoking a leaked credential also ends the console sessions it
+    opened. A session whose token named no credential, or a federated one (no stored key to revoke;
+    its trust is removed by the app and role checks), has nothing more to check."""
+    if credential_type == "secret":
+        return any(s.id == credential_id and s.usable_at(now) for s in client.secrets)
+    if credential_type == "certificate":
+        return any(c.id == credential_id and now < c.not_after for c in client.certificates)
+    return True
+
+
 async def current_roles(ctx: ServerContext, session: ConsoleSession) -> frozenset[str]:
     """The session's roles that its credential still holds now: a session never outlives the
-    credential's access (disabled, deleted, or its management role removed), on any replica."""
-    app = await ctx.directory.get_application(session.tenant_id, session.client_id)
+    credential's access (disabled, deleted, its management role removed, or the secret or
+    certificate it signed in with revoked or expired), on any replica."""
+    client = await ctx.directory.get_client(session.tenant_id, session.client_id)
     management = await ctx.directory.find_resource(session.tenant_id, MANAGEMENT_URI)
-    if app is None or not app.enabled or management is None:
+    if client is None or not client.app.enabled or management is None \
+            or not signed_in_with_live(client, session.credential_id, session.credential_type, ctx.clock.now()):
         return frozenset()
     held = await ctx.directory.assigned_roles(session.tenant_id, session.object_id, management.client_id)
     return session.roles & frozenset(held or ())

@@ -11,7 +11,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from keyless.server.console.access import same_origin
+from keyless.server.console.access import same_origin, signed_in_with_live
 from keyless.server.console.render import page
 from keyless.server.console.sessions import (
     ABSOLUTE_TIMEOUT,
@@ -46,8 +46,9 @@ async def login_submit(request: Request) -> Response:
             raise LoginRefused("the sign-in code was used already")
         tenant = await ctx.directory.get_tenant(binding.tenant_id)
         client = await ctx.directory.get_client(binding.tenant_id, binding.client_id) if tenant else None
-        if tenant is None or client is None or not client.app.enabled:
-            raise LoginRefused("the credential the code was issued to is gone or disabled")
+        if tenant is None or client is None or not client.app.enabled or \
+                not signed_in_with_live(client, binding.credential_id, binding.credential_type, ctx.clock.now()):
+            raise LoginRefused("the credential the code was issued to is gone, disabled or revoked")
     except LoginRefused:
         return page(None, "login.html", status=401, title="Sign in", message=REFUSED)
     cookie, _ = await sessions.start(binding)

@@ -145,7 +145,7 @@ class WorkloadSummaryOut(BaseModel):
 def workload_summary_json(e: Entry) -> dict[str, Any]:
     a, w, step = e.assessment, e.assessment.workload, e.next_step
     return {"client_id": w.client_id, "display_name": w.display_name, "kind": w.kind, "rung": a.rung,
-            "risks": [{"risk": f.risk} for f, _ in e.fixes],
+            "risks": [{"risk": f.risk} for f in a.findings],
             "next_step": None if step is None else {"summary": step.summary}}
 
 
@@ -180,7 +180,7 @@ async def posture(
     with contextlib.suppress(Exception):  # a store hiccup must not hide what is already written
         await ctx.signins.flush()  # the sign-ins of the last half second count too
     report = await service.report(caller.tenant, after=after, limit=page.limit, client_id=client_id, rung=rung,
-                                  risk=risk, ca_pem=ctx.ca().cert_pem)
+                                  risk=risk, ca_pem=ctx.ca().cert_pem, commands=view != "summary")
     score = await service.score(caller.tenant) if after is None else None
     now = ctx.clock.now()
     cursor = page.next_after(None if report.next_after is None else (report.next_after,))

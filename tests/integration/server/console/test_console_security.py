@@ -213,6 +213,47 @@ def test_a_session_ends_when_its_credential_loses_the_role(site: Site) -> None:
         http.close()
 
 
+def test_revoking_the_leaked_secret_ends_the_console_sessions_it_opened(site: Site) -> None:
+    """A console session opened with a client secret names that secret in its audit records (issue 20
+    item 3), and revoking the secret (the answer to its leak) ends the session and voids any login
+    code it asked for, while the application and its role are untouched."""
+    from keyless.directory.bootstrap import ADMIN_ROLE, MANAGEMENT_URI
+    from tests.support.matrix import token_for
+
+    app = site.admin.app(f"console-leaked-{uuid.uuid4().hex[:6]}")
+    secret = site.admin.secret(app["client_id"])
+    site.admin.grant(app["client_id"], MANAGEMENT_URI, ADMIN_ROLE)
+    token = token_for(site.http, site.server, app["client_id"], secret["secret"], MANAGEMENT_URI)
+
+    def link() -> str:
+        resp = site.http.post(f"{site.server.url}/{site.server.tenant_id}/manage/v1/console/login-codes",
+                              headers={"Authorization": f"Bearer {token}"})
+        assert resp.status_code == 201, resp.text
+        return str(resp.json()["url"])
+
+    http, csrf = _session(site, link())
+    unused = link()
+    try:
+        name = f"by-leaked-{uuid.uuid4().hex[:6]}"
+        assert http.post(site.url("/applications"), data={"csrf": csrf, "display_name": name}).status_code == 303
+        [record] = [r for r in site.audit(action="application.create") if r["actor"] == app["client_id"]]
+        assert {k: record["details"].get(k) for k in ("actor_credential_id", "actor_credential_type")} == \
+            {"actor_credential_id": secret["id"], "actor_credential_type": "secret"}
+        [started] = [r for r in site.audit(action="console.session.start") if r["actor"] == app["client_id"]]
+        assert started["details"]["actor_credential_id"] == secret["id"]
+
+        site.admin.api.call("DELETE", f"/applications/{app['client_id']}/secrets/{secret['id']}")
+        before = site.audit()
+        resp = http.get(site.url("/applications"))
+        assert (resp.status_code, resp.headers["location"]) == (303, "/console/login")
+        assert http.post(site.url("/applications"), data={"csrf": csrf, "display_name": "x"}).status_code == 401
+        resp = site.http.post(site.url("/login"), data={"code": unused.split("#", 1)[1]})
+        assert resp.status_code == 401 and "set-cookie" not in resp.headers
+        assert site.audit() == before  # nothing refused changed anything
+    finally:
+        http.close()
+
+
 def test_an_expired_login_code_is_refused_in_the_browser(site: Site) -> None:
     """A genuine code for the admin credential, sealed with the installation's own KEK (read from the
     data directory: the server's clock cannot be moved), whose 60 seconds ended a minute ago."""
