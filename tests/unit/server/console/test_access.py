@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from starlette.responses import Response
 
-from keyless.domain.model import Application, ClientCertificate, ClientRecord, ClientSecret
+from keyless.domain.model import Application, Certificate, ClientRecord, ClientSecret
 from keyless.server.console.access import (
     ADMIN,
     READER,
@@ -48,7 +48,7 @@ def test_admin_writes_are_accepted() -> None:
 APP = Application(client_id="c-1", tenant_id="t-1", display_name="cli", object_id="o-1")
 SECRET = ClientSecret(id="s-1", client_id="c-1", hint="abc", digest=b"", pepper_id="p", created_at=0.0,
                       expires_at=2_000.0)
-CERT = ClientCertificate(id="k-1", client_id="c-1", x5t="x", x5t_s256="y", der=b"", subject="CN=cli",
+CERT = Certificate(id="k-1", owner_id="c-1", x5t="x", x5t_s256="y", der=b"", subject="CN=cli",
                          key_type="EC", key_size=256, not_before=0.0, not_after=2_000.0, created_at=0.0)
 
 
