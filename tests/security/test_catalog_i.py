@@ -229,9 +229,11 @@ def test_i04_retired_key_not_retirable_twice(rotation: SecWorld) -> None:
     assert rotation.manage("POST", "/keys/rotate", json={"activate_in": 0}).status_code == 201
     time.sleep(MIN_ACTIVATION_DELAY)
     assert rotation.manage("POST", f"/keys/{old}/retire").status_code == 204
-    # The admin's token was signed by the key just retired: continue as a fresh admin.
+    # The admin's token was signed by the key just retired: continue as a fresh admin, without the
+    # CLI's cached token (which that key signed).
     stale, rotation.admin = rotation.admin, Admin(rotation.server)
     stale.api.http.close()
+    rotation.admin.api.forget_token()
     again = rotation.manage("POST", f"/keys/{old}/retire")
     assert again.status_code == 404
     assert again.json()["code"] == "key_not_found"

@@ -51,8 +51,9 @@ def test_l01_compare_digest_in_source() -> None:
     matches = inspect.getsource(SecretHasher.matches)
     assert "hmac.compare_digest(presented_digest, stored_digest)" in matches
     verify_src = inspect.getsource(secret_auth.verify)
-    assert "hasher.matches(digest, candidate.digest)" in verify_src
     assert "hasher.digest(presented)" in verify_src
+    assert "_match(record, digest, hasher)" in verify_src
+    assert "hasher.matches(digest, candidate.digest)" in inspect.getsource(secret_auth._match)
     for path in SECRET_CODE:
         assert _equality_on_secrets(path) == [], path
 

@@ -207,6 +207,13 @@ class ManagementClient:
                 self._token = self._sign_in()
         return self._token
 
+    def forget_token(self) -> None:
+        """Drop the management token, in memory and on disk, so the next call signs in afresh (e.g.
+        after retiring the signing key that signed it; a 401 on a cached token does the same once)."""
+        self._token, self._from_cache = None, False
+        if self._cache is not None:
+            self._cache.drop()
+
     def _sign_in(self) -> str:
         target = self.target
         certificate = target.client_certificate if target.client_key is not None else None

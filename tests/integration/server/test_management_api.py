@@ -135,7 +135,7 @@ def test_duplicate_identifier_uri(server: RunningServer, http: httpx.Client, adm
     assert first.status_code == 201, first.text
     second = _call(http, server, "POST", "/applications", token, {"display_name": "dup 2", "identifier_uri": uri})
     _problem(second, 409, "identifier_uri_in_use")
-    owners = [a for a in admin.api.call("GET", "/applications") if a["identifier_uri"] == uri]
+    owners = [a for a in admin.api.collect("/applications") if a["identifier_uri"] == uri]
     assert [a["display_name"] for a in owners] == ["dup 1"]
 
 
