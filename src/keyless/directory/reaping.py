@@ -5,7 +5,9 @@ action is one audit record by the actor `keyless:reaper`, with its event in the 
 
 Off unless configured. Host certificates (the agent renews them) and federated credentials (nothing
 secret to lose) are never reaped. A credential used between the scan and the disabling is spared:
-the store disables it only if it is still unused (`disable_unused`).
+the store disables it only if it is still unused (`disable_unused`). The disabling and deleting go
+through the credential service (`CredentialService`, which satisfies `ReapingStore`), the one path
+that ends a credential of any kind.
 """
 
 from __future__ import annotations
@@ -66,9 +68,9 @@ class ReapingStore(Protocol):
 
 
 class Reaper(UseCases):
-    def __init__(self, store: ReapingStore, clock: Clock) -> None:
+    def __init__(self, credentials: ReapingStore, clock: Clock) -> None:
         super().__init__(clock)
-        self._store = store
+        self._credentials = credentials  # the credential service: its one path ends each credential
 
     async def run(self, tenant_id: str, credentials: Sequence[Credential], rules: ReapRules,
                   names: Mapping[str, str]) -> tuple[list[Event], int, int]:
@@ -87,16 +89,17 @@ class Reaper(UseCases):
                             unused_days=rules.unused_days, last_used_at=c.last_used_at),
                 Event(CREDENTIAL_DISABLED, tenant_id, now, c.id, {**credential_data(c, names.get(c.owner.id)),
                                                                   "reason": "unused", "days": rules.unused_days}))
-            disabled += await self._store.disable_unused(tenant_id, c, now - rules.unused_days * DAY, audit)
+            disabled += await self._credentials.disable_unused(tenant_id, c, now - rules.unused_days * DAY, audit)
         deleted = 0
         if rules.delete_after_days > 0:
             cutoff = now - rules.delete_after_days * DAY
-            for kind, credential_id, owner_id in await self._store.revoked_before(tenant_id, cutoff):
+            for kind, credential_id, owner_id in await self._credentials.revoked_before(tenant_id, cutoff):
                 audit = notifying(
                     self._audit(tenant_id, REAPER, "credential.delete", kind, credential_id, owner_id=owner_id,
                                 reason="disabled", delete_after_days=rules.delete_after_days),
                     Event(CREDENTIAL_DELETED, tenant_id, now, credential_id, {
                         "credential_id": credential_id, "kind": kind, "owner_id": owner_id,
                         "owner_name": names.get(owner_id), "days": rules.delete_after_days}))
-                deleted += await self._store.delete_revoked(tenant_id, kind, credential_id, owner_id, cutoff, audit)
+                deleted += await self._credentials.delete_revoked(tenant_id, kind, credential_id, owner_id, cutoff,
+                                                                  audit)
         return warnings, disabled, deleted

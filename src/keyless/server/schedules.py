@@ -71,7 +71,8 @@ async def scan_tenant(ctx: ServerContext, tenant: Tenant, rules: NoticeRules,
         found += silent_agents(tenant.id, await ctx.hosts.list_hosts(tenant), credentials, ctx.clock.now(),
                                ctx.settings.agent_silent_minutes)
     if reaping is not None and reaping.enabled:
-        warnings, disabled, deleted = await Reaper(ctx.store, ctx.clock).run(tenant.id, credentials, reaping, names)
+        reaper = Reaper(ctx.admin.credentials, ctx.clock)  # ends credentials through the credential service
+        warnings, disabled, deleted = await reaper.run(tenant.id, credentials, reaping, names)
         found += warnings
         if disabled or deleted:
             log.info("credentials reaped", extra={"event": "credentials_reaped", "tenant_id": tenant.id,

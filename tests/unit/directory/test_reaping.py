@@ -41,7 +41,7 @@ async def test_warn_then_disable_then_delete_each_audited(env: Env) -> None:
     app = await svc.create_application(env.tenant, "worker", actor="t")
     idle, _ = await svc.add_secret(env.tenant, app.client_id, actor="t", expires_in=365 * 86400)
     busy, _ = await svc.add_secret(env.tenant, app.client_id, actor="t", expires_in=365 * 86400)
-    reaper = Reaper(env.store, env.clock)
+    reaper = Reaper(env.service.credentials, env.clock)
 
     env.clock.advance(4 * DAY)  # idle for 4 of 10 days: warned (10 - 7 = 3)
     await env.store.mark_used("secret", {busy.id: LastUse(env.clock.now(), "10.0.0.1")})
@@ -76,7 +76,7 @@ async def test_a_credential_used_after_the_scan_is_not_disabled(env: Env) -> Non
     env.clock.advance(11 * DAY)
     scanned = await env.store.credentials(env.tenant.id)  # idle when scanned ...
     await env.store.mark_used("secret", {secret.id: LastUse(env.clock.now(), "10.0.0.1")})  # ... used just after
-    _, disabled, _ = await Reaper(env.store, env.clock).run(env.tenant.id, scanned, RULES, {})
+    _, disabled, _ = await Reaper(env.service.credentials, env.clock).run(env.tenant.id, scanned, RULES, {})
     assert disabled == 0
     assert [c.id for c in await env.store.credentials(env.tenant.id)] == [secret.id]
     assert await env.store.query_audit(LogQuery(env.tenant.id, action="credential.disable")) == []
