@@ -192,3 +192,20 @@ async def test_purge_forgets_finished_deliveries_but_not_pending_ones_nor_dedupe
     assert set(kept) == {third.event_id} | {i for i, key in kept.items() if key is not None}
     assert "expiring:7:c:1" in kept.values()
     assert await box.outbox.emit([event(CREDENTIAL_EXPIRING, "expiring:7:c:1")]) == 0  # still remembered
+
+
+async def test_a_bounded_claim_takes_each_endpoint_only_up_to_its_allowance(box: Box) -> None:
+    """A flooded endpoint (its deliveries oldest) cannot fill a worker's batch: the claim goes endpoint by
+    endpoint, the one waiting longest first, each within what the worker may send to it now."""
+    flooded, quiet = await add_endpoint(box, SIGNING_KEY_ROTATED), await add_endpoint(box, CREDENTIAL_EXPIRING)
+    await box.outbox.emit([event() for _ in range(20)])
+    await box.outbox.dispatch()
+    box.clock.advance(1)
+    await box.outbox.emit([event(CREDENTIAL_EXPIRING)])
+    await box.outbox.dispatch()
+    allowance = {flooded.id: 2, quiet.id: 2}
+    due = await box.outbox.claim(8, hold=60, per_endpoint=lambda endpoint_id: allowance[endpoint_id])
+    assert sorted(d.endpoint_id for d in due) == sorted([flooded.id, flooded.id, quiet.id])
+    allowance[flooded.id] = 0  # busy or out of tokens: none of its deliveries is claimed
+    assert await box.outbox.claim(8, hold=60, per_endpoint=lambda endpoint_id: allowance[endpoint_id]) == []
+    assert len(await box.outbox.claim(8, hold=60)) == 8  # unbounded, as before: oldest first
