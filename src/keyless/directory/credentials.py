@@ -128,7 +128,8 @@ class CredentialService(UseCases):
                              audit: AuditEvent) -> bool:
         return await self.retire(audit, lambda a: self._store.disable_unused(tenant_id, credential, used_before, a))
 
-    async def revoked_before(self, tenant_id: str, before: float) -> Sequence[tuple[CredentialKind, str, str]]:
+    async def revoked_before(self, tenant_id: str,
+                             before: float) -> Sequence[tuple[CredentialKind, str, str, float]]:
         return await self._store.revoked_before(tenant_id, before)
 
     async def delete_revoked(self, tenant_id: str, kind: CredentialKind, credential_id: str, owner_id: str,

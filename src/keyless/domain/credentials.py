@@ -167,8 +167,9 @@ class CredentialStore(Protocol):
         and unused since `used_before` (a sign-in between a scan and now saves it)."""
         ...
 
-    async def revoked_before(self, tenant_id: str, before: float) -> Sequence[tuple[CredentialKind, str, str]]:
-        """(kind, id, owner client id) of the secrets and certificates revoked before `before`."""
+    async def revoked_before(self, tenant_id: str,
+                             before: float) -> Sequence[tuple[CredentialKind, str, str, float]]:
+        """(kind, id, owner client id, revoked at) of the secrets and certificates revoked before `before`."""
         ...
 
     async def delete_revoked(self, tenant_id: str, kind: CredentialKind, credential_id: str, owner_id: str,

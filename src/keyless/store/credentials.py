@@ -3,8 +3,9 @@ writes the `client_secrets`, `certificates` and `federated_credentials` tables, 
 (application, identity, host), each add, revocation and removal in one transaction with its audit
 record. A change of another aggregate that commits with a credential write (a host's enrollment)
 runs inside that transaction as a step (`within`); an owner's deletion (`store.applications`,
-`store.hosts`) and a leak report (`store.leaks`) change credential rows through the functions here
-that take the caller's connection, so no other module holds SQL for these tables. It also answers
+`store.hosts`), a leak report (`store.leaks`) and the posture report's CA verdicts (`store.posture`)
+change credential rows through the functions here that take the caller's connection, so no other
+module holds SQL that writes these tables. It also answers
 the inventory across owners and the certificates of the hosts entitled to act for an identity.
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Literal, cast
 
-from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -94,6 +95,14 @@ async def revoke_secret_in(conn: AsyncConnection, secret_id: str, at: float) -> 
     cs = t.client_secrets
     res = await conn.execute(update(cs).where(cs.c.id == secret_id, cs.c.revoked_at.is_(None)).values(revoked_at=at))
     return res.rowcount == 1
+
+
+async def keep_ca_verdicts(conn: AsyncConnection, verdicts: Sequence[Mapping[str, Any]], ca_thumbprint: str) -> None:
+    """Keep each certificate's "issued by the installation's CA" verdict (`cid`, `issued`) with its row,
+    for the CA of `ca_thumbprint` (migration 0017), in the caller's transaction (the posture report)."""
+    c = t.certificates
+    await conn.execute(update(c).where(c.c.id == bindparam("cid"))
+                       .values(ca_issued=bindparam("issued"), ca_checked=ca_thumbprint), verdicts)
 
 
 async def read_host_certificates(conn: AsyncConnection, host_id: str) -> list[Certificate]:
@@ -281,18 +290,21 @@ class SqlCredentialStore(SqlRepository):
                 table.c.revoked_at.is_(None), func.coalesce(table.c.last_used_at, table.c.created_at) <= used_before,
             ).values(revoked_at=audit.time), audit)
 
-    async def revoked_before(self, tenant_id: str, before: float) -> Sequence[tuple[CredentialKind, str, str]]:
-        """(kind, id, owner client id) of the applications' and identities' secrets and certificates
-        revoked before `before`."""
+    async def revoked_before(self, tenant_id: str,
+                             before: float) -> Sequence[tuple[CredentialKind, str, str, float]]:
+        """(kind, id, owner client id, revoked at) of the applications' and identities' secrets and
+        certificates revoked before `before`."""
         apps, cs, c = t.applications, t.client_secrets, t.certificates
         async with self.engine.connect() as conn:
-            secrets = await conn.execute(select(cs.c.id, cs.c.client_id).join(apps, apps.c.client_id == cs.c.client_id)
+            secrets = await conn.execute(select(cs.c.id, cs.c.client_id, cs.c.revoked_at)
+                                         .join(apps, apps.c.client_id == cs.c.client_id)
                                          .where(apps.c.tenant_id == tenant_id, cs.c.revoked_at < before))
-            certs = await conn.execute(select(c.c.id, c.c.owner_id).join(apps, apps.c.client_id == c.c.owner_id)
+            certs = await conn.execute(select(c.c.id, c.c.owner_id, c.c.revoked_at)
+                                       .join(apps, apps.c.client_id == c.c.owner_id)
                                        .where(c.c.owner_kind == "application", apps.c.tenant_id == tenant_id,
                                               c.c.revoked_at < before))
-            return [("secret", r.id, r.client_id) for r in secrets] + [("certificate", r.id, r.owner_id)
-                                                                       for r in certs]
+            return [("secret", r.id, r.client_id, r.revoked_at) for r in secrets] + [
+                ("certificate", r.id, r.owner_id, r.revoked_at) for r in certs]
 
     async def delete_revoked(self, tenant_id: str, kind: CredentialKind, credential_id: str, owner_id: str,
                              before: float, audit: AuditEvent) -> bool:

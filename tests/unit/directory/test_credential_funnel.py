@@ -20,8 +20,9 @@ from pathlib import Path
 
 import keyless
 from keyless.directory.federation import FederationService
-from keyless.directory.reaping import Reaper, ReapRules
+from keyless.directory.reaping import Reaper, plan, rule_for
 from keyless.domain.credentials import Owner
+from keyless.domain.policies import Policy, Reaping
 from keyless.domain.ports import LogQuery
 from keyless.store.federation import SqlFederationStore
 from keyless.store.hosts import SqlHostStore
@@ -152,8 +153,9 @@ async def test_every_removal_writes_one_audit_record_and_tells_the_caches_once(e
     scanned = await svc.credentials.inventory(env.tenant)
     reaper = Reaper(svc.credentials, env.clock)
     before = env.changes
-    _, disabled, _ = await reaper.run(env.tenant.id, scanned, ReapRules(unused_days=10), {})
-    assert disabled == 1 and env.changes == before + 1
+    rules = rule_for({None: Policy(reaping=Reaping("enforce", unused_days=10))})
+    done = await reaper.run(env.tenant.id, plan(scanned, [], env.clock.now(), rules), {})
+    assert done.disabled == 1 and env.changes == before + 1
     assert [r.target_id for r in await svc.audit(LogQuery(tenant_id=env.tenant.id, action="credential.disable"))] == [
         other.id]
     assert [c.id for c in await svc.credentials.inventory(env.tenant)] == [made.host_cert.id]
