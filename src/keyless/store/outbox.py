@@ -9,6 +9,8 @@
   sent by two workers at once, and one whose worker died is due again when the hold ends: at least
   once, across restarts and SIGKILL.
 - `finish`: record the attempt (the delivery log) and the outcome, only while the claim is still ours.
+- `remembered`, `forget` and `purge`: bounded retention of the notices' dedupe keys, the delivery log
+  and the events (run by the scan, on one replica under its lease).
 """
 
 from __future__ import annotations
@@ -155,6 +157,26 @@ class SqlOutbox:
                 delivery_id=due.delivery_id, time=now, status=outcome.status, error=outcome.error,
                 duration_ms=outcome.duration_ms))
         return True
+
+    async def remembered(self, tenant_id: str, before: float) -> list[tuple[str, str, float]]:
+        """(event id, dedupe key, time) of the tenant's events that carry a dedupe key and are older
+        than `before`: what `keyless.directory.notices.forgettable` judges."""
+        e = outbox_events
+        q = select(e.c.id, e.c.dedupe, e.c.time).where(e.c.tenant_id == tenant_id, e.c.dedupe.is_not(None),
+                                                       e.c.time < before)
+        async with self.engine.connect() as conn:
+            return [(r.id, r.dedupe, r.time) for r in await conn.execute(q)]
+
+    async def forget(self, event_ids: Sequence[str]) -> int:
+        """Drop these events' dedupe keys: the same notice may be emitted again, and `purge` removes the
+        events once no delivery needs them."""
+        e, forgotten = outbox_events, 0
+        async with self.engine.begin() as conn:
+            for start in range(0, len(event_ids), 500):
+                chunk = list(event_ids[start:start + 500])
+                result = await conn.execute(update(e).where(e.c.id.in_(chunk)).values(dedupe=None))
+                forgotten += result.rowcount
+        return forgotten
 
     async def purge(self, before: float) -> int:
         """Forget what is done and older than `before`: delivered and failed deliveries with their log,
