@@ -7,8 +7,9 @@ import logging
 import uuid
 
 from keyless.directory.key_schedule import rotate_due_keys
-from keyless.directory.notices import DAY, NoticeRules, notices, silent_agents
+from keyless.directory.notices import DAY, NoticeRules, forgettable, notices, silent_agents
 from keyless.directory.reaping import Reaper, installation_rule, plan, rule_for, shortest_deletion
+from keyless.domain.events import Event
 from keyless.domain.model import Tenant
 from keyless.domain.policies import Reaping
 from keyless.server.context import ServerContext
@@ -76,7 +77,7 @@ async def scan_tenant(ctx: ServerContext, tenant: Tenant, rules: NoticeRules,
     oldest = shortest_deletion(policies, reaping)
     revoked = await ctx.store.revoked_before(tenant.id, now - oldest * DAY) if oldest is not None else []
     due = plan(credentials, revoked, now, rule_for(policies, reaping))
-    reaped = await Reaper(ctx.store, ctx.clock).run(tenant.id, due, names)
+    reaped = await Reaper(ctx.admin.credentials, ctx.clock).run(tenant.id, due, names)  # the one path that ends them
     found += reaped.notices
     if reaped.disabled or reaped.deleted:
         log.info("credentials reaped", extra={"event": "credentials_reaped", "tenant_id": tenant.id,
@@ -86,12 +87,27 @@ async def scan_tenant(ctx: ServerContext, tenant: Tenant, rules: NoticeRules,
             ctx.changes.publish()
         if ctx.outbox_worker is not None:
             ctx.outbox_worker.wake()
-    if not found or ctx.outbox is None:
+    if ctx.outbox is None:
+        return 0
+    await forget_notices(ctx, tenant, found, rules)
+    if not found:
         return 0
     new = await ctx.outbox.emit(found)
     if new and ctx.outbox_worker is not None:
         ctx.outbox_worker.wake()
     return new
+
+
+async def forget_notices(ctx: ServerContext, tenant: Tenant, found: list[Event], rules: NoticeRules) -> None:
+    """Let the outbox forget the dedupe keys of notices whose facts no longer hold (`found` is every
+    notice the scan finds true now, sent before or not; `keyless.directory.notices.forgettable`)."""
+    assert ctx.outbox is not None
+    now = ctx.clock.now()
+    live = {e.dedupe for e in found if e.dedupe is not None}
+    stale = forgettable(await ctx.outbox.remembered(tenant.id, now - 2 * DAY), live, now, rules)
+    if stale:
+        log.info("notice memory forgotten", extra={"event": "notices_forgotten", "tenant_id": tenant.id,
+                                                   "count": await ctx.outbox.forget(stale)})
 
 
 async def notice_scan_loop(ctx: ServerContext) -> None:

@@ -91,6 +91,12 @@ class ServerSettings(BaseSettings):
                                               "deliveries and their log are kept this many days")
     outbox_poll_interval: float = Field(default=2.0, gt=0, le=300,
                                         description="seconds between looks for due webhook deliveries")
+    webhook_endpoint_concurrency: int = Field(default=2, ge=1, le=8, description="webhook sends to one endpoint "
+                                              "at once, per replica (docs/notifications.md, 'Rate limits')")
+    webhook_endpoint_rate: float = Field(default=5.0, gt=0, le=10_000, description="webhook sends per second to "
+                                         "one endpoint, per replica, after the burst")
+    webhook_endpoint_burst: float = Field(default=20.0, ge=1, le=100_000, description="webhook sends to one "
+                                          "endpoint in a burst, per replica (the token bucket's size)")
     leak_report_keys: Path | None = Field(
         default=None, description="code hosts' leak-report signing keys (GitHub's secret-scanning key document); "
         "unset: POST /leaks/github is off. Replacing the file rotates the keys (docs/leaks.md)",

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, exists, func, select, update
+from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyless.domain.credentials import Credential, Owner
@@ -32,6 +32,7 @@ from keyless.domain.posture import (
 from keyless.oauth.federation.rules import lint
 from keyless.store import tables as t
 from keyless.store.base import SqlRepository
+from keyless.store.credentials import keep_ca_verdicts
 from keyless.store.federation import federated_credential
 from keyless.store.leak_tables import leaks as lk
 
@@ -109,8 +110,7 @@ async def ca_verdicts(conn: AsyncConnection, rows: Sequence[Any], internal_ca: I
         ders = await conn.execute(select(certs.c.id, certs.c.der).where(certs.c.id.in_(unchecked)))
         checked = [{"cid": r.id, "issued": internal_ca(bytes(r.der))} for r in ders]
         found.update((v["cid"], v["issued"]) for v in checked)
-        await conn.execute(update(certs).where(certs.c.id == bindparam("cid"))
-                           .values(ca_issued=bindparam("issued"), ca_checked=thumbprint), checked)
+        await keep_ca_verdicts(conn, checked, thumbprint)
     return found
 
 

@@ -129,3 +129,29 @@ def test_unused_secret_is_disabled_under_enforce_reported_under_audit_then_delet
         assert len(hooks.wait_for(1, timeout=0.1, event_type="policy.violation")) == 1
         assert len(audit(admin, "credential.disable")) == 1 and kept["id"] in {
             c["id"] for c in admin.api.call("GET", "/credentials")}
+
+
+def test_the_deprecated_installation_settings_still_reap_where_no_policy_sets_the_rule(tmp_path: Path) -> None:
+    """An existing deployment's `KEYLESS_REAP_UNUSED_DAYS` keeps working (as an enforce rule where no
+    policy sets `reaping`), is shown by `policy show` and warned about at start; an override wins."""
+    env = {**SHARED_ENV, "KEYLESS_NOTICE_SCAN_INTERVAL": "0.5", "KEYLESS_REAP_UNUSED_DAYS": "45"}
+    server = start_server(tmp_path / "s", env=env)
+    try:
+        with Admin(server) as admin:
+            old, exempt = admin.app("reap-old"), admin.app("reap-exempt")
+            gone = admin.secret(old["client_id"], expires_in=365 * DAY)
+            spared = admin.secret(exempt["client_id"], expires_in=365 * DAY)
+            admin.api.call("PUT", f"/applications/{exempt['client_id']}/policy",
+                           json_body={"reaping": {"mode": "off"}})
+            shown = server.cli_json("policy", "show")
+            assert shown["installation"] == {"reaping": {"mode": "enforce", "unused_days": 45.0,
+                                                         "delete_after_days": None}}
+            for secret in (gone, spared):
+                backdate(server, secret["id"], created_at=time.time() - 46 * DAY)
+            [disabled] = wait_until(lambda: audit(admin, "credential.disable"))
+            assert disabled["target_id"] == gone["id"]
+            time.sleep(1.0)
+            assert spared["id"] in {c["id"] for c in admin.api.call("GET", "/credentials")}
+        assert "deprecated_setting" in server.logs()
+    finally:
+        stop_server(server)

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from keyless.directory.policies import Finding
+from keyless.directory.reaping import installation_rule
 from keyless.domain.model import Tenant
 from keyless.domain.policies import Policy
 from keyless.domain.policy_document import policy_to_json
@@ -101,6 +102,9 @@ class PolicyDoc(Strict):
 
 class TenantPolicyOut(BaseModel):
     policy: PolicyDoc
+    installation: dict[str, object] | None = Field(
+        default=None, description="rules the installation's settings apply where no policy sets them: the "
+        "deprecated KEYLESS_REAP_* as an enforce-mode reaping rule (absent when unset)")
 
 
 class AppPolicyOut(BaseModel):
@@ -151,8 +155,11 @@ def _doc(body: PolicyDoc) -> dict[str, object]:
 @router.get("/policy", response_model=TenantPolicyOut,
             response_model_exclude_none=True, summary="Show the tenant's default credential policy")
 async def get_policy(request: Request, caller: Reader) -> TenantPolicyOut:
-    stored = await context_of(request).admin.policies.stored(caller.tenant, None)
-    return TenantPolicyOut(policy=PolicyDoc.of(stored or Policy()))
+    ctx = context_of(request)
+    stored = await ctx.admin.policies.stored(caller.tenant, None)
+    default = installation_rule(ctx.settings.reap_unused_days, ctx.settings.reap_delete_after_days)
+    return TenantPolicyOut(policy=PolicyDoc.of(stored or Policy()),
+                           installation=None if default is None else policy_to_json(Policy(reaping=default)))
 
 
 @router.put("/policy", response_model=TenantPolicyOut,
