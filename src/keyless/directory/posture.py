@@ -28,8 +28,9 @@ from keyless.domain.posture import (
     assess,
     score_of,
 )
+from keyless.paging import MAX_REPORT_LIMIT
 
-MAX_PAGE = 1000
+MAX_PAGE = MAX_REPORT_LIMIT
 
 
 @dataclass(frozen=True)

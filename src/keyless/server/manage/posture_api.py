@@ -21,7 +21,7 @@ from keyless.domain.posture import RISKS, RUNGS, CredentialFacts, Score, Shares
 from keyless.gc_pause import gc_paused
 from keyless.server.context import ServerContext
 from keyless.server.manage.deps import PREFIX, Reader
-from keyless.server.manage.paging import Paging
+from keyless.server.manage.paging import ReportPaging
 from keyless.server.manage.strict_json import StrictJsonRoute
 
 router = APIRouter(prefix=PREFIX, route_class=StrictJsonRoute)
@@ -168,7 +168,7 @@ _RISK = f"^({'|'.join(RISKS)})$"
 @router.get("/posture", response_model=PostureOut,
             summary="Each workload's rung on the credential ladder, its risk factors and next step; the tenant score")
 async def posture(
-    request: Request, response: Response, caller: Reader, page: Paging,
+    request: Request, response: Response, caller: Reader, page: ReportPaging,
     client_id: Annotated[str | None, Query(max_length=64, description="Only this application or identity")] = None,
     rung: Annotated[str | None, Query(pattern=_RUNG, description="Only workloads on this rung")] = None,
     risk: Annotated[str | None, Query(pattern=_RISK, description="Only workloads with this risk factor")] = None,
