@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, x25519
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from keyless.crypto.keys import (
     SIGNING_ALGS,
@@ -14,6 +15,7 @@ from keyless.crypto.keys import (
     private_to_der,
     public_of,
     public_to_pem,
+    sign_es256,
 )
 
 
@@ -126,3 +128,26 @@ def test_public_to_pem(rsa_key: PrivateKey, ec_key: PrivateKey) -> None:
         ) == public_of(key).public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
+
+
+def test_sign_es256_is_the_jws_raw_form_for_every_r_and_s() -> None:
+    """RFC 7518 §3.4: R and S each as exactly 32 big-endian bytes. An R or S with leading zero bytes
+    (1 signature in 128 has one) must still be padded to 32, or verifiers split the 64 bytes wrongly."""
+    key = generate("ES256")
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    short = 0
+    for n in range(1500):
+        data = b"header.payload-%d" % n
+        raw = sign_es256(key, data)
+        assert len(raw) == 64
+        r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+        short += raw[0] == 0 or raw[32] == 0
+        key.public_key().verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
+    assert short > 0  # the padding case was exercised (expected ~12 of 1,500; none at all: 1 run in 100,000)
+
+
+@pytest.mark.parametrize("alg", ["RS256", "P-384"])
+def test_sign_es256_refuses_other_keys(alg: str) -> None:
+    key = ec.generate_private_key(ec.SECP384R1()) if alg == "P-384" else generate(alg)
+    with pytest.raises(ValueError, match="P-256"):
+        sign_es256(key, b"data")
