@@ -63,7 +63,7 @@ class TokenCycle:
                  "running", "started_at", "template", "tenant", "too_large")
     message_event: ClassVar[_Unused] = _Unused()
 
-    def __init__(self, tenant: str, template: str, headers: list[tuple[bytes, bytes]], query: bytes,
+    def __init__(self, tenant: str, template: str, query: bytes, headers: list[tuple[bytes, bytes]],
                  keep_alive: bool) -> None:
         self.tenant = tenant
         self.template = template
@@ -78,6 +78,29 @@ class TokenCycle:
         self.running = False
         self.response_complete = False
         self.disconnected = False
+
+
+_ROUTES: dict[tuple[str, bytes], tuple[str, str, bytes]] = {}  # (root path, URL) -> tenant, template, query
+
+
+def _token_route(root_path: str, url: bytes) -> tuple[str, str, bytes] | None:
+    """(tenant, route template, query) when `url` is a token endpoint's, as uvicorn would decode its
+    path for the ASGI scope; else None. A client sends the same URL every time, so a match (a pure
+    function of the URL) is remembered, 256 at most; a URL that does not match is never remembered."""
+    key = (root_path, url)
+    route = _ROUTES.get(key)
+    if route is None:
+        parsed = httptools.parse_url(url)
+        path = parsed.path.decode("ascii")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        match = token.token_tenant(root_path + path)
+        if match is None:
+            return None
+        if len(_ROUTES) >= 256:
+            _ROUTES.clear()
+        route = _ROUTES[key] = (match[0], match[1], parsed.query or b"")
+    return route
 
 
 class TokenProtocol(GuardedProtocol):
@@ -116,15 +139,11 @@ class TokenProtocol(GuardedProtocol):
         limit = self.limit_concurrency
         if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
             return None  # uvicorn answers 503
-        parsed = httptools.parse_url(self.url)
-        path = parsed.path.decode("ascii")
-        if "%" in path:
-            path = urllib.parse.unquote(path)
-        match = token.token_tenant(self.root_path + path)
-        if match is None:
+        route = _token_route(self.root_path, self.url)
+        if route is None:
             return None
         keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
-        return TokenCycle(match[0], match[1], self.headers, parsed.query or b"", keep_alive)
+        return TokenCycle(*route, self.headers, keep_alive)
 
     def on_body(self, body: bytes) -> None:
         cycle: object = self.cycle
