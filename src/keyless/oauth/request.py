@@ -147,8 +147,9 @@ def parse_basic(header: str) -> BasicCredentials:
     user, sep, password = decoded.partition(":")
     if not sep:
         raise InvalidRequest("malformed Basic authorization header", detail="basic_no_colon")
-    try:
-        client_id, secret = _unquote_strict(user), _unquote_strict(password)
+    try:  # most ids and secrets need no decoding (Appendix B): taken as they are, the same result
+        client_id = _unquote_strict(user) if "%" in user or "+" in user else user
+        secret = _unquote_strict(password) if "%" in password or "+" in password else password
     except ValueError:
         raise InvalidRequest("malformed Basic authorization header", detail="basic_bad_encoding") from None
     if not client_id or not secret:
