@@ -1,11 +1,12 @@
 """`/{tenant}/oauth2/v2.0/token`: the HTTP shell around `keyless.oauth.service.TokenService`.
 
-A POST is dispatched as a raw ASGI call (`TokenEndpoint`), ahead of Starlette's routing and
-request/response objects: the path is matched once, the body read under the cap straight from
-`receive`, and the answer written as two messages (issue 18; about a tenth of a token's CPU went to
-the framework). Every other method goes through the Starlette route (`token`), which hands it to the
-same service, so a GET still gets the service's 405. Both build the same `TokenHttpRequest` and
-answer with the same headers and body.
+Under `keyless serve` a POST never reaches ASGI: the listener's protocol answers it
+(`keyless.server.token_protocol`, issue 18) through `http_request` and `serve` below. Where the app
+runs under any other ASGI server, a POST is dispatched as a raw ASGI call (`TokenEndpoint`), ahead of
+Starlette's routing and request/response objects: the path is matched once, the body read under the
+cap straight from `receive`, and the answer written as two messages. Every other method goes through
+the Starlette route (`token`), which hands it to the same service, so a GET still gets the service's
+405. All three build the same `TokenHttpRequest` and answer with the same headers and body.
 """
 
 from __future__ import annotations
