@@ -7,10 +7,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from keyless.crypto.ca import IssuedCert
 from tests.support import issuer as support_issuer
 from tests.support.server import Admin, RunningServer, postgres_database, require_postgres, start_server, stop_server
+
+# Property tests assert behaviour, not speed: hypothesis's default 200 ms deadline per example turns a
+# loaded CI machine into a "flaky" failure (seen once on test_property_retry_after_is_honest).
+settings.register_profile("keyless", deadline=None)
+settings.load_profile("keyless")
 
 # Tests share one server per backend; lift the failure limiter so negative tests do not throttle
 # each other (the limiter has tests of its own against a dedicated server).

@@ -3,7 +3,8 @@
 Keys are tuples of strings; each key has a bucket of `capacity` tokens that refills at
 `refill_per_second` on the injected Clock (tests move a FrozenClock instead of sleeping). Callers
 decide what a token stands for: the token endpoint takes one per *failed* client authentication
-(keyless.oauth.ratelimit), the host agent one per request (keyless.agent). Buckets refill on their
+(keyless.oauth.ratelimit), the host agent one per request (keyless.agent), the outbox worker one per
+webhook send to an endpoint (keyless.server.outbox_worker). Buckets refill on their
 own, so nobody is locked out for good.
 
 `Buckets` is the small interface a shared backend (one budget across replicas) plugs in behind;
@@ -77,6 +78,11 @@ class TokenBuckets:
 
     def retry_after(self, key: Key) -> int:
         return self._seconds_until(key, 1)
+
+    def tokens(self, key: Key) -> float:
+        """How many tokens `key`'s bucket holds now (a full bucket for a key nobody took from)."""
+        bucket = self._bucket(key)
+        return self.capacity if bucket is None else bucket.tokens
 
     def full_after(self, key: Key) -> int:
         return self._seconds_until(key, self.capacity)

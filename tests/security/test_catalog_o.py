@@ -65,6 +65,8 @@ def test_o06_a_reader_can_neither_change_a_policy_nor_loosen_an_override(world: 
     for method, path, body in (("PUT", f"/applications/{cid}/policy", {"block_secrets": {"mode": "off"}}),
                                ("PUT", f"/applications/{cid}/policy", {}),
                                ("PUT", "/policy", {"source_networks": {"mode": "enforce", "networks": ["0.0.0.0/0"]}}),
+                               ("PUT", "/policy", {"reaping": {"mode": "enforce", "unused_days": 8}}),
+                               ("PUT", f"/applications/{cid}/policy", {"reaping": {"mode": "off"}}),
                                ("POST", "/policy/test", {"policy": {}})):
         resp = world.http.request(method, base + path, json=body, headers=auth)
         assert (resp.status_code, resp.json()) == (403, FORBIDDEN), (method, path)

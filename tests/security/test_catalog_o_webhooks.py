@@ -3,13 +3,17 @@
 O01: an endpoint on loopback, link-local (the cloud metadata address), RFC 1918, CGNAT, `0.0.0.0`,
 IPv6 loopback, ULA, link-local or IPv4-mapped, or a name that resolves to one, is refused at
 registration on a server with no allow-list, and again at delivery (the sender checks every time and
-connects only to the checked address); a redirect is never followed. O02: connect and read time and
-the answer's size are bounded. O03/O04: the payload is signed over id and timestamp and carries no
+connects only to the checked address, every address of a name must be public, and an allow-list opens
+exactly what it names); a redirect is never followed. O02: connect and read time and the answer's size
+are bounded, also for a receiver that never answers (per-endpoint bounds so a slow receiver starves no
+other: tests/integration/server/test_webhooks.py). O03/O04: the payload is signed over id and timestamp and carries no
 secret (tests/integration/server/test_webhooks.py verifies it with the standardwebhooks library).
 """
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from keyless.crypto import webhooks as signing
+from keyless.server.addresses import AddressGuard, AddressRefused, IpAddress
 from keyless.server.webhook_sender import WebhookSender
 from tests.support.server import Admin, RunningServer
 from tests.support.webhooks import Receiver, receiver
@@ -119,3 +124,71 @@ async def test_webhook_delivery_is_signed_over_id_and_timestamp(hooks: Receiver)
     assert got.body == body and got.headers["webhook-id"] == "msg_5"
     assert got.headers["webhook-timestamp"] == str(now)
     assert got.headers["webhook-signature"] == signing.signature(key, "msg_5", now, body)
+
+
+class _Dns(AddressGuard):
+    """The guard with a fixed answer for one name: this machine has no DNS server to hold a name with
+    both a public and a private record (the check that follows resolution is the real one)."""
+
+    def __init__(self, records: list[str], allow_private: tuple[str, ...] = ()) -> None:
+        super().__init__(allow_private)
+        self._records = [ipaddress.ip_address(r) for r in records]
+
+    async def resolve(self, host: str, port: int) -> list[IpAddress]:
+        return list(self._records)
+
+
+async def test_webhook_name_with_one_private_record_among_public_ones_is_refused() -> None:
+    """O01: every address a name resolves to must be public, so a rebinding attacker gains nothing by
+    mixing records; a public-only name passes and is pinned to its first checked address."""
+    for records in (["93.184.215.14", "10.0.0.5"], ["2606:4700::1", "::ffff:169.254.169.254"]):
+        with pytest.raises(AddressRefused) as refused:
+            await _Dns(records).pin("https://hooks.example.com/hook")
+        assert refused.value.reason == "private_address"
+    pinned = await _Dns(["93.184.215.14"]).pin("https://hooks.example.com:8443/k?x=1")
+    assert (pinned.url, pinned.host_header, pinned.sni) == ("https://93.184.215.14:8443/k?x=1",
+                                                            "hooks.example.com:8443", "hooks.example.com")
+
+
+async def test_webhook_allow_list_exempts_exactly_what_it_names() -> None:
+    """O01: an operator's allow-list entry opens that name or network, not the metadata address nor
+    another private network."""
+    by_name = ("hooks.internal",)
+    assert await _Dns(["10.20.0.7"], by_name).refusal("https://hooks.internal/h") is None
+    assert await _Dns(["10.20.0.7"], by_name).refusal("https://other.internal/h") == "private_address"
+    by_network = ("10.20.0.0/16",)
+    assert await _Dns(["10.20.9.9"], by_network).refusal("https://a.internal/h") is None
+    for outside in ("10.21.0.1", "169.254.169.254", "127.0.0.1", "::ffff:10.21.0.1"):
+        assert await _Dns([outside], by_network).refusal("https://a.internal/h") == "private_address", outside
+
+
+async def test_webhook_to_a_name_connects_to_the_checked_address_and_verifies_the_name(hooks: Receiver) -> None:
+    """O01: the request goes to the address the guard checked (no second lookup to rebind), with the
+    name kept in Host and SNI, so the receiver's certificate is still verified against the name."""
+    url = hooks.url.replace("127.0.0.1", "localhost")
+    sender = WebhookSender(allow_private=["localhost"], ca_bundle=hooks.ca_path)
+    count = len(hooks.received)
+    try:
+        sent = await sender.send(url, b"k" * 32, "msg_6", int(time.time()), b"{}")
+    finally:
+        await sender.aclose()
+    assert sent.ok, sent
+    assert hooks.received[count].headers["host"] == f"localhost:{hooks.port}"
+
+
+async def test_webhook_receiver_that_never_answers_costs_one_bounded_attempt() -> None:
+    """O02: a receiver that takes the connection and never says a word (not even the TLS handshake)
+    is a timeout within the sender's bound, not a stuck worker."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    sender = WebhookSender(allow_private=["127.0.0.1"], connect_timeout=0.5, total_timeout=1.0)
+    started = time.monotonic()
+    try:
+        sent = await sender.send(f"https://127.0.0.1:{silent.getsockname()[1]}/hook", b"k" * 32, "msg_7",
+                                 int(time.time()), b"{}")
+    finally:
+        await sender.aclose()
+        silent.close()
+    assert (sent.ok, sent.error) == (False, "timeout")
+    assert time.monotonic() - started < 2.0

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -41,6 +42,9 @@ class Receiver:
         self.delay = 0.0
         self.body = b""
         self.redirect_to: str | None = None
+        self.delay_for: dict[str, float] = {}  # path -> seconds to stall before answering (else `delay`)
+        self.in_flight: Counter[str] = Counter()  # path -> requests being answered now
+        self.most_in_flight: Counter[str] = Counter()  # path -> the most ever answered at once
         self._lock = threading.Lock()
         receiver = self
 
@@ -75,8 +79,13 @@ class Receiver:
         with self._lock:
             self.received.append(Received(handler.path, {k.lower(): v for k, v in handler.headers.items()},
                                           body, time.time()))
-        if self.delay:
-            time.sleep(self.delay)
+            self.in_flight[handler.path] += 1
+            self.most_in_flight[handler.path] = max(self.most_in_flight[handler.path], self.in_flight[handler.path])
+        delay = self.delay_for.get(handler.path, self.delay)
+        if delay:
+            time.sleep(delay)
+        with self._lock:  # counted until the answer starts, so the sender cannot have seen it yet
+            self.in_flight[handler.path] -= 1
         if self.redirect_to is not None:
             handler.send_response(302)
             handler.send_header("Location", self.redirect_to)

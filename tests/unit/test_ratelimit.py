@@ -173,3 +173,14 @@ def test_acquire_takes_only_when_a_token_is_there() -> None:
 def test_a_bucket_that_could_never_refill_is_refused(capacity: float, rate: float) -> None:
     with pytest.raises(ValueError, match="positive"):
         TokenBuckets(FrozenClock(0.0), capacity=capacity, refill_per_second=rate)
+
+
+def test_tokens_count_what_a_bucket_holds_now() -> None:
+    clock = FrozenClock(1000.0)
+    buckets = TokenBuckets(clock, capacity=3, refill_per_second=0.5)
+    assert buckets.tokens(("k",)) == 3  # nobody took from it: full
+    buckets.take(("k",))
+    buckets.take(("k",))
+    assert buckets.tokens(("k",)) == 1
+    clock.advance(1)
+    assert buckets.tokens(("k",)) == 1.5

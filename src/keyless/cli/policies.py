@@ -95,7 +95,7 @@ def test_policy(
     *, opts: Shared,
 ) -> None:
     """Dry run: every existing credential and recent successful sign-in the candidate policy would refuse
-    (enforce) or report (audit). Changes nothing.
+    (enforce) or report (audit), and what its reaping rule would disable or delete now. Changes nothing.
 
     Example: keyless policy test --file policy.json --days 7 -o json
     """
@@ -112,3 +112,7 @@ def test_policy(
         typer.echo(f"{title}: {len(result[key])} finding(s), {result['refused_' + key]} refused")
         if result[key]:
             emit(result[key], opts.output, columns=list(FINDING_COLUMNS), formatters={"time": when})
+    reaping = result.get("reaping", [])
+    typer.echo(f"reaping: {len(reaping)} finding(s), {result.get('reaped', 0)} would be disabled or deleted now")
+    if reaping:
+        emit(reaping, opts.output, columns=["owner", "credential_id", "reason", "mode", "refused", "message"])

@@ -9,6 +9,7 @@ password is derived from the KEK, because the TLS stack needs a file.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from keyless.crypto.certificates import MAX_UPLOAD_BYTES, CertificateRejected, public_key_of_csr, reject_private_key_pem
 from keyless.crypto.client_keys import client_key_usage
 from keyless.crypto.keys import private_from_der, private_to_der
+from keyless.crypto.thumbprints import b64u
 
 
 @dataclass(frozen=True)
@@ -166,10 +168,13 @@ def issue_client_certificate(
 class IssuedByCa:
     """Whether a certificate was issued by this installation's CA (credential policy "internal CA",
     docs/policies.md): its issuer name is the CA's subject and the CA's key verifies its signature.
-    Answers are remembered per certificate (a few thousand), so a sign-in pays one dict lookup."""
+    Answers are remembered per certificate (a few thousand), so a sign-in pays one dict lookup;
+    `ca_thumbprint` (the CA certificate's x5t#S256) names the CA an answer kept elsewhere is about
+    (the `certificates.ca_checked` column, migration 0017)."""
 
     def __init__(self, ca_pem: bytes, limit: int = 4096) -> None:
         self._ca = x509.load_pem_x509_certificate(ca_pem)
+        self.ca_thumbprint = b64u(hashlib.sha256(self._ca.public_bytes(serialization.Encoding.DER)).digest())
         self._seen: dict[bytes, bool] = {}
         self._limit = limit
 

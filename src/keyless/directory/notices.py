@@ -8,19 +8,34 @@ dedupe key naming the credential and the fact, so scanning again — on this rep
 nothing new; a credential used again and then idle again earns a new unused notice.
 
 Last use is recorded for every kind, in batches off the token path (`keyless.server.signin_log`).
+
+The dedupe keys are the outbox's memory that a notice was sent, so they are kept only as long as they
+can matter (`forgettable`): a scan's key while its fact still holds, and for a while after.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from keyless.domain.credentials import Credential
-from keyless.domain.events import AGENT_SILENT, CREDENTIAL_EXPIRED, CREDENTIAL_EXPIRING, CREDENTIAL_UNUSED, Event
+from keyless.domain.events import (
+    AGENT_SILENT,
+    CREDENTIAL_EXPIRED,
+    CREDENTIAL_EXPIRING,
+    CREDENTIAL_UNUSED,
+    POLICY_VIOLATION,
+    Event,
+)
 from keyless.domain.identities import Host
 
 DAY = 86400.0
 USE_TRACKED = frozenset({"secret", "certificate", "federated"})
+# Dedupe keys of the scan's own notices (here, and reaping's in `keyless.directory.reaping`) ...
+SCAN_KEYS = ("expiring:", "expired:", "unused:", "agent-silent:", "reap-warning:", "reap-audit:", "reap-audit-delete:")
+# ... and of the sign-in policy check's daily notices (`keyless.oauth.policy_check`: the key names its day).
+DAILY_KEYS = (f"{POLICY_VIOLATION}:sign_in:",)
+MEMORY_MARGIN = 7 * DAY
 
 
 @dataclass(frozen=True)
@@ -89,3 +104,27 @@ def silent_agents(tenant_id: str, hosts: Iterable[Host], credentials: Iterable[C
                                {"host_id": h.id, "host_name": h.name, "last_seen_at": last, "minutes": minutes},
                                dedupe=f"agent-silent:{h.id}:{last:.0f}"))
     return found
+
+
+def memory(rules: NoticeRules) -> float:
+    """How long a scan's key outlives its fact: the longest expiry window plus a week, so a fact that
+    flickers (a lease moving between replicas with other settings, a clock a little off) is not
+    noticed twice."""
+    return max((*rules.expiry_days, 1.0)) * DAY + MEMORY_MARGIN
+
+
+def forgettable(remembered: Iterable[tuple[str, str, float]], live: Collection[str], now: float,
+                rules: NoticeRules) -> list[str]:
+    """Of the remembered (event id, dedupe key, time), the events whose key may be forgotten: a scan's
+    notice whose fact no longer holds — its credential or host is gone, revoked, used or heard from
+    again, or past that threshold; `live` holds every key the scan finds true now — and which is older
+    than `memory(rules)`; a sign-in's daily policy notice two days on. What stays is bounded by what
+    exists (a few keys per credential and host) and what happened lately."""
+    out = []
+    for event_id, key, time in remembered:
+        if key.startswith(SCAN_KEYS):
+            if key not in live and now - time >= memory(rules):
+                out.append(event_id)
+        elif key.startswith(DAILY_KEYS) and now - time >= 2 * DAY:
+            out.append(event_id)
+    return out

@@ -9,7 +9,7 @@ appears by id and hint only (catalog O14).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
 from keyless.cache import TtlCache
@@ -23,7 +23,7 @@ from keyless.domain.posture import (
     Finding,
     PostureStore,
     Score,
-    SignInUsage,
+    SignInWindow,
     Thresholds,
     assess,
     score_of,
@@ -54,11 +54,14 @@ class PostureService:
         # The sign-in window's facts (each credential's use, each host's addresses) are the tenant's,
         # not the page's: read once per minute, not once per page, so a report of many pages scans
         # the window once. A report may so lag the sign-in log by up to `host_map_ttl` seconds.
-        self._host_maps: TtlCache[Mapping[str, str]] = TtlCache(clock, host_map_ttl, max_entries=64)
-        self._usage: TtlCache[SignInUsage] = TtlCache(clock, host_map_ttl, max_entries=64)
-        # "Issued by our CA" needs the CA's signature checked; answers are kept per certificate, so a
-        # report pays each check once per process (large enough for every certificate of an estate).
+        self._windows: TtlCache[SignInWindow] = TtlCache(clock, host_map_ttl, max_entries=64)
+        # "Issued by our CA" needs the CA's signature checked; the store keeps each certificate's
+        # verdict (migration 0017), so an estate's certificates are checked once, not once per process.
         self._issuers: dict[bytes, IssuedByCa] = {}
+
+    def _window(self, tenant: Tenant) -> Awaitable[SignInWindow]:
+        since = self._clock.now() - self.thresholds.window
+        return self._windows.get(tenant.id, lambda: self._store.signin_window(tenant.id, since))
 
     async def report(self, tenant: Tenant, *, after: str | None = None, limit: int = 100,
                      client_id: str | None = None, rung: str | None = None, risk: str | None = None,
@@ -68,17 +71,16 @@ class PostureService:
         assessed (a page may hold fewer than `limit` entries and still have a next one); `client_id`
         selects one workload (NotFound when the tenant has none of that id)."""
         now, th = self._clock.now(), self.thresholds
-        since = now - th.window
-        usage = await self._usage.get(tenant.id, lambda: self._store.signin_usage(tenant.id, since))
+        window = await self._window(tenant)
         internal_ca = None
         if ca_pem is not None:
             internal_ca = self._issuers.get(ca_pem) or self._issuers.setdefault(ca_pem, IssuedByCa(ca_pem, 65536))
-        facts = await self._store.posture_facts(tenant.id, usage=usage, after=after,
+        facts = await self._store.posture_facts(tenant.id, usage=window.usage, after=after,
                                                 limit=max(1, min(limit, MAX_PAGE)), client_id=client_id,
                                                 internal_ca=internal_ca)
         if client_id is not None and not facts.workloads:
             raise NotFound("application_not_found", "no application or identity with this client id")
-        host_of = await self._host_maps.get(tenant.id, lambda: self._store.host_map(tenant.id, since))
+        host_of = window.host_of
         entries = []
         for w in facts.workloads:
             a = assess(w, host_of, now, th)
@@ -91,6 +93,6 @@ class PostureService:
         return Report(entries, facts.next_after)
 
     async def score(self, tenant: Tenant) -> Score:
-        now, window = self._clock.now(), self.thresholds.window
-        signins = await self._store.signins_by_rung(tenant.id, now - window)
-        return score_of(signins, await self._store.credential_flags(tenant.id, now), window)
+        now = self._clock.now()
+        signins = (await self._window(tenant)).by_rung
+        return score_of(signins, await self._store.credential_flags(tenant.id, now), self.thresholds.window)

@@ -4,9 +4,10 @@ A policy is a set of rules, each in one of three modes: `enforce` (a violating w
 violating sign-in gets the usual 401 invalid_client), `audit` (allowed, the violation recorded), or
 `off` (only in a per-application override: this application is exempt from the tenant's rule). The
 rules follow Entra's application-management policies (block new secrets, cap lifetimes, restrict key
-types, trusted certificate issuers) plus two of Keyless's own: a federation issuer allow-list and the
-source networks an application may sign in from (conditional access for workloads). docs/policies.md
-is the user's account of each rule; catalog O05 is why rules apply at sign-in too, not only at write.
+types, trusted certificate issuers) plus Keyless's own: a federation issuer allow-list, the source
+networks an application may sign in from (conditional access for workloads), and reaping of unused
+credentials (judged by the scheduled scan, not at a write or a sign-in). docs/policies.md is the
+user's account of each rule; catalog O05 is why rules apply at sign-in too, not only at write.
 
 Everything here is pure: a rule looks at `CredentialFacts` (what is known of a credential, new or
 existing) and at a sign-in's source address, and answers with `Violation`s. The services decide what a
@@ -124,7 +125,21 @@ class SourceNetworks:
     networks: tuple[Network, ...] = ()
 
 
-Rule = BlockSecrets | MaxLifetime | KeyTypes | InternalCa | FederationRule | AudienceModeRule | SourceNetworks
+@dataclass(frozen=True)
+class Reaping:
+    """Disable an application's or managed identity's secrets and certificates that nobody has used
+    for `unused_days` (after a `credential.unused` warning 7 days before), and delete disabled ones
+    `delete_after_days` after their revocation (None: that half is off). `audit` only notifies and
+    reports what would be reaped. Judged by the scheduled scan (`keyless.directory.reaping`), never
+    at a write or a sign-in (docs/policies.md, "Reaping")."""
+
+    mode: Mode
+    unused_days: float | None = None
+    delete_after_days: float | None = None
+
+
+Rule = (BlockSecrets | MaxLifetime | KeyTypes | InternalCa | FederationRule | AudienceModeRule | SourceNetworks
+        | Reaping)
 
 
 @dataclass(frozen=True)
@@ -138,6 +153,7 @@ class Policy:
     federation: FederationRule | None = None
     audience_mode: AudienceModeRule | None = None
     source_networks: SourceNetworks | None = None
+    reaping: Reaping | None = None
 
     def over(self, base: Policy) -> Policy:
         """This override applied on top of `base`: each rule it sets replaces the base's whole rule."""
@@ -150,8 +166,9 @@ class Policy:
 
     @cached_property
     def empty(self) -> bool:
-        """No rule in force (the token endpoint's fast path: computed once per policy object)."""
-        return not self.rules()
+        """No rule in force that judges a sign-in (the token endpoint's fast path: computed once per
+        policy object; reaping is the scheduled scan's business)."""
+        return all(name in _SCAN_RULES for name, _ in self.rules())
 
     @cached_property
     def judges_credentials(self) -> bool:
@@ -161,6 +178,7 @@ class Policy:
 
 NO_POLICY = Policy()
 _CREDENTIAL_RULES = frozenset({"max_lifetime", "key_types", "internal_ca", "federation"})
+_SCAN_RULES = frozenset({"reaping"})  # judged by the scheduled scan only
 
 
 @dataclass(frozen=True)

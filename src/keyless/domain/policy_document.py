@@ -24,6 +24,7 @@ from keyless.domain.policies import (
     Network,
     Policy,
     PolicyError,
+    Reaping,
     Rule,
     SourceNetworks,
 )
@@ -51,6 +52,23 @@ def _seconds(rule: str, name: str, value: object) -> int | None:
     if not isinstance(value, int) or isinstance(value, bool) or not 60 <= value <= 100 * 365 * 86400:
         raise PolicyError("invalid_policy", f"{rule}.{name} must be a number of seconds, at least 60")
     return value
+
+
+def _days(rule: str, name: str, value: object, least: int) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not least <= value <= MAX_DAYS:
+        raise PolicyError("invalid_policy", f"{rule}.{name} must be a whole number of days, {least} to {MAX_DAYS}")
+    return value
+
+
+def _reaping(mode: Mode, doc: Mapping[str, object]) -> Reaping:
+    """`unused_days` is at least 8, so the warning 7 days ahead comes after the credential was made."""
+    unused = _days("reaping", "unused_days", doc.get("unused_days"), 8)
+    delete = _days("reaping", "delete_after_days", doc.get("delete_after_days"), 1)
+    if unused is None and delete is None and mode != "off":
+        raise PolicyError("invalid_policy", "reaping needs unused_days, delete_after_days or both")
+    return Reaping(mode, unused, delete)
 
 
 def _networks(value: object) -> tuple[Network, ...]:
@@ -86,7 +104,9 @@ _FIELDS: dict[str, set[str]] = {
     "federation": {"mode", "issuers", "max_token_lifetime"},
     "audience_mode": {"mode", "required"},
     "source_networks": {"mode", "networks"},
+    "reaping": {"mode", "unused_days", "delete_after_days"},
 }
+MAX_DAYS = 3650
 
 
 def _rule(name: str, doc: Mapping[str, object]) -> Rule:
@@ -108,6 +128,8 @@ def _rule(name: str, doc: Mapping[str, object]) -> Rule:
         if required not in ("entra", "strict"):
             raise PolicyError("invalid_policy", "audience_mode.required must be entra or strict")
         return AudienceModeRule(mode, required)
+    if name == "reaping":
+        return _reaping(mode, doc)
     return SourceNetworks(mode, _networks(doc.get("networks")))
 
 

@@ -15,7 +15,7 @@ No fact ever holds a secret value: a secret is known by its id and hint (catalog
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -322,6 +322,27 @@ def score_of(signins_by_rung: Mapping[str, int], groups: Sequence[CredentialFlag
 
 
 @dataclass(frozen=True)
+class SignInWindow:
+    """What a report needs from the tenant's sign-in log over the window, read in one scan: each
+    workload's and credential's use, the host map (source address -> the host whose Keyless agent signed
+    in from it; an address several hosts share is left out, it proves nothing) and the score's
+    successful sign-ins by rung."""
+
+    usage: SignInUsage
+    host_of: Mapping[str, str]
+    by_rung: Mapping[str, int]
+
+
+class IssuerCheck(Protocol):
+    """Whether a DER certificate was issued by the installation's CA; `ca_thumbprint` (the CA
+    certificate's x5t#S256) names the CA, since a kept verdict holds for that CA only."""
+
+    ca_thumbprint: str
+
+    def __call__(self, der: bytes) -> bool: ...
+
+
+@dataclass(frozen=True)
 class PostureFacts:
     """One page of workloads: with the tenant's host map, the input of `assess`."""
 
@@ -332,17 +353,14 @@ class PostureFacts:
 class PostureStore(Protocol):
     async def posture_facts(self, tenant_id: str, *, usage: SignInUsage, after: str | None, limit: int,
                             client_id: str | None = None,
-                            internal_ca: Callable[[bytes], bool] | None = None) -> PostureFacts:
+                            internal_ca: IssuerCheck | None = None) -> PostureFacts:
         """A page of workloads (by client id, after `after`) with their credentials, and their use
-        from `usage`, in a fixed number of aggregated queries whatever the page size."""
+        from `usage`, in a fixed number of aggregated queries whatever the page size. A certificate's
+        "issued by the CA" verdict is asked of `internal_ca` once and kept with the certificate."""
         ...
 
-    async def host_map(self, tenant_id: str, since: float) -> Mapping[str, str]:
-        """Source address → the host whose Keyless agent signed in from it since `since`."""
-        ...
-
-    async def signin_usage(self, tenant_id: str, since: float) -> SignInUsage:
-        """The tenant's successful sign-ins since `since` by client, credential and source."""
+    async def signin_window(self, tenant_id: str, since: float) -> SignInWindow:
+        """The tenant's successful sign-ins since `since`: usage, host map and sign-ins by rung."""
         ...
 
     async def credential_flags(self, tenant_id: str, now: float) -> Sequence[CredentialFlags]: ...

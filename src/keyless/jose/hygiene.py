@@ -11,13 +11,20 @@ accepts all of them, so `loads_strict` refuses them itself (`UnacceptableNumber`
 check could compare, convert or store one (docs/security.md, "Hostile numbers and encodings").
 
 Base64url: each segment must be the one canonical encoding of its bytes (RFC 4648 §3.5: the spare
-bits of the last character are zero, and a length of 1 mod 4 is no encoding at all), so one token
-has exactly one text and single-use checks cannot be dodged by re-encoding a signature.
+bits of the last character are zero, and a length of 1 mod 4 is no encoding at all, and nothing but
+the 64 characters of the url-safe alphabet), so one token has exactly one text and single-use checks
+cannot be dodged by re-encoding a signature.
+
+Speed (issue 18, docs/verify.md): `loads_strict` parses with orjson and keeps its answer only when
+orjson's own serialisation of the result is the input, byte for byte. A document with a duplicate
+member, or an integer orjson read as a float, cannot be the serialisation of what orjson returned, so
+that one comparison proves the strict rules hold; anything else (other spacing or escapes, a refusal
+by orjson) goes to the strict parser, whose answer or error is then the result. Keyless signs its
+tokens with orjson, so its own tokens take the fast path.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import json
@@ -25,6 +32,8 @@ import math
 import re
 import sys
 from typing import Any
+
+import orjson
 
 from keyless.jose.claims import check_registered
 from keyless.jose.errors import InvalidClaim, MalformedJose, UnacceptableNumber, UnsupportedCritical
@@ -36,6 +45,12 @@ _SPARE_BITS = {0: 0, 2: 0x0F, 3: 0x03}
 _MAX_INT_DIGITS = 309  # 10**309 > the largest finite double
 _MAX_DOUBLE = int(sys.float_info.max)
 _B64U_PADDED = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+# base64url to standard base64 for binascii: `-` and `_` become `+` and `/`; every byte outside the
+# url-safe alphabet (`+`, `/`, `=`, whitespace, ...) becomes `*`, which binascii's strict mode refuses.
+_TO_STANDARD = bytes(
+    c if chr(c).isascii() and chr(c).isalnum() else 0x2B if c == 0x2D else 0x2F if c == 0x5F else 0x2A
+    for c in range(256))
+_PADDING = (b"", b"", b"==", b"=")  # by length mod 4; 1 is refused before
 MAX_HEADER_SEGMENT = 4096
 UNDERSTOOD_CRIT: frozenset[str] = frozenset()
 
@@ -79,7 +94,9 @@ _STRICT = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_ref
                            parse_float=_finite_float, parse_int=_bounded_int)
 
 
-def loads_strict(data: bytes) -> Any:
+def _loads_exact(data: bytes) -> Any:
+    """The strict parser itself: Python's json with the hooks above (duplicates at any depth, NaN and
+    Infinity, numbers beyond a double, invalid UTF-8 and a byte-order mark all refused)."""
     try:
         return _STRICT.decode(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -88,6 +105,26 @@ def loads_strict(data: bytes) -> Any:
         raise MalformedJose("JOSE segment is not valid UTF-8 JSON") from None
     except RecursionError:  # deeply nested arrays/objects: refuse, never crash the request handler
         raise MalformedJose("JOSE JSON is nested too deeply") from None
+
+
+def loads_strict(data: bytes) -> Any:
+    """Parse JOSE JSON under the strict rules above; the same value or the same refusal as the strict
+    parser, at orjson's speed for a document written as orjson writes it (see the module docstring).
+
+    Why the comparison is a proof: orjson accepts only RFC 8259 JSON (no NaN or Infinity, no
+    out-of-range float, no byte-order mark, no invalid UTF-8 or lone surrogate), keeps the last of
+    duplicate members and reads an integer beyond 64 bits as a float. If `orjson.dumps(value)` equals
+    `data`, then `data` is the serialisation of `value`: its objects have exactly the members of
+    `value`'s dicts (so none is repeated), and each of its integers is printed from an int (a float
+    is always printed with a `.` or an exponent), so the strict parser would return `value` too.
+    """
+    try:
+        value = orjson.loads(data)
+        if orjson.dumps(value) == data:
+            return value
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):  # refused, or nested beyond orjson's limit
+        pass
+    return _loads_exact(data)
 
 
 def is_canonical_b64u(segment: str) -> bool:
@@ -99,15 +136,17 @@ def is_canonical_b64u(segment: str) -> bool:
 
 
 def b64u_decode(segment: str) -> bytes:
-    """Decode one unpadded base64url segment, refusing any non-canonical encoding (see above)."""
-    if len(segment) % 4 == 1:
+    """Decode one unpadded base64url segment, refusing any non-canonical encoding (see above) and any
+    character outside the url-safe alphabet (padding, `+`, `/`, whitespace, non-ASCII)."""
+    spare = _SPARE_BITS.get(len(segment) % 4)
+    if spare is None:
         raise MalformedJose("invalid base64url")  # 4k+1 characters never decode to whole bytes
-    if not is_canonical_b64u(segment):
+    if spare and _ALPHABET.find(segment[-1]) & spare:  # -1 (not in the alphabet) has every bit set
         raise MalformedJose("non-canonical base64url")
-    padded = segment + "=" * (-len(segment) % 4)
     try:
-        return base64.urlsafe_b64decode(padded.encode("ascii"))
-    except (binascii.Error, ValueError):
+        standard = segment.encode("ascii").translate(_TO_STANDARD) + _PADDING[len(segment) % 4]
+        return binascii.a2b_base64(standard, strict_mode=True)
+    except (UnicodeEncodeError, binascii.Error):
         raise MalformedJose("invalid base64url") from None
 
 

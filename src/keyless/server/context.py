@@ -30,7 +30,7 @@ from keyless.server.client_address import Network
 from keyless.server.datadir import CA_KEY_AAD, DataDir, load_kek, secret_hasher
 from keyless.server.federation_fetch import HttpMetadataFetcher
 from keyless.server.metrics import CHANGE_PROPAGATION
-from keyless.server.outbox_worker import OutboxWorker
+from keyless.server.outbox_worker import EndpointLimits, OutboxWorker
 from keyless.server.settings import ServerSettings
 from keyless.server.signin_log import SignInBatcher
 from keyless.server.webhook_sender import WebhookSender
@@ -154,7 +154,10 @@ class ServerContext:
         changes = ChangeFeed(engine, clear_caches, on_lag=CHANGE_PROPAGATION.observe)
         outbox = SqlOutbox(engine, clock)
         sender = WebhookSender(allow_private=settings.webhook_allow_private, ca_bundle=settings.webhook_ca_bundle)
-        worker = OutboxWorker(outbox, sender, kek, clock, poll_interval=settings.outbox_poll_interval)
+        worker = OutboxWorker(outbox, sender, kek, clock, poll_interval=settings.outbox_poll_interval,
+                              limits=EndpointLimits(clock, concurrency=settings.webhook_endpoint_concurrency,
+                                                    per_second=settings.webhook_endpoint_rate,
+                                                    burst=settings.webhook_endpoint_burst))
 
         async def emit_batch(batch: list[Event]) -> None:
             await outbox.emit(batch)

@@ -7,9 +7,11 @@ import logging
 import uuid
 
 from keyless.directory.key_schedule import rotate_due_keys
-from keyless.directory.notices import NoticeRules, notices, silent_agents
-from keyless.directory.reaping import Reaper, ReapRules
+from keyless.directory.notices import DAY, NoticeRules, forgettable, notices, silent_agents
+from keyless.directory.reaping import Reaper, installation_rule, plan, rule_for, shortest_deletion
+from keyless.domain.events import Event
 from keyless.domain.model import Tenant
+from keyless.domain.policies import Reaping
 from keyless.server.context import ServerContext
 from keyless.server.owners import owner_names
 from keyless.store.failures import SqlFailureLedger
@@ -60,28 +62,35 @@ async def failure_sweep_loop(ctx: ServerContext, every: float = 300.0) -> None:
 
 
 async def scan_tenant(ctx: ServerContext, tenant: Tenant, rules: NoticeRules,
-                      reaping: ReapRules | None = None) -> int:
+                      reaping: Reaping | None = None) -> int:
     """Emit the notices due for every credential of `tenant` (deduplicated: a notice already sent is
-    not sent again) and, when reaping is configured, disable and delete what it names; returns how
-    many notices were new."""
+    not sent again) and apply the tenant's reaping rules (`reaping`: the installation's deprecated
+    default where no policy sets one); returns how many notices were new."""
+    now = ctx.clock.now()
     names = await owner_names(ctx, tenant)
     credentials = await ctx.store.credentials(tenant.id)
-    found = list(notices(tenant.id, credentials, ctx.clock.now(), rules, names))
+    found = list(notices(tenant.id, credentials, now, rules, names))
     if ctx.hosts is not None and ctx.settings.agent_silent_minutes > 0:
-        found += silent_agents(tenant.id, await ctx.hosts.list_hosts(tenant), credentials, ctx.clock.now(),
+        found += silent_agents(tenant.id, await ctx.hosts.list_hosts(tenant), credentials, now,
                                ctx.settings.agent_silent_minutes)
-    if reaping is not None and reaping.enabled:
-        warnings, disabled, deleted = await Reaper(ctx.store, ctx.clock).run(tenant.id, credentials, reaping, names)
-        found += warnings
-        if disabled or deleted:
-            log.info("credentials reaped", extra={"event": "credentials_reaped", "tenant_id": tenant.id,
-                                                  "disabled": disabled, "deleted": deleted})
-            ctx.directory.invalidate()  # a disabled secret is refused here at once, elsewhere on notice
-            if ctx.changes is not None:
-                ctx.changes.publish()
-            if ctx.outbox_worker is not None:
-                ctx.outbox_worker.wake()
-    if not found or ctx.outbox is None:
+    policies = await ctx.admin.policies.all_stored(tenant)
+    oldest = shortest_deletion(policies, reaping)
+    revoked = await ctx.store.revoked_before(tenant.id, now - oldest * DAY) if oldest is not None else []
+    due = plan(credentials, revoked, now, rule_for(policies, reaping))
+    reaped = await Reaper(ctx.store, ctx.clock).run(tenant.id, due, names)
+    found += reaped.notices
+    if reaped.disabled or reaped.deleted:
+        log.info("credentials reaped", extra={"event": "credentials_reaped", "tenant_id": tenant.id,
+                                              "disabled": reaped.disabled, "deleted": reaped.deleted})
+        ctx.directory.invalidate()  # a disabled secret is refused here at once, elsewhere on notice
+        if ctx.changes is not None:
+            ctx.changes.publish()
+        if ctx.outbox_worker is not None:
+            ctx.outbox_worker.wake()
+    if ctx.outbox is None:
+        return 0
+    await forget_notices(ctx, tenant, found, rules)
+    if not found:
         return 0
     new = await ctx.outbox.emit(found)
     if new and ctx.outbox_worker is not None:
@@ -89,12 +98,28 @@ async def scan_tenant(ctx: ServerContext, tenant: Tenant, rules: NoticeRules,
     return new
 
 
+async def forget_notices(ctx: ServerContext, tenant: Tenant, found: list[Event], rules: NoticeRules) -> None:
+    """Let the outbox forget the dedupe keys of notices whose facts no longer hold (`found` is every
+    notice the scan finds true now, sent before or not; `keyless.directory.notices.forgettable`)."""
+    assert ctx.outbox is not None
+    now = ctx.clock.now()
+    live = {e.dedupe for e in found if e.dedupe is not None}
+    stale = forgettable(await ctx.outbox.remembered(tenant.id, now - 2 * DAY), live, now, rules)
+    if stale:
+        log.info("notice memory forgotten", extra={"event": "notices_forgotten", "tenant_id": tenant.id,
+                                                   "count": await ctx.outbox.forget(stale)})
+
+
 async def notice_scan_loop(ctx: ServerContext) -> None:
     """Every `notice_scan_interval` seconds, the replica holding the lease scans every tenant's
     credentials for expiry and disuse (docs/notifications.md, "Scheduled scans")."""
     settings = ctx.settings
     rules = NoticeRules(expiry_days=tuple(settings.expiry_notice_days), unused_days=settings.unused_notice_days)
-    reaping = ReapRules(unused_days=settings.reap_unused_days, delete_after_days=settings.reap_delete_after_days)
+    reaping = installation_rule(settings.reap_unused_days, settings.reap_delete_after_days)
+    if reaping is not None:
+        log.warning("KEYLESS_REAP_UNUSED_DAYS and KEYLESS_REAP_DELETE_AFTER_DAYS are deprecated: they apply, in "
+                    "enforce mode, only where no policy sets a reaping rule; set one with `keyless policy set` "
+                    "(docs/policies.md, 'Reaping')", extra={"event": "deprecated_setting"})
     every, leases, holder = settings.notice_scan_interval, SqlLeases(ctx.engine, ctx.clock), uuid.uuid4().hex
     try:
         while True:

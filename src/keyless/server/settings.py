@@ -81,14 +81,22 @@ class ServerSettings(BaseSettings):
                                       "without a sign-in (0: never)")
     agent_silent_minutes: float = Field(default=60, ge=0, description="agent.silent when an enrolled host's agent "
                                         "has not called the server for this many minutes (0: never)")
-    reap_unused_days: float = Field(default=0, ge=0, description="disable applications' and identities' secrets "
-                                    "and certificates unused this many days, after a warning 7 days before (0: off)")
-    reap_delete_after_days: float = Field(default=0, ge=0, description="delete disabled (revoked) secrets and "
-                                          "certificates this many days after (0: off)")
+    reap_unused_days: float = Field(default=0, ge=0, description="deprecated (use the policy's reaping rule): "
+                                    "disable applications' and identities' secrets and certificates unused this "
+                                    "many days, where no policy sets reaping (0: off)")
+    reap_delete_after_days: float = Field(default=0, ge=0, description="deprecated (use the policy's reaping "
+                                          "rule): delete revoked secrets and certificates this many days after, "
+                                          "where no policy sets reaping (0: off)")
     webhook_log_retention_days: float = Field(default=30, gt=0, description="delivered and failed webhook "
                                               "deliveries and their log are kept this many days")
     outbox_poll_interval: float = Field(default=2.0, gt=0, le=300,
                                         description="seconds between looks for due webhook deliveries")
+    webhook_endpoint_concurrency: int = Field(default=2, ge=1, le=8, description="webhook sends to one endpoint "
+                                              "at once, per replica (docs/notifications.md, 'Rate limits')")
+    webhook_endpoint_rate: float = Field(default=5.0, gt=0, le=10_000, description="webhook sends per second to "
+                                         "one endpoint, per replica, after the burst")
+    webhook_endpoint_burst: float = Field(default=20.0, ge=1, le=100_000, description="webhook sends to one "
+                                          "endpoint in a burst, per replica (the token bucket's size)")
     leak_report_keys: Path | None = Field(
         default=None, description="code hosts' leak-report signing keys (GitHub's secret-scanning key document); "
         "unset: POST /leaks/github is off. Replacing the file rotates the keys (docs/leaks.md)",

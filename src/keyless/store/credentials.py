@@ -265,18 +265,21 @@ class SqlCredentialStore(SqlRepository):
             await self._audit(conn, audit)
         return True
 
-    async def revoked_before(self, tenant_id: str, before: float) -> Sequence[tuple[CredentialKind, str, str]]:
-        """(kind, id, owner client id) of the applications' and identities' secrets and certificates
-        revoked before `before`."""
+    async def revoked_before(self, tenant_id: str,
+                             before: float) -> Sequence[tuple[CredentialKind, str, str, float]]:
+        """(kind, id, owner client id, revoked at) of the applications' and identities' secrets and
+        certificates revoked before `before`."""
         apps, cs, c = t.applications, t.client_secrets, t.certificates
         async with self.engine.connect() as conn:
-            secrets = await conn.execute(select(cs.c.id, cs.c.client_id).join(apps, apps.c.client_id == cs.c.client_id)
+            secrets = await conn.execute(select(cs.c.id, cs.c.client_id, cs.c.revoked_at)
+                                         .join(apps, apps.c.client_id == cs.c.client_id)
                                          .where(apps.c.tenant_id == tenant_id, cs.c.revoked_at < before))
-            certs = await conn.execute(select(c.c.id, c.c.owner_id).join(apps, apps.c.client_id == c.c.owner_id)
+            certs = await conn.execute(select(c.c.id, c.c.owner_id, c.c.revoked_at)
+                                       .join(apps, apps.c.client_id == c.c.owner_id)
                                        .where(c.c.owner_kind == "application", apps.c.tenant_id == tenant_id,
                                               c.c.revoked_at < before))
-            return [("secret", r.id, r.client_id) for r in secrets] + [("certificate", r.id, r.owner_id)
-                                                                       for r in certs]
+            return [("secret", r.id, r.client_id, r.revoked_at) for r in secrets] + [
+                ("certificate", r.id, r.owner_id, r.revoked_at) for r in certs]
 
     async def delete_revoked(self, tenant_id: str, kind: CredentialKind, credential_id: str, owner_id: str,
                              before: float, audit: AuditEvent) -> bool:

@@ -2,24 +2,27 @@
 
 - `emit`: events with no audited change of their own (scans), in their own transaction.
 - `dispatch`: fan undispatched events out into one delivery per subscribed endpoint of the tenant.
-- `claim`: take due deliveries for this worker: on PostgreSQL `SELECT … FOR UPDATE SKIP LOCKED`, so
+- `claim`: take due deliveries for this worker (endpoint by endpoint, within each endpoint's
+  allowance, when the worker bounds endpoints): on PostgreSQL `SELECT … FOR UPDATE SKIP LOCKED`, so
   replicas polling at once take disjoint rows without waiting; on both engines the claim itself is a
   conditional `UPDATE` that pushes `next_attempt_at` past the send (the hold), so a delivery is never
   sent by two workers at once, and one whose worker died is due again when the hold ends: at least
   once, across restarts and SIGKILL.
 - `finish`: record the attempt (the delivery log) and the outcome, only while the claim is still ours.
+- `remembered`, `forget` and `purge`: bounded retention of the notices' dedupe keys, the delivery log
+  and the events (run by the scan, on one replica under its lease).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import and_, delete, exists, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyless.clock import Clock
 from keyless.domain.events import Event
@@ -84,14 +87,38 @@ class SqlOutbox:
                                .values(dispatched_at=now))
         return len(queued)
 
-    async def claim(self, limit: int, hold: float) -> list[DueDelivery]:
-        """Take up to `limit` due deliveries for `hold` seconds (longer than one send can take)."""
+    async def _due_ids(self, conn: AsyncConnection, due: Any, limit: int, endpoint: Any = None) -> list[str]:
+        d = webhook_deliveries
+        q = select(d.c.id).where(due if endpoint is None else and_(due, d.c.endpoint_id == endpoint))
+        q = q.order_by(d.c.next_attempt_at).limit(limit)
+        return [r.id for r in await conn.execute(q.with_for_update(skip_locked=True) if self._locking else q)]
+
+    async def _fair_ids(self, conn: AsyncConnection, due: Any, limit: int,
+                        allowance: Callable[[str], int]) -> list[str]:
+        """Up to `limit` due deliveries, endpoint by endpoint (the one waiting longest first), each
+        taking at most `allowance(endpoint id)`: a flooded endpoint cannot fill the batch."""
+        d = webhook_deliveries
+        oldest = func.min(d.c.next_attempt_at)
+        ids: list[str] = []
+        waiting = await conn.execute(select(d.c.endpoint_id).where(due).group_by(d.c.endpoint_id).order_by(oldest))
+        for endpoint_id in waiting.scalars().all():
+            room = min(allowance(endpoint_id), limit - len(ids))
+            if room > 0:
+                ids += await self._due_ids(conn, due, room, endpoint_id)
+            if len(ids) >= limit:
+                break
+        return ids
+
+    async def claim(self, limit: int, hold: float, *,
+                    per_endpoint: Callable[[str], int] | None = None) -> list[DueDelivery]:
+        """Take up to `limit` due deliveries for `hold` seconds (longer than one send can take); with
+        `per_endpoint`, at most that many of each endpoint's (the worker's per-endpoint bounds)."""
         d, e, w = webhook_deliveries, outbox_events, webhook_endpoints
         now, token = self._clock.now(), uuid.uuid4().hex
         async with self.engine.begin() as conn:
-            q = (select(d.c.id).where(d.c.state == "pending", d.c.next_attempt_at <= now)
-                 .order_by(d.c.next_attempt_at).limit(limit))
-            ids = [r.id for r in await conn.execute(q.with_for_update(skip_locked=True) if self._locking else q)]
+            due = and_(d.c.state == "pending", d.c.next_attempt_at <= now)
+            ids = (await self._due_ids(conn, due, limit) if per_endpoint is None
+                   else await self._fair_ids(conn, due, limit, per_endpoint))
             if not ids:
                 return []
             await conn.execute(
@@ -130,6 +157,26 @@ class SqlOutbox:
                 delivery_id=due.delivery_id, time=now, status=outcome.status, error=outcome.error,
                 duration_ms=outcome.duration_ms))
         return True
+
+    async def remembered(self, tenant_id: str, before: float) -> list[tuple[str, str, float]]:
+        """(event id, dedupe key, time) of the tenant's events that carry a dedupe key and are older
+        than `before`: what `keyless.directory.notices.forgettable` judges."""
+        e = outbox_events
+        q = select(e.c.id, e.c.dedupe, e.c.time).where(e.c.tenant_id == tenant_id, e.c.dedupe.is_not(None),
+                                                       e.c.time < before)
+        async with self.engine.connect() as conn:
+            return [(r.id, r.dedupe, r.time) for r in await conn.execute(q)]
+
+    async def forget(self, event_ids: Sequence[str]) -> int:
+        """Drop these events' dedupe keys: the same notice may be emitted again, and `purge` removes the
+        events once no delivery needs them."""
+        e, forgotten = outbox_events, 0
+        async with self.engine.begin() as conn:
+            for start in range(0, len(event_ids), 500):
+                chunk = list(event_ids[start:start + 500])
+                result = await conn.execute(update(e).where(e.c.id.in_(chunk)).values(dedupe=None))
+                forgotten += result.rowcount
+        return forgotten
 
     async def purge(self, before: float) -> int:
         """Forget what is done and older than `before`: delivered and failed deliveries with their log,

@@ -11,19 +11,21 @@ agent signs in from). The score is two grouped counts over the whole tenant. doc
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy import and_, bindparam, case, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyless.domain.credentials import Credential, Owner
 from keyless.domain.posture import (
     CredentialFacts,
     CredentialFlags,
+    IssuerCheck,
     LeakNote,
     PostureFacts,
     SignInUsage,
+    SignInWindow,
     Workload,
     WorkloadKind,
 )
@@ -41,36 +43,42 @@ def _in_range(col: Any, first: str, last: str) -> Any:
     return and_(col >= first, col <= last)
 
 
-async def _usage(conn: AsyncConnection, tenant_id: str, since: float) -> SignInUsage:
-    """The tenant's successful sign-ins since `since`, grouped by (client, credential, source): one scan
-    of the window (index `ix_signin_log_tenant_time`), shared by every page of a report."""
-    q = (select(sl.c.client_id, sl.c.credential_id, sl.c.source, func.count().label("n"),
-                func.max(sl.c.time).label("last"))
-         .where(sl.c.tenant_id == tenant_id, sl.c.time >= since, sl.c.result == "success",
-                sl.c.client_id.is_not(None))
-         .group_by(sl.c.client_id, sl.c.credential_id, sl.c.source))
-    usage = SignInUsage()
-    for r in await conn.execute(q):
-        usage.add(r.client_id, r.credential_id, r.source, int(r.n), float(r.last))
-    return usage
-
-
-async def host_map(conn: AsyncConnection, tenant_id: str, since: float) -> dict[str, str]:
-    """Source address → name of the host whose agent signed in from it in the window: as the host's
-    own identity, or with the host's certificate for an identity assigned to it. An address used by
-    several hosts (NAT) is left out: it proves nothing about where a workload runs. Two joins without
-    an OR, so each can use an index."""
-    window = and_(sl.c.tenant_id == tenant_id, sl.c.time >= since, sl.c.result == "success", sl.c.source.is_not(None))
-    as_system = (select(hosts.c.name, sl.c.source).distinct()
-                 .select_from(sl.join(hosts, hosts.c.system_client_id == sl.c.client_id)).where(window))
-    with_cert = (select(hosts.c.name, sl.c.source).distinct()
-                 .select_from(sl.join(certs, and_(certs.c.id == sl.c.credential_id, certs.c.owner_kind == "host"))
-                              .join(hosts, hosts.c.id == certs.c.owner_id)).where(window))
-    found: dict[str, set[str]] = defaultdict(set)
-    for q in (as_system, with_cert):
-        for r in await conn.execute(q):
-            found[r.source].add(r.name)
-    return {source: next(iter(names)) for source, names in found.items() if len(names) == 1}
+async def _window(conn: AsyncConnection, tenant_id: str, since: float) -> SignInWindow:
+    """The tenant's successful sign-ins since `since` in one scan of the window (index
+    `ix_signin_log_tenant_time`), grouped by (client, credential, source, credential type) and only
+    then joined to the applications (a few thousand groups, not every sign-in): each workload's and
+    credential's use, the host map and the score's sign-ins by rung, shared by every page of a report.
+    A managed identity's sign-ins count as `managed_identity` whatever its host presented; a client no
+    longer in the directory counts for no rung."""
+    grouped = (select(sl.c.client_id, sl.c.credential_id, sl.c.source, sl.c.credential_type,
+                      func.count().label("n"), func.max(sl.c.time).label("last"))
+               .where(sl.c.tenant_id == tenant_id, sl.c.time >= since, sl.c.result == "success",
+                      sl.c.client_id.is_not(None))
+               .group_by(sl.c.client_id, sl.c.credential_id, sl.c.source, sl.c.credential_type)).subquery()
+    q = (select(grouped.c.client_id, grouped.c.credential_id, grouped.c.source, grouped.c.credential_type,
+                grouped.c.n, grouped.c.last, apps.c.client_id.is_not(None).label("known"),
+                apps.c.managed_resource_id.is_not(None).label("managed"))
+         .select_from(grouped.outerjoin(apps, apps.c.client_id == grouped.c.client_id)))
+    # The host map's evidence: a host's agent signs in as the host's own identity, or with the host's
+    # certificate for an identity assigned to it.
+    as_host = {r.system_client_id: r.name for r in await conn.execute(
+        select(hosts.c.system_client_id, hosts.c.name).where(hosts.c.tenant_id == tenant_id))}
+    host_cert = {r.id: r.name for r in await conn.execute(
+        select(certs.c.id, hosts.c.name).join(hosts, and_(certs.c.owner_kind == "host", hosts.c.id == certs.c.owner_id))
+        .where(hosts.c.tenant_id == tenant_id))}
+    usage, by_rung, seen_at = SignInUsage(), dict[str, int](), defaultdict[str, set[str]](set)
+    add = usage.add
+    for client_id, credential_id, source, kind, n, last, known, managed in (await conn.execute(q)).all():
+        add(client_id, credential_id, source, int(n), float(last))
+        rung = "managed_identity" if managed else kind
+        if known and rung:
+            by_rung[rung] = by_rung.get(rung, 0) + int(n)
+        if source is not None:
+            for name in (as_host.get(client_id), host_cert.get(credential_id)):
+                if name is not None:
+                    seen_at[source].add(name)
+    host_of = {source: next(iter(names)) for source, names in seen_at.items() if len(names) == 1}
+    return SignInWindow(usage, host_of, by_rung)
 
 
 async def _leaks(conn: AsyncConnection, tenant_id: str, first: str, last: str) -> dict[str, list[LeakNote]]:
@@ -87,10 +95,29 @@ async def _leaks(conn: AsyncConnection, tenant_id: str, first: str, last: str) -
     return found
 
 
+async def _verdicts(conn: AsyncConnection, rows: Sequence[Any], internal_ca: IssuerCheck | None) -> dict[str, bool]:
+    """Each certificate's "issued by the installation's CA", by id: the verdict kept with the row when
+    it is about this CA (migration 0017), else checked now (the CA's signature over the DER) and kept,
+    so an estate's certificates are each checked once, not on every server start. Without
+    `internal_ca` nothing is known."""
+    if internal_ca is None:
+        return {}
+    thumbprint = internal_ca.ca_thumbprint
+    found = {r.id: bool(r.ca_issued) for r in rows if r.ca_checked == thumbprint and r.ca_issued is not None}
+    unchecked = [r.id for r in rows if r.id not in found]
+    if unchecked:
+        ders = await conn.execute(select(certs.c.id, certs.c.der).where(certs.c.id.in_(unchecked)))
+        checked = [{"cid": r.id, "issued": internal_ca(bytes(r.der))} for r in ders]
+        found.update((v["cid"], v["issued"]) for v in checked)
+        await conn.execute(update(certs).where(certs.c.id == bindparam("cid"))
+                           .values(ca_issued=bindparam("issued"), ca_checked=thumbprint), checked)
+    return found
+
+
 class SqlPostureStore(SqlRepository):
     async def posture_facts(self, tenant_id: str, *, usage: SignInUsage, after: str | None, limit: int,
                             client_id: str | None = None,
-                            internal_ca: Callable[[bytes], bool] | None = None) -> PostureFacts:
+                            internal_ca: IssuerCheck | None = None) -> PostureFacts:
         page_q = (select(apps.c.client_id, apps.c.display_name, apps.c.created_at, apps.c.identifier_uri,
                          apps.c.managed_resource_id, mi.c.kind.label("identity_kind"), hosts.c.name.label("host"))
                   .select_from(apps.outerjoin(mi, mi.c.client_id == apps.c.client_id)
@@ -101,7 +128,7 @@ class SqlPostureStore(SqlRepository):
         if client_id is not None:
             page_q = page_q.where(apps.c.client_id == client_id)
         async with self.engine.connect() as conn:
-            page = list(await conn.execute(page_q))
+            page = (await conn.execute(page_q)).all()
             more = len(page) > limit
             page = page[:limit]
             if not page:
@@ -110,6 +137,7 @@ class SqlPostureStore(SqlRepository):
             leaks = await _leaks(conn, tenant_id, first, last)
             creds = await self._credentials(conn, tenant_id, first, last, internal_ca, leaks)
             assigned = await self._assigned_hosts(conn, first, last)
+            await conn.commit()  # the verdicts checked for this page, if any (`_verdicts`)
         workloads = []
         for r in page:
             kind: WorkloadKind = "identity" if r.managed_resource_id is not None else "application"
@@ -124,13 +152,9 @@ class SqlPostureStore(SqlRepository):
             ))
         return PostureFacts(tuple(workloads), page[-1].client_id if more else None)
 
-    async def host_map(self, tenant_id: str, since: float) -> Mapping[str, str]:
+    async def signin_window(self, tenant_id: str, since: float) -> SignInWindow:
         async with self.engine.connect() as conn:
-            return await host_map(conn, tenant_id, since)
-
-    async def signin_usage(self, tenant_id: str, since: float) -> SignInUsage:
-        async with self.engine.connect() as conn:
-            return await _usage(conn, tenant_id, since)
+            return await _window(conn, tenant_id, since)
 
     @staticmethod
     async def _assigned_hosts(conn: AsyncConnection, first: str, last: str) -> dict[str, list[str]]:
@@ -144,7 +168,7 @@ class SqlPostureStore(SqlRepository):
 
     @staticmethod
     async def _credentials(conn: AsyncConnection, tenant_id: str, first: str, last: str,
-                           internal_ca: Callable[[bytes], bool] | None,
+                           internal_ca: IssuerCheck | None,
                            leaks: Mapping[str, list[LeakNote]]) -> dict[str, list[CredentialFacts]]:
         """The unrevoked secrets (marked when a leak was reported and not revoked, `keyless scan`),
         application certificates and federated credentials of the page's workloads, by client id.
@@ -160,12 +184,15 @@ class SqlPostureStore(SqlRepository):
                 id=r.id, kind="secret", owner=Owner("application", r.client_id), display_name=r.display_name,
                 created_at=r.created_at, expires_at=r.expires_at, last_used_at=r.last_used_at, label=r.hint),
                 leaked=r.id in leaked))
-        q_certs = (select(certs.c.id, certs.c.owner_id, certs.c.der, certs.c.x5t_s256, certs.c.display_name,
-                          certs.c.created_at, certs.c.not_before, certs.c.not_after, certs.c.last_used_at)
+        q_certs = (select(certs.c.id, certs.c.owner_id, certs.c.x5t_s256, certs.c.display_name,
+                          certs.c.created_at, certs.c.not_before, certs.c.not_after, certs.c.last_used_at,
+                          certs.c.ca_issued, certs.c.ca_checked)
                    .where(certs.c.owner_kind == "application", _in_range(certs.c.owner_id, first, last),
                           certs.c.revoked_at.is_(None)))
-        for c in await conn.execute(q_certs):
-            internal = internal_ca(bytes(c.der)) if internal_ca is not None else None
+        rows = (await conn.execute(q_certs)).all()
+        verdicts = await _verdicts(conn, rows, internal_ca)
+        for c in rows:
+            internal = verdicts.get(c.id)
             found[c.owner_id].append(CredentialFacts(Credential(
                 id=c.id, kind="certificate", owner=Owner("application", c.owner_id), display_name=c.display_name,
                 created_at=c.created_at, expires_at=c.not_after, not_before=c.not_before,

@@ -111,6 +111,10 @@ certificates = Table(
     Column("last_used_at", Double, nullable=True),
     Column("last_used_from", String(64), nullable=True),
     Column("revoked_at", Double, nullable=True),
+    # Whether the installation's CA issued it (its signature checked once), and the x5t#S256 of the CA
+    # certificate that verdict is about; NULL until first checked (migration 0017, `store.posture`).
+    Column("ca_issued", Boolean, nullable=True),
+    Column("ca_checked", String(64), nullable=True),
     Index("ix_certificates_owner", "owner_kind", "owner_id"),
 )
 

@@ -20,6 +20,7 @@ from keyless.jose.errors import InvalidClaim
 
 MAX_LEEWAY = 60
 REQUIRED = ("iss", "exp", "aud", "sub", "client_id", "iat", "jti")
+_REQUIRED = frozenset(REQUIRED)
 
 
 class InvalidToken(KeylessError):
@@ -71,9 +72,8 @@ def check_access_token(
 ) -> AccessToken:
     if not 0 <= leeway <= MAX_LEEWAY:
         raise ValueError(f"leeway must be between 0 and {MAX_LEEWAY} seconds")
-    missing = [c for c in REQUIRED if c not in claims]
-    if missing:
-        raise InvalidToken("missing claim " + missing[0])
+    if not claims.keys() >= _REQUIRED:  # one set comparison; the first missing one (in order) for the reason
+        raise InvalidToken("missing claim " + next(c for c in REQUIRED if c not in claims))
     try:
         check_access_token_types(claims)
     except InvalidClaim as exc:

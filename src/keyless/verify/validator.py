@@ -20,12 +20,11 @@ the current JWKS, so key removal takes effect for remembered tokens exactly as f
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import re
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from hashlib import sha256
 from typing import Any, Literal, NamedTuple
 
 import httpx
@@ -38,7 +37,6 @@ from keyless.verify.jwks import KeySet, https_url, metadata_json, parse_jwks
 
 MAX_CACHED_HEADERS = 64
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
-_B64U = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class _Parsed(NamedTuple):  # a tuple: built once per first-seen token, cheaper than a frozen dataclass
@@ -47,7 +45,7 @@ class _Parsed(NamedTuple):  # a tuple: built once per first-seen token, cheaper 
     header_segment: str
     signing_input: bytes
     signature: bytes
-    payload_segment: str
+    payload: bytes  # decoded, not yet parsed: JSON is read only after the signature is verified
 
 
 def authorize(
@@ -266,7 +264,10 @@ class TokenValidator:
                 memo.clear()
         memo[digest] = (token, key, min(token.expires_at, now + self.memo_ttl))
 
-    def _parse(self, token: str) -> _Parsed:
+    def _parse(self, token: str, data: bytes) -> _Parsed:
+        """Split and decode `token` (`data` is its UTF-8 encoding). `b64u_decode` refuses anything but
+        the canonical url-safe encoding (J19: padding, `+` `/`, line breaks, non-ASCII), so once both
+        segments have decoded, `token` is ASCII and the signing input is a slice of `data`."""
         parts = token.split(".")
         if len(parts) != 3:
             raise InvalidToken("not a compact JWS")  # a JWE has five (J08)
@@ -278,16 +279,14 @@ class TokenValidator:
             except MalformedJose as exc:
                 raise InvalidToken(str(exc)) from None
             cached = self._check_header(header)
-        if not (_B64U.fullmatch(payload) and _B64U.fullmatch(sig)):
-            raise InvalidToken("invalid base64url segment")  # J19: padding, + /, line breaks
+        if not payload or not sig:
+            raise InvalidToken("invalid base64url segment")
         try:
-            signature = b64u_decode(sig)
+            signature, claims = b64u_decode(sig), b64u_decode(payload)
         except MalformedJose:
             raise InvalidToken("invalid base64url") from None
         alg, kid = cached
-        return _Parsed(kid=kid, alg=alg, header_segment=head,
-                       signing_input=f"{head}.{payload}".encode("ascii"), signature=signature,
-                       payload_segment=payload)
+        return _Parsed(kid, alg, head, data[: len(head) + 1 + len(payload)], signature, claims)
 
     def _check_header(self, header: dict[str, Any]) -> tuple[str, str]:
         alg = header.get("alg")
@@ -311,11 +310,12 @@ class TokenValidator:
             raise InvalidToken("algorithm does not match the key")
         if not verify_signature(key, parsed.signing_input, parsed.signature):
             raise InvalidToken("bad signature")
-        if len(self._headers) >= MAX_CACHED_HEADERS:
-            self._headers.clear()
-        self._headers[parsed.header_segment] = (parsed.alg, parsed.kid)  # only after a good signature
+        if parsed.header_segment not in self._headers:  # cached only after a good signature
+            if len(self._headers) >= MAX_CACHED_HEADERS:
+                self._headers.clear()
+            self._headers[parsed.header_segment] = (parsed.alg, parsed.kid)
         try:
-            claims = loads_strict(b64u_decode(parsed.payload_segment))
+            claims = loads_strict(parsed.payload)
         except MalformedJose as exc:
             raise InvalidToken(str(exc)) from None
         if not isinstance(claims, dict):
@@ -328,35 +328,37 @@ class TokenValidator:
         return access
 
     @staticmethod
-    def _digest(token: object) -> bytes:
+    def _encoded(token: object) -> bytes:
         if not isinstance(token, str):
             raise InvalidToken("token is not a string")
         if len(token) > MAX_TOKEN_LENGTH:  # before any parsing or hashing (J09)
             raise TokenTooLarge("token too large")
-        return hashlib.sha256(token.encode()).digest()
+        return token.encode()
 
     def validate(self, token: str) -> AccessToken:
         """Validate a bearer token (blocking if the JWKS must be fetched). Raises `InvalidToken`."""
-        digest = self._digest(token)
+        data = self._encoded(token)
+        digest = sha256(data).digest()
         now = self._clock()
         keys = self._sync_keys(None, now)
         hit = self._remembered(digest, keys, now)
         if hit is not None:
             return hit
-        parsed = self._parse(token)
+        parsed = self._parse(token, data)
         if parsed.kid not in keys:
             keys = self._sync_keys(parsed.kid, now)
         return self._finish(parsed, digest, keys, now)
 
     async def avalidate(self, token: str) -> AccessToken:
         """Like `validate`, fetching the JWKS with httpx.AsyncClient (one fetch at a time)."""
-        digest = self._digest(token)
+        data = self._encoded(token)
+        digest = sha256(data).digest()
         now = self._clock()
         keys = await self._async_keys(None, now)
         hit = self._remembered(digest, keys, now)
         if hit is not None:
             return hit
-        parsed = self._parse(token)
+        parsed = self._parse(token, data)
         if parsed.kid not in keys:
             keys = await self._async_keys(parsed.kid, now)
         return self._finish(parsed, digest, keys, now)

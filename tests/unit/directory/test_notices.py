@@ -3,7 +3,7 @@ once, unused after N days (never used: N days after creation), for every kind an
 
 from __future__ import annotations
 
-from keyless.directory.notices import DAY, NoticeRules, notices
+from keyless.directory.notices import DAY, NoticeRules, forgettable, memory, notices
 from keyless.domain.credentials import Credential, Owner
 from keyless.domain.events import CREDENTIAL_EXPIRED, CREDENTIAL_EXPIRING, CREDENTIAL_UNUSED
 
@@ -84,3 +84,17 @@ def test_an_enrolled_host_whose_agent_went_quiet_is_noticed_once_per_silence() -
     assert silent_agents("t", [enrolled], [heard], NOW + 31 * 60, 0) == []
     never_heard = silent_agents("t", [enrolled], [], NOW, 60)  # enrolled a day ago, silent since
     assert never_heard[0].data["last_seen_at"] == NOW - DAY
+
+
+def test_a_notice_key_is_forgotten_once_its_fact_is_gone_and_old_and_a_daily_key_after_two_days() -> None:
+    keep = memory(RULES)
+    assert keep == 37 * DAY  # the longest window (30 days) plus a week
+    remembered = [
+        ("gone", "expiring:7:deleted-secret:1800000000", NOW - keep),  # its credential is gone, and old: forgotten
+        ("young", "unused:90:used-again:1700000000", NOW - keep + 60),  # not live, but too young to forget
+        ("live", "expired:still-here:1790000000", NOW - 400 * DAY),  # still expired and still there: kept
+        ("daily", "policy.violation:sign_in:c1:abc:20833", NOW - 2 * DAY),  # its day is long over
+        ("today", "policy.violation:sign_in:c1:abc:20834", NOW - 3600),
+        ("other", "leak:whatever", NOW - 400 * DAY),  # not a scan's key: never judged here
+    ]
+    assert forgettable(remembered, {"expired:still-here:1790000000"}, NOW, RULES) == ["gone", "daily"]

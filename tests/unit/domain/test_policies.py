@@ -19,6 +19,7 @@ from keyless.domain.policies import (
     MaxLifetime,
     Policy,
     PolicyError,
+    Reaping,
     SourceNetworks,
     check_credential,
     check_new,
@@ -131,6 +132,14 @@ def test_judges_credentials_only_for_credential_rules() -> None:
     assert not Policy(internal_ca=InternalCa("off")).judges_credentials
 
 
+def test_reaping_is_no_sign_in_rule() -> None:
+    """A policy whose only rule is reaping leaves the token endpoint on its fast path (`empty`)."""
+    reaping = Policy(reaping=Reaping("enforce", unused_days=90))
+    assert reaping.empty and not reaping.judges_credentials and reaping.rules() == [("reaping", reaping.reaping)]
+    assert not Policy(reaping=Reaping("audit", 90), internal_ca=InternalCa("audit")).empty
+    assert policy_from_json({"reaping": {"mode": "off"}}) == Policy(reaping=Reaping("off"))  # an override's exemption
+
+
 def test_document_round_trip() -> None:
     doc = {
         "block_secrets": {"mode": "enforce", "allowed_apps": ["a"]},
@@ -141,6 +150,7 @@ def test_document_round_trip() -> None:
         "federation": {"mode": "enforce", "issuers": ["https://issuer.example"], "max_token_lifetime": 600},
         "audience_mode": {"mode": "off", "required": "strict"},
         "source_networks": {"mode": "enforce", "networks": ["10.20.0.0/16", "fd00::/8"]},
+        "reaping": {"mode": "audit", "unused_days": 90, "delete_after_days": None},
     }
     policy = policy_from_json(doc)
     assert policy_to_json(policy) == doc
@@ -156,6 +166,9 @@ def test_document_round_trip() -> None:
     {"key_types": {"mode": "enforce", "allowed": [{"type": "DSA"}]}},
     {"audience_mode": {"mode": "enforce", "required": "loose"}},
     {"federation": {"mode": "enforce", "issuers": "https://one"}},
+    {"reaping": {"mode": "enforce"}}, {"reaping": {"mode": "enforce", "unused_days": 7}},
+    {"reaping": {"mode": "audit", "unused_days": 90.5}}, {"reaping": {"mode": "audit", "delete_after_days": 0}},
+    {"reaping": {"mode": "audit", "unused_days": 3651}}, {"reaping": {"mode": "audit", "unused_days": True}},
 ])
 def test_document_refuses_what_is_not_a_policy(doc: object) -> None:
     with pytest.raises(PolicyError) as caught:

@@ -11,7 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keyless.jose.claims import check_access_token_types, check_registered, numeric_date
+from keyless.jose.claims import (
+    check_access_token_types,
+    check_registered,
+    numeric_date,
+    string_claim,
+    string_list_claim,
+)
 from keyless.jose.hygiene import (
     InvalidClaim,
     MalformedJose,
@@ -104,6 +110,41 @@ def test_access_token_claims_of_the_wrong_type_are_refused_never_read_as_absent(
 def test_well_typed_claims_pass() -> None:
     check_access_token_types({"iss": "i", "sub": "s", "aud": ["a", "b"], "exp": 1, "nbf": 0, "iat": 0.5, "jti": "j",
                               "tid": "t", "client_id": "c", "idtyp": "app", "scp": "a b", "roles": [], "x": [1]})
+
+
+def _one_by_one(claims: dict[str, Any]) -> None:
+    """The rules of check_access_token_types written out one claim at a time, in their order."""
+    for name in ("exp", "nbf", "iat"):
+        numeric_date(claims, name)
+    for name in ("iss", "sub", "jti"):
+        string_claim(claims, name)
+    if not isinstance(claims.get("aud"), str):
+        string_list_claim(claims, "aud")
+    for name in ("tid", "client_id", "idtyp", "scp"):
+        string_claim(claims, name)
+    string_list_claim(claims, "roles")
+
+
+_claim_values = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**60), 2**60), st.floats(), st.text(max_size=3),
+    st.lists(st.one_of(st.text(max_size=2), st.integers()), max_size=2), st.dictionaries(st.text(max_size=2),
+                                                                                       st.integers(), max_size=1))
+
+
+@settings(max_examples=1000)
+@given(claims=st.dictionaries(st.sampled_from(["exp", "nbf", "iat", "iss", "sub", "jti", "aud", "tid", "client_id",
+                                               "idtyp", "scp", "roles", "x"]), _claim_values))
+def test_the_inline_claim_checks_refuse_exactly_what_the_one_by_one_rules_refuse(claims: dict[str, Any]) -> None:
+    """check_registered accepts an in-range int date and a string inline (issue 18 item 4): same
+    verdict, same claim and problem named first, as each rule applied in turn."""
+    def verdict(check: Any) -> tuple[str, str] | None:
+        try:
+            check(claims)
+        except InvalidClaim as exc:
+            return exc.claim, exc.problem
+        return None
+
+    assert verdict(check_access_token_types) == verdict(_one_by_one)
 
 
 # -- canonical base64url ----------------------------------------------------------------------------

@@ -4,23 +4,13 @@ and downgrade removes only it."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from alembic import command
 from sqlalchemy import Connection, inspect, text
 
 from keyless.store import db
+from tests.support.migrations import migrate_to
 
 REVISION = "0016"
 PREVIOUS = "0015"
-
-
-def _to(revision: str, *, down: bool = False) -> Any:
-    def run(connection: Connection) -> None:
-        cfg = db.alembic_config()
-        cfg.attributes["connection"] = connection
-        (command.downgrade if down else command.upgrade)(cfg, revision)
-    return run
 
 
 def _indexes(connection: Connection) -> set[str]:
@@ -31,9 +21,9 @@ async def test_upgrade_adds_the_index_and_downgrade_removes_only_it(url: str) ->
     engine = db.create_engine(url)
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(_to(REVISION))
+            await conn.run_sync(migrate_to(REVISION))
             after = await conn.run_sync(_indexes)
-            await conn.run_sync(_to(PREVIOUS, down=True))
+            await conn.run_sync(migrate_to(PREVIOUS, down=True))
             before = await conn.run_sync(_indexes)
         assert after - before == {"ix_applications_tenant_client"}
         assert "ix_applications_tenant" in before

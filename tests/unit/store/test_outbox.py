@@ -192,3 +192,40 @@ async def test_purge_forgets_finished_deliveries_but_not_pending_ones_nor_dedupe
     assert set(kept) == {third.event_id} | {i for i, key in kept.items() if key is not None}
     assert "expiring:7:c:1" in kept.values()
     assert await box.outbox.emit([event(CREDENTIAL_EXPIRING, "expiring:7:c:1")]) == 0  # still remembered
+
+
+async def test_a_bounded_claim_takes_each_endpoint_only_up_to_its_allowance(box: Box) -> None:
+    """A flooded endpoint (its deliveries oldest) cannot fill a worker's batch: the claim goes endpoint by
+    endpoint, the one waiting longest first, each within what the worker may send to it now."""
+    flooded, quiet = await add_endpoint(box, SIGNING_KEY_ROTATED), await add_endpoint(box, CREDENTIAL_EXPIRING)
+    await box.outbox.emit([event() for _ in range(20)])
+    await box.outbox.dispatch()
+    box.clock.advance(1)
+    await box.outbox.emit([event(CREDENTIAL_EXPIRING)])
+    await box.outbox.dispatch()
+    allowance = {flooded.id: 2, quiet.id: 2}
+    due = await box.outbox.claim(8, hold=60, per_endpoint=lambda endpoint_id: allowance[endpoint_id])
+    assert sorted(d.endpoint_id for d in due) == sorted([flooded.id, flooded.id, quiet.id])
+    allowance[flooded.id] = 0  # busy or out of tokens: none of its deliveries is claimed
+    assert await box.outbox.claim(8, hold=60, per_endpoint=lambda endpoint_id: allowance[endpoint_id]) == []
+    assert len(await box.outbox.claim(8, hold=60)) == 8  # unbounded, as before: oldest first
+
+
+async def test_a_forgotten_dedupe_key_may_be_emitted_again_and_its_event_is_purged(box: Box) -> None:
+    await box.outbox.emit([event(CREDENTIAL_EXPIRING, "expiring:7:gone:1"),
+                           event(CREDENTIAL_EXPIRING, "expired:kept:1"), event()])
+    await box.outbox.dispatch()  # no endpoint: nothing to deliver, the events only remember
+    box.clock.advance(10)
+    assert await box.outbox.remembered(TENANT, before=T0) == []  # none older than that
+    remembered = await box.outbox.remembered(TENANT, before=box.clock.now())
+    assert sorted(key for _, key, _ in remembered) == ["expired:kept:1", "expiring:7:gone:1"]
+    assert await box.outbox.remembered("6f1d3c2a-0000-4000-8000-000000000009", before=box.clock.now()) == []
+    gone = next(i for i, key, _ in remembered if key.startswith("expiring:"))
+    assert await box.outbox.forget([gone]) == 1
+    assert [key for _, key, _ in await box.outbox.remembered(TENANT, box.clock.now())] == ["expired:kept:1"]
+    await box.outbox.purge(before=box.clock.now())
+    async with box.engine.connect() as conn:
+        left = {r.id: r.dedupe for r in await conn.execute(select(outbox_events.c.id, outbox_events.c.dedupe))}
+    assert gone not in left and list(left.values()) == ["expired:kept:1"]  # the remembered one stays
+    assert await box.outbox.emit([event(CREDENTIAL_EXPIRING, "expiring:7:gone:1")]) == 1  # sendable again
+    assert await box.outbox.emit([event(CREDENTIAL_EXPIRING, "expired:kept:1")]) == 0

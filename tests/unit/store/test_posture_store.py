@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import event, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyless.crypto.ca import IssuedByCa, create_ca, issue_client_certificate
@@ -72,7 +72,7 @@ class World:
         self.store = SqlPostureStore(engine)
 
     async def usage(self) -> SignInUsage:
-        return await self.store.signin_usage(guid(1), SINCE)
+        return (await self.store.signin_window(guid(1), SINCE)).usage
 
 
 @pytest.fixture
@@ -144,13 +144,17 @@ async def _count_queries(engine: AsyncEngine, coro: Any) -> tuple[Any, int]:
 
 
 async def test_a_page_costs_the_same_queries_whatever_its_size(world: World) -> None:
+    """Once each certificate's CA verdict is kept (the first report reads the unchecked ones' DER and
+    writes their verdicts: two queries more, whatever their number)."""
+    _, n_first = await _count_queries(world.engine, world.store.posture_facts(
+        guid(1), usage=await world.usage(), after=None, limit=1000, internal_ca=IssuedByCa(world.ca_pem)))
     small, n_small = await _count_queries(world.engine, world.store.posture_facts(
         guid(1), usage=await world.usage(), after=None, limit=2, internal_ca=IssuedByCa(world.ca_pem)))
     big, n_big = await _count_queries(world.engine, world.store.posture_facts(
         guid(1), usage=await world.usage(), after=None, limit=1000, internal_ca=IssuedByCa(world.ca_pem)))
     assert len(small.workloads) == 2 and small.next_after == guid(11)
     assert len(big.workloads) == 33 and big.next_after is None
-    assert n_small == n_big <= 8
+    assert n_small == n_big <= 6 and n_first == n_big + 2
 
 
 async def test_pages_follow_each_other_without_gaps_or_other_tenants(world: World) -> None:
@@ -171,7 +175,7 @@ async def test_usage_host_map_and_credentials(world: World) -> None:
     page = await world.store.posture_facts(guid(1), usage=await world.usage(), after=None, limit=1000,
                                            internal_ca=IssuedByCa(world.ca_pem))
     by_id = {w.client_id: w for w in page.workloads}
-    assert await world.store.host_map(guid(1), SINCE) == {"10.0.0.5": "web-01"}
+    assert (await world.store.signin_window(guid(1), SINCE)).host_of == {"10.0.0.5": "web-01"}
     app10 = by_id[guid(10)]
     assert [c.credential.id for c in app10.credentials] == [guid(1010)]  # the revoked one is gone
     usage = app10.credentials[0].usage
@@ -195,3 +199,61 @@ async def test_score_groups_and_sign_ins_by_rung(world: World) -> None:
     assert counted == {("application", ("secret",)): 30, ("application", ("certificate",)): 1,
                        ("application", ("federated",)): 1, ("identity", ()): 1}
     assert await world.store.signins_by_rung(guid(1), SINCE) == {"secret": 61, "managed_identity": 3}
+    assert (await world.store.signin_window(guid(1), SINCE)).by_rung == {"secret": 61, "managed_identity": 3}
+
+
+async def _verdicts(world: World) -> dict[str, tuple[bool | None, str | None]]:
+    async with world.engine.connect() as conn:
+        rows = await conn.execute(select(t.certificates.c.id, t.certificates.c.ca_issued, t.certificates.c.ca_checked))
+        return {r.id: (r.ca_issued, r.ca_checked) for r in rows}
+
+
+class CountingCheck:
+    """`IssuedByCa` that counts the signatures it checks."""
+
+    def __init__(self, ca_pem: bytes) -> None:
+        self._check = IssuedByCa(ca_pem)
+        self.ca_thumbprint = self._check.ca_thumbprint
+        self.checked = 0
+
+    def __call__(self, der: bytes) -> bool:
+        self.checked += 1
+        return self._check(der)
+
+
+async def test_each_certificate_is_checked_against_the_ca_once_and_the_verdict_kept(world: World) -> None:
+    """Migration 0017: the first report checks each certificate's signature and keeps the verdict with
+    it; the next report (a restarted server: a new checker) checks none; the host certificate, which no
+    page lists, stays unchecked."""
+    assert {v for v in (await _verdicts(world)).values()} == {(None, None)}
+    first = CountingCheck(world.ca_pem)
+    page = await world.store.posture_facts(guid(1), usage=await world.usage(), after=None, limit=1000,
+                                           internal_ca=first)
+    assert first.checked == 2
+    kept = await _verdicts(world)
+    assert kept[guid(2050)] == (True, first.ca_thumbprint) and kept[guid(2051)] == (False, first.ca_thumbprint)
+    assert kept[guid(4071)] == (None, None)
+    again = CountingCheck(world.ca_pem)
+    page2 = await world.store.posture_facts(guid(1), usage=await world.usage(), after=None, limit=1000,
+                                            internal_ca=again)
+    assert again.checked == 0
+
+    def verdicts(p: Any) -> dict[str, bool | None]:
+        return {c.credential.id: c.from_internal_ca for w in p.workloads for c in w.credentials
+                if c.credential.kind == "certificate"}
+    assert verdicts(page) == verdicts(page2) == {guid(2050): True, guid(2051): False}
+
+
+async def test_a_kept_verdict_is_about_one_ca_only(world: World) -> None:
+    """A database restored under another installation's CA: the kept verdicts are about the old CA, so
+    the new one checks again (and the old CA's certificate is foreign to it)."""
+    await world.store.posture_facts(guid(1), usage=await world.usage(), after=None, limit=1000,
+                                    internal_ca=IssuedByCa(world.ca_pem))
+    other = CountingCheck(create_ca("Keyless test CA", now=NOW - DAY).cert_pem)
+    assert other.ca_thumbprint != IssuedByCa(world.ca_pem).ca_thumbprint
+    page = await world.store.posture_facts(guid(1), usage=await world.usage(), after=None, limit=1000,
+                                           internal_ca=other)
+    assert other.checked == 2
+    assert {c.credential.id: c.from_internal_ca for w in page.workloads for c in w.credentials
+            if c.credential.kind == "certificate"} == {guid(2050): False, guid(2051): False}
+    assert (await _verdicts(world))[guid(2050)] == (False, other.ca_thumbprint)

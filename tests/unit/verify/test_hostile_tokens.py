@@ -4,11 +4,13 @@ another kind, never a token that cannot expire, never "no roles" for a malformed
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import jwt
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -98,3 +100,64 @@ def test_signature_with_spare_bits_set_is_refused(validator: TokenValidator) -> 
         with pytest.raises(InvalidToken) as err:
             validator.validate(f"{head}.{payload}.{sig[:-1]}{B64U[base | bits]}")
         assert err.value.reason == "invalid base64url"
+
+
+# -- strict JSON on the fast path (issue 18 item 4): orjson's answer is kept only when it re-serialises
+# to the very bytes signed, so these are written exactly as orjson writes JSON, apart from the attack.
+
+def sign_segments(header: bytes, payload: bytes) -> str:
+    """A validly signed token over any header and payload bytes (PyJWS would write its own header)."""
+    signing_input = f"{b64u(header)}.{b64u(payload)}"
+    ec = jwt.algorithms.ECAlgorithm(jwt.algorithms.ECAlgorithm.SHA256)
+    return f"{signing_input}.{b64u(ec.sign(signing_input.encode(), KEY))}"
+
+
+def b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def header_bytes(**extra: str) -> bytes:
+    return orjson.dumps({"alg": "ES256", "kid": KID, "typ": "at+jwt", **extra})
+
+
+def test_a_token_signed_over_orjsons_own_bytes_is_valid(validator: TokenValidator) -> None:
+    token = validator.validate(sign_segments(header_bytes(), orjson.dumps(claims(n=2**64 - 1))))
+    assert token.claims["n"] == 2**64 - 1
+
+
+@pytest.mark.parametrize("payload", [
+    orjson.dumps(claims())[:-1] + b',"roles":["Orders.Admin"]}',  # depth 1: a second roles
+    orjson.dumps(claims())[:-1] + b',"\\u0072oles":["Orders.Admin"]}',  # depth 1, the name escaped
+    orjson.dumps(claims(x={"y": {"a": 1}}))[:-1].replace(b'{"a":1}', b'{"a":1,"a":2}') + b"}",  # depth 3
+])
+def test_a_duplicate_member_in_a_validly_signed_payload_is_refused(validator: TokenValidator, payload: bytes) -> None:
+    with pytest.raises(InvalidToken) as err:
+        validator.validate(sign_segments(header_bytes(), payload))
+    assert err.value.reason == "duplicate member in JOSE JSON"
+
+
+def test_a_duplicate_member_in_a_validly_signed_header_is_refused(validator: TokenValidator) -> None:
+    header = header_bytes()[:-1] + b',"alg":"ES256"}'
+    for _ in range(2):  # refused again: a refused header is never cached
+        with pytest.raises(InvalidToken) as err:
+            validator.validate(sign_segments(header, orjson.dumps(claims())))
+        assert err.value.reason == "duplicate member in JOSE JSON"
+
+
+@pytest.mark.parametrize("number", [2**64, -(2**63) - 1, 10**30])
+def test_an_integer_beyond_64_bits_stays_an_exact_integer(validator: TokenValidator, number: int) -> None:
+    payload = orjson.dumps(claims())[:-1] + b',"n":%d,"m":{"k":[%d]}}' % (number, number)
+    token = validator.validate(sign_segments(header_bytes(), payload))
+    assert type(token.claims["n"]) is int and token.claims["n"] == number == token.claims["m"]["k"][0]
+    with pytest.raises(InvalidToken) as err:  # and as a date it is out of range, never a rounded float
+        validator.validate(sign_segments(header_bytes(), with_claim(claims(), "exp", str(number))))
+    assert err.value.reason == "exp is out of range"
+
+
+@pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_anywhere_in_a_validly_signed_payload_are_refused(validator: TokenValidator,
+                                                                          text: str) -> None:
+    payload = orjson.dumps(claims())[:-1] + b',"x":{"y":[%s]}}' % text.encode()
+    with pytest.raises(InvalidToken) as err:
+        validator.validate(sign_segments(header_bytes(), payload))
+    assert err.value.reason == "JSON number is not finite"

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from keyless.directory.policies import Finding
+from keyless.directory.reaping import installation_rule
 from keyless.domain.model import Tenant
 from keyless.domain.policies import Policy
 from keyless.domain.policy_document import policy_to_json
@@ -23,6 +24,7 @@ from keyless.server.manage.deps import PREFIX, Admin, Reader, context_of
 from keyless.server.manage.schemas import Strict
 from keyless.server.manage.strict_json import StrictJsonRoute
 from keyless.server.policy_dryrun import policy_dry_run
+from keyless.server.reaping_dryrun import reaping_dry_run
 
 router = APIRouter(prefix=PREFIX, route_class=StrictJsonRoute)
 
@@ -73,6 +75,14 @@ class SourceNetworksDoc(Strict):
     networks: Strings = Field(default_factory=list, description="IPv4/IPv6 CIDRs, e.g. 10.20.0.0/16")
 
 
+class ReapingDoc(Strict):
+    mode: ModeT
+    unused_days: Annotated[int | None, Field(ge=8, le=3650)] = Field(
+        default=None, description="disable secrets and certificates unused this many days (warned 7 days before)")
+    delete_after_days: Annotated[int | None, Field(ge=1, le=3650)] = Field(
+        default=None, description="delete disabled secrets and certificates this many days after")
+
+
 class PolicyDoc(Strict):
     """A policy document: each rule present is in force at its mode (`off` in an override exempts)."""
 
@@ -83,6 +93,7 @@ class PolicyDoc(Strict):
     federation: FederationDoc | None = None
     audience_mode: AudienceModeDoc | None = None
     source_networks: SourceNetworksDoc | None = None
+    reaping: ReapingDoc | None = None
 
     @classmethod
     def of(cls, policy: Policy) -> PolicyDoc:
@@ -91,6 +102,9 @@ class PolicyDoc(Strict):
 
 class TenantPolicyOut(BaseModel):
     policy: PolicyDoc
+    installation: dict[str, object] | None = Field(
+        default=None, description="rules the installation's settings apply where no policy sets them: the "
+        "deprecated KEYLESS_REAP_* as an enforce-mode reaping rule (absent when unset)")
 
 
 class AppPolicyOut(BaseModel):
@@ -129,6 +143,9 @@ class PolicyTestOut(BaseModel):
     signins: list[FindingOut]
     refused_credentials: int
     refused_signins: int
+    reaping: list[FindingOut] = Field(default_factory=list, description="what the reaping rule would disable "
+                                      "or delete now (enforce) or only report (audit)")
+    reaped: int = Field(default=0, description="how many of those the scan would disable or delete (enforce)")
 
 
 def _doc(body: PolicyDoc) -> dict[str, object]:
@@ -138,8 +155,11 @@ def _doc(body: PolicyDoc) -> dict[str, object]:
 @router.get("/policy", response_model=TenantPolicyOut,
             response_model_exclude_none=True, summary="Show the tenant's default credential policy")
 async def get_policy(request: Request, caller: Reader) -> TenantPolicyOut:
-    stored = await context_of(request).admin.policies.stored(caller.tenant, None)
-    return TenantPolicyOut(policy=PolicyDoc.of(stored or Policy()))
+    ctx = context_of(request)
+    stored = await ctx.admin.policies.stored(caller.tenant, None)
+    default = installation_rule(ctx.settings.reap_unused_days, ctx.settings.reap_delete_after_days)
+    return TenantPolicyOut(policy=PolicyDoc.of(stored or Policy()),
+                           installation=None if default is None else policy_to_json(Policy(reaping=default)))
 
 
 @router.put("/policy", response_model=TenantPolicyOut,
@@ -180,9 +200,12 @@ async def put_app_policy(request: Request, client_id: str, body: PolicyDoc, call
             response_model_exclude_none=True,
              summary="Dry run: what a candidate policy would refuse among credentials and recent sign-ins")
 async def dry_run(request: Request, body: PolicyTestIn, caller: Admin) -> PolicyTestOut:
-    creds, signs = await policy_dry_run(context_of(request), caller.tenant, _doc(body.policy),
-                                        client_id=body.client_id, days=body.days, max_signins=MAX_SIGNINS)
+    ctx, doc = context_of(request), _doc(body.policy)
+    creds, signs = await policy_dry_run(ctx, caller.tenant, doc, client_id=body.client_id, days=body.days,
+                                        max_signins=MAX_SIGNINS)
+    reaps = await reaping_dry_run(ctx, caller.tenant, doc, client_id=body.client_id)
     return PolicyTestOut(credentials=[FindingOut.of(f) for f in creds], signins=[FindingOut.of(f) for f in signs],
                          refused_credentials=sum(f.violation.enforced for f in creds),
-                         refused_signins=sum(f.violation.enforced for f in signs))
+                         refused_signins=sum(f.violation.enforced for f in signs),
+                         reaping=[FindingOut.of(f) for f in reaps], reaped=sum(f.violation.enforced for f in reaps))
 

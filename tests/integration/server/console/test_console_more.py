@@ -173,10 +173,12 @@ def test_a_policy_dry_run_in_the_console_writes_nothing(site: Site) -> None:
     page = site.signed_in()
     audits = len(site.audit())  # after the sign-in's own record
     page.goto(site.url("/policies"))
-    page.fill("#policy-document", '{"max_lifetime": {"mode": "enforce", "secret": 86400}}')
+    page.fill("#policy-document", '{"max_lifetime": {"mode": "enforce", "secret": 86400}, '
+                                  '"reaping": {"mode": "audit", "unused_days": 8}}')
     page.click("#test-policy")  # no confirmation needed: nothing is written
     page.wait_for_url(site.url("/policies/test"))
     expect(page.locator("#credential-findings tr", has_text=name)).to_contain_text("enforce")
+    expect(page.locator("#reaping-findings")).to_contain_text("Nothing would be reaped")  # the secret is new
     site.shot(page, "policy-test")
     assert site.admin.api.call("GET", "/policy") == before
     assert len(site.audit()) == audits

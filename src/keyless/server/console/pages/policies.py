@@ -16,6 +16,7 @@ from keyless.domain.policy_document import policy_to_json
 from keyless.server.console.access import ADMIN, READER, Console, ConsoleRoute
 from keyless.server.console.render import page
 from keyless.server.policy_dryrun import policy_dry_run
+from keyless.server.reaping_dryrun import reaping_dry_run
 
 MAX_DOCUMENT = 64 * 1024
 TEST_DAYS = 30  # the dry run looks at this many days of successful sign-ins …
@@ -57,11 +58,13 @@ async def set_policy(c: Console) -> Response:
 
 async def test_policy(c: Console) -> Response:
     """The dry run `keyless policy test` makes: nothing is written."""
-    creds, signs = await policy_dry_run(c.ctx, c.tenant, _document(c), client_id=c.field("client_id") or None,
-                                        days=TEST_DAYS, max_signins=MAX_SIGNINS)
+    document, client_id = _document(c), c.field("client_id") or None
+    creds, signs = await policy_dry_run(c.ctx, c.tenant, document, client_id=client_id, days=TEST_DAYS,
+                                        max_signins=MAX_SIGNINS)
+    reaps = await reaping_dry_run(c.ctx, c.tenant, document, client_id=client_id)
     names = {a.client_id: a.display_name for a in await c.ctx.admin.list_applications(c.tenant)}
-    return page(c, "policy_test.html", title="Policy dry run", credentials=creds, signins=signs, names=names,
-                days=TEST_DAYS, document=c.field("document"))
+    return page(c, "policy_test.html", title="Policy dry run", credentials=creds, signins=signs, reaping=reaps,
+                names=names, days=TEST_DAYS, document=c.field("document"))
 
 
 ROUTES = (
