@@ -20,7 +20,7 @@ from typing import Any
 
 import jwt
 
-from keyless.crypto.keys import PrivateKey, PublicKey, sign_es256
+from keyless.crypto.keys import PrivateKey, PublicKey, is_p256_public, sign_es256, verify_es256
 from keyless.errors import KeylessError
 from keyless.jose.hygiene import MalformedJose, b64u_decode, check_compact, loads_strict
 
@@ -176,6 +176,8 @@ def verify_signature(key: VerificationKey, signing_input: bytes, signature: byte
     algorithm = _ALGORITHMS.get(key.alg) if key.alg in ASYMMETRIC_ALGS else None
     if algorithm is None:
         return False
+    if key.alg == "ES256" and is_p256_public(key.key):  # client assertions' usual case (issue 18)
+        return verify_es256(key.key, signing_input, signature)
     try:
         return bool(algorithm.verify(signing_input, key.key, signature))
     except (ValueError, TypeError, AttributeError):  # a key of the wrong type for the algorithm

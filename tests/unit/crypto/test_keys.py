@@ -11,11 +11,13 @@ from keyless.crypto.keys import (
     SIGNING_ALGS,
     PrivateKey,
     generate,
+    is_p256_public,
     private_from_der,
     private_to_der,
     public_of,
     public_to_pem,
     sign_es256,
+    verify_es256,
 )
 
 
@@ -151,3 +153,22 @@ def test_sign_es256_refuses_other_keys(alg: str) -> None:
     key = ec.generate_private_key(ec.SECP384R1()) if alg == "P-384" else generate(alg)
     with pytest.raises(ValueError, match="P-256"):
         sign_es256(key, b"data")
+
+
+def test_verify_es256_agrees_with_pyjwt_on_good_forged_and_malformed_signatures() -> None:
+    """The assertion fast path gives PyJWT's ES256 answer for a P-256 key: true for a good signature,
+    false for another message, a flipped bit, another key's signature, a wrong length, R or S zero."""
+    import jwt
+
+    algorithm = jwt.algorithms.get_default_algorithms()["ES256"]
+    key, other = generate("ES256"), generate("ES256")
+    public = public_of(key)
+    assert is_p256_public(public) and not is_p256_public(key) and not is_p256_public(public_of(generate("RS256")))
+    assert not is_p256_public(ec.generate_private_key(ec.SECP384R1()).public_key())
+    good = sign_es256(key, b"input")
+    cases = [(b"input", good), (b"inpuT", good), (b"input", bytes([good[0] ^ 1]) + good[1:]),
+             (b"input", sign_es256(other, b"input")), (b"input", good[:63]), (b"input", good + b"\0"),
+             (b"input", bytes(32) + good[32:]), (b"input", good[:32] + bytes(32)), (b"input", b"")]
+    for data, signature in cases:
+        assert verify_es256(public, data, signature) is algorithm.verify(data, public, signature)
+    assert verify_es256(public, b"input", good)
