@@ -275,3 +275,25 @@ async def test_retiring_the_only_published_key_is_refused(w: World) -> None:
     # Whatever the service decided, a key that left the JWKS must not sign or be published again.
     states = key_states(store.keys, w.clock.now())
     assert states[a.kid] == "retired", states
+
+
+async def test_the_remembered_signer_changes_at_the_instants_the_states_do(w: World) -> None:
+    """`signer` remembers its choice for a cached key list, but only until a key of that list activates
+    or is removed, and only for the time it was made at or after (a clock set back chooses again)."""
+    old = w.directory.keys[w.tenant.id][0]
+    new = w.directory.add_key(w.tenant, activates_in=60)
+    w.directory.set_retire(w.tenant, new.kid, w.clock.now() + 90)
+    ring = KeyRing(w.directory, w.kek, w.clock, ttl=3600)  # one cached key list throughout
+    start = w.clock.now()
+    assert (await ring.signer(w.tenant.id)).kid == old.kid
+    w.clock.set(start + 59.999)
+    assert (await ring.signer(w.tenant.id)).kid == old.kid
+    w.clock.set(start + 60)
+    assert (await ring.signer(w.tenant.id)).kid == new.kid
+    w.clock.set(start + 30)
+    assert (await ring.signer(w.tenant.id)).kid == old.kid
+    w.clock.set(start + 89.999)
+    assert (await ring.signer(w.tenant.id)).kid == new.kid
+    w.clock.set(start + 90)  # removed at once, and its predecessor never signs again
+    with pytest.raises(ServerError):
+        await ring.signer(w.tenant.id)
