@@ -4,8 +4,9 @@
 For each backend the script makes a fresh installation (`keyless init`, and a new PostgreSQL database
 for the second), seeds it straight into the database in batches (bounded: well under a minute), starts
 `keyless serve` and times `keyless posture -o json` — the CLI getting its token, following every page
-of `GET /posture` (1,000 workloads a page) and printing all of it — first cold (a fresh server: every
-certificate's CA signature is verified once) and then warm, and the first page alone with the score.
+of `GET /posture` (1,000 workloads a page) and printing all of it — and the default table: once right
+after the import (each certificate's CA signature is verified once and the verdict kept, migration
+0017), then cold (a restarted server, nothing cached in memory) and warm, and the filtered report.
 
 The seeded tenant (default 20,000 applications) is a mix meant to look like an estate in mid-climb:
 45 % applications on secrets (a third with two secrets), 20 % on certificates (every one a distinct
@@ -19,7 +20,7 @@ plus the hosts' agents (about 100,000 rows) from 300 addresses, 50 of them hosts
 
 Prints one line per measurement and a summary table, with the server's and the CLI's CPU seconds
 beside each wall time (on a shared machine the wall time includes waiting for a core; the CPU time
-does not); exit status 2 when a cold or warm full report takes 2 s or more of wall time.
+does not); exit status 2 when a cold or warm report (`-o json` or the table) takes 2 s or more of wall time.
 """
 
 from __future__ import annotations
@@ -45,9 +46,11 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert  # noqa: E402
 from tests.support.server import (  # noqa: E402
+    RunningServer,
     cli_command,
     postgres_available,
     postgres_database,
+    restart_server,
     start_server,
     stop_server,
 )
@@ -220,20 +223,28 @@ def measure(name: str, apps: int, runs: int) -> dict[str, Any]:
             print(f"{name}: planned {sum(map(len, rows.values())):,} rows in {built:.1f} s, inserted in {seeded:.1f} s "
                   f"({len(rows['signin_log']):,} sign-ins)", flush=True)
             env = {**os.environ, "KEYLESS_DATA_DIR": str(server.data_dir)}
-            full = cli_command("posture", "-o", "json")
+            full, table_cmd = cli_command("posture", "-o", "json"), cli_command("posture")
+            # The first report after the import checks each certificate's CA signature once and keeps
+            # the verdict (migration 0017); every later server start reads it.
+            imported = timed(full, env, server.proc.pid)
+            cold_table = timed(table_cmd, env, restart(server))  # a fresh server: nothing cached in memory
+            cold = timed(full, env, restart(server))
             pid = server.proc.pid
-            cold = timed(full, env, pid)
             warm = [timed(full, env, pid) for _ in range(runs)]
             first = [timed(cli_command("posture", "--rung", "federated", "-o", "json"), env, pid)[0]
                      for _ in range(runs)]
             # The default output, the table people read (it cost 13 CLI CPU-seconds when rich laid it out).
-            table = sorted(timed(cli_command("posture"), env, pid) for _ in range(runs))[runs // 2]
+            table = sorted(timed(table_cmd, env, pid) for _ in range(runs))[runs // 2]
             median = sorted(warm)[len(warm) // 2]
-            result = {"backend": name, "workloads": cold[3], "cold": cold[0], "cold_server_cpu": cold[1],
+            result = {"backend": name, "workloads": cold[3], "imported": imported[0],
+                      "imported_server_cpu": imported[1], "cold": cold[0], "cold_server_cpu": cold[1],
+                      "cold_cli_cpu": cold[2], "cold_table": cold_table[0], "cold_table_server_cpu": cold_table[1],
                       "warm": median[0], "warm_server_cpu": median[1], "warm_cli_cpu": median[2],
                       "filtered": statistics.median(first), "table": table[0], "table_server_cpu": table[1],
                       "table_cli_cpu": table[2], "load": os.getloadavg()[0]}
-            print(f"{name}: {cold[3]:,} workloads; cold {cold[0]:.2f} s (server CPU {cold[1]:.2f} s), warm median "
+            print(f"{name}: {cold[3]:,} workloads; first report after the import {imported[0]:.2f} s (server CPU "
+                  f"{imported[1]:.2f} s); cold {cold[0]:.2f} s (server CPU {cold[1]:.2f} s, CLI CPU {cold[2]:.2f} s), "
+                  f"cold table {cold_table[0]:.2f} s (server CPU {cold_table[1]:.2f} s); warm median "
                   f"{median[0]:.2f} s (server CPU {median[1]:.2f} s, CLI CPU {median[2]:.2f} s), --rung federated "
                   f"{result['filtered']:.2f} s, table {table[0]:.2f} s (server CPU {table[1]:.2f} s, "
                   f"CLI CPU {table[2]:.2f} s); "
@@ -241,6 +252,22 @@ def measure(name: str, apps: int, runs: int) -> dict[str, Any]:
             return result
         finally:
             stop_server(server)
+
+
+def restart(server: RunningServer) -> int:
+    """Stop and start `keyless serve` (a cold report: no cache in memory); the new process's pid, once
+    the server is idle: its start-up jobs (the expiry scan notices 6,000 credentials of this estate)
+    are not the report's cost."""
+    stop_server(server)
+    pid = restart_server(server).proc.pid
+    deadline, before = time.monotonic() + 60, cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = cpu_seconds(pid)
+        if now - before < 0.05:
+            break
+        before = now
+    return pid
 
 
 def main() -> int:
@@ -255,16 +282,19 @@ def main() -> int:
             print("postgresql: skipped, no server answers", flush=True)
             continue
         results.append(measure(name, args.apps, args.runs))
-    print("\n| backend | workloads | cold (server CPU) | warm (server CPU, CLI CPU) | --rung federated "
-          "| table (server CPU, CLI CPU) | load |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| backend | workloads | first after import (server CPU) | cold `-o json` (server CPU, CLI CPU) "
+          "| cold table (server CPU) | warm `-o json` (server CPU, CLI CPU) | --rung federated "
+          "| warm table (server CPU, CLI CPU) | load |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['backend']} | {r['workloads']:,} | {r['cold']:.2f} s ({r['cold_server_cpu']:.2f} s) "
+        print(f"| {r['backend']} | {r['workloads']:,} | {r['imported']:.2f} s ({r['imported_server_cpu']:.2f} s) "
+              f"| {r['cold']:.2f} s ({r['cold_server_cpu']:.2f} s, {r['cold_cli_cpu']:.2f} s) "
+              f"| {r['cold_table']:.2f} s ({r['cold_table_server_cpu']:.2f} s) "
               f"| {r['warm']:.2f} s ({r['warm_server_cpu']:.2f} s, {r['warm_cli_cpu']:.2f} s) "
               f"| {r['filtered']:.2f} s "
               f"| {r['table']:.2f} s ({r['table_server_cpu']:.2f} s, {r['table_cli_cpu']:.2f} s) "
               f"| {r['load']:.1f} |")
-    return 2 if any(r["cold"] >= TARGET or r["warm"] >= TARGET or r["table"] >= TARGET for r in results) else 0
+    return 2 if any(r[k] >= TARGET for r in results for k in ("cold", "cold_table", "warm", "table")) else 0
 
 
 if __name__ == "__main__":

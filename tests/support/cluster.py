@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.server import (
+    Installation,
     RunningServer,
     _wait_ready,
     cli_command,
@@ -36,7 +37,7 @@ HAPROXY_EXAMPLE = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 
 
 @dataclass
-class Cluster:
+class Cluster(Installation):
     url: str  # the public URL: HAProxy's frontend
     replicas: list[RunningServer]
     haproxy: subprocess.Popen[bytes]
@@ -45,18 +46,6 @@ class Cluster:
     data_dir: Path
     database_url: str
     stats: Path
-
-    @property
-    def ca(self) -> str:
-        return str(self.data_dir / "ca" / "ca.pem")
-
-    @property
-    def issuer(self) -> str:
-        return f"{self.url}/{self.tenant_id}/v2.0"
-
-    @property
-    def token_endpoint(self) -> str:
-        return f"{self.url}/{self.tenant_id}/oauth2/v2.0/token"
 
     def up_in_haproxy(self) -> dict[str, str]:
         """Each replica's state as HAProxy's health checks see it (UP/DOWN), from the stats socket."""

@@ -77,8 +77,29 @@ def postgres_database() -> Iterator[str]:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+class Installation:
+    """What a running server and a cluster of replicas both are: a public URL, a data directory (with
+    the CA) and a tenant; their issuer and token endpoint follow from those."""
+
+    url: str
+    data_dir: Path
+    tenant_id: str
+
+    @property
+    def ca(self) -> str:
+        return str(self.data_dir / "ca" / "ca.pem")
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.url}/{self.tenant_id}/v2.0"
+
+    @property
+    def token_endpoint(self) -> str:
+        return f"{self.url}/{self.tenant_id}/oauth2/v2.0/token"
+
+
 @dataclass
-class RunningServer:
+class RunningServer(Installation):
     url: str
     data_dir: Path
     tenant_id: str
@@ -96,18 +117,6 @@ class RunningServer:
     @property
     def vault_resource(self) -> str:
         return f"https://vault.localhost:{self.vault_port}"
-
-    @property
-    def ca(self) -> str:
-        return str(self.data_dir / "ca" / "ca.pem")
-
-    @property
-    def issuer(self) -> str:
-        return f"{self.url}/{self.tenant_id}/v2.0"
-
-    @property
-    def token_endpoint(self) -> str:
-        return f"{self.url}/{self.tenant_id}/oauth2/v2.0/token"
 
     def http(self) -> httpx.Client:
         return httpx.Client(verify=ssl.create_default_context(cafile=self.ca), timeout=10)

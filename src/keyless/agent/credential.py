@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from keyless.agent.server_api import Enrolled, ServerApi
 from keyless.agent.state import HostInfo, StateDir
 from keyless.client.assertions import build_client_assertion
+from keyless.client.auth import AssertionAuth
 from keyless.crypto.certificates import load_certificate
 from keyless.crypto.client_keys import ClientKeyKind, certificate_signing_request, generate_client_key
 from keyless.crypto.keys import PrivateKey
@@ -57,12 +58,18 @@ class HostCredential:
             return previous
         return self.material
 
-    def assertion(self, client_id: str) -> str:
-        """A single-use assertion for `client_id` (the server checks this host may act for it).
-        Wire timestamps come from the system clock: they are checked by the server's."""
+    def assertion(self, client_id: str, audience: str | None = None) -> str:
+        """A single-use assertion for `client_id` (the server checks this host may act for it), for
+        `audience` (the tenant's issuer unless given). Wire timestamps come from the system clock: they
+        are checked by the server's."""
         m = self.signing()
-        return build_client_assertion(client_id=client_id, audience=self.host.issuer, private_key=m.key,
+        return build_client_assertion(client_id=client_id, audience=audience or self.host.issuer, private_key=m.key,
                                       certificate_pem=m.certificate_pem, lifetime=120, now=time.time())
+
+    def client_auth(self, client_id: str) -> AssertionAuth:
+        """How a token request authenticates as `client_id`: `keyless.client`'s `private_key_jwt`,
+        signing a fresh assertion with the current host key for every request."""
+        return AssertionAuth(client_id, sign=lambda audience: self.assertion(client_id, audience))
 
     async def renew(self, api: ServerApi, state: StateDir) -> Material:
         key = generate_client_key(KEY_KIND)

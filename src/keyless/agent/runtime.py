@@ -114,7 +114,7 @@ class Agent:
             raise ServerUnavailable("the agent is not enrolled")
         try:
             call = api.identity_token if identity_token else api.token
-            token = await call(client_id, target, cred.assertion(client_id))
+            token = await call(cred.client_auth(client_id), cred.host.issuer, target)
         except ServerUnavailable:
             self.server_reachable = False
             raise

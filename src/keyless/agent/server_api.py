@@ -2,7 +2,10 @@
 
 Every authenticated call carries a fresh client assertion signed with the host key (RFC 7523,
 `iss` = `sub` = the identity asked for, `aud` = the tenant's issuer), so the server checks, on each
-request, that this host may act for that identity right now.
+request, that this host may act for that identity right now. Token requests are made by the one
+token client, `keyless.client` (issue 12 item 4): its sans-IO `token_request` and `exchange` with
+the host's `AssertionAuth`, driven here over the agent's own TLS connection. The agent does not
+retry inside a request: its token cache refreshes ahead of expiry and backs off (`agent/cache.py`).
 """
 
 from __future__ import annotations
@@ -15,8 +18,18 @@ from typing import Any
 
 import httpx
 
-from keyless.client.assertions import CLIENT_ASSERTION_TYPE
-from keyless.client.core import HttpResponse, Token, parse_error, parse_token_response
+from keyless.client.aio import drive
+from keyless.client.auth import ClientAuth, Metadata
+from keyless.client.core import (
+    NO_RETRY,
+    HttpRequest,
+    HttpResponse,
+    Token,
+    exchange,
+    parse_error,
+    parse_token_response,
+    token_request,
+)
 from keyless.client.errors import OAuthError, TokenRequestError
 from keyless.clock import Clock
 from keyless.errors import KeylessError
@@ -88,10 +101,21 @@ class ServerApi:
             resp = await self._http.post(url, **kwargs)
         except httpx.HTTPError as exc:
             raise ServerUnavailable(f"cannot reach the server: {type(exc).__name__}") from None
-        body = resp.content[:MAX_RESPONSE]
+        return self._answer(resp)
+
+    @staticmethod
+    def _answer(resp: httpx.Response) -> HttpResponse:
         if resp.status_code >= 500 or resp.status_code == 429:
             raise ServerUnavailable(f"the server answered HTTP {resp.status_code}")
-        return HttpResponse.of(resp.status_code, dict(resp.headers), body)
+        return HttpResponse.of(resp.status_code, dict(resp.headers), resp.content[:MAX_RESPONSE])
+
+    async def _send(self, request: HttpRequest) -> HttpResponse:
+        """One request of a `keyless.client` flow, over this agent's connection to the server."""
+        try:
+            resp = await self._http.request(request.method, request.url, headers=request.headers, data=request.form)
+        except httpx.HTTPError as exc:
+            raise ServerUnavailable(f"cannot reach the server: {type(exc).__name__}") from None
+        return self._answer(resp)
 
     @staticmethod
     def _refused(resp: HttpResponse) -> ServerRefused:
@@ -122,28 +146,29 @@ class ServerApi:
     async def host_view(self, assertion: str) -> dict[str, Any]:
         return await self._json("agent/v1/host", {"client_assertion": assertion})
 
-    async def _token(self, client_id: str, assertion: str, **target: str) -> tuple[Token, HttpResponse]:
-        form = {
-            "grant_type": "client_credentials", "client_id": client_id, **target,
-            "client_assertion_type": CLIENT_ASSERTION_TYPE, "client_assertion": assertion,
-        }
-        resp = await self._post(self._url("oauth2/v2.0/token"), data=form)
+    async def _token(self, auth: ClientAuth, issuer: str, scopes: tuple[str, ...],
+                     resource: str | None = None) -> tuple[Token, HttpResponse]:
+        metadata = Metadata(issuer, self._url("oauth2/v2.0/token"))
+        flow = exchange(lambda: token_request(auth, metadata.token_endpoint, scopes, metadata, resource=resource),
+                        NO_RETRY, self._clock.now)
         try:
+            resp = await drive(flow, self._send)
             return parse_token_response(resp, self._clock.now()), resp
         except OAuthError as exc:
             raise ServerRefused(exc.error, exc.error_description, exc.status) from None
         except TokenRequestError as exc:
             raise ServerUnavailable(str(exc)) from None
 
-    async def token(self, client_id: str, resource: str, assertion: str) -> Token:
-        """A token for `resource` as the managed identity `client_id`."""
-        return (await self._token(client_id, assertion, resource=resource))[0]
+    async def token(self, auth: ClientAuth, issuer: str, resource: str) -> Token:
+        """A token for `resource` as the managed identity `auth.client_id`, whose assertions are
+        signed for `issuer` (the tenant's)."""
+        return (await self._token(auth, issuer, (), resource=resource))[0]
 
-    async def identity_token(self, client_id: str, audience: str, assertion: str) -> Token:
+    async def identity_token(self, auth: ClientAuth, issuer: str, audience: str) -> Token:
         """An identity token for `audience` (on the identity's allowlist), signed by the tenant: the
         token endpoint's outbound identity-token path, asked exactly as for an access token. An
         access token (the audience has become a resource of the tenant) is refused, never relayed."""
-        token, resp = await self._token(client_id, assertion, scope=f"{audience}/.default")
+        token, resp = await self._token(auth, issuer, (f"{audience}/.default",))
         try:
             issued = json.loads(resp.body).get("issued_token_type")
         except ValueError:

@@ -19,11 +19,10 @@ app = typer.Typer(invoke_without_command=True)  # the callback's docstring is th
 
 
 @app.callback()
+@shared(None, data_dir=False, helps={"server": "Keyless server URL (https), to enroll.",
+                                     "ca": "CA bundle that signed the server's TLS certificate."})
 def agent(
     ctx: typer.Context,
-    server: Annotated[str | None, typer.Option("--server", help="Keyless server URL (https), to enroll.")] = None,
-    ca: Annotated[Path | None, typer.Option("--ca", help="CA bundle that signed the server's TLS certificate.")
-                  ] = None,
     join_token: Annotated[str | None, typer.Option(
         "--join-token", envvar="KEYLESS_JOIN_TOKEN", help="Single-use token from `keyless host add` (first run).",
         show_envvar=True)] = None,
@@ -52,6 +51,7 @@ def agent(
         help="Open connections per caller (TCP address, or uid on the socket).")] = 64,
     log_level: Annotated[str, typer.Option(
         "--log-level", help="debug (adds a line per request to the server), info, warning or error.")] = "info",
+    *, opts: Shared,
 ) -> None:
     """Run the agent in the foreground: enroll with --join-token the first time, then serve tokens
     for this host's managed identities. Stop it with Ctrl-C or SIGTERM.
@@ -69,7 +69,7 @@ def agent(
     limits = ListenerLimits(header_timeout=header_timeout, body_timeout=body_timeout,  # refuses bad values
                             keep_alive_timeout=keep_alive, max_per_source=max_per_source)
     settings = AgentSettings(
-        server=server, ca_file=str(ca) if ca else None, join_token=join_token, state_dir=state_dir,
+        server=opts.server, ca_file=str(opts.ca) if opts.ca else None, join_token=join_token, state_dir=state_dir,
         listen=None if listen == "none" else listen, socket=socket_path, allowed_hosts=tuple(allow_host or ()),
         rate=rate, burst=max(1.0, 2 * rate), poll_interval=poll, limits=limits,
     )

@@ -253,18 +253,22 @@ class ManagementClient:
             resp = send()
         return resp
 
-    def _url(self, path: str, params: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    def url_of(self, path: str, params: dict[str, Any] | None) -> tuple[str, list[tuple[str, Any]]]:
         """The URL of a management path and its query: a query written into `path` is kept and merged
         with `params` (httpx replaces a URL's query with `params` when both are given, which silently
-        dropped filters written as `/grants?client_id=…`)."""
+        dropped filters written as `/grants?client_id=…`). Every value of a repeated key is kept, in
+        order (`?kind=secret&kind=certificate`); a key given in `params` replaces the path's (a list
+        value repeats the key)."""
         url = httpx.URL(f"{self.target.server}/{self.target.tenant}/manage/v1{path}")
-        query: dict[str, Any] = dict(url.params)
-        query.update({k: v for k, v in (params or {}).items() if v is not None})
+        given = {k: v for k, v in (params or {}).items() if v is not None}
+        query = [(k, v) for k, v in url.params.multi_items() if k not in given]
+        for key, value in given.items():
+            query += [(key, v) for v in value] if isinstance(value, list | tuple) else [(key, value)]
         return str(url.copy_with(query=None)), query
 
     def call(self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None,
              headers: dict[str, str] | None = None) -> Any:
-        url, query = self._url(path, params)
+        url, query = self.url_of(path, params)
         resp = self._authorized(method, url, json=json_body, params=query, headers=headers)
         if resp.status_code >= 400:
             fail(problem_line(resp))
@@ -275,25 +279,36 @@ class ManagementClient:
         """The items of a paged list (docs/api.md, "Paging"): every one, following each answer's
         `Link: <…>; rel="next"`, or the first `limit`. So JSON output stays the one array it always was.
         A next link must stay on this server (a path), so the token is never sent anywhere else."""
-        url, first = self._url(path, params)
-        query: dict[str, Any] | None = {**first, "limit": min(limit or SERVER_PAGE, SERVER_PAGE)}
+        url, first = self.url_of(path, params)
+        query: list[tuple[str, Any]] | None = [*(q for q in first if q[0] != "limit"),
+                                                ("limit", min(limit or SERVER_PAGE, SERVER_PAGE))]
         items: list[Any] = []
         seen: set[str] = set()
         while True:
-            resp = self._authorized("GET", url, params=query)
-            if resp.status_code >= 400:
-                fail(problem_line(resp))
+            resp = self.get_page(url, query)
             page = resp.json()
             if not isinstance(page, list):
                 fail("the server answered a list request with something other than a list")
             items += page
-            following = resp.links.get("next", {}).get("url")
-            if not following or (limit is not None and len(items) >= limit):
+            following = self.next_page(resp, seen)
+            if following is None or (limit is not None and len(items) >= limit):
                 return items[:limit]
-            if not following.startswith("/") or following.startswith("//") or following in seen:
-                fail("the server's next-page link is not a new path on this server")
-            seen.add(following)
-            url, query = self.target.server + following, None
+            url, query = following, None
+
+    def get_page(self, url: str, query: list[tuple[str, Any]] | None) -> httpx.Response:
+        resp = self._authorized("GET", url, params=query)
+        if resp.status_code >= 400:
+            fail(problem_line(resp))
+        return resp
+
+    def next_page(self, resp: httpx.Response, seen: set[str]) -> str | None:
+        """The URL of the answer's `Link: <…>; rel="next"` (None: the last page). It must be a path not
+        followed before (`seen`), so the token is never sent to another server and a loop ends."""
+        following = resp.links.get("next", {}).get("url")
+        if following and (not following.startswith("/") or following.startswith("//") or following in seen):
+            fail("the server's next-page link is not a new path on this server")
+        seen.add(following or "")
+        return self.target.server + following if following else None
 
     def resolve_app(self, ref: str) -> dict[str, Any]:
         found = self.call("GET", "/applications", params={"ref": ref})

@@ -11,9 +11,11 @@ command, the option before it, the environment variable, the default.
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
-from collections.abc import Callable
+import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -95,23 +97,40 @@ def _resolve(ctx: typer.Context, given: dict[str, Any], default_output: Output |
     return Shared(**values)
 
 
-def shared(output: Output | None = Output.json, *, remote: bool = True,
-           data_dir: bool = True) -> Callable[[Callable[..., Any]], Any]:
+def _helped(annotation: Any, help_text: str | None) -> Any:
+    """`annotation` (a shared option's) with its help replaced: same flag names, same environment
+    variable, a sentence that fits the command."""
+    if help_text is None:
+        return annotation
+    base, info = typing.get_args(annotation)
+    told = copy.copy(info)
+    told.help = help_text
+    return Annotated[base, told]
+
+
+def shared(output: Output | None = Output.json, *, remote: bool = True, data_dir: bool = True,
+           helps: Mapping[str, str] | None = None) -> Callable[[Callable[..., Any]], Any]:
     """Give a command the shared options and call it with `opts=Shared(...)`.
 
     `output` is the command's default for `-o` (None: the command prints no structured result and
     takes no `-o`); `remote=False` for commands that only touch the data directory (no `--server`,
-    no `--ca`); `data_dir=False` for commands that read no data directory either (`agent status`).
-    The options come after the command's own, as `--help` has always listed them.
+    no `--ca`); `data_dir=False` for commands that read no data directory either (`agent`, `agent
+    status`); `helps` rewords an option's help for the command (`keyless agent`'s `--server` is the
+    server it enrolls with, not one from a data directory). The options come after the command's own,
+    as `--help` has always listed them. A command that takes a `typer.Context` itself (a group's
+    callback) gets the same context.
     """
-    extra = [inspect.Parameter("data_dir", inspect.Parameter.KEYWORD_ONLY, annotation=DataDirOpt,
-                               default=DEFAULT_DATA_DIR)] if data_dir else []
+    told = dict(helps or {})
+    extra = [inspect.Parameter("data_dir", inspect.Parameter.KEYWORD_ONLY, default=DEFAULT_DATA_DIR,
+                               annotation=_helped(DataDirOpt, told.get("data_dir")))] if data_dir else []
     if remote:
-        extra += [inspect.Parameter("server", inspect.Parameter.KEYWORD_ONLY, annotation=ServerOpt, default=None),
-                  inspect.Parameter("ca", inspect.Parameter.KEYWORD_ONLY, annotation=CaOpt, default=None)]
+        extra += [inspect.Parameter("server", inspect.Parameter.KEYWORD_ONLY, default=None,
+                                    annotation=_helped(ServerOpt, told.get("server"))),
+                  inspect.Parameter("ca", inspect.Parameter.KEYWORD_ONLY, default=None,
+                                    annotation=_helped(CaOpt, told.get("ca")))]
     if output is not None:
-        extra.append(inspect.Parameter("output", inspect.Parameter.KEYWORD_ONLY, annotation=OutputOpt,
-                                       default=output))
+        extra.append(inspect.Parameter("output", inspect.Parameter.KEYWORD_ONLY, default=output,
+                                       annotation=_helped(OutputOpt, told.get("output"))))
 
     def decorate(func: Callable[..., Any]) -> Any:
         signature = inspect.signature(func, eval_str=True)
@@ -119,13 +138,15 @@ def shared(output: Output | None = Output.json, *, remote: bool = True,
         if len(own) == len(signature.parameters) or any(p.name in _NAMES for p in own):
             raise TypeError(f"{func.__name__}: @shared needs one `opts: Shared` parameter and no option named "
                             f"{', '.join(_NAMES)}")
+        context = next((p.name for p in own if p.annotation is typer.Context), None)
         params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
                   else p for p in own] + extra
-        params.append(inspect.Parameter(_CONTEXT, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context))
+        if context is None:
+            params.append(inspect.Parameter(_CONTEXT, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context))
 
         @functools.wraps(func)
         def command(**kwargs: Any) -> Any:
-            ctx = kwargs.pop(_CONTEXT)
+            ctx = kwargs[context] if context is not None else kwargs.pop(_CONTEXT)
             given = {name: kwargs.pop(name) for name in _NAMES if name in kwargs}
             return func(**kwargs, opts=_resolve(ctx, given, output))
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from enum import StrEnum
+from itertools import chain
 from typing import Annotated, Any
 
+import httpx
 import orjson
 import typer
 from rich.cells import cell_len
@@ -29,6 +32,7 @@ from keyless.cli.common import (
 from keyless.cli.options import Shared, shared
 from keyless.cli.times import iso_times, iso_value
 from keyless.domain.posture import RISKS, RUNGS
+from keyless.gc_pause import gc_paused
 from keyless.text import terminal
 
 Rung = StrEnum("Rung", {r: r for r in ("none", *RUNGS)})  # type: ignore[misc]
@@ -56,19 +60,30 @@ def _app_id(api: ManagementClient, ref: str) -> str:
         fail(f"no application or managed identity {ref!r} in this tenant")
 
 
+def _pages(api: ManagementClient, params: dict[str, Any]) -> Iterator[bytes]:
+    """Every page of the report as it arrives, following each answer's `Link: rel="next"`. The next
+    page is asked for on a worker thread while the caller parses this one, so the server builds page
+    n+1 while the CLI handles page n (docs/benchmarks.md, "Posture"). Only that thread uses `api`
+    until the last page is in."""
+    url, query = api.url_of("/posture", params)
+    seen: set[str] = set()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="posture-pages") as pool:
+        pending: Future[httpx.Response] | None = pool.submit(api.get_page, url, query)
+        while pending is not None:
+            resp = pending.result()
+            following = api.next_page(resp, seen)
+            pending = None if following is None else pool.submit(api.get_page, following, None)
+            yield resp.content
+
+
 def fetch(api: ManagementClient, *, client_id: str | None, rung: str | None, risk: str | None,
-          summary: bool = False) -> dict[str, Any]:
-    """Every page of the report, joined: {"score": …, "workloads": […]}. `summary`: only what the table
-    shows (`view=summary`, docs/api.md "Posture"), a tenth of the bytes to build, send and parse."""
+          summary: bool = False) -> Iterator[dict[str, Any]]:
+    """Each page of the report, parsed, in order ({"score": … on the first, "workloads": […]}).
+    `summary`: only what the table shows (`view=summary`, docs/api.md "Posture"), a tenth of the bytes
+    to build, send and parse."""
     params: dict[str, Any] = {"client_id": client_id, "rung": rung, "risk": risk, "limit": PAGE,
                               "view": "summary" if summary else None}
-    first = api.call("GET", "/posture", params=params)
-    workloads, cursor = list(first["workloads"]), first.get("next_cursor")
-    while cursor:
-        page = api.call("GET", "/posture", params={**params, "cursor": cursor})
-        workloads += page["workloads"]
-        cursor = page.get("next_cursor")
-    return {"score": first["score"], "workloads": workloads}
+    return (orjson.loads(content) for content in _pages(api, params))
 
 
 def _percent(shares: dict[str, Any]) -> str:
@@ -76,16 +91,32 @@ def _percent(shares: dict[str, Any]) -> str:
 
 
 def _print_json(report: dict[str, Any]) -> None:
-    """What `emit(report, Output.json)` prints, byte for byte. orjson writes characters outside
-    printable ASCII raw where `json.dumps` escapes them (`\\u202e`, `\\u007f`), so such a report, and only
-    such a one, goes through `json.dumps`; the report's only floats are shares rounded to 4 places,
-    which both encoders write alike (instants are ISO 8601 strings by then)."""
-    data = {**report, "score": iso_times(report["score"]), "workloads": [_iso(w) for w in report["workloads"]]}
-    out = orjson.dumps(data, option=orjson.OPT_INDENT_2)
-    if out.isascii() and b"\x7f" not in out:
-        sys.stdout.write(out.decode("ascii") + "\n")
-    else:
-        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    """What `emit(report, Output.json)` prints, byte for byte."""
+    sys.stdout.write(_json_text(report["score"], [report["workloads"]]))
+
+
+def _json_text(score: Any, pages: Iterable[list[dict[str, Any]]]) -> str:
+    """`json.dumps(iso_times({"score": score, "workloads": [every page's workloads]}), indent=2)` and a
+    newline, built page by page as the pages arrive (each workload encoded at its depth). Printed
+    only once complete, so a failed page prints nothing."""
+    parts = ['{\n  "score": ', _encoded(iso_times(score), 1), ',\n  "workloads": [']
+    for workloads in pages:
+        parts += [f"\n    {_encoded(_iso(w), 2)}," for w in workloads]
+    if len(parts) == 3:
+        return "".join(parts) + "]\n}\n"
+    parts[-1] = parts[-1][:-1]  # no comma after the last workload
+    return "".join(parts) + "\n  ]\n}\n"
+
+
+def _encoded(value: Any, depth: int) -> str:
+    """`value` as `json.dumps(value, indent=2)` writes it `depth` levels deep. orjson writes characters
+    outside printable ASCII raw where `json.dumps` escapes them (`\\u202e`, `\\u007f`), so such a value,
+    and only such a one, goes through `json.dumps`; the report's only floats are shares rounded to 4
+    places, which both encoders write alike (instants are ISO 8601 strings by then). A newline in
+    either's output is layout (one inside a string is escaped)."""
+    out = orjson.dumps(value, option=orjson.OPT_INDENT_2)
+    text = out.decode("ascii") if out.isascii() and b"\x7f" not in out else json.dumps(value, indent=2, default=str)
+    return text.replace("\n", "\n" + "  " * depth) if depth else text
 
 
 def _iso(w: dict[str, Any]) -> Any:
@@ -154,9 +185,14 @@ def posture(
     api = opts.client()
     client_id = _app_id(api, app_ref) if app_ref is not None else None
     detailed = steps or app_ref is not None
-    report = fetch(api, client_id=client_id, rung=rung.value if rung else None, risk=risk.value if risk else None,
-                   summary=opts.output is not Output.json and not detailed)
-    if opts.output is Output.json:
-        _print_json(report)
-        return
-    _print_table(report, detailed=detailed)
+    with gc_paused():  # ~1,000,000 short-lived objects without cycles for 20,000 workloads (keyless.gc_pause)
+        pages = fetch(api, client_id=client_id, rung=rung.value if rung else None,
+                      risk=risk.value if risk else None, summary=opts.output is not Output.json and not detailed)
+        first = next(pages)
+        if opts.output is Output.json:
+            sys.stdout.write(_json_text(first["score"], chain([first["workloads"]], (p["workloads"] for p in pages))))
+            return
+        workloads = list(first["workloads"])
+        for page in pages:
+            workloads += page["workloads"]
+        _print_table({"score": first["score"], "workloads": workloads}, detailed=detailed)

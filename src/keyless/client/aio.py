@@ -38,6 +38,25 @@ __all__ = ["AsyncHttpxAuth", "CertificateCredential", "ClientSecretCredential", 
            "WorkloadIdentityCredential"]
 
 
+async def drive(flow: Generator[Action, Outcome, T],
+                send: Callable[[HttpRequest], Awaitable[HttpResponse | TransportFailure]],
+                sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> T:
+    """Run a sans-IO flow (`keyless.client.core`) with `send` and `sleep`: the one asynchronous driver,
+    shared by these credentials and the host agent's token requests."""
+    try:
+        action = next(flow)
+        while True:
+            outcome: Outcome = None
+            if isinstance(action, Sleep):
+                await sleep(action.seconds)
+            else:
+                outcome = await send(action.request)
+            action = flow.send(outcome)
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+
+
 class _AsyncBase(TokenCache):
     """The asynchronous half every credential shares (see `keyless.client.credentials._SyncBase`)."""
 
@@ -93,18 +112,7 @@ class _AsyncBase(TokenCache):
         return self._http
 
     async def _drive(self, flow: Generator[Action, Outcome, T]) -> T:
-        try:
-            action = next(flow)
-            while True:
-                outcome: Outcome = None
-                if isinstance(action, Sleep):
-                    await self._sleep(action.seconds)
-                else:
-                    outcome = await self._send(action.request)
-                action = flow.send(outcome)
-        except StopIteration as stop:
-            result: T = stop.value
-            return result
+        return await drive(flow, self._send, self._sleep)
 
     async def _send(self, request: HttpRequest) -> HttpResponse | TransportFailure:
         try:

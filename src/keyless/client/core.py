@@ -290,8 +290,12 @@ def scope_key(scopes: Sequence[str]) -> tuple[str, ...]:
     return tuple(sorted({s.strip() for s in scopes}))
 
 
-def token_request(auth: ClientAuth, endpoint: str, scopes: Sequence[str], metadata: Metadata | None) -> HttpRequest:
-    form = {"grant_type": "client_credentials", "scope": " ".join(scopes), **auth.form(metadata)}
+def token_request(auth: ClientAuth, endpoint: str, scopes: Sequence[str], metadata: Metadata | None, *,
+                  resource: str | None = None) -> HttpRequest:
+    """The client-credentials request (RFC 6749 §4.4.2) for `scopes`, or, when `resource` is given, for
+    that resource indicator instead (RFC 8707 §2: what IMDS callers give the host agent)."""
+    target = {"resource": resource} if resource is not None else {"scope": " ".join(scopes)}
+    form = {"grant_type": "client_credentials", **target, **auth.form(metadata)}
     return HttpRequest("POST", endpoint, {"Accept": "application/json",
                                           "Content-Type": "application/x-www-form-urlencoded"}, form)
 

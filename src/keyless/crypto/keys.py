@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Literal, TypeAlias, TypeGuard
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 PublicKey: TypeAlias = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
@@ -50,3 +52,34 @@ def public_to_pem(key: PublicKey) -> bytes:
 
 def is_public_key(obj: object) -> TypeGuard[PublicKey]:
     return isinstance(obj, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey)
+
+
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+
+
+def sign_es256(key: PrivateKey, data: bytes) -> bytes:
+    """ECDSA P-256 with SHA-256 over `data`, as the JWS signature RFC 7518 §3.4 defines: R and S as
+    32-byte big-endian integers, concatenated (OpenSSL returns DER). What PyJWT's ES256 `sign` does,
+    without its per-call algorithm object and generic conversion (the token endpoint's hot path)."""
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+        raise ValueError("ES256 needs a P-256 key")
+    r, s = decode_dss_signature(key.sign(data, _ECDSA_SHA256))
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def is_p256_public(key: object) -> bool:
+    return isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"
+
+
+def verify_es256(key: PublicKey, data: bytes, signature: bytes) -> bool:
+    """Whether `signature` (R || S, 32 bytes each, RFC 7518 §3.4) is a P-256 / SHA-256 signature of
+    `data` under `key` (which the caller checked with `is_p256_public`): PyJWT's ES256 `verify` for
+    such a key, without its per-call algorithm objects."""
+    if len(signature) != 64 or not isinstance(key, ec.EllipticCurvePublicKey):
+        return False
+    der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
+    try:
+        key.verify(der, data, _ECDSA_SHA256)
+    except InvalidSignature:
+        return False
+    return True

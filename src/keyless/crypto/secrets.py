@@ -11,6 +11,7 @@ of entropy, so a slow hash adds no protection and would cost every token request
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 import secrets as _stdlib_secrets
@@ -64,11 +65,15 @@ class SecretHasher:
         if len(pepper) < 32:
             raise ValueError("pepper must be at least 256 bits")
         self._pepper = pepper
+        self._keyed = hmac.new(pepper, digestmod=hashlib.sha256)  # copied per digest: the key is set up once
         self.pepper_id = pepper_id
 
     def digest(self, secret: str) -> bytes:
-        # hmac.digest: OpenSSL's one-shot HMAC, without building an HMAC object per token request.
-        return hmac.digest(self._pepper, secret.encode("utf-8", "surrogatepass"), "sha256")
+        # A copy of an HMAC already keyed with the pepper: OpenSSL's one-shot `hmac.digest` looks the
+        # algorithm up and sets the key up again on every call (issue 18: ~30 % slower here).
+        mac = self._keyed.copy()
+        mac.update(secret.encode("utf-8", "surrogatepass"))
+        return mac.digest()
 
     @staticmethod
     def matches(presented_digest: bytes, stored_digest: bytes) -> bool:

@@ -2,15 +2,19 @@
 owner kind; an application's client secrets and certificates, within the tenant's lifetime limits
 and the per-application counts (nobody may revoke their own last credential); and the certificates
 the local CA issues, for applications and for hosts (agent enrollment and renewal go through
-`issue_host_certificate`). Managed identities hold none of their own: their hosts authenticate for
-them (`directory.hosts`).
+here too). Managed identities hold none of their own: their hosts authenticate for them
+(`directory.hosts`).
 
-Every new credential of every owner kind is written through `record`, the one funnel where the
-credential policy (docs/policies.md) is asked, the audit record is completed with the audit-mode
-rules the credential breaks and their `policy.violation` notice, and the caches are told: an
-application's secrets and certificates here, federated credentials from `directory.federation`, and
-host certificates at enrollment and renewal from `directory.hosts` (whose store writes the
-certificate in the same transaction as the enrollment it belongs to, so that write is the caller's).
+Two funnels, one for each direction, so a rule added in one place applies to every kind and owner:
+every new credential (an application's secret or certificate here, a federated credential from
+`directory.federation`, a host certificate at enrollment and renewal from `directory.hosts`) is
+written through `record`, where the credential policy (docs/policies.md) is asked, the audit record
+is completed with the audit-mode rules the credential breaks and their `policy.violation` notice,
+and the caches are told; every revocation and removal (by an admin, by federation's remove, by
+the reaper, by a leak report) goes through `retire`, which has the store write the change with its
+audit record and events in one transaction and tells the caches. Both write only through the one
+credential store (`CredentialStore`); a host's enrollment runs its host-row change inside that
+store's transaction (`within`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from keyless.directory.base import UseCases, _nothing
 from keyless.directory.errors import Conflict, Invalid, NotFound
 from keyless.directory.policies import PolicyService, audit_details, with_notice
 from keyless.directory.tenants import HARD_MAX_SECRET_LIFETIME
-from keyless.domain.credentials import Credential, CredentialStore, Owner
+from keyless.domain.credentials import Credential, CredentialKind, CredentialStore, Owner, TransactionStep
+from keyless.domain.federation import FederatedCredential
 from keyless.domain.identities import Host
 from keyless.domain.model import Application, AuditEvent, Certificate, ClientSecret, Tenant
 from keyless.domain.policies import CredentialFacts
@@ -72,15 +77,65 @@ class CredentialService(UseCases):
         self._on_change()
         return result
 
-    async def record_host_certificate(self, tenant: Tenant, host: Host, cert: Certificate, action: str,
-                                      write: Callable[[AuditEvent], Awaitable[T]]) -> T:
+    async def retire(self, audit: AuditEvent, write: Callable[[AuditEvent], Awaitable[T]], *,
+                     changed: Callable[[T], bool] = bool) -> T:
+        """End one credential of any kind and owner (revoke, remove, disable, delete): `write` has the
+        credential store make the change with `audit` (and the events it carries) in one transaction;
+        the caches hear of it when `changed` says the write changed something."""
+        result = await write(audit)
+        if changed(result):
+            self._on_change()
+        return result
+
+    async def record_host_certificate(
+        self, tenant: Tenant, host: Host, cert: Certificate, action: str, *, within: TransactionStep | None = None,
+        keep: str | None = None, first: Callable[[], Awaitable[bool]] | None = None,
+    ) -> bool:
         """Agent enrollment and renewal (`action`): a host certificate answers to the tenant's default
-        policy; the host is the actor and the target of the audit record."""
+        policy; the host is the actor and the target of the audit record. `first` runs once the policy
+        has admitted the certificate and before it is written (spending a join token: neither a bad
+        CSR nor a refusal spends it); `within` and `keep` as `CredentialStore.add_certificate`. False
+        when `first` or `within` said no (nothing written)."""
         facts = CredentialFacts("certificate", cert.id, lifetime=cert.not_after - cert.not_before,
                                 key_type=cert.key_type, key_size=cert.key_size, from_internal_ca=True)
         audit = self._audit(tenant.id, f"host:{host.name}", action, "host", host.id, certificate_id=cert.id,
                             x5t_s256=cert.x5t_s256, not_after=cert.not_after)
+
+        async def write(completed: AuditEvent) -> bool:
+            if first is not None and not await first():
+                return False
+            return await self._store.add_certificate(tenant.id, cert, completed, within=within, keep=keep)
+
         return await self.record(tenant, None, facts, audit, cert.id, write)
+
+    async def host_certificates(self, host: Host) -> Sequence[Certificate]:
+        return await self._store.host_certificates(host.id)
+
+    # -- federated credentials (validated by `directory.federation`) ---------------------------------
+    async def add_federated(self, tenant: Tenant, credential: FederatedCredential, facts: CredentialFacts,
+                            audit: AuditEvent) -> None:
+        """Raises `UniqueViolation` when the owner already has a credential of that name."""
+        await self.record(tenant, credential.owner_id, facts, audit, credential.id,
+                          lambda completed: self._store.add_federated_credential(credential, completed))
+
+    async def remove_federated(self, tenant: Tenant, credential: FederatedCredential, audit: AuditEvent) -> bool:
+        c = credential
+        return await self.retire(audit, lambda a: self._store.remove_federated_credential(
+            tenant.id, c.owner_type, c.owner_id, c.id, a))
+
+    # -- reaping (`directory.reaping` decides; the store re-checks disuse in its transaction) --------
+    async def disable_unused(self, tenant_id: str, credential: Credential, used_before: float,
+                             audit: AuditEvent) -> bool:
+        return await self.retire(audit, lambda a: self._store.disable_unused(tenant_id, credential, used_before, a))
+
+    async def revoked_before(self, tenant_id: str,
+                             before: float) -> Sequence[tuple[CredentialKind, str, str, float]]:
+        return await self._store.revoked_before(tenant_id, before)
+
+    async def delete_revoked(self, tenant_id: str, kind: CredentialKind, credential_id: str, owner_id: str,
+                             before: float, audit: AuditEvent) -> bool:
+        return await self.retire(audit, lambda a: self._store.delete_revoked(tenant_id, kind, credential_id,
+                                                                            owner_id, before, a))
 
     async def inventory(self, tenant: Tenant, *, owner: Owner | None = None, expiring_within: float | None = None,
                         unused_for: float | None = None, kind: str | None = None, owner_kind: str | None = None,
@@ -162,13 +217,9 @@ class CredentialService(UseCases):
                      if c.valid_at(self._clock.now())]
             if not live:
                 raise Conflict("would_lock_out", "this is the caller's last live secret: add another one first")
-        ok = await self._store.revoke_secret(
-            tenant.id, client_id, secret_id,
-            self._audit(tenant.id, actor, "secret.revoke", "application", client_id, secret_id=secret_id),
-        )
-        if not ok:
+        audit = self._audit(tenant.id, actor, "secret.revoke", "application", client_id, secret_id=secret_id)
+        if not await self.retire(audit, lambda a: self._store.revoke_secret(tenant.id, client_id, secret_id, a)):
             raise NotFound("secret_not_found", "no such live secret on this application")
-        self._on_change()
 
     # -- certificates ------------------------------------------------------------------------------
     async def add_certificate(
@@ -240,11 +291,8 @@ class CredentialService(UseCases):
                        if s.usable_at(self._clock.now())]
             if not live and not secrets:
                 raise Conflict("would_lock_out", "this is the caller's last credential: add another one first")
-        ok = await self._store.revoke_certificate(
-            tenant.id, client_id, certificate_id,
-            self._audit(tenant.id, actor, "certificate.revoke", "application", client_id,
-                        certificate_id=certificate_id),
-        )
-        if not ok:
+        audit = self._audit(tenant.id, actor, "certificate.revoke", "application", client_id,
+                            certificate_id=certificate_id)
+        if not await self.retire(audit, lambda a: self._store.revoke_certificate(tenant.id, client_id,
+                                                                                certificate_id, a)):
             raise NotFound("certificate_not_found", "no such certificate on this application")
-        self._on_change()

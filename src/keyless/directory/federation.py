@@ -1,4 +1,6 @@
 """Federated identity credential use cases: add, list, remove (validated, limited, audited) and lint.
+The writes go through the credential service (`directory.credentials`: `record` and `retire`), like
+those of every other credential kind.
 
 Credentials hang off an `Owner`: an application, or a managed identity (owner kind "identity", its
 client id). Federated credentials attach to applications and user-assigned identities; identity-token
@@ -143,9 +145,7 @@ class FederationService:
                             subject_is_pattern=subject_is_pattern, claims=conditions, replay=replay)
         facts = CredentialFacts("federated", issuer=issuer, max_token_lifetime=max_token_lifetime)
         try:  # through the one credential funnel: policy, audit and notice as for every other kind
-            await self._credentials.record(
-                tenant, owner.id, facts, audit, credential.id,
-                lambda completed: self._store.add_federated_credential(credential, completed))
+            await self._credentials.add_federated(tenant, credential, facts, audit)
         except UniqueViolation:
             raise Conflict("federated_credential_exists",
                            f"the {owner.kind} has a federated credential of that name") from None
@@ -159,9 +159,8 @@ class FederationService:
             raise missing
         audit = self._audit(tenant, actor, "federated_credential.remove", owner, credential_id=found.id,
                             name=found.name)
-        if not await self._store.remove_federated_credential(tenant.id, _owner_type(owner), owner.id, found.id, audit):
+        if not await self._credentials.remove_federated(tenant, found, audit):
             raise missing
-        self._on_change()
 
     # -- outbound identity tokens ---------------------------------------------------------------------
     async def identity_token_audiences(self, tenant: Tenant, owner: Owner) -> frozenset[str]:

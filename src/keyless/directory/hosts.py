@@ -3,7 +3,8 @@ enrollment, host certificate renewal, user-assigned identities, assignments and 
 
 A managed identity is stored as an application (so grants, the token endpoint and the sign-in log
 treat it like any client) plus its identity record; it never has a secret or a certificate of its
-own. Hosts act for identities with their CA-issued host certificate (`keyless.domain.identities`).
+own. Hosts act for identities with their CA-issued host certificate (`keyless.domain.identities`),
+issued and written through the credential service (`directory.credentials`), like every credential.
 """
 
 from __future__ import annotations
@@ -176,14 +177,13 @@ class HostService:
             raise JoinRefused
         cert, pem = self._credentials.issue_host_certificate(ca, csr, host, days)  # a bad CSR does not spend the token
         host_id, join_expires_at = host.id, host.join_expires_at
-
-        async def spend_and_enroll(audit: AuditEvent) -> None:  # nor does a refusal by policy: that comes first
-            if not await self._store.consume(JOIN_TOKEN_KIND, host_id, digest.hex(), join_expires_at):
-                raise JoinRefused
-            if not await self._store.enroll(host_id, cert, audit):
-                raise JoinRefused
-
-        await self._credentials.record_host_certificate(tenant, host, cert, "host.enroll", spend_and_enroll)
+        enrolled = await self._credentials.record_host_certificate(
+            tenant, host, cert, "host.enroll",
+            # nor does a refusal by policy: that comes first
+            first=lambda: self._store.consume(JOIN_TOKEN_KIND, host_id, digest.hex(), join_expires_at),
+            within=self._store.enrolling(host_id, cert.created_at))
+        if not enrolled:
+            raise JoinRefused
         return Enrollment(host=host, certificate=cert, certificate_pem=pem)
 
     async def renew(self, tenant: Tenant, host: Host, used_certificate_id: str, csr: bytes, *, ca: IssuedCert,
@@ -191,16 +191,14 @@ class HostService:
         """A new certificate for a new host key. The certificate that signed this request stays valid
         (requests already signed with it still succeed); any older one is dropped."""
         cert, pem = self._credentials.issue_host_certificate(ca, csr, host, days)
-        await self._credentials.record_host_certificate(
-            tenant, host, cert, "host.renew",
-            lambda audit: self._store.renew(host.id, cert, used_certificate_id, audit))
+        await self._credentials.record_host_certificate(tenant, host, cert, "host.renew", keep=used_certificate_id)
         return Enrollment(host=host, certificate=cert, certificate_pem=pem)
 
     async def host_for_identity(self, tenant: Tenant, system_client_id: str) -> Host | None:
         return await self._store.host_for_identity(tenant.id, system_client_id)
 
     async def host_certificates(self, host: Host) -> Sequence[Certificate]:
-        return await self._store.host_certificates(host.id)
+        return await self._credentials.host_certificates(host)
 
     # -- identities --------------------------------------------------------------------------------
     async def create_identity(self, tenant: Tenant, name: str, *, actor: str) -> ManagedIdentity:

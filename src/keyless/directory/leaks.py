@@ -17,6 +17,7 @@ from keyless.clock import Clock
 from keyless.crypto import secrets as secret_format
 from keyless.crypto.secrets import SecretHasher
 from keyless.directory.base import UseCases, _nothing, notifying
+from keyless.directory.credentials import CredentialService
 from keyless.directory.errors import Invalid
 from keyless.domain.events import LEAK_REPORTED, Event
 from keyless.domain.leaks import (
@@ -47,10 +48,11 @@ class Lookup:
 
 class LeakService(UseCases):
     def __init__(self, store: LeakStore, clock: Clock, hasher: SecretHasher,
-                 on_change: Callable[[], None] = _nothing) -> None:
+                 on_change: Callable[[], None] = _nothing, *, credentials: CredentialService) -> None:
         super().__init__(clock, on_change)
         self._store = store
         self._hasher = hasher
+        self._credentials = credentials
 
     async def _find(self, candidate: str, tenant_id: str | None) -> SecretMatch | None:
         if not secret_format.has_valid_checksum(candidate):
@@ -101,10 +103,10 @@ class LeakService(UseCases):
             # repeated report writes nothing, so it notifies nobody twice.
             Event(LEAK_REPORTED, match.tenant_id, now, match.secret_id, details),
         )
-        stored, created = await self._store.record_leak(leak, audit)
-        if created and stored.revoked:
-            self._on_change()
-        return stored, created
+        # The revocation goes through the credential service's one path for ending a credential; the
+        # caches hear of it only when this report revoked the secret.
+        return await self._credentials.retire(audit, lambda a: self._store.record_leak(leak, a),
+                                              changed=lambda outcome: outcome[1] and outcome[0].revoked)
 
     async def leaks(self, tenant: Tenant, client_id: str | None = None) -> Sequence[Leak]:
         return await self._store.leaks(tenant.id, client_id)

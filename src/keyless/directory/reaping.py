@@ -136,9 +136,9 @@ class Reaped:
 
 
 class Reaper(UseCases):
-    def __init__(self, store: ReapingStore, clock: Clock) -> None:
+    def __init__(self, credentials: ReapingStore, clock: Clock) -> None:
         super().__init__(clock)
-        self._store = store
+        self._credentials = credentials  # the credential service: its one path ends each credential
 
     async def run(self, tenant_id: str, found: ReapPlan, names: Mapping[str, str]) -> Reaped:
         now = self._clock.now()
@@ -160,7 +160,7 @@ class Reaper(UseCases):
                             unused_days=days, last_used_at=c.last_used_at),
                 Event(CREDENTIAL_DISABLED, tenant_id, now, c.id, {
                     **credential_data(c, names.get(c.owner.id)), "reason": "unused", "days": days}))
-            done.disabled += await self._store.disable_unused(tenant_id, c, now - days * DAY, audit)
+            done.disabled += await self._credentials.disable_unused(tenant_id, c, now - days * DAY, audit)
         for (kind, credential_id, owner_id, _), r in found.delete:
             days = r.delete_after_days or 0.0
             if r.mode == "audit":
@@ -173,7 +173,7 @@ class Reaper(UseCases):
                 Event(CREDENTIAL_DELETED, tenant_id, now, credential_id, {
                     "credential_id": credential_id, "kind": kind, "owner_id": owner_id,
                     "owner_name": names.get(owner_id), "days": days}))
-            done.deleted += await self._store.delete_revoked(tenant_id, kind, credential_id, owner_id,
+            done.deleted += await self._credentials.delete_revoked(tenant_id, kind, credential_id, owner_id,
                                                              now - days * DAY, audit)
         return done
 

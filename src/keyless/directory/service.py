@@ -51,7 +51,7 @@ class DirectoryService:
                                              policies=self.policies)
         self.grants = GrantService(store, self.applications, clock, on_change)
         self.logs = LogService(store)
-        self.leaks = LeakService(store, clock, hasher, on_change)
+        self.leaks = LeakService(store, clock, hasher, on_change, credentials=self.credentials)
 
         self.tenant = self.tenants.tenant
         self.create_tenant = self.tenants.create_tenant

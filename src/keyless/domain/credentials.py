@@ -15,11 +15,11 @@ subject rule); `Credential` is their common view, built by `credential_of`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from keyless.domain.federation import FederatedCredential
+from keyless.domain.federation import FederatedCredential, OwnerType
 from keyless.domain.model import AuditEvent, Certificate, ClientSecret
 
 OwnerKind = Literal["application", "identity", "host"]
@@ -115,10 +115,22 @@ def latest_uses(
     return latest
 
 
+class Transaction(Protocol):
+    """The store's open transaction, opaque above the store. A credential write that belongs to
+    another aggregate's change (a host's enrollment) takes that change as a `TransactionStep`."""
+
+
+# Runs first inside the credential write's transaction; False rolls everything back (the write does
+# not happen and no audit record is written).
+TransactionStep = Callable[[Transaction], Awaitable[bool]]
+
+
 class CredentialStore(Protocol):
-    """The credentials of every owner: an application's secrets and certificates are written here;
-    a host's certificates with its enrollment and renewal (`HostStore`), federated credentials by
-    `FederationStore`; all are read back as one inventory (`credentials`)."""
+    """The one writer of every credential kind (secret, certificate, federated) for every owner kind
+    (application, identity, host): each add, revocation and removal is one transaction with its
+    audit record (and the notification events the record carries). A change of another aggregate
+    that must commit with a credential write runs inside it (`within`); an owner's deletion drops
+    its credentials through this store's module too. Read back as one inventory (`credentials`)."""
 
     async def credentials(self, tenant_id: str, owner: Owner | None = None) -> Sequence[Credential]:
         """Every unrevoked credential of the tenant (or of one owner), of every kind, oldest first."""
@@ -129,10 +141,40 @@ class CredentialStore(Protocol):
     async def revoke_secret(self, tenant_id: str, client_id: str, secret_id: str, audit: AuditEvent) -> bool: ...
 
     async def list_certificates(self, tenant_id: str, client_id: str) -> Sequence[Certificate]: ...
-    async def add_certificate(self, tenant_id: str, certificate: Certificate, audit: AuditEvent) -> None: ...
+    async def host_certificates(self, host_id: str) -> Sequence[Certificate]: ...
+    async def add_certificate(self, tenant_id: str, certificate: Certificate, audit: AuditEvent, *,
+                              within: TransactionStep | None = None, keep: str | None = None) -> bool:
+        """Add a certificate of any owner kind. `within` runs first in the same transaction (False:
+        nothing is written, False returned); `keep`, for a host's renewal, drops the owner's other
+        certificates but that one (the certificate the renewal was signed with)."""
+        ...
+
     async def revoke_certificate(
         self, tenant_id: str, client_id: str, certificate_id: str, audit: AuditEvent
     ) -> bool: ...
+
+    async def add_federated_credential(self, credential: FederatedCredential, audit: AuditEvent) -> None:
+        """Raises `UniqueViolation` when the owner already has a credential of that name."""
+        ...
+
+    async def remove_federated_credential(
+        self, tenant_id: str, owner_type: OwnerType, owner_id: str, credential_id: str, audit: AuditEvent
+    ) -> bool: ...
+
+    async def disable_unused(self, tenant_id: str, credential: Credential, used_before: float,
+                             audit: AuditEvent) -> bool:
+        """Revoke an application's or identity's secret or certificate only if it is still active
+        and unused since `used_before` (a sign-in between a scan and now saves it)."""
+        ...
+
+    async def revoked_before(self, tenant_id: str,
+                             before: float) -> Sequence[tuple[CredentialKind, str, str, float]]:
+        """(kind, id, owner client id, revoked at) of the secrets and certificates revoked before `before`."""
+        ...
+
+    async def delete_revoked(self, tenant_id: str, kind: CredentialKind, credential_id: str, owner_id: str,
+                             before: float, audit: AuditEvent) -> bool: ...
+
     async def mark_used(self, kind: CredentialKind, uses: Mapping[str, LastUse]) -> None:
         """Move each credential's last use forward (batches may arrive out of order); written in
         batches off the token path (`keyless.server.signin_log`), for every kind."""

@@ -69,14 +69,6 @@ class FederationReader(Protocol):
 
 class FederationStore(FederationReader, Protocol):
     async def list_federated_credentials(self, tenant_id: str) -> Sequence[FederatedCredential]: ...
-    async def add_federated_credential(self, credential: FederatedCredential, audit: AuditEvent) -> None:
-        """Raises `UniqueViolation` when the owner already has a credential of that name."""
-        ...
-
-    async def remove_federated_credential(
-        self, tenant_id: str, owner_type: OwnerType, owner_id: str, credential_id: str, audit: AuditEvent
-    ) -> bool: ...
-
     async def add_identity_token_audience(
         self, tenant_id: str, owner_type: OwnerType, owner_id: str, audience: str, audit: AuditEvent
     ) -> bool:

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from keyless.domain.model import Application, AuditEvent, Certificate
+from keyless.domain.credentials import TransactionStep
+from keyless.domain.model import Application, AuditEvent
 
 IdentityKind = Literal["system", "user"]
 RESOURCE_PREFIX = "/tenants/{tenant}/providers/Keyless.ManagedIdentity"
@@ -86,16 +87,11 @@ class HostStore(Protocol):
         ...
 
     async def set_join_token(self, host_id: str, digest: bytes, expires_at: float, audit: AuditEvent) -> None: ...
-    async def enroll(self, host_id: str, certificate: Certificate, audit: AuditEvent) -> bool:
-        """Record the first certificate and spend the join token; False if the host was enrolled
-        meanwhile (a race the caller lost)."""
+    def enrolling(self, host_id: str, at: float) -> TransactionStep:
+        """The host row's part of an enrollment (enrolled at `at`, join token spent), to run inside
+        the credential store's write of the host's first certificate; the step answers False when the
+        host enrolled meanwhile (a race the caller lost)."""
         ...
-
-    async def renew(self, host_id: str, certificate: Certificate, keep: str, audit: AuditEvent) -> None:
-        """Add `certificate`; of the older ones keep only `keep` (the one the renewal was signed with)."""
-        ...
-
-    async def host_certificates(self, host_id: str) -> Sequence[Certificate]: ...
 
     async def create_identity(self, identity_app: Application, identity: ManagedIdentity,
                               audit: AuditEvent) -> None: ...

@@ -20,7 +20,7 @@ from typing import Any
 
 import jwt
 
-from keyless.crypto.keys import PrivateKey, PublicKey
+from keyless.crypto.keys import PrivateKey, PublicKey, is_p256_public, sign_es256, verify_es256
 from keyless.errors import KeylessError
 from keyless.jose.hygiene import MalformedJose, b64u_decode, check_compact, loads_strict
 
@@ -80,8 +80,12 @@ def sign(claims: Mapping[str, Any], key: PrivateKey, *, alg: str, kid: str, typ:
     algorithm = _SIGNERS.get(alg)
     if algorithm is None:
         raise ValueError("only asymmetric JWS algorithms are signed here")
-    signing_input = _header_segment(alg, kid, typ) + b"." + _b64u(_dumps(dict(claims)))
-    signature = algorithm.sign(signing_input, algorithm.prepare_key(key))
+    payload = _dumps(claims if type(claims) is dict else dict(claims))
+    signing_input = _header_segment(alg, kid, typ) + b"." + _b64u(payload)
+    if alg == "ES256":
+        signature = sign_es256(key, signing_input)  # RFC 7518 §3.4; PyJWT's bytes, without its generic path
+    else:
+        signature = algorithm.sign(signing_input, algorithm.prepare_key(key))
     return (signing_input + b"." + _b64u(signature)).decode("ascii")
 
 
@@ -172,6 +176,8 @@ def verify_signature(key: VerificationKey, signing_input: bytes, signature: byte
     algorithm = _ALGORITHMS.get(key.alg) if key.alg in ASYMMETRIC_ALGS else None
     if algorithm is None:
         return False
+    if key.alg == "ES256" and is_p256_public(key.key):  # client assertions' usual case (issue 18)
+        return verify_es256(key.key, signing_input, signature)
     try:
         return bool(algorithm.verify(signing_input, key.key, signature))
     except (ValueError, TypeError, AttributeError):  # a key of the wrong type for the algorithm

@@ -68,6 +68,13 @@ def _stable_between(keys: Sequence[SigningKey], now: float) -> tuple[float, floa
     return since, until
 
 
+def _next_change(keys: Sequence[SigningKey], now: float) -> float:
+    """The first instant after `now` at which `key_states` can name another active key: a key
+    activating or being removed (every other transition concerns keys that no longer sign)."""
+    instants = [k.activates_at for k in keys] + [k.retire_at for k in keys if k.retire_at is not None]
+    return min((t for t in instants if t > now), default=float("inf"))
+
+
 def key_aad(kid: str) -> bytes:
     return b"signing-key:" + kid.encode()
 
@@ -103,16 +110,33 @@ class KeyRing:
         self._keys: TtlCache[Sequence[SigningKey]] = TtlCache(clock, ttl, 10_000)
         self._privates: dict[str, PrivateKey] = {}  # by kid: a kid names one key forever (RFC 7638)
         self._published: dict[str, tuple[Sequence[SigningKey], float, float, frozenset[str]]] = {}
+        # tenant -> (the key list it was chosen from, the span of time it is the choice for, the key)
+        self._chosen: dict[str, tuple[Sequence[SigningKey], float, float, ActiveKey]] = {}
 
     def invalidate(self, tenant_id: str | None = None) -> None:
         self._keys.clear()
+        self._chosen.clear()
 
     async def _load(self, tenant_id: str) -> Sequence[SigningKey]:
         return await self._keys.get(tenant_id, lambda: self._reader.signing_keys(tenant_id))
 
     async def signer(self, tenant_id: str) -> ActiveKey:
+        """The key that signs now. Which key that is changes only when the cached key list is
+        replaced (a write, a reload) or at an instant one of its keys activates or is removed, so the
+        choice is remembered until then: the states are not recomputed for every token (issue 18)."""
         loaded = await self._load(tenant_id)
-        states = key_states(loaded, self._clock.now())
+        now = self._clock.now()
+        chosen = self._chosen.get(tenant_id)
+        if chosen is not None and chosen[0] is loaded and chosen[1] <= now < chosen[2]:
+            return chosen[3]
+        active = self._choose(loaded, now)
+        if len(self._chosen) >= 10_000:
+            self._chosen.clear()
+        self._chosen[tenant_id] = (loaded, now, _next_change(loaded, now), active)
+        return active
+
+    def _choose(self, loaded: Sequence[SigningKey], now: float) -> ActiveKey:
+        states = key_states(loaded, now)
         key = next((k for k in loaded if states[k.kid] == "active"), None)
         if key is None:
             raise ServerError(detail="no_active_signing_key")

@@ -13,7 +13,7 @@ import binascii
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, unquote_plus
+from urllib.parse import unquote, unquote_plus
 
 from keyless.oauth.errors import InvalidRequest, MethodNotAllowed
 
@@ -147,8 +147,9 @@ def parse_basic(header: str) -> BasicCredentials:
     user, sep, password = decoded.partition(":")
     if not sep:
         raise InvalidRequest("malformed Basic authorization header", detail="basic_no_colon")
-    try:
-        client_id, secret = _unquote_strict(user), _unquote_strict(password)
+    try:  # most ids and secrets need no decoding (Appendix B): taken as they are, the same result
+        client_id = _unquote_strict(user) if "%" in user or "+" in user else user
+        secret = _unquote_strict(password) if "%" in password or "+" in password else password
     except ValueError:
         raise InvalidRequest("malformed Basic authorization header", detail="basic_bad_encoding") from None
     if not client_id or not secret:
@@ -156,17 +157,55 @@ def parse_basic(header: str) -> BasicCredentials:
     return BasicCredentials(client_id=client_id, secret=secret)
 
 
+def _form_pairs(text: str) -> list[tuple[str, str]]:
+    """`parse_qsl(text, keep_blank_values=True, strict_parsing=True, max_num_fields=MAX_PARAMS)` with
+    UTF-8 strict decoding, exactly (the same pairs, the same ValueError/UnicodeError on the same
+    input; tests/unit/oauth/test_request.py compares the two), but a name or value without `%` or
+    `+` is taken as it is instead of passing through `unquote` (issue 18: most of a token request's
+    form is plain)."""
+    if not text:
+        return []
+    if text.count("&") + 1 > MAX_PARAMS:
+        raise ValueError("Max number of fields exceeded")
+    pairs = []
+    for piece in text.split("&"):
+        name, sep, value = piece.partition("=")
+        if not sep:
+            raise ValueError("bad query field")
+        if "%" in name or "+" in name:
+            name = unquote(name.replace("+", " "), encoding="utf-8", errors="strict")
+        if "%" in value or "+" in value:
+            value = _decode_value(name, value)
+        pairs.append((name, value))
+    return pairs
+
+
+_MEMO_NAMES = frozenset({"grant_type", "scope", "resource", "client_id", "client_assertion_type"})  # never a secret
+_DECODED: dict[str, str] = {}  # encoded -> decoded, for the values of `_MEMO_NAMES` only (at most 256)
+
+
+def _decode_value(name: str, value: str) -> str:
+    """A client sends the same encoded scope every time: its decoding (a pure function) is remembered,
+    for parameters that never carry a secret; a value that fails to decode is never remembered."""
+    if name not in _MEMO_NAMES:
+        return unquote(value.replace("+", " "), encoding="utf-8", errors="strict")
+    decoded = _DECODED.get(value)
+    if decoded is None:
+        decoded = unquote(value.replace("+", " "), encoding="utf-8", errors="strict")
+        if len(_DECODED) >= 256:
+            _DECODED.clear()
+        _DECODED[value] = decoded
+    return decoded
+
+
 def parse_form(body: bytes) -> dict[str, str]:
     if len(body) > MAX_BODY:
         raise InvalidRequest("request body too large", detail="body_too_large")
     try:
         text = body.decode("ascii")
-        if _BAD_ESCAPE.search(text):
+        if "%" in text and _BAD_ESCAPE.search(text):
             raise ValueError("malformed percent-escape")
-        pairs = parse_qsl(
-            text, keep_blank_values=True, strict_parsing=bool(text), encoding="utf-8", errors="strict",
-            max_num_fields=MAX_PARAMS,
-        )
+        pairs = _form_pairs(text)
     except (UnicodeError, ValueError):
         raise InvalidRequest("malformed form body", detail="form_malformed") from None
     params: dict[str, str] = {}

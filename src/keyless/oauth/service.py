@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Protocol
 
 from keyless import text
@@ -40,7 +41,7 @@ from keyless.oauth.metadata import issuer
 from keyless.oauth.ratelimit import FailureThrottle
 from keyless.oauth.request import TokenHttpRequest, parse_token_request, transport_refusal
 
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+NO_STORE: Mapping[str, str] = MappingProxyType({"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 Step = Callable[[TokenContext, TokenEnv], Awaitable[None]]
 
@@ -51,11 +52,14 @@ class SignInSink(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TokenResult:
+    """What the HTTP shell sends. `headers` is the shared, read-only `NO_STORE` unless the answer needs
+    more (an error's `WWW-Authenticate`, `Retry-After`, `Allow`), so a shell may recognise it by identity."""
+
     status: int
     body: dict[str, object]
-    headers: dict[str, str] = field(default_factory=lambda: dict(NO_STORE))
+    headers: Mapping[str, str] = field(default_factory=lambda: NO_STORE)
     error: OAuthErrorResponse | None = None
 
 

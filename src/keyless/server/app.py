@@ -3,7 +3,8 @@
 The hot routes (token, discovery, JWKS, health) are plain Starlette routes; the management API is a
 FastAPI application mounted behind them, so the token endpoint pays nothing for OpenAPI machinery.
 A token POST does not even go through Starlette: `dispatch` hands it to the raw ASGI handler in
-`routes/token.py`, inside the same error shield and request timing as every other request.
+`routes/token.py`, inside the same error shield and request timing as every other request. Under
+`keyless serve` it does not reach ASGI at all: the listener answers it (`keyless.server.token_protocol`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from keyless.server.context import ServerContext
 from keyless.server.limits import BodyLimit
 from keyless.server.manage.api import create_management_app
 from keyless.server.manage.problems import problem
-from keyless.server.observe import Observed
+from keyless.server.observe import Observed, RouteObserver
 from keyless.server.routes import agent, discovery, health, leak_report, token
 from keyless.server.routes.common import json_response
 from keyless.server.schedules import failure_sweep_loop, key_rotation_loop, notice_scan_loop
@@ -71,7 +72,10 @@ class ErrorShield:
             await response(scope, receive, send)
 
 
-def create_app(ctx: ServerContext) -> ASGIApp:
+def create_app(ctx: ServerContext, *, observer: RouteObserver | None = None) -> ASGIApp:
+    """The server's ASGI app; `observer` times the main surface's requests (`keyless serve` shares it
+    with the listener's own token path, `keyless.server.token_protocol`)."""
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ctx.signins.start()
@@ -147,7 +151,7 @@ def create_app(ctx: ServerContext) -> ASGIApp:
         await app(scope, receive, send)
 
     access_log = ctx.settings.access_log
-    main = Observed(ErrorShield(dispatch), "main", access_log=access_log)
+    main = Observed(ErrorShield(dispatch), "main", access_log=access_log, observer=observer)
     if not ctx.settings.vault_enabled:
         return main
     vault = Observed(ErrorShield(VaultApi(ctx)), "vault", access_log=access_log)

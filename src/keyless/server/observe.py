@@ -36,14 +36,34 @@ def route_template(scope: Scope, surface: str) -> str:
     return "/" if surface == "vault" else "unmatched"
 
 
-class Observed:
-    def __init__(self, app: ASGIApp, surface: str, *, access_log: bool) -> None:
-        self.app = app
+class RouteObserver:
+    """Times requests of one surface into the histogram (children labelled once per template) and
+    writes the access log line when it is on; `Observed` uses it for ASGI requests, the listener's
+    token path (`keyless.server.token_protocol`) for the requests it answers itself."""
+
+    def __init__(self, surface: str, *, access_log: bool) -> None:
         self.surface = surface
         self.access_log = access_log
         self._children: dict[str, Any] = {}  # route template -> its histogram child, labelled once
         if access_log:  # asked for explicitly: shown whatever the server's log level
             access.setLevel(logging.INFO)
+
+    def record(self, method: str | None, template: str, status: int, elapsed: float) -> None:
+        child = self._children.get(template)
+        if child is None:  # templates are a fixed, small set (never a concrete path)
+            child = self._children[template] = REQUEST_SECONDS.labels(self.surface, template)
+        child.observe(elapsed)
+        if self.access_log:
+            access.info("request", extra={"event": "http_request", "surface": self.surface, "method": method,
+                                          "route": template, "status": status, "duration_ms": round(elapsed * 1000, 3)})
+
+
+class Observed:
+    def __init__(self, app: ASGIApp, surface: str, *, access_log: bool,
+                 observer: RouteObserver | None = None) -> None:
+        self.app = app
+        self.surface = surface
+        self.observer = observer or RouteObserver(surface, access_log=access_log)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,13 +81,5 @@ class Observed:
         try:
             await self.app(scope, receive, observing_send)
         finally:
-            elapsed = time.perf_counter() - started
-            template = route_template(scope, self.surface)
-            child = self._children.get(template)
-            if child is None:  # templates are a fixed, small set (never a concrete path)
-                child = self._children[template] = REQUEST_SECONDS.labels(self.surface, template)
-            child.observe(elapsed)
-            if self.access_log:
-                access.info("request", extra={"event": "http_request", "surface": self.surface,
-                                              "method": scope.get("method"), "route": template,
-                                              "status": status, "duration_ms": round(elapsed * 1000, 3)})
+            self.observer.record(scope.get("method"), route_template(scope, self.surface), status,
+                                 time.perf_counter() - started)

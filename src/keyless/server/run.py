@@ -14,12 +14,14 @@ import uvicorn
 
 from keyless.clock import Clock
 from keyless.errors import ConfigurationError
-from keyless.listen import bound_tls_handshakes, guarded
+from keyless.listen import Guard, bound_tls_handshakes
 from keyless.server.app import create_app
 from keyless.server.context import ServerContext
 from keyless.server.datadir import DataDir, check_private, load_kek, tls_key_password
 from keyless.server.logs import configure
+from keyless.server.observe import RouteObserver
 from keyless.server.settings import ServerSettings
+from keyless.server.token_protocol import token_protocol
 
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
@@ -65,8 +67,9 @@ async def serve(settings: ServerSettings, *, clock: Clock | None = None,
     check_private(data.tls_key, allow_loose=settings.insecure_world_readable_files)
     limits = settings.listener_limits()  # slow and idle clients, on both ports (docs/security.md)
     ctx = await ServerContext.open(settings, clock=clock)
+    observer = RouteObserver("main", access_log=settings.access_log)
     config = uvicorn.Config(
-        create_app(ctx),
+        create_app(ctx, observer=observer),
         host=settings.host,
         port=settings.port,
         ssl_certfile=str(data.tls_cert),
@@ -77,7 +80,7 @@ async def serve(settings: ServerSettings, *, clock: Clock | None = None,
         server_header=False,
         proxy_headers=False,
         lifespan="on",
-        http=guarded(limits),
+        http=token_protocol(ctx, Guard(limits), observer),  # token POSTs answered in the listener (issue 18)
         h11_max_incomplete_event_size=16 * 1024,
         **limits.uvicorn_options(),
     )

@@ -77,7 +77,7 @@ async def scan_tenant(ctx: ServerContext, tenant: Tenant, rules: NoticeRules,
     oldest = shortest_deletion(policies, reaping)
     revoked = await ctx.store.revoked_before(tenant.id, now - oldest * DAY) if oldest is not None else []
     due = plan(credentials, revoked, now, rule_for(policies, reaping))
-    reaped = await Reaper(ctx.store, ctx.clock).run(tenant.id, due, names)
+    reaped = await Reaper(ctx.admin.credentials, ctx.clock).run(tenant.id, due, names)  # the one path that ends them
     found += reaped.notices
     if reaped.disabled or reaped.deleted:
         log.info("credentials reaped", extra={"event": "credentials_reaped", "tenant_id": tenant.id,

@@ -1,8 +1,9 @@
 """Applications and their roles on SQLAlchemy Core (`keyless.domain.ports.ApplicationStore`).
 
 Deleting an application removes what hangs off it in the same transaction (credentials of every
-kind, grants in both directions, roles), explicitly: SQLite only cascades when foreign keys are on
-for the connection.
+kind, through `keyless.store.credentials`, grants in both directions, roles), explicitly: SQLite only
+cascades when foreign keys are on for the connection. The token endpoint's client lookup
+(`get_client`: an application with its live credentials) lives here too.
 """
 
 from __future__ import annotations
@@ -14,11 +15,19 @@ from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from keyless.domain.model import Application, AppRole, AuditEvent
+from keyless.domain.credentials import Owner
+from keyless.domain.model import Application, AppRole, AuditEvent, ClientRecord
 from keyless.domain.ports import UniqueViolation
 from keyless.ids import is_guid
 from keyless.store import tables as t
 from keyless.store.base import SqlRepository
+from keyless.store.credentials import (
+    certificate_of,
+    drop_credentials_of,
+    entitled_certificates,
+    of_application,
+    secret_of,
+)
 
 
 async def load_applications(conn: AsyncConnection, *where: Any, roles_anyway: str | None = None,
@@ -60,6 +69,31 @@ async def load_application(conn: AsyncConnection, tenant_id: str, client_id: str
 
 
 class SqlApplicationStore(SqlRepository):
+    async def get_client(self, tenant_id: str, client_id: str) -> ClientRecord | None:
+        """Four queries whether or not the client exists, a non-GUID id looking up the nil GUID that no
+        client has: the work does not tell unknown from known clients (docs/security.md, "Equal work
+        for unknown and known clients")."""
+        cc = t.certificates
+        client_id = client_id if is_guid(client_id) else "00000000-0000-0000-0000-000000000000"
+        async with self.engine.connect() as conn:
+            apps = await load_applications(conn, t.applications.c.tenant_id == tenant_id,
+                                           t.applications.c.client_id == client_id, roles_anyway=client_id)
+            rows = (await conn.execute(
+                select(t.client_secrets).where(
+                    t.client_secrets.c.client_id == client_id, t.client_secrets.c.revoked_at.is_(None)
+                )
+            )).all()
+            cert_rows = (await conn.execute(
+                select(cc).where(of_application(client_id), cc.c.revoked_at.is_(None))
+            )).all()
+            if not apps:
+                return None
+            app = apps[0]
+            certificates = tuple(certificate_of(r) for r in cert_rows)
+            if app.managed_resource_id is not None:
+                certificates += await entitled_certificates(conn, client_id)
+        return ClientRecord(app=app, secrets=tuple(secret_of(r) for r in rows), certificates=certificates)
+
     async def get_application(self, tenant_id: str, client_id: str) -> Application | None:
         async with self.engine.connect() as conn:
             return await load_application(conn, tenant_id, client_id)
@@ -163,11 +197,7 @@ class SqlApplicationStore(SqlRepository):
                     )
                 )
             )
-            await conn.execute(delete(t.client_secrets).where(t.client_secrets.c.client_id == client_id))
-            cert = t.certificates
-            await conn.execute(delete(cert).where(cert.c.owner_kind == "application", cert.c.owner_id == client_id))
-            fc = t.federated_credentials
-            await conn.execute(delete(fc).where(fc.c.owner_type == "application", fc.c.owner_id == client_id))
+            await drop_credentials_of(conn, Owner("application", client_id))
             ita = t.identity_token_audiences
             await conn.execute(delete(ita).where(ita.c.owner_type == "application", ita.c.owner_id == client_id))
             await conn.execute(delete(t.app_roles).where(t.app_roles.c.client_id == client_id))

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, insert, or_, update
+from sqlalchemy import Executable, Table, insert, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -66,6 +66,17 @@ class SqlRepository:
 
     async def _audit(self, conn: AsyncConnection, event: AuditEvent) -> None:
         await insert_audit(conn, event)
+
+    async def _change_one(self, statement: Executable, audit: AuditEvent) -> bool:
+        """Run `statement` (an update or delete meant to hit exactly one row) with `audit` in one
+        transaction; when it hits no row (already gone, not this owner's) nothing is written: False."""
+        async with self.engine.begin() as conn:
+            res = await conn.execute(statement)
+            if getattr(res, "rowcount", 0) != 1:
+                await conn.rollback()
+                return False
+            await self._audit(conn, audit)
+        return True
 
     async def _mark_used(self, table: Table, uses: Mapping[str, LastUse]) -> None:
         """Move `last_used_at` (and `last_used_from` with it) forward only: batches may arrive out of order."""

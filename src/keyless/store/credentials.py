@@ -1,26 +1,33 @@
-"""Credentials on SQLAlchemy Core (`keyless.domain.credentials.CredentialStore`): the module that
-reads and writes the `client_secrets` and `certificates` tables, for every owner kind (only the
-cascade of an application's deletion, in `store.applications`, touches them elsewhere). It answers
-the token endpoint's client lookup (an application's live credentials and, for a managed identity,
-the certificates of the hosts entitled to act for it right now), the inventory across owners, and
-records a host's certificates inside the host store's enrollment and renewal transactions.
+"""Credentials on SQLAlchemy Core (`keyless.domain.credentials.CredentialStore`): the one module that
+writes the `client_secrets`, `certificates` and `federated_credentials` tables, for every owner kind
+(application, identity, host), each add, revocation and removal in one transaction with its audit
+record. A change of another aggregate that commits with a credential write (a host's enrollment)
+runs inside that transaction as a step (`within`); an owner's deletion (`store.applications`,
+`store.hosts`), a leak report (`store.leaks`) and the posture report's CA verdicts (`store.posture`)
+change credential rows through the functions here that take the caller's connection, so no other
+module holds SQL that writes these tables. It also answers
+the inventory across owners and the certificates of the hosts entitled to act for an identity.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from keyless.domain.credentials import Credential, CredentialKind, LastUse, Owner, credential_of
-from keyless.domain.model import AuditEvent, Certificate, ClientRecord, ClientSecret
-from keyless.ids import is_guid
+from keyless.domain.credentials import Credential, CredentialKind, LastUse, Owner, TransactionStep, credential_of
+from keyless.domain.federation import FederatedCredential, OwnerType, ReplayMode
+from keyless.domain.model import AuditEvent, Certificate, ClientSecret
+from keyless.domain.ports import UniqueViolation
 from keyless.store import tables as t
-from keyless.store.applications import load_applications
 from keyless.store.base import SqlRepository
+
+fc = t.federated_credentials
 
 
 def secret_of(row: Row[Any]) -> ClientSecret:
@@ -38,6 +45,16 @@ def certificate_of(row: Row[Any]) -> Certificate:
         subject=row.subject, key_type=row.key_type, key_size=row.key_size, not_before=row.not_before,
         not_after=row.not_after, created_at=row.created_at, last_used_at=row.last_used_at,
         display_name=row.display_name, owner_kind="host" if row.owner_kind == "host" else "application",
+    )
+
+
+def federated_credential(row: Row[Any]) -> FederatedCredential:
+    return FederatedCredential(
+        id=row.id, tenant_id=row.tenant_id, owner_type=cast(OwnerType, row.owner_type), owner_id=row.owner_id,
+        name=row.name, issuer=row.issuer, subject=row.subject, subject_is_pattern=row.subject_is_pattern,
+        audience=row.audience, claims=json.loads(row.claims), algorithms=tuple(row.algorithms.split(",")),
+        replay=cast(ReplayMode, row.replay), max_token_lifetime=row.max_token_lifetime,
+        description=row.description, created_at=row.created_at,
     )
 
 
@@ -59,24 +76,33 @@ def _of_host(host_id: str) -> Any:
     return and_(c.c.owner_kind == "host", c.c.owner_id == host_id)
 
 
-async def insert_host_certificate(conn: AsyncConnection, cert: Certificate) -> None:
-    """Record a host's certificate in the caller's transaction (its enrollment or renewal)."""
-    await conn.execute(
-        insert(t.certificates).values(
-            id=cert.id, owner_kind="host", owner_id=cert.owner_id, x5t=cert.x5t, x5t_s256=cert.x5t_s256,
-            der=cert.der, subject=cert.subject, key_type=cert.key_type, key_size=cert.key_size,
-            not_before=cert.not_before, not_after=cert.not_after, created_at=cert.created_at, display_name="",
-            last_used_at=None, revoked_at=None,
-        )
-    )
-
-
-async def drop_host_certificates(conn: AsyncConnection, host_id: str, *, keep: str | None = None) -> None:
-    """Delete a host's certificates (but `keep`) in the caller's transaction: a renewal keeps the one
-    that signed it, a removal keeps none."""
+async def drop_credentials_of(conn: AsyncConnection, owner: Owner) -> None:
+    """Delete every credential of `owner`, of every kind and state, in the caller's transaction (the
+    owner's own deletion, audited there). A client id names one principal: rows of either owner kind
+    an earlier build wrote for it go too."""
     c = t.certificates
-    where = _of_host(host_id) if keep is None else and_(_of_host(host_id), c.c.id != keep)
-    await conn.execute(delete(c).where(where))
+    if owner.kind == "host":
+        await conn.execute(delete(c).where(_of_host(owner.id)))
+        return
+    await conn.execute(delete(t.client_secrets).where(t.client_secrets.c.client_id == owner.id))
+    await conn.execute(delete(c).where(of_application(owner.id)))
+    await conn.execute(delete(fc).where(fc.c.owner_id == owner.id))
+
+
+async def revoke_secret_in(conn: AsyncConnection, secret_id: str, at: float) -> bool:
+    """Revoke a secret in the caller's transaction (a leak report, recorded with it); False when it
+    was revoked already (another report a moment ago)."""
+    cs = t.client_secrets
+    res = await conn.execute(update(cs).where(cs.c.id == secret_id, cs.c.revoked_at.is_(None)).values(revoked_at=at))
+    return res.rowcount == 1
+
+
+async def keep_ca_verdicts(conn: AsyncConnection, verdicts: Sequence[Mapping[str, Any]], ca_thumbprint: str) -> None:
+    """Keep each certificate's "issued by the installation's CA" verdict (`cid`, `issued`) with its row,
+    for the CA of `ca_thumbprint` (migration 0017), in the caller's transaction (the posture report)."""
+    c = t.certificates
+    await conn.execute(update(c).where(c.c.id == bindparam("cid"))
+                       .values(ca_issued=bindparam("issued"), ca_checked=ca_thumbprint), verdicts)
 
 
 async def read_host_certificates(conn: AsyncConnection, host_id: str) -> list[Certificate]:
@@ -103,7 +129,7 @@ def _app_owner_kind(row: Row[Any]) -> Literal["application", "identity"]:
 
 async def _inventory(conn: AsyncConnection, tenant_id: str, owner_id: str | None) -> list[Credential]:
     """Every unrevoked credential of the tenant (of one owner id, when given), of every kind."""
-    apps, cs, c, fc = t.applications, t.client_secrets, t.certificates, t.federated_credentials
+    apps, cs, c = t.applications, t.client_secrets, t.certificates
     q_secrets = (select(cs, apps.c.managed_resource_id).join(apps, apps.c.client_id == cs.c.client_id)
                  .where(apps.c.tenant_id == tenant_id, cs.c.revoked_at.is_(None)))
     q_app_certs = (select(c, apps.c.managed_resource_id).join(apps, apps.c.client_id == c.c.owner_id)
@@ -142,31 +168,6 @@ class SqlCredentialStore(SqlRepository):
             found = [x for x in found if x.owner == owner]
         return sorted(found, key=lambda x: (x.created_at, x.id))
 
-    async def get_client(self, tenant_id: str, client_id: str) -> ClientRecord | None:
-        """Four queries whether or not the client exists, a non-GUID id looking up the nil GUID that no
-        client has: the work does not tell unknown from known clients (docs/security.md, "Equal work
-        for unknown and known clients")."""
-        cc = t.certificates
-        client_id = client_id if is_guid(client_id) else "00000000-0000-0000-0000-000000000000"
-        async with self.engine.connect() as conn:
-            apps = await load_applications(conn, t.applications.c.tenant_id == tenant_id,
-                                           t.applications.c.client_id == client_id, roles_anyway=client_id)
-            rows = (await conn.execute(
-                select(t.client_secrets).where(
-                    t.client_secrets.c.client_id == client_id, t.client_secrets.c.revoked_at.is_(None)
-                )
-            )).all()
-            cert_rows = (await conn.execute(
-                select(cc).where(of_application(client_id), cc.c.revoked_at.is_(None))
-            )).all()
-            if not apps:
-                return None
-            app = apps[0]
-            certificates = tuple(certificate_of(r) for r in cert_rows)
-            if app.managed_resource_id is not None:
-                certificates += await entitled_certificates(conn, client_id)
-        return ClientRecord(app=app, secrets=tuple(secret_of(r) for r in rows), certificates=certificates)
-
     # -- secrets -----------------------------------------------------------------------------------
     async def list_secrets(self, tenant_id: str, client_id: str) -> Sequence[ClientSecret]:
         cs = t.client_secrets
@@ -192,17 +193,10 @@ class SqlCredentialStore(SqlRepository):
 
     async def _revoke(self, table: Any, owner: Any, tenant_id: str, client_id: str, row_id: str,
                       audit: AuditEvent) -> bool:
-        async with self.engine.begin() as conn:
-            res = await conn.execute(
-                update(table)
-                .where(table.c.id == row_id, owner.in_(_owned_by(tenant_id, client_id)), table.c.revoked_at.is_(None))
-                .values(revoked_at=audit.time)
-            )
-            if res.rowcount != 1:
-                await conn.rollback()
-                return False
-            await self._audit(conn, audit)
-        return True
+        return await self._change_one(
+            update(table)
+            .where(table.c.id == row_id, owner.in_(_owned_by(tenant_id, client_id)), table.c.revoked_at.is_(None))
+            .values(revoked_at=audit.time), audit)
 
     async def revoke_secret(self, tenant_id: str, client_id: str, secret_id: str, audit: AuditEvent) -> bool:
         cs = t.client_secrets
@@ -224,12 +218,24 @@ class SqlCredentialStore(SqlRepository):
         async with self.engine.connect() as conn:
             return [certificate_of(r) for r in (await conn.execute(q)).all()]
 
-    async def add_certificate(self, tenant_id: str, certificate: Certificate, audit: AuditEvent) -> None:
+    async def host_certificates(self, host_id: str) -> Sequence[Certificate]:
+        async with self.engine.connect() as conn:
+            return await read_host_certificates(conn, host_id)
+
+    async def add_certificate(self, tenant_id: str, certificate: Certificate, audit: AuditEvent, *,
+                              within: TransactionStep | None = None, keep: str | None = None) -> bool:
         cert = certificate
         async with self.engine.begin() as conn:
+            if within is not None and not await within(conn):
+                await conn.rollback()
+                return False
+            if keep is not None:
+                c = t.certificates
+                owned = and_(c.c.owner_kind == cert.owner_kind, c.c.owner_id == cert.owner_id)
+                await conn.execute(delete(c).where(owned, c.c.id != keep))
             await conn.execute(
                 insert(t.certificates).values(
-                    id=cert.id, owner_kind="application", owner_id=cert.owner_id, x5t=cert.x5t,
+                    id=cert.id, owner_kind=cert.owner_kind, owner_id=cert.owner_id, x5t=cert.x5t,
                     x5t_s256=cert.x5t_s256, der=cert.der,
                     subject=cert.subject, key_type=cert.key_type, key_size=cert.key_size,
                     not_before=cert.not_before, not_after=cert.not_after, display_name=cert.display_name,
@@ -237,6 +243,7 @@ class SqlCredentialStore(SqlRepository):
                 )
             )
             await self._audit(conn, audit)
+        return True
 
     async def revoke_certificate(
         self, tenant_id: str, client_id: str, certificate_id: str, audit: AuditEvent
@@ -245,6 +252,31 @@ class SqlCredentialStore(SqlRepository):
         return await self._revoke(cc, cc.c.owner_id, tenant_id, client_id, certificate_id, audit)
 
 
+    # -- federated credentials -------------------------------------------------------------------
+    async def add_federated_credential(self, credential: FederatedCredential, audit: AuditEvent) -> None:
+        c = credential
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    insert(fc).values(
+                        id=c.id, tenant_id=c.tenant_id, owner_type=c.owner_type, owner_id=c.owner_id, name=c.name,
+                        issuer=c.issuer, subject=c.subject, subject_is_pattern=c.subject_is_pattern,
+                        audience=c.audience, claims=json.dumps(dict(c.claims), sort_keys=True),
+                        algorithms=",".join(c.algorithms), replay=c.replay, max_token_lifetime=c.max_token_lifetime,
+                        description=c.description, created_at=c.created_at,
+                    )
+                )
+                await self._audit(conn, audit)
+        except IntegrityError:
+            raise UniqueViolation("federated credential name in use") from None
+
+    async def remove_federated_credential(
+        self, tenant_id: str, owner_type: OwnerType, owner_id: str, credential_id: str, audit: AuditEvent
+    ) -> bool:
+        return await self._change_one(
+            delete(fc).where(fc.c.tenant_id == tenant_id, fc.c.owner_type == owner_type, fc.c.owner_id == owner_id,
+                             fc.c.id == credential_id), audit)
+
     # -- reaping (keyless.directory.reaping) -------------------------------------------------------
     async def disable_unused(self, tenant_id: str, credential: Credential, used_before: float,
                              audit: AuditEvent) -> bool:
@@ -252,18 +284,11 @@ class SqlCredentialStore(SqlRepository):
         still unused since `used_before` (a sign-in between the scan and now saves it)."""
         table = {"secret": t.client_secrets, "certificate": t.certificates}[credential.kind]
         owner = table.c.client_id if credential.kind == "secret" else table.c.owner_id
-        async with self.engine.begin() as conn:
-            res = await conn.execute(
-                update(table).where(
-                    table.c.id == credential.id, owner.in_(_owned_by(tenant_id, credential.owner.id)),
-                    table.c.revoked_at.is_(None),
-                    func.coalesce(table.c.last_used_at, table.c.created_at) <= used_before,
-                ).values(revoked_at=audit.time))
-            if res.rowcount != 1:
-                await conn.rollback()
-                return False
-            await self._audit(conn, audit)
-        return True
+        return await self._change_one(
+            update(table).where(
+                table.c.id == credential.id, owner.in_(_owned_by(tenant_id, credential.owner.id)),
+                table.c.revoked_at.is_(None), func.coalesce(table.c.last_used_at, table.c.created_at) <= used_before,
+            ).values(revoked_at=audit.time), audit)
 
     async def revoked_before(self, tenant_id: str,
                              before: float) -> Sequence[tuple[CredentialKind, str, str, float]]:
@@ -285,11 +310,5 @@ class SqlCredentialStore(SqlRepository):
                              before: float, audit: AuditEvent) -> bool:
         table = {"secret": t.client_secrets, "certificate": t.certificates}[kind]
         owner = table.c.client_id if kind == "secret" else table.c.owner_id
-        async with self.engine.begin() as conn:
-            res = await conn.execute(delete(table).where(
-                table.c.id == credential_id, owner.in_(_owned_by(tenant_id, owner_id)), table.c.revoked_at < before))
-            if res.rowcount != 1:
-                await conn.rollback()
-                return False
-            await self._audit(conn, audit)
-        return True
+        return await self._change_one(delete(table).where(
+            table.c.id == credential_id, owner.in_(_owned_by(tenant_id, owner_id)), table.c.revoked_at < before), audit)

@@ -1,24 +1,26 @@
 """`HostStore` on SQLAlchemy Core: hosts, managed identities, host certificates, assignments and
-workload bindings. Each write is one transaction with its audit row (`keyless.store.base`). The
-certificate rows themselves are read and written by `keyless.store.credentials` (the one module for
-the `certificates` table), inside the enrollment's or renewal's transaction."""
+workload bindings. Each write is one transaction with its audit row (`keyless.store.base`). A host's
+certificates are written by the credential store (`keyless.store.credentials`, the one writer of
+every credential): an enrollment's change to the host row runs inside that write's transaction
+(`enrolling`), and a host's or identity's removal drops its credentials through that module."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from keyless.domain.credentials import Owner, Transaction, TransactionStep
 from keyless.domain.identities import Host, ManagedIdentity, WorkloadBinding
-from keyless.domain.model import Application, AuditEvent, Certificate
+from keyless.domain.model import Application, AuditEvent
 from keyless.domain.ports import OneTimeUses, UniqueViolation
 from keyless.ids import is_guid
 from keyless.store import tables as t
 from keyless.store.base import SqlRepository
-from keyless.store.credentials import drop_host_certificates, insert_host_certificate, read_host_certificates
+from keyless.store.credentials import drop_credentials_of
 
 
 def _host(row: Row[Any]) -> Host:
@@ -120,7 +122,7 @@ class SqlHostStore(SqlRepository):
             if row is None:
                 return False
             # Explicit child deletes: SQLite only cascades when foreign keys are on for the connection.
-            await drop_host_certificates(conn, host_id)
+            await drop_credentials_of(conn, Owner("host", host_id))
             await conn.execute(delete(t.workload_bindings).where(t.workload_bindings.c.host_id == host_id))
             await conn.execute(delete(t.identity_assignments).where(t.identity_assignments.c.host_id == host_id))
             await conn.execute(delete(t.hosts).where(t.hosts.c.id == host_id))
@@ -135,28 +137,21 @@ class SqlHostStore(SqlRepository):
             )
             await self._audit(conn, audit)
 
-    async def enroll(self, host_id: str, certificate: Certificate, audit: AuditEvent) -> bool:
-        async with self.engine.begin() as conn:
+    def enrolling(self, host_id: str, at: float) -> TransactionStep:
+        """The host row's part of an enrollment, run inside the credential store's write of the first
+        certificate: marks the host enrolled and drops its join token; False (nothing written) when
+        it enrolled meanwhile, a race the caller lost."""
+
+        async def step(tx: Transaction) -> bool:
+            conn = cast(AsyncConnection, tx)
             res = await conn.execute(
                 update(t.hosts)
                 .where(t.hosts.c.id == host_id, t.hosts.c.enrolled_at.is_(None), t.hosts.c.join_digest.is_not(None))
-                .values(enrolled_at=certificate.created_at, join_digest=None, join_expires_at=None)
+                .values(enrolled_at=at, join_digest=None, join_expires_at=None)
             )
-            if res.rowcount != 1:
-                return False
-            await insert_host_certificate(conn, certificate)
-            await self._audit(conn, audit)
-        return True
+            return bool(res.rowcount == 1)
 
-    async def renew(self, host_id: str, certificate: Certificate, keep: str, audit: AuditEvent) -> None:
-        async with self.engine.begin() as conn:
-            await drop_host_certificates(conn, host_id, keep=keep)
-            await insert_host_certificate(conn, certificate)
-            await self._audit(conn, audit)
-
-    async def host_certificates(self, host_id: str) -> Sequence[Certificate]:
-        async with self.engine.connect() as conn:
-            return await read_host_certificates(conn, host_id)
+        return step
 
     # -- identities --------------------------------------------------------------------------------
     async def create_identity(self, identity_app: Application, identity: ManagedIdentity,
@@ -200,8 +195,8 @@ class SqlHostStore(SqlRepository):
         await conn.execute(delete(t.role_assignments).where(t.role_assignments.c.principal_client_id == client_id))
         # Rows of either owner kind: a client id names one principal, and rows an earlier build let the
         # application routes write for an identity must not outlive it.
-        fc, ita = t.federated_credentials, t.identity_token_audiences
-        await conn.execute(delete(fc).where(fc.c.owner_id == client_id))
+        await drop_credentials_of(conn, Owner("identity", client_id))
+        ita = t.identity_token_audiences
         await conn.execute(delete(ita).where(ita.c.owner_id == client_id))
         await conn.execute(delete(t.managed_identities).where(t.managed_identities.c.client_id == client_id))
         await conn.execute(delete(t.applications).where(t.applications.c.client_id == client_id))

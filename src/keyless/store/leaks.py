@@ -1,6 +1,7 @@
 """Leak records and the keyed-hash lookup of presented secrets (`keyless.domain.leaks.LeakStore`).
 
-Recording a leak, revoking its secret and writing the audit row are one transaction; the (secret,
+Recording a leak, revoking its secret (through `keyless.store.credentials`, the one writer of
+credential rows) and writing the audit row are one transaction; the (secret,
 location) unique constraint makes a repeated report a no-op on every replica, whichever wins a race.
 """
 
@@ -10,13 +11,14 @@ from collections.abc import Sequence
 from dataclasses import asdict, replace
 from typing import Any
 
-from sqlalchemy import Row, and_, insert, select, update
+from sqlalchemy import Row, and_, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from keyless.domain.leaks import Leak, SecretMatch
 from keyless.domain.model import AuditEvent
 from keyless.store import tables as t
 from keyless.store.base import SqlRepository
+from keyless.store.credentials import revoke_secret_in
 from keyless.store.leak_tables import leaks as lk
 
 
@@ -54,14 +56,10 @@ class SqlLeakStore(SqlRepository):
         existing = await self._existing(leak.secret_id, leak.location)
         if existing is not None:
             return existing, False
-        cs = t.client_secrets
         try:
             async with self.engine.begin() as conn:
-                revoked = False
-                if leak.revoked:
-                    res = await conn.execute(update(cs).where(cs.c.id == leak.secret_id, cs.c.revoked_at.is_(None))
-                                             .values(revoked_at=leak.reported_at))
-                    revoked = res.rowcount == 1  # another report may have revoked it a moment ago
+                # another report may have revoked it a moment ago
+                revoked = leak.revoked and await revoke_secret_in(conn, leak.secret_id, leak.reported_at)
                 stored = replace(leak, revoked=revoked)
                 await conn.execute(insert(lk).values(**asdict(stored)))
                 await self._audit(conn, _with_revoked(audit, revoked))

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, exists, func, select, update
+from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyless.domain.credentials import Credential, Owner
@@ -32,6 +32,7 @@ from keyless.domain.posture import (
 from keyless.oauth.federation.rules import lint
 from keyless.store import tables as t
 from keyless.store.base import SqlRepository
+from keyless.store.credentials import keep_ca_verdicts
 from keyless.store.federation import federated_credential
 from keyless.store.leak_tables import leaks as lk
 
@@ -95,7 +96,7 @@ async def _leaks(conn: AsyncConnection, tenant_id: str, first: str, last: str) -
     return found
 
 
-async def _verdicts(conn: AsyncConnection, rows: Sequence[Any], internal_ca: IssuerCheck | None) -> dict[str, bool]:
+async def ca_verdicts(conn: AsyncConnection, rows: Sequence[Any], internal_ca: IssuerCheck | None) -> dict[str, bool]:
     """Each certificate's "issued by the installation's CA", by id: the verdict kept with the row when
     it is about this CA (migration 0017), else checked now (the CA's signature over the DER) and kept,
     so an estate's certificates are each checked once, not on every server start. Without
@@ -109,8 +110,7 @@ async def _verdicts(conn: AsyncConnection, rows: Sequence[Any], internal_ca: Iss
         ders = await conn.execute(select(certs.c.id, certs.c.der).where(certs.c.id.in_(unchecked)))
         checked = [{"cid": r.id, "issued": internal_ca(bytes(r.der))} for r in ders]
         found.update((v["cid"], v["issued"]) for v in checked)
-        await conn.execute(update(certs).where(certs.c.id == bindparam("cid"))
-                           .values(ca_issued=bindparam("issued"), ca_checked=thumbprint), checked)
+        await keep_ca_verdicts(conn, checked, thumbprint)
     return found
 
 
@@ -137,7 +137,7 @@ class SqlPostureStore(SqlRepository):
             leaks = await _leaks(conn, tenant_id, first, last)
             creds = await self._credentials(conn, tenant_id, first, last, internal_ca, leaks)
             assigned = await self._assigned_hosts(conn, first, last)
-            await conn.commit()  # the verdicts checked for this page, if any (`_verdicts`)
+            await conn.commit()  # the verdicts checked for this page, if any (`ca_verdicts`)
         workloads = []
         for r in page:
             kind: WorkloadKind = "identity" if r.managed_resource_id is not None else "application"
@@ -190,7 +190,7 @@ class SqlPostureStore(SqlRepository):
                    .where(certs.c.owner_kind == "application", _in_range(certs.c.owner_id, first, last),
                           certs.c.revoked_at.is_(None)))
         rows = (await conn.execute(q_certs)).all()
-        verdicts = await _verdicts(conn, rows, internal_ca)
+        verdicts = await ca_verdicts(conn, rows, internal_ca)
         for c in rows:
             internal = verdicts.get(c.id)
             found[c.owner_id].append(CredentialFacts(Credential(

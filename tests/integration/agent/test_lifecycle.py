@@ -115,7 +115,7 @@ async def test_host_removal_stops_tokens(running: tuple[Agent, FrozenClock, str]
         # The server refuses the host at once, for tokens and for renewal.
         assert agent.api is not None
         with pytest.raises(ServerRefused) as refused:
-            await agent.api.token(host.system_client_id, uri, agent.credential.assertion(host.system_client_id))
+            await agent.api.token(agent.credential.client_auth(host.system_client_id), host.issuer, uri)
         assert refused.value.error == "invalid_client"
         await agent.poll()  # the agent learns on its next poll and drops its cache
         assert agent.status()["state"] == "revoked" and len(agent.cache) == 0

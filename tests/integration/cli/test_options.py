@@ -99,3 +99,45 @@ def test_every_command_with_a_data_dir_gets_it_from_the_shared_declaration() -> 
     own = [path for path, cmd in _leaves()
            if any(p.name == "data_dir" for p in cmd.params) and not hasattr(cmd.callback, "__wrapped__")]
     assert own == [], own
+
+
+def _callbacks() -> list[tuple[str, Any]]:
+    """Every command and every group that runs something itself (`keyless agent`)."""
+    found: list[tuple[str, Any]] = []
+
+    def walk(group: Any, path: str) -> None:
+        for name, cmd in group.commands.items():
+            found.append((f"{path} {name}".strip(), cmd))
+            if hasattr(cmd, "commands"):
+                walk(cmd, f"{path} {name}".strip())
+
+    walk(typer.main.get_command(keyless_app), "")
+    return [(path, cmd) for path, cmd in found if cmd.callback is not None]
+
+
+def test_every_server_and_ca_option_comes_from_the_shared_declaration() -> None:
+    """`keyless agent` declared its own `--server`/`--ca` once: `keyless --server URL agent` was ignored
+    and `KEYLESS_SERVER` never read. Every command or group callback taking them now gets them from
+    keyless.cli.options."""
+    own = [path for path, cmd in _callbacks()
+           if any(p.name in {"server", "ca"} for p in cmd.params) and not hasattr(cmd.callback, "__wrapped__")]
+    assert own == [], own
+    agent = dict(_callbacks())["agent"]
+    server = next(p for p in agent.params if p.name == "server")
+    assert (server.opts, server.envvar) == (["--server"], "KEYLESS_SERVER")
+
+
+JOIN = "kjt.00000000-0000-0000-0000-000000000001.00000000-0000-0000-0000-000000000002.abcdefghijklmnopqrstuvwxyz"
+
+
+def test_the_agent_reads_its_server_before_or_after_the_command_or_from_the_environment(tmp_path: Path) -> None:
+    agent = ("--state-dir", str(tmp_path / "state"), "--join-token", JOIN, "--listen", "none")
+    for args, env in ((("--server", "http://plain.example", "agent", *agent), None),
+                      (("agent", *agent, "--server", "http://plain.example"), None),
+                      (("agent", *agent), {"KEYLESS_SERVER": "http://plain.example"})):
+        proc = _run(*args, env=env)
+        assert proc.returncode == 1, proc.stderr
+        assert one_error_line(proc.stderr) == "error: the agent talks to the server over https only"
+    proc = _run("--data-dir", str(tmp_path), "agent", *agent)
+    assert proc.returncode == 2
+    assert one_error_line(proc.stderr) == "error: `agent` does not take --data-dir (see --help)"

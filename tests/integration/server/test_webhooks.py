@@ -169,10 +169,10 @@ def test_two_replicas_on_postgresql_never_deliver_an_event_twice(tmp_path: Path)
 
 def test_a_slow_endpoint_gets_two_sends_at_once_and_starves_no_other(tmp_path: Path) -> None:
     """Per-endpoint bounds on a real server (docs/notifications.md, "Rate limits"; catalog O02): a
-    receiver that takes 0.5 s per request is sent at most two at once, and another endpoint of the
+    receiver that takes 1 s per request is sent at most two at once, and another endpoint of the
     tenant gets its deliveries meanwhile, not after the slow one's backlog."""
     with receiver(tmp_path / "r") as hooks:
-        hooks.delay_for["/slow"] = 0.5
+        hooks.delay_for["/slow"] = 1.0  # its twelve take six seconds, two at a time
         srv = start_server(tmp_path / "s", env={**hooks.env(), "KEYLESS_WEBHOOK_ENDPOINT_CONCURRENCY": "2"})
         try:
             base = hooks.url.removesuffix("/hook")
@@ -185,6 +185,6 @@ def test_a_slow_endpoint_gets_two_sends_at_once_and_starves_no_other(tmp_path: P
             fast = [r for r in hooks.received if r.path == "/fast"]
             assert {r.headers["webhook-id"] for r in slow} == {r.headers["webhook-id"] for r in fast} == set(ids)
             assert hooks.most_in_flight["/slow"] == 2  # bounded, and the bound was reached
-            assert max(r.time for r in fast) < max(r.time for r in slow) - 1.0  # not queued behind the slow one
+            assert max(r.time for r in fast) < max(r.time for r in slow) - 2.0  # not queued behind the slow one
         finally:
             stop_server(srv)

@@ -53,3 +53,16 @@ def test_a_server_that_links_a_page_to_itself_does_not_loop_forever() -> None:
     with pytest.raises(CliError, match="next-page link"):
         client.collect("/things")
     assert len(seen) <= 4
+
+
+def test_repeated_query_keys_written_into_the_path_are_all_sent() -> None:
+    """`?kind=secret&kind=certificate` kept only the last value once the path's query became a dict;
+    every value is sent, in order, and a key given as a parameter replaces the path's."""
+    seen: list[httpx.Request] = []
+    pages = {"/t/manage/v1/things?kind=secret&kind=certificate&owner=b&limit=1000": ([1], None),
+             "/t/manage/v1/things?kind=secret&kind=certificate&owner=b": ([2], None),
+             "/t/manage/v1/things?state=active&kind=x&kind=y": ([3], None)}
+    client = _client(pages, seen)
+    assert client.collect("/things?kind=secret&kind=certificate&owner=a", params={"owner": "b"}) == [1]
+    assert client.call("GET", "/things?kind=secret&kind=certificate", params={"owner": "b", "none": None}) == [2]
+    assert client.call("GET", "/things?kind=z&state=active", params={"kind": ["x", "y"]}) == [3]

@@ -56,3 +56,21 @@ def test_json_output_converts_instants_at_keys_it_does_not_know(where: str, caps
     assert (w.keys() == posture.WORKLOAD_KEYS) is (where != "workload")  # "none" is the documented shape
     assert ('"found_at": "2025-12-02T05:57:24Z"' in printed) is (where != "none")
     assert '"created_at": "2025-12-02T05:57:24Z"' in printed
+
+
+@pytest.mark.parametrize("sizes", [(), (0,), (2, 0, 3), (0, 1)])
+def test_json_written_page_by_page_is_the_joined_report(sizes: tuple[int, ...]) -> None:
+    """The pages are encoded as they arrive; the text is `json.dumps` of the whole report, whatever
+    the pages' sizes (an empty page, no workload at all)."""
+    pages, n = [], 0
+    for size in sizes:
+        page = []
+        for _ in range(size):
+            w = json.loads(json.dumps(REPORT["workloads"][0]))
+            w["display_name"] = f"app-\u00e9-{n}" if n % 2 else f"app-{n}"
+            page.append(w)
+            n += 1
+        pages.append(page)
+    report = {"score": REPORT["score"] if sizes else None, "workloads": [w for p in pages for w in p]}
+    expected = json.dumps(iso_times(report), indent=2, default=str) + "\n"
+    assert posture._json_text(report["score"], [json.loads(json.dumps(p)) for p in pages]) == expected

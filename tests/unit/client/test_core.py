@@ -26,6 +26,7 @@ from keyless.client.core import (
     refresh_at,
     scope_key,
     token_flow,
+    token_request,
 )
 from keyless.client.errors import OAuthError, TokenRequestError
 
@@ -255,6 +256,19 @@ def test_assertion_flow_discovers_the_issuer_and_signs_a_fresh_assertion_per_att
     assert sends[1].form and sends[1].form["client_assertion_type"] == CLIENT_ASSERTION_TYPE
     assert audiences == [ISSUER, ISSUER] and found == [Metadata(ISSUER, endpoint)]
     assert token.access_token == "at-123"
+
+
+def test_a_resource_indicator_replaces_the_scope() -> None:
+    """RFC 8707 §2: the host agent asks for the resource an IMDS caller named, as it always has."""
+    metadata = Metadata(ISSUER, f"{AUTHORITY}/t1/oauth2/v2.0/token")
+    auth = AssertionAuth("cid", lambda aud: f"signed-for-{aud}")
+    req = token_request(auth, metadata.token_endpoint, (), metadata, resource="https://vault.example.test")
+    assert req.form == {"grant_type": "client_credentials", "resource": "https://vault.example.test",
+                        "client_id": "cid", "client_assertion_type": CLIENT_ASSERTION_TYPE,
+                        "client_assertion": f"signed-for-{ISSUER}"}
+    scoped = token_request(auth, metadata.token_endpoint, ("api://orders/.default",), metadata)
+    assert scoped.form is not None and "resource" not in scoped.form
+    assert scoped.form["scope"] == "api://orders/.default"
 
 
 def test_scope_key() -> None:

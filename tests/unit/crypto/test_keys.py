@@ -5,15 +5,19 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, x25519
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from keyless.crypto.keys import (
     SIGNING_ALGS,
     PrivateKey,
     generate,
+    is_p256_public,
     private_from_der,
     private_to_der,
     public_of,
     public_to_pem,
+    sign_es256,
+    verify_es256,
 )
 
 
@@ -126,3 +130,45 @@ def test_public_to_pem(rsa_key: PrivateKey, ec_key: PrivateKey) -> None:
         ) == public_of(key).public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
+
+
+def test_sign_es256_is_the_jws_raw_form_for_every_r_and_s() -> None:
+    """RFC 7518 §3.4: R and S each as exactly 32 big-endian bytes. An R or S with leading zero bytes
+    (1 signature in 128 has one) must still be padded to 32, or verifiers split the 64 bytes wrongly."""
+    key = generate("ES256")
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    short = 0
+    for n in range(1500):
+        data = b"header.payload-%d" % n
+        raw = sign_es256(key, data)
+        assert len(raw) == 64
+        r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+        short += raw[0] == 0 or raw[32] == 0
+        key.public_key().verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
+    assert short > 0  # the padding case was exercised (expected ~12 of 1,500; none at all: 1 run in 100,000)
+
+
+@pytest.mark.parametrize("alg", ["RS256", "P-384"])
+def test_sign_es256_refuses_other_keys(alg: str) -> None:
+    key = ec.generate_private_key(ec.SECP384R1()) if alg == "P-384" else generate(alg)
+    with pytest.raises(ValueError, match="P-256"):
+        sign_es256(key, b"data")
+
+
+def test_verify_es256_agrees_with_pyjwt_on_good_forged_and_malformed_signatures() -> None:
+    """The assertion fast path gives PyJWT's ES256 answer for a P-256 key: true for a good signature,
+    false for another message, a flipped bit, another key's signature, a wrong length, R or S zero."""
+    import jwt
+
+    algorithm = jwt.algorithms.get_default_algorithms()["ES256"]
+    key, other = generate("ES256"), generate("ES256")
+    public = public_of(key)
+    assert is_p256_public(public) and not is_p256_public(key) and not is_p256_public(public_of(generate("RS256")))
+    assert not is_p256_public(ec.generate_private_key(ec.SECP384R1()).public_key())
+    good = sign_es256(key, b"input")
+    cases = [(b"input", good), (b"inpuT", good), (b"input", bytes([good[0] ^ 1]) + good[1:]),
+             (b"input", sign_es256(other, b"input")), (b"input", good[:63]), (b"input", good + b"\0"),
+             (b"input", bytes(32) + good[32:]), (b"input", good[:32] + bytes(32)), (b"input", b"")]
+    for data, signature in cases:
+        assert verify_es256(public, data, signature) is algorithm.verify(data, public, signature)
+    assert verify_es256(public, b"input", good)

@@ -192,3 +192,12 @@ def test_hasher_requires_256_bit_pepper() -> None:
 def test_hasher_pepper_id() -> None:
     assert SecretHasher(PEPPER).pepper_id == "p1"
     assert SecretHasher(PEPPER, "p2").pepper_id == "p2"
+
+
+def test_digest_is_hmac_sha256_under_the_pepper_every_time() -> None:
+    """The keyed HMAC is copied per digest: each digest is HMAC-SHA-256(pepper, secret) on its own,
+    whatever was digested before (a shared, updated state would chain the inputs)."""
+    pepper = bytes(range(32))
+    hasher = SecretHasher(pepper)
+    for secret in ("a", "kls_" + "x" * 40, "a", "\u00e9t\u00e9", ""):
+        assert hasher.digest(secret) == hmac.digest(pepper, secret.encode("utf-8"), "sha256")

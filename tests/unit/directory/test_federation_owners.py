@@ -72,7 +72,7 @@ async def test_deleting_an_identity_deletes_its_rows(env: Env) -> None:
     # a row an earlier build let the application routes write for the identity goes too
     legacy = replace(await federation.add(env.tenant, owner, actor="t", name="old", issuer=ISSUER, subject="o"),
                      id=new_guid(), owner_type="application", name="legacy")
-    await store.add_federated_credential(legacy, AuditEvent(time=0, tenant_id=env.tenant.id, actor="t",
+    await env.store.add_federated_credential(legacy, AuditEvent(time=0, tenant_id=env.tenant.id, actor="t",
                                                             action="x", target_type="x", target_id="x"))
     await hosts.delete_identity(env.tenant, "billing", actor="t")
     assert await store.federated_credentials(env.tenant.id, "identity", identity.client_id) == []

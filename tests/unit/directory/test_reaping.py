@@ -99,7 +99,7 @@ async def test_enforce_warns_then_disables_then_deletes_each_audited(env: Env) -
     app = await svc.create_application(env.tenant, "worker", actor="t")
     idle, _ = await svc.add_secret(env.tenant, app.client_id, actor="t", expires_in=365 * 86400)
     busy, _ = await svc.add_secret(env.tenant, app.client_id, actor="t", expires_in=365 * 86400)
-    reaper = Reaper(env.store, env.clock)
+    reaper = Reaper(env.service.credentials, env.clock)
 
     env.clock.advance(4 * DAY)  # idle for 4 of 10 days: warned (10 - 7 = 3)
     await env.store.mark_used("secret", {busy.id: LastUse(env.clock.now(), "10.0.0.1")})
@@ -129,7 +129,7 @@ async def test_audit_only_reports_what_would_be_disabled_and_deleted_once(env: E
     idle, _ = await svc.add_secret(env.tenant, app.client_id, actor="t", expires_in=365 * 86400)
     old, _ = await svc.add_secret(env.tenant, app.client_id, actor="t", expires_in=365 * 86400)
     await svc.revoke_secret(env.tenant, app.client_id, old.id, actor="t")
-    reaper = Reaper(env.store, env.clock)
+    reaper = Reaper(env.service.credentials, env.clock)
     env.clock.advance(11 * DAY)
     assert await _run(env, reaper, AUDIT) == (0, 0, ["policy.violation", "policy.violation"])
     assert await _run(env, reaper, AUDIT) == (0, 0, ["policy.violation", "policy.violation"])  # found again ...
@@ -149,7 +149,7 @@ async def test_a_credential_used_after_the_scan_is_not_disabled(env: Env) -> Non
     env.clock.advance(11 * DAY)
     scanned = await env.store.credentials(env.tenant.id)  # idle when scanned ...
     await env.store.mark_used("secret", {secret.id: LastUse(env.clock.now(), "10.0.0.1")})  # ... used just after
-    done = await Reaper(env.store, env.clock).run(env.tenant.id, plan(scanned, [], env.clock.now(),
+    done = await Reaper(env.service.credentials, env.clock).run(env.tenant.id, plan(scanned, [], env.clock.now(),
                                                                       rule_for(ENFORCE)), {})
     assert done.disabled == 0
     assert [c.id for c in await env.store.credentials(env.tenant.id)] == [secret.id]

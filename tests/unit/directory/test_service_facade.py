@@ -15,7 +15,9 @@ from keyless.directory.tenants import TenantService
 from tests.unit.directory.conftest import Env
 
 # Added with the credential model; reached as `service.credentials.<name>`, not flattened.
-NOT_FLATTENED = {"inventory", "issue_host_certificate", "record", "record_host_certificate"}
+NOT_FLATTENED = {"inventory", "issue_host_certificate", "record", "record_host_certificate", "retire",
+                 "host_certificates", "add_federated", "remove_federated", "disable_unused", "revoked_before",
+                 "delete_revoked"}
 
 
 def test_every_aggregate_method_is_forwarded_to_the_aggregate_itself(env: Env) -> None:

@@ -310,3 +310,25 @@ async def test_published_kids_drops_a_removed_key_once_the_ring_is_invalidated(w
     w.directory.set_retire(w.tenant, old.kid, w.clock.now())  # an emergency removal (catalog I04)
     w.keyring.invalidate()
     assert await w.keyring.published_kids(w.tenant.id) == {new.kid}
+
+
+async def test_the_remembered_signer_changes_at_the_instants_the_states_do(w: World) -> None:
+    """`signer` remembers its choice for a cached key list, but only until a key of that list activates
+    or is removed, and only for the time it was made at or after (a clock set back chooses again)."""
+    old = w.directory.keys[w.tenant.id][0]
+    new = w.directory.add_key(w.tenant, activates_in=60)
+    w.directory.set_retire(w.tenant, new.kid, w.clock.now() + 90)
+    ring = KeyRing(w.directory, w.kek, w.clock, ttl=3600)  # one cached key list throughout
+    start = w.clock.now()
+    assert (await ring.signer(w.tenant.id)).kid == old.kid
+    w.clock.set(start + 59.999)
+    assert (await ring.signer(w.tenant.id)).kid == old.kid
+    w.clock.set(start + 60)
+    assert (await ring.signer(w.tenant.id)).kid == new.kid
+    w.clock.set(start + 30)
+    assert (await ring.signer(w.tenant.id)).kid == old.kid
+    w.clock.set(start + 89.999)
+    assert (await ring.signer(w.tenant.id)).kid == new.kid
+    w.clock.set(start + 90)  # removed at once, and its predecessor never signs again
+    with pytest.raises(ServerError):
+        await ring.signer(w.tenant.id)

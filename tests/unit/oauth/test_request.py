@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import base64
-from urllib.parse import quote_plus
+import random
+from urllib.parse import parse_qsl, quote_plus
 
 import pytest
 from hypothesis import given
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from keyless.oauth.errors import InvalidRequest, MethodNotAllowed, OAuthErrorResponse
 from keyless.oauth.request import (
+    _DECODED,
     DEFAULT_MAX_VALUE,
     MAX_BODY,
     MAX_PARAMS,
@@ -18,6 +20,7 @@ from keyless.oauth.request import (
     MAX_VALUE,
     OAUTH_PARAMETERS,
     BasicCredentials,
+    _form_pairs,
     parse_basic,
     parse_form,
     parse_token_request,
@@ -395,3 +398,46 @@ def test_basic_failure_messages_never_echo_input() -> None:
             parse_basic(header)
         assert secret not in str(exc.value.body())
         assert secret not in exc.value.detail
+
+
+_FORMS = [
+    "", "a=1", "a=", "=1", "=", "a", "a=1&", "&a=1", "a=1&&b=2", "a=1&b", "a=b=c", "a=%41", "a=%4", "a=%zz",
+    "a=+b+", "a+b=c", "%61=1", "a=%C3%A9", "a=%C3", "a=%FF", "scope=api%3A%2F%2Fbench%2F.default&grant_type=x",
+    "a=1;b=2", "a=1&" * 31 + "z=9", "a=1&" * 32 + "z=9", "client_secret=%2B%2F%3D&client_id=x", "a=%%41", "a=%2",
+]
+
+
+def _reference(text: str) -> list[tuple[str, str]] | str:
+    try:
+        return parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), encoding="utf-8", errors="strict",
+                         max_num_fields=MAX_PARAMS)
+    except (UnicodeError, ValueError) as exc:
+        return type(exc).__name__
+
+
+def _ours(text: str) -> list[tuple[str, str]] | str:
+    try:
+        return _form_pairs(text)
+    except (UnicodeError, ValueError) as exc:
+        return type(exc).__name__
+
+
+@pytest.mark.parametrize("text", _FORMS)
+def test_form_pairs_are_parse_qsl_exactly(text: str) -> None:
+    """The token form's fast split gives the very pairs (or the very refusal) `parse_qsl` in strict mode
+    gives, so duplicates, blanks and bad escapes are refused exactly as before (catalog A03)."""
+    assert _ours(text) == _reference(text)
+    assert _ours(text) == _reference(text)  # the remembered decoding too
+
+
+def test_form_pairs_match_parse_qsl_on_random_forms() -> None:
+    rng = random.Random(18)
+    alphabet = "ab=&%+2F41C3A9zé;=" + "scope"
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
+        assert _ours(text) == _reference(text), text
+
+
+def test_secrets_are_never_remembered_by_the_form_decoder() -> None:
+    _form_pairs("client_secret=s%2Bcret&client_assertion=a%2Eb&scope=api%3A%2F%2Fx")
+    assert "s%2Bcret" not in _DECODED and "a%2Eb" not in _DECODED

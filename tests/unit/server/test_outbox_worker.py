@@ -94,12 +94,12 @@ async def test_a_slow_endpoint_with_a_backlog_is_bounded_and_starves_no_other(
     base = hooks.url.removesuffix("/hook")
     await _endpoint(store, kek, f"{base}/slow", 1)
     await _endpoint(store, kek, f"{base}/fast", 2)
-    hooks.delay_for["/slow"] = 0.3
+    hooks.delay_for["/slow"] = 0.5
     await box.emit([Event(SIGNING_KEY_ROTATED, TENANT, T0, f"kid-{n}", {"kid": f"kid-{n}"}) for n in range(6)])
     sender = WebhookSender(allow_private=["127.0.0.1"], ca_bundle=hooks.ca_path)
     worker = OutboxWorker(box, sender, kek, clock, limits=EndpointLimits(clock, concurrency=2, per_second=1, burst=5))
     try:
-        await _pump(worker, 1.2)
+        await _pump(worker, 1.5)
         slow = [r.time for r in hooks.received if r.path == "/slow"]
         fast = [r.time for r in hooks.received if r.path == "/fast"]
         assert (len(slow), len(fast)) == (5, 5)  # the burst each; the sixth waits for a token

@@ -7,25 +7,19 @@ from __future__ import annotations
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from keyless.clock import FrozenClock
-from keyless.crypto import aead
 from keyless.crypto.secrets import SecretHasher
-from keyless.directory.service import DirectoryService
 from keyless.domain.model import Tenant
 from keyless.oauth.client_auth import secret
 from keyless.oauth.errors import InvalidClient
-from keyless.store import db
 from keyless.store.cache import CachedDirectory
 from keyless.store.directory import SqlDirectoryStore
+from tests.unit.store.conftest import Directory
 
-START = 1_800_000_000.0
 WRONG = "kls_" + "A" * 49
 
 
@@ -41,32 +35,15 @@ class Setup:
 
 
 @pytest.fixture
-async def setup(url: str) -> AsyncIterator[Setup]:
-    engine = db.create_engine(url)
-    await db.migrate(engine)
-    clock = FrozenClock(START)
-    kek = aead.new_key()
-    hasher = SecretHasher(aead.derive(kek, "pepper"))
-    store = SqlDirectoryStore(engine)
-    service = DirectoryService(store, clock, hasher, kek)
-    tenant = await service.create_tenant("default", actor="test")
+async def setup(directory: Directory) -> Setup:
+    d, service = directory, directory.service
     other = await service.create_tenant("other", actor="test")
-    await service.create_application(tenant, "orders", actor="test", identifier_uri="api://orders",
+    await service.create_application(d.tenant, "orders", actor="test", identifier_uri="api://orders",
                                      roles=("Data.Read",))
-    app = await service.create_application(tenant, "worker", actor="test")
-    await service.add_secret(tenant, app.client_id, actor="test")
-    await service.add_secret(tenant, app.client_id, actor="test")
-    statements: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(" ".join(statement.split()))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield Setup(store, hasher, clock, tenant, other, app.client_id, statements)
-    finally:
-        store.close()
-        await engine.dispose()
+    app = await service.create_application(d.tenant, "worker", actor="test")
+    await service.add_secret(d.tenant, app.client_id, actor="test")
+    await service.add_secret(d.tenant, app.client_id, actor="test")
+    return Setup(d.store, d.hasher, d.clock, d.tenant, other, app.client_id, d.statements)
 
 
 async def _attempt(s: Setup, directory: CachedDirectory | SqlDirectoryStore, tenant: Tenant, client_id: str) -> str:

@@ -7,27 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from keyless.clock import FrozenClock
-from keyless.crypto import aead
 from keyless.crypto.secrets import SecretHasher
 from keyless.directory.service import DirectoryService
 from keyless.domain.model import Tenant
 from keyless.oauth.client_auth import private_key_jwt, secret
 from keyless.oauth.client_auth.certificates import CertificateCache
 from keyless.oauth.errors import InvalidClient
-from keyless.store import db
 from keyless.store.cache import CachedDirectory
 from keyless.store.directory import SqlDirectoryStore
 from tests.support.certs import claims_for, new_cert
+from tests.unit.store.conftest import Directory
 
-START = 1_800_000_000.0
 ISSUER = "https://keyless.test/t/v2.0"
 
 
@@ -44,28 +39,11 @@ class Replicas:
 
 
 @pytest.fixture
-async def replicas(url: str) -> AsyncIterator[Replicas]:
-    engine = db.create_engine(url)
-    await db.migrate(engine)
-    clock = FrozenClock(START)
-    kek = aead.new_key()
-    hasher = SecretHasher(aead.derive(kek, "pepper"))
-    store = SqlDirectoryStore(engine)
-    service = DirectoryService(store, clock, hasher, kek)
-    tenant = await service.create_tenant("default", actor="test")
-    app = await service.create_application(tenant, "worker", actor="test")
-    statements: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield Replicas(store, service, CachedDirectory(store, clock, ttl=5.0), clock, hasher, tenant,
-                       app.client_id, statements)
-    finally:
-        store.close()
-        await engine.dispose()
+async def replicas(directory: Directory) -> Replicas:
+    d = directory
+    app = await d.service.create_application(d.tenant, "worker", actor="test")
+    return Replicas(d.store, d.service, CachedDirectory(d.store, d.clock, ttl=5.0), d.clock, d.hasher, d.tenant,
+                    app.client_id, d.statements)
 
 
 async def _secret(r: Replicas, presented: str, client_id: str | None = None) -> str:

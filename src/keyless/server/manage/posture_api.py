@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from keyless.directory.posture import Entry, PostureService
 from keyless.domain.posture import RISKS, RUNGS, CredentialFacts, Score, Shares
+from keyless.gc_pause import gc_paused
 from keyless.server.context import ServerContext
 from keyless.server.manage.deps import PREFIX, Reader
 from keyless.server.manage.paging import Paging
@@ -179,13 +180,15 @@ async def posture(
     after = str(after_key[0]) if after_key is not None else None
     with contextlib.suppress(Exception):  # a store hiccup must not hide what is already written
         await ctx.signins.flush()  # the sign-ins of the last half second count too
-    report = await service.report(caller.tenant, after=after, limit=page.limit, client_id=client_id, rung=rung,
-                                  risk=risk, ca_pem=ctx.ca().cert_pem, commands=view != "summary")
-    score = await service.score(caller.tenant) if after is None else None
-    now = ctx.clock.now()
-    cursor = page.next_after(None if report.next_after is None else (report.next_after,))
-    body = {"score": None if score is None else ScoreOut.of(score).model_dump(),
-            "workloads": [workload_summary_json(e) for e in report.entries] if view == "summary"
-            else [workload_json(e, now) for e in report.entries], "next_cursor": cursor}
+    with gc_paused():  # a page is ~50,000 short-lived objects without cycles (keyless.gc_pause)
+        report = await service.report(caller.tenant, after=after, limit=page.limit, client_id=client_id,
+                                      rung=rung, risk=risk, ca_pem=ctx.ca().cert_pem, commands=view != "summary")
+        score = await service.score(caller.tenant) if after is None else None
+        now = ctx.clock.now()
+        cursor = page.next_after(None if report.next_after is None else (report.next_after,))
+        body = {"score": None if score is None else ScoreOut.of(score).model_dump(),
+                "workloads": [workload_summary_json(e) for e in report.entries] if view == "summary"
+                else [workload_json(e, now) for e in report.entries], "next_cursor": cursor}
+        encoded = orjson.dumps(body)
     link = {"Link": response.headers["link"]} if "link" in response.headers else None  # set by `page`
-    return Response(orjson.dumps(body), media_type="application/json", headers=link)
+    return Response(encoded, media_type="application/json", headers=link)

@@ -1,11 +1,12 @@
 """`/{tenant}/oauth2/v2.0/token`: the HTTP shell around `keyless.oauth.service.TokenService`.
 
-A POST is dispatched as a raw ASGI call (`TokenEndpoint`), ahead of Starlette's routing and
-request/response objects: the path is matched once, the body read under the cap straight from
-`receive`, and the answer written as two messages (issue 18; about a tenth of a token's CPU went to
-the framework). Every other method goes through the Starlette route (`token`), which hands it to the
-same service, so a GET still gets the service's 405. Both build the same `TokenHttpRequest` and
-answer with the same headers and body.
+Under `keyless serve` a POST never reaches ASGI: the listener's protocol answers it
+(`keyless.server.token_protocol`, issue 18) through `http_request` and `serve` below. Where the app
+runs under any other ASGI server, a POST is dispatched as a raw ASGI call (`TokenEndpoint`), ahead of
+Starlette's routing and request/response objects: the path is matched once, the body read under the
+cap straight from `receive`, and the answer written as two messages. Every other method goes through
+the Starlette route (`token`), which hands it to the same service, so a GET still gets the service's
+405. All three build the same `TokenHttpRequest` and answer with the same headers and body.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from keyless.errors import KeylessError
 from keyless.oauth.request import MAX_BODY, TokenHttpRequest
-from keyless.oauth.service import TokenResult
+from keyless.oauth.service import NO_STORE, TokenResult
 from keyless.server.client_address import client_address
 from keyless.server.context import ServerContext
 from keyless.server.metrics import TOKEN_REQUESTS
@@ -29,6 +30,7 @@ log = logging.getLogger("keyless.token")
 PATHS = ("/oauth2/v2.0/token", "/oauth2/token")
 TEMPLATES = {suffix: "/{tenant}" + suffix for suffix in PATHS}
 _SUCCESS = TOKEN_REQUESTS.labels(result="success", error="")  # bound once; failures bind per error code
+_SUCCESS_HEADERS = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in NO_STORE.items()]
 
 
 def observe(result: TokenResult) -> None:
@@ -65,7 +67,7 @@ async def token(request: Request) -> Response:
     )
     result = await ctx.tokens.handle(request.path_params["tenant"], http)
     observe(result)
-    return json_response(result.body, result.status, result.headers)
+    return json_response(result.body, result.status, dict(result.headers))
 
 
 def token_tenant(path: str) -> tuple[str, str] | None:
@@ -96,9 +98,8 @@ class _ClientGone(KeylessError):
 async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
     """The body, or None once it passes `MAX_BODY` (declared or streamed; never buffered beyond).
     Raises `_ClientGone` when the client leaves mid-body: a truncated form is never processed."""
-    for name, value in scope["headers"]:
-        if name == b"content-length" and (not value.isdigit() or int(value) > MAX_BODY):
-            return None
+    if declared_too_large(scope["headers"]):
+        return None
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -115,6 +116,61 @@ async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+def http_request(headers: list[tuple[bytes, bytes]], query: bytes, body: bytes | None, peer: str | None,
+                 ctx: ServerContext) -> TokenHttpRequest:
+    """The token service's view of a POST: the headers it reads (repeats kept, so it can refuse them),
+    the body or None when it passed `MAX_BODY`, and the client's address (trusted proxies applied).
+    Shared by the ASGI handler and the listener's own token path (`keyless.server.token_protocol`)."""
+    authorization: list[str] = []
+    content_types: list[str] = []
+    forwarded: list[str] = []  # read only from a trusted proxy (server.client_address)
+    x_forwarded_for: list[str] = []
+    for name, value in headers:
+        if name == b"authorization":
+            authorization.append(value.decode("latin-1"))
+        elif name == b"content-type":
+            content_types.append(value.decode("latin-1"))
+        elif name == b"forwarded":
+            forwarded.append(value.decode("latin-1"))
+        elif name == b"x-forwarded-for":
+            x_forwarded_for.append(value.decode("latin-1"))
+    trusted = ctx.trusted_proxies
+    return TokenHttpRequest(
+        method="POST",
+        content_type=content_types[0] if content_types else None,
+        authorization=authorization[0] if authorization else None,
+        query=query,
+        body=body or b"",
+        source=client_address(peer, forwarded=forwarded, x_forwarded_for=x_forwarded_for,
+                              trusted_proxies=trusted) if trusted else peer,
+        body_too_large=body is None,
+        repeated_header=len(authorization) > 1 or len(content_types) > 1,
+    )
+
+
+def declared_too_large(headers: list[tuple[bytes, bytes]]) -> bool:
+    """A Content-Length that is not a number or is over `MAX_BODY`: refused before any body is read."""
+    return any(name == b"content-length" and (not value.isdigit() or int(value) > MAX_BODY) for name, value in headers)
+
+
+def response_headers(result: TokenResult, payload: bytes) -> list[tuple[bytes, bytes]]:
+    """The answer's headers, in the order the ASGI handler has always sent them."""
+    headers = _SUCCESS_HEADERS if result.headers is NO_STORE else [
+        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in result.headers.items()]
+    return [*headers, (b"content-length", str(len(payload)).encode("ascii")), (b"content-type", b"application/json")]
+
+
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]  # status, headers, body
+
+
+async def serve(ctx: ServerContext, tenant: str, http: TokenHttpRequest) -> Answer:
+    """Status, headers and body for one token POST (the service's answer, counted in the metrics)."""
+    result = await ctx.tokens.handle(tenant, http)
+    observe(result)
+    payload = orjson.dumps(result.body)
+    return result.status, response_headers(result, payload), payload
+
+
 class TokenEndpoint:
     """The token endpoint's POST as a raw ASGI app (see the module docstring)."""
 
@@ -127,37 +183,11 @@ class TokenEndpoint:
             body = await _read_body(scope, receive)
         except _ClientGone:
             return
-        authorization: list[str] = []
-        content_types: list[str] = []
-        forwarded: list[str] = []  # read only from a trusted proxy (server.client_address)
-        x_forwarded_for: list[str] = []
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization.append(value.decode("latin-1"))
-            elif name == b"content-type":
-                content_types.append(value.decode("latin-1"))
-            elif name == b"forwarded":
-                forwarded.append(value.decode("latin-1"))
-            elif name == b"x-forwarded-for":
-                x_forwarded_for.append(value.decode("latin-1"))
         client = scope.get("client")
-        http = TokenHttpRequest(
-            method="POST",
-            content_type=content_types[0] if content_types else None,
-            authorization=authorization[0] if authorization else None,
-            query=scope.get("query_string", b""),
-            body=body or b"",
-            source=client_address(client[0] if client else None, forwarded=forwarded,
-                                  x_forwarded_for=x_forwarded_for, trusted_proxies=self.ctx.trusted_proxies),
-            body_too_large=body is None,
-            repeated_header=len(authorization) > 1 or len(content_types) > 1,
-        )
-        result = await self.ctx.tokens.handle(tenant, http)
-        observe(result)
-        payload = orjson.dumps(result.body)
-        headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in result.headers.items()]
-        headers += [(b"content-length", str(len(payload)).encode("ascii")), (b"content-type", b"application/json")]
-        await send({"type": "http.response.start", "status": result.status, "headers": headers})
+        http = http_request(scope["headers"], scope.get("query_string", b""), body, client[0] if client else None,
+                            self.ctx)
+        status, headers, payload = await serve(self.ctx, tenant, http)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
 

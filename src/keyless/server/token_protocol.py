@@ -1,0 +1,224 @@
+"""The token POST answered inside the listener's HTTP protocol, below ASGI (issue 18).
+
+Under uvicorn a request costs a scope dict, a `RequestResponseCycle` with its `asyncio.Event`, ASGI
+receive/send message dicts, the request-timing and error-shield wrappers with their closures, and two
+`transport.write` calls (two TLS records, two `send()`s): about a third of a client-secret ES256
+token's CPU in the profile (docs/benchmarks.md). `TokenProtocol` is the server's `GuardedProtocol`
+(same deadlines and counts) that recognises `POST /{tenant}/oauth2[/v2.0]/token` once its head is
+parsed, collects the body itself under `MAX_BODY`, calls the same `routes.token.serve` the ASGI
+handler calls, and writes the answer with one `transport.write`.
+
+What the ASGI path gave is kept here, each in the same place in the request's life:
+- the route match is `routes.token.token_tenant` on the percent-decoded path, as uvicorn decodes it;
+- the body cap: a declared Content-Length over `MAX_BODY` or a body passing it is not buffered, and
+  the service refuses it (sign-in record included), as soon as it is known;
+- a client that leaves before its body is complete gets nothing processed;
+- keep-alive, `Connection: close`, HTTP/1.0 and pipelining: a token request parsed while an earlier
+  request is in flight waits in uvicorn's own pipeline queue and starts when that one completes;
+  reading pauses meanwhile, and a response waits for a paused transport to drain (flow control);
+- the concurrency limit (503), `Expect: 100-continue` and upgrades: such requests take uvicorn's path;
+- the request-timing histogram and the access log (`keyless.server.observe.record`);
+- an unexpected exception: the log, and a JSON 500 with a correlation id (catalog M04), never a
+  dropped connection;
+- graceful shutdown: the work is a task in uvicorn's task set, and a shutdown during a request ends
+  the connection after its answer.
+Every other request, and every request on the vault's port, goes through uvicorn and the ASGI app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import urllib.parse
+import uuid
+from typing import ClassVar
+
+import httptools
+import orjson
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE
+
+from keyless.listen import Guard, GuardedProtocol
+from keyless.oauth.request import MAX_BODY
+from keyless.server.context import ServerContext
+from keyless.server.observe import RouteObserver
+from keyless.server.routes import token
+
+log = logging.getLogger("keyless.server")
+
+
+class _Unused:
+    """uvicorn's `connection_lost` wakes the cycle's event; a token cycle has no waiter to wake."""
+
+    @staticmethod
+    def set() -> None:
+        return None
+
+
+class TokenCycle:
+    """One token POST on its way through the protocol (what uvicorn's protocol reads of a cycle:
+    `response_complete`, `keep_alive`, `disconnected`, `message_event`)."""
+
+    __slots__ = ("body", "complete", "disconnected", "headers", "keep_alive", "query", "ready", "response_complete",
+                 "running", "started_at", "template", "tenant", "too_large")
+    message_event: ClassVar[_Unused] = _Unused()
+
+    def __init__(self, tenant: str, template: str, query: bytes, headers: list[tuple[bytes, bytes]],
+                 keep_alive: bool) -> None:
+        self.tenant = tenant
+        self.template = template
+        self.headers = headers
+        self.query = query
+        self.body = b""
+        self.too_large = token.declared_too_large(headers)
+        self.keep_alive = keep_alive
+        self.started_at = time.perf_counter()
+        self.ready = False  # no earlier request on the connection is still in flight
+        self.complete = False  # the whole body is here
+        self.running = False
+        self.response_complete = False
+        self.disconnected = False
+
+
+_ROUTES: dict[tuple[str, bytes], tuple[str, str, bytes]] = {}  # (root path, URL) -> tenant, template, query
+
+
+def _token_route(root_path: str, url: bytes) -> tuple[str, str, bytes] | None:
+    """(tenant, route template, query) when `url` is a token endpoint's, as uvicorn would decode its
+    path for the ASGI scope; else None. A client sends the same URL every time, so a match (a pure
+    function of the URL) is remembered, 256 at most; a URL that does not match is never remembered."""
+    key = (root_path, url)
+    route = _ROUTES.get(key)
+    if route is None:
+        parsed = httptools.parse_url(url)
+        path = parsed.path.decode("ascii")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        match = token.token_tenant(root_path + path)
+        if match is None:
+            return None
+        if len(_ROUTES) >= 256:
+            _ROUTES.clear()
+        route = _ROUTES[key] = (match[0], match[1], parsed.query or b"")
+    return route
+
+
+class TokenProtocol(GuardedProtocol):
+    """`GuardedProtocol` plus the token POST path above; `token_protocol()` binds it to one server."""
+
+    ctx: ClassVar[ServerContext]
+    vault_port: ClassVar[int | None]
+    observer: ClassVar[RouteObserver]
+    _express = False  # this connection may take the token path (it is not on the vault's port)
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._express = self.vault_port is None or self.server is None or self.server[1] != self.vault_port
+
+    def on_headers_complete(self) -> None:
+        cycle = self._token_cycle() if self._express else None
+        if cycle is None:
+            super().on_headers_complete()
+            return
+        self._arm(self.guard.limits.body_timeout)
+        existing = self.cycle
+        self.cycle = cycle  # type: ignore[assignment]
+        if existing is None or existing.response_complete:
+            cycle.ready = True
+        else:  # pipelined behind a request still in flight: uvicorn's queue, uvicorn's order
+            self.flow.pause_reading()
+            self.pipeline.appendleft((cycle, self.app))  # type: ignore[arg-type]
+        if cycle.too_large:
+            self._maybe_run(cycle)
+
+    def _token_cycle(self) -> TokenCycle | None:
+        """A cycle for a token POST this protocol may answer itself, else None (uvicorn's path)."""
+        parser = self.parser
+        if parser.get_method() != b"POST" or self.expect_100_continue or parser.should_upgrade():
+            return None
+        limit = self.limit_concurrency
+        if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
+            return None  # uvicorn answers 503
+        route = _token_route(self.root_path, self.url)
+        if route is None:
+            return None
+        keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
+        return TokenCycle(*route, self.headers, keep_alive)
+
+    def on_body(self, body: bytes) -> None:
+        cycle: object = self.cycle
+        if type(cycle) is not TokenCycle:
+            super().on_body(body)
+            return
+        if cycle.too_large or cycle.running:
+            return
+        if len(cycle.body) + len(body) > MAX_BODY:
+            cycle.too_large, cycle.body = True, b""
+            self._maybe_run(cycle)
+            return
+        cycle.body += body
+
+    def on_message_complete(self) -> None:
+        cycle: object = self.cycle
+        if type(cycle) is not TokenCycle:
+            super().on_message_complete()
+            return
+        self._disarm()
+        cycle.complete = True
+        self._maybe_run(cycle)
+
+    def _start_asgi_task(self, cycle: object, app: object) -> None:
+        if type(cycle) is TokenCycle:  # its turn in the pipeline
+            cycle.ready = True
+            self._maybe_run(cycle)
+            return
+        super()._start_asgi_task(cycle, app)  # type: ignore[arg-type]
+
+    def _maybe_run(self, cycle: TokenCycle) -> None:
+        if cycle.ready and not cycle.running and (cycle.complete or cycle.too_large):
+            cycle.running = True
+            task = self.loop.create_task(self._serve(cycle))
+            task.add_done_callback(self.tasks.discard)
+            self.tasks.add(task)
+
+    async def _serve(self, cycle: TokenCycle) -> None:
+        client = self.client
+        try:
+            http = token.http_request(cycle.headers, cycle.query, None if cycle.too_large else cycle.body,
+                                      client[0] if client else None, self.ctx)
+            status, headers, payload = await token.serve(self.ctx, cycle.tenant, http)
+        except Exception:
+            correlation = uuid.uuid4().hex
+            log.exception("unhandled error", extra={"event": "server_error", "correlation_id": correlation})
+            status, payload = 500, orjson.dumps({"error": "server_error", "error_description": "internal error",
+                                                 "correlation_id": correlation})
+            headers = [(b"content-length", str(len(payload)).encode("ascii")), (b"content-type", b"application/json")]
+        if self.flow.write_paused and not cycle.disconnected:
+            await self.flow.drain()
+        if not cycle.disconnected:
+            self._write(cycle, status, headers, payload)
+        self.observer.record("POST", cycle.template, status, time.perf_counter() - cycle.started_at)
+
+    def _write(self, cycle: TokenCycle, status: int, headers: list[tuple[bytes, bytes]], payload: bytes) -> None:
+        """Status line, headers and body in one write: one TLS record, one send()."""
+        parts = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:  # Date, as uvicorn sends it
+            parts += (name, b": ", value, b"\r\n")
+        for name, value in headers:
+            parts += (name, b": ", value, b"\r\n")
+        if not cycle.keep_alive:
+            parts.append(b"connection: close\r\n")
+        parts += (b"\r\n", payload)
+        self.transport.write(b"".join(parts))
+        cycle.response_complete = True
+        if not cycle.keep_alive:
+            self.transport.close()
+        self.on_response_complete()
+
+
+def token_protocol(ctx: ServerContext, guard: Guard, observer: RouteObserver) -> type[TokenProtocol]:
+    """The protocol class for the server's `uvicorn.Config(http=...)`: its connections share `guard`
+    and answer token POSTs with `ctx`'s token service (except on the vault's port)."""
+    vault_port = ctx.settings.vault_port if ctx.settings.vault_enabled else None
+    return type("TokenProtocol", (TokenProtocol,),
+                {"guard": guard, "ctx": ctx, "vault_port": vault_port, "observer": observer})
