@@ -26,17 +26,17 @@ MAX_BACKOFF = 60.0
 
 
 @dataclass
-class Entry:
+class CachedToken:
     token: Token
     retry_at: float = 0.0  # after a failed refresh, the next attempt
     failures: int = 0
 
 
-class TokenCache:
+class AgentTokenCache:
     def __init__(self, fetch: Fetch, clock: Clock) -> None:
         self._fetch = fetch
         self._clock = clock
-        self._entries: dict[Key, Entry] = {}
+        self._entries: dict[Key, CachedToken] = {}
         self._inflight: dict[Key, asyncio.Future[Token]] = {}
         self.last_success: float | None = None
         self.last_failure: float | None = None
@@ -76,7 +76,7 @@ class TokenCache:
         self.last_success = self._clock.now()
         if len(self._entries) >= MAX_ENTRIES and key not in self._entries:
             self._entries.pop(next(iter(self._entries)))
-        self._entries[key] = Entry(token)
+        self._entries[key] = CachedToken(token)
         future.set_result(token)
         return token
 

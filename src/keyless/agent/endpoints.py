@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from keyless import text
-from keyless.agent.cache import TokenCache
+from keyless.agent.cache import AgentTokenCache
 from keyless.agent.entitlements import Entitlements, Identity
 from keyless.agent.metrics import metrics_text
 from keyless.agent.peer import Peer, still_same
@@ -87,8 +87,8 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 class AgentCore(Protocol):
     """What the endpoints need from the running agent."""
 
-    cache: TokenCache
-    identity_tokens: TokenCache
+    cache: AgentTokenCache
+    identity_tokens: AgentTokenCache
     entitlements: Entitlements
     limiter: CallerLimiter
     allowed_hosts: frozenset[bytes]
@@ -298,7 +298,7 @@ def create_endpoints(core: AgentCore, now: Callable[[], float]) -> Callable[[dic
         await _respond(send, 200, body(token, identity, resource, now()))
         return 200
 
-    async def fetch(cache: TokenCache, identity: Identity, resource: str, target: str) -> Token:
+    async def fetch(cache: AgentTokenCache, identity: Identity, resource: str, target: str) -> Token:
         try:
             return await cache.get(identity.client_id, resource)
         except ServerRefused as exc:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from keyless.agent.peer import Binding, Peer, bound_identities
+from keyless.agent.peer import Peer, PeerBinding, bound_identities
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Identity:
 @dataclass(frozen=True)
 class Entitlements:
     identities: tuple[Identity, ...] = ()
-    bindings: tuple[Binding, ...] = ()
+    bindings: tuple[PeerBinding, ...] = ()
     _by_ref: Mapping[str, Identity] = field(default_factory=dict, repr=False)
     _bound: frozenset[str] = frozenset()
 
@@ -43,7 +43,7 @@ class Entitlements:
             for i in view.get("identities", ())
         )
         bindings = tuple(
-            Binding(identity_client_id=str(b["identity_client_id"]), uid=b.get("uid"), gid=b.get("gid"),
+            PeerBinding(identity_client_id=str(b["identity_client_id"]), uid=b.get("uid"), gid=b.get("gid"),
                     exe=b.get("exe"), unit=b.get("unit"))
             for b in view.get("bindings", ())
         )

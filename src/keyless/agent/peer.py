@@ -28,7 +28,7 @@ class Peer:
 
 
 @dataclass(frozen=True)
-class Binding:
+class PeerBinding:
     identity_client_id: str
     uid: int | None = None
     gid: int | None = None
@@ -118,7 +118,7 @@ def unit_of(pid: int) -> str | None:
     return None
 
 
-def matches(binding: Binding, peer: Peer) -> bool:
+def matches(binding: PeerBinding, peer: Peer) -> bool:
     """Every selector the binding sets must match the caller. A TCP caller (pid 0: only its uid is
     known) matches only bindings that select by uid alone."""
     if binding.uid is not None and binding.uid != peer.uid:
@@ -132,7 +132,7 @@ def matches(binding: Binding, peer: Peer) -> bool:
     return binding.unit is None or unit_of(peer.pid) == binding.unit
 
 
-def bound_identities(bindings: Sequence[Binding], peer: Peer) -> list[str]:
+def bound_identities(bindings: Sequence[PeerBinding], peer: Peer) -> list[str]:
     """Identities the caller may use, in binding order, without repeats."""
     out: list[str] = []
     for b in bindings:

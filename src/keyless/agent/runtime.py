@@ -22,7 +22,7 @@ from typing import Any
 import uvicorn
 
 from keyless.agent import credential
-from keyless.agent.cache import TokenCache
+from keyless.agent.cache import AgentTokenCache
 from keyless.agent.credential import HostCredential
 from keyless.agent.endpoints import create_endpoints
 from keyless.agent.entitlements import Entitlements
@@ -52,8 +52,8 @@ class Agent:
         self.renewals = 0
         self.credential: HostCredential | None = None
         self.api: ServerApi | None = None
-        self.cache = TokenCache(self._fetch, self.clock)
-        self.identity_tokens = TokenCache(self._fetch_identity_token, self.clock)  # per (identity, audience)
+        self.cache = AgentTokenCache(self._fetch, self.clock)
+        self.identity_tokens = AgentTokenCache(self._fetch_identity_token, self.clock)  # per (identity, audience)
         self._header: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._server: uvicorn.Server | None = None

@@ -23,7 +23,7 @@ app = typer.Typer(help="The credential inventory: every credential of every owne
 
 Kind = StrEnum("Kind", {k: k for k in ("secret", "certificate", "federated")})  # type: ignore[misc]
 OwnerKind = StrEnum("OwnerKind", {k: k for k in ("application", "identity", "host")})  # type: ignore[misc]
-State = StrEnum("State", {k: k for k in ("active", "not_yet_valid", "expired")})  # type: ignore[misc]
+CredentialState = StrEnum("CredentialState", {k: k for k in ("active", "not_yet_valid", "expired")})  # type: ignore[misc]
 COLUMNS = ("kind", "owner_kind", "owner_name", "label", "state", "expires_at", "last_used_at", "last_used_from", "id")
 FORMATTERS = {c: when for c in ("created_at", "not_before", "expires_at", "last_used_at")}
 
@@ -38,7 +38,7 @@ def list_credentials(
     kind: Annotated[Kind | None, typer.Option("--kind", help="Only this kind.")] = None,
     owner_kind: Annotated[OwnerKind | None, typer.Option("--owner-kind", help="Only this owner kind.")] = None,
     owner: Annotated[str | None, typer.Option("--owner", help="Only this owner's (client id or host id).")] = None,
-    state: Annotated[State | None, typer.Option("--state", help="Only credentials in this state.")] = None,
+    state: Annotated[CredentialState | None, typer.Option("--state", help="Only credentials in this state.")] = None,
     limit: LimitOpt = None,
     *, opts: Shared,
 ) -> None:

@@ -22,7 +22,7 @@ app = typer.Typer(help="Webhooks: signed notifications of expiring, unused and l
                   no_args_is_help=True)
 
 EventType = StrEnum("EventType", {t: t for t in sorted(EVENT_TYPES)})  # type: ignore[misc]
-State = StrEnum("State", {s: s for s in ("pending", "delivered", "failed")})  # type: ignore[misc]
+DeliveryState = StrEnum("DeliveryState", {s: s for s in ("pending", "delivered", "failed")})  # type: ignore[misc]
 FORMATTERS = {c: when for c in ("created_at", "next_attempt_at", "last_attempt_at", "delivered_at", "time")}
 HOOK_COLUMNS = ("id", "url", "event_types", "description", "created_at")
 DELIVERY_COLUMNS = ("id", "event_type", "state", "attempts", "last_status", "last_error", "last_attempt_at",
@@ -92,7 +92,7 @@ def deliveries(
     delivery: Annotated[str | None, typer.Argument(
         metavar="[DELIVERY_ID]", help="Show this delivery and every attempt at it.", show_default=False)] = None,
     webhook: Annotated[str | None, typer.Option("--webhook", help="Only this endpoint's deliveries.")] = None,
-    state: Annotated[State | None, typer.Option("--state", help="Only deliveries in this state.")] = None,
+    state: Annotated[DeliveryState | None, typer.Option("--state", help="Only deliveries in this state.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many, newest first.")] = 100,
     *, opts: Shared,
 ) -> None:

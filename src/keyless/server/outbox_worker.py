@@ -30,7 +30,7 @@ from keyless.directory.webhooks import sealing_aad
 from keyless.domain.webhooks import DueDelivery, retry_delay
 from keyless.ratelimit import TokenBuckets
 from keyless.server.webhook_sender import TOTAL_TIMEOUT, WebhookSender
-from keyless.store.outbox import Outcome, SqlOutbox
+from keyless.store.outbox import DeliveryOutcome, SqlOutbox
 
 log = logging.getLogger("keyless.webhooks")
 CONCURRENCY = 8  # sends at once per replica, every endpoint together
@@ -118,12 +118,12 @@ class OutboxWorker:
             try:
                 key = aead.open_sealed(self._kek, due.secret_sealed, sealing_aad(due.endpoint_id))
             except aead.DecryptionFailed:
-                outcome = Outcome(False, None, "key_unavailable", 0, None)
+                outcome = DeliveryOutcome(False, None, "key_unavailable", 0, None)
             else:
                 sent = await self._sender.send(due.url, key, due.event_id, int(self._clock.now()),
                                                due.payload.encode())
                 delay = None if sent.ok else retry_delay(due.attempts, self._jitter())
-                outcome = Outcome(sent.ok, sent.status, sent.error, sent.duration_ms,
+                outcome = DeliveryOutcome(sent.ok, sent.status, sent.error, sent.duration_ms,
                                   None if delay is None else self._clock.now() + delay)
             if outcome.delivered:
                 self.sent += 1

@@ -32,7 +32,7 @@ from keyless.store.outbox_tables import outbox_events, webhook_attempts, webhook
 
 
 @dataclass(frozen=True)
-class Outcome:
+class DeliveryOutcome:
     """What one attempt came to: delivered, or an error and the time of the next attempt (None: give up)."""
 
     delivered: bool
@@ -134,7 +134,7 @@ class SqlOutbox:
                                 event_time=r.time, payload=r.payload, endpoint_id=r.endpoint_id, url=r.url,
                                 secret_sealed=r.secret_sealed) for r in rows]
 
-    async def finish(self, due: DueDelivery, outcome: Outcome) -> bool:
+    async def finish(self, due: DueDelivery, outcome: DeliveryOutcome) -> bool:
         """Record the attempt and its outcome; False (nothing written) when the claim is no longer ours
         (the hold ran out and another worker took the delivery, or it was redelivered meanwhile)."""
         d = webhook_deliveries

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from keyless.agent.cache import TokenCache
+from keyless.agent.cache import AgentTokenCache
 from keyless.agent.server_api import ServerUnavailable
 from keyless.client.core import Token
 from keyless.clock import FrozenClock
@@ -30,7 +30,7 @@ class Server:
 async def test_concurrent_first_requests_share_one_fetch() -> None:
     clock = FrozenClock(1000.0)
     server = Server(clock)
-    cache = TokenCache(server.fetch, clock)
+    cache = AgentTokenCache(server.fetch, clock)
     tokens = await asyncio.gather(*[cache.get("id", "api://r") for _ in range(20)])
     assert server.calls == 1 and len({t.access_token for t in tokens}) == 1
     assert cache.peek("id", "api://r") is tokens[0]
@@ -40,7 +40,7 @@ async def test_concurrent_first_requests_share_one_fetch() -> None:
 async def test_refresh_ahead_and_outage() -> None:
     clock = FrozenClock(1000.0)
     server = Server(clock)
-    cache = TokenCache(server.fetch, clock)
+    cache = AgentTokenCache(server.fetch, clock)
     first = await cache.get("id", "api://r")
     assert await cache.refresh_due() == 0 and server.calls == 1  # not due yet
     clock.advance(1801)
@@ -58,7 +58,7 @@ async def test_failures_are_not_cached_and_expired_entries_go() -> None:
     clock = FrozenClock(1000.0)
     server = Server(clock)
     server.down = True
-    cache = TokenCache(server.fetch, clock)
+    cache = AgentTokenCache(server.fetch, clock)
     with pytest.raises(ServerUnavailable):
         await cache.get("id", "api://r")
     server.down = False

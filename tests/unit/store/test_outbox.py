@@ -20,7 +20,7 @@ from keyless.domain.webhooks import WebhookEndpoint
 from keyless.store import db
 from keyless.store.base import insert_audit
 from keyless.store.directory import SqlDirectoryStore
-from keyless.store.outbox import Outcome, SqlOutbox
+from keyless.store.outbox import DeliveryOutcome, SqlOutbox
 from keyless.store.outbox_tables import outbox_events
 from keyless.store.webhooks import SqlWebhookStore
 
@@ -109,13 +109,13 @@ async def test_outcomes_retry_deliver_and_give_up(box: Box) -> None:
     await box.outbox.emit([event()])
     await box.outbox.dispatch()
     [due] = await box.outbox.claim(10, hold=60)
-    assert await box.outbox.finish(due, Outcome(False, 500, "http_500", 12, retry_at=T0 + 5))
-    assert not await box.outbox.finish(due, Outcome(True, 200, None, 3))  # that claim is spent
+    assert await box.outbox.finish(due, DeliveryOutcome(False, 500, "http_500", 12, retry_at=T0 + 5))
+    assert not await box.outbox.finish(due, DeliveryOutcome(True, 200, None, 3))  # that claim is spent
     assert await box.outbox.claim(10, hold=60) == []
     box.clock.advance(5)
     [again] = await box.outbox.claim(10, hold=60)
     assert again.attempts == 2 and again.event_id == due.event_id  # same webhook-id on every attempt
-    assert await box.outbox.finish(again, Outcome(True, 204, None, 3))
+    assert await box.outbox.finish(again, DeliveryOutcome(True, 204, None, 3))
     [delivery] = await box.hooks.list_deliveries(TENANT)
     assert (delivery.state, delivery.attempts, delivery.last_status) == ("delivered", 2, 204)
     log = await box.hooks.attempts(TENANT, delivery.id)
@@ -124,7 +124,7 @@ async def test_outcomes_retry_deliver_and_give_up(box: Box) -> None:
     assert await box.hooks.redeliver(TENANT, delivery.id, box.clock.now(), audit("webhook.redeliver"))
     [third] = await box.outbox.claim(10, hold=60)
     assert third.event_id == due.event_id and third.attempts == 3
-    assert await box.outbox.finish(third, Outcome(False, None, "timeout", 10_000, retry_at=None))
+    assert await box.outbox.finish(third, DeliveryOutcome(False, None, "timeout", 10_000, retry_at=None))
     assert (await box.hooks.list_deliveries(TENANT, state="failed"))[0].id == delivery.id
 
 
@@ -178,8 +178,8 @@ async def test_purge_forgets_finished_deliveries_but_not_pending_ones_nor_dedupe
     await box.outbox.emit([event(), event(), event(CREDENTIAL_EXPIRING, "expiring:7:c:1")])
     await box.outbox.dispatch()
     first, second, third = await box.outbox.claim(10, hold=60)
-    await box.outbox.finish(first, Outcome(True, 204, None, 3))
-    await box.outbox.finish(second, Outcome(False, 500, "http_500", 3, retry_at=None))  # failed for good
+    await box.outbox.finish(first, DeliveryOutcome(True, 204, None, 3))
+    await box.outbox.finish(second, DeliveryOutcome(False, 500, "http_500", 3, retry_at=None))  # failed for good
     box.clock.advance(10)
     assert await box.outbox.purge(before=T0) == 0  # nothing older than that
     assert await box.outbox.purge(before=box.clock.now()) == 2  # the third is still pending (held)

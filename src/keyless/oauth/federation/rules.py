@@ -160,7 +160,7 @@ def best(outcomes: list[Outcome]) -> Outcome | None:
 
 
 @dataclass(frozen=True)
-class Finding:
+class LintFinding:
     credential_id: str
     owner_id: str
     name: str
@@ -170,12 +170,12 @@ class Finding:
     owner_type: str = "application"
 
 
-def lint(credentials: list[FederatedCredential]) -> list[Finding]:
+def lint(credentials: list[FederatedCredential]) -> list[LintFinding]:
     """Trust that is broader than one repository or namespace, and other risky shapes."""
-    findings: list[Finding] = []
+    findings: list[LintFinding] = []
 
     def add(c: FederatedCredential, severity: str, code: str, message: str) -> None:
-        findings.append(Finding(c.id, c.owner_id, c.name, severity, code, message, c.owner_type))
+        findings.append(LintFinding(c.id, c.owner_id, c.name, severity, code, message, c.owner_type))
 
     seen: dict[tuple[str, str, str], FederatedCredential] = {}
     for c in credentials:

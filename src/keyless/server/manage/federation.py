@@ -116,7 +116,7 @@ class TokenTestOut(BaseModel):
     credentials: list[CredentialVerdict]
 
 
-class FindingOut(BaseModel):
+class LintFindingOut(BaseModel):
     credential_id: str
     client_id: str
     owner_type: str
@@ -126,7 +126,7 @@ class FindingOut(BaseModel):
     message: str
 
 
-BY_FINDING: Order[FindingOut] = Order(lambda f: (f.credential_id, f.code, f.message), (str, str, str))
+BY_FINDING: Order[LintFindingOut] = Order(lambda f: (f.credential_id, f.code, f.message), (str, str, str))
 BY_VALUE: Order[str] = Order(lambda v: (v,), (str,))
 
 
@@ -200,10 +200,10 @@ async def remove_identity_credential(request: Request, identity: str, ref: str, 
     return Response(status_code=204)
 
 
-@router.get("/federated-credentials/lint", response_model=list[FindingOut],
+@router.get("/federated-credentials/lint", response_model=list[LintFindingOut],
             summary="Federated credentials that trust more than one repository or namespace, and other risks")
 async def lint(request: Request, caller: Reader, page: Paging, client_id: str | None = None,
-               identity: Annotated[str | None, Query(max_length=512)] = None) -> list[FindingOut]:
+               identity: Annotated[str | None, Query(max_length=512)] = None) -> list[LintFindingOut]:
     service = _service(request)
     if client_id is not None and identity is not None:
         raise Invalid("invalid_request", "give client_id or identity, not both")
@@ -213,8 +213,9 @@ async def lint(request: Request, caller: Reader, page: Paging, client_id: str | 
         credentials = list(await service.credentials(caller.tenant, await _identity(request, identity, caller)))
     else:
         credentials = list(await service.list_all(caller.tenant))
-    findings = [FindingOut(credential_id=f.credential_id, client_id=f.owner_id, owner_type=f.owner_type, name=f.name,
-                           severity=f.severity, code=f.code, message=f.message) for f in rules.lint(credentials)]
+    findings = [LintFindingOut(credential_id=f.credential_id, client_id=f.owner_id, owner_type=f.owner_type,
+                               name=f.name, severity=f.severity, code=f.code, message=f.message)
+                for f in rules.lint(credentials)]
     return page.take(findings, BY_FINDING)
 
 

@@ -115,17 +115,17 @@ async def list_secrets(request: Request, vault: str, caller: VaultData, max_resu
                        page_token: PageToken = None) -> vs.SecretPage:
     v = await _vault(request, caller, vault)
     items, token = await _ctx(request).vaults.list_secrets(v, _who(caller), token=page_token, limit=max_results)
-    return vs.SecretPage(items=[vs.SecretOut.of(i) for i in items], next_page_token=token)
+    return vs.SecretPage(items=[vs.VaultSecretOut.of(i) for i in items], next_page_token=token)
 
 
-@router.put("/{vault}/secrets/{name}", response_model=vs.SecretOut, summary="Set a secret (a new version)")
+@router.put("/{vault}/secrets/{name}", response_model=vs.VaultSecretOut, summary="Set a secret (a new version)")
 async def set_secret(request: Request, vault: str, name: str, body: vs.SecretSet, caller: VaultData,
-                     if_match: IfMatch = None) -> vs.SecretOut:
+                     if_match: IfMatch = None) -> vs.VaultSecretOut:
     v = await _vault(request, caller, vault)
     attributes = SecretAttributes(enabled=body.enabled, not_before=body.not_before, expires=body.expires,
                                   content_type=body.content_type, tags=body.tags)
     version = await _ctx(request).vaults.set_secret(v, _who(caller), name, body.value, attributes, if_match=if_match)
-    return vs.SecretOut.of(version)
+    return vs.VaultSecretOut.of(version)
 
 
 @router.get("/{vault}/secrets/{name}", response_model=vs.SecretValueOut,
@@ -134,18 +134,18 @@ async def get_secret(request: Request, vault: str, name: str, caller: VaultData,
                      version: Annotated[str | None, Query(max_length=64)] = None) -> vs.SecretValueOut:
     v = await _vault(request, caller, vault)
     secret = await _ctx(request).vaults.get_secret(v, _who(caller), name, version)
-    return vs.SecretValueOut.model_validate({**vs.SecretOut.fields(secret.version), "value": secret.value})
+    return vs.SecretValueOut.model_validate({**vs.VaultSecretOut.fields(secret.version), "value": secret.value})
 
 
-@router.patch("/{vault}/secrets/{name}", response_model=vs.SecretOut,
+@router.patch("/{vault}/secrets/{name}", response_model=vs.VaultSecretOut,
               summary="Change a version's attributes (the latest, or ?version=)")
 async def update_secret(request: Request, vault: str, name: str, body: vs.SecretPatch, caller: VaultData,
                         version: Annotated[str | None, Query(max_length=64)] = None,
-                        if_match: IfMatch = None) -> vs.SecretOut:
+                        if_match: IfMatch = None) -> vs.VaultSecretOut:
     v = await _vault(request, caller, vault)
     changes = body.model_dump(exclude_unset=True)
     updated = await _ctx(request).vaults.update_secret(v, _who(caller), name, version, changes, if_match=if_match)
-    return vs.SecretOut.of(updated)
+    return vs.VaultSecretOut.of(updated)
 
 
 @router.get("/{vault}/secrets/{name}/versions", response_model=vs.SecretPage, summary="List a secret's versions")
@@ -154,7 +154,7 @@ async def list_versions(request: Request, vault: str, name: str, caller: VaultDa
     v = await _vault(request, caller, vault)
     items, token = await _ctx(request).vaults.list_versions(v, _who(caller), name, token=page_token,
                                                             limit=max_results)
-    return vs.SecretPage(items=[vs.SecretOut.of(i) for i in items], next_page_token=token)
+    return vs.SecretPage(items=[vs.VaultSecretOut.of(i) for i in items], next_page_token=token)
 
 
 @router.delete("/{vault}/secrets/{name}", response_model=vs.DeletedOut, summary="Soft-delete a secret")
@@ -170,10 +170,10 @@ async def backup_secret(request: Request, vault: str, name: str, caller: VaultDa
     return vs.Backup(backup=await _ctx(request).vaults.backup(v, _who(caller), name))
 
 
-@router.post("/{vault}/restore", response_model=vs.SecretOut, summary="Restore a secret from a backup")
-async def restore_secret(request: Request, vault: str, body: vs.Backup, caller: VaultData) -> vs.SecretOut:
+@router.post("/{vault}/restore", response_model=vs.VaultSecretOut, summary="Restore a secret from a backup")
+async def restore_secret(request: Request, vault: str, body: vs.Backup, caller: VaultData) -> vs.VaultSecretOut:
     v = await _vault(request, caller, vault)
-    return vs.SecretOut.of(await _ctx(request).vaults.restore(v, _who(caller), body.backup))
+    return vs.VaultSecretOut.of(await _ctx(request).vaults.restore(v, _who(caller), body.backup))
 
 
 @router.get("/{vault}/deleted", response_model=vs.DeletedPage, summary="List soft-deleted secrets")
@@ -190,10 +190,10 @@ async def get_deleted(request: Request, vault: str, name: str, caller: VaultData
     return vs.DeletedOut.deleted(await _ctx(request).vaults.get_deleted(v, _who(caller), name))
 
 
-@router.post("/{vault}/deleted/{name}/recover", response_model=vs.SecretOut, summary="Recover a deleted secret")
-async def recover_secret(request: Request, vault: str, name: str, caller: VaultData) -> vs.SecretOut:
+@router.post("/{vault}/deleted/{name}/recover", response_model=vs.VaultSecretOut, summary="Recover a deleted secret")
+async def recover_secret(request: Request, vault: str, name: str, caller: VaultData) -> vs.VaultSecretOut:
     v = await _vault(request, caller, vault)
-    return vs.SecretOut.of(await _ctx(request).vaults.recover(v, _who(caller), name))
+    return vs.VaultSecretOut.of(await _ctx(request).vaults.recover(v, _who(caller), name))
 
 
 @router.delete("/{vault}/deleted/{name}", status_code=204, summary="Purge a deleted secret for good")

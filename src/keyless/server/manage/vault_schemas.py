@@ -3,13 +3,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from keyless.server.manage.schemas import Strict
 from keyless.vault import model as m
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class VaultOut(BaseModel):
@@ -85,7 +82,7 @@ class SecretPatch(Strict):
     expires: float | None = None
 
 
-class SecretOut(BaseModel):
+class VaultSecretOut(BaseModel):
     name: str
     version: str
     enabled: bool
@@ -104,15 +101,15 @@ class SecretOut(BaseModel):
                 "updated_at": v.updated_at}
 
     @classmethod
-    def of(cls, v: m.SecretVersion) -> SecretOut:
+    def of(cls, v: m.SecretVersion) -> VaultSecretOut:
         return cls.model_validate(cls.fields(v))
 
 
-class SecretValueOut(SecretOut):
+class SecretValueOut(VaultSecretOut):
     value: str = Field(repr=False)
 
 
-class DeletedOut(SecretOut):
+class DeletedOut(VaultSecretOut):
     deleted_at: float
     scheduled_purge_at: float
 
@@ -123,7 +120,7 @@ class DeletedOut(SecretOut):
 
 
 class SecretPage(BaseModel):
-    items: list[SecretOut]
+    items: list[VaultSecretOut]
     next_page_token: str | None
 
 
