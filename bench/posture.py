@@ -6,7 +6,8 @@ for the second), seeds it straight into the database in batches (bounded: well u
 `keyless serve` and times `keyless posture -o json` — the CLI getting its token, following every page
 of `GET /posture` (1,000 workloads a page) and printing all of it — and the default table: once right
 after the import (each certificate's CA signature is verified once and the verdict kept, migration
-0017), then cold (a restarted server, nothing cached in memory) and warm, and the filtered report.
+0017), then cold (a restarted server, nothing cached in memory) and warm (answered from the pages the
+server keeps), the filtered report, and warm after a write (which drops the kept pages).
 
 The seeded tenant (default 20,000 applications) is a mix meant to look like an estate in mid-climb:
 45 % applications on secrets (a third with two secrets), 20 % on certificates (every one a distinct
@@ -235,20 +236,31 @@ def measure(name: str, apps: int, runs: int) -> dict[str, Any]:
                      for _ in range(runs)]
             # The default output, the table people read (it cost 13 CLI CPU-seconds when rich laid it out).
             table = sorted(timed(table_cmd, env, pid) for _ in range(runs))[runs // 2]
+            # Warm runs are answered from the pages the server keeps; a write drops them, so this is
+            # what a report costs on a warm server after any change (a new application each time).
+            changed = []
+            for n in range(runs):
+                subprocess.run(cli_command("app", "create", f"bench-touch-{n}", "-o", "json"), env=env,
+                               capture_output=True, check=True, timeout=60)
+                changed.append(timed(full, env, pid))
+            after_write = sorted(changed)[runs // 2]
             median = sorted(warm)[len(warm) // 2]
             result = {"backend": name, "workloads": cold[3], "imported": imported[0],
                       "imported_server_cpu": imported[1], "cold": cold[0], "cold_server_cpu": cold[1],
                       "cold_cli_cpu": cold[2], "cold_table": cold_table[0], "cold_table_server_cpu": cold_table[1],
                       "warm": median[0], "warm_server_cpu": median[1], "warm_cli_cpu": median[2],
                       "filtered": statistics.median(first), "table": table[0], "table_server_cpu": table[1],
-                      "table_cli_cpu": table[2], "load": os.getloadavg()[0]}
+                      "table_cli_cpu": table[2], "after_write": after_write[0],
+                      "after_write_server_cpu": after_write[1], "after_write_cli_cpu": after_write[2],
+                      "load": os.getloadavg()[0]}
             print(f"{name}: {cold[3]:,} workloads; first report after the import {imported[0]:.2f} s (server CPU "
                   f"{imported[1]:.2f} s); cold {cold[0]:.2f} s (server CPU {cold[1]:.2f} s, CLI CPU {cold[2]:.2f} s), "
                   f"cold table {cold_table[0]:.2f} s (server CPU {cold_table[1]:.2f} s); warm median "
                   f"{median[0]:.2f} s (server CPU {median[1]:.2f} s, CLI CPU {median[2]:.2f} s), --rung federated "
                   f"{result['filtered']:.2f} s, table {table[0]:.2f} s (server CPU {table[1]:.2f} s, "
-                  f"CLI CPU {table[2]:.2f} s); "
-                  f"load average {result['load']:.1f}", flush=True)
+                  f"CLI CPU {table[2]:.2f} s); after a write {after_write[0]:.2f} s (server CPU "
+                  f"{after_write[1]:.2f} s, CLI CPU {after_write[2]:.2f} s); load average {result['load']:.1f}",
+                  flush=True)
             return result
         finally:
             stop_server(server)
@@ -284,8 +296,8 @@ def main() -> int:
         results.append(measure(name, args.apps, args.runs))
     print("\n| backend | workloads | first after import (server CPU) | cold `-o json` (server CPU, CLI CPU) "
           "| cold table (server CPU) | warm `-o json` (server CPU, CLI CPU) | --rung federated "
-          "| warm table (server CPU, CLI CPU) | load |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| warm table (server CPU, CLI CPU) | `-o json` after a write (server CPU, CLI CPU) | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['backend']} | {r['workloads']:,} | {r['imported']:.2f} s ({r['imported_server_cpu']:.2f} s) "
               f"| {r['cold']:.2f} s ({r['cold_server_cpu']:.2f} s, {r['cold_cli_cpu']:.2f} s) "
@@ -293,8 +305,10 @@ def main() -> int:
               f"| {r['warm']:.2f} s ({r['warm_server_cpu']:.2f} s, {r['warm_cli_cpu']:.2f} s) "
               f"| {r['filtered']:.2f} s "
               f"| {r['table']:.2f} s ({r['table_server_cpu']:.2f} s, {r['table_cli_cpu']:.2f} s) "
+              f"| {r['after_write']:.2f} s ({r['after_write_server_cpu']:.2f} s, {r['after_write_cli_cpu']:.2f} s) "
               f"| {r['load']:.1f} |")
-    return 2 if any(r[k] >= TARGET for r in results for k in ("cold", "cold_table", "warm", "table")) else 0
+    return 2 if any(r[k] >= TARGET for r in results
+                    for k in ("cold", "cold_table", "warm", "table", "after_write")) else 0
 
 
 if __name__ == "__main__":

@@ -31,6 +31,9 @@ from keyless.errors import KeylessError
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+# The posture report's pages (read whole by `keyless posture`): each page costs a fixed number of queries
+# and a request, so 20,000 workloads take 4 pages instead of 20 (docs/benchmarks.md, "Posture").
+MAX_REPORT_LIMIT = 5000
 MAX_CURSOR_LENGTH = 512
 
 Scalar = str | int | float

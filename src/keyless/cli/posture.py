@@ -33,11 +33,12 @@ from keyless.cli.options import Shared, shared
 from keyless.cli.times import iso_times, iso_value
 from keyless.domain.posture import RISKS, RUNGS
 from keyless.gc_pause import gc_paused
+from keyless.paging import MAX_REPORT_LIMIT
 from keyless.text import terminal
 
 Rung = StrEnum("Rung", {r: r for r in ("none", *RUNGS)})  # type: ignore[misc]
 Risk = StrEnum("Risk", {r: r for r in RISKS})  # type: ignore[misc]
-PAGE = 1000
+PAGE = MAX_REPORT_LIMIT  # the API's bound for this report: 4 requests for 20,000 workloads
 COLUMNS = ("display_name", "client_id", "kind", "rung", "risks", "next_step")
 # The keys of a workload and of its parts (docs/api.md, "Posture"), and which of them hold instants.
 WORKLOAD_KEYS = {"client_id", "display_name", "kind", "identity_kind", "rung", "hosts", "signins", "sources",
@@ -121,16 +122,19 @@ def _encoded(value: Any, depth: int) -> str:
 
 def _iso(w: dict[str, Any]) -> Any:
     """`iso_times(w)`, without walking every value: a workload of the documented shape holds instants at
-    four known keys only. Any other shape (a newer server's extra key) takes the general walk."""
+    four known keys only, rewritten in place (the parsed page is this command's own). Any other shape (a
+    newer server's extra key) takes the general walk."""
     step = w.get("next_step")
     if (w.keys() != WORKLOAD_KEYS or (step is not None and step.keys() != STEP_KEYS)
             or any(r.keys() != RISK_KEYS for r in w["risks"])
             or any(c.keys() != CREDENTIAL_KEYS for c in w["credentials"])):
         return iso_times(w)
-    return {**w, "last_signin_at": iso_value("last_signin_at", w["last_signin_at"]),
-            "credentials": [{**c, "created_at": iso_value("created_at", c["created_at"]),
-                             "expires_at": iso_value("expires_at", c["expires_at"]),
-                             "last_used_at": iso_value("last_used_at", c["last_used_at"])} for c in w["credentials"]]}
+    w["last_signin_at"] = iso_value("last_signin_at", w["last_signin_at"])
+    for c in w["credentials"]:
+        c["created_at"] = iso_value("created_at", c["created_at"])
+        c["expires_at"] = iso_value("expires_at", c["expires_at"])
+        c["last_used_at"] = iso_value("last_used_at", c["last_used_at"])
+    return w
 
 
 def _table_lines(rows: Sequence[tuple[str, ...]]) -> list[str]:

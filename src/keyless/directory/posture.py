@@ -16,6 +16,7 @@ from keyless.cache import TtlCache
 from keyless.clock import Clock
 from keyless.crypto.ca import IssuedByCa
 from keyless.directory.advice import Step, fix, next_step
+from keyless.directory.answers import RecentAnswers
 from keyless.directory.errors import NotFound
 from keyless.domain.model import Tenant
 from keyless.domain.posture import (
@@ -28,8 +29,9 @@ from keyless.domain.posture import (
     assess,
     score_of,
 )
+from keyless.paging import MAX_REPORT_LIMIT
 
-MAX_PAGE = 1000
+MAX_PAGE = MAX_REPORT_LIMIT
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class PostureService:
         # not the page's: read once per minute, not once per page, so a report of many pages scans
         # the window once. A report may so lag the sign-in log by up to `host_map_ttl` seconds.
         self._windows: TtlCache[SignInWindow] = TtlCache(clock, host_map_ttl, max_entries=64)
+        # Whole answers (the API's encoded pages), kept as long as the window and dropped on any write.
+        self.answers = RecentAnswers(clock, host_map_ttl)
         # "Issued by our CA" needs the CA's signature checked; the store keeps each certificate's
         # verdict (migration 0017), so an estate's certificates are checked once, not once per process.
         self._issuers: dict[bytes, IssuedByCa] = {}

@@ -144,7 +144,10 @@ class ServerContext:
         policies = CachedPolicies(store, clock, ttl=settings.cache_ttl)
         internal_ca = IssuedByCa(data.ca_cert.read_bytes()) if data.ca_cert.exists() else None
 
+        posture = PostureService(SqlPostureStore(engine), clock)
+
         def clear_caches() -> None:
+            posture.answers.invalidate()
             policies.invalidate()
             directory.invalidate()
             keyring.invalidate()
@@ -207,6 +210,7 @@ class ServerContext:
             issuer_keys=issuer_keys, fetcher=fetcher, changes=changes, outbox=outbox, outbox_worker=worker,
             webhooks=WebhookService(SqlWebhookStore(engine), clock, kek, sender.guard.refusal, on_change),
             webhook_sender=sender, events=events, contacts=contacts, trusted_proxies=settings.proxy_networks(),
+            posture=posture,
         )
 
     async def close(self) -> None:

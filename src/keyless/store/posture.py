@@ -89,7 +89,7 @@ async def _leaks(conn: AsyncConnection, tenant_id: str, first: str, last: str) -
          .order_by(lk.c.reported_at.desc()))
     found: dict[str, list[LeakNote]] = defaultdict(list)
     seen: set[str] = set()
-    for r in await conn.execute(q):
+    for r in (await conn.execute(q)).all():
         if r.secret_id not in seen:
             seen.add(r.secret_id)
             found[r.client_id].append(LeakNote(r.secret_id, r.hint, r.location, r.reported_at))
@@ -135,14 +135,13 @@ class SqlPostureStore(SqlRepository):
                 return PostureFacts((), None)
             first, last = page[0].client_id, page[-1].client_id
             leaks = await _leaks(conn, tenant_id, first, last)
-            creds = await self._credentials(conn, tenant_id, first, last, internal_ca, leaks)
+            creds = await self._credentials(conn, tenant_id, first, last, internal_ca, leaks, usage)
             assigned = await self._assigned_hosts(conn, first, last)
             await conn.commit()  # the verdicts checked for this page, if any (`ca_verdicts`)
         workloads = []
         for r in page:
             kind: WorkloadKind = "identity" if r.managed_resource_id is not None else "application"
-            mine = tuple(CredentialFacts(c.credential, usage.of_credential(c.credential.id), c.from_internal_ca,
-                                         c.broad_subject, c.leaked) for c in creds.get(r.client_id, ()))
+            mine = tuple(creds.get(r.client_id, ()))
             n, sources, last_at = usage.of_client(r.client_id)
             identity_hosts = tuple(dict.fromkeys(([r.host] if r.host else []) + assigned.get(r.client_id, [])))
             workloads.append(Workload(
@@ -162,28 +161,29 @@ class SqlPostureStore(SqlRepository):
         q = (select(ia.c.identity_client_id, hosts.c.name).join(hosts, hosts.c.id == ia.c.host_id)
              .where(_in_range(ia.c.identity_client_id, first, last)).order_by(hosts.c.name))
         found: dict[str, list[str]] = defaultdict(list)
-        for r in await conn.execute(q):
+        for r in (await conn.execute(q)).all():
             found[r.identity_client_id].append(r.name)
         return found
 
     @staticmethod
     async def _credentials(conn: AsyncConnection, tenant_id: str, first: str, last: str,
                            internal_ca: IssuerCheck | None,
-                           leaks: Mapping[str, list[LeakNote]]) -> dict[str, list[CredentialFacts]]:
+                           leaks: Mapping[str, list[LeakNote]], usage: SignInUsage) -> dict[str, list[CredentialFacts]]:
         """The unrevoked secrets (marked when a leak was reported and not revoked, `keyless scan`),
         application certificates and federated credentials of the page's workloads, by client id.
         Rows of another tenant's clients in the range are dropped by the caller's lookup (the page's
-        client ids are this tenant's)."""
+        client ids are this tenant's). Each comes with its use in the window, from `usage`."""
         found: dict[str, list[CredentialFacts]] = defaultdict(list)
+        used = usage.of_credential
         leaked = {n.secret_id for notes in leaks.values() for n in notes}
         q_secrets = (select(cs.c.id, cs.c.client_id, cs.c.hint, cs.c.display_name, cs.c.created_at,
                             cs.c.expires_at, cs.c.last_used_at)
                      .where(_in_range(cs.c.client_id, first, last), cs.c.revoked_at.is_(None)))
-        for r in await conn.execute(q_secrets):
+        for r in (await conn.execute(q_secrets)).all():
             found[r.client_id].append(CredentialFacts(Credential(
                 id=r.id, kind="secret", owner=Owner("application", r.client_id), display_name=r.display_name,
                 created_at=r.created_at, expires_at=r.expires_at, last_used_at=r.last_used_at, label=r.hint),
-                leaked=r.id in leaked))
+                used(r.id), leaked=r.id in leaked))
         q_certs = (select(certs.c.id, certs.c.owner_id, certs.c.x5t_s256, certs.c.display_name,
                           certs.c.created_at, certs.c.not_before, certs.c.not_after, certs.c.last_used_at,
                           certs.c.ca_issued, certs.c.ca_checked)
@@ -196,13 +196,13 @@ class SqlPostureStore(SqlRepository):
             found[c.owner_id].append(CredentialFacts(Credential(
                 id=c.id, kind="certificate", owner=Owner("application", c.owner_id), display_name=c.display_name,
                 created_at=c.created_at, expires_at=c.not_after, not_before=c.not_before,
-                last_used_at=c.last_used_at, label=c.x5t_s256), from_internal_ca=internal))
+                last_used_at=c.last_used_at, label=c.x5t_s256), used(c.id), from_internal_ca=internal))
         q_fed = select(fc).where(fc.c.tenant_id == tenant_id, _in_range(fc.c.owner_id, first, last))
-        for f in await conn.execute(q_fed):
+        for f in (await conn.execute(q_fed)).all():
             found[f.owner_id].append(CredentialFacts(Credential(
                 id=f.id, kind="federated", owner=Owner(f.owner_type, f.owner_id), display_name=f.name,
                 created_at=f.created_at, last_used_at=f.last_used_at, label=f"{f.issuer} {f.subject}"),
-                broad_subject=_broad(f)))
+                used(f.id), broad_subject=_broad(f)))
         return found
 
     async def credential_flags(self, tenant_id: str, now: float) -> Sequence[CredentialFlags]:

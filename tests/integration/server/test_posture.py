@@ -150,7 +150,7 @@ def test_the_score_counts_sign_ins_and_workloads_by_rung(ladder: Ladder) -> None
 
 
 def test_pages_cover_every_workload_once(ladder: Ladder) -> None:
-    everything = [w["client_id"] for w in _report(ladder, limit=1000)["workloads"]]
+    everything = [w["client_id"] for w in _report(ladder, limit=5000)["workloads"]]
     paged, cursor = [], None
     while True:
         page = _report(ladder, limit=2, **({"cursor": cursor} if cursor else {}))
@@ -173,6 +173,7 @@ def test_pages_cover_every_workload_once(ladder: Ladder) -> None:
     ({"cursor": "%%%"}, 400, "invalid_cursor"),
     ({"rung": "password"}, 400, "validation_failed"),
     ({"limit": 0}, 400, "validation_failed"),
+    ({"limit": 5001}, 400, "validation_failed"),  # the report's bound (5,000), above the lists' 1,000
     ({"client_id": str(uuid.UUID(int=7))}, 404, "application_not_found"),
 ])
 def test_bad_queries_are_problems(ladder: Ladder, params: dict[str, Any], status: int, code: str) -> None:
@@ -250,3 +251,17 @@ def test_metrics_count_credentials_by_kind_and_state_and_sign_ins_by_rung(ladder
     assert _gauge(metrics, "keyless_signins_24h", rung="managed_identity") >= 1
     assert _gauge(metrics, "keyless_signins_24h", rung="secret") >= 1
     assert ladder.secret_app not in metrics and ladder.server.tenant_id not in metrics
+
+
+def test_a_kept_answer_is_dropped_by_a_write(ladder: Ladder) -> None:
+    """The same page asked for again is served from the answers the server keeps (directory.answers);
+    a write (a new secret on an application, then its revocation) drops them, so the next report shows it."""
+    with Admin(ladder.server) as admin:
+        app = admin.app(f"cached-{uuid.uuid4().hex[:6]}")["client_id"]
+        before = _by_id(_report(ladder, limit=5000))[app]
+        assert _by_id(_report(ladder, limit=5000))[app] == before and before["rung"] == "none"
+        created = admin.secret(app)
+        after = _by_id(_report(ladder, limit=5000))[app]
+        assert after["rung"] == "secret" and [c["id"] for c in after["credentials"]] == [created["id"]]
+        admin.api.call("DELETE", f"/applications/{app}/secrets/{created['id']}")
+        assert _by_id(_report(ladder, limit=5000))[app]["rung"] == "none"

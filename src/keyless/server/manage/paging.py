@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from fastapi import Depends, Query, Request, Response
 
-from keyless.paging import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, Key, Order, Window, encode
+from keyless.paging import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, MAX_REPORT_LIMIT, Key, Order, Window, encode
 
 T = TypeVar("T")
 
@@ -67,14 +67,28 @@ class Page:
         self._response.headers["Link"] = f'<{self._request.url.path}?{urlencode(query)}>; rel="next"'
 
 
+Cursor = Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH, description="Where to go on: the `cursor` of "
+                                     "the previous answer's `Link: rel=\"next\"`.")]
+
+
 async def _page(
     request: Request, response: Response,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"At most this many items (default "
                                 f"{DEFAULT_LIMIT}, at most {MAX_LIMIT}).")] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH, description="Where to go on: the "
-                                        "`cursor` of the previous answer's `Link: rel=\"next\"`.")] = None,
+    cursor: Cursor = None,
+) -> Page:
+    return Page(request, response, Window(scope=request.url.path, limit=limit, cursor=cursor))
+
+
+async def _report_page(
+    request: Request, response: Response,
+    limit: Annotated[int, Query(ge=1, le=MAX_REPORT_LIMIT, description=f"At most this many items (default "
+                                f"{DEFAULT_LIMIT}, at most {MAX_REPORT_LIMIT}).")] = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> Page:
     return Page(request, response, Window(scope=request.url.path, limit=limit, cursor=cursor))
 
 
 Paging = Annotated[Page, Depends(_page)]
+# A report read whole by its client (the posture report): larger pages, fewer requests (docs/api.md, "Paging").
+ReportPaging = Annotated[Page, Depends(_report_page)]

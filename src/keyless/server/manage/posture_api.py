@@ -21,7 +21,7 @@ from keyless.domain.posture import RISKS, RUNGS, CredentialFacts, Score, Shares
 from keyless.gc_pause import gc_paused
 from keyless.server.context import ServerContext
 from keyless.server.manage.deps import PREFIX, Reader
-from keyless.server.manage.paging import Paging
+from keyless.server.manage.paging import ReportPaging
 from keyless.server.manage.strict_json import StrictJsonRoute
 
 router = APIRouter(prefix=PREFIX, route_class=StrictJsonRoute)
@@ -168,7 +168,7 @@ _RISK = f"^({'|'.join(RISKS)})$"
 @router.get("/posture", response_model=PostureOut,
             summary="Each workload's rung on the credential ladder, its risk factors and next step; the tenant score")
 async def posture(
-    request: Request, response: Response, caller: Reader, page: Paging,
+    request: Request, response: Response, caller: Reader, page: ReportPaging,
     client_id: Annotated[str | None, Query(max_length=64, description="Only this application or identity")] = None,
     rung: Annotated[str | None, Query(pattern=_RUNG, description="Only workloads on this rung")] = None,
     risk: Annotated[str | None, Query(pattern=_RISK, description="Only workloads with this risk factor")] = None,
@@ -178,6 +178,11 @@ async def posture(
     ctx, service = posture_of(request)
     after_key = page.after((str,))
     after = str(after_key[0]) if after_key is not None else None
+    key = (caller.tenant.id, after, page.limit, client_id, rung, risk, view)
+    kept = service.answers.get(key)  # the same page asked for again, no write since (directory.answers)
+    if kept is not None:
+        return Response(kept[0], media_type="application/json", headers=None if kept[1] is None else {"Link": kept[1]})
+    generation = service.answers.generation
     with contextlib.suppress(Exception):  # a store hiccup must not hide what is already written
         await ctx.signins.flush()  # the sign-ins of the last half second count too
     with gc_paused():  # a page is ~50,000 short-lived objects without cycles (keyless.gc_pause)
@@ -190,5 +195,6 @@ async def posture(
                 "workloads": [workload_summary_json(e) for e in report.entries] if view == "summary"
                 else [workload_json(e, now) for e in report.entries], "next_cursor": cursor}
         encoded = orjson.dumps(body)
-    link = {"Link": response.headers["link"]} if "link" in response.headers else None  # set by `page`
-    return Response(encoded, media_type="application/json", headers=link)
+    link = response.headers.get("link")  # set by `page`
+    service.answers.put(key, (encoded, link), generation)
+    return Response(encoded, media_type="application/json", headers=None if link is None else {"Link": link})
