@@ -7,13 +7,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import or_, select
 
 from keyless.domain.model import AuditEvent, SignInEvent
 from keyless.domain.ports import LogQuery
 from keyless.store import tables as t
 from keyless.store.base import SqlRepository
-from keyless.store.logrows import signin_row
+from keyless.store.logrows import insert_rows, signin_row
 
 
 def _window(q: Any, col_time: Any, col_seq: Any, query: LogQuery) -> Any:
@@ -31,7 +31,7 @@ class SqlLogStore(SqlRepository):
         if not events:
             return
         async with self.engine.begin() as conn:
-            await conn.execute(insert(t.signin_log), [signin_row(e) for e in events])
+            await insert_rows(conn, t.signin_log, [signin_row(e) for e in events])
 
     async def record_audit(self, event: AuditEvent) -> None:
         async with self.engine.begin() as conn:
