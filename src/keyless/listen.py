@@ -89,6 +89,61 @@ class Guard:
         self.idle.pop(conn, None)
 
 
+class HeadWithBody:
+    """The connection's transport as uvicorn sees it, sending a response's head with its body.
+
+    uvicorn writes a response's status line and headers, then its body, as two `transport.write`s: over
+    TLS two records and two `send` system calls for one small response (a vault read's head and body are
+    about 200 bytes each). Here the head is held until the next write, which sends both as one, or
+    until the event loop's next turn (`call_soon`), so nothing waits longer than that: a `100 Continue`,
+    a head whose body is slow to come. Closing sends what is held first; aborting drops it."""
+
+    __slots__ = ("_held", "_loop", "_transport", "hold_next")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+        self.hold_next = False  # set when a request's head has been read: its response's head is next
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.write(held + data)
+        elif self.hold_next and data.endswith(b"\r\n\r\n"):  # a head (the token path writes its answer whole)
+            self.hold_next = False
+            self._held = data
+            self._loop.call_soon(self.flush)
+        else:
+            self.hold_next = False
+            self._transport.write(data)
+
+    def writelines(self, data: Any) -> None:
+        self.write(b"".join(data))
+
+    def flush(self) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def abort(self) -> None:
+        self._held = None
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class GuardedProtocol(HttpToolsProtocol):
     """uvicorn's HTTP/1.1 protocol with deadlines and counts; `guarded()` binds it to one `Guard`."""
 
@@ -109,7 +164,8 @@ class GuardedProtocol(HttpToolsProtocol):
         return self._source is not None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        self._writes = HeadWithBody(transport, self.loop)
+        super().connection_made(self._writes)  # type: ignore[arg-type]
         source = self.source_key()
         if not self.guard.admit(self, source):
             transport.abort()
@@ -138,6 +194,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._arm(self.guard.limits.body_timeout)
+        self._writes.hold_next = True
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:

@@ -49,7 +49,7 @@ def stored(value: str | None, limit: int) -> str | None:
     if not value:
         return None
     value = value[:limit]
-    if _PRINTABLE_ASCII.fullmatch(value):
+    if value.isascii() and value.isprintable():  # = _PRINTABLE_ASCII, at half the cost (every log row's texts)
         return value
     return "".join(REPLACEMENT if _unsafe(c) else c for c in value)
 

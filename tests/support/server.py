@@ -202,16 +202,17 @@ def stop_server(server: RunningServer) -> None:
 def start_replica(first: RunningServer, tmp: Path, *extra: str) -> RunningServer:
     """Another `keyless serve` on `first`'s data directory and database, on ports of its own: a replica.
     It announces the installation's public URL (docs/deployment.md), not its own address."""
-    port = free_port()
+    port, vault_port = free_port(), free_port()
     cmd = cli_command("serve", "--data-dir", str(first.data_dir), "--port", str(port),
-                      "--vault-port", str(free_port()), *extra)
+                      "--vault-port", str(vault_port), *extra)
     if first.database_url:
         cmd += ["--database-url", first.database_url]
     log_path = tmp / f"replica-{port}.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, env={**os.environ, **first.env}, stdout=log, stderr=subprocess.STDOUT)
     replica = RunningServer(url=f"https://127.0.0.1:{port}", data_dir=first.data_dir, tenant_id=first.tenant_id,
-                            database_url=first.database_url, proc=proc, log_path=log_path, env=first.env)
+                            database_url=first.database_url, proc=proc, log_path=log_path, env=first.env,
+                            vault_port=vault_port)
     try:
         _wait_ready(replica)
     except BaseException:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from keyless.errors import ConfigurationError
-from keyless.listen import ListenerLimits
+from keyless.listen import HeadWithBody, ListenerLimits
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
@@ -27,3 +29,80 @@ def test_uvicorn_gets_the_keep_alive_and_shutdown_bounds_and_a_concurrency_limit
     limits = ListenerLimits(keep_alive_timeout=2, shutdown_timeout=3, max_connections=100)
     assert limits.uvicorn_options() == {"timeout_keep_alive": 2, "timeout_graceful_shutdown": 3,
                                         "limit_concurrency": 164}
+
+
+# -- HeadWithBody: a response's head goes out with its body --------------------------------------------
+
+class _Recording:
+    """What a transport was asked to send, in order (the socket below it is not the point here)."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.closed = self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def get_extra_info(self, name: str) -> str:
+        return f"info:{name}"
+
+
+HEAD = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
+
+
+async def _wrapped() -> tuple[HeadWithBody, _Recording]:
+    raw = _Recording()
+    return HeadWithBody(raw, asyncio.get_running_loop()), raw  # type: ignore[arg-type]
+
+
+async def test_a_head_and_its_body_are_one_write() -> None:
+    writes, raw = await _wrapped()
+    writes.hold_next = True
+    writes.write(HEAD)
+    assert raw.sent == []
+    writes.write(b"{}")
+    assert raw.sent == [HEAD + b"{}"]
+    writes.write(b"more")  # past the head: straight through
+    assert raw.sent == [HEAD + b"{}", b"more"]
+
+
+async def test_a_head_without_a_body_yet_goes_out_on_the_next_turn_of_the_loop() -> None:
+    """`100 Continue`, or a handler slow to send its body: the head waits one loop turn, no longer."""
+    writes, raw = await _wrapped()
+    writes.hold_next = True
+    writes.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    assert raw.sent == []
+    await asyncio.sleep(0)
+    assert raw.sent == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+    writes.write(HEAD)  # the next head was not announced: not held
+    assert raw.sent[-1] == HEAD
+
+
+async def test_a_whole_answer_is_never_held_and_only_an_announced_head_is() -> None:
+    writes, raw = await _wrapped()
+    writes.hold_next = True
+    writes.write(HEAD + b"{}")  # the token path's one write: status, headers and body
+    assert raw.sent == [HEAD + b"{}"]
+    writes.write(HEAD)  # hold_next was used up by the write before
+    assert raw.sent == [HEAD + b"{}", HEAD]
+
+
+async def test_close_sends_the_held_head_first_and_abort_drops_it() -> None:
+    writes, raw = await _wrapped()
+    writes.hold_next = True
+    writes.write(HEAD)
+    writes.close()
+    assert raw.sent == [HEAD] and raw.closed
+    writes, raw = await _wrapped()
+    writes.hold_next = True
+    writes.write(HEAD)
+    writes.abort()
+    await asyncio.sleep(0)
+    assert raw.sent == [] and raw.aborted
+    assert writes.get_extra_info("peername") == "info:peername"  # everything else is the transport's

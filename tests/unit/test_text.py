@@ -98,3 +98,13 @@ def test_json_output_escapes_control_characters(capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert_terminal_safe(out)
     assert json.loads(out) == [{"client_id": HOSTILE}]  # scripts still get the exact value
+
+
+def test_the_ascii_fast_path_of_stored_accepts_exactly_the_printable_ascii_range() -> None:
+    """`stored` returns text as it is after `isascii() and isprintable()`: for every character that is
+    the same verdict as the policy's `[ -~]` (space to tilde), so the fast path changes no row."""
+    for code in range(0x110000):
+        c = chr(code)
+        assert (c.isascii() and c.isprintable()) == (" " <= c <= "~"), hex(code)
+        if " " <= c <= "~":
+            assert text.stored("a" + c, 10) == "a" + c

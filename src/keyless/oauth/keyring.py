@@ -52,6 +52,22 @@ def key_states(keys: Sequence[SigningKey], now: float) -> dict[str, KeyState]:
     return states
 
 
+def _stable_between(keys: Sequence[SigningKey], now: float) -> tuple[float, float]:
+    """(since, until): around `now`, the interval in which `key_states(keys, ·)` cannot change. Every
+    comparison `key_states` makes is `now` against an activation, a removal, or an activation plus
+    `RETENTION`, so the states are constant between consecutive such instants."""
+    since, until = float("-inf"), float("inf")
+    for k in keys:
+        for t in (k.activates_at, k.activates_at + RETENTION, k.retire_at):
+            if t is None:
+                continue
+            if t <= now:
+                since = max(since, t)
+            else:
+                until = min(until, t)
+    return since, until
+
+
 def _next_change(keys: Sequence[SigningKey], now: float) -> float:
     """The first instant after `now` at which `key_states` can name another active key: a key
     activating or being removed (every other transition concerns keys that no longer sign)."""
@@ -93,6 +109,7 @@ class KeyRing:
         self._clock = clock
         self._keys: TtlCache[Sequence[SigningKey]] = TtlCache(clock, ttl, 10_000)
         self._privates: dict[str, PrivateKey] = {}  # by kid: a kid names one key forever (RFC 7638)
+        self._published: dict[str, tuple[Sequence[SigningKey], float, float, frozenset[str]]] = {}
         # tenant -> (the key list it was chosen from, the span of time it is the choice for, the key)
         self._chosen: dict[str, tuple[Sequence[SigningKey], float, float, ActiveKey]] = {}
 
@@ -133,6 +150,23 @@ class KeyRing:
         loaded = await self._load(tenant_id)
         states = key_states(loaded, self._clock.now())
         return [k for k in loaded if states[k.kid] != "retired"]
+
+    async def published_kids(self, tenant_id: str) -> frozenset[str]:
+        """The kids `published` would list now, without working out every key's state on each call (a
+        bearer check asks on every request): the answer is kept with the keys it was computed from and
+        the instants between which no key can change state (`_stable_between`), so it is exactly
+        `published`'s, and a reload or an invalidation (a key removed at once, catalog I04) replaces it."""
+        loaded = await self._load(tenant_id)
+        now = self._clock.now()
+        memo = self._published.get(tenant_id)
+        if memo is not None and memo[0] is loaded and memo[1] <= now < memo[2]:
+            return memo[3]
+        states = key_states(loaded, now)
+        kids = frozenset(k.kid for k in loaded if states[k.kid] != "retired")
+        if len(self._published) >= 10_000:
+            self._published.clear()
+        self._published[tenant_id] = (loaded, *_stable_between(loaded, now), kids)
+        return kids
 
     async def jwks(self, tenant_id: str) -> dict[str, Any]:
         return {"keys": [dict(k.public_jwk) for k in await self.published(tenant_id)]}

@@ -53,10 +53,10 @@ class BearerVerifier:
             raise BearerInvalid
         now = self._clock.now()
         key = (tenant.id, audience, token)
-        published = await self._keyring.published(tenant.id)
         hit = self._memo.get(key)
-        if hit is not None and now < hit[1] and any(k.kid == hit[2] for k in published):
+        if hit is not None and now < hit[1] and hit[2] in await self._keyring.published_kids(tenant.id):
             return hit[0]
+        published = await self._keyring.published(tenant.id)
         keys = {k.kid: VerificationKey(kid=k.kid, alg=k.alg, key=public_key_from_jwk(k.public_jwk)) for k in published}
         try:
             kid = str(unverified_header(token).get("kid", ""))

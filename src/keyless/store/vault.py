@@ -20,6 +20,7 @@ from keyless.ids import new_guid
 from keyless.store import tables as t
 from keyless.store import vault_tables as vt
 from keyless.store.logrows import audit_row as _audit_row
+from keyless.store.logrows import insert_rows
 from keyless.store.vault_rows import attribute_values as _attribute_values
 from keyless.store.vault_rows import grant_of as _grant
 from keyless.store.vault_rows import sealed_of as _sealed
@@ -372,5 +373,5 @@ class SqlVaultStore:
     async def record_audits(self, events: Sequence[AuditEvent]) -> None:
         if not events:
             return
-        async with self.engine.begin() as conn:
-            await conn.execute(insert(t.audit_log), [_audit_row(e) for e in events])
+        async with self.engine.begin() as conn:  # a vault read's audit record: batched, through the driver
+            await insert_rows(conn, t.audit_log, [_audit_row(e) for e in events])

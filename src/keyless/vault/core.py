@@ -58,12 +58,14 @@ class VaultCore:
         # Sealed versions (ciphertext only, never a plaintext value) for the read path: a database round
         # trip was half the cost of a read. Bounded by count: at most SEALED_CACHE times 25 KiB.
         self._sealed: TtlCache[m.SealedVersion | None] = TtlCache(clock, ttl, SEALED_CACHE)
+        self._deks = envelope.DataKeys(SEALED_CACHE)  # their unwrapped data keys (the read's first AES-GCM)
         # Set by the server to publish this process's writes to the other replicas (keyless.store.changes).
         self.on_change: Callable[[], None] = lambda: None
 
     def invalidate(self) -> None:
         for cache in (self._vaults, self._access, self._keys, self._sealed):
             cache.clear()
+        self._deks.clear()
 
     def _wrote(self) -> None:
         """Vaults, grants or keys changed through this process: clear here, tell the other replicas."""
@@ -74,6 +76,7 @@ class VaultCore:
         """A secret changed through this process: its next read must not come from the cache here, nor
         on the other replicas."""
         self._sealed.clear()
+        self._deks.clear()
         self.on_change()
 
     def _audit(self, tenant_id: str, actor: str, action: str, target_type: str, target_id: str,

@@ -62,6 +62,41 @@ def open_value(vault_key: bytes, wrapped_dek: bytes, ciphertext: bytes, *, tenan
         raise Unreadable("the stored secret value failed its integrity check") from None
 
 
+class DataKeys:
+    """Unwrapped data keys, remembered for the read path (`open_value` unwrapped one per read: half its
+    AES-GCM work). The memo is keyed by everything the unwrap depends on — the vault key, the wrapped
+    key and its associated data — so an entry is the unwrap's own answer, never a stale one: a re-wrap,
+    a restore under the same version id or a tampered row is a different key and is opened afresh.
+    Bounded by count; emptied with the sealed-version cache on every change (`VaultCore._changed`), so
+    a data key stays in memory no longer than its ciphertext does. Never logged, never in a `repr`."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._memo: dict[tuple[bytes, bytes, bytes], bytes] = {}
+
+    def __repr__(self) -> str:
+        return f"DataKeys({len(self._memo)} of {self._limit})"
+
+    def clear(self) -> None:
+        self._memo.clear()
+
+    def open_value(self, vault_key: bytes, wrapped_dek: bytes, ciphertext: bytes, *, tenant_id: str,
+                   vault_id: str, name_key: str, version: str) -> bytes:
+        """`open_value`, with the data key from the memo when this exact wrapped key was opened before."""
+        aad = _dek_aad(tenant_id, vault_id, name_key, version)
+        memo_key = (vault_key, wrapped_dek, aad)
+        try:
+            dek = self._memo.get(memo_key)
+            if dek is None:
+                dek = aead.open_sealed(vault_key, wrapped_dek, aad)
+                if len(self._memo) >= self._limit:
+                    del self._memo[next(iter(self._memo))]  # the oldest entry
+                self._memo[memo_key] = dek
+            return aead.open_sealed(dek, ciphertext, _value_aad(tenant_id, vault_id, name_key, version))
+        except aead.DecryptionFailed:
+            raise Unreadable("the stored secret value failed its integrity check") from None
+
+
 def rewrap(old_key: bytes, new_key: bytes, wrapped_dek: bytes, *, tenant_id: str, vault_id: str, name_key: str,
            version: str) -> bytes:
     """Move one data key from an old vault key to a new one; the value's ciphertext is untouched."""

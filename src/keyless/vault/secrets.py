@@ -61,9 +61,9 @@ class SecretsPlane(VaultCore):
                                  else "no such version of this secret")
         if not sealed.version.attributes.enabled:
             raise Forbidden("this version of the secret is disabled")
-        value = envelope.open_value(await self._key(vault, sealed.key_id), sealed.wrapped_dek, sealed.ciphertext,
-                                    tenant_id=vault.tenant_id, vault_id=vault.id, name_key=key,
-                                    version=sealed.version.version)
+        value = self._deks.open_value(await self._key(vault, sealed.key_id), sealed.wrapped_dek, sealed.ciphertext,
+                                      tenant_id=vault.tenant_id, vault_id=vault.id, name_key=key,
+                                      version=sealed.version.version)
         self._read_audit(vault, who, "vault.secret.get", key, version=sealed.version.version)
         return m.SecretValue(version=sealed.version, value=value.decode())
 

@@ -277,6 +277,41 @@ async def test_retiring_the_only_published_key_is_refused(w: World) -> None:
     assert states[a.kid] == "retired", states
 
 
+# -- published_kids: the bearer check's per-request question, answered from a memo -------------------
+
+async def test_published_kids_is_published_at_every_instant_either_side_of_each_transition(w: World) -> None:
+    """Read once per instant on one KeyRing (so its memo is warm, never invalidated): either side of
+    every activation, retention end and removal, the memo's answer is `published`'s (catalog I03, I04)."""
+    first = w.directory.keys[w.tenant.id][0]
+    w.clock.advance(10)
+    second = w.directory.add_key(w.tenant, activates_in=600)
+    third = w.directory.add_key(w.tenant, activates_in=1200)
+    w.directory.set_retire(w.tenant, third.kid, w.clock.now() + 5000)
+    ring = KeyRing(w.directory, w.kek, w.clock, ttl=10 * RETENTION)  # one key list for the whole test
+    keys = w.directory.keys[w.tenant.id]
+    instants = sorted({t for k in keys for t in (k.activates_at, k.activates_at + RETENTION, k.retire_at)
+                       if t is not None and t >= w.clock.now()})
+    assert len(instants) >= 5
+    seen = set()
+    for t in instants:
+        for at in (t - 0.001, t, t + 0.001):
+            w.clock.set(at)
+            expected = frozenset(k.kid for k in await ring.published(w.tenant.id))
+            assert await ring.published_kids(w.tenant.id) == expected, at
+            seen.add(expected)
+    assert {first.kid, second.kid, third.kid} in seen and frozenset({second.kid}) in seen
+
+
+async def test_published_kids_drops_a_removed_key_once_the_ring_is_invalidated(w: World) -> None:
+    old = w.directory.keys[w.tenant.id][0]
+    new = w.directory.add_key(w.tenant, activates_in=0)
+    w.keyring.invalidate()
+    assert await w.keyring.published_kids(w.tenant.id) == {old.kid, new.kid}
+    w.directory.set_retire(w.tenant, old.kid, w.clock.now())  # an emergency removal (catalog I04)
+    w.keyring.invalidate()
+    assert await w.keyring.published_kids(w.tenant.id) == {new.kid}
+
+
 async def test_the_remembered_signer_changes_at_the_instants_the_states_do(w: World) -> None:
     """`signer` remembers its choice for a cached key list, but only until a key of that list activates
     or is removed, and only for the time it was made at or after (a clock set back chooses again)."""

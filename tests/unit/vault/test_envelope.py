@@ -68,3 +68,46 @@ def test_backups_open_only_in_their_tenant_and_installation() -> None:
         envelope.open_backup(kek, "tenant-a", tampered)
     with pytest.raises(BadParameter):
         envelope.open_backup(kek, "tenant-a", "not base64 !!")
+
+
+# -- DataKeys: the read path's memo of unwrapped data keys -----------------------------------------------
+
+def test_data_keys_open_what_open_value_opens_and_refuse_what_it_refuses() -> None:
+    key = aead.new_key()
+    wrapped, ciphertext = envelope.seal_value(key, b"hunter2", **IDS)
+    memo = envelope.DataKeys(8)
+    assert memo.open_value(key, wrapped, ciphertext, **IDS) == b"hunter2"
+    assert memo.open_value(key, wrapped, ciphertext, **IDS) == b"hunter2"  # from the memo
+    tampered = ciphertext[:-1] + bytes([ciphertext[-1] ^ 1])
+    with pytest.raises(Unreadable):  # the value is still authenticated on a memo hit
+        memo.open_value(key, wrapped, tampered, **IDS)
+    for field in IDS:  # a blob moved to another record: another memo key, opened afresh, refused
+        with pytest.raises(Unreadable):
+            memo.open_value(key, wrapped, ciphertext, **{**IDS, field: IDS[field] + "x"})
+    with pytest.raises(Unreadable):  # the right wrapped key under another vault key
+        memo.open_value(aead.new_key(), wrapped, ciphertext, **IDS)
+
+
+def test_data_keys_follow_a_new_data_key_under_the_same_version_id() -> None:
+    """A restore may bring back a version id with a new data key: the memo is keyed by the wrapped key
+    itself, so it can never answer with the old one."""
+    key = aead.new_key()
+    memo = envelope.DataKeys(8)
+    first = envelope.seal_value(key, b"before", **IDS)
+    assert memo.open_value(key, *first, **IDS) == b"before"
+    second = envelope.seal_value(key, b"after", **IDS)
+    assert memo.open_value(key, *second, **IDS) == b"after"
+    new_key = aead.new_key()
+    rewrapped = envelope.rewrap(key, new_key, second[0], **IDS)
+    assert memo.open_value(new_key, rewrapped, second[1], **IDS) == b"after"
+
+
+def test_data_keys_stay_bounded_and_show_no_key() -> None:
+    key = aead.new_key()
+    memo = envelope.DataKeys(4)
+    sealed = [envelope.seal_value(key, b"v%d" % i, **IDS) for i in range(10)]
+    for wrapped, ciphertext in sealed:
+        memo.open_value(key, wrapped, ciphertext, **IDS)
+    assert repr(memo) == "DataKeys(4 of 4)"
+    memo.clear()
+    assert repr(memo) == "DataKeys(0 of 4)"
