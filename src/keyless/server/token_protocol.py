@@ -166,6 +166,7 @@ class TokenProtocol(GuardedProtocol):
         self._disarm()
         cycle.complete = True
         self._maybe_run(cycle)
+        self._rest()  # answered before the body ended (over the cap): now idle
 
     def _start_asgi_task(self, cycle: object, app: object) -> None:
         if type(cycle) is TokenCycle:  # its turn in the pipeline

@@ -46,10 +46,11 @@ class Service:
 
 async def _asgi(scope: dict[str, Any], receive: Callable[[], Awaitable[Any]],
                 send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
-    """Everything the token path does not take: a slow answer for /slow, else which path ASGI saw."""
+    """Everything the token path does not take: a slow answer for /slow, an answer before the body for
+    /early, else which path ASGI saw."""
     if scope["type"] != "http":
         return
-    more = True
+    more = scope["path"] != "/early"  # /early answers before reading the body (a refusal's shape)
     while more:
         more = (await receive()).get("more_body", False)
     if scope["path"] == "/slow":
@@ -61,14 +62,16 @@ async def _asgi(scope: dict[str, Any], receive: Callable[[], Awaitable[Any]],
 
 
 @asynccontextmanager
-async def serving(service: Service, *, vault: bool = False) -> AsyncIterator[int]:
+async def serving(service: Service, *, vault: bool = False, limits: ListenerLimits | None = None) -> AsyncIterator[int]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = int(sock.getsockname()[1])
     settings = SimpleNamespace(vault_enabled=vault, vault_port=port if vault else 0)
     ctx: Any = SimpleNamespace(tokens=service, trusted_proxies=(), settings=settings)
-    protocol = token_protocol(ctx, Guard(ListenerLimits()), RouteObserver("main", access_log=False))
-    config = uvicorn.Config(_asgi, http=protocol, lifespan="off", access_log=False, log_level="warning")
+    limits = limits or ListenerLimits()
+    protocol = token_protocol(ctx, Guard(limits), RouteObserver("main", access_log=False))
+    config = uvicorn.Config(_asgi, http=protocol, lifespan="off", access_log=False, log_level="warning",
+                            **limits.uvicorn_options())
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
@@ -220,3 +223,28 @@ def test_token_requests_are_timed_under_their_route_template() -> None:
     after = sum(s.value for s in REQUEST_SECONDS.collect()[0].samples
                 if s.name.endswith("_count") and s.labels.get("route") == "/{tenant}/oauth2/token")
     assert after == count + 1
+
+
+@pytest.mark.parametrize("path", [b"/t1/oauth2/v2.0/token", b"/early"])
+def test_a_connection_answered_before_its_body_ended_still_closes_when_idle(path: bytes) -> None:
+    """An answer sent before the body was read (over the cap) leaves the body deadline running; once
+    the body has ended, the keep-alive wait starts, so the connection cannot be held open for free
+    (the token path and uvicorn's alike)."""
+    limits = ListenerLimits(keep_alive_timeout=0.3, header_timeout=5, body_timeout=5)
+
+    async def run() -> tuple[bytes, float]:
+        async with serving(Service(), limits=limits) as port:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            head = TOKEN.replace(b"/t1/oauth2/v2.0/token", path, 1) + b"Content-Length: 40000\r\n\r\n"
+            writer.write(head)
+            first = await reader.readuntil(b"\r\n\r\n")  # answered at once
+            writer.write(b"a" * 40000)
+            await writer.drain()
+            started = asyncio.get_running_loop().time()
+            await asyncio.wait_for(reader.read(), 3)  # EOF: the server closed the idle connection
+            elapsed = asyncio.get_running_loop().time() - started
+            writer.close()
+            return first, elapsed
+
+    first, elapsed = asyncio.run(run())
+    assert first.startswith(b"HTTP/1.1 200") and elapsed < 2.5
