@@ -9,8 +9,10 @@ creates a vault `default` (served at the root of the vault port), a 64-byte secr
 granted Secrets.Reader and a token for the vault resource, checks one read end to end (TLS verified,
 value compared), warms up, then drives the read with `wrk` pinned to CPU 1 over TLS with keep-alive
 at each concurrency, each run bounded by its duration. Any response but a 200 counts as an error.
-Every read is a real one: grants checked, the version read from the database, its data key unwrapped
-and its value decrypted, an audit event queued.
+Every read is a real one: the token checked (its signature once, then from the bearer memo with its
+key still published), grants checked, the sealed version (from the per-process cache, as in production,
+docs/vault.md) opened with its data key (the unwrapped key remembered per wrapped key) and the value
+decrypted and authenticated, an audit record queued and written.
 
 Each row shows reads per wall-clock second, the server's CPU time per read (all its threads, from
 /proc/PID/stat) and the reads one CPU-second gives, and "other": CPU 0 time taken by other processes

@@ -140,6 +140,9 @@ class HeadWithBody:
         self._held = None
         self._transport.abort()
 
+    def is_closing(self) -> bool:  # asked several times a request: not through __getattr__
+        return self._transport.is_closing()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
 

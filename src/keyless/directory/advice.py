@@ -14,6 +14,7 @@ name is reduced to the characters identity names allow, so no stored value can i
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from dataclasses import dataclass
@@ -31,7 +32,9 @@ class Step:
     guide: str  # the section of the ladder guide that explains the step
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def q(value: str) -> str:
+    """`shlex.quote`, remembered: a report quotes each client id and name several times."""
     return shlex.quote(value)
 
 

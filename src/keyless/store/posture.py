@@ -139,15 +139,15 @@ class SqlPostureStore(SqlRepository):
             assigned = await self._assigned_hosts(conn, first, last)
             await conn.commit()  # the verdicts checked for this page, if any (`ca_verdicts`)
         workloads = []
-        for r in page:
-            kind: WorkloadKind = "identity" if r.managed_resource_id is not None else "application"
-            mine = tuple(creds.get(r.client_id, ()))
-            n, sources, last_at = usage.of_client(r.client_id)
-            identity_hosts = tuple(dict.fromkeys(([r.host] if r.host else []) + assigned.get(r.client_id, [])))
+        for cid, name, created_at, uri, managed, identity_kind, host in page:  # page_q's columns, in order
+            kind: WorkloadKind = "identity" if managed is not None else "application"
+            n, sources, last_at = usage.of_client(cid)
+            on = assigned.get(cid)
+            identity_hosts = tuple(dict.fromkeys(([host] if host else []) + on)) if on else (host,) if host else ()
             workloads.append(Workload(
-                client_id=r.client_id, display_name=r.display_name, kind=kind, created_at=r.created_at,
-                credentials=mine, identity_kind=r.identity_kind, hosts=identity_hosts, signins=n, sources=sources,
-                last_signin_at=last_at, resource=r.identifier_uri is not None, leaks=tuple(leaks.get(r.client_id, ())),
+                client_id=cid, display_name=name, kind=kind, created_at=created_at,
+                credentials=tuple(creds.get(cid, ())), identity_kind=identity_kind, hosts=identity_hosts, signins=n,
+                sources=sources, last_signin_at=last_at, resource=uri is not None, leaks=tuple(leaks.get(cid, ())),
             ))
         return PostureFacts(tuple(workloads), page[-1].client_id if more else None)
 

@@ -4,6 +4,8 @@ whose cells cannot drive the terminal."""
 from __future__ import annotations
 
 import json
+import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -74,3 +76,39 @@ def test_json_written_page_by_page_is_the_joined_report(sizes: tuple[int, ...]) 
     report = {"score": REPORT["score"] if sizes else None, "workloads": [w for p in pages for w in p]}
     expected = json.dumps(iso_times(report), indent=2, default=str) + "\n"
     assert posture._json_text(report["score"], [json.loads(json.dumps(p)) for p in pages]) == expected
+
+
+class FakePages:
+    """The three calls `posture._pages` makes of a `ManagementClient`, over canned answers."""
+
+    def __init__(self, bodies: list[bytes], fail_at: int | None = None) -> None:
+        self.bodies, self.fail_at, self.asked = bodies, fail_at, []
+
+    def url_of(self, path: str, params: dict[str, object]) -> tuple[str, list[tuple[str, object]]]:
+        return "https://s" + path, list(params.items())
+
+    def get_page(self, url: str, query: object) -> object:
+        n = len(self.asked)
+        self.asked.append(url)
+        if n == self.fail_at:
+            raise posture.CliError("page failed")
+        return SimpleNamespace(content=self.bodies[n], links={"next": {"url": f"/p{n + 1}"}}
+                               if n + 1 < len(self.bodies) else {})
+
+    def next_page(self, resp: object, seen: set[str]) -> str | None:
+        following = resp.links.get("next", {}).get("url")  # type: ignore[attr-defined]
+        return None if following is None else "https://s" + following
+
+
+def test_pages_come_in_order_each_asked_for_once_and_a_failure_prints_nothing(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    bodies = [json.dumps({"score": None, "workloads": [{"client_id": f"c{n}"}], "next_cursor": None}).encode()
+              for n in range(3)]
+    api = FakePages(bodies)
+    assert list(posture._pages(api, {"limit": 2})) == bodies  # type: ignore[arg-type]
+    assert api.asked == ["https://s/posture", "https://s/p1", "https://s/p2"]
+    failing = FakePages(bodies, fail_at=2)
+    pages = (json.loads(b)["workloads"] for b in posture._pages(failing, {}))  # type: ignore[arg-type]
+    with pytest.raises(posture.CliError):
+        sys.stdout.write(posture._json_text(None, pages))
+    assert capsys.readouterr().out == ""

@@ -102,7 +102,7 @@ def _credential(c: CredentialFacts, now: float) -> dict[str, Any]:
     return {"id": cred.id, "kind": cred.kind, "display_name": cred.display_name, "label": cred.label,
             "state": cred.state(now), "created_at": cred.created_at, "expires_at": cred.expires_at,
             "last_used_at": max(cred.last_used_at or 0.0, c.usage.last_at or 0.0) or None,
-            "signins": c.usage.signins, "sources": list(c.usage.sources[:MAX_SOURCES]),
+            "signins": c.usage.signins, "sources": c.usage.sources[:MAX_SOURCES],
             "from_internal_ca": c.from_internal_ca}
 
 
@@ -110,17 +110,17 @@ def workload_json(e: Entry, now: float) -> dict[str, Any]:
     """One `WorkloadOut` as plain JSON data. Built directly rather than through the models: a report of
     20,000 workloads is ~100,000 objects, and model validation cost more than the queries
     (docs/benchmarks.md, "Posture"); the models stay the documented schema, which the authorization
-    matrix validates every answer against."""
+    matrix validates every answer against. Sequences stay tuples: orjson writes them as arrays."""
     a, w, step = e.assessment, e.assessment.workload, e.next_step
     return {
         "client_id": w.client_id, "display_name": w.display_name, "kind": w.kind, "identity_kind": w.identity_kind,
-        "rung": a.rung, "hosts": list(w.hosts), "signins": w.signins, "sources": list(w.sources[:MAX_SOURCES]),
-        "agent_hosts": list(a.agent_hosts), "last_signin_at": w.last_signin_at,
+        "rung": a.rung, "hosts": w.hosts, "signins": w.signins, "sources": w.sources[:MAX_SOURCES],
+        "agent_hosts": a.agent_hosts, "last_signin_at": w.last_signin_at,
         "credentials": [_credential(c, now) for c in w.credentials],
         "risks": [{"risk": f.risk, "message": f.message, "credential_id": f.credential_id,
                    "by_next_step": step is not None and cmds is step.commands,
-                   "fix": [] if step is not None and cmds is step.commands else list(cmds)} for f, cmds in e.fixes],
-        "next_step": None if step is None else {"summary": step.summary, "commands": list(step.commands),
+                   "fix": () if step is not None and cmds is step.commands else cmds} for f, cmds in e.fixes],
+        "next_step": None if step is None else {"summary": step.summary, "commands": step.commands,
                                                 "guide": step.guide},
     }
 
