@@ -43,7 +43,23 @@ def _check_resource(resource: str) -> None:
         raise InvalidTarget("resource must be an absolute URI without a fragment", detail="resource_syntax")
 
 
+_ACCEPTED: dict[tuple[str | None, str | None], RequestedResource] = {}  # at most 256; refusals never kept
+
+
 def requested_resource(scope: str | None, resource: str | None) -> RequestedResource:
+    """The resource a request names. A pure function of the two strings, and a client sends the same
+    ones every time: an accepted answer is remembered (issue 18); a refused one is decided anew."""
+    key = (scope, resource)
+    found = _ACCEPTED.get(key)
+    if found is None:
+        found = _requested_resource(scope, resource)
+        if len(_ACCEPTED) >= 256:
+            _ACCEPTED.clear()
+        _ACCEPTED[key] = found
+    return found
+
+
+def _requested_resource(scope: str | None, resource: str | None) -> RequestedResource:
     if resource is not None:
         _check_resource(resource)
         if scope is not None and _from_scope(scope) != resource:

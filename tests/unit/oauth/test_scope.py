@@ -116,3 +116,16 @@ def test_resource_with_malformed_scope_reports_the_scope() -> None:
     with pytest.raises(InvalidScope) as exc:
         requested_resource("api://orders/read", "api://orders")
     assert exc.value.detail == "scope_not_default"
+
+
+def test_remembered_answers_are_the_same_and_refusals_are_never_remembered() -> None:
+    """Accepted (scope, resource) answers are kept (issue 18); a refused pair raises every time, also
+    after the accepted form of the same resource was seen."""
+    first = requested_resource("api://memo/.default", None)
+    assert requested_resource("api://memo/.default", None) == first == RequestedResource("api://memo", False)
+    for _ in range(2):
+        with pytest.raises(InvalidScope):
+            requested_resource("api://memo", None)
+        with pytest.raises(InvalidTarget):
+            requested_resource("api://memo/.default", "api://other")
+    assert requested_resource("api://memo/.default", "api://memo") == RequestedResource("api://memo", True)
