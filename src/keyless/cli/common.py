@@ -26,7 +26,7 @@ import typer
 
 from keyless import text
 from keyless.cli.session import TOKEN_FILE, TokenCacheFile, fetch_token, refusal_line
-from keyless.client import ClientAuthenticationError, OAuthError
+from keyless.client.errors import ClientAuthenticationError, OAuthError
 from keyless.errors import KeylessError
 
 

@@ -1,43 +1,26 @@
-"""Entry point of the `keyless` command."""
+"""Entry point of the `keyless` command.
+
+Commands are registered lazily: a run imports only the module of the command it runs (a command's
+module pulls in what it needs: httpx, the SDK, cryptography, …), and builds only that command; a run
+without a known command (`keyless`, `keyless --help`, shell completion, a misspelt command) registers
+all of them, so `keyless --help` lists every command with its help text as before (docs/cli.md)."""
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import typer
 from typer.exceptions import TyperException
 
-from keyless.cli import (
-    apps,
-    ca,
-    certs,
-    console,
-    credentials,
-    federation,
-    grants,
-    keys,
-    login,
-    logs,
-    policies,
-    posture,
-    scan,
-    secrets,
-    server_cmds,
-    tenant,
-    tokens,
-    up,
-    vault,
-    webhooks,
-)
-from keyless.cli.agent import app as agent_app
 from keyless.cli.common import CliError, UsageError
-from keyless.cli.hosts import app as host_app
-from keyless.cli.identities import app as identity_app
 from keyless.cli.options import RootCaOpt, RootDataDirOpt, RootOutputOpt, RootServerOpt
 from keyless.errors import KeylessError
 
-app = typer.Typer(
+_app = typer.Typer(
     name="keyless",
     help="Keyless: workload identity without shared secrets. Run `keyless up` to try it.",
     no_args_is_help=True,
@@ -57,7 +40,7 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
+@_app.callback()
 def _root(
     show_version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
@@ -73,40 +56,98 @@ def _root(
     """
 
 
-app.command("init")(server_cmds.init)
-app.command("serve")(server_cmds.serve)
-app.command("up")(up.up)
-app.command("login")(login.login)
-app.command("logout")(login.logout)
-app.command("console")(console.console)
-app.add_typer(server_cmds.db_app, name="db")
-app.add_typer(apps.app, name="app")
-app.add_typer(secrets.app, name="secret")
-app.add_typer(certs.app, name="cert")
-app.add_typer(ca.app, name="ca")
-app.command("grant")(grants.grant)
-app.command("scan")(scan.scan)
-app.add_typer(grants.app, name="grants")
-app.add_typer(tokens.app, name="token")
-app.add_typer(logs.app, name="log")
-app.command("posture")(posture.posture)
-app.add_typer(keys.app, name="key")
-app.add_typer(tenant.app, name="tenant")
-app.add_typer(vault.app, name="vault")
-app.add_typer(host_app, name="host")
-app.add_typer(identity_app, name="identity")
-app.add_typer(agent_app, name="agent")
-app.add_typer(federation.app, name="federation")
-app.add_typer(webhooks.app, name="webhook")
-app.add_typer(policies.app, name="policy")
-app.add_typer(credentials.app, name="credentials")
+# Every command in the order `keyless --help` lists them: (name, module under keyless.cli, attribute,
+# whether it is a group of subcommands). A module is imported only when its command is registered.
+COMMANDS: tuple[tuple[str, str, str, bool], ...] = (
+    ("init", "server_cmds", "init", False),
+    ("serve", "server_cmds", "serve", False),
+    ("up", "up", "up", False),
+    ("login", "login", "login", False),
+    ("logout", "login", "logout", False),
+    ("console", "console", "console", False),
+    ("db", "server_cmds", "db_app", True),
+    ("app", "apps", "app", True),
+    ("secret", "secrets", "app", True),
+    ("cert", "certs", "app", True),
+    ("ca", "ca", "app", True),
+    ("grant", "grants", "grant", False),
+    ("scan", "scan", "scan", False),
+    ("grants", "grants", "app", True),
+    ("token", "tokens", "app", True),
+    ("log", "logs", "app", True),
+    ("posture", "posture", "posture", False),
+    ("key", "keys", "app", True),
+    ("tenant", "tenant", "app", True),
+    ("vault", "vault", "app", True),
+    ("host", "hosts", "app", True),
+    ("identity", "identities", "app", True),
+    ("agent", "agent", "app", True),
+    ("federation", "federation", "app", True),
+    ("webhook", "webhooks", "app", True),
+    ("policy", "policies", "app", True),
+    ("credentials", "credentials", "app", True),
+)
+_BY_NAME = {c[0]: c for c in COMMANDS}
+# The root options that take a value (`keyless --data-dir DIR app list`): skipped to find the command.
+_ROOT_VALUED = frozenset({"--data-dir", "--server", "--ca", "--output", "-o"})
+_registered: set[str] = set()
+
+
+def _register(name: str) -> None:
+    if name in _registered:
+        return
+    _, module_name, attribute, group = _BY_NAME[name]
+    target: Any = getattr(importlib.import_module(f"keyless.cli.{module_name}"), attribute)
+    if group:
+        _app.add_typer(target, name=name)
+    else:
+        _app.command(name)(target)
+    _registered.add(name)
+
+
+def register_all() -> typer.Typer:
+    """The app with every command (what `keyless --help` lists, and what tests drive in-process)."""
+    missing = [name for name, *_ in COMMANDS if name not in _registered]
+    if missing:  # registered in COMMANDS' order, whatever ran before
+        _app.registered_commands.clear()
+        _app.registered_groups.clear()
+        _registered.clear()
+        for name in (c[0] for c in COMMANDS):
+            _register(name)
+    return _app
+
+
+def command_of(args: Sequence[str]) -> str | None:
+    """The command a command line runs, or None when it names none that is known (then every command is
+    registered and typer answers: the root help, a completion, or "No such command")."""
+    values = iter(args)
+    for arg in values:
+        if arg in _ROOT_VALUED:
+            next(values, None)
+        elif not arg.startswith("-"):
+            return arg if arg in _BY_NAME else None
+        elif arg.split("=", 1)[0] not in _ROOT_VALUED:
+            return None  # --help, --version, --install-completion, or an unknown option
+    return None
+
+
+def __getattr__(name: str) -> Any:
+    """`keyless.cli.main.app` is the app with every command (tests drive it in-process)."""
+    if name == "app":
+        return register_all()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
     """Run a command; every failure is one `error: …` line on stderr and a non-zero exit
     (1 for a failed operation, 2 for a usage mistake)."""
+    command = None if "_KEYLESS_COMPLETE" in os.environ else command_of(sys.argv[1:])
+    if command is None:
+        register_all()
+    else:
+        _register(command)
     try:
-        result = app(standalone_mode=False, prog_name="keyless")
+        result = _app(standalone_mode=False, prog_name="keyless")
     except typer.Abort:
         typer.echo("error: aborted", err=True)
         sys.exit(130)

@@ -15,13 +15,15 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from keyless.client import CertificateCredential, ClientSecretCredential, OAuthError
-from keyless.client.core import NO_RETRY
+from keyless.client.errors import OAuthError
 from keyless.errors import KeylessError
+
+if TYPE_CHECKING:
+    from keyless.client.credentials import CertificateCredential, ClientSecretCredential
 
 MANAGEMENT_SCOPE = "urn:keyless:management/.default"
 TOKEN_FILE = "token.json"  # noqa: S105 - a file name, not a secret
@@ -70,7 +72,11 @@ def fetch_token(http: httpx.Client, server: str, tenant: str, client_id: str, *,
     credential signs a client assertion for the tenant's issuer (from discovery), a secret goes in the
     body. No retries: a person is waiting and the error line says what failed. Raises
     `ClientAuthenticationError` (an `OAuthError` when the server refused) or `KeylessError` for a
-    credential file that cannot be used."""
+    credential file that cannot be used. The SDK's credentials (certificates, JOSE) are imported here:
+    a command with a cached token never needs them."""
+    from keyless.client.core import NO_RETRY
+    from keyless.client.credentials import CertificateCredential, ClientSecretCredential
+
     credential: CertificateCredential | ClientSecretCredential
     if certificate is not None:
         credential = CertificateCredential(tenant, client_id, certificate_path=certificate, private_key_path=key,
