@@ -3,10 +3,12 @@
 name which one a module means. The error classes are held to this in tests/unit/test_error_family.py;
 this holds every public class to it.
 
-Two kinds of exception are named here, and only these: the client SDK's synchronous and asynchronous
+One exception is named here, and only this one: the client SDK's synchronous and asynchronous
 credentials share their names on purpose (`keyless.client` and `keyless.client.aio`, as azure-identity
-spells `azure.identity` and `azure.identity.aio`, so code moves between them by changing one import);
-and the names left for their owners' next change, listed so no new one joins them."""
+spells `azure.identity` and `azure.identity.aio`, so code moves between them by changing one import).
+The last clashes are gone: posture's records are `PostureFacts` and `RiskFinding`, the policies'
+finding is `PolicyFinding`, and `keyless.leaks.scanner.Finding` stays the offline scanner's public
+result."""
 
 from __future__ import annotations
 
@@ -19,9 +21,6 @@ import keyless
 
 SDK_MIRRORS = {name: {"keyless.client.aio", "keyless.client.credentials"} for name in (
     "CertificateCredential", "ClientSecretCredential", "ManagedIdentityCredential", "WorkloadIdentityCredential")}
-# Posture's and the policies' records, and the offline scanner's public result: renamed by their owners.
-LEFT = {"CredentialFacts": {"keyless.domain.policies", "keyless.domain.posture"},
-        "Finding": {"keyless.directory.policies", "keyless.domain.posture", "keyless.leaks.scanner"}}
 
 
 def _shared_names() -> dict[str, set[str]]:
@@ -37,4 +36,4 @@ def _shared_names() -> dict[str, set[str]]:
 
 
 def test_no_two_public_classes_share_a_name() -> None:
-    assert _shared_names() == {**SDK_MIRRORS, **LEFT}
+    assert _shared_names() == SDK_MIRRORS

@@ -19,7 +19,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from keyless.domain.posture import Assessment, CredentialFacts, Finding, height
+from keyless.domain.posture import AssessedCredential, Assessment, RiskFinding, height
 
 GUIDE = "docs/ladder.md"
 _NOT_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -45,12 +45,12 @@ def identity_name(display_name: str, client_id: str) -> str:
     return name or f"app-{client_id[:8]}"
 
 
-def _live(a: Assessment, kind: str, now: float) -> list[CredentialFacts]:
+def _live(a: Assessment, kind: str, now: float) -> list[AssessedCredential]:
     return [c for c in a.workload.credentials
             if c.credential.kind == kind and c.credential.state(now) in ("active", "not_yet_valid")]
 
 
-def _revoke(a: Assessment, c: CredentialFacts) -> str:
+def _revoke(a: Assessment, c: AssessedCredential) -> str:
     cid, cred = q(a.workload.client_id), c.credential
     if cred.kind == "secret":
         return f"keyless secret revoke {cid} {q(cred.id)}"
@@ -61,7 +61,7 @@ def _revoke(a: Assessment, c: CredentialFacts) -> str:
     return f"keyless federation remove {cid} {q(cred.display_name)}"
 
 
-def _to_identity(a: Assessment, weaker: list[CredentialFacts]) -> Step:
+def _to_identity(a: Assessment, weaker: list[AssessedCredential]) -> Step:
     w = a.workload
     name = q(identity_name(w.display_name, w.client_id))
     hosts = a.agent_hosts
@@ -131,7 +131,7 @@ def next_step(a: Assessment, now: float) -> Step | None:
     return None
 
 
-def fix(a: Assessment, finding: Finding, now: float, step: Step | None) -> tuple[str, ...]:
+def fix(a: Assessment, finding: RiskFinding, now: float, step: Step | None) -> tuple[str, ...]:
     """Commands that remove one risk factor (`step`: the workload's `next_step`, the fix of the risks
     that only climbing removes)."""
     w = a.workload

@@ -59,7 +59,7 @@ class PolicyRefused(Invalid):
 
 
 @dataclass(frozen=True)
-class Finding:
+class PolicyFinding:
     """One thing a dry run found: a credential (by owner) or a sign-in that breaks a rule."""
 
     owner: str  # the owner's client id or host id
@@ -138,17 +138,17 @@ class PolicyService(UseCases):
 
     def test(self, candidate: Policy, target: str | None, stored: Mapping[str | None, Policy],
              credentials: Iterable[OwnedCredential], signins: Sequence[SignInEvent],
-             tenant: Tenant) -> tuple[list[Finding], list[Finding]]:
+             tenant: Tenant) -> tuple[list[PolicyFinding], list[PolicyFinding]]:
         """What `candidate`, put at `target` (None: the tenant default; else an application's override),
         would find among existing credentials and recent successful sign-ins; the rest of the stored
         policies stay as they are. Every violation is listed, with its mode: enforce ones are refusals."""
         policies = {**stored, target: candidate}
         by_id: dict[str, CredentialFacts] = {}
-        creds: list[Finding] = []
+        creds: list[PolicyFinding] = []
         for c in credentials:
             by_id[c.facts.id] = c.facts
-            creds += [Finding(c.owner, v) for v in check_credential(effective(policies, c.owner), c.facts)]
-        signs: list[Finding] = []
+            creds += [PolicyFinding(c.owner, v) for v in check_credential(effective(policies, c.owner), c.facts)]
+        signs: list[PolicyFinding] = []
         for e in signins:
             if e.result != "success" or e.client_id is None:
                 continue
@@ -156,7 +156,7 @@ class PolicyService(UseCases):
             found = check_sign_in(effective(policies, e.client_id), facts, source=e.source,
                                   tenant_audience_mode=tenant.assertion_audience,
                                   assertion=e.credential_type == "certificate")
-            signs += [Finding(e.client_id, v, time=e.time, source=e.source) for v in found]
+            signs += [PolicyFinding(e.client_id, v, time=e.time, source=e.source) for v in found]
         return creds, signs
 
 

@@ -21,8 +21,8 @@ from keyless.directory.errors import NotFound
 from keyless.domain.model import Tenant
 from keyless.domain.posture import (
     Assessment,
-    Finding,
     PostureStore,
+    RiskFinding,
     Score,
     SignInWindow,
     Thresholds,
@@ -38,7 +38,7 @@ MAX_PAGE = MAX_REPORT_LIMIT
 class Entry:
     assessment: Assessment
     next_step: Step | None
-    fixes: tuple[tuple[Finding, tuple[str, ...]], ...]
+    fixes: tuple[tuple[RiskFinding, tuple[str, ...]], ...]
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Protocol
 from keyless.clock import Clock
 from keyless.directory.base import UseCases, notifying
 from keyless.directory.notices import DAY, credential_data
-from keyless.directory.policies import Finding
+from keyless.directory.policies import PolicyFinding
 from keyless.domain.credentials import Credential, CredentialKind
 from keyless.domain.events import CREDENTIAL_DELETED, CREDENTIAL_DISABLED, CREDENTIAL_UNUSED, POLICY_VIOLATION, Event
 from keyless.domain.model import AuditEvent
@@ -105,13 +105,13 @@ def plan(credentials: Sequence[Credential], revoked: Sequence[RevokedCredential]
     return found
 
 
-def findings(found: ReapPlan, now: float) -> list[Finding]:
+def findings(found: ReapPlan, now: float) -> list[PolicyFinding]:
     """The dry run's account of a plan: what would be disabled and deleted (`enforce` findings are
     what the scan would do; `audit` ones what it would only report)."""
-    out = [Finding(c.owner.id, Violation(
+    out = [PolicyFinding(c.owner.id, Violation(
         "reaping", r.mode, WOULD_DISABLE, f"unused for {(now - idle_since(c)) / DAY:.0f} days (the rule says "
         f"{r.unused_days:g}): would be disabled", c.id)) for c, r in found.disable]
-    out += [Finding(owner, Violation(
+    out += [PolicyFinding(owner, Violation(
         "reaping", r.mode, WOULD_DELETE, f"disabled {(now - at) / DAY:.0f} days ago (the rule says "
         f"{r.delete_after_days:g}): would be deleted", cid)) for (_, cid, owner, at), r in found.delete]
     return out

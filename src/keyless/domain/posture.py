@@ -107,7 +107,10 @@ class SignInUsage:
 
 
 @dataclass(frozen=True)
-class CredentialFacts:
+class AssessedCredential:
+    """One credential of a workload with what its assessment needs: its use in the window and its
+    flags (renamed from `CredentialFacts`, a name `keyless.domain.policies` keeps for its own rules)."""
+
     credential: Credential
     usage: Usage = Usage()
     from_internal_ca: bool | None = None  # certificates only: issued by this installation's CA
@@ -133,7 +136,7 @@ class Workload:
     display_name: str
     kind: WorkloadKind
     created_at: float
-    credentials: tuple[CredentialFacts, ...] = ()
+    credentials: tuple[AssessedCredential, ...] = ()
     identity_kind: str | None = None  # "system" | "user" for managed identities
     hosts: tuple[str, ...] = ()  # managed identities: the hosts that may act for it (names)
     signins: int = 0  # successful sign-ins in the window, any credential
@@ -144,7 +147,7 @@ class Workload:
 
 
 @dataclass(frozen=True)
-class Finding:
+class RiskFinding:
     """One risk factor, of one credential (`credential_id`) or of the whole workload (None)."""
 
     risk: Risk
@@ -156,7 +159,7 @@ class Finding:
 class Assessment:
     workload: Workload
     rung: Rung
-    findings: tuple[Finding, ...] = ()
+    findings: tuple[RiskFinding, ...] = ()
     # The addresses the workload signs in from that belong to hosts running the Keyless agent, by host
     # name; filled by `assess` from the tenant's host map.
     agent_hosts: tuple[str, ...] = ()
@@ -180,7 +183,7 @@ def rung_of_kinds(kind: WorkloadKind, live_kinds: frozenset[str]) -> Rung:
     return "none"
 
 
-def _live(c: CredentialFacts, now: float) -> bool:
+def _live(c: AssessedCredential, now: float) -> bool:
     return c.credential.state(now) in ("active", "not_yet_valid")
 
 
@@ -192,13 +195,13 @@ def _days(seconds: float) -> str:
     return f"{max(0, int(seconds // DAY))} days"
 
 
-def credential_findings(c: CredentialFacts, newest_secret_at: float | None, now: float,
-                        th: Thresholds) -> list[Finding]:
+def credential_findings(c: AssessedCredential, newest_secret_at: float | None, now: float,
+                        th: Thresholds) -> list[RiskFinding]:
     """The risk factors of one credential (a pure function of its facts)."""
     cred, out = c.credential, []
 
     def add(risk: Risk, message: str) -> None:
-        out.append(Finding(risk, message, cred.id))
+        out.append(RiskFinding(risk, message, cred.id))
 
     if c.leaked:
         add("leaked", "reported leaked: anyone holding the copy can sign in as this workload until it is revoked")
@@ -225,7 +228,7 @@ def credential_findings(c: CredentialFacts, newest_secret_at: float | None, now:
     return out
 
 
-def _unused(c: CredentialFacts, now: float, th: Thresholds) -> bool:
+def _unused(c: AssessedCredential, now: float, th: Thresholds) -> bool:
     """Created long enough ago and not used since, by `last_used_at` (recorded for every kind since
     migration 0014); a federated credential with none recorded (unused, or last used before 0014) is
     judged by the sign-in window."""
@@ -238,20 +241,20 @@ def _unused(c: CredentialFacts, now: float, th: Thresholds) -> bool:
     return now - last > th.unused
 
 
-def workload_findings(w: Workload, now: float, th: Thresholds) -> list[Finding]:
+def workload_findings(w: Workload, now: float, th: Thresholds) -> list[RiskFinding]:
     live_secrets = [c for c in w.credentials if c.credential.kind == "secret" and c.credential.state(now) == "active"]
-    out: list[Finding] = []
+    out: list[RiskFinding] = []
     if len(live_secrets) > 1:
-        out.append(Finding("several_active_secrets", f"{len(live_secrets)} active secrets: each is a copy to lose; "
+        out.append(RiskFinding("several_active_secrets", f"{len(live_secrets)} active secrets: each is a copy to lose; "
                                                      f"keep one only while rotating"))
     live = {c.credential.id for c in w.credentials}
     for leak in w.leaks:
         if leak.secret_id not in live:  # revoked by the report; a live one is the credential's own finding
-            out.append(Finding("leaked", f"secret {leak.hint}... was reported leaked ({leak.location}) and revoked: "
-                                         f"copies of secrets get out; climb to a credential that cannot leak",
-                               leak.secret_id))
+            out.append(RiskFinding(
+                "leaked", f"secret {leak.hint}... was reported leaked ({leak.location}) and revoked: "
+                          f"copies of secrets get out; climb to a credential that cannot leak", leak.secret_id))
     if w.kind == "identity" and w.signins == 0 and now - w.created_at > th.unused:
-        out.append(Finding("unused", f"no sign-in in the last {_days(th.window)}"))
+        out.append(RiskFinding("unused", f"no sign-in in the last {_days(th.window)}"))
     return out
 
 

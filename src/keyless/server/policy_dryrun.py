@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 
 from keyless.crypto.ca import IssuedByCa
-from keyless.directory.policies import Finding, OwnedCredential
+from keyless.directory.policies import OwnedCredential, PolicyFinding
 from keyless.domain.model import Tenant
 from keyless.domain.policies import facts_of
 from keyless.domain.ports import LogQuery
@@ -29,7 +29,7 @@ async def inventory(ctx: ServerContext, tenant: Tenant) -> list[OwnedCredential]
 
 
 async def policy_dry_run(ctx: ServerContext, tenant: Tenant, document: object, *, client_id: str | None,
-                         days: int, max_signins: int) -> tuple[list[Finding], list[Finding]]:
+                         days: int, max_signins: int) -> tuple[list[PolicyFinding], list[PolicyFinding]]:
     """Findings among credentials and among the last `days` of successful sign-ins (at most
     `max_signins`, newest first) if `document` were the policy at `client_id` (None: the tenant)."""
     policies = ctx.admin.policies

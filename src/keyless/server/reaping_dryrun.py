@@ -6,14 +6,14 @@ tenant's inventory in bulk, as the scan does, and writes nothing."""
 from __future__ import annotations
 
 from keyless.directory.notices import DAY
-from keyless.directory.policies import Finding
+from keyless.directory.policies import PolicyFinding
 from keyless.directory.reaping import findings, installation_rule, plan, rule_for, shortest_deletion
 from keyless.domain.model import Tenant
 from keyless.server.context import ServerContext
 
 
 async def reaping_dry_run(ctx: ServerContext, tenant: Tenant, document: object, *,
-                          client_id: str | None) -> list[Finding]:
+                          client_id: str | None) -> list[PolicyFinding]:
     """The disablings and deletions if `document` were the policy at `client_id` (None: the tenant),
     the other stored policies (and the installation's deprecated default) as they are."""
     policies = ctx.admin.policies

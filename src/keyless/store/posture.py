@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyless.domain.credentials import Credential, Owner
 from keyless.domain.posture import (
-    CredentialFacts,
+    AssessedCredential,
     CredentialFlags,
     IssuerCheck,
     LeakNote,
@@ -167,20 +167,20 @@ class SqlPostureStore(SqlRepository):
 
     @staticmethod
     async def _credentials(conn: AsyncConnection, tenant_id: str, first: str, last: str,
-                           internal_ca: IssuerCheck | None,
-                           leaks: Mapping[str, list[LeakNote]], usage: SignInUsage) -> dict[str, list[CredentialFacts]]:
+                           internal_ca: IssuerCheck | None, leaks: Mapping[str, list[LeakNote]],
+                           usage: SignInUsage) -> dict[str, list[AssessedCredential]]:
         """The unrevoked secrets (marked when a leak was reported and not revoked, `keyless scan`),
         application certificates and federated credentials of the page's workloads, by client id.
         Rows of another tenant's clients in the range are dropped by the caller's lookup (the page's
         client ids are this tenant's). Each comes with its use in the window, from `usage`."""
-        found: dict[str, list[CredentialFacts]] = defaultdict(list)
+        found: dict[str, list[AssessedCredential]] = defaultdict(list)
         used = usage.of_credential
         leaked = {n.secret_id for notes in leaks.values() for n in notes}
         q_secrets = (select(cs.c.id, cs.c.client_id, cs.c.hint, cs.c.display_name, cs.c.created_at,
                             cs.c.expires_at, cs.c.last_used_at)
                      .where(_in_range(cs.c.client_id, first, last), cs.c.revoked_at.is_(None)))
         for r in (await conn.execute(q_secrets)).all():
-            found[r.client_id].append(CredentialFacts(Credential(
+            found[r.client_id].append(AssessedCredential(Credential(
                 id=r.id, kind="secret", owner=Owner("application", r.client_id), display_name=r.display_name,
                 created_at=r.created_at, expires_at=r.expires_at, last_used_at=r.last_used_at, label=r.hint),
                 used(r.id), leaked=r.id in leaked))
@@ -193,13 +193,13 @@ class SqlPostureStore(SqlRepository):
         verdicts = await ca_verdicts(conn, rows, internal_ca)
         for c in rows:
             internal = verdicts.get(c.id)
-            found[c.owner_id].append(CredentialFacts(Credential(
+            found[c.owner_id].append(AssessedCredential(Credential(
                 id=c.id, kind="certificate", owner=Owner("application", c.owner_id), display_name=c.display_name,
                 created_at=c.created_at, expires_at=c.not_after, not_before=c.not_before,
                 last_used_at=c.last_used_at, label=c.x5t_s256), used(c.id), from_internal_ca=internal))
         q_fed = select(fc).where(fc.c.tenant_id == tenant_id, _in_range(fc.c.owner_id, first, last))
         for f in (await conn.execute(q_fed)).all():
-            found[f.owner_id].append(CredentialFacts(Credential(
+            found[f.owner_id].append(AssessedCredential(Credential(
                 id=f.id, kind="federated", owner=Owner(f.owner_type, f.owner_id), display_name=f.name,
                 created_at=f.created_at, last_used_at=f.last_used_at, label=f"{f.issuer} {f.subject}"),
                 used(f.id), broad_subject=_broad(f)))

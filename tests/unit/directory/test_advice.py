@@ -8,23 +8,23 @@ import shlex
 
 from keyless.directory.advice import fix, identity_name, next_step
 from keyless.domain.credentials import Credential, Owner
-from keyless.domain.posture import DAY, CredentialFacts, LeakNote, Thresholds, Workload, assess
+from keyless.domain.posture import DAY, AssessedCredential, LeakNote, Thresholds, Workload, assess
 
 NOW = 1_800_000_000.0
 APP = "22222222-2222-2222-2222-222222222222"
 
 
-def cred(kind: str, cid: str, **kw: object) -> CredentialFacts:
+def cred(kind: str, cid: str, **kw: object) -> AssessedCredential:
     from_ca = kw.pop("from_internal_ca", None)
     broad = bool(kw.pop("broad_subject", False))
     leaked = bool(kw.pop("leaked", False))
     c = Credential(id=cid, kind=kind, owner=Owner("application", APP), display_name=str(kw.pop("name", "n")),  # type: ignore[arg-type]
                    created_at=NOW - DAY, expires_at=None if kind == "federated" else NOW + 60 * DAY,
                    label="https://token.actions.githubusercontent.com repo:acme/*" if kind == "federated" else "h")
-    return CredentialFacts(c, from_internal_ca=from_ca, broad_subject=broad, leaked=leaked)  # type: ignore[arg-type]
+    return AssessedCredential(c, from_internal_ca=from_ca, broad_subject=broad, leaked=leaked)  # type: ignore[arg-type]
 
 
-def workload(*creds: CredentialFacts, sources: tuple[str, ...] = (), name: str = "orders worker",
+def workload(*creds: AssessedCredential, sources: tuple[str, ...] = (), name: str = "orders worker",
              kind: str = "application") -> Workload:
     return Workload(client_id=APP, display_name=name, kind=kind, created_at=NOW - DAY, credentials=creds,  # type: ignore[arg-type]
                     signins=5, sources=sources)
@@ -95,7 +95,7 @@ def test_a_workload_whose_leaked_secret_was_revoked_gets_a_certificate_not_a_new
 
 def test_fix_for_several_secrets_keeps_the_newest() -> None:
     older = cred("secret", "old")
-    newer = CredentialFacts(Credential(id="new", kind="secret", owner=Owner("application", APP), display_name="",
+    newer = AssessedCredential(Credential(id="new", kind="secret", owner=Owner("application", APP), display_name="",
                                        created_at=NOW - 10, expires_at=NOW + 60 * DAY))
     a = assess(workload(older, newer), {}, NOW, Thresholds())
     finding = next(f for f in a.findings if f.risk == "several_active_secrets")

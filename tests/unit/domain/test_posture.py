@@ -8,7 +8,7 @@ import pytest
 from keyless.domain.credentials import Credential, Owner
 from keyless.domain.posture import (
     DAY,
-    CredentialFacts,
+    AssessedCredential,
     CredentialFlags,
     LeakNote,
     Thresholds,
@@ -31,11 +31,11 @@ def cred(kind: str = "secret", *, cid: str = "c1", created: float = NOW - DAY, e
                       not_before=not_before, last_used_at=last_used, label="abc")
 
 
-def facts(c: Credential, **kw: object) -> CredentialFacts:
-    return CredentialFacts(c, **kw)  # type: ignore[arg-type]
+def facts(c: Credential, **kw: object) -> AssessedCredential:
+    return AssessedCredential(c, **kw)  # type: ignore[arg-type]
 
 
-def app(*creds: CredentialFacts, kind: str = "application", signins: int = 1, sources: tuple[str, ...] = (),
+def app(*creds: AssessedCredential, kind: str = "application", signins: int = 1, sources: tuple[str, ...] = (),
         created: float = NOW - 400 * DAY) -> Workload:
     return Workload(client_id=APP, display_name="orders worker", kind=kind, created_at=created,  # type: ignore[arg-type]
                     credentials=creds, signins=signins, sources=sources)

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from keyless.directory.policies import Finding
+from keyless.directory.policies import PolicyFinding
 from keyless.directory.reaping import installation_rule
 from keyless.domain.model import Tenant
 from keyless.domain.policies import Policy
@@ -132,7 +132,7 @@ class FindingOut(BaseModel):
     source: str | None = None
 
     @classmethod
-    def of(cls, f: Finding) -> FindingOut:
+    def of(cls, f: PolicyFinding) -> FindingOut:
         v = f.violation
         return cls(owner=f.owner, credential_id=v.credential_id, rule=v.rule, mode=v.mode, reason=v.reason,
                    message=v.message, refused=v.enforced, time=f.time, source=f.source)

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from keyless.directory.posture import Entry, PostureService
-from keyless.domain.posture import RISKS, RUNGS, CredentialFacts, Score, Shares
+from keyless.domain.posture import RISKS, RUNGS, AssessedCredential, Score, Shares
 from keyless.gc_pause import gc_paused
 from keyless.server.context import ServerContext
 from keyless.server.manage.deps import PREFIX, Reader
@@ -97,7 +97,7 @@ class WorkloadOut(BaseModel):
 
 
 
-def _credential(c: CredentialFacts, now: float) -> dict[str, Any]:
+def _credential(c: AssessedCredential, now: float) -> dict[str, Any]:
     cred = c.credential
     return {"id": cred.id, "kind": cred.kind, "display_name": cred.display_name, "label": cred.label,
             "state": cred.state(now), "created_at": cred.created_at, "expires_at": cred.expires_at,
