@@ -41,13 +41,8 @@ async def measure(args: argparse.Namespace, data: Path) -> None:
 
     ctx = await ServerContext.open(ServerSettings(data_dir=data, vault_port=-1))
     try:
-        tenant = await ctx.admin.tenant("default")
-        await ctx.admin.create_application(tenant, "bench-resource", actor="bench", identifier_uri=te.RESOURCE_URI,
-                                           roles=[te.ROLE])
-        client = await ctx.admin.create_application(tenant, "bench-client", actor="bench")
-        _, secret = await ctx.admin.add_secret(tenant, client.client_id, actor="bench")
-        await ctx.admin.grant(tenant, client.client_id, te.RESOURCE_URI, te.ROLE, actor="bench")
-        basic = base64.b64encode(f"{quote(client.client_id, safe='')}:{quote(secret, safe='')}".encode()).decode()
+        tenant, client_id, secret = await te.register_in_process(ctx)
+        basic = base64.b64encode(f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode()).decode()
         scope = quote(f"{te.RESOURCE_URI}/.default", safe="")
         request = TokenHttpRequest(method="POST", content_type="application/x-www-form-urlencoded",
                                    authorization=f"Basic {basic}", query=b"", source="127.0.0.1",
