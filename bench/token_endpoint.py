@@ -260,6 +260,18 @@ class Server:
                 if '"level": "error"' in line or '"level": "critical"' in line or "Traceback" in line]
 
 
+async def register_in_process(ctx: Any) -> tuple[Any, str, str]:
+    """The same registration as `register_client`, straight through an open `ServerContext`'s admin
+    service (the in-process benches): (tenant, client id, secret)."""
+    tenant = await ctx.admin.tenant("default")
+    await ctx.admin.create_application(tenant, "bench-resource", actor="bench", identifier_uri=RESOURCE_URI,
+                                       roles=[ROLE])
+    client = await ctx.admin.create_application(tenant, "bench-client", actor="bench")
+    _, secret = await ctx.admin.add_secret(tenant, client.client_id, actor="bench")
+    await ctx.admin.grant(tenant, client.client_id, RESOURCE_URI, ROLE, actor="bench")
+    return tenant, client.client_id, secret
+
+
 def register_client(server: Server) -> tuple[str, str]:
     """Resource api://bench (role Bench.Read), a client, its secret and the grant, via the management API
     (the CLI's own client, authenticated with the admin credential `keyless init` wrote)."""

@@ -73,18 +73,13 @@ async def _in_process(args: argparse.Namespace, tmp: Path) -> dict[str, list[flo
     ctx = await ServerContext.open(ServerSettings(data_dir=data, vault_port=-1))
     rates: dict[str, list[float]] = {"none": [], "policy": []}
     try:
-        tenant = await ctx.admin.tenant("default")
-        await ctx.admin.create_application(tenant, "bench-resource", actor="bench", identifier_uri=te.RESOURCE_URI,
-                                           roles=[te.ROLE])
-        client = await ctx.admin.create_application(tenant, "bench-client", actor="bench")
-        _, secret = await ctx.admin.add_secret(tenant, client.client_id, actor="bench")
-        await ctx.admin.grant(tenant, client.client_id, te.RESOURCE_URI, te.ROLE, actor="bench")
+        tenant, client_id, secret = await te.register_in_process(ctx)
         request = TokenHttpRequest(method="POST", content_type="application/x-www-form-urlencoded",
-                                   authorization=None, query=b"", body=te.token_body(client.client_id, secret),
+                                   authorization=None, query=b"", body=te.token_body(client_id, secret),
                                    source="127.0.0.1")
         for round_no in range(args.rounds):
             for side in ("none", "policy"):
-                document = policy_for(client.client_id) if side == "policy" else {}
+                document = policy_for(client_id) if side == "policy" else {}
                 await ctx.admin.policies.set_policy(tenant, None, document, actor="bench")
                 for _ in range(50):  # warm the caches after the write cleared them
                     assert (await ctx.tokens.handle(tenant.id, request)).status == 200
