@@ -257,3 +257,36 @@ async def test_a_kept_verdict_is_about_one_ca_only(world: World) -> None:
     assert {c.credential.id: c.from_internal_ca for w in page.workloads for c in w.credentials
             if c.credential.kind == "certificate"} == {guid(2050): False, guid(2051): False}
     assert (await _verdicts(world))[guid(2050)] == (False, other.ca_thumbprint)
+
+
+async def test_each_credential_carries_its_own_stored_fields(world: World) -> None:
+    """Rows are read by position (store/posture.py): every field of a secret and of a certificate, each
+    with a value no other field has, lands where it belongs."""
+    cid = guid(90)
+    pem = issue_client_certificate(create_ca("Keyless test CA 2", now=NOW - DAY),
+                                   certificate_signing_request(generate_client_key("p256"), "y"),
+                                   common_name="fields", now=NOW - DAY)
+    info = load_certificate(pem)
+    async with world.engine.begin() as conn:
+        await _app(conn, guid(1), cid, "fields-app")
+        await conn.execute(insert(t.client_secrets).values(
+            id=guid(9001), client_id=cid, hint="kls_hint", digest=b"\0" * 32, pepper_id="p", display_name="s-name",
+            created_at=NOW - 11 * DAY, expires_at=NOW + 12 * DAY, last_used_at=NOW - 13, revoked_at=None))
+        await conn.execute(insert(t.certificates).values(
+            id=guid(9002), owner_kind="application", owner_id=cid, x5t=info.x5t, x5t_s256=info.x5t_s256,
+            der=info.der, subject=info.subject, key_type=info.key_type, key_size=info.key_size,
+            not_before=info.not_before, not_after=info.not_after, created_at=NOW - 21 * DAY, display_name="c-name",
+            last_used_at=NOW - 23, revoked_at=None))
+    page = await world.store.posture_facts(guid(1), usage=await world.usage(), after=None, limit=1, client_id=cid)
+    (workload,) = page.workloads
+    by_id = {c.credential.id: c for c in workload.credentials}
+    secret, cert = by_id[guid(9001)], by_id[guid(9002)]
+    assert (secret.credential.kind, secret.credential.owner.id, secret.credential.label,
+            secret.credential.display_name, secret.credential.created_at, secret.credential.expires_at,
+            secret.credential.last_used_at, secret.leaked) == (
+        "secret", cid, "kls_hint", "s-name", NOW - 11 * DAY, NOW + 12 * DAY, NOW - 13, False)
+    assert (cert.credential.kind, cert.credential.owner.id, cert.credential.label, cert.credential.display_name,
+            cert.credential.created_at, cert.credential.not_before, cert.credential.expires_at,
+            cert.credential.last_used_at, cert.from_internal_ca) == (
+        "certificate", cid, info.x5t_s256, "c-name", NOW - 21 * DAY, info.not_before, info.not_after, NOW - 23,
+        None)
