@@ -30,7 +30,7 @@ from keyless.cli.common import (
     safe_cell,
 )
 from keyless.cli.options import Shared, shared
-from keyless.cli.times import iso_times, iso_value
+from keyless.cli.times import iso_instant, iso_times
 from keyless.domain.posture import RISKS, RUNGS
 from keyless.gc_pause import gc_paused
 from keyless.paging import MAX_REPORT_LIMIT
@@ -129,11 +129,11 @@ def _iso(w: dict[str, Any]) -> Any:
             or any(r.keys() != RISK_KEYS for r in w["risks"])
             or any(c.keys() != CREDENTIAL_KEYS for c in w["credentials"])):
         return iso_times(w)
-    w["last_signin_at"] = iso_value("last_signin_at", w["last_signin_at"])
+    w["last_signin_at"] = iso_instant(w["last_signin_at"])
     for c in w["credentials"]:
-        c["created_at"] = iso_value("created_at", c["created_at"])
-        c["expires_at"] = iso_value("expires_at", c["expires_at"])
-        c["last_used_at"] = iso_value("last_used_at", c["last_used_at"])
+        c["created_at"] = iso_instant(c["created_at"])
+        c["expires_at"] = iso_instant(c["expires_at"])
+        c["last_used_at"] = iso_instant(c["last_used_at"])
     return w
 
 

@@ -17,6 +17,7 @@ INSTANT_KEYS = frozenset({"expires", "not_before", "not_after", "time", "last_po
 
 
 _DATES: dict[int, str] = {}  # days since the epoch -> "YYYY-MM-DD"
+_CLOCKS: dict[int, str] = {}  # seconds into the day -> "HH:MM:SS" (at most 86,400)
 _LAST_SECOND = 253_402_300_799  # 9999-12-31T23:59:59Z
 
 
@@ -33,12 +34,21 @@ def iso_utc(epoch: float) -> str:
     date = _DATES.get(days)
     if date is None:
         date = _DATES[days] = (dt.date(1970, 1, 1) + dt.timedelta(days=days)).isoformat()
-    return f"{date}T{rest // 3600:02d}:{rest // 60 % 60:02d}:{rest % 60:02d}Z"
+    clock = _CLOCKS.get(rest)
+    if clock is None:
+        clock = _CLOCKS[rest] = f"{rest // 3600:02d}:{rest // 60 % 60:02d}:{rest % 60:02d}"
+    return f"{date}T{clock}Z"
 
 
 def _is_instant(key: str, value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) \
         and (key.endswith("_at") or key in INSTANT_KEYS)
+
+
+def iso_instant(value: Any) -> Any:
+    """The value of a key known to hold an instant (`iso_value` without the key's check): a number as
+    ISO 8601 UTC, anything else (None, a boolean) as it is."""
+    return iso_utc(value) if type(value) is float or type(value) is int else value
 
 
 def iso_value(key: str, value: Any) -> Any:

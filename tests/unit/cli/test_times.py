@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from keyless.cli.times import iso_utc
+from keyless.cli.times import iso_instant, iso_utc, iso_value
 
 
 def _datetime(epoch: float) -> str:
@@ -38,3 +38,15 @@ def test_outside_the_range_it_fails_as_datetime_does(epoch: float) -> None:
             iso_utc(epoch)
     else:
         assert iso_utc(epoch) == expected
+
+
+def test_the_same_second_of_day_on_other_days() -> None:
+    """Each second of the day's text is made once and reused (`_CLOCKS`): on every day it is that day's."""
+    for days in (0, 1, 20_000, 2_900_000):
+        for rest in (0, 1, 3599, 43_200, 86_399):
+            assert iso_utc(days * 86400 + rest + 0.25) == _datetime(days * 86400 + rest + 0.25)
+
+
+@pytest.mark.parametrize("value", [1764655044, 1764655044.5, None, True, False, "2026-12-02T05:57:24Z"])
+def test_an_instant_at_a_known_key_is_written_as_iso_value_writes_it(value: object) -> None:
+    assert iso_instant(value) == iso_value("created_at", value)
