@@ -31,7 +31,7 @@ from keyless.cli.common import (
 )
 from keyless.cli.options import Shared, shared
 from keyless.cli.times import iso_instant, iso_times
-from keyless.domain.posture import RISKS, RUNGS
+from keyless.domain.ladder import RISKS, RUNGS
 from keyless.gc_pause import gc_paused
 from keyless.paging import MAX_REPORT_LIMIT
 from keyless.text import terminal

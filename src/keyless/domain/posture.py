@@ -21,20 +21,14 @@ from typing import Literal, Protocol
 
 from keyless.domain.credentials import Credential
 
-Rung = Literal["none", "secret", "certificate", "federated", "managed_identity"]
-# Bottom to top; "none" is a principal with no working credential (a resource API, a retired app).
-RUNGS: tuple[Rung, ...] = ("secret", "certificate", "federated", "managed_identity")
+# The ladder's names, re-exported: the rules speak of them, and callers may spell them from here.
+from keyless.domain.ladder import RISKS as RISKS
+from keyless.domain.ladder import RUNGS as RUNGS
+from keyless.domain.ladder import Risk as Risk
+from keyless.domain.ladder import Rung as Rung
+
 _HEIGHT: dict[str, int] = {"none": 0, "secret": 1, "certificate": 2, "federated": 3, "managed_identity": 4}
 WorkloadKind = Literal["application", "identity"]
-
-Risk = Literal[
-    "leaked", "long_lived_secret", "secret_never_rotated", "several_active_secrets", "secret_many_addresses",
-    "certificate_not_internal_ca", "expiring_soon", "broad_federation_subject", "unused",
-]
-RISKS: tuple[Risk, ...] = (
-    "leaked", "long_lived_secret", "secret_never_rotated", "several_active_secrets", "secret_many_addresses",
-    "certificate_not_internal_ca", "expiring_soon", "broad_federation_subject", "unused",
-)
 DAY = 86400.0
 
 

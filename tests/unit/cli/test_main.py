@@ -64,6 +64,8 @@ def test_a_command_imports_only_its_own_module() -> None:
     assert not loaded & others
     # The SDK's credentials (certificates, JOSE) are not needed until a token is fetched.
     assert not {"keyless.client.credentials", "keyless.client.assertions", "cryptography.x509"} & loaded
+    # The ladder's names without its rules (keyless.domain.ladder).
+    assert "keyless.domain.ladder" in loaded and "keyless.domain.posture" not in loaded
 
 
 def test_a_misspelt_command_is_refused_with_the_suggestions_of_every_command() -> None:
