@@ -61,9 +61,14 @@ class CredentialService(UseCases):
             return {}
         return audit_details(await self.policies.check_write(tenant, owner, facts))
 
-    def _from_internal_ca(self, der: bytes) -> bool:
+    def _ca_verdict(self, der: bytes, issued_by_ca: bool) -> tuple[bool, str | None]:
+        """Whether the installation's CA issued the certificate, and which CA that verdict is about (its
+        x5t#S256; None without a CA to check against). Kept with the row (`ca_issued`, `ca_checked`,
+        migration 0017), so the posture report does not check a new certificate's signature again."""
         check = self.policies.internal_ca if self.policies is not None else None
-        return check is not None and check(der)
+        if check is None:
+            return issued_by_ca, None
+        return issued_by_ca or check(der), check.ca_thumbprint
 
     async def record(self, tenant: Tenant, owner: str | None, facts: CredentialFacts, audit: AuditEvent,
                      credential_id: str, write: Callable[[AuditEvent], Awaitable[T]]) -> T:
@@ -237,9 +242,10 @@ class CredentialService(UseCases):
             raise Invalid("certificate_lifetime_too_long",
                           f"the tenant allows certificates valid for at most "
                           f"{tenant.max_certificate_lifetime // 86400} days")
+        from_ca, checked_by = self._ca_verdict(info.der, issued_by_ca)
         facts = CredentialFacts(
             "certificate", lifetime=info.not_after - info.not_before, key_type=info.key_type, key_size=info.key_size,
-            from_internal_ca=issued_by_ca or self._from_internal_ca(info.der))
+            from_internal_ca=from_ca)
         live = await self._store.list_certificates(tenant.id, client_id)
         if any(c.x5t_s256 == info.x5t_s256 for c in live):
             raise Conflict("certificate_exists", "this certificate is already registered on the application")
@@ -256,7 +262,8 @@ class CredentialService(UseCases):
             self._audit(tenant.id, actor, "certificate.add", "application", client_id, certificate_id=cert.id,
                         x5t_s256=cert.x5t_s256, not_after=cert.not_after, key_type=cert.key_type,
                         key_size=cert.key_size, issued_by_ca=issued_by_ca), cert.id,
-            lambda audit: self._store.add_certificate(tenant.id, cert, audit),
+            lambda audit: self._store.add_certificate(
+                tenant.id, cert, audit, ca_verdict=None if checked_by is None else (from_ca, checked_by)),
         )
         return cert
 

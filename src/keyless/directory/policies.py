@@ -32,8 +32,11 @@ from keyless.domain.policies import (
 )
 from keyless.domain.policy_document import policy_from_json, policy_to_json
 from keyless.domain.ports import UniqueViolation
+from keyless.domain.posture import IssuerCheck
 
-InternalCa = Callable[[bytes], bool]  # DER certificate -> issued by this installation's CA
+# DER certificate -> issued by this installation's CA, with the CA's x5t#S256 (`ca_thumbprint`), which a
+# verdict kept with a certificate row names (migration 0017).
+InternalCa = IssuerCheck
 
 
 class NoPolicies:

@@ -143,10 +143,12 @@ class CredentialStore(Protocol):
     async def list_certificates(self, tenant_id: str, client_id: str) -> Sequence[Certificate]: ...
     async def host_certificates(self, host_id: str) -> Sequence[Certificate]: ...
     async def add_certificate(self, tenant_id: str, certificate: Certificate, audit: AuditEvent, *,
-                              within: TransactionStep | None = None, keep: str | None = None) -> bool:
+                              within: TransactionStep | None = None, keep: str | None = None,
+                              ca_verdict: tuple[bool, str] | None = None) -> bool:
         """Add a certificate of any owner kind. `within` runs first in the same transaction (False:
         nothing is written, False returned); `keep`, for a host's renewal, drops the owner's other
-        certificates but that one (the certificate the renewal was signed with)."""
+        certificates but that one (the certificate the renewal was signed with); `ca_verdict`, whether
+        the installation's CA issued it and that CA's x5t#S256, is kept with it (migration 0017)."""
         ...
 
     async def revoke_certificate(

@@ -223,7 +223,8 @@ class SqlCredentialStore(SqlRepository):
             return await read_host_certificates(conn, host_id)
 
     async def add_certificate(self, tenant_id: str, certificate: Certificate, audit: AuditEvent, *,
-                              within: TransactionStep | None = None, keep: str | None = None) -> bool:
+                              within: TransactionStep | None = None, keep: str | None = None,
+                              ca_verdict: tuple[bool, str] | None = None) -> bool:
         cert = certificate
         async with self.engine.begin() as conn:
             if within is not None and not await within(conn):
@@ -240,6 +241,8 @@ class SqlCredentialStore(SqlRepository):
                     subject=cert.subject, key_type=cert.key_type, key_size=cert.key_size,
                     not_before=cert.not_before, not_after=cert.not_after, display_name=cert.display_name,
                     created_at=cert.created_at, last_used_at=None, revoked_at=None,
+                    ca_issued=None if ca_verdict is None else ca_verdict[0],
+                    ca_checked=None if ca_verdict is None else ca_verdict[1],
                 )
             )
             await self._audit(conn, audit)
