@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Executable, Table, insert, or_, update
+from sqlalchemy import Executable, Table, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -45,12 +45,29 @@ def event_row(event: Event) -> dict[str, Any]:
             "dedupe": event.dedupe, "dispatched_at": None}
 
 
+KNOWN_KEYS_CHUNK = 500  # dedupe keys looked up per query (well under every engine's bound parameters)
+
+
 async def insert_events(conn: AsyncConnection, events: Sequence[Event]) -> int:
     """Write `events` to the outbox in the caller's transaction; an event whose `dedupe` key is
-    already there is skipped (ON CONFLICT DO NOTHING on both engines). Returns how many were new."""
+    already there is skipped. Returns how many were new.
+
+    A scheduled scan re-finds every notice it has already sent (that is what the dedupe key is for),
+    so the keys already stored are looked up first, a chunk per query, and only the rest inserted:
+    on 20,000 workloads a scan re-found ~18,000 notices, one refused insert each. The insert keeps
+    ON CONFLICT DO NOTHING (both engines) for a key another replica or an earlier event of this
+    batch wrote meanwhile."""
+    keys = [event.dedupe for event in events if event.dedupe is not None]
+    known: set[str] = set()
+    for start in range(0, len(keys), KNOWN_KEYS_CHUNK):
+        chunk = keys[start : start + KNOWN_KEYS_CHUNK]
+        known.update((await conn.execute(select(outbox_events.c.dedupe)
+                                         .where(outbox_events.c.dedupe.in_(chunk)))).scalars())
     written = 0
     insert_for = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     for event in events:
+        if event.dedupe is not None and event.dedupe in known:
+            continue
         statement = insert_for(outbox_events).values(**event_row(event))
         result = await conn.execute(statement.on_conflict_do_nothing(index_elements=["dedupe"])
                                     if event.dedupe is not None else statement)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,7 +19,7 @@ from keyless.domain.events import CREDENTIAL_EXPIRING, SIGNING_KEY_ROTATED, Even
 from keyless.domain.model import AuditEvent, Tenant
 from keyless.domain.webhooks import WebhookEndpoint
 from keyless.store import db
-from keyless.store.base import insert_audit
+from keyless.store.base import KNOWN_KEYS_CHUNK, insert_audit
 from keyless.store.directory import SqlDirectoryStore
 from keyless.store.outbox import DeliveryOutcome, SqlOutbox
 from keyless.store.outbox_tables import outbox_events
@@ -89,6 +90,31 @@ async def test_a_dedupe_key_is_emitted_once(box: Box) -> None:
     assert await box.outbox.emit([event(CREDENTIAL_EXPIRING, key)]) == 1
     assert await box.outbox.emit([event(CREDENTIAL_EXPIRING, key), event(CREDENTIAL_EXPIRING, key + "x")]) == 1
     assert await count_events(box.engine) == 2
+
+
+async def test_a_rescan_of_known_notices_is_looked_up_in_chunks_not_inserted_one_by_one(box: Box) -> None:
+    """A scheduled scan finds again every notice it sent before: the known keys cost one query per
+    chunk, not one refused insert each; a key twice in one batch, or new beside known ones, still
+    counts once."""
+    keys = [f"unused:cred-{i}:90" for i in range(KNOWN_KEYS_CHUNK + 100)]
+    assert await box.outbox.emit([event(CREDENTIAL_EXPIRING, k) for k in keys]) == len(keys)
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    sqlalchemy_event.listen(box.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        again = [event(CREDENTIAL_EXPIRING, k) for k in keys]
+        assert await box.outbox.emit(again) == 0
+        assert len([s for s in statements if s.lstrip().upper().startswith("INSERT")]) == 0
+        assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 2  # two chunks
+        fresh = "unused:cred-new:90"
+        assert await box.outbox.emit([*again[:3], event(CREDENTIAL_EXPIRING, fresh),
+                                      event(CREDENTIAL_EXPIRING, fresh)]) == 1
+    finally:
+        sqlalchemy_event.remove(box.engine.sync_engine, "before_cursor_execute", seen)
+    assert await count_events(box.engine) == len(keys) + 1
 
 
 async def test_dispatch_queues_one_delivery_per_subscribed_endpoint_once(box: Box) -> None:
