@@ -24,9 +24,9 @@ import httpx
 from tests.support.server import (
     Installation,
     RunningServer,
-    _wait_ready,
     cli_command,
     free_port,
+    launch_replica,
     postgres_database,
     require_postgres,
     stop_server,
@@ -87,20 +87,7 @@ def haproxy_config(lb_port: int, vault_lb_port: int, replicas: list[RunningServe
 
 
 def _serve(data_dir: Path, database_url: str, env: dict[str, str], tmp: Path, n: int) -> RunningServer:
-    port, vault_port = free_port(), free_port()
-    log_path = tmp / f"replica{n}.log"
-    cmd = cli_command("serve", "--data-dir", str(data_dir), "--port", str(port), "--vault-port", str(vault_port),
-                      "--database-url", database_url)
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
-    replica = RunningServer(url=f"https://127.0.0.1:{port}", data_dir=data_dir, tenant_id="", database_url=database_url,
-                            proc=proc, log_path=log_path, env=env, vault_port=vault_port)
-    try:
-        _wait_ready(replica)
-    except BaseException:
-        stop_server(replica)
-        raise
-    return replica
+    return launch_replica(data_dir, tmp, f"replica{n}.log", tenant_id="", database_url=database_url, env=env)
 
 
 @contextlib.contextmanager

@@ -199,26 +199,33 @@ def stop_server(server: RunningServer) -> None:
             server.proc.wait()
 
 
-def start_replica(first: RunningServer, tmp: Path, *extra: str) -> RunningServer:
-    """Another `keyless serve` on `first`'s data directory and database, on ports of its own: a replica.
-    It announces the installation's public URL (docs/deployment.md), not its own address."""
+def launch_replica(data_dir: Path, tmp: Path, log_name: str, *, tenant_id: str, database_url: str | None,
+                   env: dict[str, str], extra: tuple[str, ...] = ()) -> RunningServer:
+    """One `keyless serve` on an existing installation (`data_dir`, `database_url`), on ports of its
+    own, ready to answer; stopped again if it never gets ready."""
     port, vault_port = free_port(), free_port()
-    cmd = cli_command("serve", "--data-dir", str(first.data_dir), "--port", str(port),
-                      "--vault-port", str(vault_port), *extra)
-    if first.database_url:
-        cmd += ["--database-url", first.database_url]
-    log_path = tmp / f"replica-{port}.log"
+    cmd = cli_command("serve", "--data-dir", str(data_dir), "--port", str(port), "--vault-port", str(vault_port),
+                      *extra)
+    if database_url:
+        cmd += ["--database-url", database_url]
+    log_path = tmp / log_name.format(port=port)
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, env={**os.environ, **first.env}, stdout=log, stderr=subprocess.STDOUT)
-    replica = RunningServer(url=f"https://127.0.0.1:{port}", data_dir=first.data_dir, tenant_id=first.tenant_id,
-                            database_url=first.database_url, proc=proc, log_path=log_path, env=first.env,
-                            vault_port=vault_port)
+        proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+    replica = RunningServer(url=f"https://127.0.0.1:{port}", data_dir=data_dir, tenant_id=tenant_id,
+                            database_url=database_url, proc=proc, log_path=log_path, env=env, vault_port=vault_port)
     try:
         _wait_ready(replica)
     except BaseException:
         stop_server(replica)
         raise
     return replica
+
+
+def start_replica(first: RunningServer, tmp: Path, *extra: str) -> RunningServer:
+    """Another `keyless serve` on `first`'s data directory and database, on ports of its own: a replica.
+    It announces the installation's public URL (docs/deployment.md), not its own address."""
+    return launch_replica(first.data_dir, tmp, "replica-{port}.log", tenant_id=first.tenant_id,
+                          database_url=first.database_url, env=first.env, extra=extra)
 
 
 @contextlib.contextmanager
