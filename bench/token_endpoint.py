@@ -180,6 +180,7 @@ class Server:
     tenant_id: str = ""
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path = field(default_factory=Path)
+    ready_timeout: float = 30.0  # seconds `start` waits for /readyz (longer under valgrind)
 
     @property
     def url(self) -> str:
@@ -213,7 +214,7 @@ class Server:
         with self.log_path.open("wb") as log:
             # taskset execs the interpreter, so proc.pid is the server's own pid.
             self.proc = subprocess.Popen(serve, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + self.ready_timeout
         with httpx.Client(verify=self.ca, timeout=5) as http:
             while True:
                 if self.proc.poll() is not None:

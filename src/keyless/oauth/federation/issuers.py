@@ -95,7 +95,10 @@ class IssuerKeys:
                 if self._wanted(state, kid, now) and now - state.attempted_at >= self.refresh_interval:
                     state.attempted_at = now
                     try:
-                        await self._refresh(issuer, state)
+                        # In a task of its own: the fetch bounds itself with `asyncio.timeout`, which
+                        # needs a current task, and the token path may be running before its first
+                        # suspension with none (`keyless.server.eager`).
+                        await asyncio.ensure_future(self._refresh(issuer, state))
                     except FetchFailed as exc:
                         state.last_error = exc.reason
                         if now - state.fetched_at >= self.max_stale:
