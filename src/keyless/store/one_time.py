@@ -10,6 +10,19 @@ batch the first request for a value wins, as it would have in sequence.
 On SQLite the batch goes through one dedicated connection on one worker thread with the standard
 `sqlite3` module: a single thread hop per batch instead of one per statement through the async
 driver (begin, insert, fetch, commit), which was most of the remaining cost (~0.5 ms per batch).
+The insert is one autocommit statement: SQLite makes a lone statement its own transaction (taking
+the write lock, writing and committing at its last step), so `BEGIN IMMEDIATE` and `COMMIT` were
+two more statements for the same atomicity. The usual batch, every value new, is a plain `INSERT`
+(one step; a statement that breaks the unique key writes nothing); only when it is refused does the
+`ON CONFLICT DO NOTHING RETURNING` form name the new rows, one step per row. Together ~30 % of the
+thread's CPU per batch of 8 (issue 18).
+
+The connection does not wait in SQLite's busy handler: that one sleeps 1, 2, 5, 10 ms ... between
+attempts, so a batch that met another writer's transaction (the sign-in rows, a few ms every 256
+tokens) slept up to 8-18 ms after the lock was free, and every request in it with it: the
+private_key_jwt p99. `_locked_retry` tries again every 0.1-1 ms instead, for the same 5 s at most.
+A refused attempt changed nothing (a statement that cannot take the lock writes nothing), so
+trying it again is the same insert and the unique key still decides every value.
 """
 
 from __future__ import annotations
@@ -17,8 +30,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -28,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from keyless.store import tables as t
 
 Key = tuple[str, str, str]
+T = TypeVar("T")
 PURGE_EVERY = 1000
 
 
@@ -35,7 +50,47 @@ _SQLITE_INSERT = (
     "INSERT INTO one_time_uses (kind, owner, value, expires_at) VALUES {rows} "
     "ON CONFLICT DO NOTHING RETURNING kind, owner, value"
 )
+_SQLITE_INSERT_ALL = "INSERT INTO one_time_uses (kind, owner, value, expires_at) VALUES {rows}"
 _SQLITE_PURGE = "DELETE FROM one_time_uses WHERE expires_at < ?"
+_STATEMENTS: dict[tuple[str, int], str] = {}
+
+
+def _sqlite_statement(template: str, count: int) -> str:
+    """`template` for `count` rows, made once per batch size."""
+    sql = _STATEMENTS.get((template, count))
+    if sql is None:
+        sql = template.format(rows=",".join(["(?,?,?,?)"] * count))
+        if len(_STATEMENTS) >= 256:
+            _STATEMENTS.clear()
+        _STATEMENTS[(template, count)] = sql
+    return sql
+# WAL pages after which this connection's commit checkpoints (SQLite's default, on every other
+# connection, is 1,000): the checkpoint and its fsyncs run inside the committing statement, so here
+# they would hold a batch of requests; the other writers (sign-in rows every 256 tokens) get there first
+CHECKPOINT_PAGES = 10_000
+LOCK_WAIT = 5.0  # seconds a batch waits for another writer, as `busy_timeout=5000` did
+_RETRY_FIRST, _RETRY_MAX = 0.0001, 0.001  # seconds between attempts: doubling from 0.1 ms to 1 ms
+
+
+_BUSY, _LOCKED = 5, 6  # SQLite's primary result codes (the low byte of an extended code)
+
+
+def _is_locked(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY / SQLITE_LOCKED: another connection holds the write lock (nothing was written)."""
+    return exc.sqlite_errorcode & 0xFF in (_BUSY, _LOCKED)
+
+
+def _locked_retry(attempt: Callable[[], T]) -> T:
+    """`attempt()`, tried again while another connection holds the write lock, for `LOCK_WAIT` at most."""
+    deadline, pause = time.monotonic() + LOCK_WAIT, _RETRY_FIRST
+    while True:
+        try:
+            return attempt()
+        except sqlite3.OperationalError as exc:
+            if not _is_locked(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, _RETRY_MAX)
 
 
 class _SqliteWriter:
@@ -49,25 +104,27 @@ class _SqliteWriter:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
+            # autocommit (isolation_level=None): each statement is its own transaction; no busy
+            # handler (`_locked_retry` waits instead); WAL + synchronous=NORMAL as every connection
+            # of the store (`keyless.store.db`): a commit is durable at the next checkpoint
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute("PRAGMA busy_timeout=0")
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
             self._conn = conn
         return self._conn
 
     def _insert(self, rows: list[tuple[str, str, str, float]], purge_before: float | None) -> set[Key]:
         conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            sql = _SQLITE_INSERT.format(rows=",".join(["(?,?,?,?)"] * len(rows)))
-            inserted = {(r[0], r[1], r[2]) for r in conn.execute(sql, [v for row in rows for v in row]).fetchall()}
-            if purge_before is not None:
-                conn.execute(_SQLITE_PURGE, (purge_before,))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return inserted
+        params = [v for row in rows for v in row]
+        if purge_before is not None:  # first: a batch that fails then has inserted nothing
+            _locked_retry(lambda: conn.execute(_SQLITE_PURGE, (purge_before,)))
+        try:  # the usual batch: every value new, one step of one statement
+            _locked_retry(lambda: conn.execute(_sqlite_statement(_SQLITE_INSERT_ALL, len(rows)), params))
+        except sqlite3.IntegrityError:  # a value was used before: that statement wrote nothing
+            returning = _sqlite_statement(_SQLITE_INSERT, len(rows))
+            return set(_locked_retry(lambda: conn.execute(returning, params).fetchall()))
+        return {(r[0], r[1], r[2]) for r in rows}
 
     async def insert(self, rows: list[tuple[str, str, str, float]], purge_before: float | None) -> set[Key]:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._insert, rows, purge_before)

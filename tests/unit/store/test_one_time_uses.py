@@ -3,39 +3,74 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 from keyless.store import db
 from keyless.store.directory import SqlDirectoryStore
 
 
-async def test_first_use_wins_and_kinds_and_owners_are_separate(url: str) -> None:
+@asynccontextmanager
+async def _store(url: str) -> AsyncIterator[SqlDirectoryStore]:
     engine = db.create_engine(url)
     store = SqlDirectoryStore(engine)
     try:
         await db.migrate(engine)
-        later = time.time() + 600
-        assert await store.consume("client_assertion", "client-a", "jti-1", later)
-        assert not await store.consume("client_assertion", "client-a", "jti-1", later)
-        assert await store.consume("client_assertion", "client-b", "jti-1", later)  # B09: per owner
-        assert await store.consume("join_token", "client-a", "jti-1", later)  # B09: per kind
+        yield store
     finally:
         store.close()
         await engine.dispose()
 
 
+async def test_first_use_wins_and_kinds_and_owners_are_separate(url: str) -> None:
+    async with _store(url) as store:
+        later = time.time() + 600
+        assert await store.consume("client_assertion", "client-a", "jti-1", later)
+        assert not await store.consume("client_assertion", "client-a", "jti-1", later)
+        assert await store.consume("client_assertion", "client-b", "jti-1", later)  # B09: per owner
+        assert await store.consume("join_token", "client-a", "jti-1", later)  # B09: per kind
+
+
 async def test_concurrent_consumers_exactly_one_wins(url: str) -> None:
     """B07 at the store: many simultaneous consumers of one value, one success."""
-    engine = db.create_engine(url)
-    store = SqlDirectoryStore(engine)
-    try:
-        await db.migrate(engine)
+    async with _store(url) as store:
         later = time.time() + 600
         for n in range(5):
             results = await asyncio.gather(
                 *[store.consume("client_assertion", "c", f"race-{n}", later) for _ in range(8)]
             )
             assert sorted(results) == [False] * 7 + [True]
-    finally:
-        store.close()
-        await engine.dispose()
+
+
+async def test_a_used_value_in_a_batch_of_new_ones(url: str) -> None:
+    """The batch's plain insert is refused as a whole when one value was used before; the new values
+    of that batch are still consumed once and the used one is refused (the RETURNING fallback)."""
+    async with _store(url) as store:
+        later = time.time() + 600
+        assert await store.consume("client_assertion", "c", "used", later)
+        values = ["new-1", "used", "new-2", "new-1", "new-3"]
+        results = await asyncio.gather(*[store.consume("client_assertion", "c", v, later) for v in values])
+        assert results == [True, False, True, False, True]  # within a batch the first request wins
+        again = await asyncio.gather(*[store.consume("client_assertion", "c", v, later) for v in values])
+        assert again == [False] * 5
+
+
+async def test_sqlite_waits_for_another_writer_and_then_decides(tmp_path: Path) -> None:
+    """Another connection's write transaction: the batch waits (without SQLite's busy handler) and
+    is decided once the lock is free, each value exactly once."""
+    path = tmp_path / "s.db"
+    async with _store(db.sqlite_url(path)) as store:
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            later = time.time() + 600
+            other.execute("BEGIN IMMEDIATE")
+            pending = asyncio.gather(*[store.consume("client_assertion", "c", f"v-{n % 4}", later) for n in range(8)])
+            await asyncio.sleep(0.05)
+            assert not pending.done()  # the write lock is the other connection's
+            other.execute("COMMIT")
+            assert await asyncio.wait_for(pending, 5) == [True] * 4 + [False] * 4
+        finally:
+            other.close()
