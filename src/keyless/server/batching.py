@@ -77,9 +77,15 @@ class BatchWriter(Generic[T]):
                           extra={"event": f"{self._name}_dropped"})
 
     async def _run(self) -> None:
+        """Flush every `interval`, or at once when `record` sees `FLUSH_AT` waiting. The interval is a
+        timer on the loop that sets the same event: `asyncio.wait_for` made a task per round."""
+        loop = asyncio.get_running_loop()
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+            timer = loop.call_later(self._interval, self._wake.set)
+            try:
+                await self._wake.wait()
+            finally:
+                timer.cancel()
             self._wake.clear()
             with contextlib.suppress(Exception):
                 await self.flush()
