@@ -4,18 +4,22 @@ kind: the token endpoint itself writes nothing per request (issue 13 item 2, the
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Protocol, cast
 
-from keyless.domain.credentials import CredentialKind, latest_uses
+from keyless.domain.credentials import CredentialKind, LastUse, latest_uses
 from keyless.domain.model import SignInEvent
-from keyless.domain.ports import CredentialStore, LogStore
 from keyless.server.batching import BatchWriter
 
 CREDENTIAL_KINDS = frozenset({"secret", "certificate", "federated"})
 
 
-class SignInStore(LogStore, CredentialStore, Protocol):
-    """Where a batch goes: the sign-in log, and the last-use time of each credential."""
+class SignInStore(Protocol):
+    """Where a batch goes: the sign-in log, and the last use of each credential, in one transaction
+    (`keyless.store.logs.SqlLogStore.record_signin_batch`)."""
+
+    async def record_signin_batch(self, events: Sequence[SignInEvent],
+                                  used: Mapping[CredentialKind, Mapping[str, LastUse]]) -> None: ...
 
 
 class SignInBatcher(BatchWriter[SignInEvent]):
@@ -27,7 +31,5 @@ class SignInBatcher(BatchWriter[SignInEvent]):
         used = latest_uses([
             (cast(CredentialKind, e.credential_type), e.credential_id, e.time, e.source) for e in batch
             if e.result == "success" and e.credential_id and e.credential_type in CREDENTIAL_KINDS
-        ])
-        await self._store.record_signins(batch)
-        for kind, uses in used.items():
-            await self._store.mark_used(kind, uses)
+        ])  # failures never count as use
+        await self._store.record_signin_batch(batch, used)

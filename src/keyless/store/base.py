@@ -12,13 +12,13 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Executable, Table, insert, or_, select, update
+from sqlalchemy import Executable, Table, Update, bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyless import text
-from keyless.domain.credentials import LastUse
+from keyless.domain.credentials import CredentialKind, LastUse
 from keyless.domain.events import Event
 from keyless.domain.model import AuditEvent
 from keyless.store import tables as t
@@ -75,6 +75,33 @@ async def insert_events(conn: AsyncConnection, events: Sequence[Event]) -> int:
     return written
 
 
+LAST_USE_TABLES: Mapping[CredentialKind, Table] = {
+    "secret": t.client_secrets, "certificate": t.certificates, "federated": t.federated_credentials,
+}
+
+
+def last_use_update(table: Table) -> Update:
+    """The one last-use statement (issue 13 item 2): `last_used_at` (and `last_used_from` with it) move
+    forward only, as batches may arrive out of order. Parameters `use_at`, `use_from`, `use_id`."""
+    return (update(table)
+            .where(table.c.id == bindparam("use_id"),
+                   or_(table.c.last_used_at.is_(None), table.c.last_used_at < bindparam("use_at")))
+            .values(last_used_at=bindparam("use_at"), last_used_from=bindparam("use_from")))
+
+
+def last_use_params(uses: Mapping[str, LastUse]) -> list[dict[str, Any]]:
+    """`last_use_update`'s parameters for `uses`; the source address passes the sanitiser (it may come
+    from a forwarding header a caller wrote)."""
+    return [{"use_id": row_id, "use_at": use.at, "use_from": text.stored(use.source, 64)}
+            for row_id, use in uses.items()]
+
+
+async def mark_used_in(conn: AsyncConnection, table: Table, uses: Mapping[str, LastUse]) -> None:
+    """Every last use of `uses` in the caller's transaction, as one executemany."""
+    if uses:
+        await conn.execute(last_use_update(table), last_use_params(uses))
+
+
 class SqlRepository:
     """Base of the SQL repositories: one engine, shared by every aggregate's repository."""
 
@@ -96,13 +123,6 @@ class SqlRepository:
         return True
 
     async def _mark_used(self, table: Table, uses: Mapping[str, LastUse]) -> None:
-        """Move `last_used_at` (and `last_used_from` with it) forward only: batches may arrive out of order."""
-        if not uses:
-            return
-        async with self.engine.begin() as conn:
-            for row_id, use in uses.items():
-                await conn.execute(
-                    update(table)
-                    .where(table.c.id == row_id, or_(table.c.last_used_at.is_(None), table.c.last_used_at < use.at))
-                    .values(last_used_at=use.at, last_used_from=text.stored(use.source, 64))
-                )
+        if uses:
+            async with self.engine.begin() as conn:
+                await mark_used_in(conn, table, uses)

@@ -25,7 +25,7 @@ from keyless.domain.federation import FederatedCredential, OwnerType, ReplayMode
 from keyless.domain.model import AuditEvent, Certificate, ClientSecret
 from keyless.domain.ports import UniqueViolation
 from keyless.store import tables as t
-from keyless.store.base import SqlRepository
+from keyless.store.base import LAST_USE_TABLES, SqlRepository
 
 fc = t.federated_credentials
 
@@ -203,8 +203,7 @@ class SqlCredentialStore(SqlRepository):
         return await self._revoke(cs, cs.c.client_id, tenant_id, client_id, secret_id, audit)
 
     async def mark_used(self, kind: CredentialKind, uses: Mapping[str, LastUse]) -> None:
-        table = {"secret": t.client_secrets, "certificate": t.certificates, "federated": t.federated_credentials}[kind]
-        await self._mark_used(table, uses)
+        await self._mark_used(LAST_USE_TABLES[kind], uses)
 
     # -- certificates ------------------------------------------------------------------------------
     async def list_certificates(self, tenant_id: str, client_id: str) -> Sequence[Certificate]:

@@ -33,8 +33,9 @@ class SqlDirectoryStore(
         self._one_time = OneTimeStore(engine)
 
     def close(self) -> None:
-        """Release what the store holds beyond the engine's pool (the single-use writer)."""
+        """Release what the store holds beyond the engine's pool (the single-use and sign-in writers)."""
         self._one_time.close()
+        self.close_signin_writer()
 
     async def consume(self, kind: str, owner: str, value: str, expires_at: float) -> bool:
         return await self._one_time.consume(kind, owner, value, expires_at)

@@ -1,19 +1,50 @@
 """The sign-in and audit logs on SQLAlchemy Core (`keyless.domain.ports.LogStore`): sign-ins are
-written in batches off the token path (`keyless.server.signin_log`), audit rows with each change."""
+written in batches off the token path (`keyless.server.signin_log`), audit rows with each change.
+
+A batch of sign-ins and the last uses it carries are one transaction. On a SQLite file it runs on the
+store's own `SqliteWriter` (one connection, one thread, one hop per batch; issue 18); elsewhere
+(PostgreSQL, an in-memory SQLite) on the engine.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Table, or_, select
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
+from keyless.domain.credentials import CredentialKind, LastUse
 from keyless.domain.model import AuditEvent, SignInEvent
 from keyless.domain.ports import LogQuery
 from keyless.store import tables as t
-from keyless.store.base import SqlRepository
-from keyless.store.logrows import insert_rows, signin_row
+from keyless.store.base import LAST_USE_TABLES, SqlRepository, last_use_params, last_use_update, mark_used_in
+from keyless.store.logrows import SIGNIN_COLUMNS, insert_values, signin_values
+from keyless.store.sqlite_writer import SqliteWriter, sqlite_file
+
+Uses = Mapping[CredentialKind, Mapping[str, LastUse]]
+_SIGNIN_INSERT = (f"INSERT INTO signin_log ({', '.join(SIGNIN_COLUMNS)}) "  # noqa: S608 - our own identifiers
+                  f"VALUES ({', '.join(['?'] * len(SIGNIN_COLUMNS))})")
+
+
+def _sqlite_last_use(table: Table) -> tuple[str, tuple[str, ...]]:
+    """`last_use_update` as SQLite's SQL text, with its parameters' names in order: the one statement."""
+    compiled = last_use_update(table).compile(dialect=sqlite_dialect.dialect())
+    return str(compiled), tuple(compiled.positiontup or ())
+
+
+_SQLITE_LAST_USE = {kind: _sqlite_last_use(table) for kind, table in LAST_USE_TABLES.items()}
+
+
+def _write_batch(conn: sqlite3.Connection, rows: list[tuple[Any, ...]], used: Uses) -> None:
+    """A batch on the SQLite writer's connection (its transaction is the writer's)."""
+    conn.executemany(_SIGNIN_INSERT, rows)
+    for kind, uses in used.items():
+        sql, names = _SQLITE_LAST_USE[kind]
+        conn.executemany(sql, [tuple(p[n] for n in names) for p in last_use_params(uses)])
 
 
 def _window(q: Any, col_time: Any, col_seq: Any, query: LogQuery) -> Any:
@@ -27,11 +58,31 @@ def _window(q: Any, col_time: Any, col_seq: Any, query: LogQuery) -> Any:
 
 
 class SqlLogStore(SqlRepository):
+    _signin_writer: SqliteWriter | None = None
+
     async def record_signins(self, events: Sequence[SignInEvent]) -> None:
-        if not events:
+        await self.record_signin_batch(events, {})
+
+    async def record_signin_batch(self, events: Sequence[SignInEvent], used: Uses) -> None:
+        """`events` (every text through `keyless.store.logrows`' sanitiser) and the credentials' last
+        uses, in one transaction: a failed batch leaves neither, so its retry writes no row twice."""
+        if not events and not any(used.values()):
+            return
+        rows = [signin_values(e) for e in events]
+        if self._signin_writer is None and (path := sqlite_file(self.engine)) is not None:
+            self._signin_writer = SqliteWriter(path, "signins")
+        if self._signin_writer is not None:
+            await self._signin_writer.transaction(partial(_write_batch, rows=rows, used=used))
             return
         async with self.engine.begin() as conn:
-            await insert_rows(conn, t.signin_log, [signin_row(e) for e in events])
+            await insert_values(conn, t.signin_log, SIGNIN_COLUMNS, rows)
+            for kind, uses in used.items():
+                await mark_used_in(conn, LAST_USE_TABLES[kind], uses)
+
+    def close_signin_writer(self) -> None:
+        """Release the SQLite sign-in writer's connection and thread, if a batch made them."""
+        if self._signin_writer is not None:
+            self._signin_writer.close()
 
     async def record_audit(self, event: AuditEvent) -> None:
         async with self.engine.begin() as conn:

@@ -27,6 +27,13 @@ class RecordingStore:
         self.used.update({(k if kind == "secret" else f"{kind}:{k}"): u.at for k, u in uses.items()})
         self.sources.update({k: u.source for k, u in uses.items()})
 
+    async def record_signin_batch(self, events: Sequence[SignInEvent],
+                                  used: Mapping[str, Mapping[str, LastUse]]) -> None:
+        """Both or neither, as the SQL store's one transaction."""
+        await self.record_signins(events)
+        for kind, uses in used.items():
+            await self.mark_used(kind, uses)
+
 
 def event(t: float, result: str = "success", cred: str | None = "s1", kind: str = "secret",
           source: str = "127.0.0.1") -> SignInEvent:
