@@ -20,11 +20,18 @@ import asyncio
 import contextlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
+from enum import Enum
 from typing import Any, Generic, TypeVar
 
 from keyless.clock import Clock
 
 V = TypeVar("V")
+
+
+class Miss(Enum):
+    """What `TtlCache.fresh` answers when it holds no fresh value (None can be a cached answer)."""
+
+    MISS = 0
 
 
 class TtlCache(Generic[V]):
@@ -44,6 +51,15 @@ class TtlCache(Generic[V]):
 
     def __len__(self) -> int:
         return len(self._data)
+
+    def fresh(self, key: Hashable) -> V | Miss:
+        """The cached value if it has not expired, else `Miss.MISS`; no load, no await. Readers on the
+        token path try this first and build the loader (a closure) and the `get` coroutine only on a
+        miss: six cache reads a token were ~3 % of its instructions that way (issue 18)."""
+        hit = self._data.get(key)
+        if hit is not None and self._clock.now() < hit[0]:
+            return hit[1]
+        return Miss.MISS
 
     async def get(self, key: Hashable, load: Callable[[], Awaitable[V]]) -> V:
         now = self._clock.now()

@@ -17,8 +17,11 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    def now(self) -> float:
-        return time.time()
+    """The system's wall clock. `now` is `time.time` itself, a C function with no Python frame: a
+    token request reads the clock about ten times (caches, expiry checks, the sign-in record), and a
+    method around it was ~2 % of a token's instructions (issue 18)."""
+
+    now = staticmethod(time.time)
 
 
 class FrozenClock:

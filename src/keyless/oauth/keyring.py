@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from keyless.cache import TtlCache
+from keyless.cache import Miss, TtlCache
 from keyless.clock import Clock
 from keyless.crypto import aead, keys
 from keyless.crypto.keys import PrivateKey
@@ -118,6 +118,9 @@ class KeyRing:
         self._chosen.clear()
 
     async def _load(self, tenant_id: str) -> Sequence[SigningKey]:
+        hit = self._keys.fresh(tenant_id)
+        if hit is not Miss.MISS:
+            return hit
         return await self._keys.get(tenant_id, lambda: self._reader.signing_keys(tenant_id))
 
     async def signer(self, tenant_id: str) -> ActiveKey:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from keyless.cache import TtlCache
+from keyless.cache import Miss, TtlCache
 from keyless.clock import Clock
 from keyless.domain.federation import FederatedCredential, FederationReader, OwnerType
 from keyless.domain.model import Application, ClientRecord, SigningKey, Tenant
@@ -51,9 +51,15 @@ class CachedDirectory:
 
     async def get_tenant(self, name_or_id: str) -> Tenant | None:
         key = name_or_id.lower()
+        hit = self._tenants.fresh((key,))
+        if hit is not Miss.MISS:
+            return hit
         return await self._tenants.get((key,), lambda: self._reader.get_tenant(key))
 
     async def get_client(self, tenant_id: str, client_id: str) -> ClientRecord | None:
+        hit = self._clients.fresh((tenant_id, client_id))
+        if hit is not Miss.MISS:
+            return hit
         return await self._clients.get((tenant_id, client_id), lambda: self._reader.get_client(tenant_id, client_id))
 
     async def get_client_since(self, tenant_id: str, client_id: str, since: float) -> ClientRecord | None:
@@ -69,6 +75,9 @@ class CachedDirectory:
         )
 
     async def find_resource(self, tenant_id: str, identifier: str) -> Application | None:
+        hit = self._resources.fresh((tenant_id, identifier))
+        if hit is not Miss.MISS:
+            return hit
         return await self._resources.get(
             (tenant_id, identifier), lambda: self._reader.find_resource(tenant_id, identifier)
         )
@@ -76,6 +85,9 @@ class CachedDirectory:
     async def assigned_roles(
         self, tenant_id: str, principal_object_id: str, resource_client_id: str
     ) -> tuple[str, ...] | None:
+        hit = self._roles.fresh((tenant_id, principal_object_id, resource_client_id))
+        if hit is not Miss.MISS:
+            return hit
         return await self._roles.get(
             (tenant_id, principal_object_id, resource_client_id),
             lambda: self._reader.assigned_roles(tenant_id, principal_object_id, resource_client_id),
@@ -128,6 +140,10 @@ class CachedPolicies:
         self._effective.clear()
 
     async def policy(self, tenant_id: str, client_id: str) -> Policy:
+        hit = self._effective.fresh((tenant_id, client_id))
+        if hit is not Miss.MISS:
+            return hit
+
         async def load() -> Policy:
             stored = await self._tenants.get((tenant_id,), lambda: self._store.policies(tenant_id))
             return effective(stored, client_id)
