@@ -7,20 +7,26 @@ client-secret token (measured ~0.65 ms on SQLite), so concurrent requests share 
 new. One batch is in flight at a time; requests that arrive meanwhile form the next one. Within a
 batch the first request for a value wins, as it would have in sequence.
 
-On SQLite the batch goes through one dedicated connection on one worker thread with the standard
-`sqlite3` module: a single thread hop per batch instead of one per statement through the async
-driver (begin, insert, fetch, commit), which was most of the remaining cost (~0.5 ms per batch).
-The insert is one autocommit statement: SQLite makes a lone statement its own transaction (taking
-the write lock, writing and committing at its last step), so `BEGIN IMMEDIATE` and `COMMIT` were
-two more statements for the same atomicity. The usual batch, every value new, is a plain `INSERT`
-(one step; a statement that breaks the unique key writes nothing); only when it is refused does the
-`ON CONFLICT DO NOTHING RETURNING` form name the new rows, one step per row. Together ~30 % of the
-thread's CPU per batch of 8 (issue 18).
+On SQLite the batch is written on the event loop's own thread, with the standard `sqlite3` module
+on one dedicated connection, when that takes no waiting: one autocommit statement (SQLite makes a
+lone statement its own transaction: it takes the write lock, writes and commits at its last step),
+a plain `INSERT` for the usual batch of new values (a statement that breaks the unique key writes
+nothing; only then does the `ON CONFLICT DO NOTHING RETURNING` form name the new rows). The
+connection never checkpoints (`wal_autocheckpoint=0`), so a commit is page writes to the WAL and
+no fsync (WAL with `synchronous=NORMAL`, as every connection of the store, `keyless.store.db`).
+What could wait goes to one worker thread: a batch that found the write lock taken by another
+connection (the sign-in rows hold it a few ms every 256 tokens), and every `PURGE_EVERY` values the
+purge of expired rows and a passive checkpoint (which costs nothing when the other connections
+checkpoint, as they do at SQLite's default of 1,000 pages, and keeps the WAL bounded when they do
+not). Issue 18: a thread hop per batch cost two context switches and a wake-up of the loop, and,
+with the loop busy, a wait for the GIL at each of the thread's steps (Python hands it to a waiting
+thread only after its 5 ms switch interval); `BEGIN IMMEDIATE`/`COMMIT` and the `RETURNING` rows
+~30 % of the statement's CPU. The price is the statement's own time on the loop (~0.3 ms for 8
+values on a slow machine), CPU the request spends either way.
 
-The connection does not wait in SQLite's busy handler: that one sleeps 1, 2, 5, 10 ms ... between
-attempts, so a batch that met another writer's transaction (the sign-in rows, a few ms every 256
-tokens) slept up to 8-18 ms after the lock was free, and every request in it with it: the
-private_key_jwt p99. `_locked_retry` tries again every 0.1-1 ms instead, for the same 5 s at most.
+The worker does not wait in SQLite's busy handler either: that one sleeps 1, 2, 5, 10 ms ... between
+attempts, so a batch that met another writer slept up to 8-18 ms after the lock was free, and every
+request in it with it. `_locked_retry` tries again every 0.1-1 ms instead, for the same 5 s at most.
 A refused attempt changed nothing (a statement that cannot take the lock writes nothing), so
 trying it again is the same insert and the unique key still decides every value.
 """
@@ -64,10 +70,6 @@ def _sqlite_statement(template: str, count: int) -> str:
             _STATEMENTS.clear()
         _STATEMENTS[(template, count)] = sql
     return sql
-# WAL pages after which this connection's commit checkpoints (SQLite's default, on every other
-# connection, is 1,000): the checkpoint and its fsyncs run inside the committing statement, so here
-# they would hold a batch of requests; the other writers (sign-in rows every 256 tokens) get there first
-CHECKPOINT_PAGES = 10_000
 LOCK_WAIT = 5.0  # seconds a batch waits for another writer, as `busy_timeout=5000` did
 _RETRY_FIRST, _RETRY_MAX = 0.0001, 0.001  # seconds between attempts: doubling from 0.1 ms to 1 ms
 
@@ -94,7 +96,8 @@ def _locked_retry(attempt: Callable[[], T]) -> T:
 
 
 class _SqliteWriter:
-    """One connection, one thread: every batch is a single hop and a single transaction."""
+    """One connection: a batch on the caller's thread when the write lock is free (`insert_now`),
+    else, and for the purge, on one worker thread (`insert`); never both at once (one batch at a time)."""
 
     def __init__(self, path: str) -> None:
         self._path = path
@@ -105,26 +108,53 @@ class _SqliteWriter:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             # autocommit (isolation_level=None): each statement is its own transaction; no busy
-            # handler (`_locked_retry` waits instead); WAL + synchronous=NORMAL as every connection
-            # of the store (`keyless.store.db`): a commit is durable at the next checkpoint
+            # handler (`insert_now` must not wait, `_locked_retry` waits in the worker); no automatic
+            # checkpoint (its fsyncs would run inside a batch's statement, `_checkpoint` does it)
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout=0")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
+            conn.execute("PRAGMA wal_autocheckpoint=0")
             self._conn = conn
         return self._conn
 
+    @staticmethod
+    def _statement(conn: sqlite3.Connection, rows: list[tuple[str, str, str, float]]) -> set[Key]:
+        """The values of `rows` this statement inserted (one transaction); raises `OperationalError`
+        SQLITE_BUSY without writing anything when another connection holds the write lock."""
+        params = [v for row in rows for v in row]
+        try:  # the usual batch: every value new, one step of one statement
+            conn.execute(_sqlite_statement(_SQLITE_INSERT_ALL, len(rows)), params)
+        except sqlite3.IntegrityError:  # a value was used before: that statement wrote nothing
+            return set(conn.execute(_sqlite_statement(_SQLITE_INSERT, len(rows)), params).fetchall())
+        return {(r[0], r[1], r[2]) for r in rows}
+
+    def insert_now(self, rows: list[tuple[str, str, str, float]]) -> set[Key] | None:
+        """The batch, written on the caller's thread; None (nothing written) when that would wait."""
+        try:
+            return self._statement(self._connection(), rows)
+        except sqlite3.OperationalError as exc:
+            if _is_locked(exc):
+                return None
+            raise
+
     def _insert(self, rows: list[tuple[str, str, str, float]], purge_before: float | None) -> set[Key]:
         conn = self._connection()
-        params = [v for row in rows for v in row]
         if purge_before is not None:  # first: a batch that fails then has inserted nothing
             _locked_retry(lambda: conn.execute(_SQLITE_PURGE, (purge_before,)))
-        try:  # the usual batch: every value new, one step of one statement
-            _locked_retry(lambda: conn.execute(_sqlite_statement(_SQLITE_INSERT_ALL, len(rows)), params))
-        except sqlite3.IntegrityError:  # a value was used before: that statement wrote nothing
-            returning = _sqlite_statement(_SQLITE_INSERT, len(rows))
-            return set(_locked_retry(lambda: conn.execute(returning, params).fetchall()))
-        return {(r[0], r[1], r[2]) for r in rows}
+        inserted = _locked_retry(lambda: self._statement(conn, rows))
+        if purge_before is not None:
+            self._checkpoint(conn)
+        return inserted
+
+    @staticmethod
+    def _checkpoint(conn: sqlite3.Connection) -> None:
+        """Copy what the WAL holds beyond the database back into it: nothing to
+        do when another connection already did; a checkpoint already running elsewhere is enough."""
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.OperationalError as exc:
+            if not _is_locked(exc):
+                raise
 
     async def insert(self, rows: list[tuple[str, str, str, float]], purge_before: float | None) -> set[Key]:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._insert, rows, purge_before)
@@ -198,7 +228,12 @@ class OneTimeStore:
             purge = None
             if self._inserted >= PURGE_EVERY:
                 self._inserted, purge = 0, time.time()
-            return await self._sqlite.insert([(*k, e) for k, e in rows.items()], purge)
+            batch_rows = [(*k, e) for k, e in rows.items()]
+            if purge is None:
+                fresh = self._sqlite.insert_now(batch_rows)
+                if fresh is not None:
+                    return fresh
+            return await self._sqlite.insert(batch_rows, purge)
         statement = (
             self._insert(u)
             .values([{"kind": k[0], "owner": k[1], "value": k[2], "expires_at": e} for k, e in rows.items()])

@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from keyless.store import db
+import pytest
+
+from keyless.store import db, one_time
 from keyless.store.directory import SqlDirectoryStore
 
 
@@ -74,3 +76,16 @@ async def test_sqlite_waits_for_another_writer_and_then_decides(tmp_path: Path) 
             assert await asyncio.wait_for(pending, 5) == [True] * 4 + [False] * 4
         finally:
             other.close()
+
+
+async def test_sqlite_purges_expired_values_every_so_often(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every `PURGE_EVERY` values the worker deletes the expired ones (and checkpoints): a value
+    whose time is over may be used again, a live one still may not."""
+    monkeypatch.setattr(one_time, "PURGE_EVERY", 4)
+    async with _store(db.sqlite_url(tmp_path / "s.db")) as store:
+        assert await store.consume("client_assertion", "c", "old", time.time() - 1)
+        assert await store.consume("client_assertion", "c", "live", time.time() + 600)
+        assert await asyncio.gather(*[store.consume("client_assertion", "c", f"v-{n}", time.time() + 600)
+                                      for n in range(3)]) == [True] * 3  # the purge ran before this batch
+        assert await store.consume("client_assertion", "c", "old", time.time() + 600)
+        assert not await store.consume("client_assertion", "c", "live", time.time() + 600)
