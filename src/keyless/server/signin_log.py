@@ -21,6 +21,9 @@ class SignInStore(Protocol):
     async def record_signin_batch(self, events: Sequence[SignInEvent],
                                   used: Mapping[CredentialKind, Mapping[str, LastUse]]) -> None: ...
 
+    async def release_signin_writer(self) -> None:
+        """Let go of what the writes held (a connection), once the last batch is written."""
+
 
 class SignInBatcher(BatchWriter[SignInEvent]):
     def __init__(self, store: SignInStore, interval: float = 0.5) -> None:
@@ -33,3 +36,10 @@ class SignInBatcher(BatchWriter[SignInEvent]):
             if e.result == "success" and e.credential_id and e.credential_type in CREDENTIAL_KINDS
         ])  # failures never count as use
         await self._store.record_signin_batch(batch, used)
+
+    async def close(self) -> None:
+        """Write what is left, then release the store's writer."""
+        try:
+            await super().close()
+        finally:
+            await self._store.release_signin_writer()

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Executable, Table, Update, bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyless import text
@@ -96,9 +97,34 @@ def last_use_params(uses: Mapping[str, LastUse]) -> list[dict[str, Any]]:
             for row_id, use in uses.items()]
 
 
+_LAST_USE_SQL: dict[tuple[str, str, str, str], tuple[str, tuple[str, ...]]] = {}
+
+
+def last_use_sql(dialect: Dialect, table: Table) -> tuple[str, tuple[str, ...]]:
+    """`last_use_update(table)` as `dialect`'s SQL text, with its parameters' names in order; compiled
+    once: through the driver, a batch's updates skip SQLAlchemy's statement building and parameter
+    handling (issue 18: ~1 ms a batch on PostgreSQL for one credential's update)."""
+    key = (dialect.name, dialect.driver, dialect.paramstyle, table.name)
+    found = _LAST_USE_SQL.get(key)
+    if found is None:
+        compiled = last_use_update(table).compile(dialect=dialect)
+        found = _LAST_USE_SQL[key] = (str(compiled), tuple(compiled.positiontup or ()))
+    return found
+
+
+def last_use_rows(names: Sequence[str], uses: Mapping[str, LastUse]) -> list[tuple[Any, ...]]:
+    """`last_use_params` as positional rows, in `names`' order (`last_use_sql`'s)."""
+    return [tuple(p[n] for n in names) for p in last_use_params(uses)]
+
+
 async def mark_used_in(conn: AsyncConnection, table: Table, uses: Mapping[str, LastUse]) -> None:
     """Every last use of `uses` in the caller's transaction, as one executemany."""
-    if uses:
+    if not uses:
+        return
+    if conn.dialect.positional:
+        sql, names = last_use_sql(conn.dialect, table)
+        await conn.exec_driver_sql(sql, last_use_rows(names, uses))
+    else:
         await conn.execute(last_use_update(table), last_use_params(uses))
 
 

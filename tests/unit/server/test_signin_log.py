@@ -34,6 +34,9 @@ class RecordingStore:
         for kind, uses in used.items():
             await self.mark_used(kind, uses)
 
+    async def release_signin_writer(self) -> None:
+        self.released = True
+
 
 def event(t: float, result: str = "success", cred: str | None = "s1", kind: str = "secret",
           source: str = "127.0.0.1") -> SignInEvent:

@@ -4,6 +4,7 @@ use forward only, and a failed batch leaves nothing behind (its retry writes no 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from keyless import text
 from keyless.domain.credentials import LastUse
 from keyless.domain.model import SignInEvent
 from keyless.domain.ports import LogQuery
-from keyless.store import logs
+from keyless.store import base
 from keyless.store.logrows import SIGNIN_COLUMNS, signin_values
 from tests.unit.store.conftest import START, Directory
 
@@ -42,6 +43,14 @@ HOSTILE = [
 def _expected(e: SignInEvent) -> tuple[Any, ...]:
     """The row by the definition: each text through `text.stored` at its column's width."""
     return tuple(text.stored(getattr(e, c), LIMITS[c]) if c in LIMITS else getattr(e, c) for c in SIGNIN_COLUMNS)
+
+
+@pytest.fixture
+async def directory(directory: Directory) -> AsyncIterator[Directory]:
+    """conftest's directory, then what `SignInBatcher.close` does last: the PostgreSQL writer's connection
+    back to the pool."""
+    yield directory
+    await directory.store.release_signin_writer()
 
 
 def _row(e: SignInEvent) -> tuple[Any, ...]:
@@ -88,8 +97,7 @@ async def test_a_failed_batch_leaves_neither_rows_nor_last_use(directory: Direct
     secret_id = await _secret(directory)
     nowhere = Table("nowhere", MetaData(), Column("id", String), Column("last_used_at", Double),
                     Column("last_used_from", String))
-    monkeypatch.setitem(logs.LAST_USE_TABLES, "secret", nowhere)  # type: ignore[index]
-    monkeypatch.setitem(logs._SQLITE_LAST_USE, "secret", logs._sqlite_last_use(nowhere))
+    monkeypatch.setitem(base.LAST_USE_TABLES, "secret", nowhere)  # type: ignore[index]
     with pytest.raises(Exception, match="nowhere"):
         await directory.store.record_signin_batch([_event(1)], {"secret": {secret_id: LastUse(START + 5, None)}})
     assert await directory.store.query_signins(LogQuery(tenant_id="t1")) == []
