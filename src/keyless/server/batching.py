@@ -96,7 +96,8 @@ class BatchWriter(Generic[T]):
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
+            async with self._writing:  # a background write in flight ends first: cancelled, its batch was lost
+                self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None

@@ -40,3 +40,25 @@ async def test_close_writes_what_is_left() -> None:
     writer.record("b")
     await writer.close()
     assert written == ["a", "b"]
+
+
+async def test_close_lets_a_background_write_in_flight_finish() -> None:
+    """Closing while the timer's write waits on the store: the batch is written (once), not cancelled
+    half-way and lost."""
+    written: list[int] = []
+    gate = asyncio.Event()
+
+    async def slow_write(batch: list[int]) -> None:
+        await gate.wait()
+        written.extend(batch)
+
+    writer: BatchWriter[int] = BatchWriter(slow_write, interval=0.01)
+    writer.start()
+    writer.record(1)
+    await asyncio.sleep(0.05)  # the background write has the batch and waits on the store
+    closing = asyncio.create_task(writer.close())
+    await asyncio.sleep(0.01)
+    writer.record(2)
+    gate.set()
+    await closing
+    assert written == [1, 2]
