@@ -6,7 +6,7 @@ Keys are handled as `cryptography` objects; other packages see them only as opaq
 
 from __future__ import annotations
 
-from typing import Literal, TypeAlias, TypeGuard
+from typing import Literal, TypeAlias, TypeGuard, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -57,13 +57,19 @@ def is_public_key(obj: object) -> TypeGuard[PublicKey]:
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
 
+_P256_SIGNER: list[PrivateKey | None] = [None]  # the last key found to be a P-256 private key
+
+
 def sign_es256(key: PrivateKey, data: bytes) -> bytes:
     """ECDSA P-256 with SHA-256 over `data`, as the JWS signature RFC 7518 §3.4 defines: R and S as
     32-byte big-endian integers, concatenated (OpenSSL returns DER). What PyJWT's ES256 `sign` does,
-    without its per-call algorithm object and generic conversion (the token endpoint's hot path)."""
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
-        raise ValueError("ES256 needs a P-256 key")
-    r, s = decode_dss_signature(key.sign(data, _ECDSA_SHA256))
+    without its per-call algorithm object and generic conversion (the token endpoint's hot path). The
+    key's type and curve are checked once per key object (one tenant key signs every token)."""
+    if key is not _P256_SIGNER[0]:
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+            raise ValueError("ES256 needs a P-256 key")
+        _P256_SIGNER[0] = key
+    r, s = decode_dss_signature(cast(ec.EllipticCurvePrivateKey, key).sign(data, _ECDSA_SHA256))
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 

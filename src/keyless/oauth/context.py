@@ -71,11 +71,14 @@ class TokenContext:
         return self.request
 
     def param(self, name: str) -> str | None:
-        return self.request.get(name) if self.request is not None else None
+        request = self.request
+        return request.params.get(name) if request is not None else None
 
     @property
     def has_assertion(self) -> bool:
-        return self.param("client_assertion") is not None or self.param("client_assertion_type") is not None
+        request = self.request
+        return request is not None and ("client_assertion" in request.params
+                                        or "client_assertion_type" in request.params)
 
     def claimed_client_id(self) -> str | None:
         """The client the request says it is, before authentication: for rate limiting and the log."""

@@ -43,7 +43,9 @@ from keyless.oauth.request import TokenHttpRequest, parse_token_request, transpo
 
 NO_STORE: Mapping[str, str] = MappingProxyType({"Cache-Control": "no-store", "Pragma": "no-cache"})
 
-Step = Callable[[TokenContext, TokenEnv], Awaitable[None]]
+# A step refuses by raising. One that never waits is a plain function returning None (the token path
+# then builds no coroutine for it; issue 18); one that may wait returns its awaitable.
+Step = Callable[[TokenContext, TokenEnv], Awaitable[None] | None]
 
 
 class SignInSink(Protocol):
@@ -99,7 +101,7 @@ class TokenService:
         self._replay = replay
         self._base_url = base_url
         self._certificates = CertificateCache()
-        self._envs: dict[tuple[Tenant, str], TokenEnv] = {}  # per tenant (as currently stored) and URL form
+        self._envs: dict[str, tuple[Tenant, TokenEnv]] = {}  # per URL form, with the tenant object it is for
         self._throttle = throttle
         self._federation = federation
         self._grants = grants
@@ -114,18 +116,21 @@ class TokenService:
         )
 
     def _env(self, tenant: Tenant, tenant_ref: str) -> TokenEnv:
-        key = (tenant, tenant_ref)
-        env = self._envs.get(key)
-        if env is None:
-            endpoints = {f"{self._base_url}/{ref}/oauth2/v2.0/token" for ref in (tenant.id, tenant.name, tenant_ref)}
-            env = TokenEnv(
-                directory=self._directory, hasher=self._hasher, clock=self._clock, replay=self._replay,
-                certificates=self._certificates, keyring=self._keyring, issuer=issuer(self._base_url, tenant),
-                token_endpoints=frozenset(endpoints), federation=self._federation,
-            )
-            if len(self._envs) >= 1024:
-                self._envs.clear()
-            self._envs[key] = env
+        """The steps' environment for `tenant` as addressed by `tenant_ref`, kept while the directory
+        cache hands out this same tenant object (compared by identity: hashing a tenant's every field
+        per request cost more than building an environment once per cache refresh)."""
+        kept = self._envs.get(tenant_ref)
+        if kept is not None and kept[0] is tenant:
+            return kept[1]
+        endpoints = {f"{self._base_url}/{ref}/oauth2/v2.0/token" for ref in (tenant.id, tenant.name, tenant_ref)}
+        env = TokenEnv(
+            directory=self._directory, hasher=self._hasher, clock=self._clock, replay=self._replay,
+            certificates=self._certificates, keyring=self._keyring, issuer=issuer(self._base_url, tenant),
+            token_endpoints=frozenset(endpoints), federation=self._federation,
+        )
+        if len(self._envs) >= 1024:
+            self._envs.clear()
+        self._envs[tenant_ref] = (tenant, env)
         return env
 
     async def handle(self, tenant_ref: str, http: TokenHttpRequest) -> TokenResult:
@@ -136,14 +141,16 @@ class TokenService:
         env = self._env(tenant, tenant_ref)
         try:
             for _name, step in self.steps:
-                await step(ctx, env)
+                waiting = step(ctx, env)
+                if waiting is not None:
+                    await waiting
         except OAuthErrorResponse as err:
             self._record(ctx, env, err)
             return error_result(err)
         self._record(ctx, env, None)
         return TokenResult(status=200, body=ctx.response)
 
-    async def _parse(self, ctx: TokenContext, env: TokenEnv) -> None:
+    def _parse(self, ctx: TokenContext, env: TokenEnv) -> None:
         refused = transport_refusal(ctx.http)
         if refused is not None:
             raise refused
@@ -152,14 +159,14 @@ class TokenService:
         if assertion is not None:
             ctx.assertion = ClientAssertion.decode(assertion)
 
-    async def _grant_type(self, ctx: TokenContext, env: TokenEnv) -> None:
+    def _grant_type(self, ctx: TokenContext, env: TokenEnv) -> None:
         grant_type = ctx.param("grant_type")
         if grant_type is None:
             raise InvalidRequest("grant_type is required", detail="grant_type_missing")
         if grant_type not in self._grants:
             raise UnsupportedGrantType(detail="grant_type_unsupported")
 
-    async def _check_throttle(self, ctx: TokenContext, env: TokenEnv) -> None:
+    def _check_throttle(self, ctx: TokenContext, env: TokenEnv) -> None:
         wait = self._throttle.retry_after(ctx.http.source, ctx.tenant.id, ctx.claimed_client_id())
         if wait:
             raise RateLimited(wait, detail="too_many_failures")
@@ -171,8 +178,8 @@ class TokenService:
             self._throttle.failed(ctx.http.source, ctx.tenant.id, ctx.claimed_client_id())
             raise
 
-    async def _grant(self, ctx: TokenContext, env: TokenEnv) -> None:
-        await self._grants[ctx.req.get("grant_type") or ""].issue(ctx, env)
+    def _grant(self, ctx: TokenContext, env: TokenEnv) -> Awaitable[None]:
+        return self._grants[ctx.req.get("grant_type") or ""].issue(ctx, env)
 
     def _attempted_method(self, ctx: TokenContext, env: TokenEnv) -> str | None:
         """The method a request presented, also when it failed before client authentication."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-TOKEN_REQUESTS = Counter(
+from keyless.server.loop_metrics import LoopCounter
+
+TOKEN_REQUESTS = LoopCounter(  # counted on the event loop only (keyless.server.loop_metrics)
     "keyless_token_requests_total", "Token requests by result and OAuth error code", ["result", "error"]
 )
 SIGNIN_DROPPED = Gauge("keyless_signin_events_dropped", "Sign-in events dropped because the store lagged")

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
-from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-REQUEST_SECONDS = Histogram(
+from keyless.server.loop_metrics import HistogramChild, LoopHistogram
+
+REQUEST_SECONDS = LoopHistogram(  # observed on the event loop only (keyless.server.loop_metrics)
     "keyless_http_request_duration_seconds", "HTTP request latency by surface and route template",
     ["surface", "route"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
@@ -44,7 +44,7 @@ class RouteObserver:
     def __init__(self, surface: str, *, access_log: bool) -> None:
         self.surface = surface
         self.access_log = access_log
-        self._children: dict[str, Any] = {}  # route template -> its histogram child, labelled once
+        self._children: dict[str, HistogramChild] = {}  # route template -> its histogram child, labelled once
         if access_log:  # asked for explicitly: shown whatever the server's log level
             access.setLevel(logging.INFO)
 

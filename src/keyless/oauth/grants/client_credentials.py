@@ -65,11 +65,13 @@ class ClientCredentials:
         key = await env.keyring.signer(ctx.tenant.id)
         ctx.token_id = tokens.new_token_id()
         lifetime = ctx.tenant.token_lifetime
+        extra = tokens.managed_identity_claims(client.app)
+        acting = tokens.credential_claims(grant.resource, client.credential_id, client.credential_type)
+        if acting:
+            extra = {**(extra or {}), **acting}
         claims = tokens.access_token_claims(
             issuer=env.issuer, tenant=ctx.tenant, client=client.app, audience=grant.audience, roles=grant.roles,
-            azpacr=client.azpacr, now=int(env.clock.now()), lifetime=lifetime, token_id=ctx.token_id,
-            extra={**(tokens.managed_identity_claims(client.app) or {}),
-                   **tokens.credential_claims(grant.resource, client.credential_id, client.credential_type)},
+            azpacr=client.azpacr, now=int(env.clock.now()), lifetime=lifetime, token_id=ctx.token_id, extra=extra,
         )
         ctx.response = {
             "token_type": "Bearer",

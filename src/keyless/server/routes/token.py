@@ -150,7 +150,10 @@ def http_request(headers: list[tuple[bytes, bytes]], query: bytes, body: bytes |
 
 def declared_too_large(headers: list[tuple[bytes, bytes]]) -> bool:
     """A Content-Length that is not a number or is over `MAX_BODY`: refused before any body is read."""
-    return any(name == b"content-length" and (not value.isdigit() or int(value) > MAX_BODY) for name, value in headers)
+    for name, value in headers:  # noqa: SIM110 - a loop, not any() over a generator: every token POST runs it
+        if name == b"content-length" and (not value.isdigit() or int(value) > MAX_BODY):
+            return True
+    return False
 
 
 def response_headers(result: TokenResult, payload: bytes) -> list[tuple[bytes, bytes]]:
