@@ -77,6 +77,8 @@ class TokenBuckets:
         return max(1, math.ceil((tokens - bucket.tokens) / self.rate))
 
     def retry_after(self, key: Key) -> int:
+        if key not in self._buckets:  # nobody failed under this key lately (every token request asks, issue 18)
+            return 0
         return self._seconds_until(key, 1)
 
     def tokens(self, key: Key) -> float:
