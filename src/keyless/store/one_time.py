@@ -13,7 +13,8 @@ lone statement its own transaction: it takes the write lock, writes and commits 
 a plain `INSERT` for the usual batch of new values (a statement that breaks the unique key writes
 nothing; only then does the `ON CONFLICT DO NOTHING RETURNING` form name the new rows). The
 connection never checkpoints (`wal_autocheckpoint=0`), so a commit is page writes to the WAL and
-no fsync (WAL with `synchronous=NORMAL`, as every connection of the store, `keyless.store.db`).
+no fsync (WAL with `synchronous=NORMAL`, as every connection of the store, `keyless.store.db`; a
+database found in another journal mode has every batch written by the worker).
 What could wait goes to one worker thread: a batch that found the write lock taken by another
 connection (the sign-in rows hold it a few ms every 256 tokens), and every `PURGE_EVERY` values the
 purge of expired rows and a passive checkpoint (which costs nothing when the other connections
@@ -103,6 +104,7 @@ class _SqliteWriter:
         self._path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyless-one-time")
         self._conn: sqlite3.Connection | None = None
+        self._wal = False  # the loop's thread writes only in WAL mode (a commit without an fsync)
         self._closed = False
 
     def _connection(self) -> sqlite3.Connection:
@@ -114,6 +116,7 @@ class _SqliteWriter:
             conn.execute("PRAGMA busy_timeout=0")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA wal_autocheckpoint=0")
+            self._wal = conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # `keyless.store.db` sets it
             self._conn = conn
         return self._conn
 
@@ -129,9 +132,13 @@ class _SqliteWriter:
         return {(r[0], r[1], r[2]) for r in rows}
 
     def insert_now(self, rows: list[tuple[str, str, str, float]]) -> set[Key] | None:
-        """The batch, written on the caller's thread; None (nothing written) when that would wait."""
+        """The batch, written on the caller's thread; None (nothing written) when that would wait: the
+        write lock is another connection's, or the database is not in WAL mode (a commit would fsync)."""
+        conn = self._connection()
+        if not self._wal:
+            return None
         try:
-            return self._statement(self._connection(), rows)
+            return self._statement(conn, rows)
         except sqlite3.OperationalError as exc:
             if _is_locked(exc):
                 return None

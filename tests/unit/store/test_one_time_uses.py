@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 
 import pytest
@@ -89,3 +89,22 @@ async def test_sqlite_purges_expired_values_every_so_often(tmp_path: Path, monke
                                       for n in range(3)]) == [True] * 3  # the purge ran before this batch
         assert await store.consume("client_assertion", "c", "old", time.time() + 600)
         assert not await store.consume("client_assertion", "c", "live", time.time() + 600)
+
+
+async def test_sqlite_outside_wal_mode_writes_in_the_worker(tmp_path: Path) -> None:
+    """A database not in WAL mode (a commit there fsyncs): no batch is written on the loop's thread,
+    and every value is still decided once."""
+    path = tmp_path / "s.db"
+    engine = db.create_engine(db.sqlite_url(path))
+    await db.migrate(engine)
+    await engine.dispose()
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        assert conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete"
+    writer = one_time._SqliteWriter(str(path))
+    try:
+        later = time.time() + 600
+        assert writer.insert_now([("client_assertion", "c", "v", later)]) is None
+        assert await writer.insert([("client_assertion", "c", "v", later)], None) == {("client_assertion", "c", "v")}
+        assert await writer.insert([("client_assertion", "c", "v", later)], None) == set()
+    finally:
+        writer.close()
