@@ -135,6 +135,15 @@ def is_canonical_b64u(segment: str) -> bool:
     return spare == 0 or not segment or not _ALPHABET.find(segment[-1]) & spare
 
 
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def b64u_encode(data: bytes) -> bytes:
+    """base64url without padding (RFC 7515 §2): `base64.urlsafe_b64encode(data).rstrip(b"=")`
+    without its two Python frames (a token's payload, signature and id each take one, issue 18)."""
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
+
+
 def b64u_decode(segment: str) -> bytes:
     """Decode one unpadded base64url segment, refusing any non-canonical encoding (see above) and any
     character outside the url-safe alphabet (padding, `+`, `/`, whitespace, non-ASCII)."""

@@ -12,7 +12,6 @@ header names another algorithm than the key's is refused before the library sees
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import jwt
 from keyless.crypto.keys import PrivateKey, PublicKey, sign_es256, verify_es256
 from keyless.crypto.verifying import p256_public, verify_rs256
 from keyless.errors import KeylessError
-from keyless.jose.hygiene import MalformedJose, b64u_decode, check_compact, loads_strict
+from keyless.jose.hygiene import MalformedJose, b64u_decode, b64u_encode, check_compact, loads_strict
 
 ASYMMETRIC_ALGS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"})
 MAX_TOKEN_LENGTH = 8192
@@ -61,15 +60,11 @@ except ImportError:  # pragma: no cover - exercised by installs without the serv
     _dumps = _compact_json
 
 
-def _b64u(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
-
-
 def _header_segment(alg: str, kid: str, typ: str) -> bytes:
     key = (alg, kid, typ)
     segment = _HEADER_SEGMENTS.get(key)
     if segment is None:
-        segment = _b64u(_compact_json({"alg": alg, "kid": kid, "typ": typ}))
+        segment = b64u_encode(_compact_json({"alg": alg, "kid": kid, "typ": typ}))
         if len(_HEADER_SEGMENTS) >= 256:  # keys rotate; a handful are ever live
             _HEADER_SEGMENTS.clear()
         _HEADER_SEGMENTS[key] = segment
@@ -82,12 +77,12 @@ def sign(claims: Mapping[str, Any], key: PrivateKey, *, alg: str, kid: str, typ:
     if algorithm is None:
         raise ValueError("only asymmetric JWS algorithms are signed here")
     payload = _dumps(claims if type(claims) is dict else dict(claims))
-    signing_input = _header_segment(alg, kid, typ) + b"." + _b64u(payload)
+    signing_input = _header_segment(alg, kid, typ) + b"." + b64u_encode(payload)
     if alg == "ES256":
         signature = sign_es256(key, signing_input)  # RFC 7518 §3.4; PyJWT's bytes, without its generic path
     else:
         signature = algorithm.sign(signing_input, algorithm.prepare_key(key))
-    return (signing_input + b"." + _b64u(signature)).decode("ascii")
+    return (signing_input + b"." + b64u_encode(signature)).decode("ascii")
 
 
 def sign_with_headers(claims: Mapping[str, Any], key: PrivateKey, *, alg: str, headers: Mapping[str, Any]) -> str:

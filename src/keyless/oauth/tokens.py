@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import threading
 from collections.abc import Sequence
@@ -10,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keyless.domain.model import MANAGEMENT_URI, Application, Tenant
+from keyless.jose.hygiene import b64u_encode
 from keyless.jose.jws import sign
 from keyless.oauth.keyring import ActiveKey
 
@@ -117,4 +117,4 @@ os.register_at_fork(after_in_child=_RANDOM.reset)
 
 def new_token_id() -> str:
     """128 random bits, base64url (what `secrets.token_urlsafe(16)` gives, from the pool above)."""
-    return base64.urlsafe_b64encode(_RANDOM.take(_ID_BYTES)).rstrip(b"=").decode("ascii")
+    return b64u_encode(_RANDOM.take(_ID_BYTES)).decode("ascii")

@@ -431,3 +431,12 @@ def test_sign_fast_path_es256_verifies_with_pyjwt(ec_key: PrivateKey, ec_kid: st
 def test_sign_refuses_symmetric_algorithms(ec_key: PrivateKey) -> None:
     with pytest.raises(ValueError, match="asymmetric"):
         sign({"sub": "x"}, ec_key, alg="HS256", kid="k", typ="JWT")
+
+
+@pytest.mark.parametrize("size", range(0, 70))
+def test_segments_are_the_standard_librarys_base64url_without_padding(size: int) -> None:
+    from keyless.jose.hygiene import b64u_decode, b64u_encode
+
+    data = bytes((i * 37 + size) % 256 for i in range(size))  # every residue of the length mod 3
+    assert b64u_encode(data) == base64.urlsafe_b64encode(data).rstrip(b"=")
+    assert b64u_decode(b64u_encode(data).decode("ascii")) == data
