@@ -16,13 +16,17 @@ connection never checkpoints (`wal_autocheckpoint=0`), so a commit is page write
 no fsync (WAL with `synchronous=NORMAL`, as every connection of the store, `keyless.store.db`; a
 database found in another journal mode has every batch written by the worker).
 What could wait goes to one worker thread: a batch that found the write lock taken by another
-connection (the sign-in rows hold it a few ms every 256 tokens), and every `PURGE_EVERY` values the
-purge of expired rows and a passive checkpoint (which costs nothing when the other connections
-checkpoint, as they do at SQLite's default of 1,000 pages, and keeps the WAL bounded when they do
-not). Issue 18: a thread hop per batch cost two context switches and a wake-up of the loop, and,
-with the loop busy, a wait for the GIL at each of the thread's steps (Python hands it to a waiting
-thread only after its 5 ms switch interval); `BEGIN IMMEDIATE`/`COMMIT` and the `RETURNING` rows
-~30 % of the statement's CPU. The price is the statement's own time on the loop (~0.3 ms for 8
+connection (the sign-in rows hold it a few ms every 256 tokens), and every `SQLITE_PURGE_EVERY`
+values the purge of at most `SQLITE_PURGE_LIMIT` expired rows (twice the rate they come in, in
+chunks: deleting 1,000 rows at once held the write lock and that batch 35-45 ms on a slow machine,
+each row a random primary-key page) and every `CHECKPOINT_EVERY` values a passive checkpoint
+(which costs nothing when the other connections checkpoint, as they do at SQLite's default of 1,000
+pages, and keeps the WAL bounded when they do not).
+
+Issue 18: a thread hop per batch cost two context switches and a wake-up of the loop, and, with the
+loop busy, a wait for the GIL at each of the thread's steps (Python hands it to a waiting thread
+only after its 5 ms switch interval); `BEGIN IMMEDIATE`/`COMMIT` and the `RETURNING` rows ~30 % of
+the statement's CPU. The price is the statement's own time on the loop (~0.3 ms for 8
 values on a slow machine), CPU the request spends either way.
 
 The worker does not wait in SQLite's busy handler either: that one sleeps 1, 2, 5, 10 ms ... between
@@ -50,7 +54,9 @@ from keyless.store import tables as t
 
 Key = tuple[str, str, str]
 T = TypeVar("T")
-PURGE_EVERY = 1000
+PURGE_EVERY = 1000  # PostgreSQL: values between two purges
+SQLITE_PURGE_EVERY, SQLITE_PURGE_LIMIT = 100, 200  # SQLite: values between purges, rows one may delete
+CHECKPOINT_EVERY = 1000  # SQLite: values between two passive checkpoints of the worker
 
 
 _SQLITE_INSERT = (
@@ -58,7 +64,8 @@ _SQLITE_INSERT = (
     "ON CONFLICT DO NOTHING RETURNING kind, owner, value"
 )
 _SQLITE_INSERT_ALL = "INSERT INTO one_time_uses (kind, owner, value, expires_at) VALUES {rows}"
-_SQLITE_PURGE = "DELETE FROM one_time_uses WHERE expires_at < ?"
+_SQLITE_PURGE = ("DELETE FROM one_time_uses WHERE rowid IN "
+                 "(SELECT rowid FROM one_time_uses WHERE expires_at < ? LIMIT ?)")  # by ix_one_time_uses_expires
 _STATEMENTS: dict[tuple[str, int], str] = {}
 
 
@@ -144,12 +151,13 @@ class _SqliteWriter:
                 return None
             raise
 
-    def _insert(self, rows: list[tuple[str, str, str, float]], purge_before: float | None) -> set[Key]:
+    def _insert(self, rows: list[tuple[str, str, str, float]], purge_before: float | None,
+                checkpoint: bool = False) -> set[Key]:
         conn = self._connection()
         if purge_before is not None:  # first: a batch that fails then has inserted nothing
-            _locked_retry(lambda: conn.execute(_SQLITE_PURGE, (purge_before,)))
+            _locked_retry(lambda: conn.execute(_SQLITE_PURGE, (purge_before, SQLITE_PURGE_LIMIT)))
         inserted = _locked_retry(lambda: self._statement(conn, rows))
-        if purge_before is not None:
+        if checkpoint:
             self._checkpoint(conn)
         return inserted
 
@@ -163,8 +171,10 @@ class _SqliteWriter:
             if not _is_locked(exc):
                 raise
 
-    async def insert(self, rows: list[tuple[str, str, str, float]], purge_before: float | None) -> set[Key]:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._insert, rows, purge_before)
+    async def insert(self, rows: list[tuple[str, str, str, float]], purge_before: float | None,
+                     checkpoint: bool = False) -> set[Key]:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._insert, rows, purge_before, checkpoint)
 
     def close(self) -> None:
         if self._closed:
@@ -192,6 +202,7 @@ class OneTimeStore:
         self._pending: list[tuple[Key, float, asyncio.Future[bool]]] = []
         self._flushing = False
         self._inserted = 0
+        self._purges = 0
 
     def close(self) -> None:
         if self._sqlite is not None:
@@ -232,15 +243,17 @@ class OneTimeStore:
             rows.setdefault(key, expires_at)
         if self._sqlite is not None:
             self._inserted += len(rows)
-            purge = None
-            if self._inserted >= PURGE_EVERY:
+            purge, checkpoint = None, False
+            if self._inserted >= SQLITE_PURGE_EVERY:
                 self._inserted, purge = 0, time.time()
+                self._purges += 1
+                checkpoint = self._purges % (CHECKPOINT_EVERY // SQLITE_PURGE_EVERY) == 0
             batch_rows = [(*k, e) for k, e in rows.items()]
             if purge is None:
                 fresh = self._sqlite.insert_now(batch_rows)
                 if fresh is not None:
                     return fresh
-            return await self._sqlite.insert(batch_rows, purge)
+            return await self._sqlite.insert(batch_rows, purge, checkpoint)
         statement = (
             self._insert(u)
             .values([{"kind": k[0], "owner": k[1], "value": k[2], "expires_at": e} for k, e in rows.items()])

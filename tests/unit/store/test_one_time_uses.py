@@ -79,9 +79,9 @@ async def test_sqlite_waits_for_another_writer_and_then_decides(tmp_path: Path) 
 
 
 async def test_sqlite_purges_expired_values_every_so_often(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every `PURGE_EVERY` values the worker deletes the expired ones (and checkpoints): a value
-    whose time is over may be used again, a live one still may not."""
-    monkeypatch.setattr(one_time, "PURGE_EVERY", 4)
+    """Every `SQLITE_PURGE_EVERY` values the worker deletes expired ones (`SQLITE_PURGE_LIMIT` at
+    most): a value whose time is over may be used again, a live one still may not."""
+    monkeypatch.setattr(one_time, "SQLITE_PURGE_EVERY", 4)
     async with _store(db.sqlite_url(tmp_path / "s.db")) as store:
         assert await store.consume("client_assertion", "c", "old", time.time() - 1)
         assert await store.consume("client_assertion", "c", "live", time.time() + 600)
@@ -108,3 +108,17 @@ async def test_sqlite_outside_wal_mode_writes_in_the_worker(tmp_path: Path) -> N
         assert await writer.insert([("client_assertion", "c", "v", later)], None) == set()
     finally:
         writer.close()
+
+
+async def test_sqlite_purge_deletes_a_bounded_chunk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One purge deletes at most `SQLITE_PURGE_LIMIT` expired rows (a long delete would hold a batch)."""
+    monkeypatch.setattr(one_time, "SQLITE_PURGE_LIMIT", 2)
+    path = tmp_path / "s.db"
+    async with _store(db.sqlite_url(path)) as store:
+        for n in range(5):
+            assert await store.consume("client_assertion", "c", f"old-{n}", time.time() - 1)
+        writer = store._one_time._sqlite
+        assert writer is not None
+        await writer.insert([("client_assertion", "c", "new", time.time() + 600)], time.time(), checkpoint=True)
+        with closing(sqlite3.connect(path)) as conn:
+            assert conn.execute("SELECT count(*) FROM one_time_uses WHERE value LIKE 'old-%'").fetchone()[0] == 3
