@@ -247,7 +247,7 @@ class OneTimeStore:
             if self._inserted >= SQLITE_PURGE_EVERY:
                 self._inserted, purge = 0, time.time()
                 self._purges += 1
-                checkpoint = self._purges % (CHECKPOINT_EVERY // SQLITE_PURGE_EVERY) == 0
+                checkpoint = self._purges % max(1, CHECKPOINT_EVERY // SQLITE_PURGE_EVERY) == 0
             batch_rows = [(*k, e) for k, e in rows.items()]
             if purge is None:
                 fresh = self._sqlite.insert_now(batch_rows)
