@@ -155,6 +155,11 @@ class GuardedProtocol(HttpToolsProtocol):
     _deadline: asyncio.TimerHandle | None = None  # the connection's one timer, reused across requests
     _due: float | None = None  # loop time by which the current phase (head, body or idle) ends; None: none
     _idle = False  # the phase is the keep-alive wait between requests (its end closes without a count)
+    # A request can be answered inside the parser callback that completed it (the token path,
+    # keyless.server.eager), while the same read may still hold the next request: the keep-alive wait
+    # then starts only once the whole read is parsed, so that request keeps its head and body deadlines.
+    _parsing = False
+    _rest_after_parse = False
 
     def source_key(self) -> str:
         """Whom the per-source cap counts: the peer address (a Unix socket's callers share one key
@@ -188,7 +193,14 @@ class GuardedProtocol(HttpToolsProtocol):
         if self._source is None:
             return  # refused at connect: the abort is under way
         self.guard.busy(self)
-        super().data_received(data)
+        self._parsing = True
+        try:
+            super().data_received(data)
+        finally:
+            self._parsing = False
+        if self._rest_after_parse:  # a request was answered while this read was parsed
+            self._rest_after_parse = False
+            self._rest()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -224,6 +236,9 @@ class GuardedProtocol(HttpToolsProtocol):
         """Start the keep-alive wait once the connection has nothing in hand: its request answered and
         read to the end (an answer sent before the body ended leaves the body deadline running until
         it does), nothing pipelined, still open."""
+        if self._parsing:  # the rest of this read may hold the next request: decide once it is parsed
+            self._rest_after_parse = True
+            return
         cycle = self.cycle
         if (self._source is not None and self._due is None and not self.pipeline
                 and (cycle is None or cycle.response_complete) and not self.transport.is_closing()):

@@ -10,6 +10,7 @@ test_token_protocol.py drives the real server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -248,3 +249,67 @@ def test_a_connection_answered_before_its_body_ended_still_closes_when_idle(path
 
     first, elapsed = asyncio.run(run())
     assert first.startswith(b"HTTP/1.1 200") and elapsed < 2.5
+
+
+class AnswersAtOnce(Service):
+    """A token service whose reads all hit the caches: it never waits, so the listener answers inside
+    the parser callback that completed the request (keyless.server.eager)."""
+
+    async def handle(self, tenant: str, http: TokenHttpRequest) -> TokenResult:
+        self.seen.append((tenant, http))
+        return TokenResult(status=200, body={"echo": http.body.decode(), "too_large": http.body_too_large})
+
+
+@pytest.mark.parametrize("rest", [b"POST /t1/oauth2/v2.0/to",  # the next request's head, cut short
+                                  token_post(b"a=2")[:-2]])  # its head whole, its body cut short
+def test_slowloris_behind_a_request_answered_at_once_still_meets_its_deadline(rest: bytes) -> None:
+    """A request answered inside the parser callback must not mark the connection idle while the same
+    read still holds the next request: that request's head and body deadlines run as usual, even when
+    the client trickles a byte now and then (docs/security.md, "Slow and idle clients")."""
+    limits = ListenerLimits(keep_alive_timeout=30, header_timeout=0.6, body_timeout=0.6)
+
+    async def run() -> tuple[bytes, float]:
+        async with serving(AnswersAtOnce(), limits=limits) as port:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(token_post(b"a=1") + rest)
+            first = await reader.readuntil(b"}")
+            started = asyncio.get_running_loop().time()
+            for _ in range(10):  # a byte every 0.3 s, so the connection is never silent for a deadline
+                try:
+                    if await asyncio.wait_for(reader.read(1), 0.3) == b"":
+                        break  # EOF: the server ended the connection
+                except TimeoutError:
+                    pass
+                except ConnectionError:
+                    break
+                with contextlib.suppress(ConnectionError):
+                    writer.write(b"x" if rest.endswith(b"to") else b"a")
+            elapsed = asyncio.get_running_loop().time() - started
+            writer.close()
+            return first, elapsed
+
+    first, elapsed = asyncio.run(run())
+    assert first.startswith(b"HTTP/1.1 200") and b'"echo":"a=1"' in first
+    assert elapsed < 1.5  # the 0.6 s deadline, not the 30 s keep-alive wait nor never
+
+
+def test_pipelined_requests_answered_at_once_come_back_in_order() -> None:
+    service = AnswersAtOnce()
+
+    async def run() -> list[tuple[int, dict[bytes, bytes], Any]]:
+        async with serving(service) as port:
+            return await exchange(port, token_post(b"a=1") + token_post(b"a=2") + token_post(b"a=3"), 3)
+
+    assert [a[2]["echo"] for a in asyncio.run(run())] == ["a=1", "a=2", "a=3"]
+
+
+def test_a_request_pipelined_behind_connection_close_is_never_processed() -> None:
+    service = AnswersAtOnce()
+
+    async def run() -> list[tuple[int, dict[bytes, bytes], Any]]:
+        async with serving(service) as port:
+            return await exchange(port, token_post(b"a=1", b"Connection: close\r\n") + token_post(b"a=2"), 1)
+
+    answers = asyncio.run(run())
+    assert [a[2]["echo"] for a in answers] == ["a=1"]
+    assert [http.body for _, http in service.seen] == [b"a=1"]
