@@ -254,8 +254,12 @@ def load_certificate(data: bytes, *, now: float | None = None) -> CertificateInf
     trimmed = data.removeprefix(b"\xef\xbb\xbf").strip()
     if not trimmed:
         raise _not_a_certificate("the upload is empty")
-    # DER is never stripped: its last bytes may well be whitespace values.
-    if trimmed.startswith(b"-----BEGIN") or (b"-----BEGIN" in trimmed and split_der(data) is None):
+    # DER is never stripped: its last bytes may well be whitespace values. Text around a PEM block can
+    # happen to parse as a chain of DER elements too (about one upload in a hundred with OpenSSL's
+    # "subject=" lines), but ASCII alone is never a DER certificate: one is longer than 127 bytes, so
+    # its outer length takes a byte of 0x81 or more.
+    if trimmed.startswith(b"-----BEGIN") or (b"-----BEGIN" in trimmed
+                                             and (trimmed.isascii() or split_der(data) is None)):
         der = _certificate_der_from_pem(trimmed)
     else:
         der = _certificate_der_from_binary(data)

@@ -638,3 +638,18 @@ def test_certificate_signing_request(kind: ClientKeyKind, client_keys: dict[Clie
     assert csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "host-2.example"
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     assert csr.public_key().public_bytes(DER, spki) == key.public_key().public_bytes(DER, spki)
+
+
+def test_pem_with_explanatory_text_that_also_parses_as_der_elements(rsa_cert: x509.Certificate) -> None:
+    """Explanatory text can make the whole upload a clean chain of DER elements by chance (the first
+    bytes `su` read as a tag and a length, and so on through the base64): still the PEM block it is."""
+    from keyless.crypto.der import split_der
+
+    for n in range(4000):
+        text = b"subject=CN = client.example\nissuer=CN = client.example\n" + _pem(rsa_cert) + b"note " * (n % 40) \
+            + b"x" * (n // 40) + b"\n"
+        if split_der(text) is not None:
+            break
+    else:
+        pytest.fail("no explanatory text made the upload parse as DER elements")
+    assert load_certificate(text).der == _der(rsa_cert)
