@@ -190,8 +190,6 @@ class TokenProtocol(GuardedProtocol):
                 self.tasks.add(task)
 
     async def _serve(self, cycle: TokenCycle) -> None:
-        if self.transport.is_closing():  # pipelined behind an answer that closed the connection
-            return  # (`Connection: close`, HTTP/1.0): never processed, as uvicorn drops such requests
         client = self.client
         try:
             http = token.http_request(cycle.headers, cycle.query, None if cycle.too_large else cycle.body,

@@ -304,6 +304,8 @@ def test_pipelined_requests_answered_at_once_come_back_in_order() -> None:
 
 
 def test_a_request_pipelined_behind_connection_close_is_never_processed() -> None:
+    """Also when the first is answered inside the parser callback: the parser refuses what follows a
+    `Connection: close` message, so the second request never reaches the token service."""
     service = AnswersAtOnce()
 
     async def run() -> list[tuple[int, dict[bytes, bytes], Any]]:
