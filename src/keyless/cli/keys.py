@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import typer
+from typer.core import TyperCommand
 
 from keyless.cli.apps import confirmed
 from keyless.cli.common import (
@@ -31,6 +32,25 @@ class Alg(StrEnum):
 COLUMNS = ("kid", "alg", "status", "created_at", "activates_at", "retire_at")
 FORMATTERS = {"created_at": when, "activates_at": when, "retire_at": when}
 _ZERO = re.compile(r"0+[smhdy]?")
+_DASHED_KID = re.compile(r"-[A-Za-z0-9_-]{42}")
+
+
+class KidCommand(TyperCommand):
+    """A command whose KID argument may start with "-".
+
+    A kid is the key's RFC 7638 thumbprint: 43 base64url characters, and "-" is one of the 64, so
+    one key in 64 has a kid that Click would read as a bundle of short options ("No such option:
+    -A"). No option of ours has that shape, so such a word before any "--" is moved behind one and
+    read as the argument; `keyless key retire -- KID` works too, as everywhere in Click.
+    """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # Any: typer >= 0.22 vendors click
+        cut = args.index("--") if "--" in args else len(args)
+        head, tail = args[:cut], args[cut + 1:]
+        kids = [word for word in head if _DASHED_KID.fullmatch(word)]
+        if kids:
+            args = [word for word in head if word not in kids] + ["--", *kids, *tail]
+        return super().parse_args(ctx, args)
 
 
 def activation_delay(value: str) -> int:
@@ -78,7 +98,7 @@ def rotate(
     emit(key, opts.output, columns=COLUMNS if opts.output is Output.table else None, formatters=FORMATTERS)
 
 
-@app.command("retire")
+@app.command("retire", cls=KidCommand)
 @shared(Output.json)
 def retire(
     kid: Annotated[str, typer.Argument(metavar="KID", help="Key id (from `keyless key list`).",
