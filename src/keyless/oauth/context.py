@@ -50,7 +50,7 @@ class TokenEnv:
     federation: FederationContext | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class TokenContext:
     tenant: Tenant
     http: TokenHttpRequest

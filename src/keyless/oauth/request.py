@@ -39,7 +39,7 @@ _QUERY_SEPARATOR = re.compile(r"[&;]")
 _NAME_DECODE_ROUNDS = 4
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # built per token: not frozen (a frozen __init__ costs ~3x; issue 18)
 class TokenHttpRequest:
     """What the HTTP layer passes in. `url` and `client_cert` are there for DPoP and mTLS later.
 
@@ -59,13 +59,13 @@ class TokenHttpRequest:
     repeated_header: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # built per token: not frozen (a frozen __init__ costs ~3x; issue 18)
 class BasicCredentials:
     client_id: str
     secret: str = field(repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # built per token: not frozen (a frozen __init__ costs ~3x; issue 18)
 class TokenRequest:
     params: dict[str, str] = field(repr=False)
     basic: BasicCredentials | None

@@ -54,7 +54,7 @@ class SignInSink(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per token: not frozen (a frozen __init__ costs ~3x; issue 18)
 class TokenResult:
     """What the HTTP shell sends. `headers` is the shared, read-only `NO_STORE` unless the answer needs
     more (an error's `WWW-Authenticate`, `Retry-After`, `Allow`), so a shell may recognise it by identity."""

@@ -25,7 +25,7 @@ from keyless.oauth.scope import RequestedResource, requested_resource
 GRANT_TYPE = "client_credentials"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # built per token: not frozen (a frozen __init__ costs ~3x; issue 18)
 class Authorization:
     resource: Application
     audience: str  # exactly what the client asked for: an identifier URI or the resource's client_id
