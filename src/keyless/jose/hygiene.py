@@ -25,12 +25,14 @@ tokens with orjson, so its own tokens take the fast path.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import hashlib
 import json
 import math
 import re
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -135,13 +137,17 @@ def is_canonical_b64u(segment: str) -> bool:
     return spare == 0 or not segment or not _ALPHABET.find(segment[-1]) & spare
 
 
-_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_urlsafe_b64encode: Callable[[bytes], bytes]
+try:  # SIMD base64 (issue 18: a token's payload ~6x fewer instructions than binascii + translate)
+    from pybase64 import urlsafe_b64encode as _urlsafe_b64encode
+except ImportError:  # pragma: no cover - a dependency; the standard library's is the same encoding
+    _urlsafe_b64encode = base64.urlsafe_b64encode
 
 
 def b64u_encode(data: bytes) -> bytes:
-    """base64url without padding (RFC 7515 §2): `base64.urlsafe_b64encode(data).rstrip(b"=")`
-    without its two Python frames (a token's payload, signature and id each take one, issue 18)."""
-    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
+    """base64url without padding (RFC 7515 §2): `base64.urlsafe_b64encode(data).rstrip(b"=")` in one
+    C call (a token's payload, signature and id each take one, issue 18)."""
+    return _urlsafe_b64encode(data).rstrip(b"=")
 
 
 def b64u_decode(segment: str) -> bytes:
