@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -89,32 +88,33 @@ _ID_BYTES = 16
 _POOL_IDS = 256
 
 
-class _RandomPool:
-    """Bytes from `os.urandom` (the kernel's CSPRNG), read 4 KiB at a time and handed out once each:
-    a `getrandom` system call per token was ~3 % of a token's CPU (issue 18). A forked child starts
-    with an empty pool, so parent and child never hand out the same bytes."""
+class _IdPool:
+    """Token ids made from `os.urandom` (the kernel's CSPRNG) 256 at a time and handed out once each:
+    a `getrandom` system call per token was ~3 % of a token's CPU, and a lock and a slice of a shared
+    byte pool per token cost more than the pop (issue 18). `list.pop` hands an id to exactly one caller whichever
+    thread asks (it is atomic); two threads that find the list empty both refill it, with different
+    bytes. A forked child starts with an empty pool, so parent and child never hand out the same id."""
 
     def __init__(self) -> None:
-        self._pool = b""
-        self._next = 0
-        self._lock = threading.Lock()  # a slice is handed out once, whichever thread asks
+        self._ids: list[str] = []
 
-    def take(self, n: int) -> bytes:
-        with self._lock:
-            start = self._next
-            if start + n > len(self._pool):
-                self._pool, start = os.urandom(n * _POOL_IDS), 0
-            self._next = start + n
-            return self._pool[start : start + n]
+    def take(self) -> str:
+        while True:
+            try:
+                return self._ids.pop()
+            except IndexError:
+                raw = os.urandom(_ID_BYTES * _POOL_IDS)
+                fresh = [b64u_encode(raw[i : i + _ID_BYTES]).decode("ascii") for i in range(0, len(raw), _ID_BYTES)]
+                self._ids.extend(fresh)  # one call: no other thread sees a half-filled pool
 
     def reset(self) -> None:
-        self._pool, self._next, self._lock = b"", 0, threading.Lock()
+        self._ids = []
 
 
-_RANDOM = _RandomPool()
-os.register_at_fork(after_in_child=_RANDOM.reset)
+_IDS = _IdPool()
+os.register_at_fork(after_in_child=_IDS.reset)
 
 
 def new_token_id() -> str:
     """128 random bits, base64url (what `secrets.token_urlsafe(16)` gives, from the pool above)."""
-    return b64u_encode(_RANDOM.take(_ID_BYTES)).decode("ascii")
+    return _IDS.take()
