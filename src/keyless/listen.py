@@ -204,6 +204,9 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._began()
+
+    def _began(self) -> None:
         if self._due is None:  # a new request on a kept-alive connection: its head has a deadline too
             self._arm(self.guard.limits.header_timeout)
 

@@ -116,9 +116,35 @@ class TokenProtocol(GuardedProtocol):
         super().connection_made(transport)
         self._express = self.vault_port is None or self.server is None or self.server[1] != self.vault_port
 
+    def on_message_begin(self) -> None:
+        """uvicorn's, less the ASGI scope: a dict of ten entries and a copy of the app state built for
+        every request, which a token POST never reads. It is built when the head is complete and the
+        request takes uvicorn's path (`_scope`); nothing reads it before (an upgrade is handed over
+        only after `on_headers_complete`)."""
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+        self.scope = None  # type: ignore[assignment]  # never a stale one from the request before
+        self._began()
+
+    def _scope(self) -> None:
+        """The scope uvicorn's `on_message_begin` builds (its `on_headers_complete` adds the rest)."""
+        self.scope = {  # type: ignore[typeddict-item]
+            "type": "http",
+            "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
+            "http_version": "1.1",
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,  # type: ignore[typeddict-item]
+            "root_path": self.root_path,
+            "headers": self.headers,
+            "state": self.app_state.copy(),
+        }
+
     def on_headers_complete(self) -> None:
         cycle = self._token_cycle() if self._express else None
         if cycle is None:
+            self._scope()
             super().on_headers_complete()
             return
         self._arm(self.guard.limits.body_timeout)
