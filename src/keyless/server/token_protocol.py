@@ -5,8 +5,10 @@ receive/send message dicts, the request-timing and error-shield wrappers with th
 `transport.write` calls (two TLS records, two `send()`s): about a third of a client-secret ES256
 token's CPU in the profile (docs/benchmarks.md). `TokenProtocol` is the server's `GuardedProtocol`
 (same deadlines and counts) that recognises `POST /{tenant}/oauth2[/v2.0]/token` once its head is
-parsed, collects the body itself under `MAX_BODY`, calls the same `routes.token.serve` the ASGI
-handler calls, and writes the answer with one `transport.write`.
+parsed, collects the body itself under `MAX_BODY`, reads the headers in one pass (`routes.token.TokenHead`,
+as the ASGI handler does), awaits the token service, and writes the answer with one `transport.write`
+whose status line and fixed headers are encoded once per status and Date (`_head`). Nor does it build
+uvicorn's ASGI scope for such a request (`on_message_begin`).
 
 What the ASGI path gave is kept here, each in the same place in the request's life:
 - the route match is `routes.token.token_tenant` on the percent-decoded path, as uvicorn decodes it;
@@ -32,6 +34,8 @@ import logging
 import time
 import urllib.parse
 import uuid
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import ClassVar
 
 import httptools
@@ -40,6 +44,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from keyless.listen import Guard, GuardedProtocol
 from keyless.oauth.request import MAX_BODY
+from keyless.oauth.service import NO_STORE
 from keyless.server.context import ServerContext
 from keyless.server.eager import run_eagerly
 from keyless.server.observe import RouteObserver
@@ -60,18 +65,17 @@ class TokenCycle:
     """One token POST on its way through the protocol (what uvicorn's protocol reads of a cycle:
     `response_complete`, `keep_alive`, `disconnected`, `message_event`)."""
 
-    __slots__ = ("body", "complete", "disconnected", "headers", "keep_alive", "query", "ready", "response_complete",
+    __slots__ = ("body", "complete", "disconnected", "head", "keep_alive", "query", "ready", "response_complete",
                  "running", "started_at", "template", "tenant", "too_large")
     message_event: ClassVar[_Unused] = _Unused()
 
-    def __init__(self, tenant: str, template: str, query: bytes, headers: list[tuple[bytes, bytes]],
-                 keep_alive: bool) -> None:
+    def __init__(self, tenant: str, template: str, query: bytes, head: token.TokenHead, keep_alive: bool) -> None:
         self.tenant = tenant
         self.template = template
-        self.headers = headers
+        self.head = head
         self.query = query
         self.body = b""
-        self.too_large = token.declared_too_large(headers)
+        self.too_large = head.too_large
         self.keep_alive = keep_alive
         self.started_at = time.perf_counter()
         self.ready = False  # no earlier request on the connection is still in flight
@@ -170,7 +174,7 @@ class TokenProtocol(GuardedProtocol):
         if route is None:
             return None
         keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
-        return TokenCycle(*route, self.headers, keep_alive)
+        return TokenCycle(*route, token.TokenHead(self.headers), keep_alive)
 
     def on_body(self, body: bytes) -> None:
         cycle: object = self.cycle
@@ -218,36 +222,62 @@ class TokenProtocol(GuardedProtocol):
     async def _serve(self, cycle: TokenCycle) -> None:
         client = self.client
         try:
-            http = token.http_request(cycle.headers, cycle.query, None if cycle.too_large else cycle.body,
+            http = token.http_request(cycle.head, cycle.query, None if cycle.too_large else cycle.body,
                                       client[0] if client else None, self.ctx)
-            status, headers, payload = await token.serve(self.ctx, cycle.tenant, http)
+            result = await self.ctx.tokens.handle(cycle.tenant, http)
+            token.observe(result)
+            status, headers, payload = result.status, result.headers, orjson.dumps(result.body)
         except Exception:
             correlation = uuid.uuid4().hex
             log.exception("unhandled error", extra={"event": "server_error", "correlation_id": correlation})
-            status, payload = 500, orjson.dumps({"error": "server_error", "error_description": "internal error",
-                                                 "correlation_id": correlation})
-            headers = [(b"content-length", str(len(payload)).encode("ascii")), (b"content-type", b"application/json")]
+            status, headers, payload = 500, _NONE, orjson.dumps(
+                {"error": "server_error", "error_description": "internal error", "correlation_id": correlation})
         if self.flow.write_paused and not cycle.disconnected:
             await self.flow.drain()
         if not cycle.disconnected:
             self._write(cycle, status, headers, payload)
         self.observer.record("POST", cycle.template, status, time.perf_counter() - cycle.started_at)
 
-    def _write(self, cycle: TokenCycle, status: int, headers: list[tuple[bytes, bytes]], payload: bytes) -> None:
+    def _write(self, cycle: TokenCycle, status: int, headers: Mapping[str, str], payload: bytes) -> None:
         """Status line, headers and body in one write: one TLS record, one send()."""
-        parts = [STATUS_LINE[status]]
-        for name, value in self.server_state.default_headers:  # Date, as uvicorn sends it
-            parts += (name, b": ", value, b"\r\n")
-        for name, value in headers:
-            parts += (name, b": ", value, b"\r\n")
-        if not cycle.keep_alive:
-            parts.append(b"connection: close\r\n")
-        parts += (b"\r\n", payload)
-        self.transport.write(b"".join(parts))
+        self.transport.write(b"%scontent-length: %d\r\ncontent-type: application/json\r\n%s\r\n%s" % (
+            _head(status, headers, self.server_state.default_headers), len(payload),
+            b"" if cycle.keep_alive else b"connection: close\r\n", payload))
         cycle.response_complete = True
         if not cycle.keep_alive:
             self.transport.close()
         self.on_response_complete()
+
+
+_NONE: Mapping[str, str] = MappingProxyType({})
+_heads: dict[int, bytes] = {}  # status -> the head of an answer with `NO_STORE` headers, for `_heads_date`
+_heads_date: list[tuple[bytes, bytes]] = []
+
+
+def _head(status: int, headers: Mapping[str, str], default_headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The status line, uvicorn's default headers (Date) and the result's headers, as sent before the
+    content length. uvicorn replaces its default-headers list when the Date changes (once a second),
+    so the head of an answer with the usual `NO_STORE` headers is encoded once per status and list
+    (the list kept here, so its identity cannot be reused) instead of once per answer."""
+    global _heads_date
+    if headers is NO_STORE:
+        if default_headers is not _heads_date:
+            _heads.clear()
+            _heads_date = default_headers
+        head = _heads.get(status)
+        if head is None:
+            head = _heads[status] = _encode(status, default_headers, token.header_pairs(headers))
+        return head
+    return _encode(status, default_headers, token.header_pairs(headers))
+
+
+def _encode(status: int, default_headers: list[tuple[bytes, bytes]], headers: list[tuple[bytes, bytes]]) -> bytes:
+    parts = [STATUS_LINE[status]]
+    for name, value in default_headers:  # Date, as uvicorn sends it
+        parts += (name, b": ", value, b"\r\n")
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
+    return b"".join(parts)
 
 
 def token_protocol(ctx: ServerContext, guard: Guard, observer: RouteObserver) -> type[TokenProtocol]:

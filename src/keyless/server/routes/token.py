@@ -1,7 +1,7 @@
 """`/{tenant}/oauth2/v2.0/token`: the HTTP shell around `keyless.oauth.service.TokenService`.
 
 Under `keyless serve` a POST never reaches ASGI: the listener's protocol answers it
-(`keyless.server.token_protocol`, issue 18) through `http_request` and `serve` below. Where the app
+(`keyless.server.token_protocol`, issue 18) through `TokenHead` and `http_request` below. Where the app
 runs under any other ASGI server, a POST is dispatched as a raw ASGI call (`TokenEndpoint`), ahead of
 Starlette's routing and request/response objects: the path is matched once, the body read under the
 cap straight from `receive`, and the answer written as two messages. Every other method goes through
@@ -12,6 +12,7 @@ the Starlette route (`token`), which hands it to the same service, so a GET stil
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import orjson
 from starlette.requests import Request
@@ -95,10 +96,10 @@ class _ClientGone(KeylessError):
     """The client disconnected before its body was complete: nothing to answer, nothing to process."""
 
 
-async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
+async def _read_body(too_large: bool, receive: Receive) -> bytes | None:
     """The body, or None once it passes `MAX_BODY` (declared or streamed; never buffered beyond).
     Raises `_ClientGone` when the client leaves mid-body: a truncated form is never processed."""
-    if declared_too_large(scope["headers"]):
+    if too_large:
         return None
     chunks: list[bytes] = []
     size = 0
@@ -116,51 +117,77 @@ async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def http_request(headers: list[tuple[bytes, bytes]], query: bytes, body: bytes | None, peer: str | None,
+class TokenHead:
+    """What the token path reads of a POST's headers, collected in one pass over them (the listener's
+    path and the ASGI one alike): the first Authorization and Content-Type and whether either was
+    repeated (the service refuses a repeat), whether a Content-Length declares a body over `MAX_BODY`
+    or is not a number (refused before any body is read), and the forwarding headers, which are read
+    only when the peer is a trusted proxy (`server.client_address`). A pass per question was a
+    third of the header work of a token POST."""
+
+    __slots__ = ("authorization", "content_type", "forwarded", "repeated", "too_large", "x_forwarded_for")
+
+    def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
+        authorization = content_type = None
+        repeated = too_large = False
+        forwarded: list[str] = []
+        x_forwarded_for: list[str] = []
+        for name, value in headers:
+            if name == b"authorization":
+                if authorization is None:
+                    authorization = value.decode("latin-1")
+                else:
+                    repeated = True
+            elif name == b"content-type":
+                if content_type is None:
+                    content_type = value.decode("latin-1")
+                else:
+                    repeated = True
+            elif name == b"content-length":
+                if not value.isdigit() or int(value) > MAX_BODY:
+                    too_large = True
+            elif name == b"forwarded":
+                forwarded.append(value.decode("latin-1"))
+            elif name == b"x-forwarded-for":
+                x_forwarded_for.append(value.decode("latin-1"))
+        self.authorization = authorization
+        self.content_type = content_type
+        self.repeated = repeated
+        self.too_large = too_large
+        self.forwarded = forwarded
+        self.x_forwarded_for = x_forwarded_for
+
+
+def http_request(head: TokenHead, query: bytes, body: bytes | None, peer: str | None,
                  ctx: ServerContext) -> TokenHttpRequest:
-    """The token service's view of a POST: the headers it reads (repeats kept, so it can refuse them),
-    the body or None when it passed `MAX_BODY`, and the client's address (trusted proxies applied).
-    Shared by the ASGI handler and the listener's own token path (`keyless.server.token_protocol`)."""
-    authorization: list[str] = []
-    content_types: list[str] = []
-    forwarded: list[str] = []  # read only from a trusted proxy (server.client_address)
-    x_forwarded_for: list[str] = []
-    for name, value in headers:
-        if name == b"authorization":
-            authorization.append(value.decode("latin-1"))
-        elif name == b"content-type":
-            content_types.append(value.decode("latin-1"))
-        elif name == b"forwarded":
-            forwarded.append(value.decode("latin-1"))
-        elif name == b"x-forwarded-for":
-            x_forwarded_for.append(value.decode("latin-1"))
+    """The token service's view of a POST: the headers it reads (a repeat flagged, so it can refuse
+    it), the body or None when it passed `MAX_BODY`, and the client's address (trusted proxies
+    applied). Shared by the ASGI handler and the listener's own token path
+    (`keyless.server.token_protocol`)."""
     trusted = ctx.trusted_proxies
     return TokenHttpRequest(
         method="POST",
-        content_type=content_types[0] if content_types else None,
-        authorization=authorization[0] if authorization else None,
+        content_type=head.content_type,
+        authorization=head.authorization,
         query=query,
         body=body or b"",
-        source=client_address(peer, forwarded=forwarded, x_forwarded_for=x_forwarded_for,
+        source=client_address(peer, forwarded=head.forwarded, x_forwarded_for=head.x_forwarded_for,
                               trusted_proxies=trusted) if trusted else peer,
         body_too_large=body is None,
-        repeated_header=len(authorization) > 1 or len(content_types) > 1,
+        repeated_header=head.repeated,
     )
 
 
-def declared_too_large(headers: list[tuple[bytes, bytes]]) -> bool:
-    """A Content-Length that is not a number or is over `MAX_BODY`: refused before any body is read."""
-    for name, value in headers:  # noqa: SIM110 - a loop, not any() over a generator: every token POST runs it
-        if name == b"content-length" and (not value.isdigit() or int(value) > MAX_BODY):
-            return True
-    return False
+def header_pairs(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    """A result's headers as the wire has them (`NO_STORE`'s encoded once, shared)."""
+    return _SUCCESS_HEADERS if headers is NO_STORE else [
+        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
 
 
 def response_headers(result: TokenResult, payload: bytes) -> list[tuple[bytes, bytes]]:
     """The answer's headers, in the order the ASGI handler has always sent them."""
-    headers = _SUCCESS_HEADERS if result.headers is NO_STORE else [
-        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in result.headers.items()]
-    return [*headers, (b"content-length", str(len(payload)).encode("ascii")), (b"content-type", b"application/json")]
+    return [*header_pairs(result.headers), (b"content-length", str(len(payload)).encode("ascii")),
+            (b"content-type", b"application/json")]
 
 
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]  # status, headers, body
@@ -182,13 +209,13 @@ class TokenEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, tenant: str, template: str) -> None:
         scope["route"] = _ROUTES[template]
+        head = TokenHead(scope["headers"])
         try:
-            body = await _read_body(scope, receive)
+            body = await _read_body(head.too_large, receive)
         except _ClientGone:
             return
         client = scope.get("client")
-        http = http_request(scope["headers"], scope.get("query_string", b""), body, client[0] if client else None,
-                            self.ctx)
+        http = http_request(head, scope.get("query_string", b""), body, client[0] if client else None, self.ctx)
         status, headers, payload = await serve(self.ctx, tenant, http)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
