@@ -53,14 +53,15 @@ def recording_app(scopes: Scopes) -> Callable[..., Awaitable[None]]:
 
 
 @asynccontextmanager
-async def serving(scopes: Scopes, *, ours: bool) -> AsyncIterator[int]:
+async def serving(scopes: Scopes, *, ours: bool, guard: Guard | None = None) -> AsyncIterator[int]:
     """A server on loopback: the server's `TokenProtocol` when `ours`, else uvicorn's httptools one."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     limits = ListenerLimits()
     ctx: Any = SimpleNamespace(tokens=Service(), trusted_proxies=(),
                                settings=SimpleNamespace(vault_enabled=False, vault_port=0))
-    http: Any = token_protocol(ctx, Guard(limits), RouteObserver("main", access_log=False)) if ours else "httptools"
+    guard = guard or Guard(limits)
+    http: Any = token_protocol(ctx, guard, RouteObserver("main", access_log=False)) if ours else "httptools"
     config = uvicorn.Config(recording_app(scopes), http=http, lifespan="off", access_log=False, log_level="critical",
                             **limits.uvicorn_options())
     server = uvicorn.Server(config)
@@ -165,3 +166,28 @@ def test_upgrades_go_uvicorns_way(data: bytes, after_token: bool) -> None:
     (theirs, their_scopes), (ours, our_scopes) = both(data, before=TOKEN_POST if after_token else b"")
     assert ours == theirs and ours
     assert our_scopes == their_scopes
+
+
+@pytest.mark.parametrize("request_bytes", [TOKEN_POST, ASGI_REQUESTS[0]])
+def test_a_kept_alive_connection_is_idle_between_requests_and_busy_once_the_next_begins(request_bytes: bytes) -> None:
+    """What uvicorn's `data_received` did first (end the keep-alive wait) the inlined one does too."""
+    guard = Guard(ListenerLimits())
+
+    async def run() -> list[int]:
+        idle = []
+        async with serving([], ours=True, guard=guard) as port:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            for _ in range(2):
+                writer.write(request_bytes)
+                await reader.readuntil(b"}")
+                await asyncio.sleep(0.05)
+                idle.append(len(guard.idle))  # answered: waiting for the next request
+                writer.write(request_bytes[:10])  # the next one begins
+                await asyncio.sleep(0.05)
+                idle.append(len(guard.idle))
+                writer.write(request_bytes[10:])
+                await reader.readuntil(b"}")
+            writer.close()
+        return idle
+
+    assert asyncio.run(run()) == [1, 0, 1, 0]
