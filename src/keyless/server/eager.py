@@ -58,8 +58,13 @@ def run_eagerly(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
     """Run `coro` until it first waits; None when it finished without waiting, else the task that
     finishes it. An exception it raises before waiting propagates to the caller, as a task's would
     reach its done callbacks (the token path's `_serve` catches its own)."""
-    try:
-        yielded = coro.send(None)
-    except StopIteration:
+    # `next` over the coroutine's awaitable, not `coro.send(None)`: a coroutine that returns None ends
+    # the iteration without an exception, where `send` raises a StopIteration to catch (an object
+    # allocated, raised and unwound for every token that never waits).
+    yielded = next(coro.__await__(), _DONE)
+    if yielded is _DONE:
         return None
     return loop.create_task(_finish(_Rest(coro, yielded)))
+
+
+_DONE = object()  # the coroutine finished: never a value a coroutine yields to its task

@@ -82,3 +82,24 @@ async def test_an_exception_before_any_wait_reaches_the_caller() -> None:
 
     with pytest.raises(RuntimeError, match="at once"):
         run_eagerly(asyncio.get_running_loop(), broken())
+
+
+async def test_a_coroutine_that_returns_a_value_without_waiting_is_done_too() -> None:
+    async def valued() -> int:
+        return 7
+
+    assert run_eagerly(asyncio.get_running_loop(), valued()) is None  # type: ignore[arg-type]
+
+
+async def test_a_bare_yield_to_the_loop_is_a_wait_not_the_end() -> None:
+    """`asyncio.sleep(0)` suspends by yielding None: the rest runs in a task on the loop's next turn."""
+    done: list[str] = []
+
+    async def polite() -> None:
+        await asyncio.sleep(0)
+        done.append("after")
+
+    task = run_eagerly(asyncio.get_running_loop(), polite())
+    assert task is not None and done == []
+    await task
+    assert done == ["after"]
