@@ -196,8 +196,10 @@ class TokenProtocol(GuardedProtocol):
             return
         self._disarm()
         cycle.complete = True
-        self._maybe_run(cycle)
-        self._rest()  # answered before the body ended (over the cap): now idle
+        if cycle.response_complete:  # answered before the body ended (over the cap): now idle
+            self._rest()
+        else:  # answered now (its `on_response_complete` rests the connection), or later
+            self._maybe_run(cycle)
 
     def _start_asgi_task(self, cycle: object, app: object) -> None:
         if type(cycle) is TokenCycle:  # its turn in the pipeline
