@@ -8,13 +8,13 @@ process runs the server's own protocol (`keyless.server.token_protocol.token_pro
 `GuardedProtocol` and uvicorn's httptools protocol under it) on uvloop, as `keyless serve` does, but
 with the token service replaced by one that returns a canned 200 (an access-token-shaped JSON body)
 at once. Everything between the socket and the service is counted: parsing, routing, the header
-pass, `routes.token.serve` (metrics, JSON encoding, headers), the request-timing histogram and the
-write. TLS is left out (plain TCP): OpenSSL's share does not depend on the listener's Python, and
-leaving it out makes a change here a larger, clearer fraction of the count.
+pass (`routes.token.TokenHead`), the token metrics, JSON encoding and the response head, the
+request-timing histogram and the write. TLS is left out (plain TCP): OpenSSL's share does not depend
+on the listener's Python, and leaving it out makes a change here a larger, clearer fraction of the count.
 
 The child runs under `valgrind --tool=callgrind` with counting off; this process warms it up, turns
 counting on over a fixed number of token POSTs sent on --concurrency kept-alive connections, and
-prints instructions per request (about ±1 % from run to run; ~20 s).
+prints instructions per request (within ±0.5 % from run to run; ~15 s).
 
     .venv/bin/python bench/listener_instructions.py                 # 3,000 requests, c=8
     PYTHONPATH=/tmp/base/src .venv/bin/python bench/listener_instructions.py   # an older tree
