@@ -337,3 +337,45 @@ def test_check_compact_returns_the_header_object(header: dict[str, Any], payload
     else:
         with pytest.raises(MalformedJose, match="payload is not a JSON object"):
             check_compact(tok, max_length=100_000)
+
+
+# -- base64url through pybase64 against the standard library's answer --------------------------------
+
+_B64U_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_HOSTILE = "+/=*.\x00\t\n\r \x7f\x80\xe9\xff\u2028\uff21\U0001f600"  # other alphabets, padding, controls, non-ASCII
+
+
+def _decoded(decode: Any, segment: str) -> bytes | None:
+    try:
+        return bytes(decode(segment))
+    except MalformedJose:
+        return None
+
+
+def _binascii_decode(segment: str) -> bytes:
+    """`b64u_decode` as it is without pybase64: the length and spare-bit checks, then binascii."""
+    spare = hygiene._SPARE_BITS.get(len(segment) % 4)
+    if spare is None or (spare and hygiene._ALPHABET.find(segment[-1]) & spare):
+        raise MalformedJose("invalid base64url")
+    return hygiene._b64u_decode_binascii(segment)
+
+
+_segments = st.one_of(
+    st.text(alphabet=_B64U_ALPHABET, max_size=40),
+    st.builds(lambda s, i, c: s[:i] + c + s[i + 1:], st.text(alphabet=_B64U_ALPHABET, min_size=1, max_size=40),
+              st.integers(0, 40), st.sampled_from(_HOSTILE)),
+    st.text(alphabet=_B64U_ALPHABET + _HOSTILE, max_size=12),
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(segment=_segments)
+def test_b64u_decode_gives_the_standard_librarys_answer_on_every_segment(segment: str) -> None:
+    assert _decoded(b64u_decode, segment) == _decoded(_binascii_decode, segment)
+
+
+@pytest.mark.parametrize("segment", ["QU+J", "QU/J", "QU=J", "QUI=", "QQ==", "+/+/", "QUJ\x00", "QU\u00e9J"])
+def test_b64u_decode_refuses_what_pybase64_alone_would_take(segment: str) -> None:
+    with pytest.raises(MalformedJose, match="base64url"):
+        b64u_decode(segment)
