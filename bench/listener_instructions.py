@@ -41,7 +41,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from token_instructions import callgrind_control, total_instructions  # the sibling whole-server count
+from token_instructions import (  # the sibling whole-server count
+    callgrind_control,
+    keep_alive_posts,
+    total_instructions,
+)
 
 BODY = b"grant_type=client_credentials&scope=https%3A%2F%2Fapi.example%2F.default"
 REQUEST = (b"POST /bench/oauth2/v2.0/token HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -82,25 +86,8 @@ def serve(port: int) -> None:
 
 
 async def send(port: int, count: int, concurrency: int) -> int:
-    """`count` token POSTs over `concurrency` kept-alive connections; returns the 200s."""
-    left = [count]
-    ok = [0]
-
-    async def connection() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            while left[0] > 0:
-                left[0] -= 1
-                writer.write(REQUEST)
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
-                await reader.readexactly(length)
-                ok[0] += head.startswith(b"HTTP/1.1 200")
-        finally:
-            writer.close()
-
-    await asyncio.gather(*(connection() for _ in range(concurrency)))
-    return ok[0]
+    """`count` token POSTs over `concurrency` kept-alive connections (plain TCP); returns the 200s."""
+    return await keep_alive_posts("127.0.0.1", port, REQUEST, count, concurrency)
 
 
 def wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:

@@ -44,15 +44,22 @@ READY_TIMEOUT = 300.0  # the server's start-up runs under valgrind
 
 async def send(server: te.Server, body: bytes, basic: str, count: int, concurrency: int) -> int:
     """`count` token POSTs over `concurrency` kept-alive TLS connections; returns the 200s."""
-    tls = ssl.create_default_context(cafile=server.ca)
     request = (f"POST {server.token_path} HTTP/1.1\r\nHost: {te.HOST}:{server.port}\r\n"
                f"Authorization: Basic {basic}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
                f"Content-Length: {len(body)}\r\n\r\n").encode("ascii") + body
+    return await keep_alive_posts(te.HOST, server.port, request, count, concurrency,
+                                  ssl.create_default_context(cafile=server.ca))
+
+
+async def keep_alive_posts(host: str, port: int, request: bytes, count: int, concurrency: int,
+                           tls: ssl.SSLContext | None = None) -> int:
+    """`request` sent `count` times over `concurrency` kept-alive connections, each answer read to its
+    end before the next request on that connection; returns how many were 200s."""
     left = [count]
     ok = [0]
 
     async def connection() -> None:
-        reader, writer = await asyncio.open_connection(te.HOST, server.port, ssl=tls)
+        reader, writer = await asyncio.open_connection(host, port, ssl=tls)
         try:
             while left[0] > 0:
                 left[0] -= 1
