@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
 import shutil
 import socket
 import subprocess
@@ -43,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from token_instructions import (  # the sibling whole-server count
     callgrind_control,
+    costliest_and_clean_up,
     keep_alive_posts,
     total_instructions,
 )
@@ -139,16 +138,7 @@ def main(argv: list[str]) -> int:
     print(f"listener under callgrind, canned token service, plain TCP, c={args.concurrency}: "
           f"warm-up {warm}/{args.warmup} ok, counted {ok}/{args.requests} ok")
     print(f"instructions per request: {total / max(ok, 1):,.0f}  (total {total:,})")
-    if args.top and files:
-        biggest = max(files, key=lambda path: path.stat().st_size)
-        annotate = subprocess.run(["callgrind_annotate", "--inclusive=no", str(biggest)],
-                                  capture_output=True, text=True, check=False)
-        lines = [line for line in annotate.stdout.splitlines() if re.match(r"^\s*[\d,]+ \(", line)]
-        print("\n".join(lines[: args.top]))
-    if os.environ.get("KEEP"):
-        print(f"kept {work}")
-    else:
-        shutil.rmtree(work, ignore_errors=True)
+    costliest_and_clean_up(files, args.top, work)
     return 0 if ok == args.requests else 1
 
 

@@ -75,6 +75,21 @@ async def keep_alive_posts(host: str, port: int, request: bytes, count: int, con
     return ok[0]
 
 
+def costliest_and_clean_up(files: list[Path], top: int, work: Path) -> None:
+    """Print the `top` costliest functions of the counted dump (self cost), then remove the work
+    directory unless KEEP is set in the environment."""
+    if top and files:
+        biggest = max(files, key=lambda path: path.stat().st_size)  # the counted dump (annotate takes one)
+        annotate = subprocess.run(["callgrind_annotate", "--inclusive=no", str(biggest)],
+                                  capture_output=True, text=True, check=False)
+        lines = [line for line in annotate.stdout.splitlines() if re.match(r"^\s*[\d,]+ \(", line)]
+        print("\n".join(lines[:top]))
+    if os.environ.get("KEEP"):
+        print(f"kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def callgrind_control(pid: int, *args: str) -> None:
     subprocess.run(["callgrind_control", *args, str(pid)], check=True, capture_output=True, timeout=120)
 
@@ -135,16 +150,7 @@ def main(argv: list[str]) -> int:
     print(f"keyless serve under callgrind, {args.alg}, client_secret_basic, c={args.concurrency}: "
           f"warm-up {warm}/{args.warmup} ok, counted {ok}/{args.requests} ok ({time.monotonic() - started:.0f} s)")
     print(f"instructions per token: {total / max(ok, 1):,.0f}  (total {total:,}, {len(files)} dump file(s))")
-    if args.top and files:
-        biggest = max(files, key=lambda path: path.stat().st_size)  # the counted dump (annotate takes one)
-        annotate = subprocess.run(["callgrind_annotate", "--inclusive=no", str(biggest)],
-                                  capture_output=True, text=True, check=False)
-        lines = [line for line in annotate.stdout.splitlines() if re.match(r"^\s*[\d,]+ \(", line)]
-        print("\n".join(lines[: args.top]))
-    if os.environ.get("KEEP"):
-        print(f"kept {work}")
-    else:
-        shutil.rmtree(work, ignore_errors=True)
+    costliest_and_clean_up(files, args.top, work)
     return 0 if ok == args.requests else 1
 
 
