@@ -226,9 +226,8 @@ class TokenProtocol(GuardedProtocol):
         try:
             http = token.http_request(cycle.head, cycle.query, None if cycle.too_large else cycle.body,
                                       client[0] if client else None, self.ctx)
-            result = await self.ctx.tokens.handle(cycle.tenant, http)
-            token.observe(result)
-            status, headers, payload = result.status, result.headers, orjson.dumps(result.body)
+            result, payload = await token.answer(self.ctx, cycle.tenant, http)
+            status, headers = result.status, result.headers
         except Exception:
             correlation = uuid.uuid4().hex
             log.exception("unhandled error", extra={"event": "server_error", "correlation_id": correlation})

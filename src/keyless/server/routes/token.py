@@ -190,15 +190,12 @@ def response_headers(result: TokenResult, payload: bytes) -> list[tuple[bytes, b
             (b"content-type", b"application/json")]
 
 
-Answer = tuple[int, list[tuple[bytes, bytes]], bytes]  # status, headers, body
-
-
-async def serve(ctx: ServerContext, tenant: str, http: TokenHttpRequest) -> Answer:
-    """Status, headers and body for one token POST (the service's answer, counted in the metrics)."""
+async def answer(ctx: ServerContext, tenant: str, http: TokenHttpRequest) -> tuple[TokenResult, bytes]:
+    """The service's answer to one token POST, counted in the metrics, and its JSON body: what both
+    the ASGI handler and the listener's own path send (each writes the headers its own way)."""
     result = await ctx.tokens.handle(tenant, http)
     observe(result)
-    payload = orjson.dumps(result.body)
-    return result.status, response_headers(result, payload), payload
+    return result, orjson.dumps(result.body)
 
 
 class TokenEndpoint:
@@ -216,8 +213,9 @@ class TokenEndpoint:
             return
         client = scope.get("client")
         http = http_request(head, scope.get("query_string", b""), body, client[0] if client else None, self.ctx)
-        status, headers, payload = await serve(self.ctx, tenant, http)
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        result, payload = await answer(self.ctx, tenant, http)
+        await send({"type": "http.response.start", "status": result.status,
+                    "headers": response_headers(result, payload)})
         await send({"type": "http.response.body", "body": payload})
 
 
