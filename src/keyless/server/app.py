@@ -72,9 +72,11 @@ class ErrorShield:
             await response(scope, receive, send)
 
 
-def create_app(ctx: ServerContext, *, observer: RouteObserver | None = None) -> ASGIApp:
-    """The server's ASGI app; `observer` times the main surface's requests (`keyless serve` shares it
-    with the listener's own token path, `keyless.server.token_protocol`)."""
+def create_app(ctx: ServerContext, *, observer: RouteObserver | None = None,
+               vault: tuple[VaultApi, RouteObserver] | None = None) -> ASGIApp:
+    """The server's ASGI app; `observer` times the main surface's requests, `vault` is the vault API
+    and its surface's observer (`keyless serve` shares both with the listener, which answers token
+    POSTs and vault reads itself: `keyless.server.token_protocol`)."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -154,14 +156,15 @@ def create_app(ctx: ServerContext, *, observer: RouteObserver | None = None) -> 
     main = Observed(ErrorShield(dispatch), "main", access_log=access_log, observer=observer)
     if not ctx.settings.vault_enabled:
         return main
-    vault = Observed(ErrorShield(VaultApi(ctx)), "vault", access_log=access_log)
+    api, vault_observer = vault or (VaultApi(ctx), RouteObserver("vault", access_log=access_log))
+    vault_app = Observed(ErrorShield(api), "vault", access_log=access_log, observer=vault_observer)
     vault_port = ctx.settings.vault_port
 
     async def by_port(scope: Scope, receive: Receive, send: Send) -> None:
         """The vault is served at the root of its own port (compat §5.1: no path prefix)."""
         server = scope.get("server")
         if scope["type"] == "http" and server is not None and server[1] == vault_port:
-            await vault(scope, receive, send)
+            await vault_app(scope, receive, send)
         else:
             await main(scope, receive, send)
 

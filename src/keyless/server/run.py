@@ -22,6 +22,7 @@ from keyless.server.logs import configure
 from keyless.server.observe import RouteObserver
 from keyless.server.settings import ServerSettings
 from keyless.server.token_protocol import token_protocol
+from keyless.server.vault.app import VaultApi
 
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
@@ -68,8 +69,9 @@ async def serve(settings: ServerSettings, *, clock: Clock | None = None,
     limits = settings.listener_limits()  # slow and idle clients, on both ports (docs/security.md)
     ctx = await ServerContext.open(settings, clock=clock)
     observer = RouteObserver("main", access_log=settings.access_log)
+    vault = (VaultApi(ctx), RouteObserver("vault", access_log=settings.access_log)) if settings.vault_enabled else None
     config = uvicorn.Config(
-        create_app(ctx, observer=observer),
+        create_app(ctx, observer=observer, vault=vault),
         host=settings.host,
         port=settings.port,
         ssl_certfile=str(data.tls_cert),
@@ -80,7 +82,7 @@ async def serve(settings: ServerSettings, *, clock: Clock | None = None,
         server_header=False,
         proxy_headers=False,
         lifespan="on",
-        http=token_protocol(ctx, Guard(limits), observer),  # token POSTs answered in the listener (issue 18)
+        http=token_protocol(ctx, Guard(limits), observer, vault),  # token POSTs, vault reads: the listener's own
         h11_max_incomplete_event_size=16 * 1024,
         **limits.uvicorn_options(),
     )

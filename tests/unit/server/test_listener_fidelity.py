@@ -6,7 +6,6 @@ test runs the same input through a plain uvicorn server and the server's `TokenP
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -22,6 +21,7 @@ from keyless.oauth.request import TokenHttpRequest
 from keyless.oauth.service import TokenResult
 from keyless.server.observe import RouteObserver
 from keyless.server.token_protocol import token_protocol
+from tests.support.loopback import converse, uvicorn_on
 
 Scopes = list[dict[str, Any]]
 
@@ -64,30 +64,8 @@ async def serving(scopes: Scopes, *, ours: bool, guard: Guard | None = None) -> 
     http: Any = token_protocol(ctx, guard, RouteObserver("main", access_log=False)) if ours else "httptools"
     config = uvicorn.Config(recording_app(scopes), http=http, lifespan="off", access_log=False, log_level="critical",
                             **limits.uvicorn_options())
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield int(sock.getsockname()[1])
-    finally:
-        server.should_exit = True
-        await task
-
-
-async def converse(port: int, data: bytes) -> bytes:
-    """Send `data` and read until the server closes or stays quiet for 0.3 s; Date values blanked."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(data)
-    received = b""
-    try:
-        while chunk := await asyncio.wait_for(reader.read(65536), 0.3):
-            received += chunk
-    except (TimeoutError, ConnectionError):
-        pass
-    finally:
-        writer.close()
-    return re.sub(rb"(?im)^date: [^\r]*", b"date: -", received)
+    async with uvicorn_on(config, sock) as port:
+        yield port
 
 
 def both(data: bytes, *, before: bytes = b"") -> tuple[tuple[bytes, Scopes], tuple[bytes, Scopes]]:

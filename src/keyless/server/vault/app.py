@@ -14,15 +14,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from keyless.server.bearer import BearerInvalid, BearerMissing
 from keyless.server.context import ServerContext
 from keyless.server.metrics import VAULT_REQUESTS
-from keyless.server.routes.common import BodyTooLarge, read_capped
+from keyless.server.routes.common import BodyTooLarge
 from keyless.server.vault import wire
+from keyless.server.vault.request import VaultRequest, VaultResponse
 from keyless.server.vault.routing import NoRoute, Route, route
 from keyless.vault import model as m
 from keyless.vault.errors import BadParameter, TooLarge, Unreadable, VaultError
@@ -31,35 +30,24 @@ log = logging.getLogger("keyless.vault")
 MAX_BODY = 200 * 1024  # a 25 KiB value, JSON-escaped at worst 6x, plus tags
 MAX_RESTORE_BODY = 4 * 1024 * 1024
 _API_VERSION = re.compile(r"(\d{1,2}\.\d{1,2}|\d{4}-\d{2}-\d{2})(-preview(\.\d{1,2})?)?")
-_NO_STORE = {"cache-control": "no-store"}
-_MEDIA = "application/json; charset=utf-8"
-_MEDIA_BYTES = _MEDIA.encode()
+_MEDIA = b"application/json; charset=utf-8"
 BY_PATH = "/vaults/"  # https://{any host}:{vault_port}/vaults/{name}/secrets/… (vault.md)
 
-Handler = Callable[["VaultApi", Request, m.Vault, str, m.Principal, Route], Awaitable[Response]]
+Handler = Callable[["VaultApi", VaultRequest, m.Vault, str, m.Principal, Route], Awaitable[VaultResponse]]
 
 
-class _Json(Response):
-    """A JSON answer with `Cache-Control: no-store`: the headers Starlette's `Response` would send, built
-    directly (its general header handling was ~1.5 µs of every read, docs/benchmarks.md)."""
-
-    media_type = _MEDIA
-
-    def __init__(self, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
-        self.status_code = status
-        self.background = None
-        self.body = orjson.dumps(body)
-        raw = [(b"cache-control", b"no-store")]
-        if headers:
-            raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-        raw += [(b"content-length", b"%d" % len(self.body)), (b"content-type", _MEDIA_BYTES)]
-        self.raw_headers = raw
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> VaultResponse:
+    """A JSON answer with `Cache-Control: no-store`, its headers in the order Starlette's `Response`
+    sent them."""
+    data = orjson.dumps(body)
+    raw = [(b"cache-control", b"no-store")]
+    if headers:
+        raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    raw += [(b"content-length", b"%d" % len(data)), (b"content-type", _MEDIA)]
+    return VaultResponse(status, raw, data)
 
 
-_json = _Json
-
-
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> VaultResponse:
     return _json(wire.error(code, message), status, headers)
 
 
@@ -79,18 +67,22 @@ class VaultApi:
         self._routes: dict[tuple[str, str], Route] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
+        response = await self.answer(VaultRequest.from_scope(scope, receive))
+        await response.send(send)
+
+    async def answer(self, request: VaultRequest) -> VaultResponse:
+        """The response to one request, counted (ASGI and the listener's own vault path alike)."""
         operation: list[str] = []
         response = await self.handle(request, operation)
-        key = (operation[0] if operation else "none", response.status_code)
+        key = (operation[0] if operation else "none", response.status)
         counter = self._counters.get(key)
         if counter is None:  # operations and statuses are a small fixed set: label each pair once
             counter = self._counters[key] = VAULT_REQUESTS.labels(key[0], str(key[1]))
         counter.inc()
-        await response(scope, receive, send)
+        return response
 
     # -- request pipeline --------------------------------------------------------------------------
-    def _by_path(self, request: Request, raw: str) -> tuple[str, str, str] | None:
+    def _by_path(self, request: VaultRequest, raw: str) -> tuple[str, str, str] | None:
         """`/vaults/{name}/secrets/…` on any host: (vault name, rest of the path, URL base for
         `nextLink`s), so a vault is reachable by IP address where no name resolves (vault.md). `id`s
         keep the host-name form: the Azure client parses them as `https://host/secrets/name/version`."""
@@ -99,12 +91,12 @@ class VaultApi:
         name, slash, rest = raw[len(BY_PATH):].partition("/")
         if not name or not slash:
             raise NoRoute(404)
-        host = request.headers.get("host", "").lower() or self._canonical.removeprefix("https://")
+        host = (request.header(b"host") or "").lower() or self._canonical.removeprefix("https://")
         return name.lower(), "/" + rest, f"https://{host}{BY_PATH}{name}"
 
-    def _address(self, request: Request) -> tuple[str, str]:
+    def _address(self, request: VaultRequest) -> tuple[str, str]:
         """(vault name, URL base for `id`s and `nextLink`s) from the Host header."""
-        host = request.headers.get("host", "").lower()
+        host = (request.header(b"host") or "").lower()
         known = self._addresses.get(host)
         if known is None:
             known = _remember(self._addresses, host, self._resolve_host(host))
@@ -120,23 +112,25 @@ class VaultApi:
             return self._default, f"https://{host}"
         return self._default, self._canonical
 
-    async def handle(self, request: Request, operation: list[str]) -> Response:
+    async def handle(self, request: VaultRequest, operation: list[str]) -> VaultResponse:
         """The response to one request; `operation` receives the route's name once it is known."""
         who: m.Principal | None = None
         vault: m.Vault | None = None
         try:
-            raw = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
+            raw = request.raw_path
             by_path = self._by_path(request, raw)
             if by_path is None:
                 name, base = self._address(request)
             else:
-                name, raw, request.state.vault_links = by_path
+                name, raw, request.links = by_path
                 base = self.ctx.settings.vault_url(name)
             vault = await self.ctx.vaults.find(name)
             r = self._routes.get((request.method, raw)) or _remember(self._routes, (request.method, raw),
                                                                      route(request.method, raw))
             operation.append(r.action)
-            declared = request.headers.get("content-length", "0")
+            declared = request.header(b"content-length")
+            if declared is None:
+                declared = "0"
             if not declared.isdigit() or int(declared) > (MAX_RESTORE_BODY if r.action == "restore" else MAX_BODY):
                 raise TooLarge("the request body is too large")
             if not self._api_version_ok(request):
@@ -145,7 +139,7 @@ class VaultApi:
             if tenant is None:
                 raise Unreadable("the vault's tenant is gone")
             try:
-                access = await self.ctx.bearers.verify(tenant, request.headers.get("authorization"),
+                access = await self.ctx.bearers.verify(tenant, request.header(b"authorization"),
                                                        self.ctx.vault_resource)
             except BearerMissing:
                 return self._challenge(vault, "AKV10000: Request is missing a Bearer token.")
@@ -165,24 +159,24 @@ class VaultApi:
                 self.ctx.audits.record(self.ctx.vaults.denied(vault, who, operation[-1], exc.code))
             return _error(exc.status, exc.code, exc.message)
 
-    def _api_version_ok(self, request: Request) -> bool:
-        raw: bytes = request.scope.get("query_string", b"")
+    def _api_version_ok(self, request: VaultRequest) -> bool:
+        raw = request.query
         ok = self._api_versions.get(raw)
         if ok is None:
-            ok = bool(_API_VERSION.fullmatch(request.query_params.get("api-version", "")))
+            ok = bool(_API_VERSION.fullmatch(request.params.get("api-version", "")))
             if ok:
                 _remember(self._api_versions, raw, ok)
         return ok
 
-    def _challenge(self, vault: m.Vault, message: str, *, error: str | None = None) -> Response:
+    def _challenge(self, vault: m.Vault, message: str, *, error: str | None = None) -> VaultResponse:
         value = f'Bearer authorization="{self.ctx.base_url}/{vault.tenant_id}", resource="{self.ctx.vault_resource}"'
         if error:
             value += f', error="{error}"'
         return _error(401, "Unauthorized", message, {"www-authenticate": value})
 
-    async def body(self, request: Request, route_: Route) -> dict[str, Any]:
+    async def body(self, request: VaultRequest, route_: Route) -> dict[str, Any]:
         try:
-            raw = await read_capped(request, MAX_RESTORE_BODY if route_.action == "restore" else MAX_BODY)
+            raw = await request.body(MAX_RESTORE_BODY if route_.action == "restore" else MAX_BODY)
         except BodyTooLarge:
             raise TooLarge("the request body is too large") from None
         try:
@@ -233,8 +227,8 @@ def _changes(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _page_size(request: Request) -> int | None:
-    raw = request.query_params.get("maxresults")
+def _page_size(request: VaultRequest) -> int | None:
+    raw = request.params.get("maxresults")
     if raw is None:
         return None
     if not raw.isdigit() or len(raw) > 4:
@@ -242,17 +236,18 @@ def _page_size(request: Request) -> int | None:
     return int(raw)
 
 
-def _next_link(request: Request, base: str, path: str, token: str | None) -> str | None:
+def _next_link(request: VaultRequest, base: str, path: str, token: str | None) -> str | None:
     if token is None:
         return None
-    base = getattr(request.state, "vault_links", base)  # the path form keeps its own URLs for paging
-    link = f"{base}{path}?api-version={request.query_params['api-version']}&$skiptoken={token}"
-    size = request.query_params.get("maxresults")
+    base = request.links or base  # the path form keeps its own URLs for paging
+    link = f"{base}{path}?api-version={request.params['api-version']}&$skiptoken={token}"
+    size = request.params.get("maxresults")
     return link + (f"&maxresults={size}" if size else "")
 
 
 # -- handlers --------------------------------------------------------------------------------------
-async def _set(api: VaultApi, request: Request, vault: m.Vault, base: str, who: m.Principal, r: Route) -> Response:
+async def _set(api: VaultApi, request: VaultRequest, vault: m.Vault, base: str, who: m.Principal,
+               r: Route) -> VaultResponse:
     body = await api.body(request, r)
     value = body.get("value")
     if not isinstance(value, str):
@@ -260,82 +255,85 @@ async def _set(api: VaultApi, request: Request, vault: m.Vault, base: str, who: 
     attributes = m.SecretAttributes(**_changes(body))
     assert r.name is not None
     version = await api.ctx.vaults.set_secret(vault, who, r.name, value, attributes,
-                                              if_match=request.headers.get("if-match"))
+                                              if_match=request.header(b"if-match"))
     return _json(wire.bundle(version, vault, base, value))
 
 
-async def _get(api: VaultApi, request: Request, vault: m.Vault, base: str, who: m.Principal, r: Route) -> Response:
+async def _get(api: VaultApi, request: VaultRequest, vault: m.Vault, base: str, who: m.Principal,
+               r: Route) -> VaultResponse:
     assert r.name is not None
     secret = await api.ctx.vaults.get_secret(vault, who, r.name, r.version)
     return _json(wire.bundle(secret.version, vault, base, secret.value))
 
 
-async def _update(api: VaultApi, request: Request, vault: m.Vault, base: str, who: m.Principal,
-                  r: Route) -> Response:
+async def _update(api: VaultApi, request: VaultRequest, vault: m.Vault, base: str, who: m.Principal,
+                  r: Route) -> VaultResponse:
     body = await api.body(request, r)
     assert r.name is not None
     version = await api.ctx.vaults.update_secret(vault, who, r.name, r.version, _changes(body),
-                                                 if_match=request.headers.get("if-match"))
+                                                 if_match=request.header(b"if-match"))
     return _json(wire.bundle(version, vault, base))
 
 
-async def _list(api: VaultApi, request: Request, vault: m.Vault, base: str, who: m.Principal, r: Route) -> Response:
-    items, token = await api.ctx.vaults.list_secrets(vault, who, token=request.query_params.get("$skiptoken"),
+async def _list(api: VaultApi, request: VaultRequest, vault: m.Vault, base: str, who: m.Principal,
+               r: Route) -> VaultResponse:
+    items, token = await api.ctx.vaults.list_secrets(vault, who, token=request.params.get("$skiptoken"),
                                                      limit=_page_size(request))
     return _json({"value": [wire.item(v, vault, base) for v in items],
                   "nextLink": _next_link(request, base, "/secrets", token)})
 
 
-async def _versions(api: VaultApi, request: Request, vault: m.Vault, base: str, who: m.Principal,
-                    r: Route) -> Response:
+async def _versions(api: VaultApi, request: VaultRequest, vault: m.Vault, base: str, who: m.Principal,
+                    r: Route) -> VaultResponse:
     assert r.name is not None
     items, token = await api.ctx.vaults.list_versions(vault, who, r.name,
-                                                      token=request.query_params.get("$skiptoken"),
+                                                      token=request.params.get("$skiptoken"),
                                                       limit=_page_size(request))
     return _json({"value": [wire.item(v, vault, base, versioned=True) for v in items],
                   "nextLink": _next_link(request, base, f"/secrets/{r.name}/versions", token)})
 
 
-async def _delete(api: VaultApi, request: Request, vault: m.Vault, base: str, who: m.Principal,
-                  r: Route) -> Response:
+async def _delete(api: VaultApi, request: VaultRequest, vault: m.Vault, base: str, who: m.Principal,
+                  r: Route) -> VaultResponse:
     assert r.name is not None
     return _json(wire.deleted(await api.ctx.vaults.delete_secret(vault, who, r.name), vault, base))
 
 
-async def _get_deleted(api: VaultApi, request: Request, vault: m.Vault, base: str, who: m.Principal,
-                       r: Route) -> Response:
+async def _get_deleted(api: VaultApi, request: VaultRequest, vault: m.Vault, base: str, who: m.Principal,
+                       r: Route) -> VaultResponse:
     assert r.name is not None
     return _json(wire.deleted(await api.ctx.vaults.get_deleted(vault, who, r.name), vault, base))
 
 
-async def _list_deleted(api: VaultApi, request: Request, vault: m.Vault, base: str, who: m.Principal,
-                        r: Route) -> Response:
-    items, token = await api.ctx.vaults.list_deleted(vault, who, token=request.query_params.get("$skiptoken"),
+async def _list_deleted(api: VaultApi, request: VaultRequest, vault: m.Vault, base: str, who: m.Principal,
+                        r: Route) -> VaultResponse:
+    items, token = await api.ctx.vaults.list_deleted(vault, who, token=request.params.get("$skiptoken"),
                                                      limit=_page_size(request))
     return _json({"value": [wire.deleted(d, vault, base, as_item=True) for d in items],
                   "nextLink": _next_link(request, base, "/deletedsecrets", token)})
 
 
-async def _purge(api: VaultApi, request: Request, vault: m.Vault, base: str, who: m.Principal, r: Route) -> Response:
+async def _purge(api: VaultApi, request: VaultRequest, vault: m.Vault, base: str, who: m.Principal,
+               r: Route) -> VaultResponse:
     assert r.name is not None
     await api.ctx.vaults.purge(vault, who, r.name)
-    return Response(status_code=204, headers=_NO_STORE)
+    return VaultResponse(204, [(b"cache-control", b"no-store")])
 
 
-async def _recover(api: VaultApi, request: Request, vault: m.Vault, base: str, who: m.Principal,
-                   r: Route) -> Response:
+async def _recover(api: VaultApi, request: VaultRequest, vault: m.Vault, base: str, who: m.Principal,
+                   r: Route) -> VaultResponse:
     assert r.name is not None
     return _json(wire.bundle(await api.ctx.vaults.recover(vault, who, r.name), vault, base))
 
 
-async def _backup(api: VaultApi, request: Request, vault: m.Vault, base: str, who: m.Principal,
-                  r: Route) -> Response:
+async def _backup(api: VaultApi, request: VaultRequest, vault: m.Vault, base: str, who: m.Principal,
+                  r: Route) -> VaultResponse:
     assert r.name is not None
     return _json({"value": await api.ctx.vaults.backup(vault, who, r.name)})
 
 
-async def _restore(api: VaultApi, request: Request, vault: m.Vault, base: str, who: m.Principal,
-                   r: Route) -> Response:
+async def _restore(api: VaultApi, request: VaultRequest, vault: m.Vault, base: str, who: m.Principal,
+                   r: Route) -> VaultResponse:
     blob = (await api.body(request, r)).get("value")
     if not isinstance(blob, str):
         raise BadParameter("value (the backup blob) is required")
