@@ -64,15 +64,16 @@ def open_value(vault_key: bytes, wrapped_dek: bytes, ciphertext: bytes, *, tenan
 
 class DataKeys:
     """Unwrapped data keys, remembered for the read path (`open_value` unwrapped one per read: half its
-    AES-GCM work). The memo is keyed by everything the unwrap depends on — the vault key, the wrapped
-    key and its associated data — so an entry is the unwrap's own answer, never a stale one: a re-wrap,
-    a restore under the same version id or a tampered row is a different key and is opened afresh.
-    Bounded by count; emptied with the sealed-version cache on every change (`VaultCore._changed`), so
-    a data key stays in memory no longer than its ciphertext does. Never logged, never in a `repr`."""
+    AES-GCM work), each as an `aead.Opener` ready to decrypt (issue 18). The memo is keyed by everything
+    the unwrap depends on — the vault key, the wrapped key and its associated data — so an entry is the
+    unwrap's own answer, never a stale one: a re-wrap, a restore under the same version id or a tampered
+    row is a different key and is opened afresh. Bounded by count; emptied with the sealed-version
+    cache on every change (`VaultCore._changed`), so a data key stays in memory no longer than its
+    ciphertext does. Never logged, never in a `repr`."""
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
-        self._memo: dict[tuple[bytes, bytes, bytes], bytes] = {}
+        self._memo: dict[tuple[bytes, bytes, bytes], aead.Opener] = {}
 
     def __repr__(self) -> str:
         return f"DataKeys({len(self._memo)} of {self._limit})"
@@ -86,13 +87,13 @@ class DataKeys:
         aad = _dek_aad(tenant_id, vault_id, name_key, version)
         memo_key = (vault_key, wrapped_dek, aad)
         try:
-            dek = self._memo.get(memo_key)
-            if dek is None:
-                dek = aead.open_sealed(vault_key, wrapped_dek, aad)
+            opener = self._memo.get(memo_key)
+            if opener is None:
+                opener = aead.Opener(aead.open_sealed(vault_key, wrapped_dek, aad))
                 if len(self._memo) >= self._limit:
                     del self._memo[next(iter(self._memo))]  # the oldest entry
-                self._memo[memo_key] = dek
-            return aead.open_sealed(dek, ciphertext, _value_aad(tenant_id, vault_id, name_key, version))
+                self._memo[memo_key] = opener
+            return opener.open(ciphertext, _value_aad(tenant_id, vault_id, name_key, version))
         except aead.DecryptionFailed:
             raise Unreadable("the stored secret value failed its integrity check") from None
 

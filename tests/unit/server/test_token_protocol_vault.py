@@ -27,7 +27,7 @@ from keyless.listen import Guard, ListenerLimits
 from keyless.server.app import ErrorShield
 from keyless.server.observe import REQUEST_SECONDS, RouteObserver
 from keyless.server.token_protocol import token_protocol
-from keyless.server.vault.app import VaultApi
+from keyless.server.vault.app import VaultApi, _json
 from keyless.server.vault.request import VaultRequest, VaultResponse
 from tests.support import loopback
 from tests.support.loopback import uvicorn_on
@@ -50,6 +50,8 @@ class Api:
             raise RuntimeError("an unexpected failure")
         if request.raw_path == "/nothing":
             return VaultResponse(204, [(b"cache-control", b"no-store")])
+        if request.raw_path == "/unframed":  # what the vault API never answers: a body without its length
+            return VaultResponse(200, [(b"cache-control", b"no-store")], b"{}")
         body = orjson.dumps({k: v.decode() if isinstance(v, bytes) else v for k, v in read.items()})
         headers = [(b"cache-control", b"no-store")]
         if request.raw_path == "/challenge":
@@ -178,3 +180,17 @@ def test_vault_reads_are_timed_under_the_vault_surface() -> None:
     before = count()
     asyncio.run(run())
     assert count() == before + 2
+
+
+def test_a_body_without_its_exact_length_is_a_500_not_a_misframed_answer() -> None:
+    async def run() -> bytes:
+        async with serving(Api(), listener=True) as port:
+            return await converse(port, b"GET /unframed HTTP/1.1\r\nHost: x\r\n\r\n")
+
+    assert asyncio.run(run()).startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+
+
+def test_a_header_value_that_could_split_the_head_is_refused_before_any_layer_sends_it() -> None:
+    with pytest.raises(RuntimeError):
+        _json({}, 401, {"www-authenticate": 'Bearer resource="https://v"\r\nSet-Cookie: x=1'})
+    assert _json({}, 401, {"www-authenticate": "Bearer"}).headers[1] == (b"www-authenticate", b"Bearer")

@@ -31,6 +31,7 @@ MAX_BODY = 200 * 1024  # a 25 KiB value, JSON-escaped at worst 6x, plus tags
 MAX_RESTORE_BODY = 4 * 1024 * 1024
 _API_VERSION = re.compile(r"(\d{1,2}\.\d{1,2}|\d{4}-\d{2}-\d{2})(-preview(\.\d{1,2})?)?")
 _MEDIA = b"application/json; charset=utf-8"
+_SPLITS_HEAD = re.compile(rb"[\x00-\x08\n-\x1f\x7f]")
 BY_PATH = "/vaults/"  # https://{any host}:{vault_port}/vaults/{name}/secrets/… (vault.md)
 
 Handler = Callable[["VaultApi", VaultRequest, m.Vault, str, m.Principal, Route], Awaitable[VaultResponse]]
@@ -38,11 +39,14 @@ Handler = Callable[["VaultApi", VaultRequest, m.Vault, str, m.Principal, Route],
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> VaultResponse:
     """A JSON answer with `Cache-Control: no-store`, its headers in the order Starlette's `Response`
-    sent them."""
+    sent them. A header value that could split the head (a control character: uvicorn's own rule) is
+    refused here, whichever layer sends the answer: only the challenge's carries configured text."""
     data = orjson.dumps(body)
     raw = [(b"cache-control", b"no-store")]
     if headers:
         raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        if any(_SPLITS_HEAD.search(value) for _, value in raw):
+            raise RuntimeError("a response header value with a control character")
     raw += [(b"content-length", b"%d" % len(data)), (b"content-type", _MEDIA)]
     return VaultResponse(status, raw, data)
 
