@@ -4,6 +4,7 @@ for the tests that hold the listener's own paths to uvicorn's answers byte for b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import socket
 from collections.abc import AsyncIterator
@@ -39,3 +40,20 @@ async def converse(port: int, data: bytes) -> bytes:
     finally:
         writer.close()
     return re.sub(rb"(?im)^date: [^\r]*", b"date: -", received)
+
+
+async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, byte: bytes) -> float:
+    """Send `byte` every 0.3 s (so the connection is never silent for a deadline) until the server ends
+    the connection, 3 s at most; the seconds that took."""
+    started = asyncio.get_running_loop().time()
+    for _ in range(10):
+        try:
+            if await asyncio.wait_for(reader.read(1), 0.3) == b"":
+                break  # EOF: the server ended the connection
+        except TimeoutError:
+            pass
+        except ConnectionError:
+            break
+        with contextlib.suppress(ConnectionError):
+            writer.write(byte)
+    return asyncio.get_running_loop().time() - started

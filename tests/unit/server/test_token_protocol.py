@@ -10,7 +10,6 @@ test_token_protocol.py drives the real server."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,6 +26,7 @@ from keyless.oauth.request import TokenHttpRequest
 from keyless.oauth.service import TokenResult
 from keyless.server.observe import REQUEST_SECONDS, RouteObserver
 from keyless.server.token_protocol import token_protocol
+from tests.support.loopback import trickle
 
 TOKEN = b"POST /t1/oauth2/v2.0/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
 
@@ -273,18 +273,7 @@ def test_slowloris_behind_a_request_answered_at_once_still_meets_its_deadline(re
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(token_post(b"a=1") + rest)
             first = await reader.readuntil(b"}")
-            started = asyncio.get_running_loop().time()
-            for _ in range(10):  # a byte every 0.3 s, so the connection is never silent for a deadline
-                try:
-                    if await asyncio.wait_for(reader.read(1), 0.3) == b"":
-                        break  # EOF: the server ended the connection
-                except TimeoutError:
-                    pass
-                except ConnectionError:
-                    break
-                with contextlib.suppress(ConnectionError):
-                    writer.write(b"x" if rest.endswith(b"to") else b"a")
-            elapsed = asyncio.get_running_loop().time() - started
+            elapsed = await trickle(reader, writer, b"x" if rest.endswith(b"to") else b"a")
             writer.close()
             return first, elapsed
 

@@ -30,7 +30,7 @@ from keyless.server.token_protocol import token_protocol
 from keyless.server.vault.app import VaultApi, _json
 from keyless.server.vault.request import VaultRequest, VaultResponse
 from tests.support import loopback
-from tests.support.loopback import uvicorn_on
+from tests.support.loopback import trickle, uvicorn_on
 
 
 class Api:
@@ -65,13 +65,13 @@ class Api:
 
 
 @asynccontextmanager
-async def serving(api: Api, *, listener: bool) -> AsyncIterator[int]:
+async def serving(api: Api, *, listener: bool, limits: ListenerLimits | None = None) -> AsyncIterator[int]:
     """A server whose only port is the vault's: the listener answers reads when `listener`."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = int(sock.getsockname()[1])
     ctx: Any = SimpleNamespace(trusted_proxies=(), settings=SimpleNamespace(vault_enabled=True, vault_port=port))
-    limits = ListenerLimits()
+    limits = limits or ListenerLimits()
     observer = RouteObserver("vault", access_log=False)
     protocol = token_protocol(ctx, Guard(limits), RouteObserver("main", access_log=False),
                               (api, observer) if listener else None)  # type: ignore[arg-type]
@@ -194,3 +194,25 @@ def test_a_header_value_that_could_split_the_head_is_refused_before_any_layer_se
     with pytest.raises(RuntimeError):
         _json({}, 401, {"www-authenticate": 'Bearer resource="https://v"\r\nSet-Cookie: x=1'})
     assert _json({}, 401, {"www-authenticate": "Bearer"}).headers[1] == (b"www-authenticate", b"Bearer")
+
+
+@pytest.mark.parametrize("rest", [b"GET /secrets/x?api-ver",  # the next request's head, cut short
+                                  b"PUT /secrets/x HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n{"])  # its body
+def test_slowloris_behind_a_vault_read_answered_at_once_still_meets_its_deadline(rest: bytes) -> None:
+    """A read answered inside the parser callback (the stand-in never waits) must not mark the
+    connection idle while the same read still holds the next request: its head and body deadlines
+    run as usual though a byte comes now and then (docs/security.md, "Slow and idle clients")."""
+    limits = ListenerLimits(keep_alive_timeout=30, header_timeout=0.6, body_timeout=0.6)
+
+    async def run() -> tuple[bytes, float]:
+        async with serving(Api(), listener=True, limits=limits) as port:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(READ + rest)
+            first = await reader.readuntil(b"}")
+            elapsed = await trickle(reader, writer, b"s" if rest.endswith(b"ver") else b" ")
+            writer.close()
+            return first, elapsed
+
+    first, elapsed = asyncio.run(run())
+    assert first.startswith(b"HTTP/1.1 200") and b'"raw_path":"/secrets/db-password/"' in first
+    assert elapsed < 1.5  # the 0.6 s deadline, not the 30 s keep-alive wait nor never
