@@ -69,10 +69,10 @@ SECRET_VALUE = "v" * 64
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
-def wait_ready(url: str, ca: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+def wait_ready(url: str, ca: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
     import httpx
 
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     with httpx.Client(verify=ca, timeout=5) as http:
         while time.monotonic() < deadline:
             if proc.poll() is not None:

@@ -27,28 +27,47 @@ _PLACEHOLDERS = {  # DB-API paramstyle -> the VALUES list for n positional param
 # One encoder for every row: `json.dumps` with options builds a new JSONEncoder per call, which was
 # most of an audit row's cost (about 4 µs of the vault read's, docs/benchmarks.md); same output.
 _DETAILS = json.JSONEncoder(sort_keys=True, default=str)
-
-
-def audit_row(event: AuditEvent) -> dict[str, Any]:
-    """The one write path of the audit log: every text passes the sanitiser (keyless.text), so no row
-    can carry a terminal escape or forge a line, whoever built the event; the acting credential, when
-    the actor names one, joins the details here, so every builder of an event records it."""
-    return {
-        "time": event.time, "tenant_id": event.tenant_id, "actor": text.stored(event.actor, 64) or "",
-        "action": text.stored(event.action, 64) or "", "target_type": text.stored(event.target_type, 32) or "",
-        "target_id": text.stored(event.target_id, 128) or "",
-        "details": _DETAILS.encode(text.stored_tree({**event.details, **event.actor_credential()},
-                                                    AUDIT_TEXT_LIMIT)),
-    }
-
-
-SIGNIN_COLUMNS = ("time", "tenant_id", "client_id", "credential_id", "credential_type", "resource", "result",
-                  "error", "detail", "source", "token_id", "grant_type", "auth_method")
 # The texts of a sign-in row made safe, remembered by their raw values: a busy client's rows differ only
 # in time and token id, and `text.stored` on ten fields was ~3.6 us of each row (issue 18). Cleared
 # when full, so a caller sending ever new values costs memory for at most this many rows.
 _SANITISED: dict[tuple[str | None, ...], tuple[str | None, ...]] = {}
 SANITISED_MAX = 4096
+_AUDITS: dict[tuple[Any, ...], tuple[str, str, str, str, str]] = {}  # audit texts made safe, by raw values
+
+
+def audit_row(event: AuditEvent) -> dict[str, Any]:
+    """The one write path of the audit log: every text passes the sanitiser (keyless.text), so no row
+    can carry a terminal escape or forge a line, whoever built the event; the acting credential, when
+    the actor names one, joins the details here, so every builder of an event records it.
+
+    The texts and the encoded details are remembered by their raw values (`_AUDITS`, as `_SANITISED`
+    for sign-in rows): a vault read's row repeats the same reader, secret and version, and sanitising
+    and encoding them was most of the row's cost (issue 18). The key holds each detail's type with its
+    value (`1`, `1.0` and `True` are equal keys but encode differently); a row whose details are not
+    hashable (a list, a nested object) is sanitised afresh."""
+    details = {**event.details, **event.actor_credential()}
+    key = (event.actor, event.action, event.target_type, event.target_id,
+           *((k, type(v), v) for k, v in details.items()))
+    try:
+        safe = _AUDITS.get(key)
+        hashable = True
+    except TypeError:
+        safe, hashable = None, False
+    if safe is None:
+        safe = (text.stored(event.actor, 64) or "", text.stored(event.action, 64) or "",
+                text.stored(event.target_type, 32) or "", text.stored(event.target_id, 128) or "",
+                _DETAILS.encode(text.stored_tree(details, AUDIT_TEXT_LIMIT)))
+        if hashable:
+            if len(_AUDITS) >= SANITISED_MAX:
+                _AUDITS.clear()
+            _AUDITS[key] = safe
+    actor, action, target_type, target_id, encoded = safe
+    return {"time": event.time, "tenant_id": event.tenant_id, "actor": actor, "action": action,
+            "target_type": target_type, "target_id": target_id, "details": encoded}
+
+
+SIGNIN_COLUMNS = ("time", "tenant_id", "client_id", "credential_id", "credential_type", "resource", "result",
+                  "error", "detail", "source", "token_id", "grant_type", "auth_method")
 
 
 def _sanitise(raw: tuple[str | None, ...]) -> tuple[str | None, ...]:
