@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import socket
 import subprocess
 import sys
@@ -40,10 +39,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from token_instructions import (  # the sibling whole-server count
-    callgrind_control,
+    callgrind,
     costliest_and_clean_up,
+    counted,
+    have_valgrind,
     keep_alive_posts,
-    total_instructions,
 )
 
 BODY = b"grant_type=client_credentials&scope=https%3A%2F%2Fapi.example%2F.default"
@@ -113,25 +113,18 @@ def main(argv: list[str]) -> int:
     if args.serve is not None:
         serve(args.serve)
         return 0
-    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
-        print("needs valgrind (apt-get install valgrind)", file=sys.stderr)
+    if not have_valgrind():
         return 2
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     work = Path(tempfile.mkdtemp(prefix="keyless-listener-instr-"))
-    command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=no",
-               f"--callgrind-out-file={work}/callgrind.out.%p", sys.executable, __file__, "--serve", str(port)]
+    command = [*callgrind(work), sys.executable, __file__, "--serve", str(port)]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(port, proc)
         warm = asyncio.run(send(port, args.warmup, args.concurrency))
-        callgrind_control(proc.pid, "-z")
-        callgrind_control(proc.pid, "-i", "on")
-        ok = asyncio.run(send(port, args.requests, args.concurrency))
-        callgrind_control(proc.pid, "-i", "off")
-        callgrind_control(proc.pid, "-d")
-        total, files = total_instructions(work)
+        ok, total, files = counted(proc.pid, work, lambda: asyncio.run(send(port, args.requests, args.concurrency)))
     finally:
         proc.terminate()
         proc.wait(timeout=60)

@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -94,6 +95,33 @@ def callgrind_control(pid: int, *args: str) -> None:
     subprocess.run(["callgrind_control", *args, str(pid)], check=True, capture_output=True, timeout=120)
 
 
+def have_valgrind() -> bool:
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        print("needs valgrind (apt-get install valgrind)", file=sys.stderr)
+        return False
+    return True
+
+
+def callgrind(out_dir: Path) -> list[str]:
+    """The command prefix: callgrind with counting off until `counted` turns it on, all threads in one
+    count, dumps in `out_dir`."""
+    return ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=no",
+            f"--callgrind-out-file={out_dir}/callgrind.out.%p"]
+
+
+def counted(pid: int, out_dir: Path, run: Callable[[], int], settle: float = 0.0) -> tuple[int, int, list[Path]]:
+    """Count every instruction of process `pid` while `run` runs (and `settle` seconds after, for the
+    batched log rows it caused): (what `run` returned, the instructions, the dump files)."""
+    callgrind_control(pid, "-z")
+    callgrind_control(pid, "-i", "on")
+    ok = run()
+    time.sleep(settle)
+    callgrind_control(pid, "-i", "off")
+    callgrind_control(pid, "-d")
+    total, files = total_instructions(out_dir)
+    return ok, total, files
+
+
 def total_instructions(out_dir: Path) -> tuple[int, list[Path]]:
     """Sum of the `totals:` line (the `summary:` one when there is none) over the dump files callgrind
     wrote; the file written at exit counts nothing (counting was off by then)."""
@@ -114,16 +142,14 @@ def main(argv: list[str]) -> int:
     p.add_argument("--concurrency", type=int, default=8, help="kept-alive connections (default 8)")
     p.add_argument("--top", type=int, default=0, help="also print the N costliest functions (inclusive)")
     args = p.parse_args(argv)
-    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
-        print("needs valgrind (apt-get install valgrind)", file=sys.stderr)
+    if not have_valgrind():
         return 2
 
     work = Path(tempfile.mkdtemp(prefix="keyless-instr-"))
     out_dir = work / "callgrind"
     out_dir.mkdir()
     server = te.Server(alg=args.alg, workdir=work)
-    valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=no",
-                f"--callgrind-out-file={out_dir}/callgrind.out.%p"]
+    valgrind = callgrind(out_dir)
     original = te.cli_command
     te.cli_command = lambda *a: [*valgrind, *original(*a)] if a and a[0] == "serve" else original(*a)  # type: ignore[assignment]
     started = time.monotonic()
@@ -137,13 +163,9 @@ def main(argv: list[str]) -> int:
         pid = server.proc.pid
         warm = asyncio.run(send(server, body, basic, args.warmup, args.concurrency))
         time.sleep(1.0)  # the warm-up's sign-in rows are written
-        callgrind_control(pid, "-z")
-        callgrind_control(pid, "-i", "on")
-        ok = asyncio.run(send(server, body, basic, args.requests, args.concurrency))
-        time.sleep(1.0)  # the sign-in batch interval (0.5 s): this run's rows are in the count
-        callgrind_control(pid, "-i", "off")
-        callgrind_control(pid, "-d")
-        total, files = total_instructions(out_dir)
+        ok, total, files = counted(pid, out_dir, lambda: asyncio.run(send(server, body, basic, args.requests,
+                                                                          args.concurrency)),
+                                   settle=1.0)  # the sign-in batch interval (0.5 s): this run's rows count
     finally:
         te.cli_command = original  # type: ignore[assignment]
         server.stop()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import signal
 import ssl
 import subprocess
@@ -34,8 +33,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import token_endpoint as te  # the sibling scripts: ports, the CLI command, the kept-alive loop, callgrind
-from token_instructions import READY_TIMEOUT, callgrind_control, costliest_and_clean_up, keep_alive_posts, \
-    total_instructions
+from token_instructions import (
+    READY_TIMEOUT,
+    callgrind,
+    costliest_and_clean_up,
+    counted,
+    have_valgrind,
+    keep_alive_posts,
+)
 from vault import setup, wait_ready
 
 
@@ -47,8 +52,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--database-url", default=None, help="a PostgreSQL database to use (default: SQLite)")
     p.add_argument("--top", type=int, default=0, help="also print the N costliest functions (self cost)")
     args = p.parse_args(argv)
-    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
-        print("needs valgrind (apt-get install valgrind)", file=sys.stderr)
+    if not have_valgrind():
         return 2
 
     work = Path(tempfile.mkdtemp(prefix="keyless-vault-instr-"))
@@ -59,8 +63,7 @@ def main(argv: list[str]) -> int:
     init = te.cli_command("init", "--data-dir", str(data_dir), "--port", str(port), "--output", "json")
     subprocess.run(init + (["--database-url", args.database_url] if args.database_url else []),
                    check=True, capture_output=True, timeout=120)
-    valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=no",
-                f"--callgrind-out-file={out_dir}/callgrind.out.%p"]
+    valgrind = callgrind(out_dir)
     log = work / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([*valgrind, *te.cli_command("serve", "--data-dir", str(data_dir), "--port", str(port),
@@ -77,13 +80,9 @@ def main(argv: list[str]) -> int:
         tls = ssl.create_default_context(cafile=ca)
         warm = asyncio.run(keep_alive_posts(te.HOST, vault_port, request, args.warmup, args.concurrency, tls))
         time.sleep(1.0)  # the warm-up's audit rows are written
-        callgrind_control(proc.pid, "-z")
-        callgrind_control(proc.pid, "-i", "on")
-        ok = asyncio.run(keep_alive_posts(te.HOST, vault_port, request, args.requests, args.concurrency, tls))
-        time.sleep(1.0)  # the audit batch interval (0.5 s): this run's rows are in the count
-        callgrind_control(proc.pid, "-i", "off")
-        callgrind_control(proc.pid, "-d")
-        total, files = total_instructions(out_dir)
+        ok, total, files = counted(proc.pid, out_dir, lambda: asyncio.run(keep_alive_posts(
+            te.HOST, vault_port, request, args.requests, args.concurrency, tls)),
+            settle=1.0)  # the audit batch interval (0.5 s): this run's rows count
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=120)
