@@ -138,6 +138,16 @@ def test_every_other_vault_request_takes_the_asgi_path(data: bytes) -> None:
     assert our_api.via_asgi == their_api.via_asgi == len(our_api.seen) == 1
 
 
+@pytest.mark.parametrize("first", [OTHERS[0], OTHERS[1]])
+def test_a_read_pipelined_behind_an_asgi_request_waits_its_turn(first: bytes) -> None:
+    """A read parsed while a request on uvicorn's path is in flight waits in uvicorn's pipeline queue and
+    is answered after it, in order, by the listener."""
+    (theirs, their_api), (ours, our_api) = both(first + READ + first)
+    assert ours == theirs and ours.count(b"HTTP/1.1 200 OK") == 3
+    assert our_api.seen == their_api.seen
+    assert (our_api.via_asgi, their_api.via_asgi) == (2, 3)
+
+
 UPGRADE = b"GET /secrets/x HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"
 
 
