@@ -168,10 +168,7 @@ _ALGORITHMS = jwt.algorithms.get_default_algorithms()
 
 def verify_signature(key: VerificationKey, signing_input: bytes, signature: bytes) -> bool:
     """The public-key operation alone, for hot paths whose caller has already done the hygiene checks
-    (`keyless.verify` caches those per header). Only `key.alg`, only asymmetric algorithms. RS256, the
-    validator's usual case, goes straight to its check (what `_verify` would choose, one frame less)."""
-    if key.alg == "RS256":
-        return verify_rs256(key.key, signing_input, signature)
+    (`keyless.verify` caches those per header). Only `key.alg`, only asymmetric algorithms."""
     return _verify(key.alg, key.key, signing_input, signature)
 
 
