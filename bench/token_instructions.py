@@ -15,6 +15,7 @@ here holds whatever else runs.
     .venv/bin/python bench/token_instructions.py                          # ES256, 2,000 tokens, c=8
     PYTHONPATH=/tmp/base/src .venv/bin/python bench/token_instructions.py  # an exported older tree
     .venv/bin/python bench/token_instructions.py --top 25                  # and the costliest functions
+    .venv/bin/python bench/token_instructions.py --auth private_key_jwt    # an assertion per token
 
 Needs valgrind (Debian's `valgrind` package: callgrind_control and callgrind_annotate come with it).
 """
@@ -43,19 +44,23 @@ import token_endpoint as te  # the sibling script: init, registration, request s
 READY_TIMEOUT = 300.0  # the server's start-up runs under valgrind
 
 
-async def send(server: te.Server, body: bytes, basic: str, count: int, concurrency: int) -> int:
-    """`count` token POSTs over `concurrency` kept-alive TLS connections; returns the 200s."""
-    request = (f"POST {server.token_path} HTTP/1.1\r\nHost: {te.HOST}:{server.port}\r\n"
-               f"Authorization: Basic {basic}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-               f"Content-Length: {len(body)}\r\n\r\n").encode("ascii") + body
-    return await keep_alive_posts(te.HOST, server.port, request, count, concurrency,
+async def send(server: te.Server, bodies: list[bytes], basic: str | None, count: int, concurrency: int) -> int:
+    """`count` token POSTs over `concurrency` kept-alive TLS connections, the bodies taken in turn (a
+    client assertion's `jti` may be used once); returns the 200s."""
+    auth = f"Authorization: Basic {basic}\r\n" if basic else ""
+    requests = [(f"POST {server.token_path} HTTP/1.1\r\nHost: {te.HOST}:{server.port}\r\n{auth}"
+                 f"Content-Type: application/x-www-form-urlencoded\r\n"
+                 f"Content-Length: {len(body)}\r\n\r\n").encode("ascii") + body for body in bodies]
+    return await keep_alive_posts(te.HOST, server.port, requests, count, concurrency,
                                   ssl.create_default_context(cafile=server.ca))
 
 
-async def keep_alive_posts(host: str, port: int, request: bytes, count: int, concurrency: int,
+async def keep_alive_posts(host: str, port: int, request: bytes | list[bytes], count: int, concurrency: int,
                            tls: ssl.SSLContext | None = None) -> int:
-    """`request` sent `count` times over `concurrency` kept-alive connections, each answer read to its
-    end before the next request on that connection; returns how many were 200s."""
+    """`request` (or each of a list in turn, round and round) sent `count` times over `concurrency`
+    kept-alive connections, each answer read to its end before the next request on that connection;
+    returns how many were 200s."""
+    requests = request if isinstance(request, list) else [request]
     left = [count]
     ok = [0]
 
@@ -64,7 +69,7 @@ async def keep_alive_posts(host: str, port: int, request: bytes, count: int, con
         try:
             while left[0] > 0:
                 left[0] -= 1
-                writer.write(request)
+                writer.write(requests[left[0] % len(requests)])
                 head = await reader.readuntil(b"\r\n\r\n")
                 length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
                 await reader.readexactly(length)
@@ -137,6 +142,8 @@ def total_instructions(out_dir: Path) -> tuple[int, list[Path]]:
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--alg", default="ES256", choices=("ES256", "RS256"), help="the tenant's signing algorithm")
+    p.add_argument("--auth", default="secret", choices=("secret", "private_key_jwt"),
+                   help="client_secret_basic, or private_key_jwt with a fresh assertion per request")
     p.add_argument("--requests", type=int, default=2000, help="counted token requests (default 2000)")
     p.add_argument("--warmup", type=int, default=300, help="requests before counting starts (default 300)")
     p.add_argument("--concurrency", type=int, default=8, help="kept-alive connections (default 8)")
@@ -157,19 +164,27 @@ def main(argv: list[str]) -> int:
         server.ready_timeout = READY_TIMEOUT
         server.start()
         client_id, secret = te.register_client(server)
-        body = f"grant_type=client_credentials&scope={quote(te.RESOURCE_URI + '/.default', safe='')}".encode()
-        basic = base64.b64encode(f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode()).decode()
+        basic: str | None = None
+        if args.auth == "secret":
+            body = f"grant_type=client_credentials&scope={quote(te.RESOURCE_URI + '/.default', safe='')}".encode()
+            basic = base64.b64encode(f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode()).decode()
+            warm_bodies, bodies = [body], [body]
+        else:  # one assertion per request, the same kind as the token's signing algorithm
+            work = te.JwtWorkload(server, client_id, args.alg)
+            work.register()
+            warm_bodies, bodies = work.bodies(args.warmup), work.bodies(args.requests)
         assert server.proc is not None
         pid = server.proc.pid
-        warm = asyncio.run(send(server, body, basic, args.warmup, args.concurrency))
+        warm = asyncio.run(send(server, warm_bodies, basic, args.warmup, args.concurrency))
         time.sleep(1.0)  # the warm-up's sign-in rows are written
-        ok, total, files = counted(pid, out_dir, lambda: asyncio.run(send(server, body, basic, args.requests,
+        ok, total, files = counted(pid, out_dir, lambda: asyncio.run(send(server, bodies, basic, args.requests,
                                                                           args.concurrency)),
                                    settle=1.0)  # the sign-in batch interval (0.5 s): this run's rows count
     finally:
         te.cli_command = original  # type: ignore[assignment]
         server.stop()
-    print(f"keyless serve under callgrind, {args.alg}, client_secret_basic, c={args.concurrency}: "
+    method = "client_secret_basic" if args.auth == "secret" else "private_key_jwt"
+    print(f"keyless serve under callgrind, {args.alg}, {method}, c={args.concurrency}: "
           f"warm-up {warm}/{args.warmup} ok, counted {ok}/{args.requests} ok ({time.monotonic() - started:.0f} s)")
     print(f"instructions per token: {total / max(ok, 1):,.0f}  (total {total:,}, {len(files)} dump file(s))")
     costliest_and_clean_up(files, args.top, work)
