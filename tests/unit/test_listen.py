@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from keyless.errors import ConfigurationError
-from keyless.listen import HeadWithBody, ListenerLimits
+from keyless.listen import SOON_MAX, HeadWithBody, ListenerLimits
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
@@ -106,3 +106,48 @@ async def test_close_sends_the_held_head_first_and_abort_drops_it() -> None:
     await asyncio.sleep(0)
     assert raw.sent == [] and raw.aborted
     assert writes.get_extra_info("peername") == "info:peername"  # everything else is the transport's
+
+
+async def test_an_answer_written_soon_leaves_whole_at_the_next_turn_with_the_others_of_its_turn() -> None:
+    """The listener's answers (`write_soon`): held until the loop's next turn, in order, as one write."""
+    writes, raw = await _wrapped()
+    writes.write_soon(HEAD + b"{}")
+    writes.write_soon(HEAD + b"[]")  # a pipelined request answered in the same turn
+    assert raw.sent == []
+    await asyncio.sleep(0)
+    assert raw.sent == [HEAD + b"{}" + HEAD + b"[]"]
+    await asyncio.sleep(0)
+    assert raw.sent == [HEAD + b"{}" + HEAD + b"[]"]  # sent once
+
+
+async def test_a_write_after_an_answer_held_for_the_next_turn_sends_it_first() -> None:
+    writes, raw = await _wrapped()
+    writes.write_soon(HEAD + b"{}")
+    writes.hold_next = True  # uvicorn's path answers the next request: its head would be held
+    writes.write(HEAD)
+    assert raw.sent == [HEAD + b"{}" + HEAD]  # what was held goes first, with the head
+    writes.write(b"ok")
+    await asyncio.sleep(0)
+    assert raw.sent == [HEAD + b"{}" + HEAD, b"ok"]
+
+
+async def test_answers_held_for_the_next_turn_are_bounded() -> None:
+    """A client pipelining faster than it reads: past `SOON_MAX` bytes the answers go to the transport
+    at once, where its flow control (pause_writing) sees them."""
+    writes, raw = await _wrapped()
+    answer = HEAD + b"x" * 1000
+    count = SOON_MAX // len(answer) + 1
+    for _ in range(count):
+        writes.write_soon(answer)
+    assert raw.sent == [answer * count]  # the one that passed the bound took the rest with it
+    writes.write_soon(answer)
+    assert len(raw.sent) == 1
+    await asyncio.sleep(0)
+    assert raw.sent == [answer * count, answer]
+
+
+async def test_close_sends_an_answer_held_for_the_next_turn() -> None:
+    writes, raw = await _wrapped()
+    writes.write_soon(HEAD + b"{}")
+    writes.close()
+    assert raw.sent == [HEAD + b"{}"] and raw.closed

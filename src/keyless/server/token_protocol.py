@@ -6,9 +6,10 @@ receive/send message dicts, the request-timing and error-shield wrappers with th
 token's CPU in the profile (docs/benchmarks.md). `TokenProtocol` is the server's `GuardedProtocol`
 (same deadlines and counts) that recognises `POST /{tenant}/oauth2[/v2.0]/token` once its head is
 parsed, collects the body itself under `MAX_BODY`, reads the headers in one pass (`routes.token.TokenHead`,
-as the ASGI handler does), awaits the token service, and writes the answer with one `transport.write`
-whose status line and fixed headers are encoded once per status and Date (`_head`). Nor does it build
-uvicorn's ASGI scope for such a request (`on_message_begin`).
+as the ASGI handler does), awaits the token service, and writes the answer as one piece whose
+status line and fixed headers are encoded once per status and Date (`_head`), sent with the other
+answers of the loop's turn (`listen.HeadWithBody.write_soon`). Nor does it build uvicorn's ASGI scope
+for such a request (`on_message_begin`).
 
 What the ASGI path gave is kept here, each in the same place in the request's life:
 - the route match is `routes.token.token_tenant` on the percent-decoded path, as uvicorn decodes it;
@@ -317,15 +318,16 @@ class TokenProtocol(GuardedProtocol):
         return 500, _encode(500, self.server_state.default_headers, []), payload
 
     def _write(self, cycle: OwnCycle, head: bytes, payload: bytes, *, json_body: bool) -> None:
-        """Status line, headers and body in one write: one TLS record, one send(). `json_body`: `head`
-        lacks the body's length and type (a token answer, a 500), added here in the same formatting."""
+        """Status line, headers and body in one write (one TLS record, one send()), at the loop's next
+        turn (`HeadWithBody.write_soon`). `json_body`: `head` lacks the body's length and type (a token
+        answer, a 500), added here in the same formatting."""
         closing = b"" if cycle.keep_alive else b"connection: close\r\n"
         if json_body:
             data = b"%scontent-length: %d\r\ncontent-type: application/json\r\n%s\r\n%s" % (
                 head, len(payload), closing, payload)
         else:
             data = b"%s%s\r\n%s" % (head, closing, payload)
-        self.transport.write(data)
+        self._writes.write_soon(data)
         cycle.response_complete = True
         if not cycle.keep_alive:
             self.transport.close()

@@ -63,14 +63,15 @@ async def _asgi(scope: dict[str, Any], receive: Callable[[], Awaitable[Any]],
 
 
 @asynccontextmanager
-async def serving(service: Service, *, vault: bool = False, limits: ListenerLimits | None = None) -> AsyncIterator[int]:
+async def serving(service: Service, *, vault: bool = False, limits: ListenerLimits | None = None,
+                  guard: Guard | None = None) -> AsyncIterator[int]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = int(sock.getsockname()[1])
     settings = SimpleNamespace(vault_enabled=vault, vault_port=port if vault else 0)
     ctx: Any = SimpleNamespace(tokens=service, trusted_proxies=(), settings=settings)
     limits = limits or ListenerLimits()
-    protocol = token_protocol(ctx, Guard(limits), RouteObserver("main", access_log=False))
+    protocol = token_protocol(ctx, guard or Guard(limits), RouteObserver("main", access_log=False))
     config = uvicorn.Config(_asgi, http=protocol, lifespan="off", access_log=False, log_level="warning",
                             **limits.uvicorn_options())
     server = uvicorn.Server(config)
@@ -304,3 +305,35 @@ def test_a_request_pipelined_behind_connection_close_is_never_processed() -> Non
     answers = asyncio.run(run())
     assert [a[2]["echo"] for a in answers] == ["a=1"]
     assert [http.body for _, http in service.seen] == [b"a=1"]
+
+
+class EndsIdleConnectionsNext(AnswersAtOnce):
+    """Answers at once and asks the loop to end every idle connection before anything else it had not
+    yet started: what a graceful shutdown, or a new connection over `max_connections`, does to a
+    connection that has just been answered."""
+
+    def __init__(self, guard: Guard) -> None:
+        super().__init__()
+        self.guard = guard
+
+    async def handle(self, tenant: str, http: TokenHttpRequest) -> TokenResult:
+        asyncio.get_running_loop().call_soon(lambda: [conn.end() for conn in list(self.guard.idle)])
+        return await super().handle(tenant, http)
+
+
+def test_an_answer_made_before_its_connection_is_ended_is_still_sent() -> None:
+    """Answers leave at the loop's next turn (`HeadWithBody.write_soon`); a connection ended before then
+    (it was idle, with its answer made) sends that answer before it closes, as when answers were sent
+    at once."""
+    guard = Guard(ListenerLimits())
+
+    async def run() -> bytes:
+        async with serving(EndsIdleConnectionsNext(guard), guard=guard) as port:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(token_post(b"a=1"))
+            received = await asyncio.wait_for(reader.read(), 5)  # to the end: the connection is ended
+            writer.close()
+            return received
+
+    received = asyncio.run(run())
+    assert received.startswith(b"HTTP/1.1 200") and received.endswith(b'{"echo":"a=1","too_large":false}')
