@@ -249,6 +249,14 @@ class GuardedProtocol(HttpToolsProtocol):
             self._rest_after_parse = False
             self._rest()
 
+    def eof_received(self) -> None:
+        """The client ended its side (a TLS close_notify, or a FIN on plain TCP): the transport closes
+        after this returns, so an answer held for the loop's next turn (`HeadWithBody.write_soon`) goes
+        now. (A FIN without close_notify on TLS is a broken connection to uvloop: it closes without
+        asking, as it would have dropped an answer still being made.)"""
+        self._writes.flush()
+        super().eof_received()
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._began()

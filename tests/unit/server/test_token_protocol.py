@@ -337,3 +337,59 @@ def test_an_answer_made_before_its_connection_is_ended_is_still_sent() -> None:
 
     received = asyncio.run(run())
     assert received.startswith(b"HTTP/1.1 200") and received.endswith(b'{"echo":"a=1","too_large":false}')
+
+
+class _Transport:
+    """A connection's transport, recording what was written before it was closed."""
+
+    def __init__(self) -> None:
+        self.sent = b""
+        self.closed_after = b""
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        assert not self.closing, "written after close"
+        self.sent += data
+
+    def close(self) -> None:
+        self.closing = True
+        self.closed_after = self.sent
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def get_extra_info(self, name: str) -> Any:
+        return ("127.0.0.1", 40000) if name in ("peername", "sockname") else None
+
+    def pause_reading(self) -> None:
+        return None
+
+    def resume_reading(self) -> None:
+        return None
+
+
+def test_an_answer_held_for_the_next_turn_is_sent_when_the_client_ends_its_side_in_this_turn() -> None:
+    """The request and the end of the stream read in one turn: the answer made in between must reach
+    the transport before it closes itself (`GuardedProtocol.eof_received`)."""
+
+    async def run() -> _Transport:
+        settings = SimpleNamespace(vault_enabled=False, vault_port=0)
+        ctx: Any = SimpleNamespace(tokens=AnswersAtOnce(), trusted_proxies=(), settings=settings)
+        limits = ListenerLimits()
+        config = uvicorn.Config(_asgi, lifespan="off", access_log=False, log_level="warning",
+                                **limits.uvicorn_options())
+        config.load()
+        protocol_class = token_protocol(ctx, Guard(limits), RouteObserver("main", access_log=False))
+        protocol = protocol_class(config=config, server_state=uvicorn.server.ServerState(), app_state={})
+        transport = _Transport()
+        protocol.connection_made(transport)  # type: ignore[arg-type]
+        protocol.data_received(token_post(b"a=1"))
+        protocol.eof_received()  # what the transport calls next, before closing itself
+        transport.close()
+        protocol.connection_lost(None)
+        await asyncio.sleep(0)  # the turn at which the answer would otherwise have left
+        return transport
+
+    transport = asyncio.run(run())
+    assert transport.closed_after.startswith(b"HTTP/1.1 200")
+    assert transport.closed_after.endswith(b'{"echo":"a=1","too_large":false}')
