@@ -19,9 +19,12 @@ What could wait goes to one worker thread: a batch that found the write lock tak
 connection (the sign-in rows hold it a few ms every 256 tokens), and every `SQLITE_PURGE_EVERY`
 values the purge of at most `SQLITE_PURGE_LIMIT` expired rows (twice the rate they come in, in
 chunks: deleting 1,000 rows at once held the write lock and that batch 35-45 ms on a slow machine,
-each row a random primary-key page) and every `CHECKPOINT_EVERY` values a passive checkpoint
-(which costs nothing when the other connections checkpoint, as they do at SQLite's default of 1,000
-pages, and keeps the WAL bounded when they do not).
+each row a random primary-key page). Every `CHECKPOINT_EVERY` values a passive checkpoint runs on a
+connection and thread of its own (`_Checkpointer`), beside the batches: it costs nothing when the
+other connections checkpoint, as they do at SQLite's default of 1,000 pages, and keeps the WAL
+bounded when they do not; it copies and syncs pages for milliseconds, which on the batches' own
+connection held every batch behind it (all requests waiting on a `jti`; the private_key_jwt rows'
+p99, issue 18). A passive checkpoint takes no lock a writer needs.
 
 Issue 18: a thread hop per batch cost two context switches and a wake-up of the loop, and, with the
 loop busy, a wait for the GIL at each of the thread's steps (Python hands it to a waiting thread
@@ -39,6 +42,7 @@ trying it again is the same insert and the unique key still decides every value.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -52,11 +56,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyless.store import tables as t
 
+log = logging.getLogger("keyless.store")
 Key = tuple[str, str, str]
 T = TypeVar("T")
 PURGE_EVERY = 1000  # PostgreSQL: values between two purges
 SQLITE_PURGE_EVERY, SQLITE_PURGE_LIMIT = 100, 200  # SQLite: values between purges, rows one may delete
-CHECKPOINT_EVERY = 1000  # SQLite: values between two passive checkpoints of the worker
+CHECKPOINT_EVERY = 1000  # SQLite: values between two passive checkpoints (`_Checkpointer`)
 
 
 _SQLITE_INSERT = (
@@ -118,7 +123,7 @@ class _SqliteWriter:
         if self._conn is None:
             # autocommit (isolation_level=None): each statement is its own transaction; no busy
             # handler (`insert_now` must not wait, `_locked_retry` waits in the worker); no automatic
-            # checkpoint (its fsyncs would run inside a batch's statement, `_checkpoint` does it)
+            # checkpoint (its fsyncs would run inside a batch's statement, `_Checkpointer` does it)
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout=0")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -151,30 +156,65 @@ class _SqliteWriter:
                 return None
             raise
 
-    def _insert(self, rows: list[tuple[str, str, str, float]], purge_before: float | None,
-                checkpoint: bool = False) -> set[Key]:
+    def _insert(self, rows: list[tuple[str, str, str, float]], purge_before: float | None) -> set[Key]:
         conn = self._connection()
         if purge_before is not None:  # first: a batch that fails then has inserted nothing
             _locked_retry(lambda: conn.execute(_SQLITE_PURGE, (purge_before, SQLITE_PURGE_LIMIT)))
-        inserted = _locked_retry(lambda: self._statement(conn, rows))
-        if checkpoint:
-            self._checkpoint(conn)
-        return inserted
+        return _locked_retry(lambda: self._statement(conn, rows))
 
-    @staticmethod
-    def _checkpoint(conn: sqlite3.Connection) -> None:
-        """Copy what the WAL holds beyond the database back into it: nothing to
-        do when another connection already did; a checkpoint already running elsewhere is enough."""
+    async def insert(self, rows: list[tuple[str, str, str, float]], purge_before: float | None) -> set[Key]:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._insert, rows, purge_before)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+
+        def shut() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        self._executor.submit(shut)
+        self._executor.shutdown(wait=True)
+
+
+class _Checkpointer:
+    """Passive checkpoints of the database, on a connection and thread of their own; one at a time, and
+    a request for one while one runs is that one."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyless-checkpoint")
+        self._conn: sqlite3.Connection | None = None
+        self._running: asyncio.Future[None] | None = None
+        self._closed = False
+
+    def _checkpoint(self) -> None:
+        """Copy what the WAL holds beyond the database back into it: nothing to do when another
+        connection already did; a checkpoint already running elsewhere is enough."""
+        if self._conn is None:
+            self._conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA busy_timeout=0")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
         try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.OperationalError as exc:
             if not _is_locked(exc):
                 raise
 
-    async def insert(self, rows: list[tuple[str, str, str, float]], purge_before: float | None,
-                     checkpoint: bool = False) -> set[Key]:
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor, self._insert, rows, purge_before, checkpoint)
+    def start(self) -> asyncio.Future[None]:
+        """The checkpoint under way, or a new one."""
+        if self._running is None:
+            self._running = asyncio.get_running_loop().run_in_executor(self._executor, self._checkpoint)
+            self._running.add_done_callback(self._done)
+        return self._running
+
+    def _done(self, done: asyncio.Future[None]) -> None:
+        self._running = None
+        if not done.cancelled() and done.exception() is not None:  # the next one tries again
+            log.warning("one-time uses: checkpoint failed", exc_info=done.exception(),
+                        extra={"event": "checkpoint_failed"})
 
     def close(self) -> None:
         if self._closed:
@@ -195,10 +235,9 @@ class OneTimeStore:
         self._engine = engine
         self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
         database = engine.url.database
-        self._sqlite = (
-            _SqliteWriter(database) if engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
-            else None
-        )
+        on_file = engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+        self._sqlite = _SqliteWriter(database) if on_file and database else None
+        self._checkpointer = _Checkpointer(database) if on_file and database else None
         self._pending: list[tuple[Key, float, asyncio.Future[bool]]] = []
         self._flushing = False
         self._inserted = 0
@@ -207,6 +246,8 @@ class OneTimeStore:
     def close(self) -> None:
         if self._sqlite is not None:
             self._sqlite.close()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
 
     async def consume(self, kind: str, owner: str, value: str, expires_at: float) -> bool:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
@@ -243,17 +284,19 @@ class OneTimeStore:
             rows.setdefault(key, expires_at)
         if self._sqlite is not None:
             self._inserted += len(rows)
-            purge, checkpoint = None, False
+            purge = None
             if self._inserted >= SQLITE_PURGE_EVERY:
                 self._inserted, purge = 0, time.time()
                 self._purges += 1
-                checkpoint = self._purges % max(1, CHECKPOINT_EVERY // SQLITE_PURGE_EVERY) == 0
+                due = self._purges % max(1, CHECKPOINT_EVERY // SQLITE_PURGE_EVERY) == 0
+                if due and self._checkpointer is not None:
+                    self._checkpointer.start()  # beside this batch, not before it
             batch_rows = [(*k, e) for k, e in rows.items()]
             if purge is None:
                 fresh = self._sqlite.insert_now(batch_rows)
                 if fresh is not None:
                     return fresh
-            return await self._sqlite.insert(batch_rows, purge, checkpoint)
+            return await self._sqlite.insert(batch_rows, purge)
         statement = (
             self._insert(u)
             .values([{"kind": k[0], "owner": k[1], "value": k[2], "expires_at": e} for k, e in rows.items()])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
@@ -119,6 +120,43 @@ async def test_sqlite_purge_deletes_a_bounded_chunk(tmp_path: Path, monkeypatch:
             assert await store.consume("client_assertion", "c", f"old-{n}", time.time() - 1)
         writer = store._one_time._sqlite
         assert writer is not None
-        await writer.insert([("client_assertion", "c", "new", time.time() + 600)], time.time(), checkpoint=True)
+        await writer.insert([("client_assertion", "c", "new", time.time() + 600)], time.time())
         with closing(sqlite3.connect(path)) as conn:
             assert conn.execute("SELECT count(*) FROM one_time_uses WHERE value LIKE 'old-%'").fetchone()[0] == 3
+
+
+async def test_sqlite_checkpoints_beside_the_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every `CHECKPOINT_EVERY` values a passive checkpoint runs on its own connection and thread: a slow
+    one (copying and syncing pages) holds up no batch, and one is asked for while it runs is that one."""
+    monkeypatch.setattr(one_time, "SQLITE_PURGE_EVERY", 2)
+    monkeypatch.setattr(one_time, "CHECKPOINT_EVERY", 2)
+    started, release, runs = threading.Event(), threading.Event(), []
+    checkpoint = one_time._Checkpointer._checkpoint
+
+    def slow(self: one_time._Checkpointer) -> None:
+        runs.append(1)
+        started.set()
+        release.wait(10)
+        checkpoint(self)
+
+    monkeypatch.setattr(one_time._Checkpointer, "_checkpoint", slow)
+    path = tmp_path / "s.db"
+    async with _store(db.sqlite_url(path)) as store:
+        later = time.time() + 600
+        for n in range(4):
+            assert await store.consume("client_assertion", "c", f"v-{n}", later)
+        assert await asyncio.to_thread(started.wait, 5)
+        for n in range(4, 12):  # the checkpoint is still running: the batches go on, on their own thread
+            assert await asyncio.wait_for(store.consume("client_assertion", "c", f"v-{n}", later), 5)
+        assert not await store.consume("client_assertion", "c", "v-0", later)
+        assert len(runs) == 1  # asked for again meanwhile: that was the same checkpoint
+        checkpointer = store._one_time._checkpointer
+        assert checkpointer is not None
+        running = checkpointer.start()
+        release.set()
+        await running
+        await checkpointer.start()  # a new one: every value above is in the database file now
+        copy = tmp_path / "copy.db"
+        copy.write_bytes(path.read_bytes())  # the database file alone, without its WAL
+    with closing(sqlite3.connect(copy)) as conn:
+        assert conn.execute("SELECT count(*) FROM one_time_uses").fetchone()[0] == 12
