@@ -108,16 +108,36 @@ def _locked_retry(attempt: Callable[[], T]) -> T:
         pause = min(pause * 2, _RETRY_MAX)
 
 
-class _SqliteWriter:
+class _OwnThread:
+    """A connection used on one thread of its own (made there on first use), closed there too."""
+
+    def __init__(self, path: str, name: str) -> None:
+        self._path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+
+        def shut() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        self._executor.submit(shut)
+        self._executor.shutdown(wait=True)
+
+
+class _SqliteWriter(_OwnThread):
     """One connection: a batch on the caller's thread when the write lock is free (`insert_now`),
     else, and for the purge, on one worker thread (`insert`); never both at once (one batch at a time)."""
 
     def __init__(self, path: str) -> None:
-        self._path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyless-one-time")
-        self._conn: sqlite3.Connection | None = None
+        super().__init__(path, "keyless-one-time")
         self._wal = False  # the loop's thread writes only in WAL mode (a commit without an fsync)
-        self._closed = False
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -165,30 +185,14 @@ class _SqliteWriter:
     async def insert(self, rows: list[tuple[str, str, str, float]], purge_before: float | None) -> set[Key]:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._insert, rows, purge_before)
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
 
-        def shut() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-        self._executor.submit(shut)
-        self._executor.shutdown(wait=True)
-
-
-class _Checkpointer:
+class _Checkpointer(_OwnThread):
     """Passive checkpoints of the database, on a connection and thread of their own; one at a time, and
     a request for one while one runs is that one."""
 
     def __init__(self, path: str) -> None:
-        self._path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyless-checkpoint")
-        self._conn: sqlite3.Connection | None = None
+        super().__init__(path, "keyless-checkpoint")
         self._running: asyncio.Future[None] | None = None
-        self._closed = False
 
     def _checkpoint(self) -> None:
         """Copy what the WAL holds beyond the database back into it: nothing to do when another
@@ -215,19 +219,6 @@ class _Checkpointer:
         if not done.cancelled() and done.exception() is not None:  # the next one tries again
             log.warning("one-time uses: checkpoint failed", exc_info=done.exception(),
                         extra={"event": "checkpoint_failed"})
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-
-        def shut() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-        self._executor.submit(shut)
-        self._executor.shutdown(wait=True)
 
 
 class OneTimeStore:
