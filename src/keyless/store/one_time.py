@@ -109,7 +109,7 @@ def _locked_retry(attempt: Callable[[], T]) -> T:
 
 
 class _OwnThread:
-    """A connection used on one thread of its own (made there on first use), closed there too."""
+    """A connection made on first use and a worker thread of its own, where the connection is closed."""
 
     def __init__(self, path: str, name: str) -> None:
         self._path = path
