@@ -156,7 +156,8 @@ class HeadWithBody:
         held = self._held
         if held is not None:
             self._held = None
-            self._transport.write(held)
+            if not self._transport.is_closing():  # lost meanwhile: nobody to send it to (uvloop's TCP raises)
+                self._transport.write(held)
 
     def close(self) -> None:
         self.flush()

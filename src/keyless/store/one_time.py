@@ -208,9 +208,14 @@ class _Checkpointer(_OwnThread):
                 raise
 
     def start(self) -> asyncio.Future[None]:
-        """The checkpoint under way, or a new one."""
+        """The checkpoint under way, or a new one (none once closed: a batch in flight at shutdown)."""
         if self._running is None:
-            self._running = asyncio.get_running_loop().run_in_executor(self._executor, self._checkpoint)
+            loop = asyncio.get_running_loop()
+            if self._closed:
+                done: asyncio.Future[None] = loop.create_future()
+                done.set_result(None)
+                return done
+            self._running = loop.run_in_executor(self._executor, self._checkpoint)
             self._running.add_done_callback(self._done)
         return self._running
 
