@@ -8,7 +8,7 @@ token's CPU in the profile (docs/benchmarks.md). `TokenProtocol` is the server's
 parsed, collects the body itself under `MAX_BODY`, reads the headers in one pass (`routes.token.TokenHead`,
 as the ASGI handler does), awaits the token service, and writes the answer as one piece whose
 status line and fixed headers are encoded once per status and Date (`_head`), sent with the other
-answers of the loop's turn (`listen.HeadWithBody.write_soon`). Nor does it build uvicorn's ASGI scope
+answers of the loop's turn (`held_writes.HeadWithBody.write_soon`). Nor does it build uvicorn's ASGI scope
 for such a request (`on_message_begin`).
 
 What the ASGI path gave is kept here, each in the same place in the request's life:
