@@ -166,8 +166,8 @@ class GuardedProtocol(HttpToolsProtocol):
     def eof_received(self) -> None:
         """The client ended its side (a TLS close_notify, or a FIN on plain TCP): the transport closes
         after this returns, so an answer held for the loop's next turn (`HeadWithBody.write_soon`) goes
-        now. (A FIN without close_notify on TLS is a broken connection to uvloop: it closes without
-        asking, as it would have dropped an answer still being made.)"""
+        now. (On TLS a FIN without close_notify never gets here: uvloop treats it as a broken
+        connection and closes at once, as it always did, also for an answer not yet made.)"""
         self._writes.flush()
         super().eof_received()
 

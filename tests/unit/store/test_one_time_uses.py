@@ -160,3 +160,30 @@ async def test_sqlite_checkpoints_beside_the_batches(tmp_path: Path, monkeypatch
         copy.write_bytes(path.read_bytes())  # the database file alone, without its WAL
     with closing(sqlite3.connect(copy)) as conn:
         assert conn.execute("SELECT count(*) FROM one_time_uses").fetchone()[0] == 12
+
+
+async def test_a_failed_checkpoint_is_logged_and_the_next_one_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A checkpoint that fails for another reason than a lock is a warning, not a failed batch; the next
+    request for one starts anew; once closed, nothing starts (a batch in flight at shutdown)."""
+    path = tmp_path / "s.db"
+    async with _store(db.sqlite_url(path)):
+        checkpointer = one_time._Checkpointer(str(path))
+        calls: list[int] = []
+
+        def broken(self: one_time._Checkpointer) -> None:
+            calls.append(1)
+            raise sqlite3.OperationalError("disk I/O error")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(one_time._Checkpointer, "_checkpoint", broken)
+            with caplog.at_level("WARNING", logger="keyless.store"):
+                with pytest.raises(sqlite3.OperationalError):
+                    await checkpointer.start()
+                await asyncio.sleep(0)  # the done callback
+            assert [r.getMessage() for r in caplog.records] == ["one-time uses: checkpoint failed"]
+            with pytest.raises(sqlite3.OperationalError):
+                await checkpointer.start()  # a new one, not the failed one kept
+            assert len(calls) == 2
+        checkpointer.close()
+        assert await checkpointer.start() is None  # closed: an already finished future, no thread
