@@ -15,7 +15,9 @@ Unless --no-floor, it also measures the floor of the day: a raw ASGI app on uvic
 over TLS, on CPU 0, answering every request with a canned token-sized JSON body (the HTTP part), and the
 ES256 signature through `keyless.jose.jws.sign` in a process pinned to CPU 0. Issue 18's ES256 floor per
 token is HTTP + signature + 15 us of our own work; the script prints it and Keyless secret ES256's share
-of it, both per CPU-second (target >= 70 %), then every target of the issue against this run.
+of it, both per CPU-second (target >= 70 %), then every target of the issue against this run, and
+each row's ceiling on the day's machine (`peer_ceiling`: the floor of HTTP plus the row's signature and
+assertion verification, with none of our own work; the peer over it is the best ratio possible there).
 
     .venv/bin/python bench/peer_compare.py                          # 4 rows + floor, 3 x 10 s: ~6 min
     .venv/bin/python bench/peer_compare.py --rows secret-ES256 --runs 1 --duration 5
@@ -45,6 +47,7 @@ from urllib.parse import quote, urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import peer_ceiling  # the sibling module: what the day's machine allows at best
 import token_endpoint as te  # the sibling script: server start-up, registration, machine info
 
 ROWS = ("secret-RS256", "secret-ES256", "pkjwt-ES256", "pkjwt-RS256")
@@ -271,35 +274,8 @@ def peer_target(kit: Path, port: int, pid: int, auth: str, alg: str) -> Target:
     return Target("peer", url, pid, make_bodies=make)
 
 
-SIGN_COUNT = 2000
-SIGN_ROUNDS = 5
 OWN_WORK_US = 15.0  # issue 18: the floor allows ~15 us of our own work per token
 BUSY_OTHER_CPU = 0.15  # "other" CPU (a fraction of a core) past which a run is not a quiet machine's
-
-
-def measure_signature() -> float:
-    """Microseconds of CPU per ES256 token signature through `keyless.jose.jws.sign` (the signer the
-    token endpoint uses: header segment, payload JSON, base64url, P-256 signature), in a process pinned
-    to the servers' CPU while they are stopped; the median of a few rounds."""
-    code = (
-        "import time, statistics\n"
-        "from keyless.crypto.keys import generate\n"
-        "from keyless.jose.jws import sign\n"
-        "key = generate('ES256')\n"
-        "claims = {'aud': 'api://bench', 'iss': 'https://127.0.0.1:8443/t/v2.0', 'iat': 1, 'nbf': 1, 'exp': 3601,"
-        " 'sub': 'o' * 36, 'oid': 'o' * 36, 'tid': 't' * 36, 'client_id': 'c' * 36, 'azp': 'c' * 36,"
-        " 'appid': 'c' * 36, 'azpacr': '1', 'idtyp': 'app', 'ver': '2.0', 'jti': 'j' * 22, 'roles': ['Bench.Read']}\n"
-        f"rounds = []\n"
-        f"for _ in range({SIGN_ROUNDS}):\n"
-        "    start = time.process_time()\n"
-        f"    for _ in range({SIGN_COUNT}):\n"
-        "        sign(claims, key, alg='ES256', kid='k1', typ='at+jwt')\n"
-        f"    rounds.append((time.process_time() - start) / {SIGN_COUNT} * 1e6)\n"
-        "print(statistics.median(rounds))\n"
-    )
-    out = subprocess.run(["taskset", "-c", str(te.SERVER_CPU), sys.executable, "-c", code], capture_output=True,
-                         text=True, check=True, timeout=120)
-    return float(out.stdout.strip().splitlines()[-1])
 
 
 def es256_floor(floor: Run, signature_us: float) -> dict[str, Any]:
@@ -407,15 +383,17 @@ def main(argv: list[str]) -> int:
             stop(peer)
             server.stop()
     floor = es_floor = None
+    crypto: dict[str, dict[str, float]] = {}
     if args.floor:
         floor = measure_floor(args.kit, base, args)
-        signature_us = measure_signature()
+        crypto = peer_ceiling.measure_crypto()
+        signature_us = crypto["ES256"]["sign_us"]
         es_floor = es256_floor(floor, signature_us)
         print(f"\nfloor (raw ASGI, uvicorn+uvloop+httptools, TLS, canned {FLOOR_BODY_LEN} B JSON): "
               f"{floor.rate:,.0f} req/s ({floor.rate / max(floor.server_cpu, 1e-9):,.0f} per CPU-s, "
               f"{es_floor['http_us']:.1f} us each), p99 {floor.p99_ms:.2f} ms, errors {floor.errors}")
         print(f"ES256 signature through keyless.jose.jws.sign on CPU {te.SERVER_CPU}: {signature_us:.1f} us "
-              f"(median of {SIGN_ROUNDS} x {SIGN_COUNT}, CPU time)")
+              f"(median of {peer_ceiling.ROUNDS} x {peer_ceiling.COUNTS['ES256']}, CPU time)")
         print(f"ES256 floor = HTTP {es_floor['http_us']:.1f} + signature {signature_us:.1f} + our own work "
               f"{OWN_WORK_US:.0f} us = {es_floor['us']:.1f} us per token = {es_floor['rate']:,.0f} tokens per CPU-s")
         es = next((r for r in results if r["row"] == "secret-ES256"), None)
@@ -427,6 +405,9 @@ def main(argv: list[str]) -> int:
             print(f"Keyless secret ES256 = {per_cpu:,.0f} tokens per CPU-s = {es_floor['share']:.0%} of the ES256 "
                   f"floor (target >= {FLOOR_SHARE:.0%}); {1e6 / per_cpu:.0f} us per token")
     verdicts = targets_summary(results, es_floor)
+    if floor is not None and es_floor is not None and results:
+        verdicts["ceilings"] = peer_ceiling.ceilings(results, es_floor["http_us"], crypto, args.concurrency,
+                                                     TARGET_P99_MS)
     if args.json:
         args.json.write_text(json.dumps({"machine": info, "args": {k: str(v) for k, v in vars(args).items()},
                                          "rows": results, "floor": floor.__dict__ if floor else None,
