@@ -9,7 +9,8 @@ the token endpoint does them), and prints per row:
 
 - the floor: the run's raw ASGI request (HTTP) + the row's public-key work (sign; for private_key_jwt
   also verify), with none of our own work at all;
-- the ceiling: the peer's CPU per token over that floor, the best ratio this machine allows;
+- the ceiling: the peer's CPU per token over that floor, the best ratio this machine allows a server
+  whose request costs what the raw ASGI request does;
 - our own work now (Keyless's CPU per token less the floor) and what the target leaves for it;
 - the latency floor: with c connections on one saturated core a request waits for the c - 1 before it
   (Little's law: mean latency = c / throughput), so the p99 target needs a token under 10 ms / c.

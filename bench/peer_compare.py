@@ -17,7 +17,8 @@ ES256 signature through `keyless.jose.jws.sign` in a process pinned to CPU 0. Is
 token is HTTP + signature + 15 us of our own work; the script prints it and Keyless secret ES256's share
 of it, both per CPU-second (target >= 70 %), then every target of the issue against this run, and
 each row's ceiling on the day's machine (`peer_ceiling`: the floor of HTTP plus the row's signature and
-assertion verification, with none of our own work; the peer over it is the best ratio possible there).
+assertion verification, with none of our own work; the peer over it is the best ratio possible there
+for a server whose request costs what the raw ASGI one does).
 
     .venv/bin/python bench/peer_compare.py                          # 4 rows + floor, 3 x 10 s: ~6 min
     .venv/bin/python bench/peer_compare.py --rows secret-ES256 --runs 1 --duration 5
