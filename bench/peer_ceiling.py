@@ -2,8 +2,8 @@
 
 Issue 18's ratio targets were set on a machine where RSA-2048 signed in 250 µs and a raw TLS request
 cost 42 µs. On another machine the two servers pay the same public-key operations (both call OpenSSL)
-and a different HTTP cost, so a target can lie beyond what any server on the same HTTP stack could
-reach there. This module measures, on the servers' CPU while they are stopped, the signature of a
+and a different HTTP cost, so a target can lie beyond what a server paying the raw request's cost
+could reach there. This module measures, on the servers' CPU while they are stopped, the signature of a
 token and the verification of a client assertion for each algorithm (through `keyless.jose.jws`, as
 the token endpoint does them), and prints per row:
 
