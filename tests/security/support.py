@@ -62,7 +62,7 @@ def assert_answer(resp: httpx.Response, status: int, body: dict[str, Any], *,
                   challenge: bool = False, extra_headers: dict[str, str] | None = None) -> None:
     assert resp.status_code == status, resp.text
     assert resp.headers["content-type"] == "application/json"
-    assert resp.json() == body
+    assert resp.json() == body, resp.text  # the answer that came instead, for a failure to say
     assert "access_token" not in resp.text
     for name, value in NO_STORE.items():
         assert resp.headers.get(name) == value
