@@ -385,6 +385,35 @@ def test_memo_is_bounded(keys: Keys, clock: Clock) -> None:
     assert len(v._memo) <= 5
 
 
+def test_a_full_memo_forgets_its_oldest_eighth_at_once(keys: Keys, clock: Clock) -> None:
+    """A memo full of fresh tokens (a busy resource server's steady state) makes room for an eighth of
+    itself in one pass, oldest first, instead of a pass over every entry for each new token."""
+    v = TokenValidator.from_jwks(keys.jwks(), issuer=ISS, audience=AUD, algorithms=["ES256"], clock=clock,
+                                 memo_size=16)
+    tokens = [keys.token("ES256", jti=f"full-{i}") for i in range(18)]
+    first = [v.validate(t) for t in tokens[:16]]
+    v.validate(tokens[16])  # full: the two oldest go
+    assert len(v._memo) == 15
+    v.validate(tokens[17])  # room was made: nothing else goes
+    assert [v.validate(t) is a for t, a in zip(tokens[2:16], first[2:], strict=True)] == [True] * 14
+    assert v.validate(tokens[0]) is not first[0] and v.validate(tokens[1]) is not first[1]
+
+
+def test_a_full_memo_forgets_stale_tokens_before_the_oldest_fresh_one(keys: Keys, clock: Clock) -> None:
+    v = TokenValidator.from_jwks(keys.jwks(), issuer=ISS, audience=AUD, algorithms=["ES256"], clock=clock,
+                                 memo_size=8)
+    oldest = keys.token("ES256", jti="oldest", exp=int(NOW) + 1000)
+    short = keys.token("ES256", jti="short", exp=int(NOW) + 10)
+    remembered = v.validate(oldest)
+    v.validate(short)
+    for i in range(6):
+        v.validate(keys.token("ES256", jti=f"fill-{i}", exp=int(NOW) + 1000))
+    clock.now = NOW + 11  # `short` is past its exp: stale in the memo
+    v.validate(keys.token("ES256", jti="one-more", exp=int(NOW) + 1000))
+    assert v.validate(oldest) is remembered  # the stale entry made the room, the oldest fresh one stayed
+    assert len(v._memo) == 8
+
+
 def test_option_bounds() -> None:
     with pytest.raises(ValueError, match="memo_ttl"):
         TokenValidator(issuer=ISS, audience=AUD, algorithms=["RS256"], memo_ttl=120, refresh_interval=60)
