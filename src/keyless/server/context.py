@@ -226,5 +226,5 @@ class ServerContext:
             await self.fetcher.aclose()
         if self.webhook_sender is not None:
             await self.webhook_sender.aclose()
-        self.store.close()
+        await self.store.release()
         await self.engine.dispose()

@@ -37,5 +37,12 @@ class SqlDirectoryStore(
         self._one_time.close()
         self.close_signin_writer()
 
+    async def release(self) -> None:
+        """Return the connections the store holds between batches to the pool; then `close`. Before the
+        engine is disposed: a held connection is not the pool's to close."""
+        await self._one_time.release()
+        await self.release_signin_writer()
+        self.close()
+
     async def consume(self, kind: str, owner: str, value: str, expires_at: float) -> bool:
         return await self._one_time.consume(kind, owner, value, expires_at)

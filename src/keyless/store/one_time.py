@@ -5,7 +5,9 @@ on every replica alike. Doing that as one transaction per request cost more than
 client-secret token (measured ~0.65 ms on SQLite), so concurrent requests share one statement:
 `INSERT … ON CONFLICT DO NOTHING RETURNING` inserts a batch and names exactly the rows that were
 new. One batch is in flight at a time; requests that arrive meanwhile form the next one. Within a
-batch the first request for a value wins, as it would have in sequence.
+batch the first request for a value wins, as it would have in sequence. On PostgreSQL (asyncpg) the
+batch is one prepared statement on a connection held between batches (`keyless.store.one_time_pg`);
+`release` returns that connection to the pool before the engine is disposed.
 
 On SQLite the batch is written on the event loop's own thread, with the standard `sqlite3` module
 on one dedicated connection, when that takes no waiting: one autocommit statement (SQLite makes a
@@ -55,6 +57,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyless.store import tables as t
+from keyless.store.one_time_pg import PgOneTimeWriter
 
 log = logging.getLogger("keyless.store")
 Key = tuple[str, str, str]
@@ -234,6 +237,8 @@ class OneTimeStore:
         on_file = engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
         self._sqlite = _SqliteWriter(database) if on_file and database else None
         self._checkpointer = _Checkpointer(database) if on_file and database else None
+        self._pg = PgOneTimeWriter(engine) if engine.dialect.driver == "asyncpg" else None
+        self._purge_before: float | None = None  # PostgreSQL: a purge due once the batch is answered
         self._pending: list[tuple[Key, float, asyncio.Future[bool]]] = []
         self._flushing = False
         self._inserted = 0
@@ -244,6 +249,11 @@ class OneTimeStore:
             self._sqlite.close()
         if self._checkpointer is not None:
             self._checkpointer.close()
+
+    async def release(self) -> None:
+        """Return the connection the PostgreSQL writer holds to the pool (before the engine is disposed)."""
+        if self._pg is not None:
+            await self._pg.close()
 
     async def consume(self, kind: str, owner: str, value: str, expires_at: float) -> bool:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
@@ -270,6 +280,8 @@ class OneTimeStore:
                     claimed.add(key)
                     if not future.done():
                         future.set_result(won)
+                if self._purge_before is not None:
+                    await self._purge_pg()
         finally:
             self._flushing = False
 
@@ -293,6 +305,12 @@ class OneTimeStore:
                 if fresh is not None:
                     return fresh
             return await self._sqlite.insert(batch_rows, purge)
+        if self._pg is not None:
+            inserted = await self._pg.insert([(*k, e) for k, e in rows.items()])
+            self._inserted += len(inserted)
+            if self._inserted >= PURGE_EVERY:  # keep the table to live entries without a scheduler
+                self._inserted, self._purge_before = 0, time.time()
+            return inserted
         statement = (
             self._insert(u)
             .values([{"kind": k[0], "owner": k[1], "value": k[2], "expires_at": e} for k, e in rows.items()])
@@ -306,3 +324,13 @@ class OneTimeStore:
                 self._inserted = 0
                 await conn.execute(delete(u).where(u.c.expires_at < time.time()))
         return inserted
+
+    async def _purge_pg(self) -> None:
+        """The purge a PostgreSQL batch made due, after that batch's answers (the next batch waits for it)."""
+        before, self._purge_before = self._purge_before, None
+        if before is None or self._pg is None:  # pragma: no cover - the caller checked
+            return
+        try:
+            await self._pg.purge(before)
+        except Exception:  # the values stay until the next purge; no request fails for it
+            log.warning("one-time uses: purge failed", exc_info=True, extra={"event": "purge_failed"})

@@ -64,5 +64,5 @@ async def directory(url: str) -> AsyncIterator[Directory]:
     try:
         yield made
     finally:
-        store.close()
+        await store.release()
         await engine.dispose()

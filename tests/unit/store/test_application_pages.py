@@ -38,7 +38,7 @@ async def test_pages_of_applications_made_in_one_instant_cover_each_once(url: st
         assert [c for p in pages for c in p] == everything  # the same order, nothing twice or lost
         assert made <= set(everything)
     finally:
-        store.close()
+        await store.release()
         await engine.dispose()
 
 
@@ -62,5 +62,5 @@ async def test_a_display_name_resolves_by_one_query_and_two_alike_are_ambiguous(
         with pytest.raises(NotFound):
             await service.resolve_application(tenant, "Orders")  # exact, as before
     finally:
-        store.close()
+        await store.release()
         await engine.dispose()

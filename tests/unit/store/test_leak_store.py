@@ -89,7 +89,7 @@ async def test_upgrade_from_previous_head_keeps_secrets_and_records_leaks(engine
     assert "leaks" not in tables and "ix_client_secrets_digest" not in indexes
     async with engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(t.client_secrets))).scalar_one() == 1
-    store.close()
+    await store.release()
 
 
 async def test_the_same_report_from_two_replicas_at_once_is_recorded_once(engine: Any) -> None:
@@ -111,5 +111,5 @@ async def test_the_same_report_from_two_replicas_at_once_is_recorded_once(engine
     async with engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(leaks))).scalar_one() == 1
     assert len(await service.audit(LogQuery(tenant_id=tenant.id, action="secret.leaked"))) == 1
-    store.close()
-    other_store.close()
+    await store.release()
+    await other_store.release()

@@ -141,7 +141,7 @@ async def migrated(url: str) -> AsyncIterator[tuple[SqlDirectoryStore, Old, byte
         await db.migrate(engine)
         await db.require_head(engine)
         yield store, old, kek
-        store.close()
+        await store.release()
     finally:
         await engine.dispose()
 
@@ -232,6 +232,6 @@ async def test_downgrade_restores_both_old_tables(url: str) -> None:
             host_rows = (await conn.execute(text("SELECT id, host_id FROM host_certificates"))).all()
         assert client_ids == {old.app_cert_id, old.revoked_cert_id}
         assert [tuple(r) for r in host_rows] == [(old.host_cert_id, old.host_id)]
-        store.close()
+        await store.release()
     finally:
         await engine.dispose()

@@ -6,14 +6,16 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, closing
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from keyless.store import db, one_time
 from keyless.store.directory import SqlDirectoryStore
+from tests.support.server import postgres_database, require_postgres
 
 
 @asynccontextmanager
@@ -24,7 +26,7 @@ async def _store(url: str) -> AsyncIterator[SqlDirectoryStore]:
         await db.migrate(engine)
         yield store
     finally:
-        store.close()
+        await store.release()
         await engine.dispose()
 
 
@@ -187,3 +189,68 @@ async def test_a_failed_checkpoint_is_logged_and_the_next_one_runs(
             assert len(calls) == 2
         checkpointer.close()
         assert await checkpointer.start() is None  # closed: an already finished future, no thread
+
+
+# -- PostgreSQL: one statement a batch on a held connection (keyless.store.one_time_pg) --------------
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    require_postgres()
+    with postgres_database() as pg:
+        yield pg
+
+
+async def test_postgresql_batches_share_one_held_connection_until_release(pg_url: str) -> None:
+    async with _store(pg_url) as store:
+        later = time.time() + 600
+        for n in range(3):
+            assert await asyncio.gather(*[store.consume("client_assertion", "c", f"held-{n}-{i}", later)
+                                          for i in range(4)]) == [True] * 4
+        pool = store._one_time._engine.pool
+        assert pool.checkedout() == 1  # the writer's, kept between batches
+        await store.release()
+        assert pool.checkedout() == 0
+
+
+async def test_postgresql_replicas_on_one_database_decide_each_value_once(pg_url: str) -> None:
+    """Two stores on two engines (two replicas): the unique key decides, whichever batch comes first."""
+    async with _store(pg_url) as first, _store(pg_url) as second:
+        later = time.time() + 600
+        values = [f"shared-{i}" for i in range(20)]
+        results = await asyncio.gather(*[s.consume("client_assertion", "c", v, later)
+                                         for v in values for s in (first, second)])
+        assert [results[i] + results[i + 1] for i in range(0, 40, 2)] == [1] * 20  # each value won once
+        assert not await first.consume("client_assertion", "c", "shared-0", later)
+        assert not await second.consume("client_assertion", "c", "shared-0", later)
+
+
+async def test_postgresql_a_connection_the_server_ended_is_replaced_without_failing_a_batch(pg_url: str) -> None:
+    """PostgreSQL restarted or failed over while the writer's connection sat idle: the next batch runs
+    on a fresh connection, and a used value is still refused."""
+    async with _store(pg_url) as store:
+        later = time.time() + 600
+        assert await store.consume("client_assertion", "c", "before", later)
+        dsn = pg_url.replace("postgresql+asyncpg://", "postgresql://")
+        admin = await asyncpg.connect(dsn)
+        try:
+            ended = await admin.fetch("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            assert ended and all(r[0] for r in ended)
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.1)  # the termination reaches the idle connection
+        assert await asyncio.gather(store.consume("client_assertion", "c", "after", later),
+                                    store.consume("client_assertion", "c", "before", later)) == [True, False]
+
+
+async def test_postgresql_purges_expired_values_between_batches(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(one_time, "PURGE_EVERY", 3)
+    async with _store(pg_url) as store:
+        engine = store._one_time._engine
+        now = time.time()
+        assert await store.consume("client_assertion", "c", "gone", now - 1)  # already expired
+        for i in range(3):
+            assert await store.consume("client_assertion", "c", f"live-{i}", now + 600)
+        async with engine.connect() as conn:
+            left = (await conn.exec_driver_sql("SELECT value FROM one_time_uses ORDER BY value")).scalars().all()
+        assert left == ["live-0", "live-1", "live-2"]

@@ -82,7 +82,7 @@ async def test_tenant_default_and_overrides_are_kept_apart_and_audited(url: str)
                 select(t.audit_log.c.action).where(t.audit_log.c.action.like("policy.%")))).all()]
         assert actions == ["policy.set", "policy.set", "policy.set", "policy.clear"]
     finally:
-        store.close()
+        await store.release()
         await engine.dispose()
 
 
