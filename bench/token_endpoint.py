@@ -39,6 +39,8 @@ Run from the repository root with the project's virtualenv:
     .venv/bin/python bench/token_endpoint.py --py-spy /tmp/prof    # + a profiled c=8 run per algorithm
     .venv/bin/python bench/token_endpoint.py --wait-idle 60        # on a shared machine
     KEYLESS_CACHE_TTL=300 .venv/bin/python bench/token_endpoint.py # KEYLESS_* settings reach the server
+    KEYLESS_DATABASE_URL=postgresql://postgres@127.0.0.1/EMPTY_DB .venv/bin/python bench/token_endpoint.py
+                                                                   # on PostgreSQL (a fresh, empty database)
 
 Other CPU on cores 0/1 (another process) steals time from the server: the "other CPU" column shows it
 and rows above 15% are marked; --wait-idle waits for quiet cores before each run. Exit status: 0 all
