@@ -13,7 +13,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from keyless.store import db, one_time
+from keyless.store import db, one_time, one_time_pg
 from keyless.store.directory import SqlDirectoryStore
 from tests.support.server import postgres_database, require_postgres
 
@@ -254,3 +254,17 @@ async def test_postgresql_purges_expired_values_between_batches(
         async with engine.connect() as conn:
             left = (await conn.exec_driver_sql("SELECT value FROM one_time_uses ORDER BY value")).scalars().all()
         assert left == ["live-0", "live-1", "live-2"]
+
+
+async def test_postgresql_a_failed_purge_is_logged_and_fails_no_request(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(one_time, "PURGE_EVERY", 2)
+    monkeypatch.setattr(one_time_pg, "_PURGE", "DELETE FROM no_such_table WHERE expires_at < $1")
+    async with _store(pg_url) as store:
+        later = time.time() + 600
+        with caplog.at_level("WARNING", logger="keyless.store"):
+            assert await asyncio.gather(*[store.consume("client_assertion", "c", f"p-{i}", later)
+                                          for i in range(2)]) == [True, True]  # then the purge fails
+            assert await store.consume("client_assertion", "c", "next", later)  # on a fresh connection
+            assert not await store.consume("client_assertion", "c", "p-0", later)
+        assert [r.getMessage() for r in caplog.records] == ["one-time uses: purge failed"]
