@@ -54,6 +54,23 @@ def require_postgres() -> None:
     pytest.skip(reason)
 
 
+async def end_other_connections(url: str) -> None:
+    """What a PostgreSQL restart or failover does to a server's idle connections to the database at
+    `url`: every other connection to it is ended (`pg_terminate_backend`)."""
+    import asyncio
+
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        ended = await conn.fetch("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    finally:
+        await conn.close()
+    assert ended and all(r[0] for r in ended), "no connection to end"
+    await asyncio.sleep(0.1)  # the termination reaches the idle connections
+
+
 @contextmanager
 def postgres_database() -> Iterator[str]:
     """A uniquely named, empty database that is dropped afterwards."""

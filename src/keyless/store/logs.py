@@ -8,8 +8,6 @@ store's own `SqliteWriter` (one connection, one thread, one hop per batch; issue
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -18,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyless.domain.credentials import CredentialKind, LastUse
 from keyless.domain.model import AuditEvent, SignInEvent
@@ -26,6 +24,7 @@ from keyless.domain.ports import LogQuery
 from keyless.store import tables as t
 from keyless.store.base import LAST_USE_TABLES, SqlRepository, last_use_rows, last_use_sql, mark_used_in
 from keyless.store.logrows import SIGNIN_COLUMNS, insert_values, signin_values
+from keyless.store.pg_held import HeldConnection
 from keyless.store.sqlite_writer import SqliteWriter, sqlite_file
 
 Uses = Mapping[CredentialKind, Mapping[str, LastUse]]
@@ -45,43 +44,29 @@ def _write_batch(conn: sqlite3.Connection, rows: list[tuple[Any, ...]], used: Us
 
 
 class _PgSignInWriter:
-    """The batches of a PostgreSQL engine (asyncpg) on one connection held between batches: the rows
-    by binary COPY, the last uses as one executemany, in one transaction, through the driver itself.
-
-    A connection checked out per batch paid the pool's liveness check (BEGIN, a query, ROLLBACK: three
-    round trips) and SQLAlchemy's execution around each statement; the rows' executemany cost more CPU
-    than COPY (issue 18). A batch that fails drops the connection (it may be broken); the next one
-    checks out a fresh one. `close` returns it to the pool."""
+    """The batches of a PostgreSQL engine (asyncpg) on a held connection (`keyless.store.pg_held`): the
+    rows by binary COPY, the last uses as one executemany, in one transaction, through the driver
+    itself (the rows' executemany cost more CPU than COPY; issue 18). A batch that runs again after its
+    connection died wrote nothing the first time unless its commit reached the database, the same
+    case in which the batcher's own retry of a failed batch writes its rows twice."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._conn: AsyncConnection | None = None
-        self._lock = asyncio.Lock()  # asyncpg runs one operation at a time on a connection
+        self._held = HeldConnection(engine)
+        self._dialect = engine.dialect
 
     async def write(self, rows: list[tuple[Any, ...]], used: Uses) -> None:
-        async with self._lock:
-            conn = self._conn or await self._engine.connect()
-            self._conn = None
-            try:
-                driver: Any = (await conn.get_raw_connection()).driver_connection  # asyncpg.Connection
-                async with driver.transaction():
-                    if rows:
-                        await driver.copy_records_to_table("signin_log", records=rows, columns=SIGNIN_COLUMNS)
-                    for kind, uses in used.items():
-                        sql, names = last_use_sql(conn.dialect, LAST_USE_TABLES[kind])
-                        await driver.executemany(sql, last_use_rows(names, uses))
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await conn.invalidate()
-                    await conn.close()
-                raise
-            self._conn = conn
+        async def batch(driver: Any) -> None:
+            async with driver.transaction():
+                if rows:
+                    await driver.copy_records_to_table("signin_log", records=rows, columns=SIGNIN_COLUMNS)
+                for kind, uses in used.items():
+                    sql, names = last_use_sql(self._dialect, LAST_USE_TABLES[kind])
+                    await driver.executemany(sql, last_use_rows(names, uses))
+
+        await self._held.run(batch)
 
     async def close(self) -> None:
-        async with self._lock:
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                await conn.close()
+        await self._held.close()
 
 
 def _window(q: Any, col_time: Any, col_seq: Any, query: LogQuery) -> Any:

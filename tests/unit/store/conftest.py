@@ -33,6 +33,14 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield pg
 
 
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database alone, for what only PostgreSQL does (its held writer connections)."""
+    require_postgres()
+    with postgres_database() as pg:
+        yield pg
+
+
 @dataclass
 class Directory:
     """The directory service over a real store on one engine, a frozen clock, the tenant `default`,

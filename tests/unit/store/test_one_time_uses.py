@@ -6,16 +6,15 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from keyless.store import db, one_time, one_time_pg
 from keyless.store.directory import SqlDirectoryStore
-from tests.support.server import postgres_database, require_postgres
+from tests.support.server import end_other_connections
 
 
 @asynccontextmanager
@@ -192,13 +191,6 @@ async def test_a_failed_checkpoint_is_logged_and_the_next_one_runs(
 
 
 # -- PostgreSQL: one statement a batch on a held connection (keyless.store.one_time_pg) --------------
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    require_postgres()
-    with postgres_database() as pg:
-        yield pg
-
-
 async def test_postgresql_batches_share_one_held_connection_until_release(pg_url: str) -> None:
     async with _store(pg_url) as store:
         later = time.time() + 600
@@ -229,15 +221,7 @@ async def test_postgresql_a_connection_the_server_ended_is_replaced_without_fail
     async with _store(pg_url) as store:
         later = time.time() + 600
         assert await store.consume("client_assertion", "c", "before", later)
-        dsn = pg_url.replace("postgresql+asyncpg://", "postgresql://")
-        admin = await asyncpg.connect(dsn)
-        try:
-            ended = await admin.fetch("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
-            assert ended and all(r[0] for r in ended)
-        finally:
-            await admin.close()
-        await asyncio.sleep(0.1)  # the termination reaches the idle connection
+        await end_other_connections(pg_url)
         assert await asyncio.gather(store.consume("client_assertion", "c", "after", later),
                                     store.consume("client_assertion", "c", "before", later)) == [True, False]
 

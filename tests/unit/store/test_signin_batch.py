@@ -14,8 +14,10 @@ from keyless import text
 from keyless.domain.credentials import LastUse
 from keyless.domain.model import SignInEvent
 from keyless.domain.ports import LogQuery
-from keyless.store import base
+from keyless.store import base, db
+from keyless.store.directory import SqlDirectoryStore
 from keyless.store.logrows import SIGNIN_COLUMNS, signin_values
+from tests.support.server import end_other_connections
 from tests.unit.store.conftest import START, Directory
 
 LIMITS = {"client_id": 64, "credential_id": 64, "credential_type": 16, "resource": 512, "error": 64, "detail": 256,
@@ -106,6 +108,23 @@ async def test_a_failed_batch_leaves_neither_rows_nor_last_use(directory: Direct
     await directory.store.record_signin_batch([_event(1)], {"secret": {secret_id: LastUse(START + 5, None)}})
     assert len(await directory.store.query_signins(LogQuery(tenant_id="t1"))) == 1
     assert await _last_use(directory, secret_id) == (START + 5, None)
+
+
+async def test_a_batch_after_postgresql_ended_the_held_connection_is_written_once(pg_url: str) -> None:
+    """PostgreSQL restarted or failed over while the sign-in writer's connection sat idle: the next
+    batch is written on a fresh connection, without failing (keyless.store.pg_held)."""
+    engine = db.create_engine(pg_url)
+    await db.migrate(engine)
+    store = SqlDirectoryStore(engine)
+    try:
+        await store.record_signin_batch([_event(1)], {})
+        await end_other_connections(pg_url)
+        await store.record_signin_batch([_event(2)], {})
+        stored = await store.query_signins(LogQuery(tenant_id="t1"))
+        assert sorted(e.token_id or "" for e in stored) == ["tok-1", "tok-2"]
+    finally:
+        await store.release()
+        await engine.dispose()
 
 
 def test_remembered_texts_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
