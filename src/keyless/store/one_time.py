@@ -280,8 +280,9 @@ class OneTimeStore:
                     claimed.add(key)
                     if not future.done():
                         future.set_result(won)
-                if self._purge_before is not None:
-                    await self._purge_pg()
+                if self._pg is not None and self._purge_before is not None:
+                    before, self._purge_before = self._purge_before, None
+                    await self._purge_pg(self._pg, before)
         finally:
             self._flushing = False
 
@@ -325,12 +326,10 @@ class OneTimeStore:
                 await conn.execute(delete(u).where(u.c.expires_at < time.time()))
         return inserted
 
-    async def _purge_pg(self) -> None:
+    @staticmethod
+    async def _purge_pg(pg: PgOneTimeWriter, before: float) -> None:
         """The purge a PostgreSQL batch made due, after that batch's answers (the next batch waits for it)."""
-        before, self._purge_before = self._purge_before, None
-        if before is None or self._pg is None:  # pragma: no cover - the caller checked
-            return
         try:
-            await self._pg.purge(before)
+            await pg.purge(before)
         except Exception:  # the values stay until the next purge; no request fails for it
             log.warning("one-time uses: purge failed", exc_info=True, extra={"event": "purge_failed"})
