@@ -25,6 +25,12 @@ with keyless.jose before each run, on the load CPU, sized at 1.5 x the rate seen
 each. A run that uses them all up ends early and is marked "(short)". Targets at c=8 with private_key_jwt:
 RS256 tokens >= 700/s, ES256 tokens >= 1,500/s (either assertion alg).
 
+--auth federated,federated_jti (not in the default): the federated rung. The script runs an OIDC issuer on
+127.0.0.1 (bench/federated_issuer.py: its own CA, discovery and JWKS over HTTPS), starts the server trusting
+it, adds a federated credential on the client (replay: reuse, or jti), and sends a fresh issuer token per
+request (Kubernetes-shaped claims, kid header, signed like the assertions; --assertion-algs applies). The
+private_key_jwt targets are checked for these rows too.
+
 The generator's own ceiling is measured first (--calibrate, on by default): the same generator against
 a canned-response TLS server on CPU 0, so you can see how far the generator is from being the
 bottleneck. Each row also reports the CPU each side used (server: /proc/PID/stat; generator:
@@ -36,6 +42,7 @@ Run from the repository root with the project's virtualenv:
     .venv/bin/python bench/token_endpoint.py --algs ES256 --concurrency 8 --duration 5
     .venv/bin/python bench/token_endpoint.py --auth private_key_jwt --concurrency 8
     .venv/bin/python bench/token_endpoint.py --auth private_key_jwt --assertion-algs RS256,ES256
+    .venv/bin/python bench/token_endpoint.py --algs ES256 --auth federated,federated_jti --concurrency 8
     .venv/bin/python bench/token_endpoint.py --py-spy /tmp/prof    # + a profiled c=8 run per algorithm
     .venv/bin/python bench/token_endpoint.py --wait-idle 60        # on a shared machine
     KEYLESS_CACHE_TTL=300 .venv/bin/python bench/token_endpoint.py # KEYLESS_* settings reach the server
@@ -77,6 +84,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from federated_issuer import AUTHS as FEDERATED_AUTHS  # the sibling module: the federated rung's issuer
+from federated_issuer import BenchIssuer, FederatedWorkload
+
 SERVER_CPU = 0
 LOAD_CPU = 1
 HOST = "127.0.0.1"
@@ -84,7 +94,8 @@ RESOURCE_URI = "api://bench"
 ROLE = "Bench.Read"
 TARGETS = {"RS256": 800.0, "ES256": 2500.0}  # tokens/s per server core at c=8, client_secret_post
 JWT_TARGETS = {"RS256": 700.0, "ES256": 1500.0}  # the same with private_key_jwt, per TOKEN alg (any assertion alg)
-AUTH_METHODS = ("secret", "private_key_jwt")
+AUTH_METHODS = ("secret", "private_key_jwt", "federated", "federated_jti")
+DEFAULT_AUTH = "secret,private_key_jwt"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_KEY_KIND = {"RS256": "rsa2048", "ES256": "p256"}
 ASSERTION_LIFETIME = 600  # the server's maximum (exp - iat); bodies are made just before each run
@@ -183,6 +194,7 @@ class Server:
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path = field(default_factory=Path)
     ready_timeout: float = 30.0  # seconds `start` waits for /readyz (longer under valgrind)
+    env: dict[str, str] = field(default_factory=dict)  # extra environment for `keyless serve`
 
     @property
     def url(self) -> str:
@@ -215,7 +227,8 @@ class Server:
         serve = ["taskset", "-c", str(SERVER_CPU), *launcher]
         with self.log_path.open("wb") as log:
             # taskset execs the interpreter, so proc.pid is the server's own pid.
-            self.proc = subprocess.Popen(serve, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(serve, stdout=log, stderr=subprocess.STDOUT,
+                                         env={**os.environ, **self.env} if self.env else None)
         deadline = time.monotonic() + self.ready_timeout
         with httpx.Client(verify=self.ca, timeout=5) as http:
             while True:
@@ -377,7 +390,7 @@ class JwtWorkload:
         return out
 
 
-Workload = SecretWorkload | JwtWorkload
+Workload = SecretWorkload | JwtWorkload | FederatedWorkload
 
 
 def bodies_for_run(work: Workload, duration: float, concurrency: int, expected_rate: float,
@@ -393,15 +406,18 @@ def bodies_for_run(work: Workload, duration: float, concurrency: int, expected_r
     return made, f"  ({count} assertions signed in {time.monotonic() - start:.1f} s, {work.sign_us:.0f} us each)"
 
 
-def replay_check(server: Server, body: bytes) -> None:
-    """The same assertion twice: the second use of its jti must be refused with 401 invalid_client."""
+def replay_check(server: Server, body: bytes, *, single_use: bool = True) -> None:
+    """The same assertion twice: the second use of its jti must be refused with 401 invalid_client (or,
+    for a federated credential with `replay: reuse`, accepted again)."""
     import httpx
 
     with httpx.Client(verify=server.ca, timeout=10) as http:
         resp = http.post(server.url + server.token_path, content=body,
                          headers={"Content-Type": "application/x-www-form-urlencoded"})
-    if resp.status_code != 401:
+    if single_use and resp.status_code != 401:
         raise RuntimeError(f"a replayed assertion was not refused: {resp.status_code} {resp.text}")
+    if not single_use and resp.status_code != 200:
+        raise RuntimeError(f"a reusable token was refused the second time: {resp.status_code} {resp.text}")
 
 
 def sanity_check(server: Server, body: bytes, alg: str) -> int:
@@ -1027,9 +1043,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--requests", type=int, default=200_000, help="request cap per run (default 200000)")
     p.add_argument("--concurrency", default="1,8,64", help="comma-separated connection counts (default 1,8,64)")
     p.add_argument("--algs", default="RS256,ES256", help="comma-separated signing algorithms (default RS256,ES256)")
-    p.add_argument("--auth", default=",".join(AUTH_METHODS),
+    p.add_argument("--auth", default=DEFAULT_AUTH,
                    help="comma-separated client authentication methods: secret (client_secret_post), "
-                   "private_key_jwt (default both)")
+                   "private_key_jwt (default both), federated (replay: reuse), federated_jti (replay: jti)")
     p.add_argument("--assertion-algs", default="same", metavar="ALGS",
                    help="private_key_jwt: comma-separated assertion algorithms (RS256, ES256), or 'same' as the "
                    "token's signing algorithm (default)")
@@ -1099,6 +1115,10 @@ def main(argv: list[str]) -> int:
         print(f"jwt     : private_key_jwt assertions ({which}), x5t#S256 header, fresh jti per request, "
               f"signed with keyless.jose (PyJWT) on CPU {LOAD_CPU} before each run;\n          "
               f"each run <= {args.max_assertions} assertions (sized from the rate seen so far x 1.5)")
+    if set(auths) & set(FEDERATED_AUTHS):
+        print("fed     : federated credential (replay: reuse for `federated`, jti for `federated_jti`) trusting an "
+              "OIDC issuer on 127.0.0.1 (a thread of this script,\n          HTTPS, discovery + JWKS, fetched once); "
+              "a fresh Kubernetes-shaped token per request, signed like the assertions")
     server_env = {k: v for k, v in os.environ.items() if k.startswith("KEYLESS_")}
     if server_env:
         print(f"server  : environment {' '.join(f'{k}={v}' for k, v in sorted(server_env.items()))}")
@@ -1113,11 +1133,14 @@ def main(argv: list[str]) -> int:
     calibration: dict[str, Any] | None = None
     profiles: dict[str, str] = {}
     base = Path(tempfile.mkdtemp(prefix="keyless-bench-"))
+    # The external issuer of the federated rows: one for the whole run, idle once the server has its keys.
+    issuer = BenchIssuer(base / "issuer") if set(auths) & set(FEDERATED_AUTHS) else None
     try:
         for alg in algs:
             workdir = base / alg
             workdir.mkdir()
-            server = Server(alg=alg, workdir=workdir, uvloop=args.uvloop)
+            server = Server(alg=alg, workdir=workdir, uvloop=args.uvloop,
+                            env=issuer.server_env() if issuer is not None else {})
             server.start()
             try:
                 client_id, secret = register_client(server)
@@ -1148,11 +1171,20 @@ def main(argv: list[str]) -> int:
                         jwt_workload = JwtWorkload(server, client_id, assertion_alg)
                         jwt_workload.register()
                         workloads.append(jwt_workload)
+                for auth in (a for a in auths if a in FEDERATED_AUTHS):
+                    assert issuer is not None
+                    for assertion_alg in ([alg] if same_alg else assertion_algs):
+                        fed_workload = FederatedWorkload(server, client_id, issuer, assertion_alg, auth=auth,
+                                                         resource=RESOURCE_URI, load_cpu=LOAD_CPU)
+                        fed_workload.register()
+                        workloads.append(fed_workload)
                 for work in workloads:
                     first = work.bodies(1)[0]
                     response_len = sanity_check(server, first, alg)
                     if isinstance(work, JwtWorkload):
                         replay_check(server, first)  # the same assertion again: its jti is spent
+                    elif isinstance(work, FederatedWorkload):
+                        replay_check(server, first, single_use=work.single_use)
                     warm = run(url, work.bodies(args.warmup + TARGET_CONCURRENCY), TARGET_CONCURRENCY, 30,
                                args.warmup, workdir, "access_token")
                     if warm.errors:
@@ -1213,6 +1245,8 @@ def main(argv: list[str]) -> int:
                     for line in problems[:5]:
                         print("    " + line[:300])
     finally:
+        if issuer is not None:
+            issuer.close()
         if args.keep:
             print(f"\nkept {base}")
         else:
@@ -1233,7 +1267,8 @@ def main(argv: list[str]) -> int:
     print("  ".join("-" * w for w in widths))
     for cells in rows:
         print(fmt_row(cells, widths))
-    print("auth: secret = client_secret_post, pkjwt/ALG = private_key_jwt with ALG assertions (token alg in the "
+    print("auth: secret = client_secret_post, pkjwt/ALG = private_key_jwt with ALG assertions, fed/ALG and "
+          "fed-jti/ALG = a federated credential\n(replay reuse, jti) and ALG issuer tokens (token alg in the "
           "first column).\nserver CPU: share of core 0 used by `keyless serve`; tokens/CPU-s = tokens/s / server "
           "CPU; gen CPU: the load generator's\nshare of core 1; other CPU: process time on cores 0+1 used by "
           f"neither (other processes; should be ~0%). loadavg now {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
