@@ -11,6 +11,12 @@ machine does not move it) and the p99 latency. Both get the same request shape: 
 with a fixed body, or a fresh private_key_jwt assertion (new jti, same algorithm as the token) on every
 request, signed before each run on CPU 1.
 
+The federated rows (`fed-RS256`, `fed-ES256`) are Keyless's alone: node-oidc-provider has no client
+authentication by another issuer's token. Keyless trusts an OIDC issuer that this script runs on
+loopback (`federated_issuer.py`) through a federated credential with the default `replay: reuse`, and
+gets a fresh issuer token on every request; those rows print Keyless's figures and no ratio, so one run
+covers every credential kind of the token endpoint.
+
 Unless --no-floor, it also measures the floor of the day: a raw ASGI app on uvicorn + uvloop + httptools
 over TLS, on CPU 0, answering every request with a canned token-sized JSON body (the HTTP part), and the
 ES256 signature through `keyless.jose.jws.sign` in a process pinned to CPU 0. Issue 18's ES256 floor per
@@ -20,7 +26,7 @@ each row's ceiling on the day's machine (`peer_ceiling`: the floor of HTTP plus 
 assertion verification, with none of our own work; the peer over it is the best ratio possible there
 for a server whose request costs what the raw ASGI one does).
 
-    .venv/bin/python bench/peer_compare.py                          # 4 rows + floor, 3 x 10 s: ~6 min
+    .venv/bin/python bench/peer_compare.py                          # 6 rows + floor, 3 x 10 s: ~10 min
     .venv/bin/python bench/peer_compare.py --rows secret-ES256 --runs 1 --duration 5
     .venv/bin/python bench/peer_compare.py --json /tmp/peer.json
 
@@ -50,8 +56,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import peer_ceiling  # the sibling module: what the day's machine allows at best
 import token_endpoint as te  # the sibling script: server start-up, registration, machine info
+from federated_issuer import BenchIssuer, FederatedWorkload  # the sibling module: the federated rows' issuer
 
-ROWS = ("secret-RS256", "secret-ES256", "pkjwt-ES256", "pkjwt-RS256")
+ROWS = ("secret-RS256", "secret-ES256", "pkjwt-ES256", "pkjwt-RS256", "fed-RS256", "fed-ES256")
+KEYLESS_ONLY = frozenset({"fed"})  # federated credentials: the peer authenticates clients by their own credentials only
 TARGETS = {"secret-ES256": 2.3, "secret-RS256": 1.5, "pkjwt-ES256": 2.0, "pkjwt-RS256": 1.4}  # issue 18
 TARGET_P99_MS = 10.0
 FLOOR_SHARE = 0.70  # of the ES256 floor (issue 18 scope 2)
@@ -249,8 +257,15 @@ def median_run(runs: list[Run]) -> Run:
                other_cpu=max(r.other_cpu for r in runs))
 
 
-def keyless_target(server: te.Server, client_id: str, secret: str, auth: str, alg: str) -> Target:
+def keyless_target(server: te.Server, client_id: str, secret: str, auth: str, alg: str,
+                   issuer: BenchIssuer | None = None) -> Target:
     url = server.url + server.token_path
+    if auth == "fed":
+        assert issuer is not None
+        fed = FederatedWorkload(server, client_id, issuer, alg, resource=te.RESOURCE_URI, load_cpu=te.LOAD_CPU)
+        fed.register()
+        check(url, {}, fed.bodies(1)[0], alg, server.ca)
+        return Target("keyless", url, server.proc.pid if server.proc else 0, make_bodies=fed.bodies)
     if auth == "secret":
         basic = "Basic " + base64.b64encode(f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode()).decode()
         body = urlencode({"grant_type": "client_credentials", "scope": f"{te.RESOURCE_URI}/.default"})
@@ -345,21 +360,28 @@ def main(argv: list[str]) -> int:
     print(header)
     sys.stdout.flush()
     results: list[dict[str, Any]] = []
+    solo: list[dict[str, Any]] = []  # the rows the peer has no counterpart for
     failed = False
     base = Path(tempfile.mkdtemp(prefix="keyless-peer-"))
+    issuer = BenchIssuer(base / "issuer") if any(r.split("-")[0] in KEYLESS_ONLY for r in rows) else None
     for alg in ("RS256", "ES256"):
         wanted = [r for r in rows if r.endswith(alg)]
         if not wanted:
             continue
         workdir = base / alg
         workdir.mkdir()
-        server = te.Server(alg=alg, workdir=workdir)
+        server = te.Server(alg=alg, workdir=workdir, env=issuer.server_env() if issuer is not None else {})
         server.start()
         peer, port = start_peer(args.kit, alg, workdir)
         try:
             client_id, secret = te.register_client(server)
             for row in wanted:
                 auth = row.split("-")[0]
+                if auth in KEYLESS_ONLY:
+                    solo.append(keyless_only_row(row, keyless_target(server, client_id, secret, auth, alg, issuer),
+                                                 args, workdir))
+                    failed = failed or bool(solo[-1]["keyless_median"]["errors"])
+                    continue
                 pair = [keyless_target(server, client_id, secret, auth, alg),
                         peer_target(args.kit, port, peer.pid, auth, alg)]
                 expected = {t.name: wrk_warm(t, args, workdir) for t in pair}
@@ -383,6 +405,8 @@ def main(argv: list[str]) -> int:
         finally:
             stop(peer)
             server.stop()
+    if issuer is not None:
+        issuer.close()
     floor = es_floor = None
     crypto: dict[str, dict[str, float]] = {}
     if args.floor:
@@ -411,9 +435,23 @@ def main(argv: list[str]) -> int:
                                                      TARGET_P99_MS)
     if args.json:
         args.json.write_text(json.dumps({"machine": info, "args": {k: str(v) for k, v in vars(args).items()},
-                                         "rows": results, "floor": floor.__dict__ if floor else None,
+                                         "rows": results, "keyless_only_rows": solo,
+                                         "floor": floor.__dict__ if floor else None,
                                          "es256_floor": es_floor, "targets": verdicts}, indent=2))
     return 1 if failed else 0
+
+
+def keyless_only_row(row: str, target: Target, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """A row the peer cannot run: Keyless's warm-up and runs as in a pair, its median, no ratio."""
+    expected = wrk_warm(target, args, workdir)
+    for _ in range(args.runs):
+        time.sleep(0.6)
+        target.runs.append(target.measure(args.kit, workdir, args.concurrency, args.duration, expected))
+    k = median_run(target.runs)
+    print(f"{row:<13} {k.rate:>10,.0f} {k.p99_ms:>7.2f} {'-':>9} {'-':>7} {'-':>6} {'-':>7} {'-':>10} "
+          f"{k.errors:>6} {k.other_cpu:>8.0%}   (Keyless only: {k.rate / max(k.server_cpu, 1e-9):,.0f} per CPU-s)")
+    sys.stdout.flush()
+    return {"row": row, "keyless": [r.__dict__ for r in target.runs], "keyless_median": k.__dict__}
 
 
 def wrk_warm(t: Target, args: argparse.Namespace, workdir: Path) -> float:
