@@ -4,7 +4,8 @@ The rule is the database's: a value is used once because a unique key refuses th
 on every replica alike. Doing that as one transaction per request cost more than a whole
 client-secret token (measured ~0.65 ms on SQLite), so concurrent requests share one statement:
 `INSERT … ON CONFLICT DO NOTHING RETURNING` inserts a batch and names exactly the rows that were
-new. One batch is in flight at a time; requests that arrive meanwhile form the next one. Within a
+new. A batch waits `GATHER_TURNS` turns of the event loop for the values of other requests before it
+is written. One batch is in flight at a time; requests that arrive meanwhile form the next one. Within a
 batch the first request for a value wins, as it would have in sequence. On PostgreSQL (asyncpg) the
 batch is one prepared statement on a connection held between batches (`keyless.store.one_time_pg`);
 `release` returns that connection to the pool before the engine is disposed.
@@ -65,6 +66,7 @@ T = TypeVar("T")
 PURGE_EVERY = 1000  # PostgreSQL: values between two purges
 SQLITE_PURGE_EVERY, SQLITE_PURGE_LIMIT = 100, 200  # SQLite: values between purges, rows one may delete
 CHECKPOINT_EVERY = 1000  # SQLite: values between two passive checkpoints (`_Checkpointer`)
+GATHER_TURNS = 2  # turns of the event loop a batch waits for more values before it is written
 
 
 _SQLITE_INSERT = (
@@ -256,12 +258,27 @@ class OneTimeStore:
             await self._pg.close()
 
     async def consume(self, kind: str, owner: str, value: str, expires_at: float) -> bool:
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
         self._pending.append(((kind, owner, value), expires_at, future))
         if not self._flushing:
             self._flushing = True
-            asyncio.get_running_loop().create_task(self._drain())
+            self._gather(loop, GATHER_TURNS)
         return await future
+
+    def _gather(self, loop: asyncio.AbstractEventLoop, turns: int) -> None:
+        """Start the batch after `turns` more turns of the loop, so that it takes the values of the
+        requests those turns carry to their `consume`. On SQLite a batch is written within one turn
+        (`insert_now`), so without the wait it held little more than the values of the turn that
+        started it: 3.2-3.4 on average at c=8 with private_key_jwt, 7.9 with two turns; the statement's
+        cost a value (mostly the pages its commit writes to the WAL: a random leaf of the unique key for
+        each value, and the last pages of the table and of the `expires_at` index for the whole batch)
+        fell from 21-25 to 16-21 µs of CPU (issue 18, docs/benchmarks.md session 11). A turn costs
+        microseconds when the loop is idle: a lone client's requests take as long as before."""
+        if turns > 0:
+            loop.call_soon(self._gather, loop, turns - 1)
+        else:
+            loop.create_task(self._drain())
 
     async def _drain(self) -> None:
         try:

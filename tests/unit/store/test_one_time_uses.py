@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,6 +61,36 @@ async def test_a_used_value_in_a_batch_of_new_ones(url: str) -> None:
         assert results == [True, False, True, False, True]  # within a batch the first request wins
         again = await asyncio.gather(*[store.consume("client_assertion", "c", v, later) for v in values])
         assert again == [False] * 5
+
+
+async def test_values_reaching_the_store_in_the_next_turns_share_one_batch(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch waits `GATHER_TURNS` turns of the loop for more values (one statement, one commit for
+    them all: issue 18); a value arriving after that forms the next batch. Each is still decided once."""
+    batches: list[list[str]] = []
+    write = one_time.OneTimeStore._write
+
+    async def spy(self: one_time.OneTimeStore, batch: list[tuple[one_time.Key, float, Any]]) -> set[one_time.Key]:
+        batches.append([key[2] for key, _, _ in batch])
+        return await write(self, batch)
+
+    monkeypatch.setattr(one_time.OneTimeStore, "_write", spy)
+    async with _store(url) as store:
+        later = time.time() + 600
+
+        async def after(turns: int, value: str) -> bool:
+            for _ in range(turns):
+                await asyncio.sleep(0)  # one turn of the loop
+            return await store.consume("client_assertion", "c", value, later)
+
+        first = await asyncio.gather(*[after(n, f"v-{n}") for n in range(one_time.GATHER_TURNS + 1)], after(0, "v-0"))
+        assert first == [True] * (one_time.GATHER_TURNS + 1) + [False]
+        assert batches == [["v-0", "v-0", *(f"v-{n}" for n in range(1, one_time.GATHER_TURNS + 1))]]
+        batches.clear()
+        late = await asyncio.gather(after(0, "w-0"), after(one_time.GATHER_TURNS + 3, "w-late"))
+        assert late == [True, True]
+        assert batches == [["w-0"], ["w-late"]]
 
 
 async def test_sqlite_waits_for_another_writer_and_then_decides(tmp_path: Path) -> None:
