@@ -4,8 +4,8 @@ The rule is the database's: a value is used once because a unique key refuses th
 on every replica alike. Doing that as one transaction per request cost more than a whole
 client-secret token (measured ~0.65 ms on SQLite), so concurrent requests share one statement:
 `INSERT … ON CONFLICT DO NOTHING RETURNING` inserts a batch and names exactly the rows that were
-new. A batch waits `GATHER_TURNS` turns of the event loop for the values of other requests before it
-is written. One batch is in flight at a time; requests that arrive meanwhile form the next one. Within a
+new. On SQLite a batch waits `GATHER_TURNS` turns of the event loop for the values of other requests
+before it is written. One batch is in flight at a time; requests that arrive meanwhile form the next one. Within a
 batch the first request for a value wins, as it would have in sequence. On PostgreSQL (asyncpg) the
 batch is one prepared statement on a connection held between batches (`keyless.store.one_time_pg`);
 `release` returns that connection to the pool before the engine is disposed.
@@ -66,7 +66,7 @@ T = TypeVar("T")
 PURGE_EVERY = 1000  # PostgreSQL: values between two purges
 SQLITE_PURGE_EVERY, SQLITE_PURGE_LIMIT = 100, 200  # SQLite: values between purges, rows one may delete
 CHECKPOINT_EVERY = 1000  # SQLite: values between two passive checkpoints (`_Checkpointer`)
-GATHER_TURNS = 2  # turns of the event loop a batch waits for more values before it is written
+GATHER_TURNS = 2  # SQLite: turns of the event loop a batch waits for more values before it is written
 
 
 _SQLITE_INSERT = (
@@ -263,7 +263,7 @@ class OneTimeStore:
         self._pending.append(((kind, owner, value), expires_at, future))
         if not self._flushing:
             self._flushing = True
-            self._gather(loop, GATHER_TURNS)
+            self._gather(loop, GATHER_TURNS if self._sqlite is not None else 0)
         return await future
 
     def _gather(self, loop: asyncio.AbstractEventLoop, turns: int) -> None:
@@ -274,7 +274,9 @@ class OneTimeStore:
         cost a value (mostly the pages its commit writes to the WAL: a random leaf of the unique key for
         each value, and the last pages of the table and of the `expires_at` index for the whole batch)
         fell from 21-25 to 16-21 µs of CPU (issue 18, docs/benchmarks.md session 11). A turn costs
-        microseconds when the loop is idle: a lone client's requests take as long as before."""
+        microseconds when the loop is idle: a lone client's requests take as long as before. Not on
+        PostgreSQL: there a batch is a round trip during which the next one gathers anyway, and the
+        server waits for it, so delaying its start cost 10 % of the tokens a second at c=8."""
         if turns > 0:
             loop.call_soon(self._gather, loop, turns - 1)
         else:

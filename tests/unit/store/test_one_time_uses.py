@@ -63,11 +63,12 @@ async def test_a_used_value_in_a_batch_of_new_ones(url: str) -> None:
         assert again == [False] * 5
 
 
-async def test_values_reaching_the_store_in_the_next_turns_share_one_batch(
-    url: str, monkeypatch: pytest.MonkeyPatch
+async def test_sqlite_values_reaching_the_store_in_the_next_turns_share_one_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A batch waits `GATHER_TURNS` turns of the loop for more values (one statement, one commit for
-    them all: issue 18); a value arriving after that forms the next batch. Each is still decided once."""
+    """On SQLite a batch waits `GATHER_TURNS` turns of the loop for more values (one statement, one
+    commit for them all: issue 18); a value arriving after that forms the next batch. Each is still
+    decided once."""
     batches: list[list[str]] = []
     write = one_time.OneTimeStore._write
 
@@ -76,7 +77,7 @@ async def test_values_reaching_the_store_in_the_next_turns_share_one_batch(
         return await write(self, batch)
 
     monkeypatch.setattr(one_time.OneTimeStore, "_write", spy)
-    async with _store(url) as store:
+    async with _store(db.sqlite_url(tmp_path / "s.db")) as store:
         later = time.time() + 600
 
         async def after(turns: int, value: str) -> bool:
