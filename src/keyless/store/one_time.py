@@ -5,10 +5,11 @@ on every replica alike. Doing that as one transaction per request cost more than
 client-secret token (measured ~0.65 ms on SQLite), so concurrent requests share one statement:
 `INSERT … ON CONFLICT DO NOTHING RETURNING` inserts a batch and names exactly the rows that were
 new. On SQLite a batch waits `GATHER_TURNS` turns of the event loop for the values of other requests
-before it is written. One batch is in flight at a time; requests that arrive meanwhile form the next one. Within a
-batch the first request for a value wins, as it would have in sequence. On PostgreSQL (asyncpg) the
-batch is one prepared statement on a connection held between batches (`keyless.store.one_time_pg`);
-`release` returns that connection to the pool before the engine is disposed.
+before it is written. One batch is in flight at a time; requests that arrive meanwhile form the next
+one. Within a batch the first request for a value wins, as it would have in sequence. On PostgreSQL
+(asyncpg) the batch is one prepared statement on a connection held between batches
+(`keyless.store.one_time_pg`); `release` returns that connection to the pool before the engine is
+disposed.
 
 On SQLite the batch is written on the event loop's own thread, with the standard `sqlite3` module
 on one dedicated connection, when that takes no waiting: one autocommit statement (SQLite makes a
