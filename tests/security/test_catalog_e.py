@@ -151,7 +151,7 @@ def test_r8725_7_a_key_of_issuer_b_never_verifies_a_token_claiming_issuer_a(
 def test_e05_redirect_is_not_followed(fed_server: RunningServer, admin: Admin, tmp_path: Path,
                                       issuer_ca: tuple[IssuedCert, Path], issuer: ExternalIssuer) -> None:
     with running_issuer(tmp_path / "target", issuer_ca[0]) as target:
-        issuer.redirect_to = target.base + "/.well-known/openid-configuration"
+        issuer.redirect_to = target.issuer + "/.well-known/openid-configuration"
         app = federated_app(admin, issuer.issuer, SUBJECT)
         assert_answer(exchange(fed_server, app.client_id, issuer.token(SUBJECT), app.scope), 401,
                       refused("the signing keys of the token's issuer could not be obtained"))

@@ -60,8 +60,12 @@ def serve_tls(tmp: Path, ca: IssuedCert, name: str, handler: type[BaseHTTPReques
 
 
 class ExternalIssuer:
-    def __init__(self, tmp: Path, ca: IssuedCert, *, alg: str = "RS256", path: str = "",
+    def __init__(self, tmp: Path, ca: IssuedCert, *, alg: str = "RS256", path: str | None = None,
                  tls_ips: tuple[str, ...] = ("127.0.0.1",)) -> None:
+        # A path of its own by default: the issuer URL is then unique even when the port was an earlier
+        # issuer's, whose keys a session-wide server still holds (its cache is per issuer URL).
+        path = f"/issuer-{uuid.uuid4().hex[:12]}" if path is None else path
+        self.path = path
         self.alg = alg
         self.keys: dict[str, PrivateKey] = {}
         self.published: list[str] = []

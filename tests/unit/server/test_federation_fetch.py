@@ -66,7 +66,7 @@ async def test_the_connection_goes_to_the_checked_address_and_the_certificate_is
 ) -> None:
     """`localhost` is resolved and checked here, the connection goes to that address, and TLS still
     verifies the issuer's certificate for the name `localhost` (SNI and Host carry it)."""
-    url = f"https://localhost:{issuer.port}/.well-known/openid-configuration"
+    url = f"https://localhost:{issuer.port}{issuer.path}/.well-known/openid-configuration"
     trusting = HttpMetadataFetcher(ca_bundle=issuer_ca[1], allow_private=["localhost"])
     untrusting = HttpMetadataFetcher(allow_private=["localhost"])
     try:
@@ -86,10 +86,11 @@ async def test_no_connection_is_reused_across_names(tmp_path: Path, issuer_ca: t
     fetch by name succeeded (a reused connection would skip that check)."""
     with running_issuer(tmp_path, issuer_ca[0], tls_ips=()) as named_only:
         fetcher = HttpMetadataFetcher(ca_bundle=issuer_ca[1], allow_private=["127.0.0.1", "localhost"])
+        discovery = f"{named_only.path}/.well-known/openid-configuration"
         try:
-            await fetcher.fetch_json(f"https://localhost:{named_only.port}/.well-known/openid-configuration")
+            await fetcher.fetch_json(f"https://localhost:{named_only.port}{discovery}")
             with pytest.raises(FetchFailed) as info:
-                await fetcher.fetch_json(f"https://127.0.0.1:{named_only.port}/.well-known/openid-configuration")
+                await fetcher.fetch_json(f"https://127.0.0.1:{named_only.port}{discovery}")
         finally:
             await fetcher.aclose()
     assert info.value.reason == "tls_failed"
