@@ -65,7 +65,6 @@ class BenchIssuer:
         key_path.write_bytes(private_from_der(tls.key_der).private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
         self.keys: dict[str, tuple[str, PrivateKey]] = {}  # alg -> (kid, key)
-        self.fetches = 0
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -99,7 +98,6 @@ class BenchIssuer:
         self._httpd.server_close()
 
     def _answer(self, handler: BaseHTTPRequestHandler) -> None:
-        self.fetches += 1
         if handler.path == DISCOVERY:
             body: dict[str, Any] = {"issuer": self.issuer, "jwks_uri": self.issuer + JWKS_PATH,
                                     "response_types_supported": ["id_token"], "subject_types_supported": ["public"],
