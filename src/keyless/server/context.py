@@ -126,7 +126,9 @@ class ServerContext:
             base_url = await agree_public_url(
                 engine, settings.base_url(config.get("server_url"), bound_port), move=settings.move_public_url
             )
+            await store.prepare()  # SQLite: a second server on the same database stops here
         except Exception:
+            await store.release()
             await engine.dispose()
             raise
 

@@ -37,6 +37,10 @@ class SqlDirectoryStore(
         self._one_time.close()
         self.close_signin_writer()
 
+    async def prepare(self) -> None:
+        """What the server does before it answers: the single-use store's start (`OneTimeStore.prepare`)."""
+        await self._one_time.prepare()
+
     async def release(self) -> None:
         """Return the connections the store holds between batches to the pool; then `close`. Before the
         engine is disposed: a held connection is not the pool's to close."""

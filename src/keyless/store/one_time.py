@@ -11,47 +11,19 @@ one. Within a batch the first request for a value wins, as it would have in sequ
 (`keyless.store.one_time_pg`); `release` returns that connection to the pool before the engine is
 disposed.
 
-On SQLite the batch is written on the event loop's own thread, with the standard `sqlite3` module
-on one dedicated connection, when that takes no waiting: one autocommit statement (SQLite makes a
-lone statement its own transaction: it takes the write lock, writes and commits at its last step),
-a plain `INSERT` for the usual batch of new values (a statement that breaks the unique key writes
-nothing; only then does the `ON CONFLICT DO NOTHING RETURNING` form name the new rows). The
-connection never checkpoints (`wal_autocheckpoint=0`), so a commit is page writes to the WAL and
-no fsync (WAL with `synchronous=NORMAL`, as every connection of the store, `keyless.store.db`; a
-database found in another journal mode has every batch written by the worker).
-What could wait goes to one worker thread: a batch that found the write lock taken by another
-connection (the sign-in rows hold it a few ms every 256 tokens), and every `SQLITE_PURGE_EVERY`
-values the purge of at most `SQLITE_PURGE_LIMIT` expired rows (twice the rate they come in, in
-chunks: deleting 1,000 rows at once held the write lock and that batch 35-45 ms on a slow machine,
-each row a random primary-key page). Every `CHECKPOINT_EVERY` values a passive checkpoint runs on a
-connection and thread of its own (`_Checkpointer`), beside the batches: it costs nothing when the
-other connections checkpoint, as they do at SQLite's default of 1,000 pages, and keeps the WAL
-bounded when they do not; it copies and syncs pages for milliseconds, which on the batches' own
-connection held every batch behind it (all requests waiting on a `jti`; the private_key_jwt rows'
-p99, issue 18). A passive checkpoint takes no lock a writer needs.
-
-Issue 18: a thread hop per batch cost two context switches and a wake-up of the loop, and, with the
-loop busy, a wait for the GIL at each of the thread's steps (Python hands it to a waiting thread
-only after its 5 ms switch interval); `BEGIN IMMEDIATE`/`COMMIT` and the `RETURNING` rows ~30 % of
-the statement's CPU. The price is the statement's own time on the loop (~0.3 ms for 8
-values on a slow machine), CPU the request spends either way.
-
-The worker does not wait in SQLite's busy handler either: that one sleeps 1, 2, 5, 10 ms ... between
-attempts, so a batch that met another writer slept up to 8-18 ms after the lock was free, and every
-request in it with it. `_locked_retry` tries again every 0.1-1 ms instead, for the same 5 s at most.
-A refused attempt changed nothing (a statement that cannot take the lock writes nothing), so
-trying it again is the same insert and the unique key still decides every value.
+A SQLite database is one server process's, and there the unique key's cost (a random page written
+for each value) is avoided: the process decides a value in its memory and answers once an append-only
+log holds it, in the same batches; the unique table takes over only when that index is full
+(`keyless.store.one_time_memory`). The SQLite statements, purge and checkpoints are
+`keyless.store.one_time_sqlite`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from collections.abc import Sequence
 
 from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -59,177 +31,17 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyless.store import tables as t
+from keyless.store.one_time_memory import SeenIndex, digest
 from keyless.store.one_time_pg import PgOneTimeWriter
+from keyless.store.one_time_sqlite import Checkpointer, Key, SqliteWriter
 
 log = logging.getLogger("keyless.store")
-Key = tuple[str, str, str]
-T = TypeVar("T")
 PURGE_EVERY = 1000  # PostgreSQL: values between two purges
-SQLITE_PURGE_EVERY, SQLITE_PURGE_LIMIT = 100, 200  # SQLite: values between purges, rows one may delete
-CHECKPOINT_EVERY = 1000  # SQLite: values between two passive checkpoints (`_Checkpointer`)
+SQLITE_PURGE_EVERY = 100  # SQLite: values between purges (`one_time_sqlite.SQLITE_PURGE_LIMIT` rows each)
+CHECKPOINT_EVERY = 1000  # SQLite: values between two passive checkpoints (`Checkpointer`)
 GATHER_TURNS = 2  # SQLite: turns of the event loop a batch waits for more values before it is written
-
-
-_SQLITE_INSERT = (
-    "INSERT INTO one_time_uses (kind, owner, value, expires_at) VALUES {rows} "
-    "ON CONFLICT DO NOTHING RETURNING kind, owner, value"
-)
-_SQLITE_INSERT_ALL = "INSERT INTO one_time_uses (kind, owner, value, expires_at) VALUES {rows}"
-_SQLITE_PURGE = ("DELETE FROM one_time_uses WHERE rowid IN "
-                 "(SELECT rowid FROM one_time_uses WHERE expires_at < ? LIMIT ?)")  # by ix_one_time_uses_expires
-_STATEMENTS: dict[tuple[str, int], str] = {}
-
-
-def _sqlite_statement(template: str, count: int) -> str:
-    """`template` for `count` rows, made once per batch size."""
-    sql = _STATEMENTS.get((template, count))
-    if sql is None:
-        sql = template.format(rows=",".join(["(?,?,?,?)"] * count))
-        if len(_STATEMENTS) >= 256:
-            _STATEMENTS.clear()
-        _STATEMENTS[(template, count)] = sql
-    return sql
-LOCK_WAIT = 5.0  # seconds a batch waits for another writer, as `busy_timeout=5000` did
-_RETRY_FIRST, _RETRY_MAX = 0.0001, 0.001  # seconds between attempts: doubling from 0.1 ms to 1 ms
-
-
-_BUSY, _LOCKED = 5, 6  # SQLite's primary result codes (the low byte of an extended code)
-
-
-def _is_locked(exc: sqlite3.OperationalError) -> bool:
-    """SQLITE_BUSY / SQLITE_LOCKED: another connection holds the write lock (nothing was written)."""
-    return exc.sqlite_errorcode & 0xFF in (_BUSY, _LOCKED)
-
-
-def _locked_retry(attempt: Callable[[], T]) -> T:
-    """`attempt()`, tried again while another connection holds the write lock, for `LOCK_WAIT` at most."""
-    deadline, pause = time.monotonic() + LOCK_WAIT, _RETRY_FIRST
-    while True:
-        try:
-            return attempt()
-        except sqlite3.OperationalError as exc:
-            if not _is_locked(exc) or time.monotonic() >= deadline:
-                raise
-        time.sleep(pause)
-        pause = min(pause * 2, _RETRY_MAX)
-
-
-class _OwnThread:
-    """A connection made on first use and a worker thread of its own, where the connection is closed."""
-
-    def __init__(self, path: str, name: str) -> None:
-        self._path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
-        self._conn: sqlite3.Connection | None = None
-        self._closed = False
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-
-        def shut() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-        self._executor.submit(shut)
-        self._executor.shutdown(wait=True)
-
-
-class _SqliteWriter(_OwnThread):
-    """One connection: a batch on the caller's thread when the write lock is free (`insert_now`),
-    else, and for the purge, on one worker thread (`insert`); never both at once (one batch at a time)."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(path, "keyless-one-time")
-        self._wal = False  # the loop's thread writes only in WAL mode (a commit without an fsync)
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            # autocommit (isolation_level=None): each statement is its own transaction; no busy
-            # handler (`insert_now` must not wait, `_locked_retry` waits in the worker); no automatic
-            # checkpoint (its fsyncs would run inside a batch's statement, `_Checkpointer` does it)
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout=0")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA wal_autocheckpoint=0")
-            self._wal = conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # `keyless.store.db` sets it
-            self._conn = conn
-        return self._conn
-
-    @staticmethod
-    def _statement(conn: sqlite3.Connection, rows: list[tuple[str, str, str, float]]) -> set[Key]:
-        """The values of `rows` this statement inserted (one transaction); raises `OperationalError`
-        SQLITE_BUSY without writing anything when another connection holds the write lock."""
-        params = [v for row in rows for v in row]
-        try:  # the usual batch: every value new, one step of one statement
-            conn.execute(_sqlite_statement(_SQLITE_INSERT_ALL, len(rows)), params)
-        except sqlite3.IntegrityError:  # a value was used before: that statement wrote nothing
-            return set(conn.execute(_sqlite_statement(_SQLITE_INSERT, len(rows)), params).fetchall())
-        return {(r[0], r[1], r[2]) for r in rows}
-
-    def insert_now(self, rows: list[tuple[str, str, str, float]]) -> set[Key] | None:
-        """The batch, written on the caller's thread; None (nothing written) when that would wait: the
-        write lock is another connection's, or the database is not in WAL mode (a commit would fsync)."""
-        conn = self._connection()
-        if not self._wal:
-            return None
-        try:
-            return self._statement(conn, rows)
-        except sqlite3.OperationalError as exc:
-            if _is_locked(exc):
-                return None
-            raise
-
-    def _insert(self, rows: list[tuple[str, str, str, float]], purge_before: float | None) -> set[Key]:
-        conn = self._connection()
-        if purge_before is not None:  # first: a batch that fails then has inserted nothing
-            _locked_retry(lambda: conn.execute(_SQLITE_PURGE, (purge_before, SQLITE_PURGE_LIMIT)))
-        return _locked_retry(lambda: self._statement(conn, rows))
-
-    async def insert(self, rows: list[tuple[str, str, str, float]], purge_before: float | None) -> set[Key]:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._insert, rows, purge_before)
-
-
-class _Checkpointer(_OwnThread):
-    """Passive checkpoints of the database, on a connection and thread of their own; one at a time, and
-    a request for one while one runs is that one."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(path, "keyless-checkpoint")
-        self._running: asyncio.Future[None] | None = None
-
-    def _checkpoint(self) -> None:
-        """Copy what the WAL holds beyond the database back into it: nothing to do when another
-        connection already did; a checkpoint already running elsewhere is enough."""
-        if self._conn is None:
-            self._conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            self._conn.execute("PRAGMA busy_timeout=0")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-        try:
-            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except sqlite3.OperationalError as exc:
-            if not _is_locked(exc):
-                raise
-
-    def start(self) -> asyncio.Future[None]:
-        """The checkpoint under way, or a new one (none once closed: a batch in flight at shutdown)."""
-        if self._running is None:
-            loop = asyncio.get_running_loop()
-            if self._closed:
-                done: asyncio.Future[None] = loop.create_future()
-                done.set_result(None)
-                return done
-            self._running = loop.run_in_executor(self._executor, self._checkpoint)
-            self._running.add_done_callback(self._done)
-        return self._running
-
-    def _done(self, done: asyncio.Future[None]) -> None:
-        self._running = None
-        if not done.cancelled() and done.exception() is not None:  # the next one tries again
-            log.warning("one-time uses: checkpoint failed", exc_info=done.exception(),
-                        extra={"event": "checkpoint_failed"})
+MEMORY_CAPACITY = 1_000_000  # SQLite: values the in-memory index holds before the unique table takes over
+__all__ = ["Key", "OneTimeStore"]
 
 
 class OneTimeStore:
@@ -238,11 +50,15 @@ class OneTimeStore:
         self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
         database = engine.url.database
         on_file = engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
-        self._sqlite = _SqliteWriter(database) if on_file and database else None
-        self._checkpointer = _Checkpointer(database) if on_file and database else None
+        self._sqlite = SqliteWriter(database) if on_file and database else None
+        self._checkpointer = Checkpointer(database) if on_file and database else None
         self._pg = PgOneTimeWriter(engine) if engine.dialect.driver == "asyncpg" else None
         self._purge_before: float | None = None  # PostgreSQL: a purge due once the batch is answered
         self._pending: list[tuple[Key, float, asyncio.Future[bool]]] = []
+        self._logged: list[tuple[bytes, float, asyncio.Future[bool]]] = []  # SQLite: decided in memory
+        self._memory = SeenIndex(MEMORY_CAPACITY) if self._sqlite is not None else None
+        self._loading: asyncio.Future[None] | None = None
+        self._loaded = False
         self._flushing = False
         self._inserted = 0
         self._purges = 0
@@ -258,14 +74,67 @@ class OneTimeStore:
         if self._pg is not None:
             await self._pg.close()
 
+    async def prepare(self) -> None:
+        """At server start: on SQLite, take the database's single-use lock and read back the log, so
+        that a second server on the same file stops at start (`one_time_sqlite.SingleUseHeld`)."""
+        if self._memory is not None and not self._loaded:
+            await self._load()
+
     async def consume(self, kind: str, owner: str, value: str, expires_at: float) -> bool:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
-        self._pending.append(((kind, owner, value), expires_at, future))
+        memory = self._memory
+        if memory is None:
+            self._pending.append(((kind, owner, value), expires_at, future))
+            self._start(loop)
+            return await future
+        # SQLite: decided here, answered once the log holds it (`one_time_memory`). From its decision
+        # on, a value is in memory or covered by `deferred_until`, whichever way it is written.
+        if not self._loaded:
+            await self._load()
+        key = digest(kind, owner, value)
+        if memory.seen(key):
+            return False
+        if memory.full(time.time()):  # the unique table decides, as on PostgreSQL
+            if len(memory) < memory.capacity:
+                memory.add(key, expires_at)  # taken either way once the table has answered
+            else:
+                memory.defer(expires_at)
+            self._pending.append(((kind, owner, value), expires_at, future))
+        else:
+            memory.add(key, expires_at)
+            self._logged.append((key, expires_at, future))
+        self._start(loop)
+        try:
+            return await future
+        except Exception:  # not written: nobody is answered for it (not on cancellation: it may be)
+            memory.forget(key)
+            raise
+
+    async def _load(self) -> None:
+        """Read back what the log and the unique table hold, once, before the first value is decided;
+        in a task of its own, so a request cancelled meanwhile cancels nobody else's wait."""
+        if self._loading is None:
+            self._loading = asyncio.ensure_future(self._read_back())
+            self._loading.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved
+        loading = self._loading
+        try:
+            await asyncio.shield(loading)
+        except Exception:
+            if self._loading is loading and loading.done():
+                self._loading = None  # the next request tries again
+            raise
+
+    async def _read_back(self) -> None:
+        assert self._sqlite is not None and self._memory is not None
+        rows, deferred = await self._sqlite.load(time.time())
+        self._memory.load(rows, deferred)
+        self._loaded = True
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         if not self._flushing:
             self._flushing = True
             self._gather(loop, GATHER_TURNS if self._sqlite is not None else 0)
-        return await future
 
     def _gather(self, loop: asyncio.AbstractEventLoop, turns: int) -> None:
         """Start the batch after `turns` more turns of the loop, so that it takes the values of the
@@ -285,15 +154,19 @@ class OneTimeStore:
 
     async def _drain(self) -> None:
         try:
-            while self._pending:
+            while self._pending or self._logged:
                 batch, self._pending = self._pending, []
+                logged, self._logged = self._logged, []
                 try:
-                    fresh = await self._write(batch)
+                    fresh = await self._write(batch, logged)
                 except Exception as exc:
-                    for _, _, future in batch:
+                    for _, _, future in [*batch, *logged]:
                         if not future.done():
                             future.set_exception(exc)
                     continue
+                for _, _, future in logged:
+                    if not future.done():
+                        future.set_result(True)
                 claimed: set[Key] = set()
                 for key, _, future in batch:
                     won = key in fresh and key not in claimed
@@ -306,26 +179,30 @@ class OneTimeStore:
         finally:
             self._flushing = False
 
-    async def _write(self, batch: Sequence[tuple[Key, float, asyncio.Future[bool]]]) -> set[Key]:
+    async def _write(self, batch: Sequence[tuple[Key, float, asyncio.Future[bool]]],
+                     logged: Sequence[tuple[bytes, float, asyncio.Future[bool]]] = ()) -> set[Key]:
         u = t.one_time_uses
         rows: dict[Key, float] = {}
         for key, expires_at, _ in batch:
             rows.setdefault(key, expires_at)
         if self._sqlite is not None:
-            self._inserted += len(rows)
+            self._inserted += len(rows) + len(logged)
             purge = None
             if self._inserted >= SQLITE_PURGE_EVERY:
                 self._inserted, purge = 0, time.time()
                 self._purges += 1
+                if self._memory is not None:
+                    self._memory.purge(purge)
                 due = self._purges % max(1, CHECKPOINT_EVERY // SQLITE_PURGE_EVERY) == 0
                 if due and self._checkpointer is not None:
                     self._checkpointer.start()  # beside this batch, not before it
             batch_rows = [(*k, e) for k, e in rows.items()]
+            log_rows = [(key, expires_at) for key, expires_at, _ in logged]
             if purge is None:
-                fresh = self._sqlite.insert_now(batch_rows)
+                fresh = self._sqlite.insert_now(batch_rows, log_rows)
                 if fresh is not None:
                     return fresh
-            return await self._sqlite.insert(batch_rows, purge)
+            return await self._sqlite.insert(batch_rows, purge, log_rows)
         if self._pg is not None:
             inserted = await self._pg.insert([(*k, e) for k, e in rows.items()])
             self._inserted += len(inserted)

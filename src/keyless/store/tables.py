@@ -128,6 +128,17 @@ one_time_uses = Table(
     Index("ix_one_time_uses_expires", "expires_at"),
 )
 
+# SQLite only: the values a server decided in its memory, appended (no unique key) before it answered
+# (`keyless.store.one_time_memory`, migration 0018).
+one_time_log = Table(
+    "one_time_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("digest", LargeBinary(16), nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Index("ix_one_time_log_expires", "expires_at"),
+)
+
 role_assignments = Table(
     "role_assignments",
     metadata,

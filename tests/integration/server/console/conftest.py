@@ -26,7 +26,7 @@ from tests.conftest import SHARED_ENV
 from tests.integration.server.conftest import client_for
 from tests.support.debian import require_debian_tool
 from tests.support.matrix import token_for
-from tests.support.server import Admin, RunningServer, start_server, stop_server
+from tests.support.server import Admin, RunningServer, postgres_database, require_postgres, start_server, stop_server
 
 pytest.importorskip("playwright.sync_api", reason="playwright (the test extra) is not installed")
 
@@ -97,7 +97,13 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     chromium = require_debian_tool("chromium", "chromium")
     tmp = tmp_path_factory.mktemp("console")
-    server = start_server(tmp, env=SHARED_ENV)
+    require_postgres()  # on PostgreSQL: tests start a second replica on the site's database
+    with postgres_database() as url:
+        yield from _site(tmp, chromium, url)
+
+
+def _site(tmp: Path, chromium: str, database_url: str) -> Iterator[Site]:
+    server = start_server(tmp, database_url=database_url, env=SHARED_ENV)
     try:
         with client_for(server) as http, Admin(server) as admin, sync_playwright() as pw:
             reader = admin.app(f"console-reader-{uuid.uuid4().hex[:6]}")
