@@ -174,6 +174,29 @@ def cli_command(*args: str) -> list[str]:
 UVLOOP_SHIM = ("import asyncio, sys, uvloop; asyncio.set_event_loop_policy(uvloop.EventLoopPolicy()); "
                "sys.argv[0] = 'keyless'; from keyless.cli.main import main; main()")
 
+# --live-values: single-use values a server that has run a while holds (see `Server.live_values`),
+# consumed through the store of the code on the path (so an A/B with PYTHONPATH fills each build's way).
+PREFILL = """
+import asyncio, os, sys, time, uuid
+from pathlib import Path
+from keyless.store import db
+from keyless.store.directory import SqlDirectoryStore
+async def main(data_dir, count):
+    url = os.environ.get("KEYLESS_DATABASE_URL") or db.sqlite_url(Path(data_dir) / "keyless.db")
+    engine = db.create_engine(url)
+    store = SqlDirectoryStore(engine)
+    later = time.time() + 1800
+    try:
+        for at in range(0, count, 500):
+            taken = await asyncio.gather(*[store.consume("client_assertion", "bench-prefill", str(uuid.uuid4()), later)
+                                           for _ in range(min(500, count - at))])
+            assert all(taken)
+    finally:
+        await store.release()
+        await engine.dispose()
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
 
 def proc_cpu_seconds(pid: int) -> float:
     """utime + stime of every thread of `pid` so far (seconds)."""
@@ -195,6 +218,9 @@ class Server:
     log_path: Path = field(default_factory=Path)
     ready_timeout: float = 30.0  # seconds `start` waits for /readyz (longer under valgrind)
     env: dict[str, str] = field(default_factory=dict)  # extra environment for `keyless serve`
+    # Live single-use values in the store before the server starts: a server that has run a while at
+    # load holds up to 31.5 minutes of them; a fresh database holds none (docs/benchmarks.md, session 12).
+    live_values: int = 0
 
     @property
     def url(self) -> str:
@@ -221,6 +247,9 @@ class Server:
         if done.returncode != 0:
             raise RuntimeError(f"keyless init failed: {done.stderr}")
         self.tenant_id = json.loads(done.stdout)["tenant_id"]
+        if self.live_values:
+            subprocess.run([sys.executable, "-c", PREFILL, str(self.data_dir), str(self.live_values)], check=True,
+                           timeout=600, env={**os.environ, **self.env})
         self.log_path = self.workdir / "server.log"
         serve_args = ["serve", "--data-dir", str(self.data_dir), "--port", str(self.port)]
         launcher = [sys.executable, "-c", UVLOOP_SHIM, *serve_args] if self.uvloop else cli_command(*serve_args)
@@ -1053,6 +1082,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="private_key_jwt: at most N pre-signed assertions per run (default 60000); a run needs "
                    "one per request, so it ends early if the server outpaces them")
     p.add_argument("--warmup", type=int, default=500, help="warm-up requests before measuring (default 500)")
+    p.add_argument("--live-values", type=int, default=0, metavar="N",
+                   help="consume N single-use values in the store before the server starts, as a server that "
+                   "has run a while holds them (default 0: a fresh database)")
     p.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto",
                    help="load generator (auto: wrk if installed, else python)")
     p.add_argument("--no-calibrate", dest="calibrate", action="store_false",
@@ -1139,7 +1171,7 @@ def main(argv: list[str]) -> int:
         for alg in algs:
             workdir = base / alg
             workdir.mkdir()
-            server = Server(alg=alg, workdir=workdir, uvloop=args.uvloop,
+            server = Server(alg=alg, workdir=workdir, uvloop=args.uvloop, live_values=args.live_values,
                             env=issuer.server_env() if issuer is not None else {})
             server.start()
             try:

@@ -1,15 +1,15 @@
 """Single-use values (assertion `jti`s, join tokens) with group commit.
 
-The rule is the database's: a value is used once because a unique key refuses the second insert,
-on every replica alike. Doing that as one transaction per request cost more than a whole
-client-secret token (measured ~0.65 ms on SQLite), so concurrent requests share one statement:
-`INSERT … ON CONFLICT DO NOTHING RETURNING` inserts a batch and names exactly the rows that were
-new. On SQLite a batch waits `GATHER_TURNS` turns of the event loop for the values of other requests
-before it is written. One batch is in flight at a time; requests that arrive meanwhile form the next
-one. Within a batch the first request for a value wins, as it would have in sequence. On PostgreSQL
-(asyncpg) the batch is one prepared statement on a connection held between batches
-(`keyless.store.one_time_pg`); `release` returns that connection to the pool before the engine is
-disposed.
+On PostgreSQL the rule is the database's: a value is used once because a unique key refuses the
+second insert, on every replica alike (SQLite: see below). Doing that as one transaction per request
+cost more than a whole client-secret token (measured ~0.65 ms on SQLite), so concurrent requests
+share one statement: `INSERT … ON CONFLICT DO NOTHING RETURNING` inserts a batch and names exactly
+the rows that were new. On SQLite a batch waits `GATHER_TURNS` turns of the event loop for the values
+of other requests before it is written. One batch is in flight at a time; requests that arrive
+meanwhile form the next one. Within a batch the first request for a value wins, as it would have in
+sequence. On PostgreSQL (asyncpg) the batch is one prepared statement on a connection held between
+batches (`keyless.store.one_time_pg`); `release` returns that connection to the pool before the
+engine is disposed.
 
 A SQLite database is one server process's, and there the unique key's cost (a random page written
 for each value) is avoided: the process decides a value in its memory and answers once an append-only
