@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from keyless.store import tables as t
 from keyless.store.one_time_memory import SeenIndex, digest
 from keyless.store.one_time_pg import PgOneTimeWriter
-from keyless.store.one_time_sqlite import Checkpointer, Key, SqliteWriter
+from keyless.store.one_time_sqlite import Checkpointer, Key, SingleUseWriter
 
 log = logging.getLogger("keyless.store")
 PURGE_EVERY = 1000  # PostgreSQL: values between two purges
@@ -50,7 +50,7 @@ class OneTimeStore:
         self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
         database = engine.url.database
         on_file = engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
-        self._sqlite = SqliteWriter(database) if on_file and database else None
+        self._sqlite = SingleUseWriter(database) if on_file and database else None
         self._checkpointer = Checkpointer(database) if on_file and database else None
         self._pg = PgOneTimeWriter(engine) if engine.dialect.driver == "asyncpg" else None
         self._purge_before: float | None = None  # PostgreSQL: a purge due once the batch is answered

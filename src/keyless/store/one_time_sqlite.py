@@ -135,7 +135,7 @@ class OwnThread:
         self._executor.shutdown(wait=True)
 
 
-class SqliteWriter(OwnThread):
+class SingleUseWriter(OwnThread):
     """One connection: a batch on the caller's thread when the write lock is free (`insert_now`),
     else, and for the purge, on one worker thread (`insert`); never both at once (one batch at a time)."""
 

@@ -141,7 +141,7 @@ async def test_a_failed_append_fails_its_requests_and_frees_their_values(
             def broken(*args: object) -> None:
                 raise sqlite3.OperationalError("disk I/O error")
 
-            patch.setattr(one_time_sqlite.SqliteWriter, "insert_now", broken)
+            patch.setattr(one_time_sqlite.SingleUseWriter, "insert_now", broken)
             results = await asyncio.gather(store.consume(KIND, "c", "v", later), store.consume(KIND, "c", "v", later),
                                            return_exceptions=True)
         assert isinstance(results[0], sqlite3.OperationalError) and results[1] is False
@@ -155,16 +155,16 @@ async def test_a_failed_read_back_fails_the_request_and_the_next_one_tries_again
     path, later = tmp_path / "s.db", time.time() + 600
     async with migrated_store(db.sqlite_url(path)) as store:
         assert await store.consume(KIND, "c", "v", later)
-    load = one_time_sqlite.SqliteWriter._load
+    load = one_time_sqlite.SingleUseWriter._load
     calls: list[int] = []
 
-    def flaky(self: one_time_sqlite.SqliteWriter, now: float) -> tuple[list[tuple[bytes, float]], float | None]:
+    def flaky(self: one_time_sqlite.SingleUseWriter, now: float) -> tuple[list[tuple[bytes, float]], float | None]:
         calls.append(1)
         if len(calls) == 1:
             raise sqlite3.OperationalError("database is locked")
         return load(self, now)
 
-    monkeypatch.setattr(one_time_sqlite.SqliteWriter, "_load", flaky)
+    monkeypatch.setattr(one_time_sqlite.SingleUseWriter, "_load", flaky)
     async with migrated_store(db.sqlite_url(path)) as store:
         results = await asyncio.gather(store.consume(KIND, "c", "v", later), store.consume(KIND, "c", "w", later),
                                        return_exceptions=True)

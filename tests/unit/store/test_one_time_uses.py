@@ -127,7 +127,7 @@ async def test_sqlite_outside_wal_mode_writes_in_the_worker(tmp_path: Path) -> N
     await engine.dispose()
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         assert conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete"
-    writer = one_time_sqlite.SqliteWriter(str(path))
+    writer = one_time_sqlite.SingleUseWriter(str(path))
     try:
         later = time.time() + 600
         assert writer.insert_now([("client_assertion", "c", "v", later)]) is None
