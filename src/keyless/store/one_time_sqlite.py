@@ -31,6 +31,12 @@ attempts, so a batch that met another writer slept up to 8-18 ms after the lock 
 request in it with it. `_locked_retry` tries again every 0.1-1 ms instead, for the same 5 s at most.
 A refused attempt changed nothing (a statement that cannot take the lock writes nothing), so
 trying it again is the same insert and the unique key still decides every value.
+
+The log's appends take the same way: a batch appends its log rows in one statement, then inserts its
+unique-table rows (if any) in another; a batch tried again may append a log row twice, which the
+read-back at start takes once. The writer also holds the database's single-use
+lock (`LOCK_SUFFIX`, an flock) from the moment it reads the log back until it is closed, so one
+process at a time decides values in memory (`SingleUseHeld`).
 """
 
 from __future__ import annotations
@@ -87,6 +93,8 @@ def _sqlite_statement(template: str, count: int) -> str:
             _STATEMENTS.clear()
         _STATEMENTS[(template, count)] = sql
     return sql
+
+
 LOCK_WAIT = 5.0  # seconds a batch waits for another writer, as `busy_timeout=5000` did
 _RETRY_FIRST, _RETRY_MAX = 0.0001, 0.001  # seconds between attempts: doubling from 0.1 ms to 1 ms
 
