@@ -123,9 +123,14 @@ def test_refusals(setup: tuple[RunningAgent, dict[str, Any], str]) -> None:
     assert (repeated.status_code, repeated.json()["error_description"]) == (400, "the parameter audience is repeated")
 
 
+def _holds(status: dict[str, Any], client_id: str, bindings: int) -> bool:
+    return client_id in {i["client_id"] for i in status["identities"]} and status["bindings"] >= bindings
+
+
 def test_workload_bindings_apply(setup: tuple[RunningAgent, dict[str, Any], str],
                                  sqlite_server: RunningServer) -> None:
     agent, _, _ = setup
+    bindings_before = agent.status()["bindings"]
     with Admin(sqlite_server) as admin:
         bound = dict(admin.api.call("POST", "/identities", json_body={"name": f"bound-{uuid.uuid4().hex[:6]}"}))
         admin.api.call("PUT", f"/identities/{bound['client_id']}/hosts/{agent.host['id']}")
@@ -133,9 +138,11 @@ def test_workload_bindings_apply(setup: tuple[RunningAgent, dict[str, Any], str]
                        json_body={"audience": EXCHANGE})
         admin.api.call("POST", f"/identities/{bound['client_id']}/bindings",
                        json_body={"host": agent.host["id"], "uid": os.getuid() + 1})
+    # The identity reaches the host before its binding does: a poll may fall between the two calls above,
+    # so wait until the agent holds both.
     deadline = time.monotonic() + 10
-    while bound["client_id"] not in {i["client_id"] for i in agent.status()["identities"]}:
-        assert time.monotonic() < deadline, "the agent never saw the new identity"
+    while not _holds(agent.status(), bound["client_id"], bindings_before + 1):
+        assert time.monotonic() < deadline, "the agent never saw the new identity and its binding"
         time.sleep(0.2)
     refused = _ask(agent, EXCHANGE, client_id=bound["client_id"])
     assert refused.json() == {"error": "invalid_request", "error_description": "Identity not found"}
