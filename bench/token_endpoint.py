@@ -169,11 +169,6 @@ def cli_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "keyless.cli.main", *args]
 
 
-# --uvloop (an experiment, not how `keyless serve` runs today): the same CLI entry point with uvloop's
-# event-loop policy installed first, so asyncio.run() in `keyless serve` gets a uvloop loop.
-UVLOOP_SHIM = ("import asyncio, sys, uvloop; asyncio.set_event_loop_policy(uvloop.EventLoopPolicy()); "
-               "sys.argv[0] = 'keyless'; from keyless.cli.main import main; main()")
-
 # --live-values: single-use values a server that has run a while holds (see `Server.live_values`),
 # consumed through the store of the code on the path (so an A/B with PYTHONPATH fills each build's way).
 PREFILL = """
@@ -210,7 +205,6 @@ def proc_cpu_seconds(pid: int) -> float:
 class Server:
     alg: str
     workdir: Path
-    uvloop: bool = False
     port: int = 0
     data_dir: Path = field(default_factory=Path)
     tenant_id: str = ""
@@ -252,8 +246,7 @@ class Server:
                            timeout=600, env={**os.environ, **self.env})
         self.log_path = self.workdir / "server.log"
         serve_args = ["serve", "--data-dir", str(self.data_dir), "--port", str(self.port)]
-        launcher = [sys.executable, "-c", UVLOOP_SHIM, *serve_args] if self.uvloop else cli_command(*serve_args)
-        serve = ["taskset", "-c", str(SERVER_CPU), *launcher]
+        serve = ["taskset", "-c", str(SERVER_CPU), *cli_command(*serve_args)]
         with self.log_path.open("wb") as log:
             # taskset execs the interpreter, so proc.pid is the server's own pid.
             self.proc = subprocess.Popen(serve, stdout=log, stderr=subprocess.STDOUT,
@@ -1093,8 +1086,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--py-spy", type=Path, metavar="DIR", help="also profile the server with py-spy during an "
                    "extra c=8 run per algorithm; collapsed stacks and summaries go to DIR")
     p.add_argument("--native", action="store_true", help="with --py-spy: include native (C) frames")
-    p.add_argument("--uvloop", action="store_true", help="experiment: start the server with uvloop's event-loop "
-                   "policy installed (today `keyless serve` runs on the stdlib asyncio loop)")
     p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                    help="before each run, wait up to SECONDS for CPUs 0 and 1 to be idle (shared machines)")
     p.add_argument("--json", type=Path, metavar="FILE", help="write machine info and results as JSON")
@@ -1154,8 +1145,6 @@ def main(argv: list[str]) -> int:
     server_env = {k: v for k, v in os.environ.items() if k.startswith("KEYLESS_")}
     if server_env:
         print(f"server  : environment {' '.join(f'{k}={v}' for k, v in sorted(server_env.items()))}")
-    if args.uvloop:
-        print("server  : EXPERIMENT --uvloop: `keyless serve` started with uvloop's event-loop policy installed")
     print(f"load    : {gen_desc}; {args.warmup} warm-up requests; each run <= {args.duration:g} s "
           f"and <= {args.requests} requests")
     print()
@@ -1171,7 +1160,7 @@ def main(argv: list[str]) -> int:
         for alg in algs:
             workdir = base / alg
             workdir.mkdir()
-            server = Server(alg=alg, workdir=workdir, uvloop=args.uvloop, live_values=args.live_values,
+            server = Server(alg=alg, workdir=workdir, live_values=args.live_values,
                             env=issuer.server_env() if issuer is not None else {})
             server.start()
             try:
