@@ -66,6 +66,10 @@ FLOOR_SHARE = 0.70  # of the ES256 floor (issue 18 scope 2)
 PEER_SCOPE = "api:read"
 ASSERTION_TYPE = te.ASSERTION_TYPE
 DEFAULT_KIT = Path(os.environ.get("KEYLESS_PEERS_DIR", Path.home() / ".cache" / "keyless-peers"))
+# The rate a warm-up's single-use assertions are made for (x 2.5, as for a run): above the fastest
+# assertion row seen (private_key_jwt ES256 passed 5,000 tokens/s on a Zen 5 guest, and ran out of the
+# 2,000/s-sized set it had then: the replays were counted as errors).
+WARM_RATE = 8000.0
 
 
 def lua(kit: Path, workdir: Path, name: str) -> Path:
@@ -452,12 +456,6 @@ def keyless_only_row(row: str, target: Target, args: argparse.Namespace, workdir
           f"{k.errors:>6} {k.other_cpu:>8.0%}   (Keyless only: {k.rate / max(k.server_cpu, 1e-9):,.0f} per CPU-s)")
     sys.stdout.flush()
     return {"row": row, "keyless": [r.__dict__ for r in target.runs], "keyless_median": k.__dict__}
-
-
-# The rate a warm-up's single-use assertions are made for (x 2.5, as for a run): above the fastest
-# assertion row seen (private_key_jwt ES256 passed 5,000 tokens/s on a Zen 5 guest, and ran out of the
-# 2,000/s-sized set it had then: the replays were counted as errors).
-WARM_RATE = 8000.0
 
 
 def wrk_warm(t: Target, args: argparse.Namespace, workdir: Path) -> float:
