@@ -66,6 +66,12 @@ def measure_crypto() -> dict[str, dict[str, float]]:
     return result
 
 
+def fastest(*measured: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Per algorithm and operation, the lowest of several `measure_crypto` results of one sitting: the
+    machine was at least that fast during it (`peer_compare` measures before and after its rows)."""
+    return {alg: {op: min(m[alg][op] for m in measured) for op in measured[0][alg]} for alg in measured[0]}
+
+
 def _per_token_us(run: dict[str, Any]) -> float:
     return 1e6 * max(run["server_cpu"], 1e-9) / run["rate"] if run["rate"] else 0.0
 
