@@ -329,7 +329,7 @@ def targets_summary(results: list[dict[str, Any]], es_floor: dict[str, Any] | No
         p99 = k["p99_ms"] < TARGET_P99_MS
         verdicts[r["row"]] = {"ratio_per_cpu_s": r["cpu_ratio"], "ratio": r["ratio"], "target": r["target"],
                               "ratio_met": met, "p99_ms": k["p99_ms"], "p99_met": p99}
-        print(f"  {r['row']:<13} {r['cpu_ratio']:.2f}x per CPU-s (throughput {r['ratio']:.2f}x) vs >= {r['target']}x: "
+        print(f"  {r['row']:<13} {r['cpu_ratio']:.3f}x per CPU-s (throughput {r['ratio']:.3f}x) vs >= {r['target']}x: "
               f"{'met' if met else 'NOT met'}; Keyless p99 {k['p99_ms']:.1f} ms (peer {p['p99_ms']:.1f}) vs "
               f"< {TARGET_P99_MS:.0f} ms: {'met' if p99 else 'NOT met'}")
     busy = max((max(r["keyless_median"]["other_cpu"], r["peer_median"]["other_cpu"]) for r in results), default=0.0)
