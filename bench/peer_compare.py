@@ -27,7 +27,7 @@ each row's ceiling on the day's machine (`peer_ceiling`: the floor of HTTP plus 
 assertion verification, with none of our own work; the peer over it is the best ratio possible there
 for a server whose request costs what the raw ASGI one does).
 
-    .venv/bin/python bench/peer_compare.py                          # 6 rows + floor, 3 x 10 s: ~11 min
+    .venv/bin/python bench/peer_compare.py                          # 6 rows + floor, 3 x 10 s: ~13 min
     .venv/bin/python bench/peer_compare.py --rows secret-ES256 --runs 1 --duration 5
     .venv/bin/python bench/peer_compare.py --json /tmp/peer.json
 
