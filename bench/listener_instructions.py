@@ -60,6 +60,7 @@ def serve(port: int) -> None:
 
     from keyless.listen import Guard, ListenerLimits
     from keyless.oauth.service import TokenResult
+    from keyless.server.eager import Turn
     from keyless.server.observe import RouteObserver
     from keyless.server.token_protocol import token_protocol
 
@@ -74,7 +75,7 @@ def serve(port: int) -> None:
         await send({"type": "http.response.body", "body": b""})
 
     limits = ListenerLimits()
-    ctx: Any = SimpleNamespace(tokens=Canned(), trusted_proxies=(),
+    ctx: Any = SimpleNamespace(tokens=Canned(), trusted_proxies=(), turn=Turn(),
                                settings=SimpleNamespace(vault_enabled=False, vault_port=0))
     config = uvicorn.Config(other, host="127.0.0.1", port=port, lifespan="off", access_log=False, log_config=None,
                             server_header=False, proxy_headers=False,

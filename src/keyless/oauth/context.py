@@ -23,6 +23,7 @@ from keyless.oauth.errors import InvalidRequest
 from keyless.oauth.federation.issuers import IssuerKeys
 from keyless.oauth.keyring import KeyRing
 from keyless.oauth.request import TokenHttpRequest, TokenRequest
+from keyless.oauth.tokens import TokenSigner, sign_now
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class TokenEnv:
     issuer: str
     token_endpoints: frozenset[str]
     federation: FederationContext | None = None
+    signer: TokenSigner = sign_now
 
 
 @dataclass(slots=True)

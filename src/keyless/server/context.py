@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,15 +22,17 @@ from keyless.domain.events import Event
 from keyless.domain.model import AuditEvent, Tenant
 from keyless.oauth.context import FederationContext
 from keyless.oauth.federation.issuers import IssuerKeys
-from keyless.oauth.keyring import KeyRing
+from keyless.oauth.keyring import ActiveKey, KeyRing
 from keyless.oauth.metadata import issuer
 from keyless.oauth.policy_check import SignInPolicy
 from keyless.oauth.ratelimit import Budget, FailureThrottle
 from keyless.oauth.service import TokenService
+from keyless.oauth.tokens import mint
 from keyless.server.batching import BatchWriter
 from keyless.server.bearer import BearerVerifier
 from keyless.server.client_address import Network
 from keyless.server.datadir import CA_KEY_AAD, DataDir, load_kek, secret_hasher
+from keyless.server.eager import Turn
 from keyless.server.federation_fetch import HttpMetadataFetcher
 from keyless.server.metrics import CHANGE_PROPAGATION
 from keyless.server.outbox_worker import EndpointLimits, OutboxWorker
@@ -84,6 +89,8 @@ class ServerContext:
     # certificate's last use, which is how a silent agent is noticed (docs/notifications.md).
     contacts: BatchWriter[tuple[str, float, str | None]] | None = field(default=None, repr=False)
     trusted_proxies: tuple[Network, ...] = ()  # settings.trusted_proxies, parsed once (server.client_address)
+    # The listener's eager steps, and the turn's token signatures made back to back (`eager.Turn`).
+    turn: Turn = field(default_factory=Turn, repr=False)
 
     def ca(self) -> IssuedCert:
         """The local CA, opened from the data directory on first use (sealed under the KEK)."""
@@ -193,17 +200,24 @@ class ServerContext:
                     else FailureThrottle.in_process(clock, **budgets))
         sign_in_policy = SignInPolicy(policies, directory, fed_reader, internal_ca, events=events.record,
                                       clock=clock)
+        turn = Turn()
+
+        def sign_at_turn_end(key: ActiveKey, claims: dict[str, Any]) -> Awaitable[str]:
+            """The token service's signer: a turn's tokens signed back to back (`eager.Turn`)."""
+            return turn.later(partial(mint, key, claims))
+
         tokens = TokenService(
             directory=directory, keyring=keyring, hasher=hasher, clock=clock, sink=signins, replay=store,
             base_url=base_url,
             throttle=throttle,
             federation=FederationContext(credentials=fed_reader, issuer_keys=issuer_keys),
             after_client_auth=(("policy", sign_in_policy.step),),
+            signer=sign_at_turn_end,
         )
         admin = DirectoryService(store, clock, hasher, kek, on_change, internal_ca=internal_ca, policy_store=store)
         return cls(
             settings=settings, clock=clock, engine=engine, store=store, directory=directory, keyring=keyring,
-            tokens=tokens, admin=admin, signins=signins,
+            tokens=tokens, admin=admin, signins=signins, turn=turn,
             base_url=base_url, kek=kek, bearers=BearerVerifier(keyring, clock, base_url), vaults=vaults,
             audits=audits, vault_resource=settings.vault_resource(),
             hosts=HostService(host_store, clock, hasher, on_change, credentials=admin.credentials),

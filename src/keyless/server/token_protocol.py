@@ -50,7 +50,6 @@ from keyless.listen import Guard, GuardedProtocol
 from keyless.oauth.request import MAX_BODY
 from keyless.oauth.service import NO_STORE
 from keyless.server.context import ServerContext
-from keyless.server.eager import run_eagerly
 from keyless.server.observe import RouteObserver
 from keyless.server.routes import token
 from keyless.server.vault.app import VaultApi
@@ -266,17 +265,20 @@ class TokenProtocol(GuardedProtocol):
 
     def _maybe_run(self, cycle: OwnCycle) -> None:
         """Serve `cycle` now, in this parser callback: a token whose reads all hit the caches never
-        waits, so it is answered before this returns, with no task (a task per request was ~5 % of a
-        token's CPU: its creation, the loop's turn to step it, its context). Only a request that does
-        wait (a cache miss, a replay-store commit, a paused transport) continues in a task in uvicorn's
-        set, from where it stopped, as Python 3.12's eager tasks do (`eager.run_eagerly`)."""
+        waits for I/O, so it needs no task (a task per request was ~5 % of a token's CPU: its creation,
+        the loop's turn to step it, its context); its signature is made at the end of the loop's turn,
+        back to back with the turn's others, and the request goes on from there (`eager.Turn`). Only a
+        request that waits for I/O (a cache miss, a replay-store commit, a paused transport) continues
+        in a task in uvicorn's set, from where it stopped, as Python 3.12's eager tasks do."""
         if cycle.ready and not cycle.running and (cycle.complete or cycle.too_large):
             cycle.running = True
             work = self._serve(cycle) if type(cycle) is TokenCycle else self._serve_vault(cast(VaultRead, cycle))
-            task = run_eagerly(self.loop, work)
-            if task is not None:
-                task.add_done_callback(self.tasks.discard)
-                self.tasks.add(task)
+            self.ctx.turn.run(self.loop, work, self._adopt)
+
+    def _adopt(self, task: asyncio.Task[None]) -> None:
+        """A request that has to wait goes on in a task of uvicorn's set (graceful shutdown waits for it)."""
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
 
     async def _serve(self, cycle: TokenCycle) -> None:
         client = self.client

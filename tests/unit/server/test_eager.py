@@ -1,13 +1,26 @@
-"""`run_eagerly`: a coroutine that never waits is done before the call returns, with no task; one that
-waits continues in a task exactly where it stopped (values, exceptions and cancellation pass through)."""
+"""`Turn`: a coroutine that never waits is done before `run` returns, with no task; one that waits for a
+future continues in a task exactly where it stopped (values, exceptions and cancellation pass through);
+work left for the end of the turn is done for every coroutine that left some, back to back, before any
+of them goes on, still with no task."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
 
 import pytest
 
-from keyless.server.eager import run_eagerly
+from keyless.server.eager import Turn
+
+
+def run_eagerly(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None],
+                turn: Turn | None = None) -> asyncio.Task[Any] | None:
+    """`Turn.run`, answering the task it adopted (None when the coroutine needed none)."""
+    adopted: list[asyncio.Task[Any]] = []
+    (turn or Turn()).run(loop, coro, adopted.append)
+    return adopted[0] if adopted else None
 
 
 async def test_a_coroutine_that_never_waits_finishes_in_the_call_without_a_task() -> None:
@@ -103,3 +116,94 @@ async def test_a_bare_yield_to_the_loop_is_a_wait_not_the_end() -> None:
     assert task is not None and done == []
     await task
     assert done == ["after"]
+
+
+async def test_work_left_for_later_is_done_for_every_coroutine_back_to_back_before_any_goes_on() -> None:
+    loop = asyncio.get_running_loop()
+    turn, trace = Turn(), []
+    tasks_before = len(asyncio.all_tasks())
+
+    def work(name: str) -> str:
+        trace.append(f"work {name}")
+        return name.upper()
+
+    async def request(name: str) -> None:
+        trace.append(f"start {name}")
+        trace.append(f"got {await turn.later(lambda: work(name))}")
+
+    assert run_eagerly(loop, request("a"), turn) is None
+    assert run_eagerly(loop, request("b"), turn) is None
+    assert trace == ["start a", "start b"]  # parked until the end of the turn, with no task
+    assert len(asyncio.all_tasks()) == tasks_before
+    await asyncio.sleep(0)
+    assert trace == ["start a", "start b", "work a", "work b", "got A", "got B"]
+
+
+async def test_later_in_a_task_is_done_at_once() -> None:
+    turn = Turn()
+    trace: list[str] = []
+
+    async def in_a_task() -> str:
+        value = await turn.later(lambda: trace.append("work") or "done")
+        trace.append("after")
+        return value
+
+    assert await asyncio.create_task(in_a_task()) == "done"
+    assert trace == ["work", "after"]
+
+
+async def test_an_exception_in_later_work_is_raised_in_the_coroutine_that_asked_only() -> None:
+    loop = asyncio.get_running_loop()
+    turn, outcome = Turn(), []
+
+    def fails() -> str:
+        raise ValueError("no key")
+
+    async def asks(work: Any) -> None:
+        try:
+            outcome.append(await turn.later(work))
+        except ValueError as exc:
+            outcome.append(f"refused: {exc}")
+
+    run_eagerly(loop, asks(fails), turn)
+    run_eagerly(loop, asks(lambda: "token"), turn)
+    await asyncio.sleep(0)
+    assert outcome == ["refused: no key", "token"]
+
+
+async def test_a_coroutine_that_waits_for_a_future_after_later_work_goes_on_in_an_adopted_task() -> None:
+    loop = asyncio.get_running_loop()
+    turn, adopted, steps = Turn(), [], []
+    drained: asyncio.Future[str] = loop.create_future()
+
+    async def answers() -> None:
+        steps.append(await turn.later(lambda: "signed"))
+        steps.append(await drained)  # a paused transport's drain
+
+    turn.run(loop, answers(), adopted.append)
+    await asyncio.sleep(0)
+    assert steps == ["signed"] and len(adopted) == 1
+    drained.set_result("drained")
+    await adopted[0]
+    assert steps == ["signed", "drained"]
+
+
+async def test_a_coroutine_failing_after_later_work_is_logged_and_the_others_go_on(
+        caplog: pytest.LogCaptureFixture) -> None:
+    loop = asyncio.get_running_loop()
+    turn, done = Turn(), []
+
+    async def breaks() -> None:
+        await turn.later(lambda: None)
+        raise RuntimeError("after the signature")
+
+    async def fine() -> None:
+        await turn.later(lambda: None)
+        done.append("answered")
+
+    run_eagerly(loop, breaks(), turn)
+    run_eagerly(loop, fine(), turn)
+    with caplog.at_level(logging.ERROR, logger="keyless.server"):
+        await asyncio.sleep(0)
+    assert done == ["answered"]
+    assert [r.getMessage() for r in caplog.records] == ["a request resumed at the end of the loop's turn failed"]

@@ -19,6 +19,7 @@ import uvicorn
 from keyless.listen import Guard, ListenerLimits
 from keyless.oauth.request import TokenHttpRequest
 from keyless.oauth.service import TokenResult
+from keyless.server.eager import Turn
 from keyless.server.observe import RouteObserver
 from keyless.server.token_protocol import token_protocol
 from tests.support.loopback import converse, uvicorn_on
@@ -58,7 +59,7 @@ async def serving(scopes: Scopes, *, ours: bool, guard: Guard | None = None) -> 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     limits = ListenerLimits()
-    ctx: Any = SimpleNamespace(tokens=Service(), trusted_proxies=(),
+    ctx: Any = SimpleNamespace(tokens=Service(), trusted_proxies=(), turn=Turn(),
                                settings=SimpleNamespace(vault_enabled=False, vault_port=0))
     guard = guard or Guard(limits)
     http: Any = token_protocol(ctx, guard, RouteObserver("main", access_log=False)) if ours else "httptools"

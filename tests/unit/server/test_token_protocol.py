@@ -24,6 +24,7 @@ import uvicorn
 from keyless.listen import Guard, ListenerLimits
 from keyless.oauth.request import TokenHttpRequest
 from keyless.oauth.service import TokenResult
+from keyless.server.eager import Turn
 from keyless.server.observe import REQUEST_SECONDS, RouteObserver
 from keyless.server.token_protocol import token_protocol
 from tests.support.loopback import trickle
@@ -69,7 +70,7 @@ async def serving(service: Service, *, vault: bool = False, limits: ListenerLimi
     sock.bind(("127.0.0.1", 0))
     port = int(sock.getsockname()[1])
     settings = SimpleNamespace(vault_enabled=vault, vault_port=port if vault else 0)
-    ctx: Any = SimpleNamespace(tokens=service, trusted_proxies=(), settings=settings)
+    ctx: Any = SimpleNamespace(tokens=service, trusted_proxies=(), settings=settings, turn=Turn())
     limits = limits or ListenerLimits()
     protocol = token_protocol(ctx, guard or Guard(limits), RouteObserver("main", access_log=False))
     config = uvicorn.Config(_asgi, http=protocol, lifespan="off", access_log=False, log_level="warning",
@@ -374,7 +375,7 @@ def test_an_answer_held_for_the_next_turn_is_sent_when_the_client_ends_its_side_
 
     async def run() -> _Transport:
         settings = SimpleNamespace(vault_enabled=False, vault_port=0)
-        ctx: Any = SimpleNamespace(tokens=AnswersAtOnce(), trusted_proxies=(), settings=settings)
+        ctx: Any = SimpleNamespace(tokens=AnswersAtOnce(), trusted_proxies=(), settings=settings, turn=Turn())
         limits = ListenerLimits()
         config = uvicorn.Config(_asgi, lifespan="off", access_log=False, log_level="warning",
                                 **limits.uvicorn_options())

@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from keyless.listen import Guard, ListenerLimits
 from keyless.server.app import ErrorShield
+from keyless.server.eager import Turn
 from keyless.server.observe import REQUEST_SECONDS, RouteObserver
 from keyless.server.token_protocol import token_protocol
 from keyless.server.vault.app import VaultApi, _json
@@ -70,7 +71,8 @@ async def serving(api: Api, *, listener: bool, limits: ListenerLimits | None = N
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = int(sock.getsockname()[1])
-    ctx: Any = SimpleNamespace(trusted_proxies=(), settings=SimpleNamespace(vault_enabled=True, vault_port=port))
+    ctx: Any = SimpleNamespace(trusted_proxies=(), turn=Turn(),
+                               settings=SimpleNamespace(vault_enabled=True, vault_port=port))
     limits = limits or ListenerLimits()
     observer = RouteObserver("vault", access_log=False)
     protocol = token_protocol(ctx, Guard(limits), RouteObserver("main", access_log=False),

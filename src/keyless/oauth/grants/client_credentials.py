@@ -73,9 +73,10 @@ class ClientCredentials:
             issuer=env.issuer, tenant=ctx.tenant, client=client.app, audience=grant.audience, roles=grant.roles,
             azpacr=client.azpacr, now=int(env.clock.now()), lifetime=lifetime, token_id=ctx.token_id, extra=extra,
         )
+        token = await env.signer(key, claims)
         ctx.response = {
             "token_type": "Bearer",
             "expires_in": lifetime,
             "ext_expires_in": lifetime,
-            "access_token": tokens.mint(key, claims),
+            "access_token": token,
         }
