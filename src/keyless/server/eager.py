@@ -136,11 +136,13 @@ class Turn:
         self._step(loop, coro.__await__(), adopt)
 
     def _step(self, loop: asyncio.AbstractEventLoop, steps: Any, adopt: Adopt) -> None:
-        self._stepping = True
+        # A step may start another inside it (an answer starts the request pipelined behind it on the
+        # connection): the outer one is still being stepped when the inner one returns.
+        outer, self._stepping = self._stepping, True
         try:
             yielded = next(steps, _DONE)
         finally:
-            self._stepping = False
+            self._stepping = outer
         if yielded is _DONE:
             return
         if type(yielded) is _Later:

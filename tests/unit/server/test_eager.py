@@ -207,3 +207,22 @@ async def test_a_coroutine_failing_after_later_work_is_logged_and_the_others_go_
         await asyncio.sleep(0)
     assert done == ["answered"]
     assert [r.getMessage() for r in caplog.records] == ["a request resumed at the end of the loop's turn failed"]
+
+
+async def test_a_coroutine_stepped_inside_another_ones_step_leaves_the_outer_one_parking_too() -> None:
+    """Answering a request starts the next one pipelined on its connection from inside the first one's
+    step (`on_response_complete`): the first one's later work still waits for the end of the turn."""
+    loop = asyncio.get_running_loop()
+    turn, trace = Turn(), []
+
+    async def pipelined() -> None:
+        trace.append(f"got {await turn.later(lambda: 'second')}")
+
+    async def first() -> None:
+        run_eagerly(loop, pipelined(), turn)
+        trace.append(f"got {await turn.later(lambda: 'first')}")
+
+    run_eagerly(loop, first(), turn)
+    assert trace == []
+    await asyncio.sleep(0)
+    assert trace == ["got second", "got first"]
