@@ -19,11 +19,11 @@ from keyless.domain.ports import DirectoryReader, OneTimeUses
 from keyless.oauth.client_auth.assertion import ClientAssertion
 from keyless.oauth.client_auth.certificates import CertificateCache
 from keyless.oauth.client_auth.result import AuthenticatedClient
+from keyless.oauth.deferral import Deferral, at_once
 from keyless.oauth.errors import InvalidRequest
 from keyless.oauth.federation.issuers import IssuerKeys
 from keyless.oauth.keyring import KeyRing
 from keyless.oauth.request import TokenHttpRequest, TokenRequest
-from keyless.oauth.tokens import TokenSigner, sign_now
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class TokenEnv:
     issuer: str
     token_endpoints: frozenset[str]
     federation: FederationContext | None = None
-    signer: TokenSigner = sign_now
+    defer: Deferral = at_once  # public-key operations (`keyless.oauth.deferral`)
 
 
 @dataclass(slots=True)

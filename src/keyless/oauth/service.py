@@ -34,13 +34,13 @@ from keyless.oauth.client_auth.assertion import ClientAssertion
 from keyless.oauth.client_auth.certificates import CertificateCache
 from keyless.oauth.client_auth.registry import DEFAULT_METHODS, ClientAuthMethod, authenticate
 from keyless.oauth.context import FederationContext, TokenContext, TokenEnv
+from keyless.oauth.deferral import Deferral, at_once
 from keyless.oauth.errors import InvalidClient, InvalidRequest, OAuthErrorResponse, RateLimited, UnsupportedGrantType
 from keyless.oauth.grants.registry import DEFAULT_GRANTS, Grant
 from keyless.oauth.keyring import KeyRing
 from keyless.oauth.metadata import issuer
 from keyless.oauth.ratelimit import FailureThrottle
 from keyless.oauth.request import TokenHttpRequest, parse_token_request, transport_refusal
-from keyless.oauth.tokens import TokenSigner, sign_now
 
 NO_STORE: Mapping[str, str] = MappingProxyType({"Cache-Control": "no-store", "Pragma": "no-cache"})
 
@@ -93,7 +93,7 @@ class TokenService:
         grants: Mapping[str, Grant] = DEFAULT_GRANTS,
         auth_methods: Mapping[str, ClientAuthMethod] = DEFAULT_METHODS,
         after_client_auth: Sequence[tuple[str, Step]] = (),
-        signer: TokenSigner = sign_now,
+        defer: Deferral = at_once,
     ) -> None:
         self._directory = directory
         self._keyring = keyring
@@ -108,7 +108,7 @@ class TokenService:
         self._federation = federation
         self._grants = grants
         self._auth_methods = auth_methods
-        self._signer = signer
+        self._defer = defer
         self.steps: tuple[tuple[str, Step], ...] = (
             ("request", self._parse),
             ("grant_type", self._grant_type),
@@ -129,7 +129,7 @@ class TokenService:
         env = TokenEnv(
             directory=self._directory, hasher=self._hasher, clock=self._clock, replay=self._replay,
             certificates=self._certificates, keyring=self._keyring, issuer=issuer(self._base_url, tenant),
-            token_endpoints=frozenset(endpoints), federation=self._federation, signer=self._signer,
+            token_endpoints=frozenset(endpoints), federation=self._federation, defer=self._defer,
         )
         if len(self._envs) >= 1024:
             self._envs.clear()

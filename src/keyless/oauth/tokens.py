@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,16 +82,6 @@ def credential_claims(resource: Application, credential_id: str, credential_type
 
 def mint(key: ActiveKey, claims: dict[str, Any]) -> str:
     return sign(claims, key.private, alg=key.alg, kid=key.kid, typ=ACCESS_TOKEN_TYP)
-
-
-#: How a grant has its token signed: `mint`, awaited so that a server may sign later. `keyless serve`
-#: signs the tokens of one turn of its event loop back to back (`keyless.server.eager.Turn`).
-TokenSigner = Callable[[ActiveKey, dict[str, Any]], Awaitable[str]]
-
-
-async def sign_now(key: ActiveKey, claims: dict[str, Any]) -> str:
-    """The default `TokenSigner`: `mint` at once."""
-    return mint(key, claims)
 
 
 _ID_BYTES = 16

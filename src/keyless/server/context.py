@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,12 +19,11 @@ from keyless.domain.events import Event
 from keyless.domain.model import AuditEvent, Tenant
 from keyless.oauth.context import FederationContext
 from keyless.oauth.federation.issuers import IssuerKeys
-from keyless.oauth.keyring import ActiveKey, KeyRing
+from keyless.oauth.keyring import KeyRing
 from keyless.oauth.metadata import issuer
 from keyless.oauth.policy_check import SignInPolicy
 from keyless.oauth.ratelimit import Budget, FailureThrottle
 from keyless.oauth.service import TokenService
-from keyless.oauth.tokens import mint
 from keyless.server.batching import BatchWriter
 from keyless.server.bearer import BearerVerifier
 from keyless.server.client_address import Network
@@ -202,17 +198,13 @@ class ServerContext:
                                       clock=clock)
         turn = Turn()
 
-        def sign_at_turn_end(key: ActiveKey, claims: dict[str, Any]) -> Awaitable[str]:
-            """The token service's signer: a turn's tokens signed back to back (`eager.Turn`)."""
-            return turn.later(partial(mint, key, claims))
-
         tokens = TokenService(
             directory=directory, keyring=keyring, hasher=hasher, clock=clock, sink=signins, replay=store,
             base_url=base_url,
             throttle=throttle,
             federation=FederationContext(credentials=fed_reader, issuer_keys=issuer_keys),
             after_client_auth=(("policy", sign_in_policy.step),),
-            signer=sign_at_turn_end,
+            defer=turn.later,  # a turn's public-key operations back to back (`eager.Turn`)
         )
         admin = DirectoryService(store, clock, hasher, kek, on_change, internal_ca=internal_ca, policy_store=store)
         return cls(

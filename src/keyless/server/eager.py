@@ -15,8 +15,9 @@ What the coroutine observes is what it would in a task, with two exceptions that
 
 A coroutine stepped by `Turn.run` may also wait for work it leaves for the end of the loop's turn
 (`Turn.later`): the turn does the work of every coroutine that left some, back to back, then steps
-each of them on, still with no task. The token path signs its tokens that way (`keyless.server.context`,
-the token service's signer); see `Turn` for why.
+each of them on, still with no task. The token path makes its public-key operations that way (client
+assertions' verifications, tokens' signatures: `keyless.oauth.deferral`, wired in
+`keyless.server.context`); see `Turn` for why.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from keyless.domain.model import (
     Tenant,
 )
 from keyless.ids import is_guid
+from keyless.oauth.deferral import Deferral, at_once
 from keyless.oauth.keyring import KeyRing, new_signing_key
 from keyless.oauth.ratelimit import Budget, FailureThrottle
 from keyless.oauth.request import FORM, TokenHttpRequest
@@ -218,7 +219,7 @@ class World:
 
 def make_world(*, source_burst: float = 1e9, client_burst: float = 1e9, source_rate: float = 0.5,
                client_rate: float = 2.0, pair_burst: float = 1e9, pair_rate: float = 0.1,
-               token_lifetime: int = 3600) -> World:
+               token_lifetime: int = 3600, defer: Deferral = at_once) -> World:
     clock = FrozenClock(START)
     hasher = SecretHasher(PEPPER)
     kek = aead.new_key()
@@ -235,7 +236,7 @@ def make_world(*, source_burst: float = 1e9, client_burst: float = 1e9, source_r
                                           client=Budget(client_burst, client_rate))
     service = TokenService(
         directory=directory, keyring=keyring, hasher=hasher, clock=clock, sink=sink, replay=MemoryOneTimeUses(),
-        base_url=BASE_URL, throttle=throttle,
+        base_url=BASE_URL, throttle=throttle, defer=defer,
     )
     return World(clock=clock, hasher=hasher, kek=kek, directory=directory, keyring=keyring, sink=sink,
                  service=service, throttle=throttle, tenant=tenant,

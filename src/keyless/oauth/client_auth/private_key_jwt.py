@@ -16,6 +16,7 @@ claim of the wrong type (`keyless.jose.claims`; docs/security.md, "Hostile numbe
 from __future__ import annotations
 
 from collections.abc import Collection
+from functools import partial
 from typing import Any
 
 from keyless.clock import Clock
@@ -30,6 +31,7 @@ from keyless.oauth.client_auth.assertion import MAX_ASSERTION, ClientAssertion, 
 from keyless.oauth.client_auth.certificates import CertificateCache
 from keyless.oauth.client_auth.result import AuthenticatedClient
 from keyless.oauth.context import TokenContext, TokenEnv
+from keyless.oauth.deferral import Deferral, at_once
 from keyless.oauth.errors import InvalidClient, InvalidRequest
 
 METHOD = "private_key_jwt"
@@ -132,6 +134,7 @@ async def verify(
     issuer: str,
     token_endpoints: Collection[str],
     parsed: tuple[dict[str, Any], dict[str, Any]] | None = None,
+    defer: Deferral = at_once,
 ) -> AuthenticatedClient:
     header, claims = parsed if parsed is not None else parse(assertion)
 
@@ -154,7 +157,7 @@ async def verify(
 
     arrived = clock.now()
     record = await directory.get_client(tenant.id, sub)
-    chosen, failure = _choose(assertion, header, alg, record, certificates)
+    chosen, failure = await defer(partial(_choose, assertion, header, alg, record, certificates))
     if chosen is None and isinstance(directory, FreshClientReads):
         # A certificate registered on another replica a moment ago: the cached record may predate it.
         record = await directory.get_client_since(tenant.id, sub, arrived)
@@ -207,4 +210,5 @@ class PrivateKeyJwt:
         return await verify(
             assertion.text, ctx.param("client_id"), ctx.tenant, env.directory, env.replay, env.clock,
             env.certificates, issuer=env.issuer, token_endpoints=env.token_endpoints, parsed=assertion.checked(),
+            defer=env.defer,
         )

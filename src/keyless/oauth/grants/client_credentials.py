@@ -12,6 +12,7 @@ is looked up only then, so access-token requests pay nothing for it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from keyless.domain.model import Application
 from keyless.domain.ports import DirectoryReader
@@ -73,7 +74,7 @@ class ClientCredentials:
             issuer=env.issuer, tenant=ctx.tenant, client=client.app, audience=grant.audience, roles=grant.roles,
             azpacr=client.azpacr, now=int(env.clock.now()), lifetime=lifetime, token_id=ctx.token_id, extra=extra,
         )
-        token = await env.signer(key, claims)
+        token = await env.defer(partial(tokens.mint, key, claims))
         ctx.response = {
             "token_type": "Bearer",
             "expires_in": lifetime,
