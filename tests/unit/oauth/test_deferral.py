@@ -1,19 +1,23 @@
 """The token endpoint's public-key operations go through `TokenEnv.defer` (`keyless.oauth.deferral`),
-at the point of the step order where a call made them: a client assertion's verification before any
-claim is trusted and before its `jti` is consumed, the token's signature last. `keyless serve` holds
-them to the end of its event loop's turn (`keyless.server.eager.Turn`); here a deferral holds them
-until the test releases them, so what has happened meanwhile can be looked at."""
+at the point of the step order where a call made them: a client assertion's verification (certificate
+or federated) before any claim is trusted and before its `jti` is consumed, the token's signature last.
+`keyless serve` holds them to the end of its event loop's turn (`keyless.server.eager.Turn`); here a
+deferral holds them until the test releases them, so what has happened meanwhile can be looked at."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+from keyless.clock import FrozenClock
 from keyless.crypto.client_keys import generate_client_key, self_signed_certificate
+from keyless.domain.federation import FederatedCredential
+from keyless.jose.jwk import JwkEntry, VerificationKeys
 from keyless.jose.jws import sign_with_headers
-from keyless.oauth.client_auth import ASSERTION_TYPE
+from keyless.oauth.client_auth import ASSERTION_TYPE, federated
+from keyless.oauth.federation.issuers import IssuerKeys
 from keyless.oauth.service import TokenResult
 from tests.unit.oauth.fakes import MemoryOneTimeUses, World, http_request, make_world
 
@@ -96,3 +100,34 @@ async def test_a_deferred_verification_that_fails_refuses_and_burns_no_jti() -> 
     assert result.status == 401
     assert w.sink.last.detail == "bad_signature_or_alg"
     assert used(w) == set() and held.works == []  # nothing consumed, nothing signed
+
+
+class OneIssuer:
+    """`IssuerKeys.keys` for one issuer with one P-256 key (the fetching has its own tests)."""
+
+    def __init__(self, key: Any) -> None:
+        self.entry = JwkEntry(key=key.public_key(), algorithms=frozenset({"ES256"}))
+
+    async def keys(self, issuer: str, kid: str | None) -> VerificationKeys:
+        return {"k1": self.entry}
+
+
+async def test_a_federated_assertions_signature_is_checked_through_the_deferral_before_its_claims() -> None:
+    issuer, now = "https://issuer.example.test", 1_800_000_000
+    credential = FederatedCredential(id="c1", tenant_id="t", owner_type="application", owner_id="app", name="ci",
+                                     issuer=issuer, subject="repo:acme/api", audience="api://KeylessTokenExchange")
+    key, other = generate_client_key("p256"), generate_client_key("p256")
+    claims = {"iss": issuer, "sub": "repo:acme/api", "aud": "api://KeylessTokenExchange", "iat": now, "exp": now + 300}
+    header = {"alg": "ES256", "kid": "k1", "typ": "JWT"}
+    keys = cast(IssuerKeys, OneIssuer(key))
+    for signer, failed in ((key, None), (other, "signature")):
+        held = Held()
+        token = sign_with_headers(claims, signer, alg="ES256", headers={"kid": "k1", "typ": "JWT"})
+        examined = asyncio.ensure_future(federated.examine(token, header, claims, [credential], keys,
+                                                           FrozenClock(now), held))
+        await held.next()
+        assert not examined.done()  # the claims wait for the signature's verdict
+        held.release()
+        found = await examined
+        assert found.failed == failed
+        assert (found.matched is credential) is (failed is None)

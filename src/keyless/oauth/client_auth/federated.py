@@ -17,9 +17,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from keyless.clock import Clock
+from keyless.crypto.keys import PublicKey
 from keyless.domain.federation import MAX_TOKEN_LIFETIME_LIMIT, FederatedCredential, owner_type_of
 from keyless.domain.model import ClientRecord, Tenant
 from keyless.domain.ports import DirectoryReader, OneTimeUses
@@ -29,6 +31,7 @@ from keyless.jose.jws import InvalidJws, verify_with_key
 from keyless.oauth.client_auth.assertion import jwt_bearer
 from keyless.oauth.client_auth.result import AuthenticatedClient
 from keyless.oauth.context import FederationContext, TokenContext, TokenEnv
+from keyless.oauth.deferral import Deferral, at_once
 from keyless.oauth.errors import InvalidClient
 from keyless.oauth.federation import rules
 from keyless.oauth.federation.issuers import FetchFailed, IssuerKeys
@@ -107,6 +110,7 @@ async def examine(
     credentials: Sequence[FederatedCredential],
     issuer_keys: IssuerKeys,
     clock: Clock,
+    defer: Deferral = at_once,
 ) -> Examination:
     iss, sub = claims.get("iss"), claims.get("sub")
     found = Examination(failed=None, issuer=iss if isinstance(iss, str) else None,
@@ -143,9 +147,7 @@ async def examine(
         return stop("kid_missing")
     if alg not in entry.algorithms or not any(alg in c.algorithms for c in trusted):
         return stop("key_algorithm")  # E08: the key's type and the credential both decide, never the header
-    try:
-        verify_with_key(assertion, entry.key, alg=alg)
-    except InvalidJws:
+    if not await defer(partial(_signed_by, assertion, entry.key, alg)):
         return stop("signature")
 
     now = clock.now()
@@ -180,6 +182,14 @@ async def examine(
     return found
 
 
+def _signed_by(assertion: str, key: PublicKey, alg: str) -> bool:
+    try:
+        verify_with_key(assertion, key, alg=alg)
+    except InvalidJws:
+        return False
+    return True
+
+
 def _issuer_owner(issuer: str) -> str:
     """The one-time-use owner for an issuer: single use holds across every client trusting it."""
     return "iss:" + hashlib.sha256(issuer.encode()).hexdigest()[:56]
@@ -195,13 +205,14 @@ async def verify(
     replay: OneTimeUses,
     clock: Clock,
     federation: FederationContext,
+    defer: Deferral = at_once,
 ) -> AuthenticatedClient:
     record: ClientRecord | None = await directory.get_client(tenant.id, client_id)
     if record is None:
         raise InvalidClient(detail="federated:unknown_client", description=DESCRIPTIONS["issuer_not_trusted"],
                             auth_method=METHOD)
     credentials = await federation.credentials.federated_credentials(tenant.id, owner_type_of(record.app), client_id)
-    found = await examine(assertion, header, claims, credentials, federation.issuer_keys, clock)
+    found = await examine(assertion, header, claims, credentials, federation.issuer_keys, clock, defer)
     if found.failed is not None or found.matched is None or found.exp is None or found.issuer is None:
         err = failure(found.failed or "subject")
         if found.fetch_error:
@@ -243,4 +254,4 @@ class FederatedAssertion:
         if env.federation is None or client_id is None:  # `presented` said otherwise; never reached
             raise InvalidClient(detail="federated:not_configured", auth_method=METHOD)
         return await verify(assertion.text, header, claims, client_id, ctx.tenant, env.directory, env.replay,
-                            env.clock, env.federation)
+                            env.clock, env.federation, env.defer)
