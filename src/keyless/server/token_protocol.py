@@ -266,10 +266,11 @@ class TokenProtocol(GuardedProtocol):
     def _maybe_run(self, cycle: OwnCycle) -> None:
         """Serve `cycle` now, in this parser callback: a token whose reads all hit the caches never
         waits for I/O, so it needs no task (a task per request was ~5 % of a token's CPU: its creation,
-        the loop's turn to step it, its context); its signature is made at the end of the loop's turn,
-        back to back with the turn's others, and the request goes on from there (`eager.Turn`). Only a
-        request that waits for I/O (a cache miss, a replay-store commit, a paused transport) continues
-        in a task in uvicorn's set, from where it stopped, as Python 3.12's eager tasks do."""
+        the loop's turn to step it, its context); its public-key operations (a client assertion's
+        verification, the token's signature) are made at the end of the loop's turn, back to back with
+        the turn's others, and the request goes on from there (`eager.Turn`). Only a request that waits
+        for I/O (a cache miss, a replay-store commit, a paused transport) continues in a task in
+        uvicorn's set, from where it stopped, as Python 3.12's eager tasks do."""
         if cycle.ready and not cycle.running and (cycle.complete or cycle.too_large):
             cycle.running = True
             work = self._serve(cycle) if type(cycle) is TokenCycle else self._serve_vault(cast(VaultRead, cycle))

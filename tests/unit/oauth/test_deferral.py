@@ -97,7 +97,8 @@ async def test_a_deferred_verification_that_fails_refuses_and_burns_no_jti() -> 
     await held.next()
     held.release()
     result = await request
-    assert result.status == 401
+    assert (result.status, result.body) == (401, {
+        "error": "invalid_client", "error_description": "client authentication failed (invalid_client)"})
     assert w.sink.last.detail == "bad_signature_or_alg"
     assert used(w) == set() and held.works == []  # nothing consumed, nothing signed
 
