@@ -19,7 +19,10 @@ access_token is an error. Each run is bounded by a request count and a duration.
 TCP runs use `wrk` on CPU 1 instead (one thread, the same request; a non-2xx answer or a socket error
 is an error; bounded by the duration only): a Python generator tops out near the agent's own rate, so
 for issue 18's figure use wrk. The "load" column is the generator's CPU as a fraction of its core: near
-100 % means the generator, not the agent, set the rate.
+100 % means the generator, not the agent, set the rate. The `tcp-close` transport (not run by default)
+opens a new TCP connection for every request (`Connection: close`), as a shell script's curl or a
+client without a connection pool does: what the agent does once per connection (admission, asking the
+kernel who owns the client's socket) is then in every request.
 
 During the c=8 TCP run the script sends the agent SIGHUP, which renews the host certificate at once
 (new key, CSR, new certificate from the server): the run must show zero errors and the agent's
@@ -28,6 +31,7 @@ status one more renewal.
     .venv/bin/python bench/agent.py                     # c=1,8,64 over TCP and the Unix socket, 5 s each
     .venv/bin/python bench/agent.py --concurrency 8 --duration 10
     .venv/bin/python bench/agent.py --load wrk --transports tcp --concurrency 8,64 --duration 10
+    .venv/bin/python bench/agent.py --load wrk --transports tcp-close --concurrency 8   # a connection a request
 
 Targets: issue 18 item 4, >= 15,000 cached-token requests/s over TCP on one core (the best TCP row
 counts; the last line states it in wall-clock requests/s, the verdict, and per agent CPU-second);
@@ -72,6 +76,7 @@ def free_port() -> int:
 
 async def _worker(target: dict[str, Any], request: bytes, deadline: float, budget: list[int],
                   latencies: list[float], errors: list[str]) -> None:
+    fresh = target["kind"] == "tcp-close"  # a new connection for every request
     if target["kind"] == "unix":
         reader, writer = await asyncio.open_unix_connection(target["path"])
     else:
@@ -80,6 +85,8 @@ async def _worker(target: dict[str, Any], request: bytes, deadline: float, budge
         while budget[0] > 0 and time.perf_counter() < deadline:
             budget[0] -= 1
             started = time.perf_counter()
+            if fresh and writer.is_closing():
+                reader, writer = await asyncio.open_connection(HOST, target["port"])
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
             length = 0
@@ -87,6 +94,8 @@ async def _worker(target: dict[str, Any], request: bytes, deadline: float, budge
                 if line[:15].lower() == b"content-length:":
                     length = int(line[15:])
             body = await reader.readexactly(length)
+            if fresh:
+                writer.close()
             latencies.append(time.perf_counter() - started)
             if not head.startswith(b"HTTP/1.1 200") or b'"access_token"' not in body:
                 errors.append(head.split(b"\r\n", 1)[0].decode() + " " + body[:120].decode(errors="replace"))
@@ -97,6 +106,8 @@ async def _worker(target: dict[str, Any], request: bytes, deadline: float, budge
 async def _generate(spec: dict[str, Any]) -> dict[str, Any]:
     request = (f"GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource={spec['resource']} HTTP/1.1\r\n"
                f"Host: 127.0.0.1:{spec['target'].get('port', 0)}\r\nMetadata: true\r\n\r\n").encode()
+    if spec["target"]["kind"] == "tcp-close":
+        request = request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
     if spec["target"]["kind"] == "unix":
         request = request.replace(f"Host: 127.0.0.1:{0}".encode(), b"Host: localhost")
     latencies: list[float] = []
@@ -162,7 +173,7 @@ def run_load(target: dict[str, Any], resource: str, concurrency: int, duration: 
             "requests": requests}
     before = cpu_seconds(agent_pid)
     busy_before = cpu_busy(AGENT_CPU)
-    if load == "wrk" and target["kind"] == "tcp":
+    if load == "wrk" and target["kind"] in ("tcp", "tcp-close"):
         from vault import wrk_get  # the sibling script's wrk runner
 
         url = (f"http://{HOST}:{target['port']}/metadata/identity/oauth2/token?api-version=2018-02-01"
@@ -171,7 +182,8 @@ def run_load(target: dict[str, Any], resource: str, concurrency: int, duration: 
         if timer is not None:
             timer.start()
         started = time.perf_counter()
-        w = wrk_get(url, {"Metadata": "true"}, concurrency, duration)
+        headers = {"Metadata": "true", **({"Connection": "close"} if target["kind"] == "tcp-close" else {})}
+        w = wrk_get(url, headers, concurrency, duration)
         result: dict[str, Any] = {"requests": w["requests"], "elapsed": time.perf_counter() - started,
                                   "rps": w["rate"], "p50_ms": w["p50_ms"], "p99_ms": w["p99_ms"],
                                   "errors": int(w["errors"]), "first_errors": [], "load_cpu": w["load_cpu"]}
@@ -230,7 +242,8 @@ def main() -> int:
     parser.add_argument("--concurrency", default="1,8,64")
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--requests", type=int, default=200_000, help="cap per run")
-    parser.add_argument("--transports", default="tcp,unix")
+    parser.add_argument("--transports", default="tcp,unix",
+                        help="tcp, unix, and tcp-close: TCP with a new connection for every request")
     parser.add_argument("--load", choices=("python", "wrk"), default="python",
                         help="load generator for the TCP runs (the Unix socket runs always use the Python one)")
     parser.add_argument("--wait-idle", type=float, default=0.0, metavar="S",
@@ -293,7 +306,7 @@ def main() -> int:
         failed = missed = False
         tcp_rows: list[dict[str, Any]] = []
         for transport in args.transports.split(","):
-            target = {"kind": "unix", "path": str(sock)} if transport == "unix" else {"kind": "tcp",
+            target = {"kind": "unix", "path": str(sock)} if transport == "unix" else {"kind": transport,
                                                                                       "port": agent_port}
             for c in (int(x) for x in args.concurrency.split(",")):
                 note = ""
