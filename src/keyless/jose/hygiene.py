@@ -39,8 +39,8 @@ import orjson
 from keyless.jose.claims import check_registered
 from keyless.jose.errors import InvalidClaim, MalformedJose, UnacceptableNumber, UnsupportedCritical
 
-_B64U = re.compile(r"[A-Za-z0-9_-]*")
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_ALPHABET_BYTES = _ALPHABET.encode("ascii")
 # The bits of the last character that carry no data, by segment length mod 4 (RFC 4648 §3.5).
 _SPARE_BITS = {0: 0, 2: 0x0F, 3: 0x03}
 _MAX_INT_DIGITS = 309  # 10**309 > the largest finite double
@@ -59,7 +59,7 @@ UNDERSTOOD_CRIT: frozenset[str] = frozenset()
 
 __all__ = [
     "InvalidClaim", "MalformedJose", "UnacceptableNumber", "UnsupportedCritical", "b64u_decode", "canonical_digest",
-    "check_compact", "is_canonical_b64u", "loads_strict", "split_compact",
+    "check_compact", "is_b64u_compact", "is_canonical_b64u", "loads_strict", "split_compact",
 ]
 
 
@@ -127,6 +127,13 @@ def loads_strict(data: bytes) -> Any:
     except (orjson.JSONDecodeError, orjson.JSONEncodeError):  # refused, or nested beyond orjson's limit
         pass
     return _loads_exact(data)
+
+
+def is_b64u_compact(token: str) -> bool:
+    """True when `token` is base64url segments (RFC 7515 §2, no padding) joined by exactly two dots:
+    the segment-by-segment `[A-Za-z0-9_-]*` match in one pass in C (deleting the alphabet's bytes
+    leaves the dots), about a third of the regex's time on a client assertion (issue 18)."""
+    return token.isascii() and token.encode("ascii").translate(None, _ALPHABET_BYTES) == b".."
 
 
 def is_canonical_b64u(segment: str) -> bool:
@@ -205,8 +212,8 @@ def split_compact(
     parts = token.split(".")
     if len(parts) != 3:
         raise MalformedJose("not a compact JWS")
-    pattern = _B64U_PADDED if allow_padding else _B64U
-    if not all(pattern.fullmatch(p) for p in parts) or not parts[0] or not parts[1]:
+    well_formed = all(_B64U_PADDED.fullmatch(p) for p in parts) if allow_padding else is_b64u_compact(token)
+    if not well_formed or not parts[0] or not parts[1]:
         raise MalformedJose("invalid base64url segment")
     if len(parts[0]) > MAX_HEADER_SEGMENT:
         raise MalformedJose("header too large")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 import pytest
@@ -379,3 +380,12 @@ def test_b64u_decode_gives_the_standard_librarys_answer_on_every_segment(segment
 def test_b64u_decode_refuses_what_pybase64_alone_would_take(segment: str) -> None:
     with pytest.raises(MalformedJose, match="base64url"):
         b64u_decode(segment)
+
+
+@settings(max_examples=500, deadline=None)
+@given(tok=st.text(alphabet=_B64U_ALPHABET + ".=+/ \n\x00\u00e9\uff21\U0001f600", max_size=60))
+def test_b64u_compact_check_agrees_with_a_regex_per_segment(tok: str) -> None:
+    """`is_b64u_compact` replaced `[A-Za-z0-9_-]*` matched against each of the three segments."""
+    parts = tok.split(".")
+    by_regex = len(parts) == 3 and all(re.fullmatch(r"[A-Za-z0-9_-]*", p) for p in parts)
+    assert hygiene.is_b64u_compact(tok) == by_regex
