@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from hashlib import sha256
+from itertools import islice
 from typing import Any, Literal, NamedTuple
 
 import httpx
@@ -270,9 +271,11 @@ class TokenValidator:
         try:
             for stale in [d for d, (_, _, until) in memo.items() if until <= now]:
                 memo.pop(stale, None)
-            while len(memo) > keep:
-                memo.pop(next(iter(memo)), None)
-        except (RuntimeError, StopIteration):
+            # The oldest in one pass: popping `next(iter(memo))` one by one walked again the slots
+            # the pops before had emptied (a dict keeps them until it resizes), k²/2 steps for k.
+            for oldest in list(islice(memo, max(0, len(memo) - keep))):
+                memo.pop(oldest, None)
+        except RuntimeError:
             memo.clear()
 
     def _parse(self, token: str, data: bytes) -> _Parsed:

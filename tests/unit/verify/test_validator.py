@@ -414,6 +414,19 @@ def test_a_full_memo_forgets_stale_tokens_before_the_oldest_fresh_one(keys: Keys
     assert len(v._memo) == 8
 
 
+def test_a_full_memo_with_more_stale_tokens_than_its_eighth_keeps_every_fresh_one(keys: Keys, clock: Clock) -> None:
+    v = TokenValidator.from_jwks(keys.jwks(), issuer=ISS, audience=AUD, algorithms=["ES256"], clock=clock,
+                                 memo_size=8)
+    fresh = [keys.token("ES256", jti=f"fresh-{i}", exp=int(NOW) + 1000) for i in range(5)]
+    remembered = [v.validate(t) for t in fresh]
+    for i in range(3):
+        v.validate(keys.token("ES256", jti=f"short-{i}", exp=int(NOW) + 10))
+    clock.now = NOW + 11  # three stale entries: more than the eighth (one) that room is made for
+    v.validate(keys.token("ES256", jti="one-more", exp=int(NOW) + 1000))
+    assert len(v._memo) == 6
+    assert [v.validate(t) is r for t, r in zip(fresh, remembered, strict=True)] == [True] * 5
+
+
 def test_option_bounds() -> None:
     with pytest.raises(ValueError, match="memo_ttl"):
         TokenValidator(issuer=ISS, audience=AUD, algorithms=["RS256"], memo_ttl=120, refresh_interval=60)
