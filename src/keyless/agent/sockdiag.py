@@ -18,6 +18,7 @@ may be missing or forbidden) is probed once per process on a connection of our o
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import struct
@@ -84,7 +85,7 @@ def owner_uid(local: tuple[str, int], remote: tuple[str, int], sequence: int = 1
     if answered != sequence:
         raise Unanswered("answer to another request")
     if kind == NLMSG_ERROR and len(answer) >= _HEADER.size + _ERROR.size:
-        if _ERROR.unpack_from(answer, _HEADER.size)[0] == -2:  # ENOENT: no such socket (once `available`)
+        if _ERROR.unpack_from(answer, _HEADER.size)[0] == -errno.ENOENT:  # no such socket (once `available`)
             return None
         raise Unanswered("refused")
     if kind != SOCK_DIAG_BY_FAMILY or len(answer) < _ANSWER_SIZE:

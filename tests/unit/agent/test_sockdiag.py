@@ -100,3 +100,19 @@ def test_without_kernel_answers_the_table_is_read_instead(monkeypatch: Any) -> N
     monkeypatch.setattr(sockdiag, "_available", False)
     with _connection(socket.AF_INET, "127.0.0.1") as (_, _client, accepted):
         assert peer.tcp_peer_uid(accepted.getpeername()[:2], accepted.getsockname()[:2]) == os.geteuid()
+
+
+def test_a_kernel_that_stops_answering_names_no_owner(monkeypatch: Any) -> None:
+    """After a good probe, a request the kernel refuses leaves the caller known by its address alone
+    (no uid binding matches, the per-address limits apply): never a guess, never the table walk."""
+    def unanswered(*_: object) -> None:
+        raise sockdiag.Unanswered("refused")
+
+    def walked(*_: object) -> None:
+        raise AssertionError("read the whole socket table")
+
+    monkeypatch.setattr(sockdiag, "_available", True)
+    monkeypatch.setattr(sockdiag, "owner_uid", unanswered)
+    monkeypatch.setattr(peer, "_proc_peer_uid", walked)
+    with _connection(socket.AF_INET, "127.0.0.1") as (_, _client, accepted):
+        assert peer.tcp_peer_uid(accepted.getpeername()[:2], accepted.getsockname()[:2]) is None
