@@ -23,6 +23,8 @@ import os
 import socket
 import struct
 
+from keyless.errors import KeylessError
+
 NETLINK_SOCK_DIAG = 4  # linux/netlink.h (Python's socket module names it only on some builds)
 SOCK_DIAG_BY_FAMILY = 20  # linux/sock_diag.h
 NLM_F_REQUEST = 0x1
@@ -44,7 +46,7 @@ _ERROR = struct.Struct("=i")
 _available: bool | None = None  # probed on first use
 
 
-class Unanswered(Exception):
+class Unanswered(KeylessError):
     """The kernel gave no usable answer to a socket-diagnostics request (not "no such socket")."""
 
 
