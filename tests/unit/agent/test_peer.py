@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import os
+import pwd
 import socket
+import subprocess
+from pathlib import Path
+
+import pytest
 
 from keyless.agent.peer import Peer, peer_of, still_same, unit_of
 
@@ -48,3 +53,20 @@ def test_tcp_peer_uid_of_a_loopback_connection() -> None:
                 with conn:
                     assert tcp_peer_uid(addr[:2], server.getsockname()[:2]) == os.getuid()
                     assert tcp_peer_uid((host, 1), server.getsockname()[:2]) is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a process as another user")
+def test_a_process_name_cannot_forge_the_uid_line() -> None:
+    """`still_same` reads the first `Uid:` line of /proc/PID/status; the process name, which any
+    process sets for itself, comes before it but has its newlines escaped by the kernel."""
+    nobody = pwd.getpwnam("nobody").pw_uid
+    forger = ("import sys; open('/proc/self/comm', 'w').write('\\nUid:\\t0\\t0\\t0\\t0'); "
+              "sys.stdout.write('named\\n'); sys.stdout.flush(); sys.stdin.read()")
+    with subprocess.Popen(["/usr/bin/python3", "-c", forger], user="nobody", cwd="/", text=True,
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE) as child:
+        assert child.stdout is not None and child.stdin is not None
+        assert child.stdout.readline() == "named\n"
+        assert b"Uid:" in Path(f"/proc/{child.pid}/comm").read_bytes()  # the name holds the forgery
+        assert not still_same(Peer(child.pid, 0, 0))
+        assert still_same(Peer(child.pid, nobody, 0))
+        child.stdin.close()
