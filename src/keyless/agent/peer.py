@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from keyless.agent import sockdiag
 
 _UCRED = struct.Struct("3i")
-_UNIT = re.compile(r"/([^/]+\.(?:service|scope))(?:/|$)")
+# The slash after a unit is looked at, not taken: a unit nested right under another is found too.
+_UNIT = re.compile(r"/([^/]+\.(?:service|scope))(?=/|$)")
 
 
 @dataclass(frozen=True)
@@ -89,22 +90,30 @@ def _proc_peer_uid(peer: tuple[str, int], local: tuple[str, int]) -> int | None:
     return found[0] if len(found) == 1 else None
 
 
+def _proc_read(path: str, size: int) -> bytes | None:
+    """Up to `size` bytes of a /proc file in one read, None if it is gone: asked on every answer on the
+    socket, and a buffered (or text) file costs more than the kernel's own work here."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, size)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def _real_uid(pid: int) -> int | None:
     """The real uid of `pid` (the first field of the `Uid:` line of /proc/PID/status), or None if it is
     gone. Asked before every answer on the socket (`still_same`), so read with one system call each
     for open, read and close and by finding the one line: a buffered file and a walk over every line
     were 38 µs of a 107 µs request (docs/benchmarks.md, "Session 19"). The kernel escapes newlines in
     the process name, the only text a process sets in that file, so no line can be forged."""
-    try:
-        fd = os.open(f"/proc/{pid}/status", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
+    text = _proc_read(f"/proc/{pid}/status", 4096)
+    if text is None:
         return None
-    try:
-        text = os.read(fd, 4096)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
     start = text.find(b"\nUid:") + 5
     end = text.find(b"\n", start)
     fields = text[start:end].split() if start >= 5 and end > start else []
@@ -125,12 +134,10 @@ def exe_of(pid: int) -> str | None:
 
 def unit_of(pid: int) -> str | None:
     """The systemd unit (service or scope) of `pid`, from its cgroup path, where systemd runs."""
-    try:
-        with open(f"/proc/{pid}/cgroup", encoding="utf-8", errors="replace") as fh:
-            text = fh.read(8192)
-    except OSError:
+    data = _proc_read(f"/proc/{pid}/cgroup", 8192)
+    if data is None:
         return None
-    for line in text.splitlines():
+    for line in data.decode("utf-8", "replace").splitlines():
         path = line.split(":", 2)[-1]
         found = _UNIT.findall(path)
         if found:

@@ -70,3 +70,20 @@ def test_a_process_name_cannot_forge_the_uid_line() -> None:
         assert not still_same(Peer(child.pid, 0, 0))
         assert still_same(Peer(child.pid, nobody, 0))
         child.stdin.close()
+
+
+@pytest.mark.parametrize(("cgroup", "unit"), [
+    (b"0::/system.slice/billing.service\n", "billing.service"),
+    (b"1:name=systemd:/user.slice/user-1000.slice/session-3.scope\n0::/\n", "session-3.scope"),
+    (b"0::/system.slice/app.service/worker\n", "app.service"),
+    (b"0::/system.slice/outer.service/inner.scope\n", "inner.scope"),
+    (b"0::/\n", None),
+    (b"0::/system.slice/\xff\xfe.service\n", "\ufffd\ufffd.service"),
+    (None, None),  # the process is gone
+])
+def test_unit_of_reads_the_unit_from_the_cgroup_path(monkeypatch: pytest.MonkeyPatch, cgroup: bytes | None,
+                                                     unit: str | None) -> None:
+    from keyless.agent import peer
+
+    monkeypatch.setattr(peer, "_proc_read", lambda path, size: cgroup if path == "/proc/42/cgroup" else None)
+    assert unit_of(42) == unit
