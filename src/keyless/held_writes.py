@@ -1,5 +1,5 @@
 """What a listener's connection writes, as uvicorn sees its transport: a response's head sent with its
-body, and the listener's own answers sent together at the event loop's next turn (issue 18).
+body, and the answers of one turn of the event loop sent together at the start of the next (issue 18).
 
 `keyless.listen.GuardedProtocol` puts a `HeadWithBody` between uvicorn's protocol and the transport of
 every connection it guards (server, vault port, agent TCP and Unix socket).
@@ -18,10 +18,12 @@ class HeadWithBody:
 
     uvicorn writes a response's status line and headers, then its body, as two `transport.write`s: over
     TLS two records and two `send` system calls for one small response (a vault read's head and body are
-    about 200 bytes each). Here the head is held until the next write, which sends both as one, or
-    until the event loop's next turn (`call_soon`), so nothing waits longer than that: a `100 Continue`,
-    a head whose body is slow to come. The listener's own answers are held whole until that turn
-    (`write_soon`). A later write sends what is held first; closing too; aborting drops it."""
+    about 200 bytes each). Here the head is held, with what is written after it, until the event loop's
+    next turn (`call_soon`), and sent as one write, so nothing waits longer than that: a `100 Continue`,
+    a head whose body is slow to come. The answers of one turn so leave together at the start of the
+    next, as the listener's own answers do (`write_soon`, which explains why; for the agent's cached
+    tokens over TCP, 53-60 → 46-57 µs a request, docs/benchmarks.md "Session 19"). Past `SOON_MAX`
+    held bytes a write goes at once; closing sends what is held first; aborting drops it."""
 
     __slots__ = ("_held", "_loop", "_transport", "hold_next")
 
@@ -34,8 +36,12 @@ class HeadWithBody:
     def write(self, data: bytes) -> None:
         held = self._held
         if held is not None:
-            self._held = None
-            self._transport.write(held + data)
+            joined = held + data
+            if len(joined) > SOON_MAX:
+                self._held = None
+                self._transport.write(joined)
+            else:
+                self._held = joined  # the flush scheduled with the held head sends it
         elif self.hold_next and data.endswith(b"\r\n\r\n"):  # a head (the token path writes its answer whole)
             self.hold_next = False
             self._held = data

@@ -39,15 +39,28 @@ async def _wrapped() -> tuple[HeadWithBody, _Recording]:
     return HeadWithBody(raw, asyncio.get_running_loop()), raw  # type: ignore[arg-type]
 
 
-async def test_a_head_and_its_body_are_one_write() -> None:
+async def test_a_head_and_its_body_are_one_write_at_the_next_turn() -> None:
     writes, raw = await _wrapped()
     writes.hold_next = True
     writes.write(HEAD)
     assert raw.sent == []
     writes.write(b"{}")
+    assert raw.sent == []  # with the other answers of this turn, at the next
+    await asyncio.sleep(0)
     assert raw.sent == [HEAD + b"{}"]
-    writes.write(b"more")  # past the head: straight through
+    writes.write(b"more")  # past the head and its turn: straight through
     assert raw.sent == [HEAD + b"{}", b"more"]
+
+
+async def test_a_head_and_a_body_over_the_bound_go_at_once() -> None:
+    writes, raw = await _wrapped()
+    writes.hold_next = True
+    writes.write(HEAD)
+    body = b"x" * SOON_MAX
+    writes.write(body)
+    assert raw.sent == [HEAD + body]
+    await asyncio.sleep(0)
+    assert raw.sent == [HEAD + body]  # sent once
 
 
 async def test_a_head_without_a_body_yet_goes_out_on_the_next_turn_of_the_loop() -> None:
@@ -103,10 +116,10 @@ async def test_a_write_after_an_answer_held_for_the_next_turn_sends_it_first() -
     writes.write_soon(HEAD + b"{}")
     writes.hold_next = True  # uvicorn's path answers the next request: its head would be held
     writes.write(HEAD)
-    assert raw.sent == [HEAD + b"{}" + HEAD]  # what was held goes first, with the head
     writes.write(b"ok")
+    assert raw.sent == []
     await asyncio.sleep(0)
-    assert raw.sent == [HEAD + b"{}" + HEAD, b"ok"]
+    assert raw.sent == [HEAD + b"{}" + HEAD + b"ok"]  # in order, what was held first, as one write
 
 
 async def test_answers_held_for_the_next_turn_are_bounded() -> None:
