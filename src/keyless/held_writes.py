@@ -34,14 +34,8 @@ class HeadWithBody:
         self.hold_next = False  # set when a request's head has been read: its response's head is next
 
     def write(self, data: bytes) -> None:
-        held = self._held
-        if held is not None:
-            joined = held + data
-            if len(joined) > SOON_MAX:
-                self._held = None
-                self._transport.write(joined)
-            else:
-                self._held = joined  # the flush scheduled with the held head sends it
+        if self._held is not None:  # after what is held, at the next turn (at once past the bound)
+            self.write_soon(data)
         elif self.hold_next and data.endswith(b"\r\n\r\n"):  # a head (the token path writes its answer whole)
             self.hold_next = False
             self._held = data
