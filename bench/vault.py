@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import resource
 import shutil
@@ -145,8 +146,11 @@ def wrk_get(url: str, headers: dict[str, str], concurrency: int, duration: float
     errors += sum(int(x) for x in socket_errors.groups()) if socket_errors else 0
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     load_cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / elapsed
-    return {"requests": requests, "errors": errors, "rate": rate, "p50_ms": ms(latency["50"]),
-            "p99_ms": ms(latency["99"]), "load_cpu": load_cpu}
+    # wrk prints no latency lines when it completed no request (a server that answered nothing):
+    # the row then says so with NaN instead of the bench failing on a missing key.
+    p50, p99 = (ms(latency["50"]), ms(latency["99"])) if requests else (math.nan, math.nan)
+    return {"requests": requests, "errors": errors, "rate": rate, "p50_ms": p50,
+            "p99_ms": p99, "load_cpu": load_cpu}
 
 
 def profile(pid: int, url: str, token: str, duration: int, outdir: Path) -> str:
