@@ -105,24 +105,27 @@ def _proc_read(path: str, size: int) -> bytes | None:
         os.close(fd)
 
 
-def _real_uid(pid: int) -> int | None:
-    """The real uid of `pid` (the first field of the `Uid:` line of /proc/PID/status), or None if it is
-    gone. Asked before every answer on the socket (`still_same`), so read with one system call each
-    for open, read and close and by finding the one line: a buffered file and a walk over every line
-    were 38 µs of a 107 µs request (docs/benchmarks.md, "Session 19"). The kernel escapes newlines in
-    the process name, the only text a process sets in that file, so no line can be forged."""
+def _effective_uid(pid: int) -> int | None:
+    """The effective uid of `pid` (the second field of the `Uid:` line of /proc/PID/status), or None if
+    it is gone. `SO_PEERCRED` records the effective uid at connect time, the one the kernel checks
+    access by, so the same field is compared: a setuid program is asked about the user it runs as, as
+    the kernel named it at connect. Asked before every answer on the socket (`still_same`), so read
+    with one system call each for open, read and close and by finding the one line: a buffered file and
+    a walk over every line were 38 µs of a 107 µs request (docs/benchmarks.md, "Session 19"). The
+    kernel escapes newlines in the process name, the only text a process sets in that file, so no line
+    can be forged."""
     text = _proc_read(f"/proc/{pid}/status", 4096)
     if text is None:
         return None
     start = text.find(b"\nUid:") + 5
     end = text.find(b"\n", start)
     fields = text[start:end].split() if start >= 5 and end > start else []
-    return int(fields[0]) if fields and fields[0].isdigit() else None
+    return int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else None
 
 
 def still_same(peer: Peer) -> bool:
-    """The pid is alive and still runs as the uid the kernel recorded at connect time."""
-    return _real_uid(peer.pid) == peer.uid
+    """The pid is alive and still runs as the (effective) uid the kernel recorded at connect time."""
+    return _effective_uid(peer.pid) == peer.uid
 
 
 def exe_of(pid: int) -> str | None:

@@ -72,6 +72,31 @@ def test_a_process_name_cannot_forge_the_uid_line() -> None:
         child.stdin.close()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a process as another user")
+def test_a_setuid_caller_is_asked_about_the_uid_it_connected_as() -> None:
+    """A process whose real and effective uids differ (a setuid program; here root that set its
+    effective uid to `nobody`) connects as its effective uid (`SO_PEERCRED`), and `still_same` compares
+    that same uid: the caller is re-identified, and not as its real uid."""
+    nobody = pwd.getpwnam("nobody").pw_uid
+    name = f"\0keyless-test-peer-{os.getpid()}"  # abstract namespace: no file permissions in the way
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(name)
+        listener.listen(1)
+        caller = (f"import os, socket, sys; os.seteuid({nobody}); s = socket.socket(socket.AF_UNIX); "
+                  f"s.connect({name!r}); sys.stdout.write('on\\n'); sys.stdout.flush(); sys.stdin.read()")
+        with subprocess.Popen(["/usr/bin/python3", "-c", caller], cwd="/", text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE) as child:
+            assert child.stdout is not None and child.stdin is not None
+            assert child.stdout.readline() == "on\n"
+            conn, _ = listener.accept()
+            with conn:
+                peer = peer_of(conn)
+                assert peer == Peer(child.pid, nobody, 0)
+                assert still_same(peer)
+                assert not still_same(Peer(child.pid, 0, 0))  # its real uid is not who connected
+            child.stdin.close()
+
+
 @pytest.mark.parametrize(("cgroup", "unit"), [
     (b"0::/system.slice/billing.service\n", "billing.service"),
     (b"1:name=systemd:/user.slice/user-1000.slice/session-3.scope\n0::/\n", "session-3.scope"),
