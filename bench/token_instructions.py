@@ -170,9 +170,9 @@ def main(argv: list[str]) -> int:
             basic = base64.b64encode(f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode()).decode()
             warm_bodies, bodies = [body], [body]
         else:  # one assertion per request, the same kind as the token's signing algorithm
-            work = te.JwtWorkload(server, client_id, args.alg)
-            work.register()
-            warm_bodies, bodies = work.bodies(args.warmup), work.bodies(args.requests)
+            workload = te.JwtWorkload(server, client_id, args.alg)  # not `work`: that is the directory to remove
+            workload.register()
+            warm_bodies, bodies = workload.bodies(args.warmup), workload.bodies(args.requests)
         assert server.proc is not None
         pid = server.proc.pid
         warm = asyncio.run(send(server, warm_bodies, basic, args.warmup, args.concurrency))
