@@ -91,7 +91,7 @@ def test_a_setuid_caller_is_asked_about_the_uid_it_connected_as() -> None:
             conn, _ = listener.accept()
             with conn:
                 peer = peer_of(conn)
-                assert peer == Peer(child.pid, nobody, 0)
+                assert peer == Peer(child.pid, nobody, os.getegid())
                 assert still_same(peer)
                 assert not still_same(Peer(child.pid, 0, 0))  # its real uid is not who connected
             child.stdin.close()
